@@ -1,0 +1,72 @@
+# brtun: build, test and benchmark targets. `make test` is what CI runs.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO          ?= go
+BIN         ?= bin/brtun
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Packages that hold tests behind the `integration` build tag.
+INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
+INTEGRATION_TIMEOUT ?= 45m
+FUZZTIME ?= 2m
+# OS packages the tests need; the Debian package names.
+TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump
+
+.PHONY: all build test test-unit integration deps lint bench fuzz generate clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/brtun
+
+## test: everything CI checks, on a fresh machine as root: OS packages, lint, unit and integration tests.
+test: deps lint test-unit integration
+
+## test-unit: unit tests with the race detector; no root, no OVS.
+test-unit:
+	$(GO) test -race -count=1 ./...
+
+## integration: tests that run real Open vSwitch in network namespaces (root).
+integration:
+	@if [ "$$(id -u)" != 0 ]; then echo "make integration needs root (network namespaces, OVS daemons)" >&2; exit 1; fi
+	$(GO) test -tags integration -p 1 -count=1 -timeout $(INTEGRATION_TIMEOUT) $(INTEGRATION_PKGS)
+
+## deps: install the OS packages the tests need when any is missing (Debian, root).
+deps:
+	@missing=""; for p in $(TEST_DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+## lint: formatting, go vet (with and without the integration tag) and staticcheck.
+lint:
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$bad" ]; then echo "gofmt: not formatted: $$bad" >&2; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags integration ./...
+
+## bench: the benchmarks; figures go to docs/benchmarks.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+## fuzz: each fuzz target for FUZZTIME (default 2m). The committed seeds run in `make test`.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | cut -d' ' -f2); do \
+	    echo "== $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## generate: regenerate generated code (OVSDB models).
+generate:
+	$(GO) generate ./...
+
+clean:
+	rm -rf bin

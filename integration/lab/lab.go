@@ -1,0 +1,384 @@
+//go:build integration
+
+// Package lab runs simulated hypervisors for brtun's integration tests: each
+// host is a network namespace with its own ovsdb-server and ovs-vswitchd on
+// the userspace (netdev) datapath, a management NIC on a shared management LAN
+// and an underlay NIC enslaved to an OVS bridge br-phy that holds the tunnel
+// IP. VMs are further namespaces joined to their host by a veth pair whose host
+// end is left in the host namespace, ready to be bound to br-int.
+//
+// Address plan (../shared/notes/test-lab.md): host N has 198.51.100.N on the
+// management LAN and 192.0.2.N on the underlay; the root namespace holds
+// 198.51.100.254 (where a controller under test listens).
+//
+// Hygiene: every namespace, root-namespace link and run directory carries a
+// prefix "bt" + the owner's PID in base 36 (5 digits) + one random character.
+// Daemons are children of the test process with a parent-death signal; a
+// cleanup removes everything on the way out, and New first removes leftovers
+// whose owner process is gone. Only one lab runs at a time on a machine (the
+// management LAN puts one address in the root namespace): New takes an
+// exclusive lock on a lock file and holds it until the lab is torn down.
+package lab
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Fixed parts of the address plan.
+const (
+	ControllerIP = "198.51.100.254"
+	mgmtPrefix   = "198.51.100."
+	underlayNet  = "192.0.2."
+	lockPath     = "/run/brtun-lab.lock"
+	vswitchd     = "ovs-vswitchd"
+	ovsdbServer  = "ovsdb-server"
+	schemaPath   = "/usr/share/openvswitch/vswitch.ovsschema"
+	ovsdbPort    = 6640
+	prefixRoot   = "bt"
+)
+
+// leftover matches names made by a lab; group 1 is the owner PID in base 36.
+var leftoverName = regexp.MustCompile(`^` + prefixRoot + `([0-9a-z]{5})[0-9a-z]`)
+
+// Options configures a lab.
+type Options struct {
+	Hosts        int    // number of hosts, h1..hN (1..200)
+	DatapathType string // OVS datapath type of br-phy; "netdev" (default)
+}
+
+// Lab is a set of simulated hosts on a management LAN and an underlay LAN.
+type Lab struct {
+	Prefix       string
+	Dir          string // run directory, /tmp/<prefix>
+	ControllerIP string
+	Hosts        []*Host
+
+	t       testing.TB
+	mgmtBr  string
+	underBr string
+	vms     []*VM
+	lock    *os.File
+}
+
+// New builds a lab with opts.Hosts hosts and registers its teardown with
+// t.Cleanup. It fails the test (never skips) when the lab cannot be built,
+// for example without root or without Open vSwitch installed.
+func New(t testing.TB, opts Options) *Lab {
+	t.Helper()
+	if opts.Hosts < 1 || opts.Hosts > 200 {
+		t.Fatalf("lab: Hosts must be 1..200, got %d", opts.Hosts)
+	}
+	if opts.DatapathType == "" {
+		opts.DatapathType = "netdev"
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("lab: integration tests need root (network namespaces, OVS); run them as root, e.g. via `make integration`")
+	}
+	for _, bin := range []string{"ip", vswitchd, ovsdbServer, "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ovsdb-tool"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("lab: %s not found: install openvswitch-switch and iproute2 (make test does)", bin)
+		}
+	}
+
+	l := &Lab{t: t, ControllerIP: ControllerIP}
+	l.takeLock()
+	t.Cleanup(l.teardown)
+	removeLeftovers(t)
+
+	l.Prefix = newPrefix()
+	l.Dir = "/tmp/" + l.Prefix
+	l.mgmtBr = l.Prefix + "m"
+	l.underBr = l.Prefix + "u"
+	if err := os.MkdirAll(l.Dir, 0o755); err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+
+	l.mustRun("ip", "link", "add", l.mgmtBr, "type", "bridge")
+	l.mustRun("ip", "addr", "add", ControllerIP+"/24", "dev", l.mgmtBr)
+	l.mustRun("ip", "link", "set", l.mgmtBr, "up")
+	l.mustRun("ip", "link", "add", l.underBr, "type", "bridge")
+	l.mustRun("ip", "link", "set", l.underBr, "up")
+
+	for i := 1; i <= opts.Hosts; i++ {
+		l.Hosts = append(l.Hosts, l.addHost(i, opts.DatapathType))
+	}
+	return l
+}
+
+// Host returns the host with the given name (h1, h2, ...).
+func (l *Lab) Host(name string) *Host {
+	for _, h := range l.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	l.t.Fatalf("lab: no host %q", name)
+	return nil
+}
+
+func (l *Lab) addHost(i int, dpType string) *Host {
+	t := l.t
+	h := &Host{
+		Name:         fmt.Sprintf("h%d", i),
+		Index:        i,
+		MgmtIP:       fmt.Sprintf("%s%d", mgmtPrefix, i),
+		TunnelIP:     fmt.Sprintf("%s%d", underlayNet, i),
+		DatapathType: dpType,
+		Netns:        fmt.Sprintf("%sh%d", l.Prefix, i),
+		Dir:          fmt.Sprintf("%s/h%d", l.Dir, i),
+		t:            t,
+	}
+	h.OVSDB = fmt.Sprintf("tcp:%s:%d", h.MgmtIP, ovsdbPort)
+	h.DBSock = "unix:" + h.Dir + "/db.sock"
+	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+
+	l.mustRun("ip", "netns", "add", h.Netns)
+	h.mustExec("ip", "link", "set", "lo", "up")
+
+	mgmt := fmt.Sprintf("%sm%d", l.Prefix, i)
+	l.mustRun("ip", "link", "add", mgmt, "type", "veth", "peer", "name", "eth0", "netns", h.Netns)
+	l.mustRun("ip", "link", "set", mgmt, "master", l.mgmtBr, "up")
+	h.mustExec("ip", "addr", "add", h.MgmtIP+"/24", "dev", "eth0")
+	h.mustExec("ip", "link", "set", "eth0", "up")
+
+	under := fmt.Sprintf("%su%d", l.Prefix, i)
+	l.mustRun("ip", "link", "add", under, "type", "veth", "peer", "name", "eth1", "netns", h.Netns)
+	l.mustRun("ip", "link", "set", under, "master", l.underBr, "up")
+	h.mustExec("ip", "link", "set", "eth1", "up")
+
+	db := h.Dir + "/conf.db"
+	l.mustRun("ovsdb-tool", "create", db, schemaPath)
+	h.StartOVSDB(t)
+	if _, err := h.Vsctl("--no-wait", "init"); err != nil {
+		t.Fatalf("lab: ovs-vsctl init on %s: %v", h.Name, err)
+	}
+	h.StartVswitchd(t)
+
+	if _, err := h.Vsctl("add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type="+dpType,
+		"--", "add-port", "br-phy", "eth1"); err != nil {
+		t.Fatalf("lab: br-phy on %s: %v", h.Name, err)
+	}
+	h.mustExec("ip", "addr", "add", h.TunnelIP+"/24", "dev", "br-phy")
+	h.mustExec("ip", "link", "set", "br-phy", "up")
+	return h
+}
+
+// VMOptions describes a VM: a namespace with one NIC, eth0.
+type VMOptions struct {
+	Name      string // short, unique in the lab (e.g. "a1"); at most 8 characters
+	MAC       string // eth0's MAC address
+	CIDR      string // eth0's IPv4 address with prefix length, e.g. 198.18.0.1/24
+	IPv6CIDR  string // optional IPv6 address, e.g. 2001:db8:100::1/64
+	MTU       int    // default 1400, leaving room for tunnel overhead
+	HostIface string // name of the host end; default "t" + Name
+}
+
+// VM is a namespace standing in for a virtual machine on a host.
+type VM struct {
+	Name      string
+	Host      *Host
+	Netns     string
+	MAC       string
+	IP        string // IPv4 address without prefix length
+	HostIface string // the veth end in the host namespace, to bind to br-int
+}
+
+// AddVM creates a VM on host h. Its host-side interface is left in the host's
+// namespace, up, and not attached to any bridge.
+func (l *Lab) AddVM(t testing.TB, h *Host, o VMOptions) *VM {
+	t.Helper()
+	if o.Name == "" || len(o.Name) > 8 {
+		t.Fatalf("lab: VM name %q must be 1..8 characters", o.Name)
+	}
+	if o.MTU == 0 {
+		o.MTU = 1400
+	}
+	if o.HostIface == "" {
+		o.HostIface = "t" + o.Name
+	}
+	vm := &VM{Name: o.Name, Host: h, Netns: l.Prefix + "v" + o.Name, MAC: o.MAC, HostIface: o.HostIface}
+	vm.IP, _, _ = strings.Cut(o.CIDR, "/")
+	l.mustRun("ip", "netns", "add", vm.Netns)
+	l.vms = append(l.vms, vm)
+	mtu := strconv.Itoa(o.MTU)
+	l.mustRun("ip", "link", "add", "name", o.HostIface, "netns", h.Netns, "mtu", mtu,
+		"type", "veth", "peer", "name", "eth0", "netns", vm.Netns, "mtu", mtu)
+	h.mustExec("ip", "link", "set", o.HostIface, "up")
+	vm.mustExec(t, "ip", "link", "set", "lo", "up")
+	if o.MAC != "" {
+		vm.mustExec(t, "ip", "link", "set", "eth0", "address", o.MAC)
+	}
+	if o.CIDR != "" {
+		vm.mustExec(t, "ip", "addr", "add", o.CIDR, "dev", "eth0")
+	}
+	if o.IPv6CIDR != "" {
+		// nodad: the address is usable at once, no duplicate detection delay.
+		vm.mustExec(t, "ip", "addr", "add", o.IPv6CIDR, "dev", "eth0", "nodad")
+	}
+	vm.mustExec(t, "ip", "link", "set", "eth0", "up")
+	return vm
+}
+
+// Run runs a command inside the VM and returns its combined output.
+func (vm *VM) Run(args ...string) (string, error) {
+	return run("ip", append([]string{"netns", "exec", vm.Netns}, args...)...)
+}
+
+// Ping sends count ICMP echo requests at 5/s from the VM to ip and reports
+// whether at least one answer came back, with ping's output.
+func (vm *VM) Ping(ip string, count int) (bool, string) {
+	out, err := vm.Run("ping", "-c", strconv.Itoa(count), "-i", "0.2", "-W", "1", ip)
+	return err == nil, out
+}
+
+func (vm *VM) mustExec(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := vm.Run(args...); err != nil {
+		t.Fatalf("lab: in VM %s: %v: %s", vm.Name, err, out)
+	}
+}
+
+func (l *Lab) mustRun(name string, args ...string) {
+	l.t.Helper()
+	if out, err := run(name, args...); err != nil {
+		l.t.Fatalf("lab: %v: %s", err, out)
+	}
+}
+
+// teardown stops every daemon and removes every namespace, link and
+// directory of this lab. It runs from t.Cleanup, also after a failure.
+func (l *Lab) teardown() {
+	for _, h := range l.Hosts {
+		h.stopAll()
+	}
+	for _, vm := range l.vms {
+		_, _ = run("ip", "netns", "del", vm.Netns)
+	}
+	for _, h := range l.Hosts {
+		_, _ = run("ip", "netns", "del", h.Netns)
+	}
+	if l.mgmtBr != "" {
+		_, _ = run("ip", "link", "del", l.mgmtBr)
+		_, _ = run("ip", "link", "del", l.underBr)
+	}
+	if l.Dir != "" && !l.t.Failed() {
+		_ = os.RemoveAll(l.Dir)
+	} else if l.Dir != "" {
+		l.t.Logf("lab: logs of the failed run are kept in %s (removed by the next lab)", l.Dir)
+	}
+	if l.lock != nil {
+		_ = l.lock.Close() // releases the flock
+	}
+}
+
+func (l *Lab) takeLock() {
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		l.t.Fatalf("lab: lock %s: %v", lockPath, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		l.t.Fatalf("lab: lock %s: %v", lockPath, err)
+	}
+	l.lock = f
+}
+
+// newPrefix returns "bt" + the PID in 5 base-36 digits + one random character.
+func newPrefix() string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s%05s%c", prefixRoot, strconv.FormatInt(int64(os.Getpid()), 36), digits[int(b[0])%len(digits)])
+}
+
+// ownerAlive reports whether the PID encoded in a lab name still runs.
+func ownerAlive(name string) bool {
+	m := leftoverName.FindStringSubmatch(name)
+	if m == nil {
+		return true // not ours: treat as alive, never touch it
+	}
+	pid, err := strconv.ParseInt(strings.TrimLeft(m[1], "0"), 36, 64)
+	if err != nil || pid <= 0 {
+		return true
+	}
+	if pid == int64(os.Getpid()) {
+		return false // an earlier lab of this same process that was not torn down
+	}
+	return syscall.Kill(int(pid), 0) == nil || syscall.Kill(int(pid), 0) == syscall.EPERM
+}
+
+// removeLeftovers deletes namespaces, links and run directories of labs
+// whose owner process is gone, and kills processes still running inside
+// those namespaces (found by namespace, never by name).
+func removeLeftovers(t testing.TB) {
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		name := e.Name()
+		if !leftoverName.MatchString(name) || ownerAlive(name) {
+			continue
+		}
+		if pids, err := run("ip", "netns", "pids", name); err == nil {
+			for _, f := range strings.Fields(pids) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		if out, err := run("ip", "netns", "del", name); err != nil {
+			t.Logf("lab: removing leftover netns %s: %v: %s", name, err, out)
+		}
+	}
+	if out, err := run("ip", "-o", "link", "show"); err == nil {
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			if leftoverName.MatchString(name) && !ownerAlive(name) {
+				_, _ = run("ip", "link", "del", name)
+			}
+		}
+	}
+	dirs, _ := filepath.Glob("/tmp/" + prefixRoot + "*")
+	for _, d := range dirs {
+		if base := filepath.Base(d); leftoverName.MatchString(base) && !ownerAlive(base) {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
+
+func run(name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return string(out), nil
+}
+
+// waitFor polls cond every 50 ms until it is true or d has passed.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

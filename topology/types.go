@@ -1,0 +1,132 @@
+// Package topology holds brtun's desired state: hosts, networks and ports,
+// their validation, local VLAN allocation and the Store that persists them.
+package topology
+
+import "sort"
+
+// NetworkType is the tunnel encapsulation a network uses.
+type NetworkType string
+
+// The tunnel types brtun supports.
+const (
+	VXLAN NetworkType = "vxlan"
+	GRE   NetworkType = "gre"
+)
+
+// Segment id ranges per tunnel type (VXLAN VNI is 24 bits, a GRE key 32 bits).
+const (
+	MaxVXLANSegment uint32 = 1<<24 - 1
+	MaxGRESegment   uint32 = 1<<32 - 1
+)
+
+// Local VLAN ids a host can give to its networks.
+const (
+	MinLocalVLAN uint16 = 1
+	MaxLocalVLAN uint16 = 4094
+)
+
+// DefaultDatapathType is the datapath type of a host registered without one.
+const DefaultDatapathType = "system"
+
+// Valid reports whether t is a tunnel type brtun supports.
+func (t NetworkType) Valid() bool {
+	return t == VXLAN || t == GRE
+}
+
+// MaxSegment is the largest segment id of type t (0 for an unknown type).
+func (t NetworkType) MaxSegment() uint32 {
+	switch t {
+	case VXLAN:
+		return MaxVXLANSegment
+	case GRE:
+		return MaxGRESegment
+	}
+	return 0
+}
+
+// Overhead is the number of bytes the encapsulation of type t adds to a VM
+// frame on an IPv4 underlay: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner
+// Ethernet (14) = 50 for VXLAN; outer IPv4 (20) + GRE with key (8) + inner
+// Ethernet (14) = 42 for GRE.
+func (t NetworkType) Overhead() int {
+	switch t {
+	case VXLAN:
+		return 50
+	case GRE:
+		return 42
+	}
+	return 0
+}
+
+// MTU is the largest VM MTU that fits an underlay MTU of underlayMTU after
+// the encapsulation of type t.
+func (t NetworkType) MTU(underlayMTU int) int {
+	return underlayMTU - t.Overhead()
+}
+
+// Host is a hypervisor whose br-int and br-tun brtun manages.
+type Host struct {
+	Name         string `json:"name"`
+	OVSDB        string `json:"ovsdb"`         // tcp:IP:PORT, unix:PATH or ssl:IP:PORT
+	TunnelIP     string `json:"tunnel_ip"`     // underlay address tunnels use
+	DatapathType string `json:"datapath_type"` // "system" (default), "netdev", "dummy", ...
+}
+
+// Network is a tenant L2 segment carried over tunnels between hosts.
+type Network struct {
+	Name        string      `json:"name"`
+	Type        NetworkType `json:"type"`
+	SegmentID   uint32      `json:"segment_id"`
+	MACLearning bool        `json:"mac_learning"` // false: pure L2 population, no learn() flows
+}
+
+// Port binds a VM interface on a host to a network.
+type Port struct {
+	Network   string   `json:"network"`
+	Name      string   `json:"name"`
+	Host      string   `json:"host"`
+	Interface string   `json:"interface"`
+	MAC       string   `json:"mac,omitempty"`
+	IPs       []string `json:"ips,omitempty"`
+	// LocalVLAN is the host-local VLAN of the port's network on the port's
+	// host. The store allocates it; a value given by a caller is ignored.
+	LocalVLAN uint16 `json:"local_vlan"`
+}
+
+// Snapshot is the whole desired state at one revision. Slices are sorted by
+// name (ports by network, then name).
+type Snapshot struct {
+	Revision uint64    `json:"revision"`
+	Hosts    []Host    `json:"hosts"`
+	Networks []Network `json:"networks"`
+	Ports    []Port    `json:"ports"`
+}
+
+// LocalVLANs maps each network that has a port on host to its local VLAN there.
+func (s Snapshot) LocalVLANs(host string) map[string]uint16 {
+	vlans := make(map[string]uint16)
+	for _, p := range s.Ports {
+		if p.Host == host {
+			vlans[p.Network] = p.LocalVLAN
+		}
+	}
+	return vlans
+}
+
+// Host returns the host called name.
+func (s Snapshot) Host(name string) (Host, bool) {
+	i := sort.Search(len(s.Hosts), func(i int) bool { return s.Hosts[i].Name >= name })
+	if i < len(s.Hosts) && s.Hosts[i].Name == name {
+		return s.Hosts[i], true
+	}
+	return Host{}, false
+}
+
+// Network returns the network called name.
+func (s Snapshot) Network(name string) (Network, bool) {
+	i := sort.Search(len(s.Networks), func(i int) bool { return s.Networks[i].Name >= name })
+	if i < len(s.Networks) && s.Networks[i].Name == name {
+		return s.Networks[i], true
+	}
+	return Network{}, false
+}
