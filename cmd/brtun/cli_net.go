@@ -1,0 +1,95 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/brtun/brtun/northbound"
+	"github.com/spf13/cobra"
+)
+
+func newNetCommand(o *cliOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "net", Short: "Create and inspect tenant networks"}
+	cmd.AddCommand(newNetCreateCommand(o), newNetListCommand(o), newNetShowCommand(o), newNetRmCommand(o))
+	return cmd
+}
+
+func newNetCreateCommand(o *cliOptions) *cobra.Command {
+	var (
+		typ          string
+		segment      int64
+		noMACLearned bool
+		wait         time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME --type vxlan|gre [--segment N] [--no-mac-learning]",
+		Short: "Create a network (the segment id is allocated when not given)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := northbound.NetworkRequest{Name: args[0], Type: typ}
+			if cmd.Flags().Changed("segment") {
+				req.SegmentID = &segment
+			}
+			if noMACLearned {
+				learn := false
+				req.MACLearning = &learn
+			}
+			return o.write(cmd, wait, http.MethodPost, "/v1/networks", false, req, showNetwork)
+		},
+	}
+	cmd.Flags().StringVar(&typ, "type", "", "tunnel type: vxlan or gre")
+	cmd.Flags().Int64Var(&segment, "segment", 0, "segment id (VNI or GRE key); lowest free when not given")
+	cmd.Flags().BoolVar(&noMACLearned, "no-mac-learning", false, "no learned MACs: only ports registered with a MAC are reachable")
+	_ = cmd.MarkFlagRequired("type")
+	addWaitFlag(cmd, &wait)
+	return cmd
+}
+
+func newNetListCommand(o *cliOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List networks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			raw, err := o.get(cmd, "/v1/networks")
+			if err != nil {
+				return err
+			}
+			return show(o, raw, networkTable)
+		},
+	}
+}
+
+func newNetShowCommand(o *cliOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a network",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			raw, err := o.get(cmd, "/v1/networks/"+url.PathEscape(args[0]))
+			if err != nil {
+				return err
+			}
+			return showNetwork(o, raw)
+		},
+	}
+}
+
+func newNetRmCommand(o *cliOptions) *cobra.Command {
+	var wait time.Duration
+	var cascade bool
+	cmd := &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Delete a network (with --cascade also its ports)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.remove(cmd, wait, "/v1/networks/"+url.PathEscape(args[0]), cascade, "network "+args[0])
+		},
+	}
+	cmd.Flags().BoolVar(&cascade, "cascade", false, "also delete the network's ports")
+	addWaitFlag(cmd, &wait)
+	return cmd
+}
+
+func showNetwork(o *cliOptions, raw []byte) error { return show(o, raw, networkDetail) }

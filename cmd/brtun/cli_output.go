@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/brtun/brtun/northbound"
+)
+
+// show prints an API answer: as JSON with -o json, else decoded into T and
+// rendered by table.
+func show[T any](o *cliOptions, raw []byte, table func(w io.Writer, v T)) error {
+	if o.output == outputJSON {
+		return printJSON(o.out, raw)
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	tw := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
+	table(tw, v)
+	return tw.Flush()
+}
+
+func printJSON(w io.Writer, raw []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {
+		return fmt.Errorf("answer is not JSON: %w", err)
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func bridgeCell(b northbound.BridgeStatus) string {
+	return fmt.Sprintf("%s r%d", b.OpenFlow, b.AppliedRevision)
+}
+
+func hostTable(w io.Writer, list northbound.HostList) {
+	fmt.Fprintln(w, "NAME\tOVSDB\tTUNNEL-IP\tDATAPATH\tOVSDB-STATUS\tBR-INT\tBR-TUN")
+	for _, h := range list.Hosts {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.OVSDB, h.TunnelIP, h.DatapathType, h.Status.OVSDB,
+			bridgeCell(h.Status.Bridges[northbound.BridgeInt]), bridgeCell(h.Status.Bridges[northbound.BridgeTun]))
+	}
+}
+
+func hostDetail(w io.Writer, h northbound.HostView) {
+	fmt.Fprintf(w, "Name:\t%s\n", h.Name)
+	fmt.Fprintf(w, "OVSDB:\t%s (%s)\n", h.OVSDB, h.Status.OVSDB)
+	fmt.Fprintf(w, "Tunnel IP:\t%s\n", h.TunnelIP)
+	fmt.Fprintf(w, "Datapath type:\t%s\n", h.DatapathType)
+	names := make([]string, 0, len(h.Status.Bridges))
+	for name := range h.Status.Bridges {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		b := h.Status.Bridges[name]
+		dpid := b.DatapathID
+		if dpid == "" {
+			dpid = "-"
+		}
+		fmt.Fprintf(w, "Bridge %s:\topenflow %s, datapath id %s, applied revision %d\n", name, b.OpenFlow, dpid, b.AppliedRevision)
+	}
+}
+
+func networkTable(w io.Writer, list northbound.NetworkList) {
+	fmt.Fprintln(w, "NAME\tTYPE\tSEGMENT\tMAC-LEARNING\tMTU")
+	for _, n := range list.Networks {
+		fmt.Fprintf(w, "%s\t%s\t%d\t%t\t%d\n", n.Name, n.Type, n.SegmentID, n.MACLearning, n.MTU)
+	}
+}
+
+func networkDetail(w io.Writer, n northbound.NetworkView) {
+	fmt.Fprintf(w, "Name:\t%s\n", n.Name)
+	fmt.Fprintf(w, "Type:\t%s\n", n.Type)
+	fmt.Fprintf(w, "Segment:\t%d\n", n.SegmentID)
+	fmt.Fprintf(w, "MAC learning:\t%t\n", n.MACLearning)
+	fmt.Fprintf(w, "MTU:\t%d\n", n.MTU)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func portTable(w io.Writer, list northbound.PortList) {
+	fmt.Fprintln(w, "NAME\tHOST\tINTERFACE\tMAC\tIPS\tLOCAL-VLAN\tSTATUS")
+	for _, p := range list.Ports {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Name, p.Host, p.Interface, orDash(p.MAC),
+			orDash(strings.Join(p.IPs, ",")), p.LocalVLAN, p.Status)
+	}
+}
+
+func portDetail(w io.Writer, p northbound.PortView) {
+	fmt.Fprintf(w, "Network:\t%s\n", p.Network)
+	fmt.Fprintf(w, "Name:\t%s\n", p.Name)
+	fmt.Fprintf(w, "Host:\t%s\n", p.Host)
+	fmt.Fprintf(w, "Interface:\t%s\n", p.Interface)
+	fmt.Fprintf(w, "MAC:\t%s\n", orDash(p.MAC))
+	fmt.Fprintf(w, "IPs:\t%s\n", orDash(strings.Join(p.IPs, ", ")))
+	fmt.Fprintf(w, "Local VLAN:\t%d\n", p.LocalVLAN)
+	fmt.Fprintf(w, "Status:\t%s\n", p.Status)
+}
+
+func flowTable(w io.Writer, list northbound.FlowList) {
+	fmt.Fprintln(w, "TABLE\tPRIORITY\tCOOKIE\tOWNER\tPACKETS\tBYTES\tAGE\tMATCH\tACTIONS")
+	for _, f := range list.Flows {
+		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d\t%d\t%ss\t%s\t%s\n", f.Table, f.Priority, f.Cookie, orDash(f.Owner),
+			f.NPackets, f.NBytes, strconv.FormatFloat(f.DurationS, 'f', 1, 64), orDash(f.Match), f.Actions)
+	}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/brtun/brtun/northbound"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCreatedObjectsSurviveSIGKILL builds brtun, runs `brtun serve` on a
+// temporary data dir, creates objects, SIGKILLs the server right after the
+// last 201, restarts it and finds everything again.
+func TestCreatedObjectsSurviveSIGKILL(t *testing.T) {
+	bin := buildBrtun(t)
+	dataDir := t.TempDir()
+
+	first := startServe(t, bin, dataDir)
+	out := runBinary(t, bin, "--server", first.url, "host", "add", "h1", "--ovsdb", "tcp:198.51.100.1:6640", "--tunnel-ip", "192.0.2.1")
+	assert.Contains(t, out, "Name:")
+	postJSON(t, first.url+"/v1/networks", `{"name":"blue","type":"vxlan","segment_id":5001}`)
+	postJSON(t, first.url+"/v1/networks/blue/ports", `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"]}`)
+	first.kill(t) // right after the 201, no graceful shutdown
+
+	second := startServe(t, bin, dataDir)
+	var h northbound.HostView
+	getJSON(t, second.url+"/v1/hosts/h1", &h)
+	assert.Equal(t, "192.0.2.1", h.TunnelIP)
+	var p northbound.PortView
+	getJSON(t, second.url+"/v1/networks/blue/ports/vm1", &p)
+	assert.Equal(t, uint16(1), p.LocalVLAN)
+	assert.Equal(t, []string{"198.18.0.1"}, p.IPs)
+	assert.Regexp(t, `(?m)^blue\s+vxlan\s+5001\s+true\s+1450$`, runBinary(t, bin, "--server", second.url, "net", "list"))
+
+	// State continues where it stopped: a duplicate is still a conflict.
+	res, err := http.Post(second.url+"/v1/networks", "application/json", strings.NewReader(`{"name":"blue","type":"gre"}`))
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusConflict, res.StatusCode)
+	second.stop(t)
+}
+
+func buildBrtun(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	require.NoError(t, err, "the go tool is needed to build brtun")
+	bin := filepath.Join(t.TempDir(), "brtun")
+	cmd := exec.Command(goTool, "build", "-o", bin, ".")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+type serveProcess struct {
+	cmd    *exec.Cmd
+	url    string
+	stderr *bytes.Buffer
+	done   chan struct{}
+}
+
+// startServe starts `brtun serve` on a free 127.0.0.1 port with dataDir from
+// the environment (BRTUN_DATA_DIR) and --api-listen on the command line
+// winning over a bogus BRTUN_API_LISTEN, and waits until /healthz answers.
+func startServe(t *testing.T, bin, dataDir string) *serveProcess {
+	t.Helper()
+	addr := freeAddr(t)
+	p := &serveProcess{url: "http://" + addr, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, "serve", "--api-listen", addr)
+	p.cmd.Env = append(os.Environ(), "BRTUN_DATA_DIR="+dataDir, "BRTUN_API_LISTEN=127.0.0.1:1")
+	p.cmd.Stderr = p.stderr
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill() // by PID
+			<-p.done
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := http.Get(p.url + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("brtun serve exited early: %s", p.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("brtun serve did not answer /healthz within 15s: %s", p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *serveProcess) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	<-p.done
+}
+
+// stop ends the server with SIGTERM and expects a clean exit.
+func (p *serveProcess) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("brtun serve did not stop within 10s of SIGTERM: %s", p.stderr)
+	}
+	assert.Equal(t, 0, p.cmd.ProcessState.ExitCode(), "stderr: %s", p.stderr)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func runBinary(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "brtun %s: %s", strings.Join(args, " "), stderr.String())
+	return string(out)
+}
+
+func postJSON(t *testing.T, url, body string) {
+	t.Helper()
+	res, err := http.Post(url, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusCreated, res.StatusCode)
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	res, err := http.Get(url)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.NoError(t, json.NewDecoder(res.Body).Decode(v))
+}

@@ -1,0 +1,15 @@
+// Command brtun is the brtun SDN controller (`brtun serve`) and its command
+// line client (`brtun host|net|port|flows ...`), which talks to a running
+// controller's REST API.
+package main
+
+import (
+	"context"
+	"os"
+)
+
+func main() {
+	if err := newRootCommand(os.Stdout, os.Stderr).ExecuteContext(context.Background()); err != nil {
+		os.Exit(1)
+	}
+}

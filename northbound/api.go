@@ -1,0 +1,216 @@
+// Package northbound is brtun's REST API: it validates requests, writes the
+// desired state to a topology.Store and reports live status from a
+// Controller. It never talks to switches itself.
+package northbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/brtun/brtun/topology"
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
+)
+
+// Bridge names brtun manages on every host.
+const (
+	BridgeInt = "br-int"
+	BridgeTun = "br-tun"
+)
+
+// Connection states reported in HostStatus and BridgeStatus.
+const (
+	Connected    = "connected"
+	Disconnected = "disconnected"
+)
+
+// Port states reported in the port view.
+const (
+	PortPending = "pending" // the interface is not (yet) on the host's br-int
+	PortBound   = "bound"   // the interface is on br-int and has an ofport
+)
+
+// Controller is the live side of brtun as the API needs it. All methods
+// must be safe for concurrent use.
+type Controller interface {
+	// HostStatus reports the OVSDB connection of a host and its bridges.
+	// Bridges missing from the map are reported as disconnected.
+	HostStatus(host string) HostStatus
+	// PortBound reports whether iface exists on host's br-int with an ofport.
+	PortBound(host, iface string) bool
+	// WaitApplied blocks until every bridge touched by the change of
+	// revision rev has applied rev (or a later revision), returning nil, nil.
+	// When ctx ends first it returns the bridges that did not apply it
+	// ("HOST/BRIDGE"; a disconnected bridge counts as not applied) and ctx.Err().
+	WaitApplied(ctx context.Context, rev uint64) (notApplied []string, err error)
+	// DumpFlows reads the flows of bridge on host from the switch itself;
+	// table -1 means every table.
+	DumpFlows(ctx context.Context, host, bridge string, table int) ([]FlowEntry, error)
+}
+
+// HostStatus is the live state of one host.
+type HostStatus struct {
+	OVSDB   string                  `json:"ovsdb"` // Connected or Disconnected
+	Bridges map[string]BridgeStatus `json:"bridges"`
+}
+
+// BridgeStatus is the live state of one bridge of a host.
+type BridgeStatus struct {
+	DatapathID      string `json:"datapath_id"`
+	OpenFlow        string `json:"openflow"`         // Connected or Disconnected
+	AppliedRevision uint64 `json:"applied_revision"` // last store revision fully installed
+}
+
+// FlowEntry is one flow as read from a switch.
+type FlowEntry struct {
+	Table    uint8
+	Priority uint16
+	Cookie   uint64
+	Match    string // ovs-ofctl syntax, empty for match-all
+	Actions  string // ovs-ofctl syntax
+	NPackets uint64
+	NBytes   uint64
+	Duration time.Duration
+	Owner    string // decoded from the cookie: "pipeline", "learned", "port:NAME", ...
+}
+
+// Options configures the API.
+type Options struct {
+	Store topology.Store // required
+	// Controller reports live status. nil means no controller: everything
+	// is disconnected, ports are pending and ?wait always times out.
+	Controller  Controller
+	Logger      *zap.Logger   // nil: no logging
+	UnderlayMTU int           // underlay MTU used for the networks' "mtu"; default 1500
+	MaxWait     time.Duration // largest ?wait accepted; default 60s
+}
+
+// DefaultUnderlayMTU is the underlay MTU assumed when Options leaves it 0.
+const DefaultUnderlayMTU = 1500
+
+// maxBodyBytes is the largest request body accepted.
+const maxBodyBytes = 1 << 20
+
+// API serves the REST API. Create it with New.
+type API struct {
+	store       topology.Store
+	ctrl        Controller
+	log         *zap.Logger
+	underlayMTU int
+	maxWait     time.Duration
+	router      *mux.Router
+}
+
+// New validates opts and builds the API's routes.
+func New(opts Options) (*API, error) {
+	if opts.Store == nil {
+		return nil, errors.New("northbound: a Store is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.UnderlayMTU == 0 {
+		opts.UnderlayMTU = DefaultUnderlayMTU
+	}
+	if opts.UnderlayMTU < 576 || opts.UnderlayMTU > 65535 {
+		return nil, fmt.Errorf("northbound: underlay MTU %d out of range 576..65535", opts.UnderlayMTU)
+	}
+	if opts.MaxWait == 0 {
+		opts.MaxWait = 60 * time.Second
+	}
+	a := &API{
+		store:       opts.Store,
+		ctrl:        opts.Controller,
+		log:         opts.Logger.Named("northbound"),
+		underlayMTU: opts.UnderlayMTU,
+		maxWait:     opts.MaxWait,
+	}
+	a.router = a.routes()
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.router.ServeHTTP(w, r)
+}
+
+func (a *API) routes() *mux.Router {
+	r := mux.NewRouter()
+	r.Use(a.logAndRecover)
+	r.NotFoundHandler = a.logAndRecover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, apiErr(http.StatusNotFound, codeNotFound, "no such resource: %s", r.URL.Path))
+	}))
+	r.MethodNotAllowedHandler = a.logAndRecover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, apiErr(http.StatusMethodNotAllowed, codeMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
+	}))
+
+	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
+
+	// Every route on the one router (no subrouter), so 405 works for all of them.
+	r.HandleFunc("/v1/hosts", a.createHost).Methods(http.MethodPost)
+	r.HandleFunc("/v1/hosts", a.listHosts).Methods(http.MethodGet)
+	r.HandleFunc("/v1/hosts/{host}", a.getHost).Methods(http.MethodGet)
+	r.HandleFunc("/v1/hosts/{host}", a.deleteHost).Methods(http.MethodDelete)
+	r.HandleFunc("/v1/hosts/{host}/flows", a.dumpFlows).Methods(http.MethodGet)
+
+	r.HandleFunc("/v1/networks", a.createNetwork).Methods(http.MethodPost)
+	r.HandleFunc("/v1/networks", a.listNetworks).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}", a.getNetwork).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}", a.deleteNetwork).Methods(http.MethodDelete)
+
+	r.HandleFunc("/v1/networks/{network}/ports", a.createPort).Methods(http.MethodPost)
+	r.HandleFunc("/v1/networks/{network}/ports", a.listPorts).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.getPort).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.updatePort).Methods(http.MethodPut)
+	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.deletePort).Methods(http.MethodDelete)
+	return r
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// logAndRecover logs every request and turns a handler panic into a 500.
+func (a *API) logAndRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				a.log.Error("handler panic", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Any("panic", p), zap.Stack("stack"))
+				if rec.status == 0 {
+					a.writeError(rec, r, apiErr(http.StatusInternalServerError, codeInternal, "internal error"))
+				}
+			}
+			a.log.Debug("request", zap.String("method", r.Method), zap.String("path", r.URL.Path),
+				zap.Int("status", rec.status), zap.Duration("took", time.Since(start)))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}

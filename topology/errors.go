@@ -1,0 +1,50 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kinds of Error. Test for them with errors.Is.
+var (
+	// ErrNotFound: the named object does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the change collides with stored state (duplicate name,
+	// segment, interface, MAC or IP; an object still in use; no free id).
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid: a field of the change is malformed or out of range.
+	ErrInvalid = errors.New("invalid")
+)
+
+// Error is the error every Store method returns for a rejected change.
+// errors.Is(err, ErrNotFound|ErrConflict|ErrInvalid) tells its kind.
+type Error struct {
+	Kind    error  // ErrNotFound, ErrConflict or ErrInvalid
+	Field   string // the offending JSON field for ErrInvalid, e.g. "segment_id" or "ips[1]"
+	Message string // human readable, without the kind
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Message
+	}
+	return e.Message
+}
+
+// Is makes errors.Is(err, ErrNotFound) and friends work.
+func (e *Error) Is(target error) bool {
+	return target == e.Kind
+}
+
+func notFound(format string, args ...any) error {
+	return &Error{Kind: ErrNotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+func conflict(format string, args ...any) error {
+	return &Error{Kind: ErrConflict, Message: fmt.Sprintf(format, args...)}
+}
+
+func invalid(field, format string, args ...any) error {
+	return &Error{Kind: ErrInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,124 @@
+package topology
+
+import (
+	"context"
+	"fmt"
+)
+
+func (s *store) CreateHost(ctx context.Context, h Host) (Host, uint64, error) {
+	h, err := normalizeHost(h)
+	if err != nil {
+		return Host{}, 0, err
+	}
+	rev, err := s.write(ctx, func(t txn) error {
+		if _, found, err := getHost(t, h.Name); err != nil || found {
+			if err == nil {
+				err = conflict("host %q already exists", h.Name)
+			}
+			return err
+		}
+		owner, err := t.get(bucketTunnelIPs, h.TunnelIP)
+		if err != nil {
+			return err
+		}
+		if owner != nil {
+			return conflict("tunnel_ip %s is already used by host %q", h.TunnelIP, owner)
+		}
+		if err := t.put(bucketTunnelIPs, h.TunnelIP, []byte(h.Name)); err != nil {
+			return err
+		}
+		return putJSON(t, bucketHosts, h.Name, h)
+	})
+	if err != nil {
+		return Host{}, 0, fmt.Errorf("create host %q: %w", h.Name, err)
+	}
+	return h, rev, nil
+}
+
+func (s *store) GetHost(ctx context.Context, name string) (Host, error) {
+	var h Host
+	err := s.read(ctx, func(t txn) error {
+		var err error
+		h, err = mustGetHost(t, name)
+		return err
+	})
+	if err != nil {
+		return Host{}, fmt.Errorf("get host %q: %w", name, err)
+	}
+	return h, nil
+}
+
+func (s *store) ListHosts(ctx context.Context) ([]Host, error) {
+	var hosts []Host
+	err := s.read(ctx, func(t txn) error {
+		var err error
+		hosts, err = scanJSON[Host](t, bucketHosts, "")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	return hosts, nil
+}
+
+func (s *store) DeleteHost(ctx context.Context, name string, cascade bool) (uint64, error) {
+	rev, err := s.write(ctx, func(t txn) error {
+		h, err := mustGetHost(t, name)
+		if err != nil {
+			return err
+		}
+		bindings, err := scanJSON[binding](t, bucketBindings, key(name, ""))
+		if err != nil {
+			return err
+		}
+		if len(bindings) > 0 && !cascade {
+			n := 0
+			for _, b := range bindings {
+				n += b.Ports
+			}
+			return conflict("host %q still has %d port(s) on %d network(s); delete them first or cascade", name, n, len(bindings))
+		}
+		for _, b := range bindings {
+			ports, err := scanJSON[Port](t, bucketPorts, key(b.Network, ""))
+			if err != nil {
+				return err
+			}
+			for _, p := range ports {
+				if p.Host == name {
+					if err := deletePort(t, p); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err := t.del(bucketTunnelIPs, h.TunnelIP); err != nil {
+			return err
+		}
+		if err := forgetVLANs(t, name); err != nil {
+			return err
+		}
+		return t.del(bucketHosts, name)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete host %q: %w", name, err)
+	}
+	return rev, nil
+}
+
+// getHost reads a host; an invalid name is simply absent.
+func getHost(t txn, name string) (Host, bool, error) {
+	var h Host
+	if !ValidName(name) {
+		return h, false, nil
+	}
+	found, err := getJSON(t, bucketHosts, name, &h)
+	return h, found, err
+}
+
+func mustGetHost(t txn, name string) (Host, error) {
+	h, found, err := getHost(t, name)
+	if err == nil && !found {
+		err = notFound("host %q does not exist", name)
+	}
+	return h, err
+}

@@ -1,0 +1,117 @@
+package topology
+
+import (
+	"context"
+	"fmt"
+)
+
+func (s *store) CreateNetwork(ctx context.Context, n Network) (Network, uint64, error) {
+	n, err := normalizeNetwork(n)
+	if err != nil {
+		return Network{}, 0, err
+	}
+	rev, err := s.write(ctx, func(t txn) error {
+		if _, found, err := getNetwork(t, n.Name); err != nil || found {
+			if err == nil {
+				err = conflict("network %q already exists", n.Name)
+			}
+			return err
+		}
+		if n.SegmentID == 0 {
+			seg, err := allocateSegment(t, n.Type)
+			if err != nil {
+				return err
+			}
+			n.SegmentID = seg
+		} else {
+			owner, err := t.get(bucketSegments, segmentKey(n.Type, n.SegmentID))
+			if err != nil {
+				return err
+			}
+			if owner != nil {
+				return conflict("%s segment %d is already used by network %q", n.Type, n.SegmentID, owner)
+			}
+		}
+		if err := t.put(bucketSegments, segmentKey(n.Type, n.SegmentID), []byte(n.Name)); err != nil {
+			return err
+		}
+		return putJSON(t, bucketNetworks, n.Name, n)
+	})
+	if err != nil {
+		return Network{}, 0, fmt.Errorf("create network %q: %w", n.Name, err)
+	}
+	return n, rev, nil
+}
+
+func (s *store) GetNetwork(ctx context.Context, name string) (Network, error) {
+	var n Network
+	err := s.read(ctx, func(t txn) error {
+		var err error
+		n, err = mustGetNetwork(t, name)
+		return err
+	})
+	if err != nil {
+		return Network{}, fmt.Errorf("get network %q: %w", name, err)
+	}
+	return n, nil
+}
+
+func (s *store) ListNetworks(ctx context.Context) ([]Network, error) {
+	var networks []Network
+	err := s.read(ctx, func(t txn) error {
+		var err error
+		networks, err = scanJSON[Network](t, bucketNetworks, "")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	return networks, nil
+}
+
+func (s *store) DeleteNetwork(ctx context.Context, name string, cascade bool) (uint64, error) {
+	rev, err := s.write(ctx, func(t txn) error {
+		n, err := mustGetNetwork(t, name)
+		if err != nil {
+			return err
+		}
+		ports, err := scanJSON[Port](t, bucketPorts, key(name, ""))
+		if err != nil {
+			return err
+		}
+		if len(ports) > 0 && !cascade {
+			return conflict("network %q still has %d port(s); delete them first or cascade", name, len(ports))
+		}
+		for _, p := range ports {
+			if err := deletePort(t, p); err != nil {
+				return err
+			}
+		}
+		if err := releaseSegment(t, n); err != nil {
+			return err
+		}
+		return t.del(bucketNetworks, name)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete network %q: %w", name, err)
+	}
+	return rev, nil
+}
+
+// getNetwork reads a network; an invalid name is simply absent.
+func getNetwork(t txn, name string) (Network, bool, error) {
+	var n Network
+	if !ValidName(name) {
+		return n, false, nil
+	}
+	found, err := getJSON(t, bucketNetworks, name, &n)
+	return n, found, err
+}
+
+func mustGetNetwork(t txn, name string) (Network, error) {
+	n, found, err := getNetwork(t, name)
+	if err == nil && !found {
+		err = notFound("network %q does not exist", name)
+	}
+	return n, err
+}

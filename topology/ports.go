@@ -1,0 +1,188 @@
+package topology
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+func (s *store) CreatePort(ctx context.Context, p Port) (Port, uint64, error) {
+	rev, err := s.write(ctx, func(t txn) error {
+		if _, err := mustGetNetwork(t, p.Network); err != nil {
+			return err
+		}
+		var err error
+		if p, err = normalizePort(p); err != nil {
+			return err
+		}
+		if _, found, err := getPort(t, p.Network, p.Name); err != nil || found {
+			if err == nil {
+				err = conflict("port %q already exists in network %q", p.Name, p.Network)
+			}
+			return err
+		}
+		if err := checkPortClaims(t, p, nil); err != nil {
+			return err
+		}
+		if p.LocalVLAN, err = acquireVLAN(t, p.Host, p.Network); err != nil {
+			return err
+		}
+		return putPort(t, p)
+	})
+	if err != nil {
+		return Port{}, 0, fmt.Errorf("create port %q in network %q: %w", p.Name, p.Network, err)
+	}
+	return p, rev, nil
+}
+
+func (s *store) UpdatePort(ctx context.Context, p Port) (Port, uint64, error) {
+	rev, err := s.write(ctx, func(t txn) error {
+		old, err := mustGetPort(t, p.Network, p.Name)
+		if err != nil {
+			return err
+		}
+		if p, err = normalizePort(p); err != nil {
+			return err
+		}
+		if err := checkPortClaims(t, p, &old); err != nil {
+			return err
+		}
+		if err := t.del(bucketIfaces, key(old.Host, old.Interface)); err != nil {
+			return err
+		}
+		p.LocalVLAN = old.LocalVLAN
+		if p.Host != old.Host {
+			if err := releaseVLAN(t, old.Host, old.Network); err != nil {
+				return err
+			}
+			if p.LocalVLAN, err = acquireVLAN(t, p.Host, p.Network); err != nil {
+				return err
+			}
+		}
+		return putPort(t, p)
+	})
+	if err != nil {
+		return Port{}, 0, fmt.Errorf("update port %q in network %q: %w", p.Name, p.Network, err)
+	}
+	return p, rev, nil
+}
+
+func (s *store) GetPort(ctx context.Context, network, name string) (Port, error) {
+	var p Port
+	err := s.read(ctx, func(t txn) error {
+		var err error
+		p, err = mustGetPort(t, network, name)
+		return err
+	})
+	if err != nil {
+		return Port{}, fmt.Errorf("get port %q in network %q: %w", name, network, err)
+	}
+	return p, nil
+}
+
+func (s *store) ListPorts(ctx context.Context, network string) ([]Port, error) {
+	var ports []Port
+	err := s.read(ctx, func(t txn) error {
+		if _, err := mustGetNetwork(t, network); err != nil {
+			return err
+		}
+		var err error
+		ports, err = scanJSON[Port](t, bucketPorts, key(network, ""))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list ports of network %q: %w", network, err)
+	}
+	return ports, nil
+}
+
+func (s *store) DeletePort(ctx context.Context, network, name string) (uint64, error) {
+	rev, err := s.write(ctx, func(t txn) error {
+		p, err := mustGetPort(t, network, name)
+		if err != nil {
+			return err
+		}
+		return deletePort(t, p)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete port %q in network %q: %w", name, network, err)
+	}
+	return rev, nil
+}
+
+// checkPortClaims checks that p's host exists and that its interface, MAC
+// and IPs are not claimed by another port (old is p's stored version on update).
+func checkPortClaims(t txn, p Port, old *Port) error {
+	if _, found, err := getHost(t, p.Host); err != nil || !found {
+		if err == nil {
+			err = invalid("host", "host %q does not exist (register it with POST /v1/hosts first)", p.Host)
+		}
+		return err
+	}
+	self := key(p.Network, p.Name)
+	owner, err := t.get(bucketIfaces, key(p.Host, p.Interface))
+	if err != nil {
+		return err
+	}
+	if owner != nil && string(owner) != self {
+		return conflict("interface %q on host %q is already bound to port %s", p.Interface, p.Host, owner)
+	}
+	others, err := scanJSON[Port](t, bucketPorts, key(p.Network, ""))
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if o.Name == p.Name {
+			continue
+		}
+		if p.MAC != "" && o.MAC == p.MAC {
+			return conflict("mac %s is already used by port %q in network %q", p.MAC, o.Name, p.Network)
+		}
+		for _, ip := range p.IPs {
+			if slices.Contains(o.IPs, ip) {
+				return conflict("ip %s is already used by port %q in network %q", ip, o.Name, p.Network)
+			}
+		}
+	}
+	return nil
+}
+
+func putPort(t txn, p Port) error {
+	if err := t.put(bucketIfaces, key(p.Host, p.Interface), []byte(key(p.Network, p.Name))); err != nil {
+		return err
+	}
+	return putJSON(t, bucketPorts, key(p.Network, p.Name), p)
+}
+
+// deletePort removes p with its interface claim and its share of the local VLAN.
+func deletePort(t txn, p Port) error {
+	if err := releaseVLAN(t, p.Host, p.Network); err != nil {
+		return err
+	}
+	if err := t.del(bucketIfaces, key(p.Host, p.Interface)); err != nil {
+		return err
+	}
+	return t.del(bucketPorts, key(p.Network, p.Name))
+}
+
+// getPort reads a port; invalid names are simply absent.
+func getPort(t txn, network, name string) (Port, bool, error) {
+	var p Port
+	if !ValidName(network) || !ValidName(name) {
+		return p, false, nil
+	}
+	found, err := getJSON(t, bucketPorts, key(network, name), &p)
+	return p, found, err
+}
+
+// mustGetPort reads a port, telling an unknown network from an unknown port.
+func mustGetPort(t txn, network, name string) (Port, error) {
+	if _, err := mustGetNetwork(t, network); err != nil {
+		return Port{}, err
+	}
+	p, found, err := getPort(t, network, name)
+	if err == nil && !found {
+		err = notFound("port %q does not exist in network %q", name, network)
+	}
+	return p, err
+}

@@ -1,0 +1,219 @@
+package topology
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Store persists the desired state. Every write is one transaction: it is
+// validated, checked for uniqueness and applied together, or rejected with
+// nothing stored. Each committed write gets the next revision (starting at
+// 1) and returns it. Errors of rejected changes are *Error values, to be
+// tested with errors.Is(err, ErrNotFound|ErrConflict|ErrInvalid).
+type Store interface {
+	// CreateHost registers a host. DatapathType defaults to "system".
+	// Names and tunnel IPs are unique.
+	CreateHost(ctx context.Context, h Host) (Host, uint64, error)
+	GetHost(ctx context.Context, name string) (Host, error)
+	ListHosts(ctx context.Context) ([]Host, error)
+	// DeleteHost removes a host. While ports are bound on it, it fails with
+	// ErrConflict unless cascade is set, which deletes those ports too.
+	DeleteHost(ctx context.Context, name string, cascade bool) (uint64, error)
+
+	// CreateNetwork stores a network. A zero SegmentID allocates the lowest
+	// free segment of the network's type; (type, segment) pairs are unique.
+	CreateNetwork(ctx context.Context, n Network) (Network, uint64, error)
+	GetNetwork(ctx context.Context, name string) (Network, error)
+	ListNetworks(ctx context.Context) ([]Network, error)
+	// DeleteNetwork removes a network; like DeleteHost for its ports.
+	DeleteNetwork(ctx context.Context, name string, cascade bool) (uint64, error)
+
+	// CreatePort binds an interface of a host to a network. The port's host
+	// gets a local VLAN for the network when this is its first port there.
+	// Port names are unique within a network; an interface of a host, a MAC
+	// within a network and an IP within a network belong to one port.
+	CreatePort(ctx context.Context, p Port) (Port, uint64, error)
+	// UpdatePort replaces the host, interface, MAC and IPs of an existing
+	// port (a VM that moved). Moving hosts releases and allocates local VLANs.
+	UpdatePort(ctx context.Context, p Port) (Port, uint64, error)
+	GetPort(ctx context.Context, network, name string) (Port, error)
+	// ListPorts lists the ports of a network (ErrNotFound for an unknown network).
+	ListPorts(ctx context.Context, network string) ([]Port, error)
+	// DeletePort removes a port; the last port of a network on a host
+	// releases the host's local VLAN for that network.
+	DeletePort(ctx context.Context, network, name string) (uint64, error)
+
+	// Snapshot returns all hosts, networks and ports at one revision.
+	Snapshot(ctx context.Context) (Snapshot, error)
+	// Revision is the revision of the last committed write (0 when empty).
+	Revision(ctx context.Context) (uint64, error)
+	// Watch returns a channel that receives the current revision at once and
+	// then the newest revision after each committed write. Deliveries
+	// coalesce: a slow reader sees only the latest revision, never an older
+	// one after a newer one. The channel is closed when ctx ends or the
+	// store is closed.
+	Watch(ctx context.Context) <-chan uint64
+	// Close releases the store; Watch channels are closed.
+	Close() error
+}
+
+// store implements Store over a backend; all validation and allocation
+// logic lives here, once, for every backend.
+type store struct {
+	be backend
+
+	mu       sync.Mutex // guards watchers, last, closed
+	watchers map[chan uint64]struct{}
+	last     uint64
+	closed   bool
+}
+
+func newStore(be backend) *store {
+	return &store{be: be, watchers: make(map[chan uint64]struct{})}
+}
+
+// write runs fn in one transaction, bumps the revision when fn succeeds and
+// tells watchers after the commit.
+func (s *store) write(ctx context.Context, fn func(t txn) error) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var rev uint64
+	err := s.be.update(func(t txn) error {
+		if err := fn(t); err != nil {
+			return err
+		}
+		cur, err := readRevision(t)
+		if err != nil {
+			return err
+		}
+		rev = cur + 1
+		return writeRevision(t, rev)
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.publish(rev)
+	return rev, nil
+}
+
+func (s *store) read(ctx context.Context, fn func(t txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.be.view(fn)
+}
+
+// publish hands rev to every watcher, replacing an undelivered older one.
+func (s *store) publish(rev uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rev <= s.last || s.closed {
+		return
+	}
+	s.last = rev
+	for ch := range s.watchers {
+		offer(ch, rev)
+	}
+}
+
+// offer puts rev into the one-slot channel ch, dropping what it held. Only
+// called with s.mu held, so there is one sender at a time.
+func offer(ch chan uint64, rev uint64) {
+	select {
+	case ch <- rev:
+		return
+	default:
+	}
+	select {
+	case <-ch:
+	default:
+	}
+	select {
+	case ch <- rev:
+	default:
+	}
+}
+
+func (s *store) Watch(ctx context.Context) <-chan uint64 {
+	ch := make(chan uint64, 1)
+	rev, err := s.Revision(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || err != nil {
+		close(ch)
+		return ch
+	}
+	if s.last > rev {
+		rev = s.last
+	}
+	ch <- rev
+	s.watchers[ch] = struct{}{}
+	go func() {
+		<-ctx.Done()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.watchers[ch]; ok {
+			delete(s.watchers, ch)
+			close(ch)
+		}
+	}()
+	return ch
+}
+
+func (s *store) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		for ch := range s.watchers {
+			delete(s.watchers, ch)
+			close(ch)
+		}
+	}
+	s.mu.Unlock()
+	if err := s.be.close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+func (s *store) Revision(ctx context.Context) (uint64, error) {
+	var rev uint64
+	err := s.read(ctx, func(t txn) error {
+		var err error
+		rev, err = readRevision(t)
+		return err
+	})
+	return rev, err
+}
+
+func (s *store) Snapshot(ctx context.Context) (Snapshot, error) {
+	var snap Snapshot
+	err := s.read(ctx, func(t txn) error {
+		var err error
+		if snap.Revision, err = readRevision(t); err != nil {
+			return err
+		}
+		if snap.Hosts, err = scanJSON[Host](t, bucketHosts, ""); err != nil {
+			return err
+		}
+		if snap.Networks, err = scanJSON[Network](t, bucketNetworks, ""); err != nil {
+			return err
+		}
+		if snap.Ports, err = scanJSON[Port](t, bucketPorts, ""); err != nil {
+			return err
+		}
+		// Keys are "network/port"; '-' and '.' sort before '/', so sort by fields.
+		slices.SortFunc(snap.Ports, func(a, b Port) int {
+			return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Name, b.Name))
+		})
+		return nil
+	})
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("snapshot: %w", err)
+	}
+	return snap, nil
+}
