@@ -14,11 +14,11 @@ import (
 type queue struct {
 	mu         sync.Mutex
 	cond       *sync.Cond
-	order      []string            // keys ready to be processed, FIFO
-	queued     map[string]bool     // keys in order
-	active     map[string]bool     // keys a worker holds
-	dirty      map[string]bool     // keys added while active
-	failures   map[string]int      // consecutive failures per key
+	order      []string        // keys ready to be processed, FIFO
+	queued     map[string]bool // keys in order
+	active     map[string]bool // keys a worker holds
+	dirty      map[string]bool // keys added while active
+	failures   map[string]int  // consecutive failures per key
 	timers     map[string]*time.Timer
 	closed     bool
 	minBackoff time.Duration
