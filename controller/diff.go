@@ -1,0 +1,74 @@
+package controller
+
+import "github.com/brtun/brtun/flows"
+
+// Op is what one flow_mod does to a switch.
+type Op uint8
+
+// The operations a reconcile sends.
+const (
+	OpAdd          Op = iota + 1 // a desired flow the switch lacks
+	OpModifyStrict               // same identity and cookie, other actions: keeps counters and duration
+	OpDeleteStrict               // a flow the switch holds that is not desired
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpAdd:
+		return "add"
+	case OpModifyStrict:
+		return "modify"
+	case OpDeleteStrict:
+		return "delete"
+	}
+	return "unknown"
+}
+
+// Change is one flow_mod of a reconcile.
+type Change struct {
+	Op   Op
+	Flow flows.Flow
+}
+
+// Diff returns the flow_mods that turn installed into desired. Flows are
+// compared as canonical values: Key() (table, priority, match) is a flow's
+// identity, SameContent its content. A flow that is already right gets no
+// flow_mod at all. An installed flow that is not desired is deleted unless
+// keep says otherwise (valid learned entries). Deletes come first, then
+// modifies, then adds, each in the order of their input; the caller sends
+// them as one atomic bundle, so the order only matters for readability.
+//
+// OpenFlow 1.3 leaves a flow's cookie and timeouts alone on a modify, so a
+// flow whose cookie or timeouts differ is replaced with an add (which resets
+// its counters); only a change of actions is a strict modify.
+func Diff(desired, installed []flows.Flow, keep func(flows.Flow) bool) []Change {
+	want := make(map[flows.Key]int, len(desired))
+	for i := range desired {
+		want[desired[i].Key()] = i
+	}
+	have := make(map[flows.Key]int, len(installed))
+	var dels, mods, adds []Change
+	for i := range installed {
+		f := installed[i]
+		k := f.Key()
+		have[k] = i
+		j, ok := want[k]
+		switch {
+		case !ok && (keep == nil || !keep(f)):
+			dels = append(dels, Change{Op: OpDeleteStrict, Flow: f})
+		case ok && !desired[j].SameContent(f):
+			op := OpModifyStrict
+			d := desired[j]
+			if d.Cookie != f.Cookie || d.IdleTimeout != f.IdleTimeout || d.HardTimeout != f.HardTimeout {
+				op = OpAdd
+			}
+			mods = append(mods, Change{Op: op, Flow: d})
+		}
+	}
+	for i := range desired {
+		if _, ok := have[desired[i].Key()]; !ok {
+			adds = append(adds, Change{Op: OpAdd, Flow: desired[i]})
+		}
+	}
+	return append(append(dels, mods...), adds...)
+}

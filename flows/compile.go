@@ -1,0 +1,334 @@
+package flows
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+
+	"github.com/brtun/brtun/topology"
+)
+
+// FlowSet is the complete desired flow set of one host, per bridge, in a
+// deterministic order (table by table as the table files emit them).
+type FlowSet struct {
+	BrTun []Flow
+	BrInt []Flow
+	// LearnedCookies are the cookies learned flows may validly carry on this
+	// host now, sorted: one per network with MAC learning, encoding (tunnel
+	// type, segment id, local VLAN). A learned flow with any other cookie is
+	// stale (its VLAN was released or reused) and must be deleted.
+	LearnedCookies []uint64
+	// Skipped says which parts of the view were left out and why (a tunnel
+	// port without an ofport yet, a remote port with a bad MAC, ...).
+	Skipped []string
+}
+
+// Flows returns the flows of one bridge.
+func (s FlowSet) Flows(b Bridge) []Flow {
+	if b == BrInt {
+		return s.BrInt
+	}
+	return s.BrTun
+}
+
+// ValidLearned reports whether cookie is one of LearnedCookies.
+func (s FlowSet) ValidLearned(cookie uint64) bool {
+	_, found := slices.BinarySearch(s.LearnedCookies, cookie)
+	return found
+}
+
+// StaleLearned reports whether a flow with this cookie was created by
+// learn() for a (type, segment, VLAN) that this host no longer has: such a
+// flow must be deleted. Non-learned cookies are never stale learned flows.
+func (s FlowSet) StaleLearned(cookie uint64) bool {
+	return IsLearned(cookie) && !s.ValidLearned(cookie)
+}
+
+// Compile returns the complete desired flows of one host's br-tun and br-int.
+// It is pure and deterministic and never fails: parts of the view that
+// cannot be compiled (a tunnel port with no ofport yet, a duplicate local
+// VLAN, a malformed MAC) are left out and listed in FlowSet.Skipped.
+func Compile(v View) FlowSet {
+	c := newCompiler(v)
+	var set FlowSet
+	set.BrTun = append(set.BrTun, c.table0()...)
+	set.BrTun = append(set.BrTun, c.table1()...)
+	set.BrTun = append(set.BrTun, c.table2()...)
+	set.BrTun = append(set.BrTun, c.table3()...)
+	set.BrTun = append(set.BrTun, c.table10()...)
+	set.BrTun = append(set.BrTun, c.table20()...)
+	set.BrTun = append(set.BrTun, c.table21()...)
+	set.BrTun = append(set.BrTun, c.table22()...)
+	set.BrInt = c.brIntTable0()
+	set.LearnedCookies = c.learnedCookies()
+	set.Skipped = c.skipped
+	return set
+}
+
+// compiler holds one host's view, checked and indexed.
+type compiler struct {
+	host     string
+	pipeline Pipeline
+	patch    uint32 // 0: unknown
+	tunnels  []TunnelPort
+	// tunnelOf maps type, then peer, to the ofport used to reach the peer.
+	tunnelOf map[topology.NetworkType]map[string]uint32
+	networks []NetworkView // valid ones, by local VLAN
+	// netByName indexes networks.
+	netByName map[string]int
+	ports     []remotePort // valid, by network then name
+	skipped   []string
+}
+
+// typedSegment identifies a network on the wire.
+type typedSegment struct {
+	typ     topology.NetworkType
+	segment uint32
+}
+
+// remotePort is a RemotePort with parsed addresses, on a network of this host.
+type remotePort struct {
+	network NetworkView
+	name    string
+	tunnel  uint32
+	mac     MAC
+	ipv4    []IPv4
+	ipv6    []IPv6
+}
+
+func newCompiler(v View) *compiler {
+	c := &compiler{
+		host:      v.Host,
+		pipeline:  Declared(),
+		patch:     v.PatchIntOfport,
+		tunnelOf:  map[topology.NetworkType]map[string]uint32{},
+		netByName: map[string]int{},
+	}
+	if c.patch == 0 || c.patch >= PortMax {
+		c.skip("patch-int has no usable ofport (%d): no traffic to or from br-int", c.patch)
+		c.patch = 0
+	}
+	c.indexTunnels(v.Tunnels)
+	c.indexNetworks(v.Networks)
+	c.indexPorts(v.RemotePorts)
+	return c
+}
+
+func (c *compiler) skip(format string, args ...any) {
+	c.skipped = append(c.skipped, fmt.Sprintf(format, args...))
+}
+
+// indexTunnels keeps tunnel ports with a usable ofport and known type, sorted
+// by ofport; for each (peer, type) the lowest ofport is the one used.
+func (c *compiler) indexTunnels(in []TunnelPort) {
+	ts := slices.Clone(in)
+	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Ofport < ts[j].Ofport })
+	seen := map[uint32]bool{}
+	for _, t := range ts {
+		switch {
+		case t.Ofport == 0 || t.Ofport >= PortMax:
+			c.skip("tunnel to %s (%s): no usable ofport (%d) yet", t.PeerHost, t.Type, t.Ofport)
+			continue
+		case TypeCode(t.Type) == 0:
+			c.skip("tunnel to %s at ofport %d: unknown type %q", t.PeerHost, t.Ofport, t.Type)
+			continue
+		case t.Ofport == c.patch:
+			c.skip("tunnel to %s: ofport %d is patch-int's", t.PeerHost, t.Ofport)
+			continue
+		case seen[t.Ofport]:
+			c.skip("tunnel to %s: ofport %d used twice", t.PeerHost, t.Ofport)
+			continue
+		}
+		seen[t.Ofport] = true
+		c.tunnels = append(c.tunnels, t)
+		byPeer := c.tunnelOf[t.Type]
+		if byPeer == nil {
+			byPeer = map[string]uint32{}
+			c.tunnelOf[t.Type] = byPeer
+		}
+		if _, dup := byPeer[t.PeerHost]; dup {
+			c.skip("tunnel to %s (%s) at ofport %d: another one has a lower ofport, flooding uses that", t.PeerHost, t.Type, t.Ofport)
+			continue
+		}
+		byPeer[t.PeerHost] = t.Ofport
+	}
+}
+
+// indexNetworks keeps networks with a valid type, segment id and local VLAN,
+// sorted by VLAN; the first of duplicates (by VLAN order, then name) wins.
+func (c *compiler) indexNetworks(in []NetworkView) {
+	ns := slices.Clone(in)
+	sort.SliceStable(ns, func(i, j int) bool {
+		if ns[i].LocalVLAN != ns[j].LocalVLAN {
+			return ns[i].LocalVLAN < ns[j].LocalVLAN
+		}
+		return ns[i].Name < ns[j].Name
+	})
+	vlans := map[uint16]string{}
+	segments := map[typedSegment]string{}
+	for _, n := range ns {
+		segKey := typedSegment{n.Type, n.SegmentID}
+		vlanOwner, vlanTaken := vlans[n.LocalVLAN]
+		segOwner, segTaken := segments[segKey]
+		_, nameTaken := c.netByName[n.Name]
+		switch {
+		case TypeCode(n.Type) == 0:
+			c.skip("network %s: unknown type %q", n.Name, n.Type)
+			continue
+		case n.Type == topology.VXLAN && n.SegmentID > topology.MaxVXLANSegment:
+			c.skip("network %s: VXLAN segment %d out of range", n.Name, n.SegmentID)
+			continue
+		case n.LocalVLAN < 1 || n.LocalVLAN > 4094:
+			c.skip("network %s: local VLAN %d out of 1..4094", n.Name, n.LocalVLAN)
+			continue
+		case vlanTaken:
+			c.skip("network %s: local VLAN %d already used by %s", n.Name, n.LocalVLAN, vlanOwner)
+			continue
+		case segTaken:
+			c.skip("network %s: %s segment %d already used by %s", n.Name, n.Type, n.SegmentID, segOwner)
+			continue
+		case nameTaken:
+			c.skip("network %s: listed twice", n.Name)
+			continue
+		}
+		vlans[n.LocalVLAN] = n.Name
+		segments[segKey] = n.Name
+		c.netByName[n.Name] = len(c.networks)
+		c.networks = append(c.networks, n)
+	}
+}
+
+// floodPorts returns the tunnel ofports of the peers carrying n, ascending
+// and without repeats (this host and unknown peers left out).
+func (c *compiler) floodPorts(n NetworkView) []uint32 {
+	out := make([]uint32, 0, len(n.Peers))
+	byPeer := c.tunnelOf[n.Type]
+	var missing map[string]bool
+	for _, p := range n.Peers {
+		if p == c.host {
+			continue
+		}
+		of, ok := byPeer[p]
+		if !ok {
+			if !missing[p] {
+				c.skip("network %s: peer %q has no %s tunnel port yet", n.Name, p, n.Type)
+			}
+			if missing == nil {
+				missing = map[string]bool{}
+			}
+			missing[p] = true
+			continue
+		}
+		out = append(out, of)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// indexPorts keeps remote ports of this host's networks whose peer has a
+// tunnel port, with parsed MAC and IPs, by network then name. Ports of this
+// host and of networks not present here are not this host's business.
+func (c *compiler) indexPorts(in []RemotePort) {
+	ps := slices.Clone(in)
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Network != ps[j].Network {
+			return ps[i].Network < ps[j].Network
+		}
+		return ps[i].Name < ps[j].Name
+	})
+	type netMAC struct {
+		net string
+		mac MAC
+	}
+	type netIP struct {
+		net string
+		ip  netip.Addr
+	}
+	macs := map[netMAC]string{}
+	ips := map[netIP]string{}
+	for _, p := range ps {
+		i, ok := c.netByName[p.Network]
+		if !ok || p.Host == c.host {
+			continue
+		}
+		n := c.networks[i]
+		if !slices.Contains(n.Peers, p.Host) {
+			c.skip("port %s/%s: host %s is not a peer of the network here", p.Network, p.Name, p.Host)
+			continue
+		}
+		tunnel, ok := c.tunnelOf[n.Type][p.Host]
+		if !ok {
+			c.skip("port %s/%s: host %s has no %s tunnel port yet", p.Network, p.Name, p.Host, n.Type)
+			continue
+		}
+		mac, err := ParseMAC(p.MAC)
+		if err != nil || mac.IsMulticast() || mac == (MAC{}) {
+			c.skip("port %s/%s: MAC %q is not a unicast Ethernet address", p.Network, p.Name, p.MAC)
+			continue
+		}
+		if other, taken := macs[netMAC{p.Network, mac}]; taken {
+			c.skip("port %s/%s: MAC %s already used by port %s", p.Network, p.Name, mac, other)
+			continue
+		}
+		macs[netMAC{p.Network, mac}] = p.Name
+		rp := remotePort{network: n, name: p.Name, tunnel: tunnel, mac: mac}
+		for _, s := range p.IPs {
+			a, err := parseHostIP(s)
+			if err != nil {
+				c.skip("port %s/%s: IP %q: %v", p.Network, p.Name, s, err)
+				continue
+			}
+			if other, taken := ips[netIP{p.Network, a}]; taken {
+				c.skip("port %s/%s: IP %s already used by port %s", p.Network, p.Name, a, other)
+				continue
+			}
+			ips[netIP{p.Network, a}] = p.Name
+			if a.Is4() {
+				rp.ipv4 = append(rp.ipv4, a.As4())
+			} else {
+				rp.ipv6 = append(rp.ipv6, a.As16())
+			}
+		}
+		c.ports = append(c.ports, rp)
+	}
+}
+
+// parseHostIP accepts "198.18.0.2", "198.18.0.2/24" or an IPv6 equivalent
+// and returns the address.
+func parseHostIP(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		p, perr := netip.ParsePrefix(s)
+		if perr != nil {
+			return netip.Addr{}, err
+		}
+		a = p.Addr()
+	}
+	a = a.Unmap()
+	if a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() {
+		return netip.Addr{}, fmt.Errorf("not a unicast host address")
+	}
+	return a, nil
+}
+
+// learnedCookies lists the valid learned cookies, sorted.
+func (c *compiler) learnedCookies() []uint64 {
+	var out []uint64
+	for _, n := range c.networks {
+		if n.MACLearning {
+			out = append(out, LearnedCookie(n.Type, n.SegmentID, n.LocalVLAN))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// miss returns the declared miss flow of a br-tun or br-int table.
+func (c *compiler) miss(b Bridge, table uint8) []Flow {
+	t, ok := c.pipeline.Lookup(b, table)
+	if !ok {
+		return nil
+	}
+	return []Flow{t.missFlow()}
+}

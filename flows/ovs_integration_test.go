@@ -1,0 +1,364 @@
+//go:build integration
+
+package flows_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/flows/flowtest"
+	"github.com/brtun/brtun/topology"
+)
+
+// privateOVS is an ovsdb-server and an ovs-vswitchd (dummy datapath, unix
+// sockets only) that belong to one test.
+type privateOVS struct {
+	dir string
+	env []string
+}
+
+// ensureOVS installs Open vSwitch when its tools are missing (a fresh CI
+// machine), as test-lab.md asks.
+func ensureOVS(t *testing.T) {
+	t.Helper()
+	missing := false
+	for _, tool := range []string{"ovsdb-server", "ovsdb-tool", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = true
+		}
+	}
+	if !missing {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "apt-get", "install", "-y", "openvswitch-switch").CombinedOutput()
+	require.NoError(t, err, "install openvswitch-switch: %s", out)
+}
+
+// startOVS starts the daemons in the foreground as children that die with
+// the test process, in a short directory under /tmp (unix socket paths are
+// limited to 108 bytes); t.Cleanup stops them by PID and removes the dir.
+func startOVS(t *testing.T) *privateOVS {
+	t.Helper()
+	ensureOVS(t)
+	dir, err := os.MkdirTemp("/tmp", fmt.Sprintf("bf%d-", os.Getpid()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	o := &privateOVS{dir: dir, env: append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_LOGDIR="+dir, "OVS_DBDIR="+dir)}
+
+	db := filepath.Join(dir, "conf.db")
+	o.run(t, "ovsdb-tool", "create", db, "/usr/share/openvswitch/vswitch.ovsschema")
+	o.daemon(t, "ovsdb-server", db, "--remote=punix:"+o.dbSock(), "--pidfile="+filepath.Join(dir, "ovsdb-server.pid"),
+		"--log-file="+filepath.Join(dir, "ovsdb-server.log"), "-vconsole:off")
+	o.waitFor(t, o.dbSock())
+	o.vsctl(t, "--no-wait", "init")
+	o.daemon(t, "ovs-vswitchd", "unix:"+o.dbSock(), "--enable-dummy", "--pidfile="+filepath.Join(dir, "ovs-vswitchd.pid"),
+		"--log-file="+filepath.Join(dir, "ovs-vswitchd.log"), "-vconsole:off")
+	return o
+}
+
+func (o *privateOVS) dbSock() string { return filepath.Join(o.dir, "db.sock") }
+
+// daemon starts a foreground daemon and registers its stop.
+func (o *privateOVS) daemon(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = o.env
+	cmd.Dir = o.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start(), "start %s", name)
+	pid := cmd.Process.Pid
+	t.Cleanup(func() {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+}
+
+// waitFor waits (bounded) until path exists.
+func (o *privateOVS) waitFor(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear", path)
+}
+
+// run runs an OVS tool with the private environment.
+func (o *privateOVS) run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = o.env
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s %s: %s", name, strings.Join(args, " "), out)
+	return string(out)
+}
+
+func (o *privateOVS) vsctl(t *testing.T, args ...string) string {
+	return o.run(t, "ovs-vsctl", append([]string{"--db=unix:" + o.dbSock(), "--timeout=20"}, args...)...)
+}
+
+// addBridge creates a secure OpenFlow 1.3 bridge on the dummy datapath with
+// dummy ports at the given ofports.
+func (o *privateOVS) addBridge(t *testing.T, name string, ofports ...uint32) {
+	t.Helper()
+	args := []string{"add-br", name, "--", "set", "bridge", name, "datapath_type=dummy",
+		"protocols=OpenFlow13", "fail_mode=secure"}
+	for _, p := range ofports {
+		port := fmt.Sprintf("%s-p%d", name, p)
+		args = append(args, "--", "add-port", name, port, "--", "set", "interface", port,
+			"type=dummy", fmt.Sprintf("ofport_request=%d", p))
+	}
+	o.vsctl(t, args...)
+	o.waitFor(t, o.target(name)[len("unix:"):])
+}
+
+func (o *privateOVS) target(bridge string) string {
+	return "unix:" + filepath.Join(o.dir, bridge+".mgmt")
+}
+
+// load replaces every flow of a bridge with fs, in one bundle.
+func (o *privateOVS) load(t *testing.T, bridge string, fs []flows.Flow) {
+	t.Helper()
+	file := filepath.Join(o.dir, bridge+".flows")
+	require.NoError(t, os.WriteFile(file, []byte(strings.Join(flows.Strings(fs), "\n")+"\n"), 0o644))
+	o.run(t, "ovs-ofctl", "-O", "OpenFlow13", "--bundle", "replace-flows", o.target(bridge), file)
+}
+
+// dump returns the bridge's canonical dump, one flow a line without the
+// leading space, sorted.
+func (o *privateOVS) dump(t *testing.T, bridge string) []string {
+	t.Helper()
+	out := o.run(t, "ovs-ofctl", "-O", "OpenFlow13", "dump-flows", "--no-stats", "--no-names", o.target(bridge))
+	var lines []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "OFPST_FLOW reply") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		lines = append(lines, strings.TrimPrefix(line, " "))
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func sortedStrings(fs []flows.Flow) []string {
+	s := flows.Strings(fs)
+	slices.Sort(s)
+	return s
+}
+
+// ofports lists the in_ports and outputs the flows use.
+func ofports(fs []flows.Flow) []uint32 {
+	var out []uint32
+	for _, f := range fs {
+		if f.Match.InPort != nil {
+			out = append(out, *f.Match.InPort)
+		}
+		for _, a := range f.Actions {
+			if o, ok := a.(flows.Output); ok {
+				out = append(out, o.Port)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// TestCompiledFlowSetEqualsOVSDump loads compiled FlowSets into real bridges
+// and checks that OVS's canonical dump is the FlowSet's strings, line for line.
+func TestCompiledFlowSetEqualsOVSDump(t *testing.T) {
+	o := startOVS(t)
+	scenarios := []struct {
+		name string
+		set  flows.FlowSet
+	}{
+		{"one_network_h1", flows.Compile(oneNetwork().view("h1"))},
+		{"shared_segment_h2", flows.Compile(sharedSegment().view("h2"))},
+		{"partial_peers_h1", flows.Compile(partialPeers().view("h1"))},
+		{"remote_ports_h1", flows.Compile(remotePorts().view("h1"))},
+		{"remote_ports_h3", flows.Compile(remotePorts().view("h3"))},
+		{"big_4094_networks_100_peers", flows.Compile(bigView(4094, 100))},
+	}
+	for i, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			require.NoError(t, flows.Validate(sc.set))
+			tun, in := fmt.Sprintf("tun%d", i), fmt.Sprintf("int%d", i)
+			o.addBridge(t, tun, ofports(sc.set.BrTun)...)
+			o.addBridge(t, in)
+			o.load(t, tun, sc.set.BrTun)
+			o.load(t, in, sc.set.BrInt)
+			assert.Equal(t, sortedStrings(sc.set.BrTun), o.dump(t, tun))
+			assert.Equal(t, sortedStrings(sc.set.BrInt), o.dump(t, in))
+		})
+	}
+}
+
+// TestFormatCasesEqualOVSDump checks the hand-written String() cases,
+// including forms brtun does not install, against a real dump.
+func TestFormatCasesEqualOVSDump(t *testing.T) {
+	o := startOVS(t)
+	o.addBridge(t, "br-fmt", 2, 3, 7, 65279)
+	var fs []flows.Flow
+	var want []string
+	for _, c := range formatCases() {
+		fs = append(fs, c.flow)
+		want = append(want, c.want)
+	}
+	o.load(t, "br-fmt", fs)
+	slices.Sort(want)
+	assert.Equal(t, want, o.dump(t, "br-fmt"))
+}
+
+// traceHit is one flow ofproto/trace reports: table, priority and cookie.
+type traceHit struct {
+	table, priority int
+	cookie          uint64
+}
+
+var traceLine = regexp.MustCompile(`^\s*(\d+)\. .*priority (\d+)(?:, cookie (0x[0-9a-f]+))?$`)
+
+// trace runs ofproto/trace and returns the flows it went through.
+func (o *privateOVS) trace(t *testing.T, bridge, flow string) []traceHit {
+	t.Helper()
+	out := o.run(t, "ovs-appctl", "-t", "ovs-vswitchd", "ofproto/trace", bridge, flow)
+	var hits []traceHit
+	for _, line := range strings.Split(out, "\n") {
+		m := traceLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		h := traceHit{}
+		h.table, _ = strconv.Atoi(m[1])
+		h.priority, _ = strconv.Atoi(m[2])
+		if m[3] != "" {
+			h.cookie, _ = strconv.ParseUint(m[3][2:], 16, 64)
+		}
+		hits = append(hits, h)
+	}
+	require.NotEmpty(t, hits, "trace of %s:\n%s", flow, out)
+	return hits
+}
+
+// simHits walks the same packet through the simulator.
+func simHits(t *testing.T, set flows.FlowSet, p flowtest.Packet) []traceHit {
+	t.Helper()
+	res, err := flowtest.New(set.BrTun).Run(p)
+	require.NoError(t, err)
+	byText := map[string]flows.Flow{}
+	for _, f := range set.BrTun {
+		byText[f.String()] = f
+	}
+	var hits []traceHit
+	for _, line := range res.Trace {
+		f, ok := byText[line]
+		require.True(t, ok, "simulator ran a flow not in the set: %s", line)
+		hits = append(hits, traceHit{table: int(f.Table), priority: int(f.Priority), cookie: f.Cookie})
+	}
+	return hits
+}
+
+// traceFlow writes a packet in ofproto/trace's flow syntax.
+func traceFlow(p flowtest.Packet) string {
+	parts := []string{fmt.Sprintf("in_port=%d", p.InPort)}
+	if p.TunID != 0 {
+		parts = append(parts, fmt.Sprintf("tun_id=%#x", p.TunID))
+	}
+	if vid, ok := p.VLAN(); ok {
+		parts = append(parts, fmt.Sprintf("dl_vlan=%d", vid))
+	}
+	parts = append(parts, "dl_src="+p.EthSrc.String(), "dl_dst="+p.EthDst.String())
+	switch {
+	case p.EthType == flows.EthTypeARP:
+		parts = append(parts, "arp", fmt.Sprintf("arp_op=%d", p.ARPOp), "arp_spa="+p.ARPSPA.String(),
+			"arp_tpa="+p.ARPTPA.String(), "arp_sha="+p.ARPSHA.String())
+	case p.EthType == flows.EthTypeIPv6 && p.IPProto == flows.IPProtoICMPv6:
+		parts = append(parts, "icmp6", fmt.Sprintf("icmpv6_type=%d", p.ICMPv6Type), "ipv6_src="+p.IPv6Src.String(),
+			"ipv6_dst="+p.IPv6Dst.String(), "nd_target="+p.NDTarget.String())
+	case p.EthType == flows.EthTypeIPv4:
+		parts = append(parts, "ip")
+	}
+	return strings.Join(parts, ",")
+}
+
+// TestSimulatorAgreesWithOVSTrace walks packets through the simulator and
+// through ofproto/trace on a bridge holding the same flows, and checks both
+// went through the same flows (table, priority, cookie) in the same order.
+func TestSimulatorAgreesWithOVSTrace(t *testing.T) {
+	o := startOVS(t)
+	c := remotePorts()
+	set := flows.Compile(c.view("h1"))
+	require.NoError(t, flows.Validate(set))
+	o.addBridge(t, "br-tun", ofports(set.BrTun)...)
+	o.load(t, "br-tun", set.BrTun)
+
+	m := func(s string) flows.MAC { return mac(t, s) }
+	vm1 := m("02:00:00:00:01:01")
+	blue := flows.VLANCFI | c.vlan("h1", "blue")
+	vxlanH2 := c.tunnelOfport("h1", "h2", topology.VXLAN)
+	greH3 := c.tunnelOfport("h1", "h3", topology.GRE)
+	packets := map[string]flowtest.Packet{
+		"ARP request for a known IP": {InPort: patchInt, VLANTCI: blue, EthSrc: vm1, EthDst: m("ff:ff:ff:ff:ff:ff"),
+			EthType: flows.EthTypeARP, ARPOp: 1, ARPSHA: vm1, ARPSPA: flows.IPv4{198, 18, 0, 1}, ARPTPA: flows.IPv4{198, 18, 0, 2}},
+		"ARP request for an unknown IP": {InPort: patchInt, VLANTCI: blue, EthSrc: vm1, EthDst: m("ff:ff:ff:ff:ff:ff"),
+			EthType: flows.EthTypeARP, ARPOp: 1, ARPSHA: vm1, ARPSPA: flows.IPv4{198, 18, 0, 1}, ARPTPA: flows.IPv4{198, 18, 0, 99}},
+		"ND solicitation for a known IP": {InPort: patchInt, VLANTCI: blue, EthSrc: vm1, EthDst: m("33:33:ff:00:00:02"),
+			EthType: flows.EthTypeIPv6, IPProto: flows.IPProtoICMPv6, ICMPv6Type: 135,
+			IPv6Src: ip6("2001:db8:100::1"), IPv6Dst: ip6("ff02::1:ff00:2"), NDTarget: ip6("2001:db8:100::2")},
+		"unicast to a known port":   {InPort: patchInt, VLANTCI: blue, EthSrc: vm1, EthDst: m("02:00:00:00:02:01"), EthType: flows.EthTypeIPv4},
+		"unicast to an unknown MAC": {InPort: patchInt, VLANTCI: blue, EthSrc: vm1, EthDst: m("02:00:00:00:09:09"), EthType: flows.EthTypeIPv4},
+		"VXLAN frame of blue": {InPort: vxlanH2, TunID: 5001, EthSrc: m("02:00:00:00:02:01"), EthDst: vm1,
+			EthType: flows.EthTypeIPv4},
+		"GRE frame with blue's number": {InPort: greH3, TunID: 5001, EthSrc: m("02:00:00:00:03:01"), EthDst: vm1,
+			EthType: flows.EthTypeIPv4},
+		"GRE frame of quiet": {InPort: greH3, TunID: 7, EthSrc: m("02:00:00:00:03:02"), EthDst: vm1, EthType: flows.EthTypeIPv4},
+		"unknown port":       {InPort: 99, EthSrc: vm1, EthDst: m("ff:ff:ff:ff:ff:ff"), EthType: flows.EthTypeIPv4},
+	}
+	o.addBridgePorts(t, "br-tun", 99)
+	for name, p := range packets {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, o.trace(t, "br-tun", traceFlow(p)), simHits(t, set, p))
+		})
+	}
+}
+
+// addBridgePorts adds more dummy ports to an existing bridge.
+func (o *privateOVS) addBridgePorts(t *testing.T, bridge string, ofports ...uint32) {
+	t.Helper()
+	var args []string
+	for _, p := range ofports {
+		port := fmt.Sprintf("%s-p%d", bridge, p)
+		args = append(args, "--", "add-port", bridge, port, "--", "set", "interface", port,
+			"type=dummy", fmt.Sprintf("ofport_request=%d", p))
+	}
+	o.vsctl(t, args[1:]...)
+}

@@ -1,0 +1,252 @@
+package flows
+
+// Bridge names the two bridges brtun owns on every host.
+type Bridge string
+
+// The bridges.
+const (
+	BrTun Bridge = "br-tun"
+	BrInt Bridge = "br-int"
+)
+
+// Table numbers of br-tun (fixed, as pipeline.md lays them out) and br-int.
+const (
+	TableDispatch  uint8 = 0  // br-tun: by in_port
+	TableOutbound  uint8 = 1  // br-tun: unicast vs multicast from br-int
+	TableUnused    uint8 = 2  // br-tun: a single drop
+	TableTunnelIn  uint8 = 3  // br-tun: (tunnel type, tun_id) -> local VLAN
+	TableLearn     uint8 = 10 // br-tun: MAC learning, then to br-int
+	TableUnicast   uint8 = 20 // br-tun: known and learned MACs -> one tunnel
+	TableFlood     uint8 = 21 // br-tun: ARP/ND responders, flood to the network's peers
+	TableNDReply   uint8 = 22 // br-tun: completes the ND responder's answer
+	TableIntNormal uint8 = 0  // br-int: NORMAL
+)
+
+// MACLearnTimeout is the hard timeout, in seconds, of learned MAC entries.
+const MACLearnTimeout uint16 = 300
+
+// learnedPriority is the priority of learned entries in table 20.
+const learnedPriority uint16 = 1
+
+// MatchField names a Match field, for table declarations.
+type MatchField uint8
+
+// The match fields, in Match's order.
+const (
+	MatchEthType MatchField = iota + 1
+	MatchIPProto
+	MatchReg0
+	MatchTunID
+	MatchInPort
+	MatchVLAN
+	MatchEthSrc
+	MatchEthDst
+	MatchARPSPA
+	MatchARPTPA
+	MatchARPOp
+	MatchICMPv6Type
+	MatchNDTarget
+)
+
+// String names the field as OVS prints it in a match.
+func (f MatchField) String() string {
+	switch f {
+	case MatchEthType:
+		return "dl_type"
+	case MatchIPProto:
+		return "nw_proto"
+	case MatchReg0:
+		return "reg0"
+	case MatchTunID:
+		return "tun_id"
+	case MatchInPort:
+		return "in_port"
+	case MatchVLAN:
+		return "vlan_tci"
+	case MatchEthSrc:
+		return "dl_src"
+	case MatchEthDst:
+		return "dl_dst"
+	case MatchARPSPA:
+		return "arp_spa"
+	case MatchARPTPA:
+		return "arp_tpa"
+	case MatchARPOp:
+		return "arp_op"
+	case MatchICMPv6Type:
+		return "icmp_type"
+	case MatchNDTarget:
+		return "nd_target"
+	}
+	return "unknown"
+}
+
+// Fields lists the match fields m sets, in Match's order.
+func (m Match) Fields() []MatchField {
+	var out []MatchField
+	add := func(set bool, f MatchField) {
+		if set {
+			out = append(out, f)
+		}
+	}
+	add(m.EthType != nil, MatchEthType)
+	add(m.IPProto != nil, MatchIPProto)
+	add(m.Reg0 != nil, MatchReg0)
+	add(m.TunID != nil, MatchTunID)
+	add(m.InPort != nil, MatchInPort)
+	add(m.VLANTCI != nil, MatchVLAN)
+	add(m.EthSrc != nil, MatchEthSrc)
+	add(m.EthDst != nil, MatchEthDst)
+	add(m.ARPSPA != nil, MatchARPSPA)
+	add(m.ARPTPA != nil, MatchARPTPA)
+	add(m.ARPOp != nil, MatchARPOp)
+	add(m.ICMPv6Type != nil, MatchICMPv6Type)
+	add(m.NDTarget != nil, MatchNDTarget)
+	return out
+}
+
+// Miss is what a table does with a packet no other flow matches; the
+// table's priority-0 catch-all flow implements it.
+type Miss uint8
+
+// The miss behaviours.
+const (
+	MissDrop   Miss = iota + 1 // priority=0 actions=drop
+	MissGoto                   // priority=0 actions=goto_table:MissTable
+	MissNormal                 // priority=0 actions=NORMAL
+)
+
+// Table declares one table: the only fields its flows may match, the only
+// tables they may go to, the priorities they may use and what a miss does.
+type Table struct {
+	Bridge     Bridge
+	ID         uint8
+	Name       string // also Flow_Table.name in OVSDB
+	Doc        string
+	Matches    []MatchField
+	Gotos      []uint8 // tables goto_table/resubmit may reach; all higher than ID
+	LearnInto  []uint8 // tables a learn action of this table may write
+	Priorities []uint16
+	Miss       Miss
+	MissTable  uint8 // for MissGoto
+	// Learned is the priority of the flows learn() creates in this table (0:
+	// none). Those flows are not compiled and not validated.
+	Learned uint16
+}
+
+// Pipeline is the declaration of every table brtun programs, per bridge,
+// in table order.
+type Pipeline struct {
+	BrTun []Table
+	BrInt []Table
+}
+
+// Declared returns brtun's pipeline: br-tun tables 0, 1, 2, 3, 10, 20, 21,
+// 22 and br-int table 0. It returns a fresh value each call.
+func Declared() Pipeline {
+	return Pipeline{
+		BrTun: []Table{
+			{
+				Bridge: BrTun, ID: TableDispatch, Name: "dispatch",
+				Doc:        "from patch-int -> 1; from a tunnel port: reg0[0..7]=tunnel type -> 3; else drop",
+				Matches:    []MatchField{MatchInPort},
+				Gotos:      []uint8{TableOutbound, TableTunnelIn},
+				Priorities: []uint16{0, 1},
+				Miss:       MissDrop,
+			},
+			{
+				Bridge: BrTun, ID: TableOutbound, Name: "outbound",
+				Doc:        "from br-int: unicast -> 20, multicast/broadcast -> 21",
+				Matches:    []MatchField{MatchEthDst},
+				Gotos:      []uint8{TableUnicast, TableFlood},
+				Priorities: []uint16{0, 1},
+				Miss:       MissDrop,
+			},
+			{
+				Bridge: BrTun, ID: TableUnused, Name: "unused",
+				Doc:        "unused, as in the source design: a single drop",
+				Priorities: []uint16{0},
+				Miss:       MissDrop,
+			},
+			{
+				Bridge: BrTun, ID: TableTunnelIn, Name: "tunnel-in",
+				Doc:        "reg0[0..7]=tunnel type and tun_id=segment -> push local VLAN -> 10; else drop",
+				Matches:    []MatchField{MatchReg0, MatchTunID},
+				Gotos:      []uint8{TableLearn},
+				Priorities: []uint16{0, 1},
+				Miss:       MissDrop,
+			},
+			{
+				Bridge: BrTun, ID: TableLearn, Name: "learn",
+				Doc:        "per local VLAN: learn the source MAC into 20 (if MAC learning), output to patch-int",
+				Matches:    []MatchField{MatchVLAN},
+				LearnInto:  []uint8{TableUnicast},
+				Priorities: []uint16{0, 1},
+				Miss:       MissDrop,
+			},
+			{
+				Bridge: BrTun, ID: TableUnicast, Name: "unicast",
+				Doc:        "known remote ports (priority 2), learned MACs (priority 1) -> one tunnel; else -> 21",
+				Matches:    []MatchField{MatchVLAN, MatchEthDst},
+				Gotos:      []uint8{TableFlood},
+				Priorities: []uint16{0, 2},
+				Miss:       MissGoto, MissTable: TableFlood,
+				Learned: learnedPriority,
+			},
+			{
+				Bridge: BrTun, ID: TableFlood, Name: "flood",
+				Doc:     "ARP/ND responders (priority 2); per local VLAN flood to the peers carrying it (priority 1); else drop",
+				Matches: []MatchField{MatchEthType, MatchIPProto, MatchVLAN, MatchARPTPA, MatchARPOp, MatchICMPv6Type, MatchNDTarget},
+				Gotos:   []uint8{TableNDReply},
+				// priority 2 responders, 1 flood, 0 drop
+				Priorities: []uint16{0, 1, 2},
+				Miss:       MissDrop,
+			},
+			{
+				Bridge: BrTun, ID: TableNDReply, Name: "nd-reply",
+				Doc:        "neighbour advertisement built in 21: set the target link-layer address, back out of IN_PORT",
+				Matches:    []MatchField{MatchEthType, MatchIPProto, MatchVLAN, MatchICMPv6Type, MatchNDTarget},
+				Priorities: []uint16{0, 1},
+				Miss:       MissDrop,
+			},
+		},
+		BrInt: []Table{
+			{
+				Bridge: BrInt, ID: TableIntNormal, Name: "normal",
+				Doc:        "NORMAL switching: VM ports are VLAN access ports, patch-tun a trunk",
+				Priorities: []uint16{0},
+				Miss:       MissNormal,
+			},
+		},
+	}
+}
+
+// Tables returns the declarations of one bridge's tables.
+func (p Pipeline) Tables(b Bridge) []Table {
+	if b == BrInt {
+		return p.BrInt
+	}
+	return p.BrTun
+}
+
+// Lookup returns the declaration of table id on bridge b.
+func (p Pipeline) Lookup(b Bridge, id uint8) (Table, bool) {
+	for _, t := range p.Tables(b) {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return Table{}, false
+}
+
+// missFlow returns the table's priority-0 catch-all flow.
+func (t Table) missFlow() Flow {
+	f := Flow{Table: t.ID, Priority: 0, Cookie: PipelineCookie()}
+	switch t.Miss {
+	case MissGoto:
+		f.Actions = []Action{GotoTable{Table: t.MissTable}}
+	case MissNormal:
+		f.Actions = []Action{Normal{}}
+	}
+	return f
+}

@@ -1,0 +1,46 @@
+package flows
+
+import "github.com/brtun/brtun/topology"
+
+// View is what Compile needs to know about one host: its br-tun ofports (read
+// from OVSDB, never assumed), the networks present on it and who else carries
+// them, and the remote ports it should know about.
+type View struct {
+	Host string
+	// PatchIntOfport is the ofport of patch-int on br-tun (0: not known yet).
+	PatchIntOfport uint32
+	Tunnels        []TunnelPort
+	Networks       []NetworkView
+	RemotePorts    []RemotePort
+}
+
+// TunnelPort is one tunnel port on br-tun.
+type TunnelPort struct {
+	Ofport   uint32 // 0: not known yet, the port is left out
+	PeerHost string
+	RemoteIP string
+	Type     topology.NetworkType
+}
+
+// NetworkView is a network that has a port on this host.
+type NetworkView struct {
+	Name        string
+	Type        topology.NetworkType
+	SegmentID   uint32
+	LocalVLAN   uint16 // 1..4094, allocated on this host
+	MACLearning bool
+	// Peers are the other hosts with a port on this network: flooding goes
+	// to their tunnel ports of the network's type, and only to them.
+	Peers []string
+}
+
+// RemotePort is a port on another host, registered with MAC and IPs (IPv4
+// and IPv6, as strings); the compiler installs it in table 20 and answers
+// ARP and ND for its addresses locally.
+type RemotePort struct {
+	Network string
+	Name    string
+	Host    string
+	MAC     string
+	IPs     []string
+}
