@@ -1,13 +1,5 @@
 package main
 
-// PLACEHOLDER serve command, written with the northbound package so that
-// `brtun serve` builds and serves the REST API over the bbolt store. It runs
-// NO controller (northbound.Options.Controller is nil: every host shows
-// "disconnected", ports stay "pending", ?wait answers 504 and flows 503) and
-// accepts --openflow-listen / --openflow-advertise without using them.
-// The lead replaces this file with the full wiring; keep the flag names and
-// readsEnv(cmd) so every flag also reads BRTUN_<FLAG>.
-
 import (
 	"context"
 	"errors"
@@ -15,13 +7,20 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/brtun/brtun/northbound"
-	"github.com/brtun/brtun/topology"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
+
+	"github.com/brtun/brtun/controller"
+	"github.com/brtun/brtun/controller/ofswitch"
+	"github.com/brtun/brtun/northbound"
+	"github.com/brtun/brtun/topology"
 )
 
 type serveOptions struct {
@@ -31,6 +30,7 @@ type serveOptions struct {
 	dataDir           string
 	underlayMTU       int
 	logLevel          string
+	driftInterval     time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -38,18 +38,24 @@ func newServeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the brtun controller and its REST API",
-		Args:  cobra.NoArgs,
+		Long: `Run the brtun controller: the REST API (and /metrics), the OpenFlow listener
+switches connect to, and the reconciler that keeps every registered host's
+br-int and br-tun as the desired state says. State lives in a bbolt file in
+--data-dir. Every flag --x-y can also be set with the environment variable
+BRTUN_X_Y; a flag on the command line wins.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.apiListen, "api-listen", "127.0.0.1:8080", "REST API listen address")
-	f.StringVar(&o.openflowListen, "openflow-listen", "tcp:0.0.0.0:6653", "OpenFlow listen address for switches")
-	f.StringVar(&o.openflowAdvertise, "openflow-advertise", "", "controller target written into managed bridges (empty: operator runs ovs-vsctl set-controller)")
+	f.StringVar(&o.openflowListen, "openflow-listen", "tcp:0.0.0.0:6653", "OpenFlow listen address for switches (tcp:IP:PORT)")
+	f.StringVar(&o.openflowAdvertise, "openflow-advertise", "", "controller target(s) written into managed bridges, comma-separated (empty: the operator runs ovs-vsctl set-controller)")
 	f.StringVar(&o.dataDir, "data-dir", "/var/lib/brtun", "directory of the state file")
 	f.IntVar(&o.underlayMTU, "underlay-mtu", northbound.DefaultUnderlayMTU, "MTU of the underlay network (networks report the VM MTU that fits)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often every bridge's flows are dumped and drift repaired")
 	readsEnv(cmd)
 	return cmd
 }
@@ -58,6 +64,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	level, err := zap.ParseAtomicLevel(o.logLevel)
 	if err != nil {
 		return fmt.Errorf("--log-level: %w", err)
+	}
+	if o.driftInterval <= 0 {
+		return fmt.Errorf("--drift-interval must be positive, got %s", o.driftInterval)
 	}
 	cfg := zap.NewProductionConfig()
 	cfg.Level = level
@@ -76,34 +85,124 @@ func runServe(ctx context.Context, o serveOptions) error {
 			log.Error("close store", zap.Error(err))
 		}
 	}()
-	api, err := northbound.New(northbound.Options{Store: store, Logger: log, UnderlayMTU: o.underlayMTU})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctrl, err := controller.New(controller.Options{
+		Store:             store,
+		Logger:            log,
+		Metrics:           controller.NewMetrics(reg),
+		ControllerTargets: splitList(o.openflowAdvertise),
+		DriftInterval:     o.driftInterval,
+	})
 	if err != nil {
 		return err
 	}
+	ofl, err := ofswitch.Listen(ofswitch.ListenerOptions{
+		Options:   ofswitch.Options{Logger: log},
+		Address:   o.openflowListen,
+		OnConnect: func(c *ofswitch.Conn) { ctrl.AddSwitch(controller.NewSwitch(c)) },
+	})
+	if err != nil {
+		return fmt.Errorf("--openflow-listen: %w", err)
+	}
+	api, err := northbound.New(northbound.Options{
+		Store: store, Controller: apiController{ctrl}, Logger: log, UnderlayMTU: o.underlayMTU,
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/", api)
 	ln, err := net.Listen("tcp", o.apiListen)
 	if err != nil {
 		return fmt.Errorf("listen on --api-listen %s: %w", o.apiListen, err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	log.Warn("no controller in this build: serving the REST API only",
-		zap.String("openflow_listen", o.openflowListen), zap.String("openflow_advertise", o.openflowAdvertise))
-	log.Info("serving REST API", zap.String("addr", ln.Addr().String()), zap.String("data_dir", o.dataDir))
+	log.Info("brtun serving",
+		zap.String("api", ln.Addr().String()), zap.String("openflow", ofl.Addr().String()),
+		zap.String("openflow_advertise", o.openflowAdvertise), zap.String("data_dir", o.dataDir))
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, 3)
+	go func() { errc <- ctrl.Run(ctx) }()
+	go func() { errc <- ofl.Serve(ctx) }()
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve REST API: %w", err)
+		}
+	}()
 	select {
-	case err := <-errc:
-		return fmt.Errorf("serve REST API: %w", err)
+	case err = <-errc:
+		stop() // a component ended early: take the rest down
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shut down REST API: %w", err)
+	if serr := srv.Shutdown(shutCtx); serr != nil && err == nil {
+		err = fmt.Errorf("shut down REST API: %w", serr)
 	}
-	return nil
+	_ = ofl.Close()
+	return err
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// apiController presents the controller to the REST API.
+type apiController struct{ c *controller.Controller }
+
+func connected(ok bool) string {
+	if ok {
+		return northbound.Connected
+	}
+	return northbound.Disconnected
+}
+
+func (a apiController) HostStatus(host string) northbound.HostStatus {
+	st := a.c.HostStatus(host)
+	out := northbound.HostStatus{OVSDB: connected(st.OVSDBConnected), Bridges: map[string]northbound.BridgeStatus{}}
+	for name, b := range st.Bridges {
+		out.Bridges[name] = northbound.BridgeStatus{
+			DatapathID:      fmt.Sprintf("%016x", b.DatapathID),
+			OpenFlow:        connected(b.OpenFlowConnected),
+			AppliedRevision: b.AppliedRevision,
+		}
+	}
+	return out
+}
+
+func (a apiController) PortBound(host, iface string) bool { return a.c.PortBound(host, iface) }
+
+func (a apiController) WaitApplied(ctx context.Context, rev uint64) ([]string, error) {
+	return a.c.WaitApplied(ctx, rev)
+}
+
+func (a apiController) DumpFlows(ctx context.Context, host, bridge string, table int) ([]northbound.FlowEntry, error) {
+	stats, err := a.c.DumpFlows(ctx, host, bridge, table)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]northbound.FlowEntry, len(stats))
+	for i, s := range stats {
+		out[i] = northbound.FlowEntry{
+			Table: s.Flow.Table, Priority: s.Flow.Priority, Cookie: s.Flow.Cookie,
+			Match: s.Flow.Match.String(), Actions: s.Flow.ActionsString(),
+			NPackets: s.Packets, NBytes: s.Bytes, Duration: s.Duration,
+			Owner: a.c.Owner(s.Flow.Cookie),
+		}
+	}
+	return out, nil
 }

@@ -27,6 +27,7 @@ type Host struct {
 	Dir          string // run directory: database, sockets, pid and log files
 
 	t       testing.TB
+	phyUp   bool // br-phy holds the tunnel IP (restored after restarts)
 	ovsdb   *daemon
 	vswitch *daemon
 }
@@ -159,6 +160,50 @@ func (h *Host) StartVswitchd(t testing.TB) {
 		return err == nil
 	}) {
 		t.Fatalf("lab: ovs-vswitchd on %s did not come up; see %s/ovs-vswitchd.log", h.Name, h.Dir)
+	}
+	if h.phyUp {
+		h.upPhy(t)
+	}
+}
+
+// upPhy gives br-phy the tunnel IP. ovs-vswitchd recreates the br-phy
+// device when it restarts, as a host's network configuration would, so this
+// runs again after every restart.
+func (h *Host) upPhy(t testing.TB) {
+	t.Helper()
+	if !waitFor(10*time.Second, func() bool { _, err := h.Exec("ip", "link", "show", "br-phy"); return err == nil }) {
+		t.Fatalf("lab: br-phy did not appear on %s", h.Name)
+	}
+	h.mustExec("ip", "addr", "replace", h.TunnelIP+"/24", "dev", "br-phy")
+	h.mustExec("ip", "link", "set", "br-phy", "up")
+	h.phyUp = true
+}
+
+// Monitor runs `ovs-ofctl monitor BRIDGE watch:!initial` on this host until
+// the returned stop is called; stop returns everything it printed. OVS 3.1
+// prints each event with its table and cookie ("event=ADDED table=7
+// cookie=0"), not the flow's match.
+func (h *Host) Monitor(t testing.TB, bridge string) (stop func() string) {
+	t.Helper()
+	var out strings.Builder
+	cmd := exec.Command("ovs-ofctl", "-O", "OpenFlow13", "monitor", h.BridgeTarget(bridge), "watch:!initial")
+	cmd.Env = h.Env()
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("lab: ovs-ofctl monitor on %s: %v", h.Name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	time.Sleep(300 * time.Millisecond) // let it connect before events happen
+	var once bool
+	return func() string {
+		if !once {
+			once = true
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-done
+		}
+		return out.String()
 	}
 }
 

@@ -170,8 +170,7 @@ func (l *Lab) addHost(i int, dpType string) *Host {
 		"--", "add-port", "br-phy", "eth1"); err != nil {
 		t.Fatalf("lab: br-phy on %s: %v", h.Name, err)
 	}
-	h.mustExec("ip", "addr", "add", h.TunnelIP+"/24", "dev", "br-phy")
-	h.mustExec("ip", "link", "set", "br-phy", "up")
+	h.upPhy(t)
 	return h
 }
 

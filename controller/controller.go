@@ -1,0 +1,609 @@
+// Package controller reconciles the desired state in the topology store with
+// every host: bridges, tunnel mesh and port bindings over OVSDB, and the
+// flows of br-int and br-tun over OpenFlow. It is level-driven: a store
+// revision, an OVSDB change, a switch (re)connecting and the periodic drift
+// check all enqueue the same key (a host name), and one reconcile brings that
+// host to the desired state by diffing what it should hold against what it
+// holds and sending only the difference.
+package controller
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/topology"
+)
+
+// The bridges brtun manages on every host.
+const (
+	BrInt = ovsdb.BridgeInt
+	BrTun = ovsdb.BridgeTun
+)
+
+var bridgeNames = []string{BrInt, BrTun}
+
+// Options configure a Controller.
+type Options struct {
+	// Store holds the desired state (required).
+	Store topology.Store
+	// Logger receives the controller's logs; nil discards them.
+	Logger *zap.Logger
+	// Metrics receives the controller's measurements; nil records nothing.
+	Metrics *Metrics
+	// ControllerTargets are the OpenFlow targets written into every managed
+	// bridge (--openflow-advertise). Empty: the operator points the bridges
+	// at brtun with ovs-vsctl set-controller.
+	ControllerTargets []string
+	// DriftInterval is how often every connected bridge is dumped and
+	// repaired (default 60s).
+	DriftInterval time.Duration
+	// Workers is how many hosts are reconciled at once (default 8).
+	Workers int
+	// OVSDBTLS is the client configuration for ssl: OVSDB addresses.
+	OVSDBTLS *tls.Config
+	// OVSDBTimeout bounds connecting to a host's OVSDB and one transaction
+	// (default 10s).
+	OVSDBTimeout time.Duration
+}
+
+// Controller is brtun's reconciler. Create it with New, feed it switches
+// with AddSwitch, and run it with Run.
+type Controller struct {
+	opts    Options
+	log     *zap.Logger
+	metrics *Metrics
+	q       *queue
+
+	mu       sync.Mutex
+	snap     topology.Snapshot
+	hosts    map[string]*hostState
+	owners   map[uint64]bridgeRef // datapath id -> the host bridge it belongs to
+	switches map[uint64]Switch    // connected switches by datapath id
+	tick     chan struct{}        // closed and replaced whenever status changes
+}
+
+// bridgeRef names one bridge of one host.
+type bridgeRef struct{ host, bridge string }
+
+func (r bridgeRef) String() string { return r.host + "/" + r.bridge }
+
+// hostState is what the controller knows of one host. Fields other than ovs
+// and watchStop are guarded by Controller.mu; ovs and watchStop belong to
+// the host's reconcile (the queue runs one reconcile per host at a time).
+type hostState struct {
+	name      string
+	ovs       *ovsdb.Client
+	ovsAddr   string
+	watchStop context.CancelFunc
+	seenRev   uint64 // the store revision the last reconcile computed
+	lastErr   error
+	bridges   map[string]*bridgeState
+}
+
+// bridgeState tracks one bridge: what it should hold and what it holds.
+type bridgeState struct {
+	ref         bridgeRef
+	dpid        uint64
+	fingerprint [32]byte // of the desired flows and OVSDB configuration
+	desiredRev  uint64   // revision at which the fingerprint last changed
+	appliedRev  uint64   // revision whose desired state is fully installed
+	conn        Switch   // the connection installed refers to
+	installed   map[flows.Key]flows.Flow
+	needDump    bool     // the drift check wants a fresh dump
+	learned     []uint64 // learned cookies valid at the last apply
+}
+
+// New returns a controller; Run starts it.
+func New(opts Options) (*Controller, error) {
+	if opts.Store == nil {
+		return nil, errors.New("controller: a store is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.DriftInterval <= 0 {
+		opts.DriftInterval = 60 * time.Second
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 8
+	}
+	if opts.OVSDBTimeout <= 0 {
+		opts.OVSDBTimeout = 10 * time.Second
+	}
+	return &Controller{
+		opts:     opts,
+		log:      opts.Logger.Named("controller"),
+		metrics:  opts.Metrics,
+		q:        newQueue(200*time.Millisecond, 10*time.Second),
+		hosts:    map[string]*hostState{},
+		owners:   map[uint64]bridgeRef{},
+		switches: map[uint64]Switch{},
+		tick:     make(chan struct{}),
+	}, nil
+}
+
+// Run reconciles until ctx ends: on every store revision every host, on
+// every drift period every connected bridge (with a fresh dump).
+func (c *Controller) Run(ctx context.Context) error {
+	revs := c.opts.Store.Watch(ctx)
+	workers := make(chan struct{})
+	go func() {
+		c.q.run(ctx, c.opts.Workers, c.reconcileHost, func(key string, err error, in time.Duration) {
+			c.log.Warn("reconcile failed; retrying", zap.String("host", key), zap.Duration("in", in), zap.Error(err))
+		})
+		close(workers)
+	}()
+	drift := time.NewTicker(c.opts.DriftInterval)
+	defer drift.Stop()
+	defer func() {
+		<-workers
+		c.closeHosts()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case rev, ok := <-revs:
+			if !ok {
+				return nil
+			}
+			snap, err := c.opts.Store.Snapshot(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				c.log.Error("reading the store", zap.Uint64("revision", rev), zap.Error(err))
+				continue
+			}
+			c.setSnapshot(snap)
+		case <-drift.C:
+			c.checkDrift()
+		}
+	}
+}
+
+// setSnapshot makes snap the desired state and enqueues every host.
+func (c *Controller) setSnapshot(snap topology.Snapshot) {
+	c.mu.Lock()
+	if snap.Revision < c.snap.Revision {
+		c.mu.Unlock()
+		return
+	}
+	c.snap = snap
+	c.owners = map[uint64]bridgeRef{}
+	keys := make([]string, 0, len(snap.Hosts)+len(c.hosts))
+	for _, h := range snap.Hosts {
+		hs := c.hosts[h.Name]
+		if hs == nil {
+			hs = &hostState{name: h.Name, bridges: map[string]*bridgeState{}}
+			for _, b := range bridgeNames {
+				ref := bridgeRef{h.Name, b}
+				hs.bridges[b] = &bridgeState{ref: ref, dpid: ovsdb.DatapathID(h.Name, b)}
+			}
+			c.hosts[h.Name] = hs
+		}
+		for _, bs := range hs.bridges {
+			c.owners[bs.dpid] = bs.ref
+		}
+		keys = append(keys, h.Name)
+	}
+	for name := range c.hosts {
+		if _, ok := snap.Host(name); !ok {
+			keys = append(keys, name) // its reconcile forgets it
+		}
+	}
+	c.changedLocked()
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.q.Add(k)
+	}
+}
+
+// checkDrift asks every bridge for a fresh dump and enqueues every host.
+func (c *Controller) checkDrift() {
+	c.mu.Lock()
+	var keys []string
+	for name, hs := range c.hosts {
+		for _, bs := range hs.bridges {
+			bs.needDump = true
+		}
+		keys = append(keys, name)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.q.Add(k)
+	}
+}
+
+// reconcileHost brings one host to the desired state of the newest
+// snapshot: OVSDB first (bridges, tunnels, bindings), then both bridges'
+// flows, compiled from the snapshot and the host's OVSDB facts.
+func (c *Controller) reconcileHost(ctx context.Context, name string) error {
+	start := time.Now()
+	c.mu.Lock()
+	snap := c.snap
+	hs := c.hosts[name]
+	c.mu.Unlock()
+	host, ok := snap.Host(name)
+	if hs == nil {
+		return nil
+	}
+	if !ok {
+		c.forgetHost(hs)
+		return nil
+	}
+	log := c.log.With(zap.String("host", name), zap.Uint64("revision", snap.Revision))
+
+	ovsErr := c.syncOVSDB(ctx, hs, host, snap)
+	var facts ovsdb.Facts
+	if hs.ovs != nil {
+		facts = hs.ovs.Facts()
+	}
+	set := flows.Compile(buildView(snap, host, facts))
+	for _, s := range set.Skipped {
+		log.Debug("left out of the pipeline", zap.String("reason", s))
+	}
+
+	errs := []error{ovsErr}
+	for _, b := range bridgeNames {
+		c.mu.Lock()
+		bs := hs.bridges[b]
+		if fp := fingerprint(set.Flows(flowsBridge(b)), ovsdbSpec(b, snap, host)); fp != bs.fingerprint {
+			bs.fingerprint, bs.desiredRev = fp, snap.Revision
+		}
+		conn := c.switches[bs.dpid]
+		c.mu.Unlock()
+		if conn == nil {
+			continue // reconciled again when the switch connects
+		}
+		err := c.syncBridge(ctx, bs, conn, set, flowsBridge(b))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
+			continue
+		}
+		if ovsErr == nil {
+			c.mu.Lock()
+			bs.appliedRev = snap.Revision
+			c.mu.Unlock()
+		}
+	}
+	err := errors.Join(errs...)
+	c.mu.Lock()
+	hs.seenRev = max(hs.seenRev, snap.Revision)
+	hs.lastErr = err
+	c.changedLocked()
+	c.mu.Unlock()
+	c.metrics.reconciled(err, time.Since(start))
+	return err
+}
+
+// syncOVSDB connects to the host's OVSDB when needed and applies bridges,
+// the tunnel mesh and port bindings in one transaction.
+func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, host topology.Host, snap topology.Snapshot) error {
+	if hs.ovs != nil && hs.ovsAddr != host.OVSDB {
+		c.closeOVSDB(hs)
+	}
+	if hs.ovs == nil {
+		dctx, cancel := context.WithTimeout(ctx, c.opts.OVSDBTimeout)
+		cl, err := ovsdb.Dial(dctx, ovsdb.Options{
+			Address:        host.OVSDB,
+			TLS:            c.opts.OVSDBTLS,
+			Logger:         c.log.With(zap.String("host", host.Name)),
+			ConnectTimeout: c.opts.OVSDBTimeout,
+		})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("connect to ovsdb: %w", err)
+		}
+		wctx, stop := context.WithCancel(context.Background())
+		hs.ovs, hs.ovsAddr, hs.watchStop = cl, host.OVSDB, stop
+		go c.watchOVSDB(wctx, host.Name, cl)
+	}
+	uctx, cancel := context.WithTimeout(ctx, c.opts.OVSDBTimeout)
+	defer cancel()
+	err := hs.ovs.Update(uctx, func(t *ovsdb.Txn) error {
+		if err := t.EnsureHost(ovsdb.HostSpec{
+			Name:              host.Name,
+			DatapathType:      host.DatapathType,
+			ControllerTargets: c.opts.ControllerTargets,
+		}); err != nil {
+			return err
+		}
+		if err := t.EnsureTunnels(tunnelSpec(snap, host)); err != nil {
+			return err
+		}
+		return syncBindings(t, snap, host, hs.ovs.Facts())
+	})
+	if err != nil {
+		return fmt.Errorf("ovsdb: %w", err)
+	}
+	return nil
+}
+
+// watchOVSDB enqueues the host whenever its OVSDB facts change.
+func (c *Controller) watchOVSDB(ctx context.Context, host string, cl *ovsdb.Client) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cl.Changes():
+			c.q.Add(host)
+		}
+	}
+}
+
+// syncBindings tags every port of this host on br-int and unbinds the
+// bindings brtun made that are no longer desired.
+func syncBindings(t *ovsdb.Txn, snap topology.Snapshot, host topology.Host, facts ovsdb.Facts) error {
+	want := map[string]bool{}
+	for _, p := range snap.Ports {
+		if p.Host != host.Name {
+			continue
+		}
+		want[p.Interface] = true
+		if err := t.BindPort(ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: int(p.LocalVLAN)}); err != nil {
+			return err
+		}
+	}
+	for _, b := range facts.Bindings {
+		if !want[b.Interface] {
+			if err := t.UnbindPort(b.Interface); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// syncBridge makes one switch hold exactly the desired flows: it dumps the
+// switch when what it holds is unknown (a new connection) or the drift check
+// asks for it, and otherwise trusts what the last apply installed.
+func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switch, set flows.FlowSet, b flows.Bridge) error {
+	c.mu.Lock()
+	dump := bs.installed == nil || bs.conn != conn || bs.needDump
+	drift := bs.installed != nil && bs.conn == conn && bs.needDump
+	bs.needDump = false
+	installed := bs.installed
+	c.mu.Unlock()
+
+	var current []flows.Flow
+	if dump {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		stats, err := conn.DumpFlows(dctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("dump flows: %w", err)
+		}
+		current = make([]flows.Flow, len(stats))
+		for i := range stats {
+			current[i] = stats[i].Flow
+		}
+	} else {
+		current = make([]flows.Flow, 0, len(installed))
+		for _, f := range installed {
+			current = append(current, f)
+		}
+	}
+	desired := set.Flows(b)
+	changes := Diff(desired, current, func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) })
+	var purge []uint64
+	for _, ck := range bs.learned {
+		if !set.ValidLearned(ck) {
+			purge = append(purge, ck)
+		}
+	}
+	if len(changes) > 0 || len(purge) > 0 {
+		actx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		start := time.Now()
+		err := conn.Apply(actx, changes, purge)
+		cancel()
+		c.metrics.applied(bs.ref, changes, err, time.Since(start))
+		if err != nil {
+			c.mu.Lock()
+			bs.installed = nil // unknown now: dump again next time
+			c.mu.Unlock()
+			return fmt.Errorf("apply %d flow changes: %w", len(changes), err)
+		}
+		log := c.log.With(zap.Stringer("bridge", bs.ref), zap.Int("changes", len(changes)), zap.Int("purged_cookies", len(purge)))
+		if drift {
+			c.metrics.driftRepaired(bs.ref, len(changes))
+			log.Warn("repaired flow drift")
+		} else {
+			log.Info("flows applied")
+		}
+	}
+	now := make(map[flows.Key]flows.Flow, len(desired))
+	for _, f := range desired {
+		now[f.Key()] = f
+	}
+	c.mu.Lock()
+	bs.installed, bs.conn, bs.learned = now, conn, set.LearnedCookies
+	c.mu.Unlock()
+	return nil
+}
+
+// forgetHost drops a host that left the store: its OVSDB session closes,
+// its switches are no longer served.
+func (c *Controller) forgetHost(hs *hostState) {
+	c.closeOVSDB(hs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hosts[hs.name] == hs {
+		delete(c.hosts, hs.name)
+	}
+	for _, bs := range hs.bridges {
+		if sw := c.switches[bs.dpid]; sw != nil {
+			delete(c.switches, bs.dpid)
+			_ = sw.Close()
+		}
+	}
+	c.changedLocked()
+	c.log.Info("host removed", zap.String("host", hs.name))
+}
+
+func (c *Controller) closeOVSDB(hs *hostState) {
+	if hs.ovs == nil {
+		return
+	}
+	hs.watchStop()
+	hs.ovs.Close()
+	hs.ovs, hs.ovsAddr, hs.watchStop = nil, "", nil
+}
+
+func (c *Controller) closeHosts() {
+	c.mu.Lock()
+	hosts := make([]*hostState, 0, len(c.hosts))
+	for _, hs := range c.hosts {
+		hosts = append(hosts, hs)
+	}
+	c.mu.Unlock()
+	for _, hs := range hosts {
+		c.closeOVSDB(hs)
+	}
+}
+
+// changedLocked wakes everyone waiting for a status change.
+func (c *Controller) changedLocked() {
+	close(c.tick)
+	c.tick = make(chan struct{})
+}
+
+// AddSwitch hands the controller a switch that completed its handshake
+// (accepted by the OpenFlow listener or dialled). The switch is matched to
+// its host bridge by datapath id; a newer connection of the same switch
+// replaces an older one. It returns at once.
+func (c *Controller) AddSwitch(sw Switch) {
+	dpid := sw.DatapathID()
+	c.mu.Lock()
+	old := c.switches[dpid]
+	c.switches[dpid] = sw
+	ref, known := c.owners[dpid]
+	c.changedLocked()
+	c.mu.Unlock()
+	c.metrics.switchConnected(1)
+	if old != nil && old != sw {
+		_ = old.Close()
+	}
+	log := c.log.With(zap.String("dpid", ovsdb.FormatDatapathID(dpid)))
+	if known {
+		log.Info("switch connected", zap.Stringer("bridge", ref))
+		c.q.Add(ref.host)
+	} else {
+		log.Warn("switch with an unknown datapath id connected; it is served once a host claims it")
+	}
+	go func() {
+		<-sw.Done()
+		c.removeSwitch(sw)
+	}()
+}
+
+func (c *Controller) removeSwitch(sw Switch) {
+	dpid := sw.DatapathID()
+	c.mu.Lock()
+	ref, known := c.owners[dpid]
+	if c.switches[dpid] == sw {
+		delete(c.switches, dpid)
+	}
+	c.changedLocked()
+	c.mu.Unlock()
+	c.metrics.switchConnected(-1)
+	c.log.Info("switch disconnected", zap.String("dpid", ovsdb.FormatDatapathID(dpid)))
+	if known {
+		c.q.Add(ref.host) // refresh status; nothing to send until it returns
+	}
+}
+
+// tunnelSpec is the tunnel mesh of host: one port per other host and tunnel
+// type in use by any network.
+func tunnelSpec(snap topology.Snapshot, host topology.Host) ovsdb.TunnelSpec {
+	typeSet := map[topology.NetworkType]bool{}
+	for _, n := range snap.Networks {
+		typeSet[n.Type] = true
+	}
+	var types []topology.NetworkType
+	for _, t := range []topology.NetworkType{topology.VXLAN, topology.GRE} {
+		if typeSet[t] {
+			types = append(types, t)
+		}
+	}
+	spec := ovsdb.TunnelSpec{LocalIP: host.TunnelIP}
+	for _, h := range snap.Hosts {
+		if h.Name != host.Name {
+			spec.Peers = append(spec.Peers, ovsdb.Peer{Name: h.Name, IP: h.TunnelIP, Types: types})
+		}
+	}
+	return spec
+}
+
+// buildView assembles what flows.Compile needs to know about one host.
+func buildView(snap topology.Snapshot, host topology.Host, facts ovsdb.Facts) flows.View {
+	v := flows.View{Host: host.Name}
+	if br, ok := facts.Bridges[BrTun]; ok && br.PatchOFPort > 0 {
+		v.PatchIntOfport = uint32(br.PatchOFPort)
+	}
+	for _, t := range facts.Tunnels {
+		if t.OFPort > 0 {
+			v.Tunnels = append(v.Tunnels, flows.TunnelPort{Ofport: uint32(t.OFPort), PeerHost: t.PeerName, RemoteIP: t.PeerIP, Type: t.Type})
+		}
+	}
+	local := snap.LocalVLANs(host.Name)
+	carriers := map[string]map[string]bool{} // network -> hosts with a port on it
+	for _, p := range snap.Ports {
+		if carriers[p.Network] == nil {
+			carriers[p.Network] = map[string]bool{}
+		}
+		carriers[p.Network][p.Host] = true
+	}
+	for _, n := range snap.Networks {
+		vlan, ok := local[n.Name]
+		if !ok {
+			continue
+		}
+		nv := flows.NetworkView{Name: n.Name, Type: n.Type, SegmentID: n.SegmentID, LocalVLAN: vlan, MACLearning: n.MACLearning}
+		for h := range carriers[n.Name] {
+			if h != host.Name {
+				nv.Peers = append(nv.Peers, h)
+			}
+		}
+		sort.Strings(nv.Peers)
+		v.Networks = append(v.Networks, nv)
+	}
+	for _, p := range snap.Ports {
+		if p.Host == host.Name || p.MAC == "" {
+			continue
+		}
+		if _, ok := local[p.Network]; ok {
+			v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: p.Network, Name: p.Name, Host: p.Host, MAC: p.MAC, IPs: p.IPs})
+		}
+	}
+	return v
+}
+
+// ovsdbSpec renders what OVSDB must hold for one bridge, for the
+// fingerprint that tells whether a revision touched the bridge.
+func ovsdbSpec(bridge string, snap topology.Snapshot, host topology.Host) []string {
+	spec := []string{"host " + host.Name + " " + host.DatapathType}
+	if bridge == BrTun {
+		for _, p := range tunnelSpec(snap, host).Peers {
+			spec = append(spec, fmt.Sprintf("peer %s %s %v", p.Name, p.IP, p.Types))
+		}
+		return spec
+	}
+	for _, p := range snap.Ports {
+		if p.Host == host.Name {
+			spec = append(spec, fmt.Sprintf("bind %s %d", p.Interface, p.LocalVLAN))
+		}
+	}
+	return spec
+}
+
+func flowsBridge(b string) flows.Bridge { return flows.Bridge(b) }

@@ -1,0 +1,391 @@
+//go:build integration
+
+package ofswitch
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/brtun/brtun/flows"
+)
+
+// ovsSwitch is a private ovsdb-server and ovs-vswitchd (dummy datapath) in a
+// short /tmp directory, with one bridge. Both daemons are children of the
+// test process (killed with it) and are stopped by PID in t.Cleanup.
+type ovsSwitch struct {
+	t      *testing.T
+	dir    string
+	bridge string
+	dpid   uint64
+}
+
+// startOVS starts the daemons and creates bridge br0 with protocols
+// OpenFlow13, fail_mode secure and a fixed datapath id.
+func startOVS(t *testing.T) *ovsSwitch {
+	t.Helper()
+	for _, bin := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl"} {
+		_, err := exec.LookPath(bin)
+		require.NoError(t, err, "Open vSwitch must be installed (apt-get install -y openvswitch-switch)")
+	}
+	dir, err := os.MkdirTemp("/tmp", "ofs-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	s := &ovsSwitch{t: t, dir: dir, bridge: "br0", dpid: 0x00000000000000b7}
+
+	run(t, nil, "ovsdb-tool", "create", filepath.Join(dir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
+	s.daemon("ovsdb-server", filepath.Join(dir, "conf.db"),
+		"--remote=punix:"+filepath.Join(dir, "db.sock"),
+		"--unixctl="+filepath.Join(dir, "ovsdb-server.ctl"),
+		"--log-file="+filepath.Join(dir, "ovsdb-server.log"), "-vconsole:off")
+	waitForFile(t, filepath.Join(dir, "db.sock"))
+	s.vsctl("--no-wait", "init")
+	s.daemon("ovs-vswitchd", "unix:"+filepath.Join(dir, "db.sock"), "--enable-dummy",
+		"--unixctl="+filepath.Join(dir, "ovs-vswitchd.ctl"),
+		"--log-file="+filepath.Join(dir, "ovs-vswitchd.log"), "-vconsole:off")
+	s.vsctl("add-br", s.bridge, "--", "set", "bridge", s.bridge, "datapath_type=dummy",
+		"protocols=OpenFlow13", "fail_mode=secure", fmt.Sprintf("other_config:datapath-id=%016x", s.dpid))
+	waitForFile(t, s.mgmt())
+	return s
+}
+
+// daemon starts an OVS daemon in the foreground as a child that dies with
+// the test process, and stops it by PID at cleanup.
+func (s *ovsSwitch) daemon(name string, args ...string) {
+	s.t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = s.env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(s.t, cmd.Start(), name)
+	pid := cmd.Process.Pid
+	s.t.Cleanup(func() {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+}
+
+func (s *ovsSwitch) env() []string {
+	return append(os.Environ(), "OVS_RUNDIR="+s.dir, "OVS_LOGDIR="+s.dir, "OVS_DBDIR="+s.dir)
+}
+
+func (s *ovsSwitch) mgmt() string { return filepath.Join(s.dir, s.bridge+".mgmt") }
+
+func (s *ovsSwitch) vsctl(args ...string) string {
+	s.t.Helper()
+	return run(s.t, s.env(), "ovs-vsctl", append([]string{"--timeout=20", "--db=unix:" + filepath.Join(s.dir, "db.sock")}, args...)...)
+}
+
+func (s *ovsSwitch) ofctl(args ...string) string {
+	s.t.Helper()
+	return run(s.t, s.env(), "ovs-ofctl", append([]string{"-O", "OpenFlow13"}, args...)...)
+}
+
+func (s *ovsSwitch) appctl(args ...string) string {
+	s.t.Helper()
+	return run(s.t, s.env(), "ovs-appctl", append([]string{"-t", filepath.Join(s.dir, "ovs-vswitchd.ctl")}, args...)...)
+}
+
+// dumpLines is the canonical dump (pipeline.md) as trimmed, sorted lines.
+func (s *ovsSwitch) dumpLines() []string {
+	s.t.Helper()
+	var lines []string
+	for _, l := range strings.Split(s.ofctl("dump-flows", "--no-stats", "--no-names", "unix:"+s.mgmt()), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// dial connects to the bridge's management socket.
+func (s *ovsSwitch) dial() *Conn {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, "unix:"+s.mgmt(), DialOptions{Options: testOptions(s.t)})
+	require.NoError(s.t, err)
+	s.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func run(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s %s: %s", name, strings.Join(args, " "), out)
+	return string(out)
+}
+
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear", path)
+}
+
+func sortedStrings(fs []flows.Flow) []string {
+	out := flows.Strings(fs)
+	slices.Sort(out)
+	return out
+}
+
+func encodeAll(t *testing.T, fs []flows.Flow, cmd Command) []Message {
+	t.Helper()
+	out := make([]Message, len(fs))
+	for i, f := range fs {
+		m, err := Encode(f, cmd)
+		require.NoError(t, err, f.String())
+		out[i] = m
+	}
+	return out
+}
+
+// byString indexes flows by their canonical text.
+func byString(fs []flows.Flow) map[string]flows.Flow {
+	out := make(map[string]flows.Flow, len(fs))
+	for _, f := range fs {
+		out[f.String()] = f
+	}
+	return out
+}
+
+func TestOVSDialHandshakeEchoBarrier(t *testing.T) {
+	s := startOVS(t)
+	c := s.dial()
+	assert.Equal(t, s.dpid, c.DatapathID())
+	assert.Equal(t, uint8(254), c.Features().NTables)
+	ctx := context.Background()
+	_, err := c.Echo(ctx)
+	require.NoError(t, err)
+	require.NoError(t, c.Barrier(ctx))
+	flowsNow, err := c.DumpFlows(ctx, FlowFilter{Table: AllTables})
+	require.NoError(t, err)
+	assert.Empty(t, flowsNow, "a fresh secure bridge has no flows")
+}
+
+// TestOVSSetControllerConnectsAndStays points the bridge at a Listener on
+// 127.0.0.1, checks the handshake and role request, and stays silent long
+// enough that OVS's own inactivity probe (5 s idle, then 5 s to answer) must
+// be answered for the connection to survive.
+func TestOVSSetControllerConnectsAndStays(t *testing.T) {
+	s := startOVS(t)
+	connected := make(chan *Conn, 4)
+	disconnected := make(chan error, 4)
+	opts := testOptions(t)
+	opts.EchoInterval = time.Minute // brtun stays silent: only OVS probes
+	opts.DeadTimeout = 2 * time.Minute
+	l, err := Listen(ListenerOptions{
+		Options:      opts,
+		Address:      "tcp:127.0.0.1:0",
+		OnConnect:    func(c *Conn) { connected <- c },
+		OnDisconnect: func(_ *Conn, err error) { disconnected <- err },
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-served)
+	})
+
+	s.vsctl("set-controller", s.bridge, "tcp:"+l.Addr().String())
+	var c *Conn
+	select {
+	case c = <-connected:
+	case <-time.After(20 * time.Second):
+		t.Fatal("bridge did not connect")
+	}
+	assert.Equal(t, s.dpid, c.DatapathID())
+
+	role, gen, err := c.RequestRole(ctx, RolePrimary, 1)
+	require.NoError(t, err)
+	assert.Equal(t, RolePrimary, role)
+	assert.Equal(t, uint64(1), gen)
+	_, _, err = c.RequestRole(ctx, RolePrimary, 0) // older generation than 1
+	var oe *OFError
+	require.ErrorAs(t, err, &oe, "a stale generation is refused")
+	assert.Equal(t, uint16(11), oe.Type, "ROLE_REQUEST_FAILED")
+
+	time.Sleep(12 * time.Second)
+	select {
+	case err := <-disconnected:
+		t.Fatalf("connection dropped while idle: %v", err)
+	default:
+	}
+	require.NoError(t, c.Barrier(ctx))
+	status := s.vsctl("--columns=is_connected", "list", "controller")
+	assert.Contains(t, status, "true")
+}
+
+// TestOVSBundleInstallsCompiledPipeline installs every kind of flow brtun
+// makes in one bundle and checks the bridge against ovs-ofctl's canonical
+// dump and against brtun's own decoder.
+func TestOVSBundleInstallsCompiledPipeline(t *testing.T) {
+	s := startOVS(t)
+	c := s.dial()
+	ctx := context.Background()
+	want := allTestFlows(t)
+
+	require.NoError(t, c.ApplyBundle(ctx, encodeAll(t, want, Add)))
+	assert.Equal(t, sortedStrings(want), s.dumpLines(), "ovs-ofctl dump equals the flows' String()")
+
+	got, err := c.DumpFlows(ctx, FlowFilter{Table: AllTables})
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	wantBy := byString(want)
+	for _, g := range got {
+		w, ok := wantBy[g.String()]
+		if assert.True(t, ok, "unexpected flow %s", g) {
+			assert.Equal(t, w, g, "decoded value equals the compiled one")
+		}
+	}
+}
+
+// TestOVSBundleDiscardedWhenAnAddIsRefused sends a bundle whose third flow
+// OVS refuses (goto_table backwards): nothing of it is installed and the
+// flows already there stay.
+func TestOVSBundleDiscardedWhenAnAddIsRefused(t *testing.T) {
+	s := startOVS(t)
+	c := s.dial()
+	ctx := context.Background()
+	before := []flows.Flow{{Table: 2, Priority: 0}}
+	require.NoError(t, c.SendBatch(ctx, encodeAll(t, before, Add)))
+
+	bad := []flows.Flow{
+		{Table: 0, Priority: 1, Match: flows.Match{InPort: flows.Ptr(uint32(1))}, Actions: []flows.Action{flows.GotoTable{Table: 1}}},
+		{Table: 1, Priority: 0},
+		{Table: 3, Priority: 1, Actions: []flows.Action{flows.GotoTable{Table: 1}}},
+		{Table: 21, Priority: 0},
+	}
+	err := c.ApplyBundle(ctx, encodeAll(t, bad, Add))
+	var be *BatchError
+	require.ErrorAs(t, err, &be)
+	require.Len(t, be.Failed, 1)
+	assert.Equal(t, 2, be.Failed[0].Index)
+	assert.Equal(t, uint16(3), be.Failed[0].Err.Type, "BAD_INSTRUCTION")
+	assert.Equal(t, sortedStrings(before), s.dumpLines())
+	require.NoError(t, c.Barrier(ctx), "connection still usable")
+}
+
+// TestOVSModifyDeleteAndLearnedCleanup drives learn() with ofproto/trace,
+// decodes the learned flow, modifies and deletes strictly, and removes the
+// learned flows by cookie.
+func TestOVSModifyDeleteAndLearnedCleanup(t *testing.T) {
+	s := startOVS(t)
+	s.vsctl("add-port", s.bridge, "p2", "--", "set", "interface", "p2", "type=dummy", "ofport_request=2")
+	c := s.dial()
+	ctx := context.Background()
+	set := flows.Compile(testView())
+	require.NoError(t, c.ApplyBundle(ctx, encodeAll(t, set.BrTun, Add)))
+
+	s.appctl("ofproto/trace", s.bridge, "in_port=2,tun_id=0x1389,dl_src=02:00:00:00:00:42,dl_dst=02:00:00:00:00:01", "-generate")
+	learned, err := c.DumpFlows(ctx, FlowFilter{Table: flows.TableUnicast, Cookie: set.LearnedCookies[0], CookieMask: ^uint64(0)})
+	require.NoError(t, err)
+	require.Len(t, learned, 1)
+	l := learned[0]
+	assert.Equal(t, flows.Flow{
+		Table: flows.TableUnicast, Priority: 1, Cookie: set.LearnedCookies[0], HardTimeout: 300,
+		Match: flows.Match{
+			VLANTCI: &flows.MaskedU16{Value: 1, Mask: 0x0fff},
+			EthDst:  flows.ExactMAC(flows.MAC{2, 0, 0, 0, 0, 0x42}),
+		},
+		Actions: []flows.Action{
+			flows.Load{Dst: flows.Whole(flows.FieldVLANTCI), Value: 0},
+			flows.Load{Dst: flows.Whole(flows.FieldTunID), Value: 5001},
+			flows.Output{Port: 2},
+		},
+	}, l)
+	assert.Contains(t, s.dumpLines(), l.String(), "decoded learned flow prints as OVS prints it")
+
+	// Modify-strict keeps the flow (and its duration) but changes actions.
+	target := set.BrTun[0]
+	changed := target
+	changed.Actions = []flows.Action{flows.Output{Port: 9}}
+	require.NoError(t, c.SendBatch(ctx, encodeAll(t, []flows.Flow{changed}, ModifyStrict)))
+	assert.Contains(t, s.dumpLines(), changed.String())
+	assert.NotContains(t, s.dumpLines(), target.String())
+
+	// Delete-strict removes exactly that flow.
+	require.NoError(t, c.SendBatch(ctx, encodeAll(t, []flows.Flow{changed}, DeleteStrict)))
+	assert.NotContains(t, s.dumpLines(), changed.String())
+	assert.Len(t, s.dumpLines(), len(set.BrTun)-1+1, "the other flows and the learned one remain")
+
+	// Learned-flow cleanup by cookie leaves every other flow alone.
+	del, err := EncodeDeleteByCookie(flows.TableUnicast, set.LearnedCookies[0], ^uint64(0))
+	require.NoError(t, err)
+	require.NoError(t, c.SendBatch(ctx, []Message{del}))
+	assert.NotContains(t, s.dumpLines(), l.String())
+	assert.Len(t, s.dumpLines(), len(set.BrTun)-1)
+}
+
+// TestOVSStatsReplyWithPopVLANDecodes is the case libOpenflow's decoder
+// panics on: a flow-stats reply with pop_vlan among other actions.
+func TestOVSStatsReplyWithPopVLANDecodes(t *testing.T) {
+	s := startOVS(t)
+	s.ofctl("add-flow", "unix:"+s.mgmt(), "table=21,priority=1,dl_vlan=1,actions=strip_vlan,set_tunnel:0x1,output:2,output:3")
+	s.ofctl("add-flow", "unix:"+s.mgmt(), "table=21,priority=0,actions=note:ab.cd,output:4")
+	c := s.dial()
+	got, err := c.DumpFlows(context.Background(), FlowFilter{Table: 21})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	for _, f := range got {
+		if f.Priority == 1 {
+			assert.Equal(t, []flows.Action{flows.PopVLAN{}, flows.SetTunID(1), flows.Output{Port: 2}, flows.Output{Port: 3}}, f.Actions)
+			assert.Contains(t, s.dumpLines(), f.String())
+		} else {
+			require.Len(t, f.Actions, 2)
+			raw, isRaw := f.Actions[0].(flows.Raw)
+			require.True(t, isRaw, "note is kept raw")
+			assert.Equal(t, []byte{0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 8, 0xab, 0xcd, 0, 0, 0, 0}, raw.Bytes)
+			assert.Equal(t, flows.Output{Port: 4}, f.Actions[1])
+			assert.NotContains(t, s.dumpLines(), f.String(), "a raw action never prints like a real one")
+		}
+	}
+	assert.Nil(t, c.Err())
+}
+
+// TestOVSLargeBundleAndMultipartDump installs enough flows that OVS splits
+// the dump into many multipart parts.
+func TestOVSLargeBundleAndMultipartDump(t *testing.T) {
+	s := startOVS(t)
+	c := s.dial()
+	ctx := context.Background()
+	var want []flows.Flow
+	for i := range 3000 {
+		want = append(want, flows.Flow{
+			Table: flows.TableUnicast, Priority: 2, Cookie: uint64(i),
+			Match:   flows.Match{VLANTCI: flows.VLANMatch(uint16(i%4000 + 1)), EthDst: flows.ExactMAC(flows.MAC{2, 0, 0, 0, byte(i >> 8), byte(i)})},
+			Actions: []flows.Action{flows.PopVLAN{}, flows.SetTunID(uint64(i)), flows.Output{Port: 2}},
+		})
+	}
+	require.NoError(t, c.ApplyBundle(ctx, encodeAll(t, want, Add)))
+	got, err := c.DumpFlows(ctx, FlowFilter{Table: AllTables})
+	require.NoError(t, err)
+	assert.Equal(t, sortedStrings(want), sortedStrings(got))
+	assert.Len(t, s.dumpLines(), len(want))
+}

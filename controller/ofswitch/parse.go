@@ -1,0 +1,236 @@
+package ofswitch
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// This file parses what a switch sends. Every function checks lengths before
+// it reads, copies what it keeps, and returns an error wrapping ErrMalformed
+// instead of panicking. The Conn still runs them under recover().
+
+// negotiateVersion applies the OpenFlow 1.3 version negotiation to a peer's
+// HELLO: with a version bitmap both sides must have 1.3 in it; without one the
+// lower of the two header versions must be 1.3, i.e. the peer's is 1.3 or newer.
+func negotiateVersion(m Message) (uint8, error) {
+	if m.Type() != typeHello {
+		return 0, fmt.Errorf("expected HELLO, got %s", typeName(m.Type()))
+	}
+	body := m.Body()
+	var bitmap []byte
+	for off := 0; off+4 <= len(body); {
+		typ := binary.BigEndian.Uint16(body[off : off+2])
+		length := int(binary.BigEndian.Uint16(body[off+2 : off+4]))
+		if length < 4 || off+length > len(body) {
+			return 0, fmt.Errorf("%w: hello element length %d at offset %d of %d", ErrMalformed, length, off, len(body))
+		}
+		if typ == 1 { // OFPHET_VERSIONBITMAP
+			bitmap = body[off+4 : off+length]
+		}
+		off += (length + 7) / 8 * 8
+	}
+	if bitmap != nil {
+		if len(bitmap) >= 4 && binary.BigEndian.Uint32(bitmap[0:4])&(1<<Version13) != 0 {
+			return Version13, nil
+		}
+		return 0, fmt.Errorf("peer's version bitmap %x does not include OpenFlow 1.3", bitmap)
+	}
+	if m.Version() < Version13 {
+		return 0, fmt.Errorf("peer speaks OpenFlow wire version %d, brtun needs %d (1.3)", m.Version(), Version13)
+	}
+	return Version13, nil
+}
+
+// Features is what a switch reports in its FEATURES_REPLY.
+type Features struct {
+	DatapathID   uint64
+	NBuffers     uint32
+	NTables      uint8
+	AuxiliaryID  uint8
+	Capabilities uint32
+}
+
+// parseFeatures decodes an OpenFlow 1.3 FEATURES_REPLY.
+func parseFeatures(m Message) (Features, error) {
+	body := m.Body()
+	if len(body) < 24 {
+		return Features{}, fmt.Errorf("%w: features reply body of %d bytes, want 24", ErrMalformed, len(body))
+	}
+	return Features{
+		DatapathID:   binary.BigEndian.Uint64(body[0:8]),
+		NBuffers:     binary.BigEndian.Uint32(body[8:12]),
+		NTables:      body[12],
+		AuxiliaryID:  body[13],
+		Capabilities: binary.BigEndian.Uint32(body[16:20]),
+	}, nil
+}
+
+// Role is a controller role (ofp_controller_role).
+type Role uint32
+
+// Controller roles. OVS treats every new connection as RoleEqual.
+const (
+	RoleNoChange  Role = 0
+	RoleEqual     Role = 1
+	RolePrimary   Role = 2 // OFPCR_ROLE_MASTER
+	RoleSecondary Role = 3 // OFPCR_ROLE_SLAVE
+)
+
+// String names the role.
+func (r Role) String() string {
+	switch r {
+	case RoleNoChange:
+		return "nochange"
+	case RoleEqual:
+		return "equal"
+	case RolePrimary:
+		return "primary"
+	case RoleSecondary:
+		return "secondary"
+	default:
+		return fmt.Sprintf("role(%d)", uint32(r))
+	}
+}
+
+// parseRoleReply decodes an OFPT_ROLE_REPLY: role, pad(4), generation_id.
+func parseRoleReply(m Message) (Role, uint64, error) {
+	body := m.Body()
+	if len(body) < 16 {
+		return 0, 0, fmt.Errorf("%w: role reply body of %d bytes, want 16", ErrMalformed, len(body))
+	}
+	return Role(binary.BigEndian.Uint32(body[0:4])), binary.BigEndian.Uint64(body[8:16]), nil
+}
+
+// multipartReply is the fixed part of an OFPT_MULTIPART_REPLY.
+type multipartReply struct {
+	Type uint16
+	More bool
+	Body []byte
+}
+
+// multipartTypeFlow is OFPMP_FLOW.
+const multipartTypeFlow uint16 = 1
+
+// parseMultipartReply splits a multipart reply into type, MORE flag and body.
+// Flow-stats bodies are checked entry by entry here, so a broken one is caught
+// by the reader and not by whoever asked for the dump.
+func parseMultipartReply(m Message) (multipartReply, error) {
+	body := m.Body()
+	if len(body) < 8 {
+		return multipartReply{}, fmt.Errorf("%w: multipart reply body of %d bytes", ErrMalformed, len(body))
+	}
+	r := multipartReply{
+		Type: binary.BigEndian.Uint16(body[0:2]),
+		More: binary.BigEndian.Uint16(body[2:4])&1 != 0, // OFPMPF_REPLY_MORE
+		Body: body[8:],
+	}
+	if r.Type == multipartTypeFlow {
+		if _, err := parseFlowStats(r.Body); err != nil {
+			return multipartReply{}, err
+		}
+	}
+	return r, nil
+}
+
+// bundleReply is an ONF bundle control message sent by the switch.
+type bundleReply struct {
+	BundleID uint32
+	Type     uint16
+}
+
+// parseExperimenter returns the experimenter id and type of an
+// OFPT_EXPERIMENTER message.
+func parseExperimenter(m Message) (id, typ uint32, err error) {
+	body := m.Body()
+	if len(body) < 8 {
+		return 0, 0, fmt.Errorf("%w: experimenter message body of %d bytes", ErrMalformed, len(body))
+	}
+	return binary.BigEndian.Uint32(body[0:4]), binary.BigEndian.Uint32(body[4:8]), nil
+}
+
+// isBundleControl reports whether m is an ONF bundle control message.
+func isBundleControl(m Message) bool {
+	id, typ, err := parseExperimenter(m)
+	return err == nil && id == onfExperimenterID && typ == onfBundleControl
+}
+
+// parseBundleReply decodes an ONF bundle control message (bundle_id, type,
+// flags after the experimenter header).
+func parseBundleReply(m Message) (bundleReply, error) {
+	if !isBundleControl(m) {
+		return bundleReply{}, fmt.Errorf("%w: not a bundle control message", ErrMalformed)
+	}
+	body := m.Body()
+	if len(body) < 16 {
+		return bundleReply{}, fmt.Errorf("%w: bundle control body of %d bytes", ErrMalformed, len(body))
+	}
+	return bundleReply{
+		BundleID: binary.BigEndian.Uint32(body[8:12]),
+		Type:     binary.BigEndian.Uint16(body[12:14]),
+	}, nil
+}
+
+// FlowStats is one entry of a flow-stats reply (ofp_flow_stats), walked by its
+// own length fields. Match holds the OXM fields (without the ofp_match header
+// and padding) and Instructions the raw instruction list; both are copies.
+type FlowStats struct {
+	Table        uint8
+	Priority     uint16
+	Cookie       uint64
+	IdleTimeout  uint16
+	HardTimeout  uint16
+	Flags        uint16
+	Duration     time.Duration
+	Packets      uint64
+	Bytes        uint64
+	Match        []byte
+	Instructions []byte
+}
+
+// Fixed sizes of ofp_flow_stats and ofp_match.
+const (
+	flowStatsFixedLen = 48
+	matchHeaderLen    = 4
+	matchTypeOXM      = 1
+)
+
+// parseFlowStats walks the entries of a flow-stats reply body.
+func parseFlowStats(body []byte) ([]FlowStats, error) {
+	var out []FlowStats
+	for off := 0; off < len(body); {
+		if len(body)-off < flowStatsFixedLen+8 {
+			return nil, fmt.Errorf("%w: flow stats entry at offset %d: %d bytes left", ErrMalformed, off, len(body)-off)
+		}
+		e := body[off:]
+		length := int(binary.BigEndian.Uint16(e[0:2]))
+		if length < flowStatsFixedLen+8 || length > len(e) {
+			return nil, fmt.Errorf("%w: flow stats entry at offset %d has length %d (%d bytes left)", ErrMalformed, off, length, len(e))
+		}
+		e = e[:length]
+		matchType := binary.BigEndian.Uint16(e[48:50])
+		matchLen := int(binary.BigEndian.Uint16(e[50:52]))
+		padded := (matchLen + 7) / 8 * 8
+		if matchType != matchTypeOXM || matchLen < matchHeaderLen || flowStatsFixedLen+padded > length {
+			return nil, fmt.Errorf("%w: flow stats entry at offset %d: match type %d length %d in entry of %d",
+				ErrMalformed, off, matchType, matchLen, length)
+		}
+		sec := binary.BigEndian.Uint32(e[4:8])
+		nsec := binary.BigEndian.Uint32(e[8:12])
+		out = append(out, FlowStats{
+			Table:        e[2],
+			Duration:     time.Duration(sec)*time.Second + time.Duration(nsec),
+			Priority:     binary.BigEndian.Uint16(e[12:14]),
+			IdleTimeout:  binary.BigEndian.Uint16(e[14:16]),
+			HardTimeout:  binary.BigEndian.Uint16(e[16:18]),
+			Flags:        binary.BigEndian.Uint16(e[18:20]),
+			Cookie:       binary.BigEndian.Uint64(e[24:32]),
+			Packets:      binary.BigEndian.Uint64(e[32:40]),
+			Bytes:        binary.BigEndian.Uint64(e[40:48]),
+			Match:        append([]byte(nil), e[flowStatsFixedLen+matchHeaderLen:flowStatsFixedLen+matchLen]...),
+			Instructions: append([]byte(nil), e[flowStatsFixedLen+padded:]...),
+		})
+		off += length
+	}
+	return out, nil
+}

@@ -1,0 +1,207 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ovsdb"
+)
+
+// Switch is what the controller needs of one OpenFlow connection.
+type Switch interface {
+	DatapathID() uint64
+	// Done is closed when the connection has ended.
+	Done() <-chan struct{}
+	Close() error
+	// DumpFlows reads every flow of every table, with statistics.
+	DumpFlows(ctx context.Context) ([]FlowStats, error)
+	// Apply sends changes, plus a delete of the learned flows of each cookie
+	// in purge, as one atomic bundle, and returns once the switch committed
+	// it (or rejected it whole).
+	Apply(ctx context.Context, changes []Change, purge []uint64) error
+}
+
+// FlowStats is one flow as a switch reports it.
+type FlowStats struct {
+	Flow     flows.Flow
+	Packets  uint64
+	Bytes    uint64
+	Duration time.Duration
+}
+
+// HostStatus is the live state of one host.
+type HostStatus struct {
+	OVSDBConnected bool
+	Bridges        map[string]BridgeStatus
+	LastError      string
+}
+
+// BridgeStatus is the live state of one bridge.
+type BridgeStatus struct {
+	DatapathID        uint64
+	OpenFlowConnected bool
+	AppliedRevision   uint64
+}
+
+// HostStatus reports a host's OVSDB session and its bridges.
+func (c *Controller) HostStatus(host string) HostStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := HostStatus{Bridges: map[string]BridgeStatus{}}
+	hs := c.hosts[host]
+	if hs == nil {
+		return st
+	}
+	// hs.ovs is owned by the host's reconcile; Connected is safe to call.
+	if cl := hs.ovs; cl != nil {
+		st.OVSDBConnected = cl.Connected()
+	}
+	if hs.lastErr != nil {
+		st.LastError = hs.lastErr.Error()
+	}
+	for name, bs := range hs.bridges {
+		st.Bridges[name] = BridgeStatus{
+			DatapathID:        bs.dpid,
+			OpenFlowConnected: c.switches[bs.dpid] != nil,
+			AppliedRevision:   bs.appliedRev,
+		}
+	}
+	return st
+}
+
+// PortBound reports whether iface is bound on host's br-int with an ofport.
+func (c *Controller) PortBound(host, iface string) bool {
+	c.mu.Lock()
+	hs := c.hosts[host]
+	var cl *ovsdb.Client
+	if hs != nil {
+		cl = hs.ovs
+	}
+	c.mu.Unlock()
+	if cl == nil {
+		return false
+	}
+	for _, b := range cl.Facts().Bindings {
+		if b.Interface == iface {
+			return b.OFPort > 0 && b.VLAN > 0
+		}
+	}
+	return false
+}
+
+// WaitApplied blocks until every bridge whose desired state changed at or
+// after revision rev has installed it. It returns nil, nil then; when ctx
+// ends first it returns the bridges that had not ("HOST/BRIDGE", sorted)
+// and ctx's error. A disconnected bridge that the change touched counts as
+// not applied.
+func (c *Controller) WaitApplied(ctx context.Context, rev uint64) ([]string, error) {
+	for {
+		c.mu.Lock()
+		pending := c.notAppliedLocked(rev)
+		tick := c.tick
+		c.mu.Unlock()
+		if len(pending) == 0 {
+			return nil, nil
+		}
+		select {
+		case <-ctx.Done():
+			return pending, ctx.Err()
+		case <-tick:
+		}
+	}
+}
+
+func (c *Controller) notAppliedLocked(rev uint64) []string {
+	var pending []string
+	for _, hs := range c.hosts {
+		for _, bs := range hs.bridges {
+			unknown := c.snap.Revision < rev || hs.seenRev < rev
+			if unknown || (bs.desiredRev >= rev && bs.appliedRev < bs.desiredRev) {
+				pending = append(pending, bs.ref.String())
+			}
+		}
+	}
+	if c.snap.Revision < rev && len(c.hosts) == 0 {
+		pending = append(pending, "controller") // has not seen the revision yet
+	}
+	sort.Strings(pending)
+	return pending
+}
+
+// DumpFlows reads the flows of one bridge of a host from the switch itself;
+// table < 0 means every table.
+func (c *Controller) DumpFlows(ctx context.Context, host, bridge string, table int) ([]FlowStats, error) {
+	if bridge != BrInt && bridge != BrTun {
+		return nil, fmt.Errorf("unknown bridge %q: want %s or %s", bridge, BrInt, BrTun)
+	}
+	c.mu.Lock()
+	hs := c.hosts[host]
+	var sw Switch
+	if hs != nil {
+		sw = c.switches[hs.bridges[bridge].dpid]
+	}
+	c.mu.Unlock()
+	if hs == nil {
+		return nil, fmt.Errorf("host %q: %w", host, ErrUnknownHost)
+	}
+	if sw == nil {
+		return nil, fmt.Errorf("%s/%s: %w", host, bridge, ErrNotConnected)
+	}
+	all, err := sw.DumpFlows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dump %s/%s: %w", host, bridge, err)
+	}
+	out := all[:0]
+	for _, f := range all {
+		if table < 0 || int(f.Flow.Table) == table {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// Owner names the owner of a flow by its cookie, resolving port cookies to
+// the port's name ("port:vm1") through the desired state.
+func (c *Controller) Owner(cookie uint64) string {
+	o, ok := flows.DecodeCookie(cookie)
+	if !ok {
+		return flows.DecodeOwner(cookie)
+	}
+	if o.Kind == flows.OwnerLearned {
+		return "learned"
+	}
+	if o.Kind == flows.OwnerPort {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, p := range c.snap.Ports {
+			if flows.PortID(p.Network, p.Name) == o.ID {
+				return "port:" + p.Name
+			}
+		}
+	}
+	return o.String()
+}
+
+// Errors DumpFlows returns.
+var (
+	ErrUnknownHost  = fmt.Errorf("no such host")
+	ErrNotConnected = fmt.Errorf("switch not connected")
+)
+
+// fingerprint sums a bridge's desired flows and OVSDB configuration.
+func fingerprint(fs []flows.Flow, spec []string) [32]byte {
+	h := sha256.New()
+	for i := range fs {
+		h.Write([]byte(fs[i].String()))
+		h.Write([]byte{'\n'})
+	}
+	h.Write([]byte(strings.Join(spec, "\n")))
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}

@@ -1,0 +1,387 @@
+package ovsdb
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/model"
+	libovsdb "github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"go.uber.org/zap"
+
+	"github.com/brtun/brtun/ovsdb/vswitchd"
+)
+
+// ErrNotConnected is returned (wrapped) when a change or a wait needs a
+// session and the caller's context ends before one is up.
+var ErrNotConnected = errors.New("not connected to ovsdb-server")
+
+// Options configure a Client.
+type Options struct {
+	// Address of the host's ovsdb-server: tcp:IP:PORT, ssl:IP:PORT or
+	// unix:/ABSOLUTE/PATH.
+	Address string
+	// TLS is required for ssl: addresses.
+	TLS *tls.Config
+	// Logger receives the client's logs; nil discards them.
+	Logger *zap.Logger
+	// ConnectTimeout bounds one connection attempt including the initial
+	// monitor; 0 means 10s.
+	ConnectTimeout time.Duration
+	// ProbeInterval is how often an idle session is checked with an echo
+	// request (and how long the answer may take); 0 means 5s.
+	ProbeInterval time.Duration
+	// MaxBackoff caps the wait between reconnection attempts, which starts
+	// at 100ms and doubles; 0 means 5s.
+	MaxBackoff time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = 5 * time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Second
+	}
+}
+
+// checkAddress validates an OVSDB connection address.
+func checkAddress(addr string, tlsConfig *tls.Config) error {
+	method, rest, _ := strings.Cut(addr, ":")
+	switch method {
+	case "unix":
+		if !strings.HasPrefix(rest, "/") {
+			return fmt.Errorf("address %q: want unix:/ABSOLUTE/PATH", addr)
+		}
+	case "tcp", "ssl":
+		host, port, err := net.SplitHostPort(rest)
+		if err != nil || host == "" || port == "" {
+			return fmt.Errorf("address %q: want %s:IP:PORT", addr, method)
+		}
+		if method == "ssl" && tlsConfig == nil {
+			return fmt.Errorf("address %q: ssl needs a TLS config", addr)
+		}
+	default:
+		return fmt.Errorf("address %q: want tcp:IP:PORT, ssl:IP:PORT or unix:PATH", addr)
+	}
+	return nil
+}
+
+// Client manages one host's Open_vSwitch database. It keeps a session to
+// ovsdb-server, reconnects with backoff when it drops and rebuilds its cache
+// from a new monitor each time. All methods are safe for concurrent use;
+// changes are applied one at a time.
+type Client struct {
+	opts Options
+	log  *zap.Logger
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// writeMu makes Update calls run one after the other, so each one
+	// computes its changes from a cache that holds the previous one.
+	writeMu sync.Mutex
+
+	mu      sync.Mutex
+	sess    *session      // nil while disconnected
+	lastErr error         // why the last connection attempt failed
+	tick    chan struct{} // closed and replaced whenever the session or its cache changes
+	last    Facts         // last facts the watcher saw
+
+	poke    chan struct{} // cap 1: facts may have changed
+	changes chan struct{} // cap 1: facts did change
+}
+
+// Dial validates opts, starts the client and waits until its first session
+// is up or ctx ends. After that the client reconnects by itself until Close.
+func Dial(ctx context.Context, opts Options) (*Client, error) {
+	if err := checkAddress(opts.Address, opts.TLS); err != nil {
+		return nil, fmt.Errorf("dial ovsdb: %w", err)
+	}
+	opts.setDefaults()
+	runCtx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		opts:    opts,
+		log:     opts.Logger.Named("ovsdb").With(zap.String("ovsdb", opts.Address)),
+		cancel:  cancel,
+		tick:    make(chan struct{}),
+		poke:    make(chan struct{}, 1),
+		changes: make(chan struct{}, 1),
+	}
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); c.run(runCtx) }()
+	go func() { defer c.wg.Done(); c.watch(runCtx) }()
+	if _, err := c.waitSession(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("dial ovsdb %s: %w", opts.Address, err)
+	}
+	return c, nil
+}
+
+// Close ends the session and stops reconnecting.
+func (c *Client) Close() {
+	c.cancel()
+	c.wg.Wait()
+}
+
+// Connected reports whether a session is up.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess != nil
+}
+
+// Changes receives a value after Facts changed (ports appearing, vanishing
+// or changing ofport, datapath ids, bindings, connection state). Changes are
+// coalesced: at most one is pending; read Facts after receiving.
+func (c *Client) Changes() <-chan struct{} {
+	return c.changes
+}
+
+// Facts returns a snapshot of what the controller needs to know. While
+// disconnected it returns the last facts seen with Connected false.
+func (c *Client) Facts() Facts {
+	c.mu.Lock()
+	s, last := c.sess, c.last
+	c.mu.Unlock()
+	if s != nil {
+		if st, err := s.state(); err == nil {
+			return factsOf(st)
+		}
+	}
+	f := last.clone()
+	f.Connected = false
+	return f
+}
+
+// clone deep-copies facts so callers cannot change the watcher's copy.
+func (f Facts) clone() Facts {
+	out := f
+	out.Bridges = maps.Clone(f.Bridges)
+	out.Tunnels = append([]TunnelPort(nil), f.Tunnels...)
+	out.Bindings = append([]BoundPort(nil), f.Bindings...)
+	out.Marked = append([]MarkedInterface(nil), f.Marked...)
+	return out
+}
+
+// Update runs fn on a new transaction and commits what it collected, as one
+// OVSDB transaction commented "brtun: ...", then waits until ovs-vswitchd has
+// applied it (so ofports are assigned) or ctx ends. When nothing needs to
+// change nothing is sent. Without a session it waits for one until ctx ends.
+// Conflicts the builders skipped are returned as a *ConflictError after the
+// rest was committed.
+func (c *Client) Update(ctx context.Context, fn func(*Txn) error) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	s, err := c.waitSession(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := s.state()
+	if err != nil {
+		return err
+	}
+	t := newTxn(s.ovs, st)
+	if err := fn(t); err != nil {
+		return err
+	}
+	ops, err := t.finish()
+	if err != nil {
+		return fmt.Errorf("build transaction: %w", err)
+	}
+	if len(ops) == 0 {
+		// Nothing to send; still return only once ovs-vswitchd has caught
+		// up with the database, as after a commit.
+		if st.root != nil {
+			if err := c.waitApplied(ctx, st.root.NextCfg); err != nil {
+				return err
+			}
+		}
+		return t.conflictErr()
+	}
+	cfg, err := c.commit(ctx, s, t, ops)
+	if err != nil {
+		return err
+	}
+	if err := c.waitApplied(ctx, cfg); err != nil {
+		return err
+	}
+	return t.conflictErr()
+}
+
+// commit sends ops with the comment, bumps next_cfg and returns its new
+// value, which ovs-vswitchd copies to cur_cfg once it applied the change.
+func (c *Client) commit(ctx context.Context, s *session, t *Txn, ops []libovsdb.Operation) (int, error) {
+	comment := t.comment()
+	all := append([]libovsdb.Operation{{Op: libovsdb.OperationComment, Comment: &comment}}, ops...)
+	if t.st.root != nil {
+		root := &vswitchd.OpenvSwitch{UUID: t.st.root.UUID}
+		bump, err := s.ovs.Where(root).Mutate(root, model.Mutation{
+			Field: &root.NextCfg, Mutator: libovsdb.MutateOperationAdd, Value: 1,
+		})
+		if err != nil {
+			return 0, fmt.Errorf("build next_cfg bump: %w", err)
+		}
+		all = append(all, bump...)
+	}
+	all = append(all, libovsdb.Operation{
+		Op: libovsdb.OperationSelect, Table: vswitchd.OpenvSwitchTable, Columns: []string{"next_cfg"},
+	})
+	start := time.Now()
+	results, err := s.ovs.Transact(ctx, all...)
+	if err != nil {
+		return 0, fmt.Errorf("transact %q: %w", comment, err)
+	}
+	if opErrs, err := libovsdb.CheckOperationResults(results, all); err != nil {
+		return 0, fmt.Errorf("transact %q: %w", comment, errors.Join(append([]error{err}, asErrors(opErrs)...)...))
+	}
+	last := results[len(all)-1]
+	if len(last.Rows) != 1 {
+		return 0, fmt.Errorf("transact %q: select next_cfg returned %d rows", comment, len(last.Rows))
+	}
+	cfg, ok := asInt(last.Rows[0]["next_cfg"])
+	if !ok {
+		return 0, fmt.Errorf("transact %q: next_cfg is %T, not an integer", comment, last.Rows[0]["next_cfg"])
+	}
+	c.log.Debug("committed", zap.String("comment", comment), zap.Int("operations", len(all)),
+		zap.Int("next_cfg", cfg), zap.Duration("took", time.Since(start)))
+	return cfg, nil
+}
+
+func asErrors(opErrs []libovsdb.OperationError) []error {
+	out := make([]error, len(opErrs))
+	for i, e := range opErrs {
+		out[i] = e
+	}
+	return out
+}
+
+// asInt converts a decoded JSON number.
+func asInt(v any) (int, bool) {
+	switch n := v.(type) {
+	case float64:
+		if n != float64(int(n)) {
+			return 0, false
+		}
+		return int(n), true
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	}
+	return 0, false
+}
+
+// waitApplied waits until ovs-vswitchd reports cur_cfg >= cfg. Because the
+// cache receives changes in commit order, it then also holds the transaction
+// that set next_cfg to cfg and the ofports ovs-vswitchd assigned.
+func (c *Client) waitApplied(ctx context.Context, cfg int) error {
+	if err := c.waitFor(ctx, func(s *session) bool {
+		root := s.root()
+		return root != nil && root.CurCfg >= cfg
+	}); err != nil {
+		return fmt.Errorf("wait for ovs-vswitchd to apply configuration %d: %w", cfg, err)
+	}
+	return nil
+}
+
+// waitSession returns the current session, waiting for one until ctx ends.
+func (c *Client) waitSession(ctx context.Context) (*session, error) {
+	var s *session
+	err := c.waitFor(ctx, func(cur *session) bool {
+		s = cur
+		return true
+	})
+	if err != nil {
+		c.mu.Lock()
+		last := c.lastErr
+		c.mu.Unlock()
+		if last != nil {
+			return nil, fmt.Errorf("%w: %w (last attempt: %w)", ErrNotConnected, err, last)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNotConnected, err)
+	}
+	return s, nil
+}
+
+// waitFor waits until a session is up and cond holds for it. It re-checks
+// whenever the session or its cache changes, and every second in case the
+// cache dropped a change event.
+func (c *Client) waitFor(ctx context.Context, cond func(*session) bool) error {
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	for {
+		c.mu.Lock()
+		s, tick := c.sess, c.tick
+		c.mu.Unlock()
+		if s != nil && cond(s) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick:
+		case <-poll.C:
+		}
+	}
+}
+
+// changed wakes waiters and the facts watcher.
+func (c *Client) changed() {
+	c.mu.Lock()
+	close(c.tick)
+	c.tick = make(chan struct{})
+	c.mu.Unlock()
+	select {
+	case c.poke <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) setSession(s *session, err error) {
+	c.mu.Lock()
+	c.sess = s
+	if err != nil {
+		c.lastErr = err
+	}
+	c.mu.Unlock()
+	c.changed()
+}
+
+// watch recomputes facts whenever they may have changed and signals Changes
+// when they did.
+func (c *Client) watch(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.poke:
+		}
+		f := c.Facts()
+		c.mu.Lock()
+		differ := !reflect.DeepEqual(f, c.last)
+		if differ {
+			c.last = f
+		}
+		c.mu.Unlock()
+		if differ {
+			select {
+			case c.changes <- struct{}{}:
+			default:
+			}
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package ovsdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/zapr"
+	"github.com/ovn-kubernetes/libovsdb/cache"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"go.uber.org/zap"
+
+	"github.com/brtun/brtun/ovsdb/vswitchd"
+)
+
+// session is one connection to ovsdb-server with its monitor.
+type session struct {
+	ovs  client.Client
+	disc chan struct{}
+}
+
+func (s *session) state() (*state, error) {
+	return snapshot(s.ovs.Cache())
+}
+
+// root returns the Open_vSwitch row of the session's cache, or nil.
+func (s *session) root() *vswitchd.OpenvSwitch {
+	tc := s.ovs.Cache()
+	if tc == nil {
+		return nil
+	}
+	roots, err := rowsOf[*vswitchd.OpenvSwitch](tc, vswitchd.OpenvSwitchTable)
+	if err != nil {
+		return nil
+	}
+	for _, uuid := range sortedKeys(roots) {
+		return roots[uuid]
+	}
+	return nil
+}
+
+// run keeps a session up until ctx ends.
+func (c *Client) run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	failures := 0
+	for ctx.Err() == nil {
+		s, err := c.connect(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.setSession(nil, err)
+			if failures == 0 {
+				c.log.Warn("cannot connect to ovsdb-server, retrying", zap.Error(err))
+			} else {
+				c.log.Debug("cannot connect to ovsdb-server", zap.Error(err), zap.Int("failures", failures+1))
+			}
+			failures++
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, c.opts.MaxBackoff)
+			continue
+		}
+		c.log.Info("connected to ovsdb-server", zap.Int("failed_attempts", failures))
+		failures, backoff = 0, 100*time.Millisecond
+		c.setSession(s, nil)
+		reason := c.hold(ctx, s)
+		c.setSession(nil, reason)
+		s.ovs.Close()
+		if ctx.Err() == nil {
+			c.log.Warn("lost ovsdb-server session, reconnecting", zap.Error(reason))
+		}
+	}
+}
+
+// hold returns when the session is gone (or ctx ended), with the reason.
+func (c *Client) hold(ctx context.Context, s *session) error {
+	probe := time.NewTicker(c.opts.ProbeInterval)
+	defer probe.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.disc:
+			return errors.New("disconnected by the server")
+		case <-probe.C:
+			pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeInterval)
+			err := s.ovs.Echo(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("echo: %w", err)
+			}
+		}
+	}
+}
+
+// clientModel is the part of the Open_vSwitch schema brtun uses.
+func clientModel() (model.ClientDBModel, error) {
+	return model.NewClientDBModel("Open_vSwitch", map[string]model.Model{
+		vswitchd.OpenvSwitchTable: &vswitchd.OpenvSwitch{},
+		vswitchd.BridgeTable:      &vswitchd.Bridge{},
+		vswitchd.PortTable:        &vswitchd.Port{},
+		vswitchd.InterfaceTable:   &vswitchd.Interface{},
+		vswitchd.ControllerTable:  &vswitchd.Controller{},
+	})
+}
+
+// connect opens a session: connection, schema check, monitor.
+func (c *Client) connect(ctx context.Context) (*session, error) {
+	dbModel, err := clientModel()
+	if err != nil {
+		return nil, fmt.Errorf("client model: %w", err)
+	}
+	logger := zapr.NewLogger(c.log.Named("libovsdb"))
+	opts := []client.Option{client.WithEndpoint(c.opts.Address), client.WithLogger(&logger)}
+	if c.opts.TLS != nil {
+		opts = append(opts, client.WithTLSConfig(c.opts.TLS))
+	}
+	ovs, err := client.NewOVSDBClient(dbModel, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("new client: %w", err)
+	}
+	// Without libovsdb's own reconnect (which panics when its backoff gives
+	// up) a dropped connection is announced here; take it before Connect.
+	disc := ovs.DisconnectNotify()
+	cctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
+	defer cancel()
+	if err := ovs.Connect(cctx); err != nil {
+		ovs.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	tc := ovs.Cache()
+	if tc == nil {
+		ovs.Close()
+		return nil, errors.New("connect: no cache")
+	}
+	onChange := func(string, model.Model) { c.changed() }
+	tc.AddEventHandler(&cache.EventHandlerFuncs{
+		AddFunc:    onChange,
+		DeleteFunc: onChange,
+		UpdateFunc: func(table string, _, m model.Model) { onChange(table, m) },
+	})
+	if _, err := ovs.Monitor(cctx, c.monitor(ovs)); err != nil {
+		ovs.Close()
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	return &session{ovs: ovs, disc: disc}, nil
+}
+
+// monitor asks for the columns brtun reads or writes; statistics and other
+// busy columns are left out so idle hosts send no updates.
+func (c *Client) monitor(ovs client.Client) *client.Monitor {
+	root := &vswitchd.OpenvSwitch{}
+	br := &vswitchd.Bridge{}
+	port := &vswitchd.Port{}
+	iface := &vswitchd.Interface{}
+	ctrl := &vswitchd.Controller{}
+	return ovs.NewMonitor(
+		client.WithTable(root, &root.Bridges, &root.NextCfg, &root.CurCfg, &root.DatapathTypes),
+		client.WithTable(br, &br.Name, &br.DatapathType, &br.DatapathID, &br.FailMode, &br.Protocols,
+			&br.OtherConfig, &br.ExternalIDs, &br.Controller, &br.Ports),
+		client.WithTable(port, &port.Name, &port.Interfaces, &port.Tag, &port.VLANMode,
+			&port.ExternalIDs, &port.OtherConfig),
+		client.WithTable(iface, &iface.Name, &iface.Type, &iface.Options, &iface.ExternalIDs,
+			&iface.Ofport, &iface.MACInUse, &iface.Error),
+		client.WithTable(ctrl, &ctrl.Target, &ctrl.ConnectionMode, &ctrl.ExternalIDs),
+	)
+}
