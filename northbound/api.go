@@ -148,6 +148,8 @@ func (a *API) routes() *mux.Router {
 	}))
 
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/ui", a.ui).Methods(http.MethodGet)
+	r.HandleFunc("/v1/openapi.json", a.openAPI).Methods(http.MethodGet)
 
 	// Every route on the one router (no subrouter), so 405 works for all of them.
 	r.HandleFunc("/v1/hosts", a.createHost).Methods(http.MethodPost)
