@@ -10,14 +10,20 @@ INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integrati
 INTEGRATION_TIMEOUT ?= 45m
 FUZZTIME ?= 2m
 # OS packages the tests need; the Debian package names.
-TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl
+TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium
 
-.PHONY: all build test test-unit integration deps lint bench fuzz generate clean
+.PHONY: all build demo test test-unit integration deps lint bench fuzz generate clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/brtun
+
+## demo: three simulated hosts and brtun, two tenants with overlapping IPs set up with the CLI,
+## pings inside and across tenants, a flow dump; cleans up on exit. DEMO_KEEP=1 stays up until Ctrl-C.
+demo: deps build
+	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root (network namespaces, OVS daemons)" >&2; exit 1; fi
+	$(GO) run -tags integration ./integration/demo --brtun $(BIN)
 
 ## test: everything CI checks, on a fresh machine as root: OS packages, lint, unit and integration tests.
 test: deps lint test-unit integration

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -26,7 +25,7 @@ type Host struct {
 	Netns        string
 	Dir          string // run directory: database, sockets, pid and log files
 
-	t       testing.TB
+	t       TB
 	phyUp   bool // br-phy holds the tunnel IP (restored after restarts)
 	ovsdb   *daemon
 	vswitch *daemon
@@ -76,7 +75,7 @@ func (h *Host) Exec(args ...string) (string, error) {
 
 // Ofport reads an interface's OpenFlow port number from OVSDB, waiting up to
 // 10 s until ovs-vswitchd assigned one.
-func (h *Host) Ofport(t testing.TB, iface string) int {
+func (h *Host) Ofport(t TB, iface string) int {
 	t.Helper()
 	var port int
 	ok := waitFor(10*time.Second, func() bool {
@@ -96,7 +95,7 @@ func (h *Host) Ofport(t testing.TB, iface string) int {
 // PortCounters returns rx and tx packet counts of a port of a bridge, read
 // with ovs-ofctl dump-ports after ovs-appctl revalidator/wait so datapath
 // statistics are current.
-func (h *Host) PortCounters(t testing.TB, bridge, port string) (rx, tx uint64) {
+func (h *Host) PortCounters(t TB, bridge, port string) (rx, tx uint64) {
 	t.Helper()
 	if out, err := h.Appctl("revalidator/wait"); err != nil {
 		t.Fatalf("lab: revalidator/wait on %s: %v: %s", h.Name, err, out)
@@ -132,7 +131,7 @@ func parsePortCounters(out string) (rx, tx uint64, err error) {
 
 // StartOVSDB starts this host's ovsdb-server (unix socket and ptcp on the
 // management IP) and waits until it answers.
-func (h *Host) StartOVSDB(t testing.TB) {
+func (h *Host) StartOVSDB(t TB) {
 	t.Helper()
 	h.ovsdb = h.start(t, ovsdbServer, h.Dir+"/conf.db",
 		"--remote=punix:"+h.Dir+"/db.sock",
@@ -149,7 +148,7 @@ func (h *Host) StartOVSDB(t testing.TB) {
 }
 
 // StartVswitchd starts this host's ovs-vswitchd and waits until it answers.
-func (h *Host) StartVswitchd(t testing.TB) {
+func (h *Host) StartVswitchd(t TB) {
 	t.Helper()
 	h.vswitch = h.start(t, vswitchd, h.DBSock,
 		"--unixctl="+h.Dir+"/ovs-vswitchd.ctl",
@@ -169,7 +168,7 @@ func (h *Host) StartVswitchd(t testing.TB) {
 // upPhy gives br-phy the tunnel IP. ovs-vswitchd recreates the br-phy
 // device when it restarts, as a host's network configuration would, so this
 // runs again after every restart.
-func (h *Host) upPhy(t testing.TB) {
+func (h *Host) upPhy(t TB) {
 	t.Helper()
 	if !waitFor(10*time.Second, func() bool { _, err := h.Exec("ip", "link", "show", "br-phy"); return err == nil }) {
 		t.Fatalf("lab: br-phy did not appear on %s", h.Name)
@@ -183,7 +182,7 @@ func (h *Host) upPhy(t testing.TB) {
 // the returned stop is called; stop returns everything it printed. OVS 3.1
 // prints each event with its table and cookie ("event=ADDED table=7
 // cookie=0"), not the flow's match.
-func (h *Host) Monitor(t testing.TB, bridge string) (stop func() string) {
+func (h *Host) Monitor(t TB, bridge string) (stop func() string) {
 	t.Helper()
 	var out strings.Builder
 	cmd := exec.Command("ovs-ofctl", "-O", "OpenFlow13", "monitor", h.BridgeTarget(bridge), "watch:!initial")
@@ -208,14 +207,14 @@ func (h *Host) Monitor(t testing.TB, bridge string) (stop func() string) {
 }
 
 // StopOVSDB stops this host's ovsdb-server (SIGTERM, then SIGKILL).
-func (h *Host) StopOVSDB(t testing.TB) {
+func (h *Host) StopOVSDB(t TB) {
 	t.Helper()
 	h.ovsdb.stop(t)
 	h.ovsdb = nil
 }
 
 // StopVswitchd stops this host's ovs-vswitchd (SIGTERM, then SIGKILL).
-func (h *Host) StopVswitchd(t testing.TB) {
+func (h *Host) StopVswitchd(t TB) {
 	t.Helper()
 	h.vswitch.stop(t)
 	h.vswitch = nil
@@ -242,7 +241,7 @@ func (h *Host) stopAll() {
 
 // start runs an OVS daemon in the host namespace in the foreground, as a
 // child that the kernel kills when the test process dies.
-func (h *Host) start(t testing.TB, bin string, args ...string) *daemon {
+func (h *Host) start(t TB, bin string, args ...string) *daemon {
 	t.Helper()
 	logf, err := os.OpenFile(h.Dir+"/"+bin+".out", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -265,7 +264,7 @@ func (h *Host) start(t testing.TB, bin string, args ...string) *daemon {
 	return d
 }
 
-func (d *daemon) stop(t testing.TB) {
+func (d *daemon) stop(t TB) {
 	if d == nil {
 		return
 	}

@@ -30,7 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -46,6 +45,16 @@ const (
 	ovsdbPort    = 6640
 	prefixRoot   = "bt"
 )
+
+// TB is what the lab needs of its caller: *testing.T and *testing.B satisfy
+// it, and so can a program (the demo) that runs a lab outside go test.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+	Failed() bool
+}
 
 // leftover matches names made by a lab; group 1 is the owner PID in base 36.
 var leftoverName = regexp.MustCompile(`^` + prefixRoot + `([0-9a-z]{5})[0-9a-z]`)
@@ -63,7 +72,7 @@ type Lab struct {
 	ControllerIP string
 	Hosts        []*Host
 
-	t       testing.TB
+	t       TB
 	mgmtBr  string
 	underBr string
 	vms     []*VM
@@ -73,7 +82,7 @@ type Lab struct {
 // New builds a lab with opts.Hosts hosts and registers its teardown with
 // t.Cleanup. It fails the test (never skips) when the lab cannot be built,
 // for example without root or without Open vSwitch installed.
-func New(t testing.TB, opts Options) *Lab {
+func New(t TB, opts Options) *Lab {
 	t.Helper()
 	if opts.Hosts < 1 || opts.Hosts > 200 {
 		t.Fatalf("lab: Hosts must be 1..200, got %d", opts.Hosts)
@@ -82,7 +91,7 @@ func New(t testing.TB, opts Options) *Lab {
 		opts.DatapathType = "netdev"
 	}
 	if os.Geteuid() != 0 {
-		t.Fatal("lab: integration tests need root (network namespaces, OVS); run them as root, e.g. via `make integration`")
+		t.Fatalf("lab: integration tests need root (network namespaces, OVS); run them as root, e.g. via `make integration`")
 	}
 	for _, bin := range []string{"ip", vswitchd, ovsdbServer, "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ovsdb-tool"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -196,7 +205,7 @@ type VM struct {
 
 // AddVM creates a VM on host h. Its host-side interface is left in the host's
 // namespace, up, and not attached to any bridge.
-func (l *Lab) AddVM(t testing.TB, h *Host, o VMOptions) *VM {
+func (l *Lab) AddVM(t TB, h *Host, o VMOptions) *VM {
 	t.Helper()
 	if o.Name == "" || len(o.Name) > 8 {
 		t.Fatalf("lab: VM name %q must be 1..8 characters", o.Name)
@@ -242,7 +251,7 @@ func (vm *VM) Ping(ip string, count int) (bool, string) {
 	return err == nil, out
 }
 
-func (vm *VM) mustExec(t testing.TB, args ...string) {
+func (vm *VM) mustExec(t TB, args ...string) {
 	t.Helper()
 	if out, err := vm.Run(args...); err != nil {
 		t.Fatalf("lab: in VM %s: %v: %s", vm.Name, err, out)
@@ -321,7 +330,7 @@ func ownerAlive(name string) bool {
 // removeLeftovers deletes namespaces, links and run directories of labs
 // whose owner process is gone, and kills processes still running inside
 // those namespaces (found by namespace, never by name).
-func removeLeftovers(t testing.TB) {
+func removeLeftovers(t TB) {
 	entries, _ := os.ReadDir("/run/netns")
 	for _, e := range entries {
 		name := e.Name()
