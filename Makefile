@@ -10,7 +10,7 @@ INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integrati
 INTEGRATION_TIMEOUT ?= 45m
 FUZZTIME ?= 2m
 # OS packages the tests need; the Debian package names.
-TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium
+TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6
 
 .PHONY: all build demo test test-unit integration deps lint bench fuzz generate clean
 
@@ -56,9 +56,9 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) run $(STATICCHECK) -tags integration ./...
 
-## bench: the benchmarks; figures go to docs/benchmarks.md.
+## bench: brtun against OVS itself and OVN (bench/run.sh, root, < 15 min); figures go to docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	bench/run.sh
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m). The committed seeds run in `make test`.
 fuzz:
