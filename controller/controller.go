@@ -85,8 +85,11 @@ type hostState struct {
 	ovsAddr   string
 	watchStop context.CancelFunc
 	seenRev   uint64 // the store revision the last reconcile computed
-	lastErr   error
-	bridges   map[string]*bridgeState
+	// autobindErrs remembers, per interface, the last mark that could not
+	// be bound, so it is logged once (owned by the host's reconcile).
+	autobindErrs map[string]string
+	lastErr      error
+	bridges      map[string]*bridgeState
 }
 
 // bridgeState tracks one bridge: what it should hold and what it holds.
@@ -98,8 +101,10 @@ type bridgeState struct {
 	appliedRev  uint64   // revision whose desired state is fully installed
 	conn        Switch   // the connection installed refers to
 	installed   map[flows.Key]flows.Flow
-	needDump    bool     // the drift check wants a fresh dump
-	learned     []uint64 // learned cookies valid at the last apply
+	needDump    bool           // the drift check wants a fresh dump
+	learned     []uint64       // learned cookies valid at the last apply
+	tableFlows  map[uint8]int  // installed flows per table (replaced, never mutated: metrics read it)
+	learnedMACs map[uint64]int // learned flows per learned cookie at the last dump (replaced, never mutated)
 }
 
 // New returns a controller; Run starts it.
@@ -119,7 +124,7 @@ func New(opts Options) (*Controller, error) {
 	if opts.OVSDBTimeout <= 0 {
 		opts.OVSDBTimeout = 10 * time.Second
 	}
-	return &Controller{
+	c := &Controller{
 		opts:     opts,
 		log:      opts.Logger.Named("controller"),
 		metrics:  opts.Metrics,
@@ -128,7 +133,9 @@ func New(opts Options) (*Controller, error) {
 		owners:   map[uint64]bridgeRef{},
 		switches: map[uint64]Switch{},
 		tick:     make(chan struct{}),
-	}, nil
+	}
+	opts.Metrics.observe(c)
+	return c, nil
 }
 
 // Run reconciles until ctx ends: on every store revision every host, on
@@ -184,7 +191,7 @@ func (c *Controller) setSnapshot(snap topology.Snapshot) {
 	for _, h := range snap.Hosts {
 		hs := c.hosts[h.Name]
 		if hs == nil {
-			hs = &hostState{name: h.Name, bridges: map[string]*bridgeState{}}
+			hs = &hostState{name: h.Name, bridges: map[string]*bridgeState{}, autobindErrs: map[string]string{}}
 			for _, b := range bridgeNames {
 				ref := bridgeRef{h.Name, b}
 				hs.bridges[b] = &bridgeState{ref: ref, dpid: ovsdb.DatapathID(h.Name, b)}
@@ -248,6 +255,7 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 	if hs.ovs != nil {
 		facts = hs.ovs.Facts()
 	}
+	c.autobind(ctx, hs, snap, name, facts.Marked)
 	set := flows.Compile(buildView(snap, host, facts))
 	for _, s := range set.Skipped {
 		log.Debug("left out of the pipeline", zap.String("reason", s))
@@ -384,9 +392,16 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 			return fmt.Errorf("dump flows: %w", err)
 		}
 		current = make([]flows.Flow, len(stats))
+		learnedMACs := map[uint64]int{}
 		for i := range stats {
 			current[i] = stats[i].Flow
+			if flows.IsLearned(current[i].Cookie) {
+				learnedMACs[current[i].Cookie]++
+			}
 		}
+		c.mu.Lock()
+		bs.learnedMACs = learnedMACs
+		c.mu.Unlock()
 	} else {
 		current = make([]flows.Flow, 0, len(installed))
 		for _, f := range installed {
@@ -422,11 +437,13 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		}
 	}
 	now := make(map[flows.Key]flows.Flow, len(desired))
+	tables := map[uint8]int{}
 	for _, f := range desired {
 		now[f.Key()] = f
+		tables[f.Table]++
 	}
 	c.mu.Lock()
-	bs.installed, bs.conn, bs.learned = now, conn, set.LearnedCookies
+	bs.installed, bs.conn, bs.learned, bs.tableFlows = now, conn, set.LearnedCookies, tables
 	c.mu.Unlock()
 	return nil
 }

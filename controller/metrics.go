@@ -1,9 +1,13 @@
 package controller
 
 import (
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/brtun/brtun/flows"
 )
 
 // Metrics are the controller's Prometheus measurements. A nil *Metrics
@@ -16,6 +20,7 @@ type Metrics struct {
 	bundleS     prometheus.Histogram
 	drift       *prometheus.CounterVec
 	switchesNow prometheus.Gauge
+	state       *stateCollector
 }
 
 // NewMetrics creates the controller's metrics and registers them with reg.
@@ -51,8 +56,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "brtun", Subsystem: "openflow", Name: "switches_connected",
 			Help: "OpenFlow connections to switches currently open.",
 		}),
+		state: newStateCollector(),
 	}
-	reg.MustRegister(m.reconciles, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow)
+	reg.MustRegister(m.reconciles, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.state)
 	return m
 }
 
@@ -95,4 +101,114 @@ func (m *Metrics) switchConnected(delta float64) {
 		return
 	}
 	m.switchesNow.Add(delta)
+}
+
+// stateCollector reports, at scrape time, what the controller holds right
+// now: connection state of every host's OVSDB session and bridges, the flows
+// brtun installed per table, and the MACs learn() taught each network (as of
+// the bridge's last dump: a switch connecting or the drift check).
+type stateCollector struct {
+	ctrl       atomic.Pointer[Controller]
+	ovsdbUp    *prometheus.Desc
+	openflowUp *prometheus.Desc
+	flowsDesc  *prometheus.Desc
+	learned    *prometheus.Desc
+}
+
+func newStateCollector() *stateCollector {
+	return &stateCollector{
+		ovsdbUp: prometheus.NewDesc("brtun_ovsdb_connected",
+			"1 when the host's OVSDB session is connected, else 0.", []string{"host"}, nil),
+		openflowUp: prometheus.NewDesc("brtun_openflow_connected",
+			"1 when the bridge's OpenFlow connection is open, else 0.", []string{"host", "bridge"}, nil),
+		flowsDesc: prometheus.NewDesc("brtun_openflow_flows",
+			"Flows brtun installed on the bridge, by table (learned flows not included).", []string{"host", "bridge", "table"}, nil),
+		learned: prometheus.NewDesc("brtun_learned_macs",
+			"MACs learned in table 20 for a network on a host, as of the bridge's last dump.", []string{"host", "network"}, nil),
+	}
+}
+
+func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.ovsdbUp
+	ch <- s.openflowUp
+	ch <- s.flowsDesc
+	ch <- s.learned
+}
+
+func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	c := s.ctrl.Load()
+	if c == nil {
+		return
+	}
+	for _, h := range c.metricState() {
+		ch <- prometheus.MustNewConstMetric(s.ovsdbUp, prometheus.GaugeValue, bool01(h.ovsdb), h.name)
+		for _, b := range h.bridges {
+			ch <- prometheus.MustNewConstMetric(s.openflowUp, prometheus.GaugeValue, bool01(b.connected), h.name, b.name)
+			for table, n := range b.tables {
+				ch <- prometheus.MustNewConstMetric(s.flowsDesc, prometheus.GaugeValue, float64(n), h.name, b.name, strconv.Itoa(int(table)))
+			}
+		}
+		for network, n := range h.learned {
+			ch <- prometheus.MustNewConstMetric(s.learned, prometheus.GaugeValue, float64(n), h.name, network)
+		}
+	}
+}
+
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// observe makes the state collector report c.
+func (m *Metrics) observe(c *Controller) {
+	if m == nil {
+		return
+	}
+	m.state.ctrl.Store(c)
+}
+
+// hostMetrics is one host's state as the collector reports it.
+type hostMetrics struct {
+	name    string
+	ovsdb   bool
+	bridges []bridgeMetrics
+	learned map[string]int // network -> learned MACs
+}
+
+type bridgeMetrics struct {
+	name      string
+	connected bool
+	tables    map[uint8]int
+}
+
+// metricState copies what the state collector reports.
+func (c *Controller) metricState() []hostMetrics {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	byCookie := map[uint64]string{} // learned cookie without VLAN -> network
+	for _, n := range c.snap.Networks {
+		byCookie[flows.LearnedCookie(n.Type, n.SegmentID, 0)] = n.Name
+	}
+	out := make([]hostMetrics, 0, len(c.hosts))
+	for name, hs := range c.hosts {
+		h := hostMetrics{name: name, learned: map[string]int{}}
+		// hs.ovs is owned by the host's reconcile; Connected is safe to call.
+		if cl := hs.ovs; cl != nil {
+			h.ovsdb = cl.Connected()
+		}
+		for _, b := range bridgeNames {
+			bs := hs.bridges[b]
+			h.bridges = append(h.bridges, bridgeMetrics{name: b, connected: c.switches[bs.dpid] != nil, tables: bs.tableFlows})
+			for cookie, n := range bs.learnedMACs {
+				o, _ := flows.DecodeCookie(cookie)
+				if network, ok := byCookie[flows.LearnedCookie(o.Type, o.Segment, 0)]; ok {
+					h.learned[network] += n
+				}
+			}
+		}
+		out = append(out, h)
+	}
+	return out
 }

@@ -5,6 +5,8 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -63,12 +65,22 @@ type daemon struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	logPath  string
+	ofScheme string       // tcp or ssl
+	token    string       // sent by Do as a bearer token when set
+	client   *http.Client // trusts APICA when set
 }
 
 // daemonOptions configure startBrtun.
 type daemonOptions struct {
 	Advertise     bool          // write the controller target into the bridges
 	DriftInterval time.Duration // default 60s
+	ExtraArgs     []string      // more `brtun serve` flags (a repeated flag wins over the default)
+	Token         string        // API bearer token Do sends (the daemon's --api-token-file is in ExtraArgs)
+	// APICA is the CA file of the API's TLS certificate (--api-tls-* in
+	// ExtraArgs, certificate for "localhost"): the API is then
+	// https://localhost:PORT and Do trusts this CA.
+	APICA       string
+	OpenFlowSSL bool // listen on ssl: (--openflow-tls-* in ExtraArgs); Target is ssl:
 }
 
 // startBrtun starts `brtun serve` with its OpenFlow listener on the lab's
@@ -78,18 +90,32 @@ func startBrtun(t *testing.T, l *lab.Lab, o daemonOptions) *daemon {
 	bin := brtunBinary(t)
 	apiPort, ofPort := freePort(t, "127.0.0.1"), freePort(t, l.ControllerIP)
 	d := &daemon{
-		t:       t,
-		dataDir: filepath.Join(l.Dir, "brtun-data"),
-		API:     fmt.Sprintf("http://127.0.0.1:%d", apiPort),
-		OFPort:  ofPort,
-		logPath: filepath.Join(l.Dir, "brtun.log"),
+		t:        t,
+		dataDir:  filepath.Join(l.Dir, "brtun-data"),
+		API:      fmt.Sprintf("http://127.0.0.1:%d", apiPort),
+		OFPort:   ofPort,
+		logPath:  filepath.Join(l.Dir, "brtun.log"),
+		ofScheme: "tcp",
+		token:    o.Token,
+		client:   http.DefaultClient,
+	}
+	if o.OpenFlowSSL {
+		d.ofScheme = "ssl"
+	}
+	if o.APICA != "" {
+		pem, err := os.ReadFile(o.APICA)
+		require.NoError(t, err)
+		pool := x509.NewCertPool()
+		require.True(t, pool.AppendCertsFromPEM(pem), "no certificate in %s", o.APICA)
+		d.API = fmt.Sprintf("https://localhost:%d", apiPort)
+		d.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	}
 	if o.DriftInterval == 0 {
 		o.DriftInterval = 60 * time.Second
 	}
 	d.args = []string{bin, "serve",
 		"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
-		"--openflow-listen", fmt.Sprintf("tcp:%s:%d", l.ControllerIP, ofPort),
+		"--openflow-listen", fmt.Sprintf("%s:%s:%d", d.ofScheme, l.ControllerIP, ofPort),
 		"--data-dir", d.dataDir,
 		"--drift-interval", o.DriftInterval.String(),
 		"--log-level", "debug",
@@ -97,6 +123,7 @@ func startBrtun(t *testing.T, l *lab.Lab, o daemonOptions) *daemon {
 	if o.Advertise {
 		d.args = append(d.args, "--openflow-advertise", d.Target(l))
 	}
+	d.args = append(d.args, o.ExtraArgs...)
 	d.Start()
 	t.Cleanup(func() {
 		d.Kill()
@@ -108,7 +135,9 @@ func startBrtun(t *testing.T, l *lab.Lab, o daemonOptions) *daemon {
 }
 
 // Target is the OpenFlow controller target of this daemon.
-func (d *daemon) Target(l *lab.Lab) string { return fmt.Sprintf("tcp:%s:%d", l.ControllerIP, d.OFPort) }
+func (d *daemon) Target(l *lab.Lab) string {
+	return fmt.Sprintf("%s:%s:%d", d.ofScheme, l.ControllerIP, d.OFPort)
+}
 
 // Start runs the daemon and waits until /healthz answers.
 func (d *daemon) Start() {
@@ -122,7 +151,7 @@ func (d *daemon) Start() {
 	d.done = make(chan struct{})
 	go func() { _ = d.cmd.Wait(); _ = logf.Close(); close(d.done) }()
 	require.Eventually(d.t, func() bool {
-		resp, err := http.Get(d.API + "/healthz")
+		resp, err := d.client.Get(d.API + "/healthz")
 		if err != nil {
 			return false
 		}
@@ -180,7 +209,10 @@ func (d *daemon) Do(method, path string, body, out any) int {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
+	}
+	resp, err := d.client.Do(req)
 	require.NoError(d.t, err)
 	defer resp.Body.Close()
 	if rev, err := strconv.ParseUint(resp.Header.Get("X-Brtun-Revision"), 10, 64); err == nil && rev > d.Revision {

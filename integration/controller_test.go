@@ -51,7 +51,12 @@ type scenario struct {
 }
 
 func newScenario(t *testing.T, hosts int, o daemonOptions) *scenario {
-	l := lab.New(t, lab.Options{Hosts: hosts})
+	return newScenarioOn(t, lab.New(t, lab.Options{Hosts: hosts}), o)
+}
+
+// newScenarioOn starts brtun next to lab l and registers every host at its
+// h.OVSDB address.
+func newScenarioOn(t *testing.T, l *lab.Lab, o daemonOptions) *scenario {
 	s := &scenario{t: t, lab: l, brtun: startBrtun(t, l, o)}
 	for _, h := range l.Hosts {
 		s.brtun.MustDo(201, "POST", "/v1/hosts", map[string]any{
@@ -84,13 +89,16 @@ func (s *scenario) pointBridges() {
 	}
 }
 
-// waitApplied waits until every bridge of every host is connected and has
-// applied the store's current revision.
-func (s *scenario) waitApplied(timeout time.Duration) {
+// waitApplied waits until every bridge of the given hosts (default: every
+// host) is connected and has applied the store's current revision.
+func (s *scenario) waitApplied(timeout time.Duration, hosts ...*lab.Host) {
 	s.t.Helper()
+	if len(hosts) == 0 {
+		hosts = s.lab.Hosts
+	}
 	var last string
 	ok := waitUntil(timeout, func() bool {
-		for _, h := range s.lab.Hosts {
+		for _, h := range hosts {
 			var hv hostView
 			if s.brtun.Do("GET", "/v1/hosts/"+h.Name, nil, &hv) != 200 {
 				return false

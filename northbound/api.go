@@ -12,6 +12,7 @@ import (
 
 	"github.com/brtun/brtun/topology"
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -86,6 +87,8 @@ type Options struct {
 	Logger      *zap.Logger   // nil: no logging
 	UnderlayMTU int           // underlay MTU used for the networks' "mtu"; default 1500
 	MaxWait     time.Duration // largest ?wait accepted; default 60s
+	// Metrics registers the API's request metrics; nil records none.
+	Metrics prometheus.Registerer
 }
 
 // DefaultUnderlayMTU is the underlay MTU assumed when Options leaves it 0.
@@ -102,6 +105,7 @@ type API struct {
 	underlayMTU int
 	maxWait     time.Duration
 	router      *mux.Router
+	metrics     *apiMetrics // nil: no metrics
 }
 
 // New validates opts and builds the API's routes.
@@ -128,6 +132,9 @@ func New(opts Options) (*API, error) {
 		underlayMTU: opts.UnderlayMTU,
 		maxWait:     opts.MaxWait,
 	}
+	if opts.Metrics != nil {
+		a.metrics = newAPIMetrics(opts.Metrics)
+	}
 	a.router = a.routes()
 	return a, nil
 }
@@ -138,14 +145,19 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) routes() *mux.Router {
-	r := mux.NewRouter()
-	r.Use(a.logAndRecover)
-	r.NotFoundHandler = a.logAndRecover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Match the path as sent: no redirect of "..", "." or "//" to a cleaned
+	// path (a DELETE of /v1/networks/x/ports/../../x must not become a GET
+	// of /v1/networks/x), and an escaped "/" stays inside its segment
+	// (/v1/hosts/h1%2Fflows names host "h1%2Fflows", not h1's flows).
+	// Valid names never need escaping, so they are unaffected.
+	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
+	r.Use(a.measure, a.logAndRecover)
+	r.NotFoundHandler = a.measure(a.logAndRecover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apiErr(http.StatusNotFound, codeNotFound, "no such resource: %s", r.URL.Path))
-	}))
-	r.MethodNotAllowedHandler = a.logAndRecover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	})))
+	r.MethodNotAllowedHandler = a.measure(a.logAndRecover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apiErr(http.StatusMethodNotAllowed, codeMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
-	}))
+	})))
 
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/ui", a.ui).Methods(http.MethodGet)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"syscall"
 
 	"github.com/brtun/brtun/topology"
 	"go.uber.org/zap"
@@ -16,6 +17,7 @@ const (
 	codeInvalid          = "invalid"                // 400: a field's value is wrong
 	codeInvalidJSON      = "invalid_json"           // 400: malformed JSON, unknown field, wrong type
 	codeInvalidQuery     = "invalid_query"          // 400: a query parameter is wrong
+	codeUnauthorized     = "unauthorized"           // 401: no or wrong API token (auth.go)
 	codeNotFound         = "not_found"              // 404
 	codeMethodNotAllowed = "method_not_allowed"     // 405
 	codeConflict         = "conflict"               // 409
@@ -23,6 +25,7 @@ const (
 	codeUnsupportedMedia = "unsupported_media_type" // 415
 	codeInternal         = "internal"               // 500
 	codeUnavailable      = "unavailable"            // 503: no controller, or the switch cannot be read
+	codeNoSpace          = "no_space"               // 503: the state store's disk is full; nothing was stored
 	codeNotApplied       = "not_applied"            // 504: ?wait expired before every bridge applied the change
 )
 
@@ -72,6 +75,16 @@ func (a *API) toAPIError(r *http.Request, err error) *apiError {
 		case errors.Is(te, topology.ErrConflict):
 			return apiErr(http.StatusConflict, codeConflict, "%s", te.Error())
 		}
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		a.log.Error("state store is out of space", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		return apiErr(http.StatusServiceUnavailable, codeNoSpace,
+			"the state store is out of disk space, nothing was stored; free space in brtun's data directory and retry (%v)", err)
+	}
+	if errors.Is(err, topology.ErrUnavailable) {
+		a.log.Warn("state store unavailable", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		return apiErr(http.StatusServiceUnavailable, codeUnavailable,
+			"the state store (etcd) cannot be reached, nothing was stored; retry later (%v)", err)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return apiErr(http.StatusServiceUnavailable, codeUnavailable, "request canceled: %v", err)

@@ -337,8 +337,8 @@ func enum(t *testing.T, doc map[string]any, name string) []string {
 func TestOpenAPIHealthAndEnums(t *testing.T) {
 	doc := loadOpenAPI(t)
 	assert.ElementsMatch(t, []string{
-		codeInvalid, codeInvalidJSON, codeInvalidQuery, codeNotFound, codeMethodNotAllowed, codeConflict,
-		codeTooLarge, codeUnsupportedMedia, codeInternal, codeUnavailable, codeNotApplied,
+		codeInvalid, codeInvalidJSON, codeInvalidQuery, codeUnauthorized, codeNotFound, codeMethodNotAllowed, codeConflict,
+		codeTooLarge, codeUnsupportedMedia, codeInternal, codeUnavailable, codeNoSpace, codeNotApplied,
 	}, enum(t, doc, "ErrorCode"))
 	assert.ElementsMatch(t, []string{Connected, Disconnected}, enum(t, doc, "ConnectionState"))
 	assert.ElementsMatch(t, []string{string(topology.VXLAN), string(topology.GRE)}, enum(t, doc, "NetworkType"))

@@ -99,7 +99,9 @@ type Client struct {
 	sess    *session      // nil while disconnected
 	lastErr error         // why the last connection attempt failed
 	tick    chan struct{} // closed and replaced whenever the session or its cache changes
-	last    Facts         // last facts the watcher saw
+
+	factsMu sync.Mutex // serialises Facts, so last is always the newest result
+	last    Facts      // facts returned most recently
 
 	poke    chan struct{} // cap 1: facts may have changed
 	changes chan struct{} // cap 1: facts did change
@@ -152,19 +154,43 @@ func (c *Client) Changes() <-chan struct{} {
 }
 
 // Facts returns a snapshot of what the controller needs to know. While
-// disconnected it returns the last facts seen with Connected false.
+// disconnected it returns the last facts seen with Connected false. Once
+// Facts returned, any later change to them is announced on Changes.
 func (c *Client) Facts() Facts {
-	c.mu.Lock()
-	s, last := c.sess, c.last
-	c.mu.Unlock()
-	if s != nil {
-		if st, err := s.state(); err == nil {
-			return factsOf(st)
+	c.factsMu.Lock()
+	defer c.factsMu.Unlock()
+	var f Facts
+	if st := c.liveState(); st != nil {
+		f = factsOf(st)
+	} else {
+		f = c.last.clone()
+		f.Connected = false
+	}
+	// Every result is recorded, so a change relative to what any caller
+	// saw is signalled, whoever computes the next facts.
+	if !reflect.DeepEqual(f, c.last) {
+		c.last = f.clone()
+		select {
+		case c.changes <- struct{}{}:
+		default:
 		}
 	}
-	f := last.clone()
-	f.Connected = false
 	return f
+}
+
+// liveState returns a snapshot of the current session's cache, or nil.
+func (c *Client) liveState() *state {
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	st, err := s.state()
+	if err != nil {
+		return nil
+	}
+	return st
 }
 
 // clone deep-copies facts so callers cannot change the watcher's copy.
@@ -361,8 +387,8 @@ func (c *Client) setSession(s *session, err error) {
 	c.changed()
 }
 
-// watch recomputes facts whenever they may have changed and signals Changes
-// when they did.
+// watch recomputes facts whenever they may have changed; Facts signals
+// Changes when they did.
 func (c *Client) watch(ctx context.Context) {
 	for {
 		select {
@@ -370,18 +396,6 @@ func (c *Client) watch(ctx context.Context) {
 			return
 		case <-c.poke:
 		}
-		f := c.Facts()
-		c.mu.Lock()
-		differ := !reflect.DeepEqual(f, c.last)
-		if differ {
-			c.last = f
-		}
-		c.mu.Unlock()
-		if differ {
-			select {
-			case c.changes <- struct{}{}:
-			default:
-			}
-		}
+		c.Facts()
 	}
 }

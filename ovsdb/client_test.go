@@ -3,7 +3,6 @@ package ovsdb
 import (
 	"context"
 	"crypto/tls"
-	"reflect"
 	"runtime"
 	"testing"
 	"time"
@@ -55,7 +54,8 @@ func waitChange(t *testing.T, c *Client, cond func(Facts) bool) Facts {
 		select {
 		case <-c.Changes():
 		case <-deadline:
-			t.Fatalf("facts never matched; last: %+v", f)
+			buf := make([]byte, 1<<20)
+			t.Fatalf("facts never matched; last: %+v\n%s", f, buf[:runtime.Stack(buf, true)])
 		}
 	}
 }
@@ -99,11 +99,8 @@ func TestChangesNotifications(t *testing.T) {
 	require.NoError(t, err)
 	m.transact(t, ops...)
 	require.Eventually(t, func() bool {
-		c.mu.Lock()
-		s := c.sess
-		c.mu.Unlock()
-		st, err := s.state()
-		return err == nil && st.bridgeByName[BridgeInt].ExternalIDs["note"] == "x"
+		st := c.liveState()
+		return st != nil && st.bridgeByName[BridgeInt].ExternalIDs["note"] == "x"
 	}, 5*time.Second, 5*time.Millisecond)
 	settle(t, c)
 	select {
@@ -113,16 +110,12 @@ func TestChangesNotifications(t *testing.T) {
 	}
 }
 
-// settle waits until the watcher has processed every cache change, then
-// drains the pending notification.
+// settle waits until the watcher has taken every change announced so far,
+// records the current facts and drains the pending notification.
 func settle(t *testing.T, c *Client) {
 	t.Helper()
-	require.Eventually(t, func() bool {
-		c.mu.Lock()
-		last := c.last
-		c.mu.Unlock()
-		return len(c.poke) == 0 && reflect.DeepEqual(last, c.Facts())
-	}, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(c.poke) == 0 }, 5*time.Second, 5*time.Millisecond)
+	c.Facts()
 	select {
 	case <-c.Changes():
 	default:

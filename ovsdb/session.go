@@ -79,15 +79,24 @@ func (c *Client) run(ctx context.Context) {
 }
 
 // hold returns when the session is gone (or ctx ended), with the reason.
+// libovsdb announces a lost connection with a send that is dropped when
+// nobody is receiving at that instant, so a once-a-second check of the cache
+// (which libovsdb drops on disconnect) backs it up.
 func (c *Client) hold(ctx context.Context, s *session) error {
 	probe := time.NewTicker(c.opts.ProbeInterval)
 	defer probe.Stop()
+	alive := time.NewTicker(time.Second)
+	defer alive.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.disc:
 			return errors.New("disconnected by the server")
+		case <-alive.C:
+			if s.ovs.Cache() == nil {
+				return errors.New("disconnected")
+			}
 		case <-probe.C:
 			pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeInterval)
 			err := s.ovs.Echo(pctx)

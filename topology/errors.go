@@ -14,6 +14,10 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid: a field of the change is malformed or out of range.
 	ErrInvalid = errors.New("invalid")
+	// ErrUnavailable: the state store cannot be reached (etcd down or
+	// without quorum); nothing was stored, the caller may retry. Not an
+	// *Error: it says nothing about the change itself.
+	ErrUnavailable = errors.New("state store unavailable")
 )
 
 // Error is the error every Store method returns for a rejected change.
@@ -45,6 +49,27 @@ func conflict(format string, args ...any) error {
 	return &Error{Kind: ErrConflict, Message: fmt.Sprintf(format, args...)}
 }
 
+// invalid builds an ErrInvalid error. Offending values are quoted back to
+// the caller, clipped so that a huge input does not make a huge error.
 func invalid(field, format string, args ...any) error {
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			args[i] = clip(v)
+		case NetworkType:
+			args[i] = NetworkType(clip(string(v)))
+		}
+	}
 	return &Error{Kind: ErrInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// maxQuoted is the longest input value an error message repeats in full.
+const maxQuoted = 80
+
+// clip shortens s to its first maxQuoted bytes plus a note of its length.
+func clip(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	return fmt.Sprintf("%s...(%d bytes)", s[:maxQuoted], len(s))
 }

@@ -10,6 +10,10 @@ import (
 // maxIPsPerPort bounds the addresses one port may carry.
 const maxIPsPerPort = 64
 
+// maxUnixPath is the longest unix socket path Linux can connect to
+// (sun_path holds 108 bytes including the terminating NUL).
+const maxUnixPath = 107
+
 // ValidName reports whether name is a valid host, network or port name:
 // [a-z0-9][a-z0-9_.-]{0,62}.
 func ValidName(name string) bool {
@@ -87,6 +91,9 @@ func validateOVSDBAddress(addr string) error {
 	case "unix":
 		if !strings.HasPrefix(rest, "/") || strings.ContainsAny(rest, "\x00\n") {
 			return invalid(field, "%q: unix socket path must be absolute", addr)
+		}
+		if len(rest) > maxUnixPath {
+			return invalid(field, "%q: unix socket path is over %d bytes", addr, maxUnixPath)
 		}
 		return nil
 	case "tcp", "ssl":

@@ -32,9 +32,11 @@ const (
 
 // cliOptions are the settings every client command shares.
 type cliOptions struct {
-	server string
-	output string
-	out    io.Writer
+	server    string
+	output    string
+	tokenFile string // API bearer token
+	caFile    string // CA of an https:// server
+	out       io.Writer
 }
 
 // newRootCommand builds the brtun command tree. Commands print results to
@@ -69,6 +71,8 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&o.server, "server", defaultServer, "brtun REST API address (env BRTUN_SERVER)")
 	pf.StringVarP(&o.output, "output", "o", outputTable, "output format: table or json (env BRTUN_OUTPUT)")
+	pf.StringVar(&o.tokenFile, "token-file", "", "file holding the API token of brtun serve --api-token-file (env BRTUN_TOKEN_FILE)")
+	pf.StringVar(&o.caFile, "ca-file", "", "CA certificate (PEM) to verify an https:// --server with, instead of the system's (env BRTUN_CA_FILE)")
 
 	root.AddCommand(
 		newServeCommand(),

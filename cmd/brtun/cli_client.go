@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -16,25 +19,48 @@ import (
 
 // client talks to brtun's REST API.
 type client struct {
-	base string
-	http *http.Client
+	base  string
+	token string // sent as Authorization: Bearer TOKEN when set
+	http  *http.Client
 }
 
 // requestTimeout bounds a request that does not wait for the switches.
 const requestTimeout = 30 * time.Second
 
-func newClient(server string, wait time.Duration) (*client, error) {
+func newClient(o *cliOptions, wait time.Duration) (*client, error) {
+	server := o.server
 	if !strings.Contains(server, "://") {
 		server = "http://" + server
 	}
 	u, err := url.Parse(server)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("--server %q: want http://HOST:PORT", server)
+		return nil, fmt.Errorf("--server %q: want http://HOST:PORT or https://HOST:PORT", server)
 	}
-	return &client{
+	c := &client{
 		base: strings.TrimSuffix(u.String(), "/"),
 		http: &http.Client{Timeout: requestTimeout + wait},
-	}, nil
+	}
+	if o.tokenFile != "" {
+		if c.token, err = northbound.ReadTokenFile(o.tokenFile); err != nil {
+			return nil, fmt.Errorf("--token-file: %w", err)
+		}
+	}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", o.caFile)
+		}
+		c.http.Transport = &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool},
+			TLSHandshakeTimeout: 10 * time.Second,
+		}
+	}
+	return c, nil
 }
 
 // apiError is an error answer of the API.
@@ -68,6 +94,9 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {

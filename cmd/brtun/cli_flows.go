@@ -24,7 +24,7 @@ func newFlowsCommand(o *cliOptions) *cobra.Command {
 			if o.output == outputText {
 				q.Set("format", "text")
 			}
-			c, err := newClient(o.server, 0)
+			c, err := newClient(o, 0)
 			if err != nil {
 				return err
 			}

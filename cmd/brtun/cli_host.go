@@ -87,7 +87,7 @@ func showHost(o *cliOptions, raw []byte) error { return show(o, raw, hostDetail)
 
 // get reads path.
 func (o *cliOptions) get(cmd *cobra.Command, path string) ([]byte, error) {
-	c, err := newClient(o.server, 0)
+	c, err := newClient(o, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func (o *cliOptions) get(cmd *cobra.Command, path string) ([]byte, error) {
 // expires the object is printed too, and the command fails.
 func (o *cliOptions) write(cmd *cobra.Command, wait time.Duration, method, path string, cascade bool, body any,
 	print func(o *cliOptions, raw []byte) error) error {
-	c, err := newClient(o.server, wait)
+	c, err := newClient(o, wait)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (o *cliOptions) write(cmd *cobra.Command, wait time.Duration, method, path 
 
 // remove deletes path and says so.
 func (o *cliOptions) remove(cmd *cobra.Command, wait time.Duration, path string, cascade bool, what string) error {
-	c, err := newClient(o.server, wait)
+	c, err := newClient(o, wait)
 	if err != nil {
 		return err
 	}

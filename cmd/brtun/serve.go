@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os/signal"
+	"path"
 	"strings"
 	"syscall"
 	"time"
@@ -31,6 +33,8 @@ type serveOptions struct {
 	underlayMTU       int
 	logLevel          string
 	driftInterval     time.Duration
+	security          securityOptions
+	pprof             bool
 }
 
 func newServeCommand() *cobra.Command {
@@ -50,12 +54,14 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.apiListen, "api-listen", "127.0.0.1:8080", "REST API listen address")
-	f.StringVar(&o.openflowListen, "openflow-listen", "tcp:0.0.0.0:6653", "OpenFlow listen address for switches (tcp:IP:PORT)")
+	f.StringVar(&o.openflowListen, "openflow-listen", "tcp:0.0.0.0:6653", "OpenFlow listen address for switches (tcp:IP:PORT, or ssl:IP:PORT with --openflow-tls-*)")
 	f.StringVar(&o.openflowAdvertise, "openflow-advertise", "", "controller target(s) written into managed bridges, comma-separated (empty: the operator runs ovs-vsctl set-controller)")
 	f.StringVar(&o.dataDir, "data-dir", "/var/lib/brtun", "directory of the state file")
 	f.IntVar(&o.underlayMTU, "underlay-mtu", northbound.DefaultUnderlayMTU, "MTU of the underlay network (networks report the VM MTU that fits)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often every bridge's flows are dumped and drift repaired")
+	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set)")
+	o.security.addFlags(f)
 	readsEnv(cmd)
 	return cmd
 }
@@ -75,6 +81,11 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("build logger: %w", err)
 	}
 	defer func() { _ = log.Sync() }()
+	sec, err := o.security.load(o.openflowListen)
+	if err != nil {
+		return err
+	}
+	sec.warn(log, o.apiListen)
 
 	store, err := topology.OpenBoltStore(o.dataDir)
 	if err != nil {
@@ -94,6 +105,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		Metrics:           controller.NewMetrics(reg),
 		ControllerTargets: splitList(o.openflowAdvertise),
 		DriftInterval:     o.driftInterval,
+		OVSDBTLS:          sec.ovsdbTLS,
 	})
 	if err != nil {
 		return err
@@ -101,6 +113,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	ofl, err := ofswitch.Listen(ofswitch.ListenerOptions{
 		Options:   ofswitch.Options{Logger: log},
 		Address:   o.openflowListen,
+		TLSConfig: sec.openflowTLS,
 		OnConnect: func(c *ofswitch.Conn) { ctrl.AddSwitch(controller.NewSwitch(c)) },
 	})
 	if err != nil {
@@ -108,30 +121,44 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	api, err := northbound.New(northbound.Options{
 		Store: store, Controller: apiController{ctrl}, Logger: log, UnderlayMTU: o.underlayMTU,
+		Metrics: reg,
 	})
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.Handle("/", api)
+	auth := northbound.RequireToken(northbound.AuthOptions{Token: sec.apiToken, ReadOpen: sec.apiReadOpen, Logger: log})
+	mux.Handle("/metrics", auth(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	if o.pprof {
+		mux.Handle("/debug/pprof/", auth(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/cmdline", auth(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("/debug/pprof/profile", auth(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/symbol", auth(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("/debug/pprof/trace", auth(http.HandlerFunc(pprof.Trace)))
+	}
+	mux.Handle("/", auth(api))
 	ln, err := net.Listen("tcp", o.apiListen)
 	if err != nil {
 		return fmt.Errorf("listen on --api-listen %s: %w", o.apiListen, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: uncleanPathsToAPI(mux, auth(api)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: sec.apiTLS}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log.Info("brtun serving",
-		zap.String("api", ln.Addr().String()), zap.String("openflow", ofl.Addr().String()),
+		zap.String("api", ln.Addr().String()), zap.Bool("api_tls", sec.apiTLS != nil), zap.Bool("api_token", sec.apiToken != ""),
+		zap.String("openflow", ofl.Addr().String()), zap.Bool("openflow_tls", sec.openflowTLS != nil),
 		zap.String("openflow_advertise", o.openflowAdvertise), zap.String("data_dir", o.dataDir))
 
 	errc := make(chan error, 3)
 	go func() { errc <- ctrl.Run(ctx) }()
 	go func() { errc <- ofl.Serve(ctx) }()
 	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(ln) }
+		if sec.apiTLS != nil {
+			serve = func() error { return srv.ServeTLS(ln, "", "") } // certificates from TLSConfig
+		}
+		if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("serve REST API: %w", err)
 		}
 	}()
@@ -205,4 +232,19 @@ func (a apiController) DumpFlows(ctx context.Context, host, bridge string, table
 		}
 	}
 	return out, nil
+}
+
+// uncleanPathsToAPI serves paths holding "//", "." or ".." segments with
+// api directly and everything else with mux. http.ServeMux would answer such
+// a path with a redirect to the cleaned path that keeps the method, so
+// DELETE /v1/networks/x/ports/../../x would end up deleting network x. The
+// API matches paths as sent and answers them with a JSON 404.
+func uncleanPathsToAPI(mux, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "/" && path.Clean(p) != strings.TrimSuffix(p, "/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }

@@ -25,10 +25,11 @@ type Host struct {
 	Netns        string
 	Dir          string // run directory: database, sockets, pid and log files
 
-	t       TB
-	phyUp   bool // br-phy holds the tunnel IP (restored after restarts)
-	ovsdb   *daemon
-	vswitch *daemon
+	t        TB
+	mgmtLink string // root-namespace end of the management veth (<prefix>mN)
+	phyUp    bool   // br-phy holds the tunnel IP (restored after restarts)
+	ovsdb    *daemon
+	vswitch  *daemon
 }
 
 // daemon is an OVS daemon running in the foreground as our child.
@@ -130,12 +131,18 @@ func parsePortCounters(out string) (rx, tx uint64, err error) {
 }
 
 // StartOVSDB starts this host's ovsdb-server (unix socket and ptcp on the
-// management IP) and waits until it answers.
+// management IP) and waits until it answers. Like Debian's ovs-ctl, it also
+// serves the remotes of `ovs-vsctl set-manager` (e.g. pssl:6641:IP) with the
+// key and certificates of `ovs-vsctl set-ssl`.
 func (h *Host) StartOVSDB(t TB) {
 	t.Helper()
 	h.ovsdb = h.start(t, ovsdbServer, h.Dir+"/conf.db",
 		"--remote=punix:"+h.Dir+"/db.sock",
 		fmt.Sprintf("--remote=ptcp:%d:%s", ovsdbPort, h.MgmtIP),
+		"--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+		"--private-key=db:Open_vSwitch,SSL,private_key",
+		"--certificate=db:Open_vSwitch,SSL,certificate",
+		"--ca-cert=db:Open_vSwitch,SSL,ca_cert",
 		"--unixctl="+h.Dir+"/ovsdb-server.ctl",
 		"--pidfile="+h.Dir+"/ovsdb-server.pid",
 		"--log-file="+h.Dir+"/ovsdb-server.log", "-vconsole:off")
@@ -297,5 +304,25 @@ func (h *Host) mustExec(args ...string) {
 	h.t.Helper()
 	if out, err := h.Exec(args...); err != nil {
 		h.t.Fatalf("lab: on %s: %v: %s", h.Name, err, out)
+	}
+}
+
+// CutManagement takes the root-namespace end of this host's management veth
+// down: the controller can no longer reach the host's OVSDB and the
+// switches cannot reach the controller. The underlay (tunnels) is not
+// touched. RestoreManagement undoes it; the lab's teardown deletes the link
+// either way.
+func (h *Host) CutManagement(t TB) {
+	t.Helper()
+	if out, err := run("ip", "link", "set", h.mgmtLink, "down"); err != nil {
+		t.Fatalf("lab: cut management of %s: %v: %s", h.Name, err, out)
+	}
+}
+
+// RestoreManagement brings the management veth cut by CutManagement back up.
+func (h *Host) RestoreManagement(t TB) {
+	t.Helper()
+	if out, err := run("ip", "link", "set", h.mgmtLink, "up"); err != nil {
+		t.Fatalf("lab: restore management of %s: %v: %s", h.Name, err, out)
 	}
 }

@@ -159,6 +159,7 @@ func (l *Lab) addHost(i int, dpType string) *Host {
 	mgmt := fmt.Sprintf("%sm%d", l.Prefix, i)
 	l.mustRun("ip", "link", "add", mgmt, "type", "veth", "peer", "name", "eth0", "netns", h.Netns)
 	l.mustRun("ip", "link", "set", mgmt, "master", l.mgmtBr, "up")
+	h.mgmtLink = mgmt
 	h.mustExec("ip", "addr", "add", h.MgmtIP+"/24", "dev", "eth0")
 	h.mustExec("ip", "link", "set", "eth0", "up")
 

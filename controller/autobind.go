@@ -1,0 +1,66 @@
+package controller
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+
+	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/topology"
+)
+
+// autobind registers a port for every interface an operator marked on this
+// host's br-int with external_ids:brtun-network=NAME that no port binds yet,
+// the way OVN binds an interface by its iface-id. The port is named by
+// external_ids:brtun-port (else the interface name) and takes the MAC OVSDB
+// reports; writing it to the store starts the usual reconcile, which tags
+// the interface. A mark that cannot become a port (unknown network, a name
+// already taken, ...) is logged once per interface and cause.
+func (c *Controller) autobind(ctx context.Context, hs *hostState, snap topology.Snapshot, host string, marked []ovsdb.MarkedInterface) {
+	if len(marked) == 0 {
+		return
+	}
+	bound := map[string]bool{}
+	for _, p := range snap.Ports {
+		if p.Host == host {
+			bound[p.Interface] = true
+		}
+	}
+	log := c.log.With(zap.String("host", host))
+	for _, m := range marked {
+		if bound[m.Interface] {
+			continue
+		}
+		var err error
+		switch {
+		case m.Bridge != BrInt:
+			err = errNotOnBrInt
+		default:
+			if _, ok := snap.Network(m.Network); !ok {
+				err = errUnknownNetwork
+				break
+			}
+			p := topology.Port{Network: m.Network, Name: m.Port, Host: host, Interface: m.Interface, MAC: m.MAC}
+			if _, _, err = c.opts.Store.CreatePort(ctx, p); err == nil {
+				log.Info("bound an operator-marked interface", zap.String("interface", m.Interface),
+					zap.String("network", m.Network), zap.String("port", m.Port))
+				continue
+			}
+		}
+		key := m.Interface + "\x00" + m.Network + "\x00" + err.Error()
+		if hs.autobindErrs[m.Interface] != key {
+			hs.autobindErrs[m.Interface] = key
+			log.Warn("cannot bind an operator-marked interface", zap.String("interface", m.Interface),
+				zap.String("network", m.Network), zap.String("port", m.Port), zap.Error(err))
+		}
+	}
+}
+
+type autobindError string
+
+func (e autobindError) Error() string { return string(e) }
+
+const (
+	errNotOnBrInt     autobindError = "the interface is not on br-int"
+	errUnknownNetwork autobindError = "no such network"
+)

@@ -1,0 +1,106 @@
+package northbound
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// HealthPath is the liveness endpoint; it never needs a token, so probes
+// work without one.
+const HealthPath = "/healthz"
+
+// MinTokenLength is the shortest bearer token ReadTokenFile accepts.
+const MinTokenLength = 16
+
+// AuthOptions configure RequireToken.
+type AuthOptions struct {
+	// Token is the bearer token clients send as "Authorization: Bearer
+	// TOKEN". Empty leaves every request through.
+	Token string
+	// ReadOpen lets GET and HEAD requests through without a token; writes
+	// still need it.
+	ReadOpen bool
+	Logger   *zap.Logger // nil: no logging
+}
+
+// ReadTokenFile reads a bearer token from path: the file's content without
+// the surrounding white space (a trailing newline is fine). The token must
+// be at least MinTokenLength characters of printable ASCII without spaces.
+func ReadTokenFile(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read token file: %w", err)
+	}
+	token := strings.TrimSpace(string(raw))
+	if len(token) < MinTokenLength {
+		return "", fmt.Errorf("token file %s: the token must be at least %d characters, got %d", path, MinTokenLength, len(token))
+	}
+	for _, c := range token {
+		if c <= ' ' || c > '~' {
+			return "", fmt.Errorf("token file %s: the token must be one line of printable ASCII without spaces", path)
+		}
+	}
+	return token, nil
+}
+
+// RequireToken returns middleware that answers 401 with an Error body
+// (code "unauthorized") unless the request carries the bearer token, is a
+// read while reads are open, or asks for HealthPath. Tokens are compared in
+// constant time (as SHA-256 digests, so their length does not leak either).
+func RequireToken(o AuthOptions) func(http.Handler) http.Handler {
+	if o.Token == "" {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	log := o.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.Named("auth")
+	want := sha256.Sum256([]byte(o.Token))
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			read := r.Method == http.MethodGet || r.Method == http.MethodHead
+			if r.URL.Path == HealthPath || (o.ReadOpen && read) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			got, reason := bearerToken(r)
+			if reason == "" {
+				sum := sha256.Sum256([]byte(got))
+				if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+					next.ServeHTTP(w, r)
+					return
+				}
+				reason = "wrong token"
+			}
+			log.Info("request refused", zap.String("method", r.Method), zap.String("path", r.URL.Path),
+				zap.String("remote", r.RemoteAddr), zap.String("reason", reason))
+			w.Header().Set("WWW-Authenticate", `Bearer realm="brtun"`)
+			writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{
+				Code:    codeUnauthorized,
+				Message: reason + ": send the API token as Authorization: Bearer TOKEN",
+			}})
+		})
+	}
+}
+
+// bearerToken returns the token of an "Authorization: Bearer TOKEN"
+// header, or why there is none.
+func bearerToken(r *http.Request) (token, reason string) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", "no token"
+	}
+	scheme, token, _ := strings.Cut(h, " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", "not a bearer token"
+	}
+	return token, ""
+}
