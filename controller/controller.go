@@ -76,9 +76,11 @@ type bridgeRef struct{ host, bridge string }
 
 func (r bridgeRef) String() string { return r.host + "/" + r.bridge }
 
-// hostState is what the controller knows of one host. Fields other than ovs
-// and watchStop are guarded by Controller.mu; ovs and watchStop belong to
-// the host's reconcile (the queue runs one reconcile per host at a time).
+// hostState is what the controller knows of one host. Its fields are
+// guarded by Controller.mu, except that ovs, ovsAddr, watchStop and
+// autobindErrs belong to the host's reconcile (the queue runs one reconcile
+// per host at a time), which reads them without the lock and writes ovs,
+// ovsAddr and watchStop under it, so status readers may read them under it.
 type hostState struct {
 	name      string
 	ovs       *ovsdb.Client
@@ -313,7 +315,9 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, host topology
 			return fmt.Errorf("connect to ovsdb: %w", err)
 		}
 		wctx, stop := context.WithCancel(context.Background())
+		c.mu.Lock() // status readers look at hs.ovs under c.mu
 		hs.ovs, hs.ovsAddr, hs.watchStop = cl, host.OVSDB, stop
+		c.mu.Unlock()
 		go c.watchOVSDB(wctx, host.Name, cl)
 	}
 	uctx, cancel := context.WithTimeout(ctx, c.opts.OVSDBTimeout)
@@ -473,7 +477,9 @@ func (c *Controller) closeOVSDB(hs *hostState) {
 	}
 	hs.watchStop()
 	hs.ovs.Close()
+	c.mu.Lock()
 	hs.ovs, hs.ovsAddr, hs.watchStop = nil, "", nil
+	c.mu.Unlock()
 }
 
 func (c *Controller) closeHosts() {
