@@ -53,6 +53,9 @@ type Options struct {
 	// OVSDBTimeout bounds connecting to a host's OVSDB and one transaction
 	// (default 10s).
 	OVSDBTimeout time.Duration
+	// Mastership places bridges when several replicas share the store
+	// (mastership.go); nil: this replica masters every bridge.
+	Mastership Mastership
 }
 
 // Controller is brtun's reconciler. Create it with New, feed it switches
@@ -107,6 +110,7 @@ type bridgeState struct {
 	learned     []uint64       // learned cookies valid at the last apply
 	tableFlows  map[uint8]int  // installed flows per table (replaced, never mutated: metrics read it)
 	learnedMACs map[uint64]int // learned flows per learned cookie at the last dump (replaced, never mutated)
+	role        roleState      // the controller role conn was given (several replicas only)
 }
 
 // New returns a controller; Run starts it.
@@ -176,6 +180,12 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.setSnapshot(snap)
 		case <-drift.C:
 			c.checkDrift()
+		case <-c.roleChanges():
+			c.rolesChanged()
+		case <-c.appliedChanges():
+			c.mu.Lock()
+			c.changedLocked() // wakes WaitApplied
+			c.mu.Unlock()
 		}
 	}
 }
@@ -212,6 +222,7 @@ func (c *Controller) setSnapshot(snap topology.Snapshot) {
 	}
 	c.changedLocked()
 	c.mu.Unlock()
+	c.placeBridges(snap)
 	for _, k := range keys {
 		c.q.Add(k)
 	}
@@ -257,7 +268,9 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 	if hs.ovs != nil {
 		facts = hs.ovs.Facts()
 	}
-	c.autobind(ctx, hs, snap, name, facts.Marked)
+	if c.ownsOVSDB(name) {
+		c.autobind(ctx, hs, snap, name, facts.Marked)
+	}
 	set := flows.Compile(buildView(snap, host, facts))
 	for _, s := range set.Skipped {
 		log.Debug("left out of the pipeline", zap.String("reason", s))
@@ -275,6 +288,12 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 		if conn == nil {
 			continue // reconciled again when the switch connects
 		}
+		if master, err := c.holdRole(ctx, bs, conn); !master {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
+			}
+			continue // another replica programs this bridge
+		}
 		err := c.syncBridge(ctx, bs, conn, set, flowsBridge(b))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
@@ -284,6 +303,7 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 			c.mu.Lock()
 			bs.appliedRev = snap.Revision
 			c.mu.Unlock()
+			c.reportApplied(bs.ref, snap.Revision)
 		}
 	}
 	err := errors.Join(errs...)
@@ -319,6 +339,9 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, host topology
 		hs.ovs, hs.ovsAddr, hs.watchStop = cl, host.OVSDB, stop
 		c.mu.Unlock()
 		go c.watchOVSDB(wctx, host.Name, cl)
+	}
+	if !c.ownsOVSDB(host.Name) {
+		return nil // the master of the host's br-tun writes its OVSDB
 	}
 	uctx, cancel := context.WithTimeout(ctx, c.opts.OVSDBTimeout)
 	defer cancel()

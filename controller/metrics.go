@@ -20,6 +20,7 @@ type Metrics struct {
 	bundleS     prometheus.Histogram
 	drift       *prometheus.CounterVec
 	switchesNow prometheus.Gauge
+	connects    prometheus.Counter
 	state       *stateCollector
 }
 
@@ -56,9 +57,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "brtun", Subsystem: "openflow", Name: "switches_connected",
 			Help: "OpenFlow connections to switches currently open.",
 		}),
+		connects: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "openflow", Name: "connections_total",
+			Help: "OpenFlow connections from switches that completed the handshake.",
+		}),
 		state: newStateCollector(),
 	}
-	reg.MustRegister(m.reconciles, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.state)
+	reg.MustRegister(m.reconciles, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects, m.state)
 	return m
 }
 
@@ -101,6 +106,9 @@ func (m *Metrics) switchConnected(delta float64) {
 		return
 	}
 	m.switchesNow.Add(delta)
+	if delta > 0 {
+		m.connects.Inc()
+	}
 }
 
 // stateCollector reports, at scrape time, what the controller holds right

@@ -46,6 +46,9 @@ type BridgeStatus struct {
 	DatapathID        uint64
 	OpenFlowConnected bool
 	AppliedRevision   uint64
+	// Master names the replica that masters the bridge ("" with one
+	// replica, or while none does).
+	Master string
 }
 
 // HostStatus reports a host's OVSDB session and its bridges.
@@ -68,7 +71,8 @@ func (c *Controller) HostStatus(host string) HostStatus {
 		st.Bridges[name] = BridgeStatus{
 			DatapathID:        bs.dpid,
 			OpenFlowConnected: c.switches[bs.dpid] != nil,
-			AppliedRevision:   bs.appliedRev,
+			AppliedRevision:   c.appliedRevLocked(bs),
+			Master:            c.masterOf(bs.ref),
 		}
 	}
 	return st
@@ -121,7 +125,7 @@ func (c *Controller) notAppliedLocked(rev uint64) []string {
 	for _, hs := range c.hosts {
 		for _, bs := range hs.bridges {
 			unknown := c.snap.Revision < rev || hs.seenRev < rev
-			if unknown || (bs.desiredRev >= rev && bs.appliedRev < bs.desiredRev) {
+			if unknown || (bs.desiredRev >= rev && c.appliedRevLocked(bs) < bs.desiredRev) {
 				pending = append(pending, bs.ref.String())
 			}
 		}

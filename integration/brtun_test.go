@@ -81,6 +81,9 @@ type daemonOptions struct {
 	// https://localhost:PORT and Do trusts this CA.
 	APICA       string
 	OpenFlowSSL bool // listen on ssl: (--openflow-tls-* in ExtraArgs); Target is ssl:
+	// Name tells apart several daemons next to one lab (replicas): it
+	// suffixes their data directory and log file.
+	Name string
 }
 
 // startBrtun starts `brtun serve` with its OpenFlow listener on the lab's
@@ -89,12 +92,16 @@ func startBrtun(t *testing.T, l *lab.Lab, o daemonOptions) *daemon {
 	t.Helper()
 	bin := brtunBinary(t)
 	apiPort, ofPort := freePort(t, "127.0.0.1"), freePort(t, l.ControllerIP)
+	suffix := ""
+	if o.Name != "" {
+		suffix = "-" + o.Name
+	}
 	d := &daemon{
 		t:        t,
-		dataDir:  filepath.Join(l.Dir, "brtun-data"),
+		dataDir:  filepath.Join(l.Dir, "brtun-data"+suffix),
 		API:      fmt.Sprintf("http://127.0.0.1:%d", apiPort),
 		OFPort:   ofPort,
-		logPath:  filepath.Join(l.Dir, "brtun.log"),
+		logPath:  filepath.Join(l.Dir, "brtun"+suffix+".log"),
 		ofScheme: "tcp",
 		token:    o.Token,
 		client:   http.DefaultClient,

@@ -63,6 +63,9 @@ type BridgeStatus struct {
 	DatapathID      string `json:"datapath_id"`
 	OpenFlow        string `json:"openflow"`         // Connected or Disconnected
 	AppliedRevision uint64 `json:"applied_revision"` // last store revision fully installed
+	// Master names the brtun replica that masters the bridge when several
+	// replicas share an etcd store (empty with one replica).
+	Master string `json:"master,omitempty"`
 }
 
 // FlowEntry is one flow as read from a switch.
@@ -89,6 +92,8 @@ type Options struct {
 	MaxWait     time.Duration // largest ?wait accepted; default 60s
 	// Metrics registers the API's request metrics; nil records none.
 	Metrics prometheus.Registerer
+	// Cluster reports the replicas for GET /v1/cluster; nil answers 503.
+	Cluster Cluster
 }
 
 // DefaultUnderlayMTU is the underlay MTU assumed when Options leaves it 0.
@@ -106,6 +111,7 @@ type API struct {
 	maxWait     time.Duration
 	router      *mux.Router
 	metrics     *apiMetrics // nil: no metrics
+	cluster     Cluster     // nil: GET /v1/cluster answers 503
 }
 
 // New validates opts and builds the API's routes.
@@ -131,6 +137,7 @@ func New(opts Options) (*API, error) {
 		log:         opts.Logger.Named("northbound"),
 		underlayMTU: opts.UnderlayMTU,
 		maxWait:     opts.MaxWait,
+		cluster:     opts.Cluster,
 	}
 	if opts.Metrics != nil {
 		a.metrics = newAPIMetrics(opts.Metrics)
@@ -162,6 +169,7 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/ui", a.ui).Methods(http.MethodGet)
 	r.HandleFunc("/v1/openapi.json", a.openAPI).Methods(http.MethodGet)
+	r.HandleFunc("/v1/cluster", a.getCluster).Methods(http.MethodGet)
 
 	// Every route on the one router (no subrouter), so 405 works for all of them.
 	r.HandleFunc("/v1/hosts", a.createHost).Methods(http.MethodPost)

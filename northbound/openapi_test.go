@@ -303,6 +303,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	responses := map[string]any{
 		"Host": HostView{}, "HostList": HostList{}, "Network": NetworkView{}, "NetworkList": NetworkList{},
 		"Port": PortView{}, "PortList": PortList{}, "Flow": FlowView{}, "FlowList": FlowList{}, "Error": ErrorBody{},
+		"Cluster": ClusterStatus{},
 	}
 	for name, v := range responses {
 		c.check(name, ref(name), reflect.TypeOf(v), true)

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,11 +47,11 @@ type boltBackend struct {
 	db *bolt.DB
 }
 
-func (b *boltBackend) update(fn func(txn) error) error {
+func (b *boltBackend) update(_ context.Context, fn func(txn) error) error {
 	return b.db.Update(func(tx *bolt.Tx) error { return fn(boltTxn{tx}) })
 }
 
-func (b *boltBackend) view(fn func(txn) error) error {
+func (b *boltBackend) view(_ context.Context, fn func(txn) error) error {
 	return b.db.View(func(tx *bolt.Tx) error { return fn(boltTxn{tx}) })
 }
 

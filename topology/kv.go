@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -52,10 +53,13 @@ type txn interface {
 }
 
 // backend runs transactions. update commits durably when fn returns nil and
-// discards every write of fn when it returns an error.
+// discards every write of fn when it returns an error. A backend may run fn
+// more than once (etcd reruns it when another replica committed first), so
+// fn must start from its inputs on every run. ctx bounds backends that make
+// requests (etcd); local ones check it before they start.
 type backend interface {
-	update(fn func(txn) error) error
-	view(fn func(txn) error) error
+	update(ctx context.Context, fn func(txn) error) error
+	view(ctx context.Context, fn func(txn) error) error
 	close() error
 }
 

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"slices"
@@ -21,7 +22,7 @@ type memoryBackend struct {
 	data map[bucket]map[string][]byte
 }
 
-func (m *memoryBackend) update(fn func(txn) error) error {
+func (m *memoryBackend) update(_ context.Context, fn func(txn) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := &memoryTxn{base: m.data, writes: make(map[bucket]map[string][]byte)}
@@ -43,7 +44,7 @@ func (m *memoryBackend) update(fn func(txn) error) error {
 	return nil
 }
 
-func (m *memoryBackend) view(fn func(txn) error) error {
+func (m *memoryBackend) view(_ context.Context, fn func(txn) error) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return fn(&memoryTxn{base: m.data})

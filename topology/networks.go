@@ -10,7 +10,9 @@ func (s *store) CreateNetwork(ctx context.Context, n Network) (Network, uint64, 
 	if err != nil {
 		return Network{}, 0, err
 	}
+	requested := n.SegmentID
 	rev, err := s.write(ctx, func(t txn) error {
+		n.SegmentID = requested // a rerun of this transaction allocates afresh
 		if _, found, err := getNetwork(t, n.Name); err != nil || found {
 			if err == nil {
 				err = conflict("network %q already exists", n.Name)

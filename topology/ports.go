@@ -6,8 +6,10 @@ import (
 	"slices"
 )
 
-func (s *store) CreatePort(ctx context.Context, p Port) (Port, uint64, error) {
+func (s *store) CreatePort(ctx context.Context, req Port) (Port, uint64, error) {
+	p := req
 	rev, err := s.write(ctx, func(t txn) error {
+		p = req // a rerun of this transaction starts from the request
 		if _, err := mustGetNetwork(t, p.Network); err != nil {
 			return err
 		}
@@ -35,8 +37,10 @@ func (s *store) CreatePort(ctx context.Context, p Port) (Port, uint64, error) {
 	return p, rev, nil
 }
 
-func (s *store) UpdatePort(ctx context.Context, p Port) (Port, uint64, error) {
+func (s *store) UpdatePort(ctx context.Context, req Port) (Port, uint64, error) {
+	p := req
 	rev, err := s.write(ctx, func(t txn) error {
+		p = req // a rerun of this transaction starts from the request
 		old, err := mustGetPort(t, p.Network, p.Name)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package topology
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -82,7 +83,7 @@ func (s *store) write(ctx context.Context, fn func(t txn) error) (uint64, error)
 		return 0, err
 	}
 	var rev uint64
-	err := s.be.update(func(t txn) error {
+	err := s.be.update(ctx, func(t txn) error {
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -104,7 +105,7 @@ func (s *store) read(ctx context.Context, fn func(t txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.be.view(fn)
+	return s.be.view(ctx, fn)
 }
 
 // publish hands rev to every watcher, replacing an undelivered older one.
@@ -143,14 +144,18 @@ func (s *store) Watch(ctx context.Context) <-chan uint64 {
 	rev, err := s.Revision(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || err != nil {
+	if s.closed || ctx.Err() != nil || (err != nil && !errors.Is(err, ErrUnavailable)) {
 		close(ch)
 		return ch
 	}
+	// An unavailable store (etcd down) delivers the revision once it is
+	// readable again, through publish.
 	if s.last > rev {
 		rev = s.last
 	}
-	ch <- rev
+	if err == nil || rev > 0 {
+		ch <- rev
+	}
 	s.watchers[ch] = struct{}{}
 	go func() {
 		<-ctx.Done()

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brtun/brtun/topology/etcdtest"
 )
 
 // backends runs a test against every Store implementation.
@@ -24,6 +26,10 @@ func backends(t *testing.T, test func(t *testing.T, s Store)) {
 		s, err := OpenBoltStore(t.TempDir())
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		test(t, s)
+	})
+	t.Run("etcd", func(t *testing.T) {
+		s := newTestEtcdStore(t, etcdClient(t, etcdtest.Start(t)), DefaultEtcdPrefix)
 		test(t, s)
 	})
 }

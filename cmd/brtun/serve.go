@@ -22,7 +22,6 @@ import (
 	"github.com/brtun/brtun/controller"
 	"github.com/brtun/brtun/controller/ofswitch"
 	"github.com/brtun/brtun/northbound"
-	"github.com/brtun/brtun/topology"
 )
 
 type serveOptions struct {
@@ -34,6 +33,7 @@ type serveOptions struct {
 	logLevel          string
 	driftInterval     time.Duration
 	security          securityOptions
+	store             storeOptions
 	pprof             bool
 }
 
@@ -45,7 +45,8 @@ func newServeCommand() *cobra.Command {
 		Long: `Run the brtun controller: the REST API (and /metrics), the OpenFlow listener
 switches connect to, and the reconciler that keeps every registered host's
 br-int and br-tun as the desired state says. State lives in a bbolt file in
---data-dir. Every flag --x-y can also be set with the environment variable
+--data-dir, or with --store etcd in etcd, shared by several replicas that
+split the switches between them (docs/operations.md). Every flag --x-y can also be set with the environment variable
 BRTUN_X_Y; a flag on the command line wins.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,6 +63,7 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often every bridge's flows are dumped and drift repaired")
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set)")
 	o.security.addFlags(f)
+	o.store.addFlags(f)
 	readsEnv(cmd)
 	return cmd
 }
@@ -87,7 +89,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	sec.warn(log, o.apiListen)
 
-	store, err := topology.OpenBoltStore(o.dataDir)
+	store, err := o.store.open(o.dataDir, o.apiListen, log)
 	if err != nil {
 		return err
 	}
@@ -106,6 +108,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		ControllerTargets: splitList(o.openflowAdvertise),
 		DriftInterval:     o.driftInterval,
 		OVSDBTLS:          sec.ovsdbTLS,
+		Mastership:        store.mastership(),
 	})
 	if err != nil {
 		return err
@@ -121,7 +124,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	api, err := northbound.New(northbound.Options{
 		Store: store, Controller: apiController{ctrl}, Logger: log, UnderlayMTU: o.underlayMTU,
-		Metrics: reg,
+		Metrics: reg, Cluster: store,
 	})
 	if err != nil {
 		return err
@@ -150,6 +153,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		zap.String("openflow", ofl.Addr().String()), zap.Bool("openflow_tls", sec.openflowTLS != nil),
 		zap.String("openflow_advertise", o.openflowAdvertise), zap.String("data_dir", o.dataDir))
 
+	store.runCluster(ctx)
 	errc := make(chan error, 3)
 	go func() { errc <- ctrl.Run(ctx) }()
 	go func() { errc <- ofl.Serve(ctx) }()
@@ -206,6 +210,7 @@ func (a apiController) HostStatus(host string) northbound.HostStatus {
 			DatapathID:      fmt.Sprintf("%016x", b.DatapathID),
 			OpenFlow:        connected(b.OpenFlowConnected),
 			AppliedRevision: b.AppliedRevision,
+			Master:          b.Master,
 		}
 	}
 	return out

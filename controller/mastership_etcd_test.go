@@ -1,0 +1,204 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/brtun/brtun/topology"
+	"github.com/brtun/brtun/topology/etcdtest"
+)
+
+const testLeaseTTL = 2 * time.Second
+
+type testReplica struct {
+	m    *EtcdMastership
+	cli  *clientv3.Client
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func startReplica(t *testing.T, srv *etcdtest.Server, name string, bridges []string) *testReplica {
+	t.Helper()
+	cli, err := topology.DialEtcd([]string{srv.Endpoint()}, nil, nil)
+	require.NoError(t, err)
+	m, err := NewEtcdMastership(EtcdMastershipOptions{Client: cli, Prefix: "/brtun/", Name: name, API: name + ":8080", LeaseTTL: testLeaseTTL})
+	require.NoError(t, err)
+	m.SetBridges(bridges)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &testReplica{m: m, cli: cli, stop: cancel, done: make(chan struct{})}
+	go func() { _ = m.Run(ctx); close(r.done) }()
+	t.Cleanup(func() { r.stop(); <-r.done; _ = cli.Close() })
+	return r
+}
+
+// masters returns, for every bridge, the replicas that consider themselves
+// its master, and fails if some bridge has none or several.
+func settledMasters(replicas []*testReplica, bridges []string) (map[string]*testReplica, error) {
+	out := map[string]*testReplica{}
+	for _, ref := range bridges {
+		var holders []*testReplica
+		for _, r := range replicas {
+			if ok, _ := r.m.Role(ref); ok {
+				holders = append(holders, r)
+			}
+		}
+		if len(holders) != 1 {
+			return nil, fmt.Errorf("%s has %d masters", ref, len(holders))
+		}
+		out[ref] = holders[0]
+	}
+	for _, r := range replicas {
+		for ref, holder := range out {
+			if got := r.m.Master(ref); got != holder.m.Self() {
+				return nil, fmt.Errorf("%s sees %q as master of %s, want %q", r.m.Self(), got, ref, holder.m.Self())
+			}
+		}
+	}
+	return out, nil
+}
+
+func waitSettled(t *testing.T, replicas []*testReplica, bridges []string) map[string]*testReplica {
+	t.Helper()
+	var masters map[string]*testReplica
+	var err error
+	require.Eventually(t, func() bool {
+		masters, err = settledMasters(replicas, bridges)
+		return err == nil
+	}, 20*time.Second, 50*time.Millisecond, "masters did not settle: %v", err)
+	return masters
+}
+
+// Three replicas: every bridge gets exactly one master, the bridges of a
+// host stay together, the hosts spread over more than one replica, and the
+// others know the master's generation. When the master of some bridges
+// dies without a word (its client is closed, so the lease only expires),
+// the survivors take them over within the lease TTL plus a bound, with a
+// larger generation.
+func TestEtcdMastershipSpreadsAndFailsOver(t *testing.T) {
+	srv := etcdtest.Start(t)
+	var bridges []string
+	for i := range 8 {
+		bridges = append(bridges, fmt.Sprintf("h%d/br-int", i), fmt.Sprintf("h%d/br-tun", i))
+	}
+	replicas := []*testReplica{
+		startReplica(t, srv, "a", bridges),
+		startReplica(t, srv, "b", bridges),
+		startReplica(t, srv, "c", bridges),
+	}
+	// Let all three join before judging the placement: the first replica
+	// up may hold everything until the others register.
+	require.Eventually(t, func() bool {
+		for _, r := range replicas {
+			if len(r.m.Replicas()) != 3 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+	masters := waitSettled(t, replicas, bridges)
+
+	per := map[string]int{}
+	for i := range 8 {
+		tun, in := masters[fmt.Sprintf("h%d/br-tun", i)], masters[fmt.Sprintf("h%d/br-int", i)]
+		assert.Same(t, tun, in, "both bridges of h%d on one replica", i)
+		per[tun.m.Self()]++
+	}
+	assert.GreaterOrEqual(t, len(per), 2, "bridges spread over replicas: %v", per)
+	for _, ref := range bridges {
+		_, gen := masters[ref].m.Role(ref)
+		assert.NotZero(t, gen)
+		for _, r := range replicas {
+			if r != masters[ref] {
+				master, g := r.m.Role(ref)
+				assert.False(t, master)
+				assert.Equal(t, gen, g, "%s knows the generation of %s", r.m.Self(), ref)
+			}
+		}
+	}
+
+	// Kill the master of h0 without a goodbye.
+	victim := masters["h0/br-tun"]
+	_, oldGen := victim.m.Role("h0/br-tun")
+	require.NoError(t, victim.cli.Close())
+	killed := time.Now()
+	var survivors []*testReplica
+	for _, r := range replicas {
+		if r != victim {
+			survivors = append(survivors, r)
+		}
+	}
+	// The victim stops claiming mastership before its lease can expire.
+	require.Eventually(t, func() bool { ok, _ := victim.m.Role("h0/br-tun"); return !ok }, testLeaseTTL, 20*time.Millisecond)
+	after := waitSettled(t, survivors, bridges)
+	took := time.Since(killed)
+	t.Logf("failover took %s (lease TTL %s)", took, testLeaseTTL)
+	assert.Less(t, took, testLeaseTTL+5*time.Second)
+	_, newGen := after["h0/br-tun"].m.Role("h0/br-tun")
+	assert.Greater(t, newGen, oldGen, "the new master has a larger generation")
+	for _, ref := range bridges {
+		assert.NotSame(t, victim, after[ref], "%s left the dead replica", ref)
+	}
+}
+
+// While etcd is unreachable no replica masters anything (so none sends
+// flow_mods); when it returns, every bridge gets one master again.
+func TestEtcdMastershipWithoutEtcd(t *testing.T) {
+	srv := etcdtest.Start(t)
+	bridges := []string{"h1/br-int", "h1/br-tun", "h2/br-int", "h2/br-tun"}
+	replicas := []*testReplica{startReplica(t, srv, "a", bridges), startReplica(t, srv, "b", bridges)}
+	waitSettled(t, replicas, bridges)
+
+	srv.Stop()
+	require.Eventually(t, func() bool {
+		for _, r := range replicas {
+			for _, ref := range bridges {
+				if ok, _ := r.m.Role(ref); ok {
+					return false
+				}
+			}
+		}
+		return true
+	}, testLeaseTTL, 20*time.Millisecond, "mastership must end within the lease TTL")
+	for _, r := range replicas {
+		assert.False(t, r.m.Connected())
+	}
+
+	srv.Start()
+	waitSettled(t, replicas, bridges)
+}
+
+// Hosts spread evenly (at most one more than a fair share each), the
+// answer depends only on the sets given, and when a replica leaves, its
+// hosts go to the others.
+func TestAssignHosts(t *testing.T) {
+	assert.Empty(t, assignHosts([]string{"h1"}, nil))
+	hosts := []string{"h1", "h2", "h3"}
+	got := assignHosts(hosts, []string{"a", "b", "c"})
+	assert.ElementsMatch(t, []string{"a", "b", "c"}, []string{got["h1"], got["h2"], got["h3"]}, "3 hosts on 3 replicas: one each")
+	assert.Equal(t, got, assignHosts([]string{"h3", "h1", "h2"}, []string{"c", "a", "b"}), "order does not matter")
+
+	var many []string
+	for i := range 100 {
+		many = append(many, fmt.Sprintf("host-%d", i))
+	}
+	load := map[string]int{}
+	for _, r := range assignHosts(many, []string{"a", "b", "c"}) {
+		load[r]++
+	}
+	assert.Len(t, load, 3)
+	for r, n := range load {
+		assert.LessOrEqual(t, n, 34, "replica %s holds more than its fair share", r)
+		assert.GreaterOrEqual(t, n, 32, "replica %s holds too little", r)
+	}
+
+	two := assignHosts(hosts, []string{"a", "b"})
+	for _, h := range hosts {
+		assert.Contains(t, []string{"a", "b"}, two[h])
+	}
+}
