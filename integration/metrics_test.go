@@ -28,6 +28,8 @@ func TestMetricsReportFlowsAndConnections(t *testing.T) {
 		}
 	}
 	require.Equal(t, 4.0, metric(t, s.brtun, "brtun_openflow_switches_connected"))
+	connections := metric(t, s.brtun, "brtun_openflow_connections_total")
+	require.GreaterOrEqual(t, connections, 4.0, "every bridge connected at least once")
 
 	// Flows per table: what the switch holds, counted by ovs-ofctl.
 	for _, b := range []string{"br-int", "br-tun"} {
@@ -69,6 +71,7 @@ func TestMetricsReportFlowsAndConnections(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return metric(t, s.brtun, `brtun_openflow_connected{bridge="br-tun",host="h1"}`) == 1
 	}, 20*time.Second, 100*time.Millisecond, "h1's br-tun must reconnect")
+	require.Greater(t, metric(t, s.brtun, "brtun_openflow_connections_total"), connections, "the reconnection is counted")
 }
 
 // tableOf returns the table of a dump line ("0" when the line names none).

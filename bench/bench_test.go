@@ -1,0 +1,657 @@
+//go:build bench
+
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/brtun/brtun/topology"
+)
+
+var (
+	flagNetworks = flag.Int("networks", 600, "networks held by the measured host (4094 is a host's limit; at 4094 a single-network operation took about 5 s here, far past 15 minutes for the run)")
+	flagOps      = flag.Int("ops", 200, "single-network operations for p50/p99")
+	flagHosts    = flag.Int("hosts", 50, "hosts of the many-hosts latency run")
+	flagPeers    = flag.Int("peers", 499, "peers the measured host gains in the mesh benchmark")
+	flagReps     = flag.Int("reps", 3, "repetitions of bulk and resync (median reported)")
+	flagChurn    = flag.Duration("churn", 20*time.Second, "duration of the create/delete churn")
+	flagDoc      = flag.String("doc", "", "docs/benchmarks.md to update (empty: print only)")
+	flagProfiles = flag.String("profiles", "", "directory for pprof CPU profiles (empty: none)")
+)
+
+// report collects the figures of one run.
+type report struct {
+	rows  [][4]string // name, brtun, reference, ratio
+	notes []string
+}
+
+func (r *report) row(name, brtun, ref string, ratio float64, target string) {
+	r.rows = append(r.rows, [4]string{name, brtun, ref, fmt.Sprintf("**%.2fx** (target %s)", ratio, target)})
+	fmt.Printf("BENCH %-12s brtun %-28s reference %-28s ratio %.2fx (target %s)\n", name, brtun, ref, ratio, target)
+}
+
+func (r *report) note(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	r.notes = append(r.notes, s)
+	fmt.Println("BENCH", s)
+}
+
+// TestBench runs the five benchmarks of performance.md in one session.
+func TestBench(t *testing.T) {
+	root, err := os.MkdirTemp("/tmp", "bb-")
+	must(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("left %s for inspection", root)
+			return
+		}
+		_ = os.RemoveAll(root)
+	})
+	rep := &report{}
+	began := time.Now()
+	bin := buildBrtun(t, root)
+
+	h1, h2 := startOVS(t, root, "h1"), startOVS(t, root, "h2")
+	// The first 90% of the networks go straight into the state file (the
+	// REST API would take minutes); the last 10% through the API, timed.
+	n := *flagNetworks
+	pre := n - n/10
+	rev := preload(t, filepath.Join(root, "b", "data"), []topology.Host{
+		{Name: "h1", OVSDB: h1.DB, TunnelIP: "192.0.2.1", DatapathType: "system"},
+		{Name: "h2", OVSDB: h2.DB, TunnelIP: "192.0.2.2", DatapathType: "system"},
+	}, pre)
+	start := time.Now()
+	b := startBrtun(t, bin, filepath.Join(root, "b"))
+	b.waitApplied(5*time.Minute, rev, "h1", "h2")
+	rep.note("cold start: brtun started on a state file of %d networks (2 ports each) and had both hosts' OVSDB and flows applied %.1f s later.", pre, time.Since(start).Seconds())
+	rev = populate(t, b, rep, pre+1, n)
+	b.waitApplied(5*time.Minute, rev, "h1", "h2")
+	rssFull := rssBytes(b.pid())
+
+	benchBulk(t, b, h1, rep, root)
+	benchResync(t, b, []*ovs{h1, h2}, rep)
+	benchEfficiency(t, b, h1, rep, n, rssFull)
+
+	// Free VLANs on h1 for the single-network operations, which fill it up
+	// to n networks again.
+	var freed uint64
+	for i := n - *flagOps + 1; i <= n; i++ {
+		freed = b.mustDo("DELETE", "/v1/networks/"+netName(i)+"?cascade=true", nil)
+	}
+	b.waitApplied(5*time.Minute, freed, "h1", "h2")
+	one := benchLatency(t, b, "one", *flagOps, []string{"h1", "h2"})
+	o := startOVN(t, root)
+	peer := ovnLatency(t, o, *flagOps)
+	rep.row("p99 vs OVN", fmtLat(one), fmtLat(peer), secs(one.p99)/secs(peer.p99), "<= 0.5x")
+	rep.note("single-network latency: POST network + POST port, both `?wait`, %d times; brtun's host held %d..%d networks (4094 VLANs is a host's limit); OVN reference: `ovs-vsctl add-port` + `ovn-nbctl --wait=hv ls-add + lsp-add`, one chassis, an empty NB before each op (its most favourable case).", *flagOps, n-*flagOps, n-1)
+
+	names := manyHosts(t, b, root, *flagHosts)
+	lat := benchLatency(t, b, "many", *flagOps, names)
+	many := len(names)
+	rep.row(fmt.Sprintf("p99 %d hosts", many), fmtLat(lat), fmtLat(one)+" (1 host)", secs(lat.p99)/secs(one.p99), "<= 1.5x")
+
+	benchMesh(t, bin, rep, root, *flagPeers)
+	rep.note("whole run: %.0f s on %d CPUs (%s)", time.Since(began).Seconds(), runtime.NumCPU(), machine())
+	if *flagDoc != "" {
+		must(t, writeDoc(*flagDoc, rep))
+	}
+}
+
+func hostBody(name string, o *ovs, ip string) map[string]any {
+	return map[string]any{"name": name, "ovsdb": o.DB, "tunnel_ip": ip, "datapath_type": "system"}
+}
+
+func netName(i int) string { return fmt.Sprintf("n%04d", i) }
+
+// preload writes hosts and networks 1..n, each with a port on h1 and one on
+// h2, into the state file in dataDir, before brtun opens it.
+func preload(t *testing.T, dataDir string, hosts []topology.Host, n int) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	store, err := topology.OpenBoltStore(dataDir)
+	must(t, err)
+	defer func() { must(t, store.Close()) }()
+	var rev uint64
+	for _, h := range hosts {
+		_, rev, err = store.CreateHost(ctx, h)
+		must(t, err)
+	}
+	for i := 1; i <= n; i++ {
+		_, _, err = store.CreateNetwork(ctx, topology.Network{Name: netName(i), Type: topology.VXLAN, SegmentID: uint32(10000 + i), MACLearning: true})
+		must(t, err)
+		for j, h := range []string{"h1", "h2"} {
+			name := fmt.Sprintf("%c%04d", 'a'+j, i)
+			_, rev, err = store.CreatePort(ctx, topology.Port{Network: netName(i), Name: name, Host: h, Interface: name, MAC: mac(i, j+1), IPs: []string{fmt.Sprintf("198.18.0.%d", j+1)}})
+			must(t, err)
+		}
+	}
+	return rev
+}
+
+// populate creates networks from..to, each with a port on h1 and one on
+// h2, through the API with 8 clients, and reports the REST throughput.
+func populate(t *testing.T, b *brtun, rep *report, from, to int) uint64 {
+	t.Helper()
+	var maxRev atomic.Uint64
+	var failed atomic.Value
+	start := time.Now()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				reqs := []struct {
+					path string
+					body any
+				}{
+					{"/v1/networks", map[string]any{"name": netName(i), "type": "vxlan", "segment_id": 10000 + i}},
+					{"/v1/networks/" + netName(i) + "/ports", map[string]any{"name": fmt.Sprintf("a%04d", i), "host": "h1", "interface": fmt.Sprintf("a%04d", i), "mac": mac(i, 1), "ips": []string{"198.18.0.1"}}},
+					{"/v1/networks/" + netName(i) + "/ports", map[string]any{"name": fmt.Sprintf("b%04d", i), "host": "h2", "interface": fmt.Sprintf("b%04d", i), "mac": mac(i, 2), "ips": []string{"198.18.0.2"}}},
+				}
+				for _, r := range reqs {
+					if failed.Load() != nil {
+						break // drain the work channel
+					}
+					_, rev, err := b.do("POST", r.path, r.body)
+					if err != nil {
+						failed.Store(err)
+						break
+					}
+					for old := maxRev.Load(); rev > old && !maxRev.CompareAndSwap(old, rev); old = maxRev.Load() {
+					}
+				}
+			}
+		}()
+	}
+	for i := from; i <= to; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		t.Fatal(err)
+	}
+	d := time.Since(start)
+	n := to - from + 1
+	rep.note("REST throughput: the last %d networks + %d ports created through the API in %.1f s = %.0f objects/s (8 clients, the controller reconciling both hosts meanwhile).", n, 2*n, d.Seconds(), float64(3*n)/d.Seconds())
+	return maxRev.Load()
+}
+
+func mac(i, host int) string { return fmt.Sprintf("02:00:%02x:%02x:00:%02x", i>>8&0xff, i&0xff, host) }
+
+// benchBulk: h1's bridges are emptied (del-flows) and told to reconnect
+// (`ovs-appctl bridge/reconnect`), so brtun meets them as fresh bridges
+// holding nothing; clock from the reconnect until both bridges hold every
+// flow. Reference: the same flows, dumped, into fresh bridges with
+// `ovs-ofctl --bundle add-flows`.
+func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
+	t.Helper()
+	want := map[string]int{"br-int": h.flowCount("br-int"), "br-tun": h.flowCount("br-tun")}
+	before := b.metrics("brtun_openflow_bundle_duration_seconds")
+	var runs, refs []time.Duration
+	for r := 0; r < *flagReps; r++ {
+		for _, br := range []string{"br-tun", "br-int"} {
+			_, err := h.ofctl("del-flows", br)
+			must(t, err)
+		}
+		var wait func()
+		if r == 0 && *flagProfiles != "" {
+			wait = b.profile(5*time.Second, filepath.Join(*flagProfiles, "bulk.pprof"))
+		}
+		conns := b.connections()
+		for _, br := range []string{"br-tun", "br-int"} {
+			_, err := h.appctl("bridge/reconnect", br)
+			must(t, err)
+		}
+		// The clock starts when the first bridge is back (OVS waits about
+		// a second before it reconnects; that is not brtun's work).
+		waitTrue(t, time.Minute, func() bool { return b.connections() > conns }, "h1's bridges to reconnect")
+		start := time.Now()
+		waitTrue(t, 3*time.Minute, func() bool {
+			return h.flowCount("br-tun") == want["br-tun"] && h.flowCount("br-int") == want["br-int"]
+		}, "bulk install")
+		runs = append(runs, time.Since(start))
+		if wait != nil {
+			wait()
+		}
+	}
+	after := b.metrics("brtun_openflow_bundle_duration_seconds")
+	bundleS := after["brtun_openflow_bundle_duration_seconds_sum"] - before["brtun_openflow_bundle_duration_seconds_sum"]
+
+	dir := filepath.Join(root, "bulk")
+	must(t, os.MkdirAll(dir, 0o755))
+	for _, br := range []string{"br-tun", "br-int"} {
+		must(t, os.WriteFile(filepath.Join(dir, br+".flows"), []byte(strings.Join(h.flowLines(t, br), "\n")+"\n"), 0o644))
+	}
+	for r := 0; r < *flagReps; r++ {
+		var total time.Duration
+		for _, br := range []string{"br-tun", "br-int"} {
+			ref := fmt.Sprintf("ref%d", r)
+			_, err := h.vsctl("add-br", ref, "--", "set", "bridge", ref, "datapath_type=system")
+			must(t, err)
+			start := time.Now()
+			_, err = runEnv(h.env(), "ovs-ofctl", "-O", "OpenFlow13", "--bundle", "add-flows", h.mgmt(ref), filepath.Join(dir, br+".flows"))
+			total += time.Since(start)
+			must(t, err)
+			if got := h.flowCount(ref); got != want[br] {
+				t.Fatalf("reference %s holds %d flows, want %d", br, got, want[br])
+			}
+			_, err = h.vsctl("del-br", ref)
+			must(t, err)
+		}
+		refs = append(refs, total)
+	}
+	med, ref := median(runs), median(refs)
+	rep.row("bulk", fmt.Sprintf("%.2f s (%d flows)", secs(med), want["br-tun"]+want["br-int"]), fmt.Sprintf("%.2f s ovs-ofctl --bundle", secs(ref)), secs(med)/secs(ref), "<= 1.0x")
+	rep.note("bulk: brtun's own bundle time (open, %d flow_mods, commit acknowledged) averaged %.2f s per install; the rest is reconnection, dump, compile and diff.", want["br-tun"]+want["br-int"], bundleS/float64(*flagReps))
+}
+
+// benchResync: brtun killed and restarted; no flow may change (ovs-ofctl
+// monitor, with a marker flow as positive control); clock until every
+// bridge applied. Reference: `ovs-ofctl dump-flows` of the same bridges.
+// Then 1% drift: only the drifted flows change.
+func benchResync(t *testing.T, b *brtun, hosts []*ovs, rep *report) {
+	t.Helper()
+	names := make([]string, len(hosts))
+	for i := range hosts {
+		names[i] = hosts[i].name
+	}
+	var runs, totals, refs []time.Duration
+	var events int
+	for r := 0; r < *flagReps; r++ {
+		var stops []func() string
+		for _, h := range hosts {
+			stops = append(stops, h.monitor(t, "br-tun"), h.monitor(t, "br-int"))
+		}
+		b.Kill()
+		var wait func()
+		began := time.Now()
+		b.Start()
+		if r == 0 && *flagProfiles != "" {
+			wait = b.profile(3*time.Second, filepath.Join(*flagProfiles, "resync.pprof"))
+		}
+		// The controller's part starts when the first switch is back; OVS
+		// waits before reconnecting to a controller that went away.
+		waitTrue(t, time.Minute, func() bool { return b.connections() > 0 }, "a switch to reconnect")
+		start := time.Now()
+		for _, h := range names {
+			waitTrue(t, 3*time.Minute, func() bool { return b.applied(h, 1) && resynced(b, h) }, "resync of "+h)
+		}
+		runs = append(runs, time.Since(start))
+		totals = append(totals, time.Since(began))
+		if wait != nil {
+			wait()
+		}
+		for _, h := range hosts {
+			_, err := h.ofctl("add-flow", "br-tun", "table=7,priority=4321,actions=drop")
+			must(t, err)
+			_, err = h.ofctl("del-flows", "br-tun", "--strict", "table=7,priority=4321")
+			must(t, err)
+		}
+		for i, stop := range stops {
+			raw := stop()
+			ev, marker := flowEvents(raw)
+			if ev > 0 && r == 0 {
+				must(t, os.WriteFile(filepath.Join(*flagProfiles, fmt.Sprintf("resync-monitor-%d.txt", i)), []byte(raw), 0o644))
+			}
+			if i%2 == 0 && marker != 2 {
+				t.Fatalf("monitor saw %d marker events, want 2: it saw nothing", marker)
+			}
+			events += ev
+		}
+	}
+	for r := 0; r < *flagReps; r++ {
+		start := time.Now()
+		for _, h := range hosts {
+			for _, br := range []string{"br-int", "br-tun"} {
+				_, err := h.ofctl("dump-flows", br)
+				must(t, err)
+			}
+		}
+		refs = append(refs, time.Since(start))
+	}
+	med, ref := median(runs), median(refs)
+	rep.row("resync", fmt.Sprintf("%.2f s, %d flow changes", secs(med), events), fmt.Sprintf("%.2f s dump-flows", secs(ref)), secs(med)/secs(ref), "<= 1.5x, 0 changes")
+	rep.note("resync: %d bridges; clock from the first switch reconnecting to the restarted brtun until every bridge applied; from process start (including OVS's reconnect backoff) it took %.2f s (median of %d).", 2*len(hosts), secs(median(totals)), *flagReps)
+
+	// 1% drift on h1's br-tun, injected while brtun is down.
+	h := hosts[0]
+	lines := h.flowLines(t, "br-tun")
+	var drifted []string
+	for _, l := range lines {
+		if strings.Contains(l, "table=21") && len(drifted) < len(lines)/100 {
+			drifted = append(drifted, l)
+		}
+	}
+	b.Kill()
+	for _, l := range drifted {
+		_, err := h.ofctl("del-flows", "br-tun", "--strict", strictMatch(l))
+		must(t, err)
+	}
+	stop := h.monitor(t, "br-tun")
+	b.Start()
+	waitTrue(t, 3*time.Minute, func() bool { return h.flowCount("br-tun") == len(lines) }, "drift repair")
+	ev, _ := flowEvents(stop())
+	rep.note("resync with 1%% drift: %d flows of h1's br-tun deleted while brtun was down; the restart changed %d flows (want %d).", len(drifted), ev, len(drifted))
+}
+
+// resynced reports whether brtun has reconciled host since it started.
+func resynced(b *brtun, host string) bool {
+	m := b.metrics("brtun_openflow_connected")
+	return m[fmt.Sprintf(`brtun_openflow_connected{bridge="br-tun",host=%q}`, host)] == 1 &&
+		m[fmt.Sprintf(`brtun_openflow_connected{bridge="br-int",host=%q}`, host)] == 1 &&
+		b.metrics("brtun_openflow_flows")[fmt.Sprintf(`brtun_openflow_flows{bridge="br-tun",host=%q,table="21"}`, host)] > 0
+}
+
+// flowEvents counts flow changes in monitor output, leaving out learned
+// flows; marker counts the table-7 positive-control events.
+func flowEvents(out string) (events, marker int) {
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "event=") {
+			continue
+		}
+		switch {
+		case strings.Contains(line, " table=7 "):
+			marker++
+		case strings.Contains(line, "cookie=0xb75"):
+		default:
+			events++
+		}
+	}
+	return events, marker
+}
+
+// strictMatch turns a dump line into the table/priority/match of a strict delete.
+func strictMatch(line string) string {
+	m, _, _ := strings.Cut(line, " actions=")
+	var keep []string
+	for _, f := range strings.Split(m, ", ") {
+		if !strings.HasPrefix(f, "cookie=") {
+			keep = append(keep, f)
+		}
+	}
+	return strings.Join(keep, ",")
+}
+
+// benchEfficiency: packet-ins in steady state (with a positive control),
+// memory per network and bridge, CPU under create/delete churn.
+func benchEfficiency(t *testing.T, b *brtun, h *ovs, rep *report, n int, rssFull float64) {
+	t.Helper()
+	stopTun, stopInt := h.monitor(t, "br-tun"), h.monitor(t, "br-int")
+	frame := "eth(src=02:00:00:00:aa:01,dst=%s),eth_type(0x0806),arp(sip=198.18.0.1,tip=198.18.0.9,op=1,sha=02:00:00:00:aa:01,tha=00:00:00:00:00:00)"
+	for i := 1; i <= 50; i++ {
+		_, err := h.appctl("netdev-dummy/receive", "a0001", fmt.Sprintf(frame, "ff:ff:ff:ff:ff:ff"))
+		must(t, err)
+		_, err = h.appctl("netdev-dummy/receive", "a0002", fmt.Sprintf(frame, "02:00:00:00:bb:09"))
+		must(t, err)
+	}
+	// Positive control: a flow that does send to the controller.
+	_, err := h.ofctl("add-flow", "br-int", "table=0,priority=65000,in_port=a0003,actions=controller")
+	must(t, err)
+	_, err = h.appctl("netdev-dummy/receive", "a0003", fmt.Sprintf(frame, "ff:ff:ff:ff:ff:ff"))
+	must(t, err)
+	time.Sleep(500 * time.Millisecond)
+	_, err = h.ofctl("del-flows", "br-int", "--strict", "table=0,priority=65000,in_port=a0003")
+	must(t, err)
+	steady := strings.Count(stopTun(), "PACKET_IN")
+	intOut := stopInt()
+	control := strings.Count(intOut, "PACKET_IN")
+	if control < 1 {
+		t.Fatalf("the positive control's packet-in was not seen; monitor printed:\n%s", intOut)
+	}
+	rep.note("packet-ins in steady state: %d on br-tun and %d on br-int for 100 frames (ARP broadcast and unknown unicast) through the pipeline; the positive control (a controller flow) produced %d.",
+		steady, control-1, control)
+
+	heap := b.metrics("go_memstats_heap_inuse_bytes")["go_memstats_heap_inuse_bytes"]
+	rep.note("memory: brtun RSS %.0f MB (Go heap in use %.0f MB) with %d networks on 2 hosts (4 bridges): at most %.1f KB of RSS per network per bridge (whole process divided).",
+		rssFull/1e6, heap/1e6, n, rssFull/float64(n)/4/1e3)
+
+	// Churn: 100 network creates and 100 deletes per second.
+	// Ten clients, each one pair every 100 ms.
+	cpu0, start := cpuSeconds(b.pid()), time.Now()
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 10; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for i := 0; time.Since(start) < *flagChurn; i++ {
+				<-tick.C
+				name := fmt.Sprintf("churn%d-%d", w, i)
+				if _, _, err := b.do("POST", "/v1/networks", map[string]any{"name": name, "type": "gre"}); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, _, err := b.do("DELETE", "/v1/networks/"+name, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	cpu := cpuSeconds(b.pid()) - cpu0
+	rep.note("churn: %d network create+delete pairs in %.1f s (%.0f/s asked 100/s) with %d networks held: brtun used %.2f CPU cores on average.",
+		done.Load(), el.Seconds(), float64(done.Load())/el.Seconds(), n, cpu/el.Seconds())
+}
+
+type latency struct{ p50, p99, max time.Duration }
+
+func fmtLat(l latency) string {
+	return fmt.Sprintf("p50 %.0f ms, p99 %.0f ms", secs(l.p50)*1e3, secs(l.p99)*1e3)
+}
+
+// benchLatency: a network create plus a port bind on h1, both with ?wait,
+// until the flows are acknowledged, ops times; the networks are removed
+// afterwards (not timed) and every host has applied that.
+func benchLatency(t *testing.T, b *brtun, tag string, ops int, hosts []string) latency {
+	t.Helper()
+	var ds []time.Duration
+	for i := 0; i < ops; i++ {
+		name := fmt.Sprintf("%s%d", tag, i)
+		start := time.Now()
+		b.mustDo("POST", "/v1/networks?wait=60s", map[string]any{"name": name, "type": "vxlan", "segment_id": 900000 + i})
+		b.mustDo("POST", "/v1/networks/"+name+"/ports?wait=60s", map[string]any{"name": "l" + name, "host": "h1", "interface": fmt.Sprintf("l%s%d", tag, i), "mac": "02:00:00:ff:00:01"})
+		ds = append(ds, time.Since(start))
+	}
+	var rev uint64
+	for i := 0; i < ops; i++ {
+		rev = b.mustDo("DELETE", fmt.Sprintf("/v1/networks/%s%d?cascade=true", tag, i), nil)
+	}
+	b.waitApplied(5*time.Minute, rev, hosts...)
+	return percentiles(ds)
+}
+
+func ovnLatency(t *testing.T, o *ovn, ops int) latency {
+	t.Helper()
+	var ds []time.Duration
+	for i := 0; i < ops; i++ {
+		d, err := o.addSwitch(i)
+		must(t, err)
+		ds = append(ds, d)
+		must(t, o.delSwitch(i))
+	}
+	return percentiles(ds)
+}
+
+// manyHosts adds hosts h3..hN (each its own OVS) and waits until all applied.
+func manyHosts(t *testing.T, b *brtun, root string, hosts int) []string {
+	t.Helper()
+	var rev uint64
+	names := []string{"h1", "h2"}
+	for i := 3; i <= hosts; i++ {
+		name := fmt.Sprintf("h%d", i)
+		o := startOVS(t, root, name)
+		rev = b.mustDo("POST", "/v1/hosts", hostBody(name, o, fmt.Sprintf("192.0.2.%d", i)))
+		names = append(names, name)
+	}
+	b.waitApplied(5*time.Minute, rev, names...)
+	return names
+}
+
+// benchMesh: a fresh brtun starts on a state file holding a VXLAN network,
+// the measured host m1 and `peers` hosts whose OVSDB is unreachable; the
+// clock runs from the process start until m1's OVSDB holds every tunnel port
+// with an ofport. (Registering the peers live is not measured: brtun's
+// workers each wait out the OVSDB connect timeout on an unreachable host, see
+// docs/benchmarks.md.) Reference: one ovs-vsctl transaction creating the
+// same bridges and ports.
+func benchMesh(t *testing.T, bin string, rep *report, root string, peers int) {
+	t.Helper()
+	m := startOVS(t, root, "m1")
+	dir := filepath.Join(root, "mesh")
+	func() {
+		store, err := topology.OpenBoltStore(filepath.Join(dir, "data"))
+		must(t, err)
+		defer func() { must(t, store.Close()) }()
+		ctx := context.Background()
+		_, _, err = store.CreateNetwork(ctx, topology.Network{Name: "mesh", Type: topology.VXLAN, SegmentID: 77, MACLearning: true})
+		must(t, err)
+		_, _, err = store.CreateHost(ctx, topology.Host{Name: "m1", OVSDB: m.DB, TunnelIP: "2001:db8::1", DatapathType: "system"})
+		must(t, err)
+		for i := 2; i <= peers+1; i++ {
+			_, _, err = store.CreateHost(ctx, topology.Host{Name: fmt.Sprintf("p%d", i), OVSDB: fmt.Sprintf("unix:%s/nowhere/p%d.sock", root, i),
+				TunnelIP: fmt.Sprintf("2001:db8::%x", i), DatapathType: "system"})
+			must(t, err)
+		}
+	}()
+	start := time.Now()
+	b := startBrtun(t, bin, dir)
+	waitTrue(t, 2*time.Minute, func() bool { return tunnelsReady(m) == peers }, "the mesh's tunnel ports")
+	d := time.Since(start)
+	txns := brtunTransactions(t, m)
+
+	// Reference: the same bridges and ports in one ovs-vsctl transaction on a fresh OVS.
+	out, err := m.vsctl("--format=json", "--columns=name,options", "find", "Interface", "type=vxlan")
+	must(t, err)
+	var table struct{ Data [][]any }
+	must(t, json.Unmarshal([]byte(out), &table))
+	r := startOVS(t, root, "r1")
+	args := []string{"add-br", "br-int", "--", "add-br", "br-tun",
+		"--", "add-port", "br-int", "patch-tun", "--", "set", "Interface", "patch-tun", "type=patch", "options:peer=patch-int",
+		"--", "add-port", "br-tun", "patch-int", "--", "set", "Interface", "patch-int", "type=patch", "options:peer=patch-tun"}
+	for _, row := range table.Data {
+		name := row[0].(string)
+		args = append(args, "--", "add-port", "br-tun", name, "--", "set", "Interface", name, "type=vxlan")
+		for _, kv := range row[1].([]any)[1].([]any) {
+			pair := kv.([]any)
+			args = append(args, fmt.Sprintf("options:%s=%q", pair[0], pair[1]))
+		}
+	}
+	start = time.Now()
+	_, err = r.vsctl(args...)
+	ref := time.Since(start)
+	must(t, err)
+	if got := tunnelsReady(r); got != peers {
+		t.Fatalf("reference holds %d tunnel ports with an ofport, want %d", got, peers)
+	}
+	rep.row("mesh", fmt.Sprintf("%.2f s, %d transaction(s)", d.Seconds(), txns), fmt.Sprintf("%.2f s one ovs-vsctl", ref.Seconds()), secs(d)/secs(ref), "<= 1.3x")
+	rep.note("mesh: clock from starting brtun on a state file with m1 and %d peers (their OVSDB unreachable) until all %d tunnel ports on m1 have an ofport; the reference is one `ovs-vsctl` of both bridges, the patch pair and the same %d ports into a fresh OVS.", peers, peers, peers)
+	b.Kill()
+}
+
+func tunnelsReady(o *ovs) int {
+	out, err := o.vsctl("--format=json", "--columns=ofport", "find", "Interface", "type=vxlan")
+	if err != nil {
+		return -1
+	}
+	var table struct{ Data [][]any }
+	if json.Unmarshal([]byte(out), &table) != nil {
+		return -1
+	}
+	n := 0
+	for _, row := range table.Data {
+		if v, ok := row[0].(float64); ok && v > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// brtunTransactions counts the transactions in the host's OVSDB log whose
+// comment names brtun.
+func brtunTransactions(t *testing.T, o *ovs) int {
+	t.Helper()
+	out, err := exec.Command("ovsdb-tool", "show-log", o.dir+"/conf.db").CombinedOutput()
+	must(t, err)
+	return strings.Count(strings.ToLower(string(out)), "brtun")
+}
+
+func percentiles(ds []time.Duration) latency {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	at := func(q float64) time.Duration { return ds[min(len(ds)-1, int(q*float64(len(ds))))] }
+	return latency{p50: at(0.50), p99: at(0.99), max: ds[len(ds)-1]}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func secs(d time.Duration) float64 { return d.Seconds() }
+
+func machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	ovsV, _ := exec.Command("ovs-vswitchd", "--version").Output()
+	ovnV, _ := exec.Command("ovn-northd", "--version").Output()
+	first := func(b []byte) string { l, _, _ := strings.Cut(string(b), "\n"); return strings.TrimSpace(l) }
+	return fmt.Sprintf("%s, %s, %s, %s", model, runtime.Version(), first(ovsV), first(ovnV))
+}
+
+// writeDoc replaces the generated section of docs/benchmarks.md.
+func writeDoc(path string, rep *report) error {
+	const begin, end = "<!-- make bench: begin -->", "<!-- make bench: end -->"
+	var s strings.Builder
+	fmt.Fprintf(&s, "%s\n_Generated by `make bench` on %s (%s)._\n\n", begin, time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine())
+	s.WriteString("Command: `make bench` (= `bench/run.sh`: `go test -tags bench -run TestBench -timeout 15m ./bench/ -args -doc docs/benchmarks.md`)\n\n")
+	s.WriteString("| benchmark | brtun | same-run reference | ratio |\n|---|---|---|---|\n")
+	for _, r := range rep.rows {
+		fmt.Fprintf(&s, "| `%s` | %s | %s | %s |\n", r[0], r[1], r[2], r[3])
+	}
+	s.WriteString("\n")
+	for _, n := range rep.notes {
+		fmt.Fprintf(&s, "- %s\n", n)
+	}
+	s.WriteString(end + "\n")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	doc := string(data)
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
+	if i < 0 || j < i {
+		doc = strings.TrimRight(doc, "\n") + "\n\n## Benchmarks against OVS and OVN (latest run)\n\n" + s.String()
+	} else {
+		doc = doc[:i] + s.String() + doc[j+len(end)+1:]
+	}
+	return os.WriteFile(path, []byte(doc), 0o644)
+}

@@ -1,0 +1,261 @@
+//go:build bench
+
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// brtun is a `brtun serve` process with its API on loopback and its
+// OpenFlow listener on loopback, written into every bridge it manages.
+type brtun struct {
+	t       testing.TB
+	bin     string
+	dataDir string
+	logPath string
+	API     string
+	args    []string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	client  *http.Client
+}
+
+func buildBrtun(t testing.TB, root string) string {
+	t.Helper()
+	bin := filepath.Join(root, "brtun")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/brtun/brtun/cmd/brtun").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	return bin
+}
+
+func startBrtun(t testing.TB, bin, dir string) *brtun {
+	t.Helper()
+	apiPort, ofPort := freePort(t), freePort(t)
+	b := &brtun{
+		t: t, bin: bin, dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "brtun.log"),
+		API:    fmt.Sprintf("http://127.0.0.1:%d", apiPort),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute},
+	}
+	must(t, os.MkdirAll(dir, 0o755))
+	b.args = []string{"serve",
+		"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
+		"--openflow-listen", fmt.Sprintf("tcp:127.0.0.1:%d", ofPort),
+		"--openflow-advertise", fmt.Sprintf("tcp:127.0.0.1:%d", ofPort),
+		"--data-dir", b.dataDir, "--drift-interval", "1h", "--log-level", "warn", "--pprof"}
+	b.Start()
+	t.Cleanup(b.Kill)
+	return b
+}
+
+// Start runs the process and waits until /healthz answers.
+func (b *brtun) Start() {
+	b.t.Helper()
+	logf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	must(b.t, err)
+	b.cmd = exec.Command(b.bin, b.args...)
+	b.cmd.Stdout, b.cmd.Stderr = logf, logf
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	must(b.t, b.cmd.Start())
+	b.done = make(chan struct{})
+	go func() { _ = b.cmd.Wait(); _ = logf.Close(); close(b.done) }()
+	waitTrue(b.t, 20*time.Second, func() bool {
+		resp, err := b.client.Get(b.API + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, "brtun /healthz")
+}
+
+// Kill ends the process with SIGKILL.
+func (b *brtun) Kill() {
+	if b.cmd == nil || b.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-b.done:
+		return
+	default:
+	}
+	_ = b.cmd.Process.Kill()
+	<-b.done
+}
+
+func (b *brtun) pid() int { return b.cmd.Process.Pid }
+
+// do sends a JSON request; it returns the status and the X-Brtun-Revision.
+func (b *brtun) do(method, path string, body any) (int, uint64, error) {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return 0, 0, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, b.API+path, rd)
+	if err != nil {
+		return 0, 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	rev, _ := strconv.ParseUint(resp.Header.Get("X-Brtun-Revision"), 10, 64)
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, rev, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	return resp.StatusCode, rev, nil
+}
+
+func (b *brtun) mustDo(method, path string, body any) uint64 {
+	b.t.Helper()
+	_, rev, err := b.do(method, path, body)
+	must(b.t, err)
+	return rev
+}
+
+type hostStatus struct {
+	Status struct {
+		OVSDB   string `json:"ovsdb"`
+		Bridges map[string]struct {
+			OpenFlow        string `json:"openflow"`
+			AppliedRevision uint64 `json:"applied_revision"`
+		} `json:"bridges"`
+	} `json:"status"`
+}
+
+// applied reports whether both bridges of host are connected and applied rev.
+func (b *brtun) applied(host string, rev uint64) bool {
+	resp, err := b.client.Get(b.API + "/v1/hosts/" + host)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var hs hostStatus
+	if json.NewDecoder(resp.Body).Decode(&hs) != nil {
+		return false
+	}
+	for _, br := range []string{"br-int", "br-tun"} {
+		st := hs.Status.Bridges[br]
+		if st.OpenFlow != "connected" || st.AppliedRevision < rev {
+			return false
+		}
+	}
+	return hs.Status.OVSDB == "connected"
+}
+
+func (b *brtun) waitApplied(d time.Duration, rev uint64, hosts ...string) {
+	b.t.Helper()
+	for _, h := range hosts {
+		waitTrue(b.t, d, func() bool { return b.applied(h, rev) }, fmt.Sprintf("%s to apply revision %d", h, rev))
+	}
+}
+
+// metrics reads every sample of /metrics whose name starts with prefix.
+func (b *brtun) metrics(prefix string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := b.client.Get(b.API + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+				out[line[:i]] = v
+			}
+		}
+	}
+	return out
+}
+
+// connections is how many OpenFlow connections brtun has accepted.
+func (b *brtun) connections() float64 {
+	return b.metrics("brtun_openflow_connections_total")["brtun_openflow_connections_total"]
+}
+
+// cpuSeconds is the process's user+system CPU time.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(fields[11], 64)
+	st, _ := strconv.ParseFloat(fields[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// rssBytes is the process's resident set size.
+func rssBytes(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// profile saves a CPU profile of brtun taken over the next d.
+func (b *brtun) profile(d time.Duration, path string) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := b.client.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.API, int(d.Seconds())))
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(f, resp.Body)
+		_ = f.Close()
+	}()
+	return func() { <-done }
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
