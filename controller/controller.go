@@ -80,8 +80,8 @@ type bridgeRef struct{ host, bridge string }
 func (r bridgeRef) String() string { return r.host + "/" + r.bridge }
 
 // hostState is what the controller knows of one host. Its fields are
-// guarded by Controller.mu, except that ovs, ovsAddr, watchStop and
-// autobindErrs belong to the host's reconcile (the queue runs one reconcile
+// guarded by Controller.mu, except that ovs, ovsAddr, watchStop,
+// autobindErrs and dialing belong to the host's reconcile (the queue runs one reconcile
 // per host at a time), which reads them without the lock and writes ovs,
 // ovsAddr and watchStop under it, so status readers may read them under it.
 type hostState struct {
@@ -93,8 +93,12 @@ type hostState struct {
 	// autobindErrs remembers, per interface, the last mark that could not
 	// be bound, so it is logged once (owned by the host's reconcile).
 	autobindErrs map[string]string
-	lastErr      error
-	bridges      map[string]*bridgeState
+	// dialing is true while a background dial for this host runs; its
+	// result arrives on dialed (see dial.go).
+	dialing bool
+	dialed  chan dialResult
+	lastErr error
+	bridges map[string]*bridgeState
 }
 
 // bridgeState tracks one bridge: what it should hold and what it holds.
@@ -203,7 +207,8 @@ func (c *Controller) setSnapshot(snap topology.Snapshot) {
 	for _, h := range snap.Hosts {
 		hs := c.hosts[h.Name]
 		if hs == nil {
-			hs = &hostState{name: h.Name, bridges: map[string]*bridgeState{}, autobindErrs: map[string]string{}}
+			hs = &hostState{name: h.Name, bridges: map[string]*bridgeState{}, autobindErrs: map[string]string{},
+				dialed: make(chan dialResult, 1)}
 			for _, b := range bridgeNames {
 				ref := bridgeRef{h.Name, b}
 				hs.bridges[b] = &bridgeState{ref: ref, dpid: ovsdb.DatapathID(h.Name, b)}
@@ -319,26 +324,8 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 // syncOVSDB connects to the host's OVSDB when needed and applies bridges,
 // the tunnel mesh and port bindings in one transaction.
 func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, host topology.Host, snap topology.Snapshot) error {
-	if hs.ovs != nil && hs.ovsAddr != host.OVSDB {
-		c.closeOVSDB(hs)
-	}
-	if hs.ovs == nil {
-		dctx, cancel := context.WithTimeout(ctx, c.opts.OVSDBTimeout)
-		cl, err := ovsdb.Dial(dctx, ovsdb.Options{
-			Address:        host.OVSDB,
-			TLS:            c.opts.OVSDBTLS,
-			Logger:         c.log.With(zap.String("host", host.Name)),
-			ConnectTimeout: c.opts.OVSDBTimeout,
-		})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("connect to ovsdb: %w", err)
-		}
-		wctx, stop := context.WithCancel(context.Background())
-		c.mu.Lock() // status readers look at hs.ovs under c.mu
-		hs.ovs, hs.ovsAddr, hs.watchStop = cl, host.OVSDB, stop
-		c.mu.Unlock()
-		go c.watchOVSDB(wctx, host.Name, cl)
+	if _, err := c.ovsdbClient(ctx, hs, host); err != nil {
+		return err
 	}
 	if !c.ownsOVSDB(host.Name) {
 		return nil // the master of the host's br-tun writes its OVSDB
@@ -484,6 +471,7 @@ func (c *Controller) forgetHost(hs *hostState) {
 	if c.hosts[hs.name] == hs {
 		delete(c.hosts, hs.name)
 	}
+	dropDialed(hs) // a dial finishing from now on sees the host gone
 	for _, bs := range hs.bridges {
 		if sw := c.switches[bs.dpid]; sw != nil {
 			delete(c.switches, bs.dpid)
@@ -505,12 +493,16 @@ func (c *Controller) closeOVSDB(hs *hostState) {
 	c.mu.Unlock()
 }
 
+// closeHosts ends every OVSDB session when the controller stops. Emptying
+// the host map first makes a dial that finishes later close its own client.
 func (c *Controller) closeHosts() {
 	c.mu.Lock()
 	hosts := make([]*hostState, 0, len(c.hosts))
 	for _, hs := range c.hosts {
 		hosts = append(hosts, hs)
+		dropDialed(hs)
 	}
+	c.hosts = map[string]*hostState{}
 	c.mu.Unlock()
 	for _, hs := range hosts {
 		c.closeOVSDB(hs)
