@@ -126,7 +126,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c.wg.Add(2)
 	go func() { defer c.wg.Done(); c.run(runCtx) }()
 	go func() { defer c.wg.Done(); c.watch(runCtx) }()
-	if _, err := c.waitSession(ctx); err != nil {
+	if _, err := c.waitSession(ctx, nil); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("dial ovsdb %s: %w", opts.Address, err)
 	}
@@ -206,14 +206,34 @@ func (f Facts) clone() Facts {
 // Update runs fn on a new transaction and commits what it collected, as one
 // OVSDB transaction commented "brtun: ...", then waits until ovs-vswitchd has
 // applied it (so ofports are assigned) or ctx ends. When nothing needs to
-// change nothing is sent. Without a session it waits for one until ctx ends.
-// Conflicts the builders skipped are returned as a *ConflictError after the
-// rest was committed.
+// change nothing is sent. Without a session it waits for one until ctx ends;
+// when the session turns out to be gone it starts over on the next one, so
+// fn may run more than once. Conflicts the builders skipped are returned as a
+// *ConflictError after the rest was committed.
 func (c *Client) Update(ctx context.Context, fn func(*Txn) error) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	s, err := c.waitSession(ctx)
-	if err != nil {
+	var gone *session
+	for {
+		s, err := c.waitSession(ctx, gone)
+		if err != nil {
+			return err
+		}
+		err = c.update(ctx, s, fn)
+		if !sessionGone(err) {
+			return err
+		}
+		// The next session's fresh cache holds whatever of this attempt
+		// was committed, so starting over is safe.
+		c.log.Debug("session gone during an update, retrying on the next one", zap.Error(err))
+		s.kill()
+		gone = s
+	}
+}
+
+// update is one attempt of Update on session s.
+func (c *Client) update(ctx context.Context, s *session, fn func(*Txn) error) error {
+	if err := c.catchUp(ctx, s); err != nil {
 		return err
 	}
 	st, err := s.state()
@@ -248,6 +268,37 @@ func (c *Client) Update(ctx context.Context, fn func(*Txn) error) error {
 	return t.conflictErr()
 }
 
+// catchUp waits until the cache holds every transaction that bumped next_cfg
+// before now, brtun's own included: a transaction whose reply was lost (the
+// caller's context ended) may have committed, and planning from a cache
+// without it would insert its rows again. ovsdb-server sends a session the
+// updates of earlier commits before a later reply, so this usually costs
+// one round trip and no waiting.
+func (c *Client) catchUp(ctx context.Context, s *session) error {
+	sel := []libovsdb.Operation{{Op: libovsdb.OperationSelect, Table: vswitchd.OpenvSwitchTable, Columns: []string{"next_cfg"}}}
+	results, err := s.ovs.Transact(ctx, sel...)
+	if err != nil {
+		return fmt.Errorf("read next_cfg: %w", transportErr(ctx, err))
+	}
+	if _, err := libovsdb.CheckOperationResults(results, sel); err != nil {
+		return fmt.Errorf("read next_cfg: %w", err)
+	}
+	if len(results[0].Rows) == 0 {
+		return nil // empty database
+	}
+	cfg, err := nextCfgOf(results[0])
+	if err != nil {
+		return fmt.Errorf("read next_cfg: %w", err)
+	}
+	if err := c.waitFor(ctx, func(s *session) bool {
+		root := s.root()
+		return root != nil && root.NextCfg >= cfg
+	}); err != nil {
+		return fmt.Errorf("wait for the cache to reach next_cfg %d: %w", cfg, err)
+	}
+	return nil
+}
+
 // commit sends ops with the comment, bumps next_cfg and returns its new
 // value, which ovs-vswitchd copies to cur_cfg once it applied the change.
 func (c *Client) commit(ctx context.Context, s *session, t *Txn, ops []libovsdb.Operation) (int, error) {
@@ -269,18 +320,14 @@ func (c *Client) commit(ctx context.Context, s *session, t *Txn, ops []libovsdb.
 	start := time.Now()
 	results, err := s.ovs.Transact(ctx, all...)
 	if err != nil {
-		return 0, fmt.Errorf("transact %q: %w", comment, err)
+		return 0, fmt.Errorf("transact %q: %w", comment, transportErr(ctx, err))
 	}
 	if opErrs, err := libovsdb.CheckOperationResults(results, all); err != nil {
 		return 0, fmt.Errorf("transact %q: %w", comment, errors.Join(append([]error{err}, asErrors(opErrs)...)...))
 	}
-	last := results[len(all)-1]
-	if len(last.Rows) != 1 {
-		return 0, fmt.Errorf("transact %q: select next_cfg returned %d rows", comment, len(last.Rows))
-	}
-	cfg, ok := asInt(last.Rows[0]["next_cfg"])
-	if !ok {
-		return 0, fmt.Errorf("transact %q: next_cfg is %T, not an integer", comment, last.Rows[0]["next_cfg"])
+	cfg, err := nextCfgOf(results[len(all)-1])
+	if err != nil {
+		return 0, fmt.Errorf("transact %q: %w", comment, err)
 	}
 	c.log.Debug("committed", zap.String("comment", comment), zap.Int("operations", len(all)),
 		zap.Int("next_cfg", cfg), zap.Duration("took", time.Since(start)))
@@ -293,6 +340,23 @@ func asErrors(opErrs []libovsdb.OperationError) []error {
 		out[i] = e
 	}
 	return out
+}
+
+// nextCfgOf reads next_cfg from the result of a select on the one
+// Open_vSwitch row. A column left out is at its default, 0.
+func nextCfgOf(r libovsdb.OperationResult) (int, error) {
+	if len(r.Rows) != 1 {
+		return 0, fmt.Errorf("select next_cfg returned %d rows", len(r.Rows))
+	}
+	v, present := r.Rows[0]["next_cfg"]
+	if !present {
+		return 0, nil
+	}
+	cfg, ok := asInt(v)
+	if !ok {
+		return 0, fmt.Errorf("next_cfg is %T, not an integer", v)
+	}
+	return cfg, nil
 }
 
 // asInt converts a decoded JSON number.
@@ -324,12 +388,13 @@ func (c *Client) waitApplied(ctx context.Context, cfg int) error {
 	return nil
 }
 
-// waitSession returns the current session, waiting for one until ctx ends.
-func (c *Client) waitSession(ctx context.Context) (*session, error) {
+// waitSession returns the current session, waiting until one other than
+// gone (nil: any) is up or ctx ends.
+func (c *Client) waitSession(ctx context.Context, gone *session) (*session, error) {
 	var s *session
 	err := c.waitFor(ctx, func(cur *session) bool {
 		s = cur
-		return true
+		return cur != gone
 	})
 	if err != nil {
 		c.mu.Lock()

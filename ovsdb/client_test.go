@@ -168,7 +168,7 @@ func TestReconnectResyncs(t *testing.T) {
 func TestUpdateWaitsForVswitchd(t *testing.T) {
 	m := newMemOVS(t, memOptions{noVswitchd: true})
 	c := m.dial(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := c.EnsureHost(ctx, HostSpec{Name: "h1"})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -197,7 +197,7 @@ func TestCloseStopsReconnecting(t *testing.T) {
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
 	m := newMemOVS(t, memOptions{})
-	before := runtime.NumGoroutine()
+	before := stableGoroutines()
 	c := m.dial(t)
 	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
 	m.proxy.down() // one reconnect cycle too
@@ -218,9 +218,43 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 
 func TestProbeDetectsHungServer(t *testing.T) {
 	m := newMemOVS(t, memOptions{})
-	c := m.dialProbing(t, 100*time.Millisecond)
+	// Attempts made while frozen hang until their timeout: keep it short.
+	c := m.dialProbing(t, 100*time.Millisecond, time.Second)
 	m.proxy.freeze(true)
 	waitChange(t, c, func(f Facts) bool { return !f.Connected })
 	m.proxy.freeze(false)
 	waitChange(t, c, func(f Facts) bool { return f.Connected })
+}
+
+// stableGoroutines returns the number of goroutines once it has not changed
+// for 100ms (goroutines the fixture started may still be starting).
+func stableGoroutines() int {
+	n := runtime.NumGoroutine()
+	for stable, tries := 0, 0; stable < 10 && tries < 200; tries++ {
+		time.Sleep(10 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m == n {
+			stable++
+		} else {
+			n, stable = m, 0
+		}
+	}
+	return n
+}
+
+func TestUpdateWaitsForTheNextSession(t *testing.T) {
+	m := newMemOVS(t, memOptions{})
+	c := m.dial(t)
+	m.proxy.down()
+	restored := make(chan struct{})
+	go func() {
+		defer close(restored)
+		time.Sleep(300 * time.Millisecond)
+		m.proxy.up()
+	}()
+	defer func() { <-restored }()
+	// Called while the session is gone, whether or not the client noticed
+	// yet: the update lands on the next session.
+	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
+	expectHost(t, m.state(t), HostSpec{Name: "h1"})
+	assert.Equal(t, 1, m.state(t).root.NextCfg)
 }

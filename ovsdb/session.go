@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/zapr"
@@ -18,11 +19,41 @@ import (
 // session is one connection to ovsdb-server with its monitor.
 type session struct {
 	ovs  client.Client
-	disc chan struct{}
+	disc chan struct{} // libovsdb's disconnect notification
+
+	dead     chan struct{} // closed by kill
+	killOnce sync.Once
+}
+
+func newSession(ovs client.Client, disc chan struct{}) *session {
+	return &session{ovs: ovs, disc: disc, dead: make(chan struct{})}
+}
+
+// kill tells hold that a request found the session gone.
+func (s *session) kill() {
+	s.killOnce.Do(func() { close(s.dead) })
 }
 
 func (s *session) state() (*state, error) {
 	return snapshot(s.ovs.Cache())
+}
+
+// errTransport marks a request that failed on the connection itself (a
+// broken pipe, a reset, EOF) rather than in the database.
+var errTransport = errors.New("connection failed")
+
+// transportErr marks a failed request as a connection failure unless the
+// caller's context ended.
+func transportErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, client.ErrNotConnected) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errTransport, err)
+}
+
+// sessionGone reports whether err means the session's connection is gone.
+func sessionGone(err error) bool {
+	return errors.Is(err, client.ErrNotConnected) || errors.Is(err, errNoCache) || errors.Is(err, errTransport)
 }
 
 // root returns the Open_vSwitch row of the session's cache, or nil.
@@ -93,6 +124,8 @@ func (c *Client) hold(ctx context.Context, s *session) error {
 			return ctx.Err()
 		case <-s.disc:
 			return errors.New("disconnected by the server")
+		case <-s.dead:
+			return errors.New("connection found gone by a request")
 		case <-alive.C:
 			if s.ovs.Cache() == nil {
 				return errors.New("disconnected")
@@ -158,7 +191,7 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 		ovs.Close()
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	return &session{ovs: ovs, disc: disc}, nil
+	return newSession(ovs, disc), nil
 }
 
 // monitor asks for the columns brtun reads or writes; statistics and other

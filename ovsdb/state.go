@@ -1,6 +1,7 @@
 package ovsdb
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -27,10 +28,13 @@ type state struct {
 	ifacePort    map[string]string // interface UUID -> port UUID
 }
 
+// errNoCache: libovsdb dropped the cache because the connection is gone.
+var errNoCache = errors.New("no cache: connection gone")
+
 // snapshot indexes the current content of a libovsdb cache.
 func snapshot(tc *cache.TableCache) (*state, error) {
 	if tc == nil {
-		return nil, fmt.Errorf("no cache: not connected")
+		return nil, errNoCache
 	}
 	roots, err := rowsOf[*vswitchd.OpenvSwitch](tc, vswitchd.OpenvSwitchTable)
 	if err != nil {
