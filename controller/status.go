@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -169,32 +170,34 @@ func (c *Controller) DumpFlows(ctx context.Context, host, bridge string, table i
 	return out, nil
 }
 
-// Owner names the owner of a flow by its cookie, resolving port cookies to
-// the port's name ("port:vm1") through the desired state.
-func (c *Controller) Owner(cookie uint64) string {
-	o, ok := flows.DecodeCookie(cookie)
-	if !ok {
-		return flows.DecodeOwner(cookie)
+// Owners returns a function naming the owner of a flow by its cookie, with
+// port cookies resolved to the port's name ("port:vm1") through the desired
+// state as it is now. Build it once per dump: it indexes every port.
+func (c *Controller) Owners() func(cookie uint64) string {
+	c.mu.Lock()
+	ports := make(map[uint32]string, len(c.snap.Ports))
+	for _, p := range c.snap.Ports {
+		ports[flows.PortID(p.Network, p.Name)] = p.Name
 	}
-	if o.Kind == flows.OwnerLearned {
-		return "learned"
-	}
-	if o.Kind == flows.OwnerPort {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for _, p := range c.snap.Ports {
-			if flows.PortID(p.Network, p.Name) == o.ID {
-				return "port:" + p.Name
-			}
+	c.mu.Unlock()
+	return func(cookie uint64) string {
+		o, ok := flows.DecodeCookie(cookie)
+		switch {
+		case !ok:
+			return flows.DecodeOwner(cookie)
+		case o.Kind == flows.OwnerLearned:
+			return "learned"
+		case o.Kind == flows.OwnerPort && ports[o.ID] != "":
+			return "port:" + ports[o.ID]
 		}
+		return o.String()
 	}
-	return o.String()
 }
 
 // Errors DumpFlows returns.
 var (
-	ErrUnknownHost  = fmt.Errorf("no such host")
-	ErrNotConnected = fmt.Errorf("switch not connected")
+	ErrUnknownHost  = errors.New("no such host")
+	ErrNotConnected = errors.New("switch not connected")
 )
 
 // fingerprint sums a bridge's desired flows and OVSDB configuration.

@@ -227,13 +227,14 @@ func (a apiController) DumpFlows(ctx context.Context, host, bridge string, table
 	if err != nil {
 		return nil, err
 	}
+	owner := a.c.Owners()
 	out := make([]northbound.FlowEntry, len(stats))
 	for i, s := range stats {
 		out[i] = northbound.FlowEntry{
 			Table: s.Flow.Table, Priority: s.Flow.Priority, Cookie: s.Flow.Cookie,
 			Match: s.Flow.Match.String(), Actions: s.Flow.ActionsString(),
 			NPackets: s.Packets, NBytes: s.Bytes, Duration: s.Duration,
-			Owner: a.c.Owner(s.Flow.Cookie),
+			Owner: owner(s.Flow.Cookie),
 		}
 	}
 	return out, nil

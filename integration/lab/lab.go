@@ -325,7 +325,8 @@ func ownerAlive(name string) bool {
 	if pid == int64(os.Getpid()) {
 		return false // an earlier lab of this same process that was not torn down
 	}
-	return syscall.Kill(int(pid), 0) == nil || syscall.Kill(int(pid), 0) == syscall.EPERM
+	err = syscall.Kill(int(pid), 0)
+	return err == nil || err == syscall.EPERM
 }
 
 // removeLeftovers deletes namespaces, links and run directories of labs
