@@ -293,6 +293,13 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 		if conn == nil {
 			continue // reconciled again when the switch connects
 		}
+		if hs.ovs == nil {
+			// Nothing is known yet of the host's ports and their ofports,
+			// so flows compiled now would delete the pipeline the switch
+			// holds and forwards on. They wait for the OVSDB connection,
+			// whose dial enqueues the host when it is done.
+			continue
+		}
 		if master, err := c.holdRole(ctx, bs, conn); !master {
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))

@@ -112,6 +112,34 @@ func TestRestartTouchesNoFlow(t *testing.T) {
 	assert.Positive(t, len(durations(t, h1, "br-tun", 20, "cookie=0xb75")), "learned entries must survive the restart")
 }
 
+// TestRestartWithOVSDBDownTouchesNoFlow: brtun restarts while h1's OVSDB
+// is unreachable (ovsdb-server stopped listening on the management network;
+// ovs-vswitchd runs on), so h1's switches reconnect before anything is
+// known of h1's ports. brtun must leave their flows alone (compiling without the
+// ofports would delete the pipeline) and, once OVSDB is back, find nothing
+// to change. Traffic keeps flowing throughout.
+func TestRestartWithOVSDBDownTouchesNoFlow(t *testing.T) {
+	s, a1, a2 := blueScenario(t, daemonOptions{Advertise: true})
+	h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
+	changes := watchFlows(t, h1, h2)
+	const count = 60
+	ping := pingInBackground(a1, a2.IP, count)
+	time.Sleep(time.Second)
+	s.brtun.Kill()
+	h1.CloseOVSDBRemote(t)
+	s.brtun.Start()
+	require.True(t, waitUntil(20*time.Second, func() bool {
+		hv := hostStatus(s, "h1")
+		return hv.Status.Bridges["br-tun"].OpenFlow == "connected" && hv.Status.Bridges["br-int"].OpenFlow == "connected"
+	}), "h1's switches must reconnect to the restarted brtun")
+	time.Sleep(3 * time.Second) // several reconciles of h1 without its OVSDB
+	assert.Equal(t, "disconnected", hostStatus(s, "h1").Status.OVSDB, "h1's OVSDB must still be down here")
+	h1.OpenOVSDBRemote(t)
+	s.waitApplied(30 * time.Second)
+	requireNoLoss(t, <-ping, count, "ping across the restart with h1's OVSDB down")
+	require.Empty(t, changes(), "a restart while a host's OVSDB is down must not add, modify or delete any flow")
+}
+
 // TestDriftIsRepaired: a brtun flow deleted by hand, one modified by hand
 // and a stray flow are repaired within one drift period, and counted.
 func TestDriftIsRepaired(t *testing.T) {

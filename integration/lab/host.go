@@ -63,6 +63,28 @@ func (h *Host) Appctl(args ...string) (string, error) {
 	return h.tool("ovs-appctl", append([]string{"-t", h.Dir + "/ovs-vswitchd.ctl"}, args...)...)
 }
 
+// CloseOVSDBRemote stops ovsdb-server listening on the management network
+// (and drops the sessions there), so brtun cannot reach this host's OVSDB
+// while ovs-vswitchd, on the unix socket, runs on unaffected.
+func (h *Host) CloseOVSDBRemote(t TB) {
+	t.Helper()
+	h.ovsdbRemote(t, "ovsdb-server/remove-remote")
+}
+
+// OpenOVSDBRemote undoes CloseOVSDBRemote.
+func (h *Host) OpenOVSDBRemote(t TB) {
+	t.Helper()
+	h.ovsdbRemote(t, "ovsdb-server/add-remote")
+}
+
+func (h *Host) ovsdbRemote(t TB, cmd string) {
+	t.Helper()
+	remote := fmt.Sprintf("ptcp:%d:%s", ovsdbPort, h.MgmtIP)
+	if out, err := h.tool("ovs-appctl", "-t", h.Dir+"/ovsdb-server.ctl", cmd, remote); err != nil {
+		t.Fatalf("lab: %s %s on %s: %v: %s", cmd, remote, h.Name, err, out)
+	}
+}
+
 // BridgeTarget is the OpenFlow management socket of a bridge on this host,
 // e.g. unix:/tmp/bt.../h1/br-tun.mgmt.
 func (h *Host) BridgeTarget(bridge string) string {
