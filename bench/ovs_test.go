@@ -20,9 +20,10 @@ import (
 // makes every system datapath and interface a dummy one, so ports need no
 // kernel device). Daemons are children with a parent-death signal.
 type ovs struct {
-	name string
-	dir  string
-	DB   string // unix:DIR/db.sock
+	name  string
+	dir   string
+	DB    string      // unix:DIR/db.sock
+	procs []*exec.Cmd // its daemons, in start order
 }
 
 func startOVS(t testing.TB, root, name string) *ovs {
@@ -66,7 +67,16 @@ func (o *ovs) daemon(t testing.TB, bin string, args ...string) *exec.Cmd {
 	must(t, cmd.Start())
 	go func() { _ = cmd.Wait() }()
 	t.Cleanup(func() { stopProc(t, cmd) })
+	o.procs = append(o.procs, cmd)
 	return cmd
+}
+
+// stop ends the daemons before the test does (the cleanup then finds
+// them gone).
+func (o *ovs) stop(t testing.TB) {
+	for i := len(o.procs) - 1; i >= 0; i-- {
+		stopProc(t, o.procs[i])
+	}
 }
 
 func (o *ovs) vsctl(args ...string) (string, error) {

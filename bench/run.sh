@@ -23,7 +23,7 @@ fi
 read -ra extra <<<"${BENCH_ARGS:-}"
 profiles=${BENCH_PROFILES:-/tmp/brtun-bench}
 mkdir -p "$profiles"
-go test -tags bench -count=1 -run '^TestBench$' -timeout 15m -v ./bench/ \
+go test -tags bench -count=1 -run '^TestBench$' -timeout 25m -v ./bench/ \
   -args -doc "$PWD/docs/benchmarks.md" -profiles "$profiles" "${extra[@]}" |
   tee "$profiles/bench.log" | grep --line-buffered -E '^(BENCH|--- |FAIL|ok|PASS)|Error|_test.go'
 echo "full log: $profiles/bench.log; CPU profiles: go tool pprof -top $profiles/bulk.pprof (and resync.pprof)"
