@@ -16,16 +16,12 @@ import (
 // reports; writing it to the store starts the usual reconcile, which tags
 // the interface. A mark that cannot become a port (unknown network, a name
 // already taken, ...) is logged once per interface and cause.
-func (c *Controller) autobind(ctx context.Context, hs *hostState, snap topology.Snapshot, host string, marked []ovsdb.MarkedInterface) {
+func (c *Controller) autobind(ctx context.Context, hs *hostState, snap topology.Snapshot, in hostInputs, marked []ovsdb.MarkedInterface) {
 	if len(marked) == 0 {
 		return
 	}
-	bound := map[string]bool{}
-	for _, p := range snap.Ports {
-		if p.Host == host {
-			bound[p.Interface] = true
-		}
-	}
+	host := in.host.Name
+	bound := in.boundInterfaces()
 	log := c.log.With(zap.String("host", host))
 	for _, m := range marked {
 		if bound[m.Interface] {

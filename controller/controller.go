@@ -12,7 +12,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -67,7 +66,7 @@ type Controller struct {
 	q       *queue
 
 	mu       sync.Mutex
-	snap     topology.Snapshot
+	desired  *desiredState // the newest revision of the desired state
 	hosts    map[string]*hostState
 	owners   map[uint64]bridgeRef // datapath id -> the host bridge it belongs to
 	switches map[uint64]Switch    // connected switches by datapath id
@@ -105,7 +104,7 @@ type hostState struct {
 type bridgeState struct {
 	ref         bridgeRef
 	dpid        uint64
-	fingerprint [32]byte // of the desired flows and OVSDB configuration
+	fingerprint [32]byte // of what the desired flows and OVSDB configuration are made of
 	desiredRev  uint64   // revision at which the fingerprint last changed
 	appliedRev  uint64   // revision whose desired state is fully installed
 	conn        Switch   // the connection installed refers to
@@ -139,6 +138,7 @@ func New(opts Options) (*Controller, error) {
 		log:      opts.Logger.Named("controller"),
 		metrics:  opts.Metrics,
 		q:        newQueue(200*time.Millisecond, 10*time.Second),
+		desired:  newDesiredState(topology.Snapshot{}),
 		hosts:    map[string]*hostState{},
 		owners:   map[uint64]bridgeRef{},
 		switches: map[uint64]Switch{},
@@ -196,12 +196,13 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // setSnapshot makes snap the desired state and enqueues every host.
 func (c *Controller) setSnapshot(snap topology.Snapshot) {
+	desired := newDesiredState(snap)
 	c.mu.Lock()
-	if snap.Revision < c.snap.Revision {
+	if snap.Revision < c.desired.snap.Revision {
 		c.mu.Unlock()
 		return
 	}
-	c.snap = snap
+	c.desired = desired
 	c.owners = map[uint64]bridgeRef{}
 	keys := make([]string, 0, len(snap.Hosts)+len(c.hosts))
 	for _, h := range snap.Hosts {
@@ -255,10 +256,10 @@ func (c *Controller) checkDrift() {
 func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 	start := time.Now()
 	c.mu.Lock()
-	snap := c.snap
+	desired := c.desired
 	hs := c.hosts[name]
 	c.mu.Unlock()
-	host, ok := snap.Host(name)
+	host, ok := desired.snap.Host(name)
 	if hs == nil {
 		return nil
 	}
@@ -266,17 +267,29 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 		c.forgetHost(hs)
 		return nil
 	}
-	log := c.log.With(zap.String("host", name), zap.Uint64("revision", snap.Revision))
+	in := desired.inputs(host)
+	sum := in.digest()
+	err := c.reconcileFull(ctx, hs, in, sum, desired.snap)
+	c.metrics.reconciled(err, time.Since(start))
+	return err
+}
 
-	ovsErr := c.syncOVSDB(ctx, hs, host, snap)
+// reconcileFull is the full reconcile of one host: the OVSDB transaction,
+// autobind, compile, and the diff of both bridges against what they hold.
+func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostInputs, sum hostDigest, snap topology.Snapshot) error {
+	log := c.log.With(zap.String("host", hs.name), zap.Uint64("revision", snap.Revision))
+
+	owns := c.ownsOVSDB(hs.name)
+	ovsErr := c.syncOVSDB(ctx, hs, in, owns)
 	var facts ovsdb.Facts
 	if hs.ovs != nil {
 		facts = hs.ovs.Facts()
 	}
-	if c.ownsOVSDB(name) {
-		c.autobind(ctx, hs, snap, name, facts.Marked)
+	if owns {
+		c.autobind(ctx, hs, snap, in, facts.Marked)
 	}
-	set := flows.Compile(buildView(snap, host, facts))
+	view := buildView(in, facts)
+	set := flows.Compile(view)
 	for _, s := range set.Skipped {
 		log.Debug("left out of the pipeline", zap.String("reason", s))
 	}
@@ -285,7 +298,7 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 	for _, b := range bridgeNames {
 		c.mu.Lock()
 		bs := hs.bridges[b]
-		if fp := fingerprint(set.Flows(flowsBridge(b)), ovsdbSpec(b, snap, host)); fp != bs.fingerprint {
+		if fp := sum.bridge(b, view); fp != bs.fingerprint {
 			bs.fingerprint, bs.desiredRev = fp, snap.Revision
 		}
 		conn := c.switches[bs.dpid]
@@ -324,33 +337,33 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 	hs.lastErr = err
 	c.changedLocked()
 	c.mu.Unlock()
-	c.metrics.reconciled(err, time.Since(start))
 	return err
 }
 
-// syncOVSDB connects to the host's OVSDB when needed and applies bridges,
-// the tunnel mesh and port bindings in one transaction.
-func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, host topology.Host, snap topology.Snapshot) error {
-	if _, err := c.ovsdbClient(ctx, hs, host); err != nil {
+// syncOVSDB connects to the host's OVSDB when needed and, when this
+// replica owns the host's OVSDB work, applies bridges, the tunnel mesh and
+// port bindings in one transaction.
+func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs, owns bool) error {
+	if _, err := c.ovsdbClient(ctx, hs, in.host); err != nil {
 		return err
 	}
-	if !c.ownsOVSDB(host.Name) {
+	if !owns {
 		return nil // the master of the host's br-tun writes its OVSDB
 	}
 	uctx, cancel := context.WithTimeout(ctx, c.opts.OVSDBTimeout)
 	defer cancel()
 	err := hs.ovs.Update(uctx, func(t *ovsdb.Txn) error {
 		if err := t.EnsureHost(ovsdb.HostSpec{
-			Name:              host.Name,
-			DatapathType:      host.DatapathType,
+			Name:              in.host.Name,
+			DatapathType:      in.host.DatapathType,
 			ControllerTargets: c.opts.ControllerTargets,
 		}); err != nil {
 			return err
 		}
-		if err := t.EnsureTunnels(tunnelSpec(snap, host)); err != nil {
+		if err := t.EnsureTunnels(in.tunnels); err != nil {
 			return err
 		}
-		return syncBindings(t, snap, host, hs.ovs.Facts())
+		return syncBindings(t, in.bindings, hs.ovs.Facts())
 	})
 	if err != nil {
 		return fmt.Errorf("ovsdb: %w", err)
@@ -372,14 +385,11 @@ func (c *Controller) watchOVSDB(ctx context.Context, host string, cl *ovsdb.Clie
 
 // syncBindings tags every port of this host on br-int and unbinds the
 // bindings brtun made that are no longer desired.
-func syncBindings(t *ovsdb.Txn, snap topology.Snapshot, host topology.Host, facts ovsdb.Facts) error {
+func syncBindings(t *ovsdb.Txn, bindings []ovsdb.Binding, facts ovsdb.Facts) error {
 	want := map[string]bool{}
-	for _, p := range snap.Ports {
-		if p.Host != host.Name {
-			continue
-		}
-		want[p.Interface] = true
-		if err := t.BindPort(ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: int(p.LocalVLAN)}); err != nil {
+	for _, b := range bindings {
+		want[b.Interface] = true
+		if err := t.BindPort(b); err != nil {
 			return err
 		}
 	}
@@ -565,90 +575,6 @@ func (c *Controller) removeSwitch(sw Switch) {
 	if known {
 		c.q.Add(ref.host) // refresh status; nothing to send until it returns
 	}
-}
-
-// tunnelSpec is the tunnel mesh of host: one port per other host and tunnel
-// type in use by any network.
-func tunnelSpec(snap topology.Snapshot, host topology.Host) ovsdb.TunnelSpec {
-	typeSet := map[topology.NetworkType]bool{}
-	for _, n := range snap.Networks {
-		typeSet[n.Type] = true
-	}
-	var types []topology.NetworkType
-	for _, t := range []topology.NetworkType{topology.VXLAN, topology.GRE} {
-		if typeSet[t] {
-			types = append(types, t)
-		}
-	}
-	spec := ovsdb.TunnelSpec{LocalIP: host.TunnelIP}
-	for _, h := range snap.Hosts {
-		if h.Name != host.Name {
-			spec.Peers = append(spec.Peers, ovsdb.Peer{Name: h.Name, IP: h.TunnelIP, Types: types})
-		}
-	}
-	return spec
-}
-
-// buildView assembles what flows.Compile needs to know about one host.
-func buildView(snap topology.Snapshot, host topology.Host, facts ovsdb.Facts) flows.View {
-	v := flows.View{Host: host.Name}
-	if br, ok := facts.Bridges[BrTun]; ok && br.PatchOFPort > 0 {
-		v.PatchIntOfport = uint32(br.PatchOFPort)
-	}
-	for _, t := range facts.Tunnels {
-		if t.OFPort > 0 {
-			v.Tunnels = append(v.Tunnels, flows.TunnelPort{Ofport: uint32(t.OFPort), PeerHost: t.PeerName, RemoteIP: t.PeerIP, Type: t.Type})
-		}
-	}
-	local := snap.LocalVLANs(host.Name)
-	carriers := map[string]map[string]bool{} // network -> hosts with a port on it
-	for _, p := range snap.Ports {
-		if carriers[p.Network] == nil {
-			carriers[p.Network] = map[string]bool{}
-		}
-		carriers[p.Network][p.Host] = true
-	}
-	for _, n := range snap.Networks {
-		vlan, ok := local[n.Name]
-		if !ok {
-			continue
-		}
-		nv := flows.NetworkView{Name: n.Name, Type: n.Type, SegmentID: n.SegmentID, LocalVLAN: vlan, MACLearning: n.MACLearning}
-		for h := range carriers[n.Name] {
-			if h != host.Name {
-				nv.Peers = append(nv.Peers, h)
-			}
-		}
-		sort.Strings(nv.Peers)
-		v.Networks = append(v.Networks, nv)
-	}
-	for _, p := range snap.Ports {
-		if p.Host == host.Name || p.MAC == "" {
-			continue
-		}
-		if _, ok := local[p.Network]; ok {
-			v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: p.Network, Name: p.Name, Host: p.Host, MAC: p.MAC, IPs: p.IPs})
-		}
-	}
-	return v
-}
-
-// ovsdbSpec renders what OVSDB must hold for one bridge, for the
-// fingerprint that tells whether a revision touched the bridge.
-func ovsdbSpec(bridge string, snap topology.Snapshot, host topology.Host) []string {
-	spec := []string{"host " + host.Name + " " + host.DatapathType}
-	if bridge == BrTun {
-		for _, p := range tunnelSpec(snap, host).Peers {
-			spec = append(spec, fmt.Sprintf("peer %s %s %v", p.Name, p.IP, p.Types))
-		}
-		return spec
-	}
-	for _, p := range snap.Ports {
-		if p.Host == host.Name {
-			spec = append(spec, fmt.Sprintf("bind %s %d", p.Interface, p.LocalVLAN))
-		}
-	}
-	return spec
 }
 
 func flowsBridge(b string) flows.Bridge { return flows.Bridge(b) }

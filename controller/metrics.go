@@ -196,7 +196,7 @@ func (c *Controller) metricState() []hostMetrics {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	byCookie := map[uint64]string{} // learned cookie without VLAN -> network
-	for _, n := range c.snap.Networks {
+	for _, n := range c.desired.snap.Networks {
 		byCookie[flows.LearnedCookie(n.Type, n.SegmentID, 0)] = n.Name
 	}
 	out := make([]hostMetrics, 0, len(c.hosts))

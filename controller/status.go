@@ -2,11 +2,9 @@ package controller
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/brtun/brtun/flows"
@@ -125,13 +123,13 @@ func (c *Controller) notAppliedLocked(rev uint64) []string {
 	var pending []string
 	for _, hs := range c.hosts {
 		for _, bs := range hs.bridges {
-			unknown := c.snap.Revision < rev || hs.seenRev < rev
+			unknown := c.desired.snap.Revision < rev || hs.seenRev < rev
 			if unknown || (bs.desiredRev >= rev && c.appliedRevLocked(bs) < bs.desiredRev) {
 				pending = append(pending, bs.ref.String())
 			}
 		}
 	}
-	if c.snap.Revision < rev && len(c.hosts) == 0 {
+	if c.desired.snap.Revision < rev && len(c.hosts) == 0 {
 		pending = append(pending, "controller") // has not seen the revision yet
 	}
 	sort.Strings(pending)
@@ -175,8 +173,8 @@ func (c *Controller) DumpFlows(ctx context.Context, host, bridge string, table i
 // state as it is now. Build it once per dump: it indexes every port.
 func (c *Controller) Owners() func(cookie uint64) string {
 	c.mu.Lock()
-	ports := make(map[uint32]string, len(c.snap.Ports))
-	for _, p := range c.snap.Ports {
+	ports := make(map[uint32]string, len(c.desired.snap.Ports))
+	for _, p := range c.desired.snap.Ports {
 		ports[flows.PortID(p.Network, p.Name)] = p.Name
 	}
 	c.mu.Unlock()
@@ -199,16 +197,3 @@ var (
 	ErrUnknownHost  = errors.New("no such host")
 	ErrNotConnected = errors.New("switch not connected")
 )
-
-// fingerprint sums a bridge's desired flows and OVSDB configuration.
-func fingerprint(fs []flows.Flow, spec []string) [32]byte {
-	h := sha256.New()
-	for i := range fs {
-		h.Write([]byte(fs[i].String()))
-		h.Write([]byte{'\n'})
-	}
-	h.Write([]byte(strings.Join(spec, "\n")))
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
-	return sum
-}

@@ -1,0 +1,249 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"hash"
+	"slices"
+
+	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/topology"
+)
+
+// desiredState is one revision of the desired state, indexed once when it
+// arrives, so that what one host's reconcile reads costs in proportion to
+// that host's share of the state, not to all of it.
+type desiredState struct {
+	snap      topology.Snapshot
+	byHost    map[string][]*topology.Port // in snapshot order: by network, then name
+	byNetwork map[string][]*topology.Port // in snapshot order: by name
+	types     []topology.NetworkType      // the tunnel types some network uses, VXLAN first
+}
+
+func newDesiredState(snap topology.Snapshot) *desiredState {
+	d := &desiredState{
+		snap:      snap,
+		byHost:    map[string][]*topology.Port{},
+		byNetwork: map[string][]*topology.Port{},
+	}
+	for i := range snap.Ports {
+		p := &snap.Ports[i]
+		d.byHost[p.Host] = append(d.byHost[p.Host], p)
+		d.byNetwork[p.Network] = append(d.byNetwork[p.Network], p)
+	}
+	used := map[topology.NetworkType]bool{}
+	for _, n := range snap.Networks {
+		used[n.Type] = true
+	}
+	for _, t := range []topology.NetworkType{topology.VXLAN, topology.GRE} {
+		if used[t] {
+			d.types = append(d.types, t)
+		}
+	}
+	return d
+}
+
+// hostInputs is everything a reconcile of one host reads from the desired
+// state. Its digest tells whether a revision touched the host.
+type hostInputs struct {
+	host topology.Host
+	// tunnels is the tunnel mesh: one port per other host and tunnel type
+	// in use by any network.
+	tunnels ovsdb.TunnelSpec
+	// bindings are the host's ports, by network then name.
+	bindings []ovsdb.Binding
+	// view is the host's flows.View without what OVSDB reports (the
+	// ofports); buildView adds that.
+	view flows.View
+}
+
+// inputs collects what a reconcile of host reads.
+func (d *desiredState) inputs(host topology.Host) hostInputs {
+	in := hostInputs{
+		host:    host,
+		tunnels: ovsdb.TunnelSpec{LocalIP: host.TunnelIP},
+		view:    flows.View{Host: host.Name},
+	}
+	in.tunnels.Peers = make([]ovsdb.Peer, 0, len(d.snap.Hosts))
+	for _, h := range d.snap.Hosts {
+		if h.Name != host.Name {
+			in.tunnels.Peers = append(in.tunnels.Peers, ovsdb.Peer{Name: h.Name, IP: h.TunnelIP, Types: d.types})
+		}
+	}
+	own := d.byHost[host.Name]
+	in.bindings = make([]ovsdb.Binding, 0, len(own))
+	in.view.Networks = make([]flows.NetworkView, 0, len(own))
+	for i, p := range own {
+		in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: int(p.LocalVLAN)})
+		if i == 0 || own[i-1].Network != p.Network { // ports sort by network: once per network
+			d.addNetwork(&in.view, p.Network, p.LocalVLAN)
+		}
+	}
+	return in
+}
+
+// addNetwork adds a network the host carries on local VLAN vlan to v: the
+// other hosts carrying it and their ports with a MAC.
+func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16) {
+	ports := d.byNetwork[name]
+	if n, ok := d.snap.Network(name); ok {
+		nv := flows.NetworkView{Name: n.Name, Type: n.Type, SegmentID: n.SegmentID, LocalVLAN: vlan, MACLearning: n.MACLearning}
+		for _, p := range ports {
+			if p.Host != v.Host {
+				nv.Peers = append(nv.Peers, p.Host)
+			}
+		}
+		slices.Sort(nv.Peers)
+		nv.Peers = slices.Compact(nv.Peers)
+		v.Networks = append(v.Networks, nv)
+	}
+	for _, p := range ports {
+		if p.Host != v.Host && p.MAC != "" {
+			v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: p.Network, Name: p.Name, Host: p.Host, MAC: p.MAC, IPs: p.IPs})
+		}
+	}
+}
+
+// boundInterfaces is the set of the host's interfaces the desired state
+// binds.
+func (in hostInputs) boundInterfaces() map[string]bool {
+	bound := make(map[string]bool, len(in.bindings))
+	for _, b := range in.bindings {
+		bound[b.Interface] = true
+	}
+	return bound
+}
+
+// buildView is what flows.Compile needs to know about one host: the host's
+// view from the desired state plus the ofports its OVSDB reports.
+func buildView(in hostInputs, facts ovsdb.Facts) flows.View {
+	v := in.view
+	if br, ok := facts.Bridges[BrTun]; ok && br.PatchOFPort > 0 {
+		v.PatchIntOfport = uint32(br.PatchOFPort)
+	}
+	for _, t := range facts.Tunnels {
+		if t.OFPort > 0 {
+			v.Tunnels = append(v.Tunnels, flows.TunnelPort{Ofport: uint32(t.OFPort), PeerHost: t.PeerName, RemoteIP: t.PeerIP, Type: t.Type})
+		}
+	}
+	return v
+}
+
+// hostDigest sums a host's inputs without compiling or rendering a flow:
+// brTun covers what br-tun's flows and OVSDB configuration are made of
+// from the desired state, brInt the same for br-int, and all every input.
+type hostDigest struct {
+	all, brTun, brInt [32]byte
+}
+
+func (in hostInputs) digest() hostDigest {
+	var d hostDigest
+
+	tun := newSummer()
+	tun.str(in.host.Name).str(in.host.DatapathType)
+	tun.str(in.tunnels.LocalIP).num(uint64(in.tunnels.VXLANPort)).num(uint64(len(in.tunnels.Peers)))
+	for _, p := range in.tunnels.Peers {
+		tun.str(p.Name).str(p.IP).num(uint64(len(p.Types)))
+		for _, t := range p.Types {
+			tun.str(string(t))
+		}
+	}
+	tun.str(in.view.Host).num(uint64(len(in.view.Networks)))
+	for _, n := range in.view.Networks {
+		tun.str(n.Name).str(string(n.Type)).num(uint64(n.SegmentID)).num(uint64(n.LocalVLAN)).flag(n.MACLearning).strs(n.Peers)
+	}
+	tun.num(uint64(len(in.view.RemotePorts)))
+	for _, p := range in.view.RemotePorts {
+		tun.str(p.Network).str(p.Name).str(p.Host).str(p.MAC).strs(p.IPs)
+	}
+	d.brTun = tun.sum()
+
+	// br-int's flows depend on nothing of the view (TestBrIntFlowsIgnoreTheView);
+	// its OVSDB configuration is the host row and the bindings.
+	br := newSummer()
+	br.str(in.host.Name).str(in.host.DatapathType).num(uint64(len(in.bindings)))
+	for _, b := range in.bindings {
+		br.str(b.Interface).str(b.Port).str(b.Network).num(uint64(b.VLAN))
+	}
+	d.brInt = br.sum()
+
+	all := newSummer()
+	all.bytes(d.brTun[:]).bytes(d.brInt[:]).str(in.host.OVSDB).str(in.host.TunnelIP)
+	d.all = all.sum()
+	return d
+}
+
+// bridge sums what one bridge's desired flows and OVSDB configuration are
+// made of, view's ofports included, for the bridge's desired revision.
+func (d hostDigest) bridge(b string, view flows.View) [32]byte {
+	if b == BrInt {
+		return d.brInt
+	}
+	s := newSummer()
+	s.bytes(d.brTun[:]).num(uint64(view.PatchIntOfport)).num(uint64(len(view.Tunnels)))
+	for _, t := range view.Tunnels {
+		s.num(uint64(t.Ofport)).str(t.PeerHost).str(t.RemoteIP).str(string(t.Type))
+	}
+	return s.sum()
+}
+
+// summer is a SHA-256 over length-prefixed fields, so no two different
+// sequences of fields sum alike by concatenation.
+type summer struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func newSummer() *summer {
+	return &summer{h: sha256.New(), buf: make([]byte, 0, 4096)}
+}
+
+func (s *summer) bytes(b []byte) *summer {
+	s.buf = binary.AppendUvarint(s.buf, uint64(len(b)))
+	s.buf = append(s.buf, b...)
+	return s.flushFull()
+}
+
+func (s *summer) str(v string) *summer {
+	s.buf = binary.AppendUvarint(s.buf, uint64(len(v)))
+	s.buf = append(s.buf, v...)
+	return s.flushFull()
+}
+
+func (s *summer) strs(vs []string) *summer {
+	s.num(uint64(len(vs)))
+	for _, v := range vs {
+		s.str(v)
+	}
+	return s
+}
+
+func (s *summer) num(v uint64) *summer {
+	s.buf = binary.AppendUvarint(s.buf, v)
+	return s.flushFull()
+}
+
+func (s *summer) flag(v bool) *summer {
+	if v {
+		return s.num(1)
+	}
+	return s.num(0)
+}
+
+// flushFull hashes the buffer once it has grown past its capacity.
+func (s *summer) flushFull() *summer {
+	if len(s.buf) >= 4096 {
+		s.h.Write(s.buf)
+		s.buf = s.buf[:0]
+	}
+	return s
+}
+
+func (s *summer) sum() [32]byte {
+	s.h.Write(s.buf)
+	s.buf = s.buf[:0]
+	var out [32]byte
+	s.h.Sum(out[:0])
+	return out
+}

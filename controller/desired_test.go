@@ -1,0 +1,298 @@
+package controller
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/topology"
+)
+
+// testSnapshot: h1 carries blue (with h2) and green (alone); h2 and h3
+// carry red, which h1 does not.
+func testSnapshot() topology.Snapshot {
+	return topology.Snapshot{
+		Revision: 7,
+		Hosts: []topology.Host{
+			{Name: "h1", OVSDB: "tcp:192.0.2.1:6640", TunnelIP: "198.51.100.1", DatapathType: "system"},
+			{Name: "h2", OVSDB: "tcp:192.0.2.2:6640", TunnelIP: "198.51.100.2", DatapathType: "system"},
+			{Name: "h3", OVSDB: "tcp:192.0.2.3:6640", TunnelIP: "198.51.100.3", DatapathType: "netdev"},
+		},
+		Networks: []topology.Network{
+			{Name: "blue", Type: topology.VXLAN, SegmentID: 5001, MACLearning: true},
+			{Name: "green", Type: topology.VXLAN, SegmentID: 5002},
+			{Name: "red", Type: topology.VXLAN, SegmentID: 5003},
+		},
+		Ports: []topology.Port{
+			{Network: "blue", Name: "a1", Host: "h1", Interface: "tap-a1", MAC: "02:00:00:00:01:01", IPs: []string{"10.0.0.1"}, LocalVLAN: 1},
+			{Network: "blue", Name: "a2", Host: "h2", Interface: "tap-a2", MAC: "02:00:00:00:01:02", IPs: []string{"10.0.0.2"}, LocalVLAN: 3},
+			{Network: "blue", Name: "a3", Host: "h1", Interface: "tap-a3", MAC: "02:00:00:00:01:03", LocalVLAN: 1},
+			{Network: "blue", Name: "a4", Host: "h2", Interface: "tap-a4", LocalVLAN: 3}, // no MAC: no remote port
+			{Network: "green", Name: "g1", Host: "h1", Interface: "tap-g1", LocalVLAN: 2},
+			{Network: "red", Name: "r2", Host: "h2", Interface: "tap-r2", MAC: "02:00:00:00:03:02", IPs: []string{"10.3.0.2"}, LocalVLAN: 1},
+			{Network: "red", Name: "r3", Host: "h3", Interface: "tap-r3", MAC: "02:00:00:00:03:03", IPs: []string{"10.3.0.3"}, LocalVLAN: 1},
+		},
+	}
+}
+
+func h1Inputs(t *testing.T, snap topology.Snapshot) hostInputs {
+	t.Helper()
+	h1, ok := snap.Host("h1")
+	require.True(t, ok)
+	return newDesiredState(snap).inputs(h1)
+}
+
+func TestInputsAreWhatTheHostCarries(t *testing.T) {
+	in := h1Inputs(t, testSnapshot())
+
+	vxlan := []topology.NetworkType{topology.VXLAN}
+	require.Equal(t, ovsdb.TunnelSpec{LocalIP: "198.51.100.1", Peers: []ovsdb.Peer{
+		{Name: "h2", IP: "198.51.100.2", Types: vxlan},
+		{Name: "h3", IP: "198.51.100.3", Types: vxlan},
+	}}, in.tunnels)
+	require.Equal(t, []ovsdb.Binding{
+		{Interface: "tap-a1", Port: "a1", Network: "blue", VLAN: 1},
+		{Interface: "tap-a3", Port: "a3", Network: "blue", VLAN: 1},
+		{Interface: "tap-g1", Port: "g1", Network: "green", VLAN: 2},
+	}, in.bindings)
+	require.Equal(t, flows.View{
+		Host: "h1",
+		Networks: []flows.NetworkView{
+			{Name: "blue", Type: topology.VXLAN, SegmentID: 5001, LocalVLAN: 1, MACLearning: true, Peers: []string{"h2"}},
+			{Name: "green", Type: topology.VXLAN, SegmentID: 5002, LocalVLAN: 2},
+		},
+		RemotePorts: []flows.RemotePort{
+			{Network: "blue", Name: "a2", Host: "h2", MAC: "02:00:00:00:01:02", IPs: []string{"10.0.0.2"}},
+		},
+	}, in.view, "red is h2's and h3's business, not h1's")
+}
+
+func TestBuildViewAddsTheOfportsOVSDBReports(t *testing.T) {
+	in := h1Inputs(t, testSnapshot())
+	facts := ovsdb.Facts{
+		Bridges: map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}},
+		Tunnels: []ovsdb.TunnelPort{
+			{Name: "vxlan-c6336402", Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2},
+			{Name: "vxlan-c6336403", Type: topology.VXLAN, PeerName: "h3", PeerIP: "198.51.100.3", OFPort: 0}, // not assigned yet
+		},
+	}
+	v := buildView(in, facts)
+	require.Equal(t, uint32(1), v.PatchIntOfport)
+	require.Equal(t, []flows.TunnelPort{{Ofport: 2, PeerHost: "h2", RemoteIP: "198.51.100.2", Type: topology.VXLAN}}, v.Tunnels)
+	require.Equal(t, in.view.Networks, v.Networks)
+	require.Empty(t, in.view.Tunnels, "the inputs stay without facts")
+}
+
+// TestDigestFollowsEveryInputOfTheHost: any change to what h1's reconcile
+// reads changes h1's digest, and the bridge part it belongs to.
+func TestDigestFollowsEveryInputOfTheHost(t *testing.T) {
+	const tun, brint = "br-tun", "br-int"
+	cases := []struct {
+		name    string
+		change  func(s *topology.Snapshot)
+		bridges []string // whose digest part must change
+	}{
+		{"own OVSDB address", func(s *topology.Snapshot) { s.Hosts[0].OVSDB = "tcp:192.0.2.9:6640" }, nil},
+		{"own tunnel IP", func(s *topology.Snapshot) { s.Hosts[0].TunnelIP = "198.51.100.9" }, []string{tun}},
+		{"own datapath type", func(s *topology.Snapshot) { s.Hosts[0].DatapathType = "netdev" }, []string{tun, brint}},
+		{"a peer's tunnel IP", func(s *topology.Snapshot) { s.Hosts[2].TunnelIP = "198.51.100.33" }, []string{tun}},
+		{"a new host", func(s *topology.Snapshot) {
+			s.Hosts = append(s.Hosts, topology.Host{Name: "h4", TunnelIP: "198.51.100.4"})
+		}, []string{tun}},
+		{"a host leaves", func(s *topology.Snapshot) { s.Hosts = s.Hosts[:2] }, []string{tun}},
+		{"a first GRE network anywhere", func(s *topology.Snapshot) {
+			s.Networks = append(s.Networks, topology.Network{Name: "yellow", Type: topology.GRE, SegmentID: 1})
+		}, []string{tun}},
+		{"a carried network's segment", func(s *topology.Snapshot) { s.Networks[0].SegmentID = 6001 }, []string{tun}},
+		{"a carried network's MAC learning", func(s *topology.Snapshot) { s.Networks[1].MACLearning = true }, []string{tun}},
+		{"own port's local VLAN", func(s *topology.Snapshot) { s.Ports[4].LocalVLAN = 9 }, []string{tun, brint}},
+		{"own port's interface", func(s *topology.Snapshot) { s.Ports[0].Interface = "tap-x" }, []string{brint}},
+		{"own port's name", func(s *topology.Snapshot) { s.Ports[0].Name = "a0" }, []string{brint}},
+		{"own new port on a carried network", func(s *topology.Snapshot) {
+			s.Ports = slices.Insert(s.Ports, 1, topology.Port{Network: "blue", Name: "a10", Host: "h1", Interface: "tap-a10", LocalVLAN: 1})
+		}, []string{brint}},
+		{"own first port on red", func(s *topology.Snapshot) {
+			s.Ports = append(s.Ports, topology.Port{Network: "red", Name: "r1", Host: "h1", Interface: "tap-r1", LocalVLAN: 3})
+		}, []string{tun, brint}},
+		{"own port deleted", func(s *topology.Snapshot) { s.Ports = slices.Delete(s.Ports, 4, 5) }, []string{tun, brint}},
+		{"a remote port's MAC", func(s *topology.Snapshot) { s.Ports[1].MAC = "02:00:00:00:01:22" }, []string{tun}},
+		{"a remote port's IPs", func(s *topology.Snapshot) { s.Ports[1].IPs = []string{"10.0.0.2", "fd00::2"} }, []string{tun}},
+		{"a remote port gains a MAC", func(s *topology.Snapshot) { s.Ports[3].MAC = "02:00:00:00:01:04" }, []string{tun}},
+		{"a new carrier of a carried network", func(s *topology.Snapshot) {
+			s.Ports = slices.Insert(s.Ports, 4, topology.Port{Network: "blue", Name: "a5", Host: "h3", Interface: "tap-a5", LocalVLAN: 2})
+		}, []string{tun}},
+		{"the last remote port of a carried network deleted", func(s *topology.Snapshot) {
+			s.Ports = slices.Delete(s.Ports, 1, 2)
+			s.Ports = slices.Delete(s.Ports, 2, 3) // a4
+		}, []string{tun}},
+	}
+	base := h1Inputs(t, testSnapshot()).digest()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := testSnapshot()
+			tc.change(&snap)
+			got := h1Inputs(t, snap).digest()
+			require.NotEqual(t, base.all, got.all)
+			require.Equal(t, slices.Contains(tc.bridges, tun), base.brTun != got.brTun, "br-tun part changed")
+			require.Equal(t, slices.Contains(tc.bridges, brint), base.brInt != got.brInt, "br-int part changed")
+		})
+	}
+}
+
+// TestDigestIgnoresWhatTheHostDoesNotCarry: changes on networks h1 does
+// not carry, and to what of a remote port h1 never reads, leave h1's
+// digest alone.
+func TestDigestIgnoresWhatTheHostDoesNotCarry(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(s *topology.Snapshot)
+	}{
+		{"another host's port on red changes", func(s *topology.Snapshot) {
+			s.Ports[5].MAC, s.Ports[5].IPs = "02:00:00:00:03:22", []string{"10.3.0.22"}
+		}},
+		{"another host's new port on red", func(s *topology.Snapshot) {
+			s.Ports = append(s.Ports, topology.Port{Network: "red", Name: "r4", Host: "h3", Interface: "tap-r4", MAC: "02:00:00:00:03:04", LocalVLAN: 1})
+		}},
+		{"another host's port on red deleted", func(s *topology.Snapshot) { s.Ports = slices.Delete(s.Ports, 6, 7) }},
+		{"red's segment", func(s *topology.Snapshot) { s.Networks[2].SegmentID = 7003 }},
+		{"a new VXLAN network", func(s *topology.Snapshot) {
+			s.Networks = append(s.Networks, topology.Network{Name: "white", Type: topology.VXLAN, SegmentID: 5009})
+		}},
+		{"a remote port's interface and local VLAN on its own host", func(s *topology.Snapshot) {
+			s.Ports[1].Interface, s.Ports[1].LocalVLAN = "tap-moved", 7
+		}},
+		{"a peer's OVSDB address and datapath type", func(s *topology.Snapshot) {
+			s.Hosts[1].OVSDB, s.Hosts[1].DatapathType = "tcp:192.0.2.22:6640", "netdev"
+		}},
+		{"the revision", func(s *topology.Snapshot) { s.Revision++ }},
+	}
+	base := h1Inputs(t, testSnapshot()).digest()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := testSnapshot()
+			tc.change(&snap)
+			require.Equal(t, base, h1Inputs(t, snap).digest())
+		})
+	}
+}
+
+func TestBridgeDigestFollowsTheOfportsOfBrTunOnly(t *testing.T) {
+	in := h1Inputs(t, testSnapshot())
+	sum := in.digest()
+	facts := ovsdb.Facts{
+		Bridges: map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}},
+		Tunnels: []ovsdb.TunnelPort{{Name: "vxlan-c6336402", Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2}},
+	}
+	base := buildView(in, facts)
+	changes := map[string]func(f *ovsdb.Facts){
+		"tunnel ofport": func(f *ovsdb.Facts) { f.Tunnels[0].OFPort = 5 },
+		"tunnel gone":   func(f *ovsdb.Facts) { f.Tunnels = nil },
+		"patch ofport":  func(f *ovsdb.Facts) { f.Bridges = map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 3}} },
+	}
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			f := facts
+			f.Tunnels = slices.Clone(facts.Tunnels)
+			change(&f)
+			v := buildView(in, f)
+			require.NotEqual(t, sum.bridge(BrTun, base), sum.bridge(BrTun, v))
+			require.Equal(t, sum.bridge(BrInt, base), sum.bridge(BrInt, v))
+		})
+	}
+}
+
+// TestBrIntFlowsIgnoreTheView guards what the br-int digest leaves out:
+// br-int's flows must not depend on the view. Should they ever, the
+// br-int part of hostDigest must cover what they read.
+func TestBrIntFlowsIgnoreTheView(t *testing.T) {
+	in := h1Inputs(t, testSnapshot())
+	full := buildView(in, ovsdb.Facts{
+		Bridges: map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}},
+		Tunnels: []ovsdb.TunnelPort{{Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2}},
+	})
+	want := flows.Compile(flows.View{Host: "h1"}).Flows(flows.BrInt)
+	require.NotEmpty(t, want)
+	require.Equal(t, want, flows.Compile(full).Flows(flows.BrInt))
+	require.NotEqual(t, flows.Compile(flows.View{Host: "h1"}).Flows(flows.BrTun), flows.Compile(full).Flows(flows.BrTun), "control: br-tun's flows do")
+}
+
+// manyHosts is the shape of the many-hosts benchmark: n hosts, networks
+// networks each with a port on h1 and on one other host in turn.
+func manyHosts(n, networks int) topology.Snapshot {
+	var snap topology.Snapshot
+	for i := 1; i <= n; i++ {
+		snap.Hosts = append(snap.Hosts, topology.Host{Name: fmt.Sprintf("h%02d", i), TunnelIP: fmt.Sprintf("198.51.100.%d", i)})
+	}
+	for i := 1; i <= networks; i++ {
+		name := fmt.Sprintf("n%04d", i)
+		peer := snap.Hosts[1+i%(n-1)].Name
+		snap.Networks = append(snap.Networks, topology.Network{Name: name, Type: topology.VXLAN, SegmentID: uint32(i)})
+		snap.Ports = append(snap.Ports,
+			topology.Port{Network: name, Name: "p-" + name + "-1", Host: "h01", Interface: "tap" + name, MAC: mac(2 * i), LocalVLAN: uint16(i)},
+			topology.Port{Network: name, Name: "p-" + name + "-2", Host: peer, Interface: "tap" + name, MAC: mac(2*i + 1), LocalVLAN: 1},
+		)
+	}
+	return snap
+}
+
+func mac(i int) string { return fmt.Sprintf("02:00:00:00:%02x:%02x", i>>8&0xff, i&0xff) }
+
+// TestPortCreateTouchesOnlyTheCarriers: on 50 hosts with 4094 networks, a
+// port created on one host changes the digest of the hosts carrying its
+// network and of no other, so only they get a full reconcile.
+func TestPortCreateTouchesOnlyTheCarriers(t *testing.T) {
+	before := manyHosts(50, 4094)
+	after := manyHosts(50, 4094)
+	after.Ports = append(after.Ports, topology.Port{Network: "n0100", Name: "zz", Host: "h30", Interface: "tap-zz", MAC: "02:00:00:00:ff:ff", LocalVLAN: 1})
+	slices.SortFunc(after.Ports, func(a, b topology.Port) int {
+		return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Name, b.Name))
+	})
+	db, da := newDesiredState(before), newDesiredState(after)
+	var touched []string
+	for _, h := range after.Hosts {
+		if db.inputs(h).digest() != da.inputs(h).digest() {
+			touched = append(touched, h.Name)
+		}
+	}
+	// n0100 has ports on h01 and h04 (snap.Hosts[1+100%49]); h30 is its new carrier.
+	require.Equal(t, []string{"h01", "h04", "h30"}, touched)
+}
+
+// BenchmarkRevisionOnAHost compares, for one revision on 50 hosts with
+// 4094 networks, what a host's full reconcile computes (besides its I/O)
+// with what deciding that the host was not touched costs. h01 carries
+// every network, h02 about 84.
+func BenchmarkRevisionOnAHost(b *testing.B) {
+	snap := manyHosts(50, 4094)
+	d := newDesiredState(snap)
+	facts := ovsdb.Facts{Bridges: map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}}}
+	for i, h := range snap.Hosts[1:] {
+		facts.Tunnels = append(facts.Tunnels, ovsdb.TunnelPort{Type: topology.VXLAN, PeerName: h.Name, PeerIP: h.TunnelIP, OFPort: i + 2})
+	}
+	b.Run("index", func(b *testing.B) {
+		for b.Loop() {
+			newDesiredState(snap)
+		}
+	})
+	for _, host := range []string{"h01", "h02"} {
+		h, _ := snap.Host(host)
+		b.Run("compile/"+host, func(b *testing.B) {
+			for b.Loop() {
+				in := d.inputs(h)
+				v := buildView(in, facts)
+				flows.Compile(v)
+				in.digest().bridge(BrTun, v)
+			}
+		})
+		b.Run("digest/"+host, func(b *testing.B) {
+			for b.Loop() {
+				d.inputs(h).digest()
+			}
+		})
+	}
+}
