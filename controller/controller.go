@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -89,6 +90,13 @@ type hostState struct {
 	ovsAddr   string
 	watchStop context.CancelFunc
 	seenRev   uint64 // the store revision the last reconcile computed
+	// synced is what the last full reconcile was computed from when it
+	// succeeded (nil: it failed, or none ran yet); a revision that leaves
+	// it as it was needs nothing done on the host (see takeIfClean).
+	synced *syncedState
+	// driftDue is set by the drift check: the next reconcile takes the
+	// full path, OVSDB transaction included.
+	driftDue bool
 	// autobindErrs remembers, per interface, the last mark that could not
 	// be bound, so it is logged once (owned by the host's reconcile).
 	autobindErrs map[string]string
@@ -98,6 +106,14 @@ type hostState struct {
 	dialed  chan dialResult
 	lastErr error
 	bridges map[string]*bridgeState
+}
+
+// syncedState is what a successful full reconcile of a host was computed
+// from.
+type syncedState struct {
+	digest    [32]byte    // hostDigest.all of the host's inputs
+	facts     ovsdb.Facts // the host's OVSDB facts it compiled with
+	ownsOVSDB bool        // whether this replica did the host's OVSDB work
 }
 
 // bridgeState tracks one bridge: what it should hold and what it holds.
@@ -234,11 +250,13 @@ func (c *Controller) setSnapshot(snap topology.Snapshot) {
 	}
 }
 
-// checkDrift asks every bridge for a fresh dump and enqueues every host.
+// checkDrift asks every host for a full reconcile and every bridge for a
+// fresh dump, and enqueues every host.
 func (c *Controller) checkDrift() {
 	c.mu.Lock()
 	var keys []string
 	for name, hs := range c.hosts {
+		hs.driftDue = true
 		for _, bs := range hs.bridges {
 			bs.needDump = true
 		}
@@ -252,7 +270,9 @@ func (c *Controller) checkDrift() {
 
 // reconcileHost brings one host to the desired state of the newest
 // snapshot: OVSDB first (bridges, tunnels, bindings), then both bridges'
-// flows, compiled from the snapshot and the host's OVSDB facts.
+// flows, compiled from the snapshot and the host's OVSDB facts. A revision
+// that changed nothing the host's reconcile reads is taken without that
+// work (takeIfClean).
 func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 	start := time.Now()
 	c.mu.Lock()
@@ -269,8 +289,13 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 	}
 	in := desired.inputs(host)
 	sum := in.digest()
+	if c.takeIfClean(hs, in, sum, desired.snap.Revision) {
+		return nil
+	}
 	err := c.reconcileFull(ctx, hs, in, sum, desired.snap)
 	c.metrics.reconciled(err, time.Since(start))
+	c.log.Debug("reconciled", zap.String("host", name), zap.Uint64("revision", desired.snap.Revision),
+		zap.Duration("took", time.Since(start)), zap.Bool("ok", err == nil))
 	return err
 }
 
@@ -278,6 +303,9 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 // autobind, compile, and the diff of both bridges against what they hold.
 func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostInputs, sum hostDigest, snap topology.Snapshot) error {
 	log := c.log.With(zap.String("host", hs.name), zap.Uint64("revision", snap.Revision))
+	c.mu.Lock()
+	hs.driftDue = false // this reconcile does what the drift check asked for
+	c.mu.Unlock()
 
 	owns := c.ownsOVSDB(hs.name)
 	ovsErr := c.syncOVSDB(ctx, hs, in, owns)
@@ -335,9 +363,84 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	c.mu.Lock()
 	hs.seenRev = max(hs.seenRev, snap.Revision)
 	hs.lastErr = err
+	hs.synced = nil
+	if err == nil && hs.ovs != nil {
+		hs.synced = &syncedState{digest: sum.all, facts: facts, ownsOVSDB: owns}
+	}
 	c.changedLocked()
 	c.mu.Unlock()
 	return err
+}
+
+// takeIfClean takes revision rev on hs without a reconcile when nothing
+// the reconcile reads changed since the last full one, which succeeded:
+// the inputs from the desired state (digest), the OVSDB facts and roles
+// are the same, no marked interface waits for autobind, the drift check
+// asks for nothing, and every bridge this replica programs holds what that
+// reconcile installed on the connection it has now. The full reconcile
+// would then send nothing and compile the same flows; only the revision
+// moves. It reports whether it took the revision.
+func (c *Controller) takeIfClean(hs *hostState, in hostInputs, sum hostDigest, rev uint64) bool {
+	if hs.ovs == nil || hs.ovsAddr != in.host.OVSDB {
+		return false
+	}
+	facts := hs.ovs.Facts()
+	if in.unboundMarks(facts.Marked) {
+		return false
+	}
+	c.mu.Lock()
+	if !c.cleanLocked(hs, sum, facts) {
+		c.mu.Unlock()
+		return false
+	}
+	var applied []bridgeRef
+	for _, b := range bridgeNames {
+		bs := hs.bridges[b]
+		if c.switches[bs.dpid] == nil || (c.opts.Mastership != nil && !bs.role.master) {
+			continue // the full reconcile would not apply it either
+		}
+		bs.appliedRev = max(bs.appliedRev, rev)
+		applied = append(applied, bs.ref)
+	}
+	hs.seenRev = max(hs.seenRev, rev)
+	hs.lastErr = nil
+	c.changedLocked()
+	c.mu.Unlock()
+	for _, ref := range applied {
+		c.reportApplied(ref, rev)
+	}
+	c.metrics.skipped()
+	c.log.Debug("revision taken without a reconcile: nothing the host depends on changed", zap.String("host", hs.name), zap.Uint64("revision", rev))
+	return true
+}
+
+// cleanLocked reports whether a full reconcile of hs with inputs summed in
+// sum and the OVSDB facts facts would find nothing to do (see takeIfClean).
+func (c *Controller) cleanLocked(hs *hostState, sum hostDigest, facts ovsdb.Facts) bool {
+	s := hs.synced
+	if s == nil || hs.driftDue || s.digest != sum.all || s.ownsOVSDB != c.ownsOVSDB(hs.name) || !reflect.DeepEqual(s.facts, facts) {
+		return false
+	}
+	for _, b := range bridgeNames {
+		bs := hs.bridges[b]
+		conn := c.switches[bs.dpid]
+		if conn == nil {
+			continue
+		}
+		if c.opts.Mastership != nil {
+			master, gen := c.opts.Mastership.Role(bs.ref.String())
+			if bs.role != (roleState{conn: conn, master: master, generation: gen}) {
+				return false
+			}
+			if !master {
+				continue
+			}
+		}
+		if bs.needDump || bs.installed == nil || bs.conn != conn {
+			return false
+		}
+	}
+	return true
 }
 
 // syncOVSDB connects to the host's OVSDB when needed and, when this

@@ -115,6 +115,22 @@ func (in hostInputs) boundInterfaces() map[string]bool {
 	return bound
 }
 
+// unboundMarks reports whether an operator marked an interface for
+// autobind that no port binds yet: such a host must be reconciled whenever
+// the desired state changes, since the network it names may have appeared.
+func (in hostInputs) unboundMarks(marked []ovsdb.MarkedInterface) bool {
+	if len(marked) == 0 {
+		return false
+	}
+	bound := in.boundInterfaces()
+	for _, m := range marked {
+		if !bound[m.Interface] {
+			return true
+		}
+	}
+	return false
+}
+
 // buildView is what flows.Compile needs to know about one host: the host's
 // view from the desired state plus the ofports its OVSDB reports.
 func buildView(in hostInputs, facts ovsdb.Facts) flows.View {

@@ -221,6 +221,16 @@ func TestBrIntFlowsIgnoreTheView(t *testing.T) {
 	require.NotEqual(t, flows.Compile(flows.View{Host: "h1"}).Flows(flows.BrTun), flows.Compile(full).Flows(flows.BrTun), "control: br-tun's flows do")
 }
 
+func TestUnboundMarks(t *testing.T) {
+	in := h1Inputs(t, testSnapshot())
+	require.False(t, in.unboundMarks(nil))
+	require.False(t, in.unboundMarks([]ovsdb.MarkedInterface{{Interface: "tap-a1", Network: "blue"}}), "tap-a1 is bound")
+	require.True(t, in.unboundMarks([]ovsdb.MarkedInterface{
+		{Interface: "tap-a1", Network: "blue"},
+		{Interface: "tap-new", Network: "white"},
+	}), "tap-new waits for its network")
+}
+
 // manyHosts is the shape of the many-hosts benchmark: n hosts, networks
 // networks each with a port on h1 and on one other host in turn.
 func manyHosts(n, networks int) topology.Snapshot {

@@ -14,6 +14,7 @@ import (
 // records nothing, so tests need not create one.
 type Metrics struct {
 	reconciles  *prometheus.CounterVec
+	skips       prometheus.Counter
 	reconcileS  prometheus.Histogram
 	flowMods    *prometheus.CounterVec
 	bundles     *prometheus.CounterVec
@@ -29,11 +30,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "brtun", Subsystem: "controller", Name: "reconciles_total",
-			Help: "Host reconciles, by result (ok, error).",
+			Help: "Full host reconciles (OVSDB transaction, compile, diff), by result (ok, error).",
 		}, []string{"result"}),
+		skips: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "controller", Name: "reconciles_skipped_total",
+			Help: "Host reconciles that found nothing the host depends on changed since its last successful one and only recorded the new revision.",
+		}),
 		reconcileS: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "brtun", Subsystem: "controller", Name: "reconcile_duration_seconds",
-			Help:    "Time one host reconcile took (OVSDB and both bridges).",
+			Help:    "Time one full host reconcile took (OVSDB and both bridges).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
 		flowMods: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -63,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		state: newStateCollector(),
 	}
-	reg.MustRegister(m.reconciles, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects, m.state)
+	reg.MustRegister(m.reconciles, m.skips, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects, m.state)
 	return m
 }
 
@@ -77,6 +82,13 @@ func (m *Metrics) reconciled(err error, d time.Duration) {
 	}
 	m.reconciles.WithLabelValues(result).Inc()
 	m.reconcileS.Observe(d.Seconds())
+}
+
+func (m *Metrics) skipped() {
+	if m == nil {
+		return
+	}
+	m.skips.Inc()
 }
 
 func (m *Metrics) applied(ref bridgeRef, changes []Change, err error, d time.Duration) {

@@ -207,3 +207,39 @@ func metric(t *testing.T, d *daemon, series string) float64 {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return 0
 }
+
+// TestUntouchedHostSkipsTheReconcile: h3 carries no network. A port bound
+// on h2 is applied by h1 and h2 (a1 reaches the new VM), while h3 takes
+// the revision without a reconcile: its applied revision moves, `?wait`
+// does not wait for more, the skip is counted, and its bridges see no flow
+// change. The drift check still does h3's full reconcile, OVSDB included:
+// a fail_mode changed by hand (which no OVSDB fact reports, so nothing
+// else would notice) is put back.
+func TestUntouchedHostSkipsTheReconcile(t *testing.T) {
+	const period = 3 * time.Second
+	s := newScenario(t, 3, daemonOptions{Advertise: true, DriftInterval: period})
+	h1, h2, h3 := s.lab.Hosts[0], s.lab.Hosts[1], s.lab.Hosts[2]
+	s.network("blue", topology.VXLAN, 5001)
+	a1 := s.vm(h1, "a1", "blue", "02:00:00:00:01:01", "198.18.0.1/24")
+	s.vm(h2, "a2", "blue", "02:00:00:00:01:02", "198.18.0.2/24")
+	s.waitApplied(20 * time.Second)
+
+	changes := watchFlows(t, h3)
+	skipped := metric(t, s.brtun, "brtun_controller_reconciles_skipped_total")
+	vm := s.lab.AddVM(t, h2, lab.VMOptions{Name: "a3", MAC: "02:00:00:00:01:03", CIDR: "198.18.0.3/24"})
+	s.brtun.MustDo(201, "POST", "/v1/networks/blue/ports?wait=10s", map[string]any{
+		"name": "a3", "host": h2.Name, "interface": vm.HostIface, "mac": "02:00:00:00:01:03", "ips": []string{vm.IP},
+	}, nil)
+	s.waitApplied(10*time.Second, h3)
+	require.Greater(t, metric(t, s.brtun, "brtun_controller_reconciles_skipped_total"), skipped, "h3 took the revision without a reconcile")
+	ok, out := a1.Ping(vm.IP, 2)
+	require.True(t, ok, "a1 -> a3: the carriers must have applied the port: %s", out)
+	require.Empty(t, changes(), "no flow of h3 may change")
+
+	_, err := h3.Vsctl("set-fail-mode", "br-tun", "standalone")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		mode, err := h3.Vsctl("get-fail-mode", "br-tun")
+		return err == nil && strings.TrimSpace(mode) == "secure"
+	}, 2*period+5*time.Second, 200*time.Millisecond, "the drift check must put h3's fail_mode back")
+}
