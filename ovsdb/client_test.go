@@ -112,7 +112,7 @@ func TestChangesNotifications(t *testing.T) {
 
 // settle waits until the watcher has taken every change announced so far,
 // records the current facts and drains the pending notification.
-func settle(t *testing.T, c *Client) {
+func settle(t testing.TB, c *Client) {
 	t.Helper()
 	require.Eventually(t, func() bool { return len(c.poke) == 0 }, 5*time.Second, 5*time.Millisecond)
 	c.Facts()

@@ -49,7 +49,7 @@ type memOptions struct {
 	datapathTypes []string // Open_vSwitch.datapath_types
 }
 
-func newMemOVS(t *testing.T, o memOptions) *memOVS {
+func newMemOVS(t testing.TB, o memOptions) *memOVS {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "bo")
 	require.NoError(t, err)
@@ -104,14 +104,14 @@ func newMemOVS(t *testing.T, o memOptions) *memOVS {
 // requests on one connection with unsynchronised writes (a data race in
 // the test server, not in the client); TestProbeDetectsHungServer uses
 // dialProbing.
-func (m *memOVS) dial(t *testing.T) *Client {
+func (m *memOVS) dial(t testing.TB) *Client {
 	t.Helper()
 	return m.dialProbing(t, time.Hour, 10*time.Second)
 }
 
 // dialProbing dials with the given echo probe interval and connection
 // attempt timeout.
-func (m *memOVS) dialProbing(t *testing.T, probe, connectTimeout time.Duration) *Client {
+func (m *memOVS) dialProbing(t testing.TB, probe, connectTimeout time.Duration) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -124,7 +124,7 @@ func (m *memOVS) dialProbing(t *testing.T, probe, connectTimeout time.Duration) 
 	return c
 }
 
-func (m *memOVS) create(t *testing.T, models ...model.Model) []libovsdb.Operation {
+func (m *memOVS) create(t testing.TB, models ...model.Model) []libovsdb.Operation {
 	t.Helper()
 	var ops []libovsdb.Operation
 	for _, mod := range models {
@@ -135,7 +135,7 @@ func (m *memOVS) create(t *testing.T, models ...model.Model) []libovsdb.Operatio
 	return ops
 }
 
-func (m *memOVS) transact(t *testing.T, ops ...libovsdb.Operation) {
+func (m *memOVS) transact(t testing.TB, ops ...libovsdb.Operation) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -148,7 +148,7 @@ func (m *memOVS) transact(t *testing.T, ops ...libovsdb.Operation) {
 }
 
 // state is the database as the raw client sees it.
-func (m *memOVS) state(t *testing.T) *state {
+func (m *memOVS) state(t testing.TB) *state {
 	t.Helper()
 	st, err := snapshot(m.raw.Cache())
 	require.NoError(t, err)
@@ -157,7 +157,7 @@ func (m *memOVS) state(t *testing.T) *state {
 
 // addPort adds a port with one interface to an existing bridge, as an
 // operator's ovs-vsctl add-port would.
-func (m *memOVS) addPort(t *testing.T, bridge string, port *vswitchd.Port, iface *vswitchd.Interface) {
+func (m *memOVS) addPort(t testing.TB, bridge string, port *vswitchd.Port, iface *vswitchd.Interface) {
 	t.Helper()
 	br := m.state(t).bridgeByName[bridge]
 	require.NotNil(t, br, bridge)
@@ -245,7 +245,7 @@ func (m *memOVS) setVswitchd(on bool) {
 // proxy forwards a unix socket to another one and can cut every connection
 // and stop accepting, like an ovsdb-server that went away.
 type proxy struct {
-	t           *testing.T
+	t           testing.TB
 	front, back string
 
 	mu       sync.Mutex
@@ -358,7 +358,7 @@ func (p *proxy) seenComments() []string {
 	return append([]string(nil), p.comments...)
 }
 
-func newProxy(t *testing.T, front, back string) *proxy {
+func newProxy(t testing.TB, front, back string) *proxy {
 	p := &proxy{t: t, front: front, back: back, removed: map[string][]int{}}
 	p.up()
 	t.Cleanup(p.down)

@@ -11,7 +11,7 @@ import (
 	"github.com/brtun/brtun/ovsdb/vswitchd"
 )
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
