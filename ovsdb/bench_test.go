@@ -40,3 +40,22 @@ func BenchmarkFacts(b *testing.B) {
 		c.Facts()
 	}
 }
+
+// BenchmarkOutdated is the once-a-second check for changes whose events
+// libovsdb dropped, on the same host as BenchmarkFacts.
+func BenchmarkOutdated(b *testing.B) {
+	m := newMemOVS(b, memOptions{})
+	c, err := Dial(ctxT(b), Options{Address: m.addr, ProbeInterval: time.Hour})
+	require.NoError(b, err)
+	b.Cleanup(c.Close)
+	require.NoError(b, c.EnsureHost(ctxT(b), HostSpec{Name: "h1"}))
+	bindMany(b, c, 4094)
+	settle(b, c)
+	m.setVswitchd(false)
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	for b.Loop() {
+		require.False(b, s.outdated())
+	}
+}

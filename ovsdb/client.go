@@ -100,8 +100,9 @@ type Client struct {
 	lastErr error         // why the last connection attempt failed
 	tick    chan struct{} // closed and replaced whenever the session or its cache changes
 
-	factsMu sync.Mutex // serialises Facts, so last is always the newest result
-	last    Facts      // facts returned most recently
+	factsMu  sync.Mutex // serialises Facts, so last is always the newest result
+	last     Facts      // facts returned most recently; shared, never modified
+	lastView *view      // the view last came from; nil while disconnected
 
 	poke    chan struct{} // cap 1: facts may have changed
 	changes chan struct{} // cap 1: facts did change
@@ -159,38 +160,46 @@ func (c *Client) Changes() <-chan struct{} {
 func (c *Client) Facts() Facts {
 	c.factsMu.Lock()
 	defer c.factsMu.Unlock()
+	v := c.liveView()
+	if v == c.lastView {
+		// The facts of the same view, or still disconnected (lastView
+		// is nil only once last has Connected false).
+		return c.last.clone()
+	}
+	// f is shared with the view or with c.last: read it, do not modify it.
 	var f Facts
-	if st := c.liveState(); st != nil {
-		f = factsOf(st)
+	if v != nil {
+		f = v.facts()
 	} else {
-		f = c.last.clone()
+		f = c.last
 		f.Connected = false
 	}
 	// Every result is recorded, so a change relative to what any caller
 	// saw is signalled, whoever computes the next facts.
 	if !reflect.DeepEqual(f, c.last) {
-		c.last = f.clone()
+		c.last = f
 		select {
 		case c.changes <- struct{}{}:
 		default:
 		}
 	}
-	return f
+	c.lastView = v
+	return f.clone()
 }
 
-// liveState returns a snapshot of the current session's cache, or nil.
-func (c *Client) liveState() *state {
+// liveView returns the current session's view of its cache, or nil.
+func (c *Client) liveView() *view {
 	c.mu.Lock()
 	s := c.sess
 	c.mu.Unlock()
 	if s == nil {
 		return nil
 	}
-	st, err := s.state()
+	v, err := s.view()
 	if err != nil {
 		return nil
 	}
-	return st
+	return v
 }
 
 // clone deep-copies facts so callers cannot change the watcher's copy.
@@ -291,8 +300,7 @@ func (c *Client) catchUp(ctx context.Context, s *session) error {
 		return fmt.Errorf("read next_cfg: %w", err)
 	}
 	if err := c.waitFor(ctx, func(s *session) bool {
-		root := s.root()
-		return root != nil && root.NextCfg >= cfg
+		return s.rootReached(func(root *vswitchd.OpenvSwitch) bool { return root.NextCfg >= cfg })
 	}); err != nil {
 		return fmt.Errorf("wait for the cache to reach next_cfg %d: %w", cfg, err)
 	}
@@ -380,8 +388,7 @@ func asInt(v any) (int, bool) {
 // that set next_cfg to cfg and the ofports ovs-vswitchd assigned.
 func (c *Client) waitApplied(ctx context.Context, cfg int) error {
 	if err := c.waitFor(ctx, func(s *session) bool {
-		root := s.root()
-		return root != nil && root.CurCfg >= cfg
+		return s.rootReached(func(root *vswitchd.OpenvSwitch) bool { return root.CurCfg >= cfg })
 	}); err != nil {
 		return fmt.Errorf("wait for ovs-vswitchd to apply configuration %d: %w", cfg, err)
 	}
@@ -410,7 +417,7 @@ func (c *Client) waitSession(ctx context.Context, gone *session) (*session, erro
 
 // waitFor waits until a session is up and cond holds for it. It re-checks
 // whenever the session or its cache changes, and every second in case the
-// cache dropped a change event.
+// cache dropped a change event (hold then refreshes the session's view).
 func (c *Client) waitFor(ctx context.Context, cond func(*session) bool) error {
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()

@@ -99,8 +99,8 @@ func TestChangesNotifications(t *testing.T) {
 	require.NoError(t, err)
 	m.transact(t, ops...)
 	require.Eventually(t, func() bool {
-		st := c.liveState()
-		return st != nil && st.bridgeByName[BridgeInt].ExternalIDs["note"] == "x"
+		v := c.liveView()
+		return v != nil && v.st.bridgeByName[BridgeInt].ExternalIDs["note"] == "x"
 	}, 5*time.Second, 5*time.Millisecond)
 	settle(t, c)
 	select {

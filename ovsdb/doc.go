@@ -13,7 +13,8 @@
 //   - EnsureTunnels: exactly one br-tun port per (peer, tunnel type);
 //   - BindPort and UnbindPort: VLAN bindings of interfaces on br-int;
 //   - Facts and Changes: datapath ids, ofports, bindings and operator-marked
-//     interfaces, and a notification when they change.
+//     interfaces, and a notification when they change. The cache is indexed
+//     and the facts derived once per change of the cache, not per call.
 //
 // Each change is computed against the cache and sends only what differs, in
 // one transaction commented "brtun: ..." (visible in ovsdb-tool show-log);

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/zapr"
@@ -17,12 +18,49 @@ import (
 )
 
 // session is one connection to ovsdb-server with its monitor.
+//
+// Indexing the cache and deriving facts costs time in proportion to the
+// number of rows (thousands of ports on a busy br-int), and both are needed
+// several times per reconcile and per database update. So a session keeps
+// the newest view it built and hands it out until the cache changes: gen
+// counts the cache's change events, and a view is reused while gen has not
+// moved since it was built.
+//
+// libovsdb runs event handlers on its own goroutine after it changed the
+// cache, so for a moment a change can be in the cache while gen does not
+// show it yet. Readers therefore see the database only through views (see
+// rootReached): views are built one at a time, each from the cache as it is
+// then, so every reader sees the same sequence of states, never one older
+// than a state another reader already saw. libovsdb drops events when its
+// queue is full; hold compares the newest view with the cache once a second
+// to recover (see outdated).
 type session struct {
 	ovs  client.Client
 	disc chan struct{} // libovsdb's disconnect notification
 
 	dead     chan struct{} // closed by kill
 	killOnce sync.Once
+
+	gen    atomic.Uint64 // cache change events seen
+	viewMu sync.Mutex    // held while building, so one view per generation
+	newest *view         // nil until the first view
+}
+
+// view is what a session's readers derive from its cache at one generation.
+// Nothing in it changes after it is built.
+type view struct {
+	gen uint64
+	st  *state
+
+	factsOnce sync.Once
+	derived   Facts // set by factsOnce: use facts()
+}
+
+// facts returns the facts of the view, deriving them on first use. The
+// result is shared: do not modify it.
+func (v *view) facts() Facts {
+	v.factsOnce.Do(func() { v.derived = factsOf(v.st) })
+	return v.derived
 }
 
 func newSession(ovs client.Client, disc chan struct{}) *session {
@@ -34,8 +72,52 @@ func (s *session) kill() {
 	s.killOnce.Do(func() { close(s.dead) })
 }
 
+// cacheChanged records a change event of the session's cache. It runs on
+// libovsdb's event goroutine and must not block.
+func (s *session) cacheChanged() {
+	s.gen.Add(1)
+}
+
+// view returns the view of the current generation, building it when the
+// cache changed since the newest one.
+func (s *session) view() (*view, error) {
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
+	// Read before building: should the cache change meanwhile, the view
+	// carries the older generation and the next call rebuilds.
+	gen := s.gen.Load()
+	if s.newest != nil && s.newest.gen == gen {
+		return s.newest, nil
+	}
+	st, err := snapshot(s.ovs.Cache())
+	if err != nil {
+		return nil, err
+	}
+	s.newest = &view{gen: gen, st: st}
+	return s.newest, nil
+}
+
+// state returns the state of the current view.
 func (s *session) state() (*state, error) {
-	return snapshot(s.ovs.Cache())
+	v, err := s.view()
+	if err != nil {
+		return nil, err
+	}
+	return v.st, nil
+}
+
+// outdated reports whether the cache changed without a change event
+// reaching the session (libovsdb drops events when its queue is full), so
+// the view of the current generation is wrong.
+func (s *session) outdated() bool {
+	s.viewMu.Lock()
+	v := s.newest
+	s.viewMu.Unlock()
+	if v == nil || v.gen != s.gen.Load() {
+		return false // the next view is built from the cache anyway
+	}
+	same, err := v.st.inCache(s.ovs.Cache())
+	return err == nil && !same
 }
 
 // errTransport marks a request that failed on the connection itself (a
@@ -56,8 +138,20 @@ func sessionGone(err error) bool {
 	return errors.Is(err, client.ErrNotConnected) || errors.Is(err, errNoCache) || errors.Is(err, errTransport)
 }
 
-// root returns the Open_vSwitch row of the session's cache, or nil.
-func (s *session) root() *vswitchd.OpenvSwitch {
+// rootReached reports whether the Open_vSwitch row satisfies ok in the
+// session's view, so that whatever the caller reads next shows it. The
+// cache's own row is checked first because that is cheap and a view may
+// need building.
+func (s *session) rootReached(ok func(*vswitchd.OpenvSwitch) bool) bool {
+	if root := s.cacheRoot(); root == nil || !ok(root) {
+		return false
+	}
+	st, err := s.state()
+	return err == nil && st.root != nil && ok(st.root)
+}
+
+// cacheRoot returns the Open_vSwitch row of the session's cache, or nil.
+func (s *session) cacheRoot() *vswitchd.OpenvSwitch {
 	tc := s.ovs.Cache()
 	if tc == nil {
 		return nil
@@ -130,6 +224,11 @@ func (c *Client) hold(ctx context.Context, s *session) error {
 			if s.ovs.Cache() == nil {
 				return errors.New("disconnected")
 			}
+			if s.outdated() {
+				c.log.Debug("the cache changed without a change event, refreshing")
+				s.cacheChanged()
+				c.changed()
+			}
 		case <-probe.C:
 			pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeInterval)
 			err := s.ovs.Echo(pctx)
@@ -181,7 +280,12 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 		ovs.Close()
 		return nil, errors.New("connect: no cache")
 	}
-	onChange := func(string, model.Model) { c.changed() }
+	s := newSession(ovs, disc)
+	// The generation moves before waiters and the watcher wake up.
+	onChange := func(string, model.Model) {
+		s.cacheChanged()
+		c.changed()
+	}
 	tc.AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc:    onChange,
 		DeleteFunc: onChange,
@@ -191,7 +295,7 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 		ovs.Close()
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	return newSession(ovs, disc), nil
+	return s, nil
 }
 
 // monitor asks for the columns brtun reads or writes; statistics and other

@@ -13,9 +13,11 @@ import (
 
 // state is a read-only snapshot of the monitored tables, indexed the ways
 // brtun looks rows up. The rows are shared with libovsdb's cache (which
-// copies rows before changing them): never modify them.
+// copies rows before changing them): never modify them. A state is never
+// changed once built (a session's readers share it, see session.view).
 type state struct {
 	root        *vswitchd.OpenvSwitch // nil while the table is empty
+	roots       map[string]*vswitchd.OpenvSwitch
 	bridges     map[string]*vswitchd.Bridge
 	ports       map[string]*vswitchd.Port
 	ifaces      map[string]*vswitchd.Interface
@@ -66,6 +68,7 @@ func newState(roots map[string]*vswitchd.OpenvSwitch, bridges map[string]*vswitc
 	controllers map[string]*vswitchd.Controller,
 ) *state {
 	st := &state{
+		roots:        roots,
 		bridges:      bridges,
 		ports:        ports,
 		ifaces:       ifaces,
@@ -118,6 +121,47 @@ func rowsOf[T model.Model](tc *cache.TableCache, table string) (map[string]T, er
 		out[uuid] = row
 	}
 	return out, nil
+}
+
+// inCache reports whether tc holds exactly the rows st was built from.
+// libovsdb stores a new object for every row it adds or changes, so
+// comparing the objects finds any change.
+func (st *state) inCache(tc *cache.TableCache) (bool, error) {
+	if tc == nil {
+		return false, errNoCache
+	}
+	for _, check := range []func() (bool, error){
+		func() (bool, error) { return sameRows(tc, vswitchd.OpenvSwitchTable, st.roots) },
+		func() (bool, error) { return sameRows(tc, vswitchd.BridgeTable, st.bridges) },
+		func() (bool, error) { return sameRows(tc, vswitchd.PortTable, st.ports) },
+		func() (bool, error) { return sameRows(tc, vswitchd.InterfaceTable, st.ifaces) },
+		func() (bool, error) { return sameRows(tc, vswitchd.ControllerTable, st.controllers) },
+	} {
+		if same, err := check(); err != nil || !same {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// sameRows reports whether a table of the cache holds exactly the objects of
+// rows.
+func sameRows[T model.Model](tc *cache.TableCache, table string, rows map[string]T) (bool, error) {
+	rc := tc.Table(table)
+	if rc == nil {
+		return false, fmt.Errorf("table %s is not in the cache", table)
+	}
+	cur := rc.RowsShallow()
+	if len(cur) != len(rows) {
+		return false, nil
+	}
+	for uuid, m := range cur {
+		row, ok := rows[uuid]
+		if !ok || model.Model(row) != m {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // bridgeOfPort returns the bridge holding a port, or nil.
