@@ -1,6 +1,7 @@
 package ovsdb
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,10 +10,13 @@ import (
 )
 
 // bindMany binds interfaces tap1..tapN on br-int, VLAN i for tapi, in one
-// transaction: 2n Port and Interface rows.
+// transaction: 2n Port and Interface rows. The in-memory server takes
+// seconds for thousands of rows, more on a busy machine.
 func bindMany(t testing.TB, c *Client, n int) {
 	t.Helper()
-	require.NoError(t, c.Update(ctxT(t), func(txn *Txn) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, c.Update(ctx, func(txn *Txn) error {
 		for i := 1; i <= n; i++ {
 			name := fmt.Sprintf("tap%d", i)
 			if err := txn.BindPort(Binding{Interface: name, Port: "p-" + name, Network: "blue", VLAN: i}); err != nil {
