@@ -3,6 +3,7 @@ package controller
 import (
 	"cmp"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -304,5 +305,29 @@ func BenchmarkRevisionOnAHost(b *testing.B) {
 				d.inputs(h).digest()
 			}
 		})
+	}
+}
+
+// TestDigestKnowsEveryField fails when a type the digest sums gains or
+// loses a field: a field the digest does not sum would let a revision that
+// changes it be skipped. Add the field to hostInputs.digest (or to
+// hostDigest.bridge for ofports), then here.
+func TestDigestKnowsEveryField(t *testing.T) {
+	summed := map[reflect.Type][]string{
+		reflect.TypeFor[topology.Host]():     {"Name", "OVSDB", "TunnelIP", "DatapathType"},
+		reflect.TypeFor[ovsdb.TunnelSpec]():  {"LocalIP", "VXLANPort", "Peers"},
+		reflect.TypeFor[ovsdb.Peer]():        {"Name", "IP", "Types"},
+		reflect.TypeFor[ovsdb.Binding]():     {"Interface", "Port", "Network", "VLAN"},
+		reflect.TypeFor[flows.View]():        {"Host", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts"},
+		reflect.TypeFor[flows.TunnelPort]():  {"Ofport", "PeerHost", "RemoteIP", "Type"},
+		reflect.TypeFor[flows.NetworkView](): {"Name", "Type", "SegmentID", "LocalVLAN", "MACLearning", "Peers"},
+		reflect.TypeFor[flows.RemotePort]():  {"Network", "Name", "Host", "MAC", "IPs"},
+	}
+	for typ, want := range summed {
+		var got []string
+		for f := range typ.Fields() {
+			got = append(got, f.Name)
+		}
+		require.Equal(t, want, got, "%s changed: make hostInputs.digest sum its fields", typ)
 	}
 }
