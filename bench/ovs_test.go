@@ -95,9 +95,10 @@ func (o *ovs) mgmt(bridge string) string { return "unix:" + o.dir + "/" + bridge
 
 var flowCountRe = regexp.MustCompile(`flow_count=(\d+)`)
 
-// flowCount is the number of flows on a bridge (-1 when it cannot be read).
-func (o *ovs) flowCount(bridge string) int {
-	out, err := o.ofctl("dump-aggregate", bridge)
+// flowCount is the number of flows on a bridge, or of those matching match
+// (e.g. "table=0"); -1 when it cannot be read.
+func (o *ovs) flowCount(bridge string, match ...string) int {
+	out, err := o.ofctl("dump-aggregate", bridge, match...)
 	if err != nil {
 		return -1
 	}
