@@ -619,6 +619,11 @@ func benchMesh(t *testing.T, bin string, rep *report, root string, peers int) {
 	}()
 	start := time.Now()
 	b := startBrtun(t, bin, dir)
+	// brtun's one transaction bumps next_cfg to 1; ovs-vswitchd sets
+	// cur_cfg to 1 once it has made the ports, as ovs-vsctl waits in the
+	// reference. Waiting on the database's monitor polls nothing.
+	_, err := m.vsctl("--timeout=120", "--no-wait", "wait-until", "Open_vSwitch", ".", "cur_cfg=1")
+	must(t, err)
 	waitTrue(t, 2*time.Minute, func() bool { return tunnelsReady(m) == peers }, "the mesh's tunnel ports")
 	d := time.Since(start)
 	txns := brtunTransactions(t, m)

@@ -463,7 +463,7 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs
 		}); err != nil {
 			return err
 		}
-		if err := t.EnsureTunnels(in.tunnels); err != nil {
+		if err := t.EnsureTunnels(in.tunnels()); err != nil {
 			return err
 		}
 		return syncBindings(t, in.bindings, hs.ovs.Facts())

@@ -19,6 +19,10 @@ type desiredState struct {
 	byHost    map[string][]*topology.Port // in snapshot order: by network, then name
 	byNetwork map[string][]*topology.Port // in snapshot order: by name
 	types     []topology.NetworkType      // the tunnel types some network uses, VXLAN first
+	// mesh sums every host's name and tunnel IP and the tunnel types: with
+	// a host's own name it determines that host's tunnel peers, so a
+	// host's digest need not go through all the others.
+	mesh [32]byte
 }
 
 func newDesiredState(snap topology.Snapshot) *desiredState {
@@ -41,6 +45,15 @@ func newDesiredState(snap topology.Snapshot) *desiredState {
 			d.types = append(d.types, t)
 		}
 	}
+	mesh := newSummer().num(uint64(len(snap.Hosts)))
+	for _, h := range snap.Hosts {
+		mesh.str(h.Name).str(h.TunnelIP)
+	}
+	mesh.num(uint64(len(d.types)))
+	for _, t := range d.types {
+		mesh.str(string(t))
+	}
+	d.mesh = mesh.sum()
 	return d
 }
 
@@ -48,28 +61,29 @@ func newDesiredState(snap topology.Snapshot) *desiredState {
 // state. Its digest tells whether a revision touched the host.
 type hostInputs struct {
 	host topology.Host
-	// tunnels is the tunnel mesh: one port per other host and tunnel type
-	// in use by any network.
-	tunnels ovsdb.TunnelSpec
+	// hosts and types are every host and the tunnel types in use, shared
+	// with the desired state: tunnels derives the host's mesh from them
+	// when the OVSDB transaction needs it.
+	hosts []topology.Host
+	types []topology.NetworkType
 	// bindings are the host's ports, by network then name.
 	bindings []ovsdb.Binding
 	// view is the host's flows.View without what OVSDB reports (the
 	// ofports); buildView adds that.
 	view flows.View
+	// mesh is desiredState.mesh, which the digest sums instead of every
+	// tunnel peer.
+	mesh [32]byte
 }
 
 // inputs collects what a reconcile of host reads.
 func (d *desiredState) inputs(host topology.Host) hostInputs {
 	in := hostInputs{
-		host:    host,
-		tunnels: ovsdb.TunnelSpec{LocalIP: host.TunnelIP},
-		view:    flows.View{Host: host.Name},
-	}
-	in.tunnels.Peers = make([]ovsdb.Peer, 0, len(d.snap.Hosts))
-	for _, h := range d.snap.Hosts {
-		if h.Name != host.Name {
-			in.tunnels.Peers = append(in.tunnels.Peers, ovsdb.Peer{Name: h.Name, IP: h.TunnelIP, Types: d.types})
-		}
+		host:  host,
+		hosts: d.snap.Hosts,
+		types: d.types,
+		view:  flows.View{Host: host.Name},
+		mesh:  d.mesh,
 	}
 	own := d.byHost[host.Name]
 	in.bindings = make([]ovsdb.Binding, 0, len(own))
@@ -103,6 +117,18 @@ func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16) {
 			v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: p.Network, Name: p.Name, Host: p.Host, MAC: p.MAC, IPs: p.IPs})
 		}
 	}
+}
+
+// tunnels is the host's tunnel mesh: one port per other host and tunnel
+// type in use by any network.
+func (in hostInputs) tunnels() ovsdb.TunnelSpec {
+	spec := ovsdb.TunnelSpec{LocalIP: in.host.TunnelIP, Peers: make([]ovsdb.Peer, 0, len(in.hosts))}
+	for _, h := range in.hosts {
+		if h.Name != in.host.Name {
+			spec.Peers = append(spec.Peers, ovsdb.Peer{Name: h.Name, IP: h.TunnelIP, Types: in.types})
+		}
+	}
+	return spec
 }
 
 // boundInterfaces is the set of the host's interfaces the desired state
@@ -158,13 +184,9 @@ func (in hostInputs) digest() hostDigest {
 
 	tun := newSummer()
 	tun.str(in.host.Name).str(in.host.DatapathType)
-	tun.str(in.tunnels.LocalIP).num(uint64(in.tunnels.VXLANPort)).num(uint64(len(in.tunnels.Peers)))
-	for _, p := range in.tunnels.Peers {
-		tun.str(p.Name).str(p.IP).num(uint64(len(p.Types)))
-		for _, t := range p.Types {
-			tun.str(string(t))
-		}
-	}
+	// The peers are every host but this one, with the types in use: the
+	// mesh sum and the host's name (above) determine them.
+	tun.str(in.host.TunnelIP).bytes(in.mesh[:])
 	tun.str(in.view.Host).num(uint64(len(in.view.Networks)))
 	for _, n := range in.view.Networks {
 		tun.str(n.Name).str(string(n.Type)).num(uint64(n.SegmentID)).num(uint64(n.LocalVLAN)).flag(n.MACLearning).strs(n.Peers)

@@ -55,7 +55,7 @@ func TestInputsAreWhatTheHostCarries(t *testing.T) {
 	require.Equal(t, ovsdb.TunnelSpec{LocalIP: "198.51.100.1", Peers: []ovsdb.Peer{
 		{Name: "h2", IP: "198.51.100.2", Types: vxlan},
 		{Name: "h3", IP: "198.51.100.3", Types: vxlan},
-	}}, in.tunnels)
+	}}, in.tunnels())
 	require.Equal(t, []ovsdb.Binding{
 		{Interface: "tap-a1", Port: "a1", Network: "blue", VLAN: 1},
 		{Interface: "tap-a3", Port: "a3", Network: "blue", VLAN: 1},
