@@ -43,8 +43,9 @@ type Options struct {
 	// bridge (--openflow-advertise). Empty: the operator points the bridges
 	// at brtun with ovs-vsctl set-controller.
 	ControllerTargets []string
-	// DriftInterval is how often every connected bridge is dumped and
-	// repaired (default 60s).
+	// DriftInterval is how often each host gets its drift check: a full
+	// reconcile with a fresh dump of every connected bridge (default 60s).
+	// The hosts' checks are spread over the interval (drift.go).
 	DriftInterval time.Duration
 	// Workers is how many hosts are reconciled at once (default 8).
 	Workers int
@@ -164,8 +165,9 @@ func New(opts Options) (*Controller, error) {
 	return c, nil
 }
 
-// Run reconciles until ctx ends: on every store revision every host, on
-// every drift period every connected bridge (with a fresh dump).
+// Run reconciles until ctx ends: on every store revision every host, and
+// each host once per drift interval, at its own offset within it, with a
+// fresh dump of every connected bridge.
 func (c *Controller) Run(ctx context.Context) error {
 	revs := c.opts.Store.Watch(ctx)
 	workers := make(chan struct{})
@@ -175,7 +177,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		})
 		close(workers)
 	}()
-	drift := time.NewTicker(c.opts.DriftInterval)
+	sched := newDriftSchedule(c.opts.DriftInterval)
+	drift := time.NewTicker(sched.tick())
 	defer drift.Stop()
 	defer func() {
 		<-workers
@@ -198,8 +201,8 @@ func (c *Controller) Run(ctx context.Context) error {
 				continue
 			}
 			c.setSnapshot(snap)
-		case <-drift.C:
-			c.checkDrift()
+		case now := <-drift.C:
+			c.checkDrift(sched, now)
 		case <-c.roleChanges():
 			c.rolesChanged()
 		case <-c.appliedChanges():
@@ -250,17 +253,22 @@ func (c *Controller) setSnapshot(snap topology.Snapshot) {
 	}
 }
 
-// checkDrift asks every host for a full reconcile and every bridge for a
-// fresh dump, and enqueues every host.
-func (c *Controller) checkDrift() {
+// checkDrift asks each host whose drift check sched says is due at now
+// for a full reconcile and each of its bridges for a fresh dump, and
+// enqueues it.
+func (c *Controller) checkDrift(sched *driftSchedule, now time.Time) {
 	c.mu.Lock()
-	var keys []string
-	for name, hs := range c.hosts {
+	names := make([]string, 0, len(c.hosts))
+	for name := range c.hosts {
+		names = append(names, name)
+	}
+	keys := sched.due(now, names)
+	for _, name := range keys {
+		hs := c.hosts[name]
 		hs.driftDue = true
 		for _, bs := range hs.bridges {
 			bs.needDump = true
 		}
-		keys = append(keys, name)
 	}
 	c.mu.Unlock()
 	for _, k := range keys {
