@@ -60,7 +60,7 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.StringVar(&o.dataDir, "data-dir", "/var/lib/brtun", "directory of the state file")
 	f.IntVar(&o.underlayMTU, "underlay-mtu", northbound.DefaultUnderlayMTU, "MTU of the underlay network (networks report the VM MTU that fits)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often every bridge's flows are dumped and drift repaired")
+	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often each host gets its drift check: a full reconcile with a dump of its bridges' flows (the hosts' checks are spread over the interval)")
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set)")
 	o.security.addFlags(f)
 	o.store.addFlags(f)
