@@ -127,6 +127,7 @@ type bridgeState struct {
 	conn        Switch   // the connection installed refers to
 	installed   map[flows.Key]flows.Flow
 	needDump    bool           // the drift check wants a fresh dump
+	dump        *flowDump      // a dump of the switch under way for the next sync (dump.go)
 	learned     []uint64       // learned cookies valid at the last apply
 	tableFlows  map[uint8]int  // installed flows per table (replaced, never mutated: metrics read it)
 	learnedMACs map[uint64]int // learned flows per learned cookie at the last dump (replaced, never mutated)
@@ -314,6 +315,7 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	c.mu.Lock()
 	hs.driftDue = false // this reconcile does what the drift check asked for
 	c.mu.Unlock()
+	c.startDumps(ctx, hs)
 
 	owns := c.ownsOVSDB(hs.name)
 	ovsErr := c.syncOVSDB(ctx, hs, in, owns)
@@ -338,18 +340,24 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 			bs.fingerprint, bs.desiredRev = fp, snap.Revision
 		}
 		conn := c.switches[bs.dpid]
-		c.mu.Unlock()
 		if conn == nil {
+			bs.dropDumpLocked() // of a connection that has gone
+			c.mu.Unlock()
 			continue // reconciled again when the switch connects
 		}
+		c.mu.Unlock()
 		if hs.ovs == nil {
 			// Nothing is known yet of the host's ports and their ofports,
 			// so flows compiled now would delete the pipeline the switch
 			// holds and forwards on. They wait for the OVSDB connection,
-			// whose dial enqueues the host when it is done.
+			// whose dial enqueues the host when it is done; the dump
+			// started for the bridge waits with them.
 			continue
 		}
 		if master, err := c.holdRole(ctx, bs, conn); !master {
+			c.mu.Lock()
+			bs.dropDumpLocked()
+			c.mu.Unlock()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
 			}
@@ -514,22 +522,31 @@ func syncBindings(t *ovsdb.Txn, bindings []ovsdb.Binding, facts ovsdb.Facts) err
 	return nil
 }
 
-// syncBridge makes one switch hold exactly the desired flows: it dumps the
-// switch when what it holds is unknown (a new connection) or the drift check
-// asks for it, and otherwise trusts what the last apply installed.
+// syncBridge makes one switch hold exactly the desired flows: it diffs
+// them against a dump of the switch when what it holds is unknown (a new
+// connection) or the drift check asks for it, and otherwise against what
+// the last apply installed. The dump is the one startDumps began for conn
+// when there is one, else it is read now.
 func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switch, set flows.FlowSet, b flows.Bridge) error {
 	c.mu.Lock()
-	dump := bs.installed == nil || bs.conn != conn || bs.needDump
-	drift := bs.installed != nil && bs.conn == conn && bs.needDump
-	bs.needDump = false
+	dump := bs.dump
+	bs.dump = nil
+	if dump != nil && dump.conn != conn {
+		dump.cancel() // of a connection that has gone since
+		dump = nil
+	}
+	if dump == nil && bs.dumpDueLocked(conn) {
+		dump = startDump(ctx, conn) // the switch connected after startDumps ran
+		bs.needDump = false
+	}
+	// Known content on the same connection is dumped for the drift check only.
+	drift := dump != nil && bs.installed != nil && bs.conn == conn
 	installed := bs.installed
 	c.mu.Unlock()
 
 	var current []flows.Flow
-	if dump {
-		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		stats, err := conn.DumpFlows(dctx)
-		cancel()
+	if dump != nil {
+		stats, err := dump.result()
 		if err != nil {
 			return fmt.Errorf("dump flows: %w", err)
 		}
@@ -601,6 +618,7 @@ func (c *Controller) forgetHost(hs *hostState) {
 	}
 	dropDialed(hs) // a dial finishing from now on sees the host gone
 	for _, bs := range hs.bridges {
+		bs.dropDumpLocked()
 		if sw := c.switches[bs.dpid]; sw != nil {
 			delete(c.switches, bs.dpid)
 			_ = sw.Close()

@@ -1,0 +1,84 @@
+package controller
+
+import (
+	"context"
+	"time"
+)
+
+// dumpTimeout bounds reading every flow of one switch.
+const dumpTimeout = 30 * time.Second
+
+// flowDump is what one switch connection holds, read in the background so
+// that the dump, the biggest part of a reconcile after a (re)connect,
+// overlaps the OVSDB transaction and the compile. It belongs to its bridge
+// (bridgeState.dump) until the bridge's sync takes it.
+type flowDump struct {
+	conn   Switch
+	cancel context.CancelFunc
+	done   chan struct{} // closed once stats and err are set
+	stats  []FlowStats
+	err    error
+}
+
+// startDump reads every flow of conn in the background, for at most
+// dumpTimeout and no longer than ctx lasts.
+func startDump(ctx context.Context, conn Switch) *flowDump {
+	dctx, cancel := context.WithTimeout(ctx, dumpTimeout)
+	d := &flowDump{conn: conn, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		defer cancel()
+		d.stats, d.err = conn.DumpFlows(dctx)
+	}()
+	return d
+}
+
+// result waits for the dump to end and returns what it read.
+func (d *flowDump) result() ([]FlowStats, error) {
+	<-d.done
+	return d.stats, d.err
+}
+
+// dumpDueLocked reports whether what conn holds must be read before bs can
+// be diffed: nothing is known installed (first sync, or a failed apply),
+// the switch connected anew, or the drift check asked for a fresh dump.
+func (bs *bridgeState) dumpDueLocked(conn Switch) bool {
+	return bs.installed == nil || bs.conn != conn || bs.needDump
+}
+
+// dropDumpLocked stops and forgets bs's dump, which nobody will use.
+func (bs *bridgeState) dropDumpLocked() {
+	if bs.dump != nil {
+		bs.dump.cancel()
+		bs.dump = nil
+	}
+}
+
+// startDumps starts reading the switch of every bridge of hs whose sync
+// will need a dump, at the start of a reconcile, so that the dumps run
+// while the OVSDB transaction and the compile do. A dump of the same
+// connection that an earlier reconcile started and could not use (the
+// host's OVSDB was not connected yet) is kept, unless the drift check
+// asked for a fresh one since. Bridges another replica masters are not
+// dumped: they are not programmed here.
+func (c *Controller) startDumps(ctx context.Context, hs *hostState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range bridgeNames {
+		bs := hs.bridges[b]
+		conn := c.switches[bs.dpid]
+		if bs.dump != nil && (bs.dump.conn != conn || bs.needDump) {
+			bs.dropDumpLocked()
+		}
+		if conn == nil || bs.dump != nil || !bs.dumpDueLocked(conn) {
+			continue
+		}
+		if c.opts.Mastership != nil {
+			if master, _ := c.opts.Mastership.Role(bs.ref.String()); !master {
+				continue
+			}
+		}
+		bs.dump = startDump(ctx, conn)
+		bs.needDump = false // this is the fresh dump the drift check asked for
+	}
+}
