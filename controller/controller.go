@@ -526,17 +526,19 @@ func syncBindings(t *ovsdb.Txn, bindings []ovsdb.Binding, facts ovsdb.Facts) err
 // them against a dump of the switch when what it holds is unknown (a new
 // connection) or the drift check asks for it, and otherwise against what
 // the last apply installed. The dump is the one startDumps began for conn
-// when there is one, else it is read now.
+// in the role it holds now when there is one, else it is read now.
 func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switch, set flows.FlowSet, b flows.Bridge) error {
 	c.mu.Lock()
 	dump := bs.dump
 	bs.dump = nil
-	if dump != nil && dump.conn != conn {
-		dump.cancel() // of a connection that has gone since
+	if dump != nil && (dump.conn != conn || dump.role != bs.role) {
+		// Of a connection that has gone since, or from before this
+		// replica took the master role (holdRole).
+		dump.cancel()
 		dump = nil
 	}
 	if dump == nil && bs.dumpDueLocked(conn) {
-		dump = startDump(ctx, conn) // the switch connected after startDumps ran
+		dump = startDump(ctx, conn, bs.role) // not started ahead
 		bs.needDump = false
 	}
 	// Known content on the same connection is dumped for the drift check only.

@@ -14,17 +14,18 @@ const dumpTimeout = 30 * time.Second
 // (bridgeState.dump) until the bridge's sync takes it.
 type flowDump struct {
 	conn   Switch
+	role   roleState // the role conn held for this replica when the dump started
 	cancel context.CancelFunc
 	done   chan struct{} // closed once stats and err are set
 	stats  []FlowStats
 	err    error
 }
 
-// startDump reads every flow of conn in the background, for at most
-// dumpTimeout and no longer than ctx lasts.
-func startDump(ctx context.Context, conn Switch) *flowDump {
+// startDump reads every flow of conn, which holds role, in the
+// background, for at most dumpTimeout and no longer than ctx lasts.
+func startDump(ctx context.Context, conn Switch, role roleState) *flowDump {
 	dctx, cancel := context.WithTimeout(ctx, dumpTimeout)
-	d := &flowDump{conn: conn, cancel: cancel, done: make(chan struct{})}
+	d := &flowDump{conn: conn, role: role, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
 		defer cancel()
@@ -59,8 +60,10 @@ func (bs *bridgeState) dropDumpLocked() {
 // while the OVSDB transaction and the compile do. A dump of the same
 // connection that an earlier reconcile started and could not use (the
 // host's OVSDB was not connected yet) is kept, unless the drift check
-// asked for a fresh one since. Bridges another replica masters are not
-// dumped: they are not programmed here.
+// asked for a fresh one since. With several replicas, only a switch that
+// already holds this replica as its master is dumped ahead: until then
+// another replica may still change it (and one it masters is not
+// programmed here at all).
 func (c *Controller) startDumps(ctx context.Context, hs *hostState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -74,11 +77,12 @@ func (c *Controller) startDumps(ctx context.Context, hs *hostState) {
 			continue
 		}
 		if c.opts.Mastership != nil {
-			if master, _ := c.opts.Mastership.Role(bs.ref.String()); !master {
+			master, gen := c.opts.Mastership.Role(bs.ref.String())
+			if !master || bs.role != (roleState{conn: conn, master: true, generation: gen}) {
 				continue
 			}
 		}
-		bs.dump = startDump(ctx, conn)
+		bs.dump = startDump(ctx, conn, bs.role)
 		bs.needDump = false // this is the fresh dump the drift check asked for
 	}
 }

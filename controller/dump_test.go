@@ -234,20 +234,31 @@ func TestFailedApplyDumpsAgain(t *testing.T) {
 	assert.Equal(t, 2, sw.dumpCount())
 }
 
-func TestNoDumpAheadForABridgeMasteredElsewhere(t *testing.T) {
+func TestDumpAheadOnlyWhereThisReplicaHoldsTheMasterRole(t *testing.T) {
 	m := &fakeMastership{master: map[string]bool{}}
 	c, hs, set := dumpHost(t, m)
-	m.set(hs.bridges[BrTun].ref, true, 1)
-	m.set(hs.bridges[BrInt].ref, false, 1)
-	tun := newHoldingSwitch(hs.bridges[BrTun].dpid, set.BrTun)
-	integ := newHoldingSwitch(hs.bridges[BrInt].dpid, set.BrInt)
+	tunBS, intBS := hs.bridges[BrTun], hs.bridges[BrInt]
+	m.set(tunBS.ref, true, 1)
+	m.set(intBS.ref, false, 1)
+	tun := newHoldingSwitch(tunBS.dpid, set.BrTun)
+	integ := newHoldingSwitch(intBS.dpid, set.BrInt)
 	connect(c, hs, BrTun, tun)
 	connect(c, hs, BrInt, integ)
+	ctx := context.Background()
 
-	c.startDumps(context.Background(), hs)
-	assert.NotNil(t, hs.bridges[BrTun].dump)
-	assert.Nil(t, hs.bridges[BrInt].dump, "another replica programs br-int")
+	c.startDumps(ctx, hs)
+	assert.Nil(t, tunBS.dump, "the switch does not hold this replica as master yet: another may still change it")
+	assert.Nil(t, intBS.dump, "another replica programs br-int")
+
+	tunBS.role = roleState{conn: tun, master: true, generation: 1} // as holdRole leaves it
+	c.startDumps(ctx, hs)
+	ended(t, tunBS.dump)
+	assert.Nil(t, intBS.dump)
 	assert.Equal(t, 0, integ.dumpCount())
+
+	tunBS.role = roleState{conn: tun, master: true, generation: 2} // the role taken anew before the sync
+	require.NoError(t, c.syncBridge(ctx, tunBS, tun, set, flows.BrTun))
+	assert.Equal(t, 2, tun.dumpCount(), "a dump from before the role was taken is not used")
 }
 
 // Before the host's OVSDB is connected no flow is sent, but the dumps
