@@ -72,10 +72,14 @@ func (s *scenario) network(name string, typ topology.NetworkType, segment uint32
 
 // vm creates a VM on host h and binds it to network through the API.
 func (s *scenario) vm(h *lab.Host, name, network, mac, cidr string) *tenantVM {
-	vm := s.lab.AddVM(s.t, h, lab.VMOptions{Name: name, MAC: mac, CIDR: cidr})
+	return s.bindVM(s.lab.AddVM(s.t, h, lab.VMOptions{Name: name, MAC: mac, CIDR: cidr}), network)
+}
+
+// bindVM creates the brtun port of vm (named after it) on network.
+func (s *scenario) bindVM(vm *lab.VM, network string) *tenantVM {
 	tv := &tenantVM{VM: vm, Network: network}
 	s.brtun.MustDo(201, "POST", "/v1/networks/"+network+"/ports", map[string]any{
-		"name": name, "host": h.Name, "interface": vm.HostIface, "mac": mac, "ips": []string{vm.IP},
+		"name": vm.Name, "host": vm.Host.Name, "interface": vm.HostIface, "mac": vm.MAC, "ips": []string{vm.IP},
 	}, &tv.Port)
 	return tv
 }

@@ -24,10 +24,9 @@ import (
 
 // dualStackVM creates a VM with an IPv4 and an IPv6 address on host h and
 // binds it to network with both addresses. Like every VM of these tests it
-// is made quiet (see quiet).
+// is made quiet (lab.VMOptions.Quiet).
 func (s *scenario) dualStackVM(h *lab.Host, name, network, mac, cidr, cidr6 string) (*tenantVM, string) {
-	vm := s.lab.AddVM(s.t, h, lab.VMOptions{Name: name, MAC: mac, CIDR: cidr, IPv6CIDR: cidr6})
-	quiet(s.t, vm, true)
+	vm := s.lab.AddVM(s.t, h, lab.VMOptions{Name: name, MAC: mac, CIDR: cidr, IPv6CIDR: cidr6, Quiet: true})
 	ip6, _, _ := strings.Cut(cidr6, "/")
 	tv := &tenantVM{VM: vm, Network: network}
 	s.brtun.MustDo(201, "POST", "/v1/networks/"+network+"/ports", map[string]any{
@@ -36,26 +35,10 @@ func (s *scenario) dualStackVM(h *lab.Host, name, network, mac, cidr, cidr6 stri
 	return tv, ip6
 }
 
-// quietVM is scenario.vm for an IPv4-only VM, made quiet.
+// quietVM is scenario.vm for an IPv4-only VM made quiet
+// (lab.VMOptions.Quiet).
 func (s *scenario) quietVM(h *lab.Host, name, network, mac, cidr string) *tenantVM {
-	tv := s.vm(h, name, network, mac, cidr)
-	quiet(s.t, tv.VM, false)
-	return tv
-}
-
-// quiet stops a VM from sending packets of its own accord, so tunnel
-// counters move only for what a test sends: an IPv4-only VM gets IPv6
-// disabled (no MLD reports, DAD or router solicitations); a dual-stack VM
-// stops soliciting routers. It runs right after the VM is created, before
-// brtun has bound its port to br-int.
-func quiet(t *testing.T, vm *lab.VM, ipv6 bool) {
-	t.Helper()
-	args := []string{"sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=1"}
-	if ipv6 {
-		args = []string{"sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_ra=0", "net.ipv6.conf.eth0.router_solicitations=0"}
-	}
-	out, err := vm.Run(args...)
-	require.NoError(t, err, "quiet %s: %s", vm.Name, out)
+	return s.bindVM(s.lab.AddVM(s.t, h, lab.VMOptions{Name: name, MAC: mac, CIDR: cidr, Quiet: true}), network)
 }
 
 // tunnelPorts lists the tunnel ports of a host's br-tun (every port but
@@ -337,8 +320,7 @@ func TestMACMoveRecovers(t *testing.T) {
 	// x moves: its old link goes down, a new VM with its MAC and IP comes up on h2.
 	_, err := x.Run("ip", "link", "set", "eth0", "down")
 	require.NoError(t, err)
-	x2 := s.lab.AddVM(t, h2, lab.VMOptions{Name: "mx2", MAC: xMAC, CIDR: "198.18.0.1/24"})
-	quiet(t, x2, false)
+	x2 := s.lab.AddVM(t, h2, lab.VMOptions{Name: "mx2", MAC: xMAC, CIDR: "198.18.0.1/24", Quiet: true})
 	ok, out = y.Ping(x.IP, 2)
 	require.False(t, ok, "before the PUT, y's pings to x must go to the old host and be lost: %s", out)
 	ok, out = y.Ping(z.IP, 2)

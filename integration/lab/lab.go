@@ -192,6 +192,11 @@ type VMOptions struct {
 	IPv6CIDR  string // optional IPv6 address, e.g. 2001:db8:100::1/64
 	MTU       int    // default 1400, leaving room for tunnel overhead
 	HostIface string // name of the host end; default "t" + Name
+	// Quiet makes eth0 send nothing of its own accord from the moment it
+	// comes up: IPv6 off for an IPv4-only VM; no router solicitations for a
+	// dual-stack one. Set afterwards, a solicitation or MLD report the
+	// kernel already scheduled could still leave once the port is bound.
+	Quiet bool
 }
 
 // VM is a namespace standing in for a virtual machine on a host.
@@ -235,6 +240,13 @@ func (l *Lab) AddVM(t TB, h *Host, o VMOptions) *VM {
 	if o.IPv6CIDR != "" {
 		// nodad: the address is usable at once, no duplicate detection delay.
 		vm.mustExec(t, "ip", "addr", "add", o.IPv6CIDR, "dev", "eth0", "nodad")
+	}
+	if o.Quiet {
+		quiet := []string{"sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=1"}
+		if o.IPv6CIDR != "" {
+			quiet = []string{"sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_ra=0", "net.ipv6.conf.eth0.router_solicitations=0"}
+		}
+		vm.mustExec(t, quiet...)
 	}
 	vm.mustExec(t, "ip", "link", "set", "eth0", "up")
 	return vm
