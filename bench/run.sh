@@ -19,7 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# BENCH_ARGS scales the run down for a quick try, e.g. "-networks 200 -ops 20".
+# BENCH_ARGS scales the run down for a quick try, e.g.
+# "-networks 400 -latency-networks 120 -ops 20 -full-ops 2 -hosts 4 -peers 50 -populate 40".
 read -ra extra <<<"${BENCH_ARGS:-}"
 profiles=${BENCH_PROFILES:-/tmp/brtun-bench}
 mkdir -p "$profiles"
