@@ -4,11 +4,15 @@ package integration
 
 import (
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/brtun/brtun/topology"
 )
 
 // TestMetricsReportFlowsAndConnections: /metrics reports the connection
@@ -82,4 +86,23 @@ func tableOf(line string) string {
 		}
 	}
 	return "0"
+}
+
+// TestPprofOnlyBehindTheFlag: with --pprof the API listener serves Go
+// profiles of the running daemon (a one-second CPU profile while it serves
+// a real host); restarted without the flag, the same paths are not found.
+func TestPprofOnlyBehindTheFlag(t *testing.T) {
+	s := newScenario(t, 1, daemonOptions{Advertise: true, ExtraArgs: []string{"--pprof"}})
+	s.network("blue", topology.VXLAN, 5001)
+	s.waitApplied(20 * time.Second)
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/profile?seconds=1"} {
+		require.Equal(t, http.StatusOK, s.brtun.Do("GET", path, nil, nil), "with --pprof: GET %s", path)
+	}
+
+	s.brtun.Kill()
+	s.brtun.args = slices.DeleteFunc(s.brtun.args, func(a string) bool { return a == "--pprof" })
+	s.brtun.Start()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline"} {
+		require.Equal(t, http.StatusNotFound, s.brtun.Do("GET", path, nil, nil), "without --pprof: GET %s", path)
+	}
 }
