@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/brtun/brtun/controller/ofswitch"
+	"github.com/brtun/brtun/ofswitch"
 	"github.com/brtun/brtun/topology"
 )
 

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/brtun/brtun/controller/ofswitch"
 	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ofswitch"
 )
 
 // ofSwitch adapts an OpenFlow connection to what the controller needs.

@@ -3,7 +3,7 @@
 // flow set, and the canonical text form of a flow, which is exactly a line of
 // `ovs-ofctl -O OpenFlow13 dump-flows --no-stats --no-names` on OVS 3.1.
 //
-// The package is pure: no I/O and no OpenFlow library. controller/ofswitch
+// The package is pure: no I/O and no OpenFlow library. ofswitch
 // encodes Flow values into FlowMods and decodes flow stats back into them.
 package flows
 

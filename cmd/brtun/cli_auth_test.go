@@ -19,8 +19,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/brtun/brtun/controller/ofswitch"
 	"github.com/brtun/brtun/northbound"
+	"github.com/brtun/brtun/ofswitch"
 	"github.com/brtun/brtun/topology"
 )
 

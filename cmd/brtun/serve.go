@@ -20,8 +20,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/brtun/brtun/controller"
-	"github.com/brtun/brtun/controller/ofswitch"
 	"github.com/brtun/brtun/northbound"
+	"github.com/brtun/brtun/ofswitch"
 )
 
 type serveOptions struct {

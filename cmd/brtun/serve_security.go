@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
-	"github.com/brtun/brtun/controller/ofswitch"
 	"github.com/brtun/brtun/northbound"
+	"github.com/brtun/brtun/ofswitch"
 )
 
 // securityOptions are serve's access-control flags: the API token, TLS for

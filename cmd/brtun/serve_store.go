@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/brtun/brtun/controller"
+	"github.com/brtun/brtun/mastership"
 	"github.com/brtun/brtun/northbound"
 	"github.com/brtun/brtun/topology"
 )
@@ -49,7 +50,7 @@ func (o *storeOptions) addFlags(f *pflag.FlagSet) {
 type openedStore struct {
 	topology.Store
 	etcd        *clientv3.Client
-	cluster     *controller.EtcdMastership
+	cluster     *mastership.Etcd
 	clusterDone chan struct{} // closed when cluster.Run returned; nil if never run
 	name, api   string        // this replica's name and --api-listen
 }
@@ -121,7 +122,7 @@ func (o storeOptions) open(dataDir, apiListen string, log *zap.Logger) (*openedS
 		_ = cli.Close()
 		return nil, err
 	}
-	cluster, err := controller.NewEtcdMastership(controller.EtcdMastershipOptions{
+	cluster, err := mastership.NewEtcd(mastership.EtcdOptions{
 		Client: cli, Prefix: o.etcdPrefix, Name: name, API: apiListen, LeaseTTL: o.leaseTTL, Logger: log,
 	})
 	if err != nil {

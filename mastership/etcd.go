@@ -1,4 +1,4 @@
-package controller
+package mastership
 
 import (
 	"cmp"
@@ -20,8 +20,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// EtcdMastershipOptions configure NewEtcdMastership.
-type EtcdMastershipOptions struct {
+// EtcdOptions configure NewEtcd.
+type EtcdOptions struct {
 	// Client talks to the etcd cluster the replicas share (required).
 	Client *clientv3.Client
 	// Prefix is the store's etcd prefix; mastership keys live under
@@ -46,7 +46,7 @@ type Replica struct {
 	API  string `json:"api,omitempty"`
 }
 
-// EtcdMastership places bridges on replicas through etcd. Each replica
+// Etcd places bridges on replicas through etcd. Each replica
 // holds a lease (refreshed every LeaseTTL/3) and registers itself under it.
 // Every host is assigned to one live replica (assignHosts), which campaigns
 // in one lease-backed etcd election (go.etcd.io/etcd/client/v3/concurrency)
@@ -61,8 +61,8 @@ type Replica struct {
 // younger than two thirds of LeaseTTL: a replica cut off from etcd stops
 // sending flow_mods before its lease expires and another replica takes
 // over.
-type EtcdMastership struct {
-	opts    EtcdMastershipOptions
+type Etcd struct {
+	opts    EtcdOptions
 	log     *zap.Logger
 	changes chan struct{}
 	kick    chan struct{}
@@ -95,8 +95,8 @@ type campaign struct {
 	gen     uint64
 }
 
-// NewEtcdMastership returns a Mastership; Run makes it take part.
-func NewEtcdMastership(opts EtcdMastershipOptions) (*EtcdMastership, error) {
+// NewEtcd returns a Mastership; Run makes it take part.
+func NewEtcd(opts EtcdOptions) (*Etcd, error) {
 	if opts.Client == nil || opts.Name == "" {
 		return nil, fmt.Errorf("etcd mastership: a client and a replica name are required")
 	}
@@ -110,7 +110,7 @@ func NewEtcdMastership(opts EtcdMastershipOptions) (*EtcdMastership, error) {
 		opts.Logger = zap.NewNop()
 	}
 	opts.Prefix = strings.TrimSuffix(opts.Prefix, "/") + "/cluster/"
-	return &EtcdMastership{
+	return &Etcd{
 		opts:        opts,
 		log:         opts.Logger.Named("mastership").With(zap.String("replica", opts.Name)),
 		changes:     make(chan struct{}, 1),
@@ -125,13 +125,13 @@ func NewEtcdMastership(opts EtcdMastershipOptions) (*EtcdMastership, error) {
 	}, nil
 }
 
-func (m *EtcdMastership) replicasPrefix() string { return m.opts.Prefix + "replicas/" }
-func (m *EtcdMastership) mastersPrefix() string  { return m.opts.Prefix + "masters/" }
-func (m *EtcdMastership) appliedPrefix() string  { return m.opts.Prefix + "applied/" }
+func (m *Etcd) replicasPrefix() string { return m.opts.Prefix + "replicas/" }
+func (m *Etcd) mastersPrefix() string  { return m.opts.Prefix + "masters/" }
+func (m *Etcd) appliedPrefix() string  { return m.opts.Prefix + "applied/" }
 
 // ReportApplied implements Mastership: it publishes, in the background,
 // that this replica installed rev on ref.
-func (m *EtcdMastership) ReportApplied(ref string, rev uint64) {
+func (m *Etcd) ReportApplied(ref string, rev uint64) {
 	m.mu.Lock()
 	if rev > m.appliedRevs[ref] && rev > m.reports[ref] {
 		m.reports[ref] = rev
@@ -141,17 +141,17 @@ func (m *EtcdMastership) ReportApplied(ref string, rev uint64) {
 }
 
 // Applied implements Mastership.
-func (m *EtcdMastership) Applied(ref string) uint64 {
+func (m *Etcd) Applied(ref string) uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.appliedRevs[ref]
 }
 
 // AppliedChanges implements Mastership.
-func (m *EtcdMastership) AppliedChanges() <-chan struct{} { return m.applied }
+func (m *Etcd) AppliedChanges() <-chan struct{} { return m.applied }
 
 // SetBridges implements Mastership.
-func (m *EtcdMastership) SetBridges(refs []string) {
+func (m *Etcd) SetBridges(refs []string) {
 	m.mu.Lock()
 	m.bridges = slices.Clone(refs)
 	m.mu.Unlock()
@@ -159,10 +159,10 @@ func (m *EtcdMastership) SetBridges(refs []string) {
 }
 
 // Changes implements Mastership.
-func (m *EtcdMastership) Changes() <-chan struct{} { return m.changes }
+func (m *Etcd) Changes() <-chan struct{} { return m.changes }
 
 // Role implements Mastership.
-func (m *EtcdMastership) Role(ref string) (bool, uint64) {
+func (m *Etcd) Role(ref string) (bool, uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c := m.campaigns[ref]; c != nil && c.elected && m.freshLocked() {
@@ -175,7 +175,7 @@ func (m *EtcdMastership) Role(ref string) (bool, uint64) {
 }
 
 // Master implements Mastership.
-func (m *EtcdMastership) Master(ref string) string {
+func (m *Etcd) Master(ref string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l, _ := m.leaderLocked(ref)
@@ -183,17 +183,17 @@ func (m *EtcdMastership) Master(ref string) string {
 }
 
 // Self is this replica's name.
-func (m *EtcdMastership) Self() string { return m.opts.Name }
+func (m *Etcd) Self() string { return m.opts.Name }
 
 // Connected reports whether this replica holds a fresh etcd lease.
-func (m *EtcdMastership) Connected() bool {
+func (m *Etcd) Connected() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.freshLocked()
 }
 
 // Replicas lists the live replicas, by name.
-func (m *EtcdMastership) Replicas() []Replica {
+func (m *Etcd) Replicas() []Replica {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := slices.Collect(maps.Values(m.live))
@@ -202,7 +202,7 @@ func (m *EtcdMastership) Replicas() []Replica {
 }
 
 // Masters maps every bridge with a master to its replica's name.
-func (m *EtcdMastership) Masters() map[string]string {
+func (m *Etcd) Masters() map[string]string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[string]string{}
@@ -215,7 +215,7 @@ func (m *EtcdMastership) Masters() map[string]string {
 }
 
 // leaderLocked is the holder of ref's election: its oldest key.
-func (m *EtcdMastership) leaderLocked(ref string) (leader, bool) {
+func (m *Etcd) leaderLocked(ref string) (leader, bool) {
 	var best leader
 	found := false
 	for _, l := range m.leaders[ref] {
@@ -226,7 +226,7 @@ func (m *EtcdMastership) leaderLocked(ref string) (leader, bool) {
 	return best, found
 }
 
-func (m *EtcdMastership) freshLocked() bool {
+func (m *Etcd) freshLocked() bool {
 	return !m.lastAck.IsZero() && time.Since(m.lastAck) < 2*m.opts.LeaseTTL/3
 }
 
@@ -240,7 +240,7 @@ func signal(ch chan struct{}) {
 
 // Run takes part in the cluster until ctx ends: one etcd session (lease)
 // after the other, each lasting until it is lost.
-func (m *EtcdMastership) Run(ctx context.Context) error {
+func (m *Etcd) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		err := m.session(ctx)
 		if ctx.Err() == nil {
@@ -256,7 +256,7 @@ func (m *EtcdMastership) Run(ctx context.Context) error {
 
 // session runs one lease: registers the replica, follows the others and
 // the elections, and places bridges until the lease is lost or ctx ends.
-func (m *EtcdMastership) session(ctx context.Context) error {
+func (m *Etcd) session(ctx context.Context) error {
 	cli := m.opts.Client
 	gctx, cancel := context.WithTimeout(ctx, m.opts.LeaseTTL)
 	grant, err := cli.Grant(gctx, int64((m.opts.LeaseTTL+time.Second-1)/time.Second))
@@ -334,7 +334,7 @@ func (m *EtcdMastership) session(ctx context.Context) error {
 
 // place starts campaigns for the bridges assigned to this replica and
 // ends the others; it also reports a lease that went stale.
-func (m *EtcdMastership) place(ctx context.Context, sess *concurrency.Session) {
+func (m *Etcd) place(ctx context.Context, sess *concurrency.Session) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if fresh := m.freshLocked(); fresh != m.fresh {
@@ -415,7 +415,7 @@ func assignHosts(hosts, replicas []string) map[string]string {
 
 // campaign runs for one bridge until elected, holds it until ctx ends,
 // then resigns.
-func (m *EtcdMastership) campaign(ctx context.Context, sess *concurrency.Session, ref string, c *campaign) {
+func (m *Etcd) campaign(ctx context.Context, sess *concurrency.Session, ref string, c *campaign) {
 	e := concurrency.NewElection(sess, m.mastersPrefix()+ref)
 	if err := e.Campaign(ctx, m.opts.Name); err != nil {
 		if ctx.Err() == nil {
@@ -448,7 +448,7 @@ func (m *EtcdMastership) campaign(ctx context.Context, sess *concurrency.Session
 
 // follow mirrors the keys under prefix: reset with every key, then one
 // event after the other; after a broken watch it starts over.
-func (m *EtcdMastership) follow(ctx context.Context, prefix string, reset func([]*mvccpb.KeyValue), event func(*clientv3.Event)) {
+func (m *Etcd) follow(ctx context.Context, prefix string, reset func([]*mvccpb.KeyValue), event func(*clientv3.Event)) {
 	cli := m.opts.Client
 	for ctx.Err() == nil {
 		gctx, cancel := context.WithTimeout(ctx, m.opts.LeaseTTL)
@@ -474,7 +474,7 @@ func (m *EtcdMastership) follow(ctx context.Context, prefix string, reset func([
 	}
 }
 
-func (m *EtcdMastership) setReplicas(kvs []*mvccpb.KeyValue) {
+func (m *Etcd) setReplicas(kvs []*mvccpb.KeyValue) {
 	m.mu.Lock()
 	m.live = map[string]Replica{}
 	m.mu.Unlock()
@@ -484,7 +484,7 @@ func (m *EtcdMastership) setReplicas(kvs []*mvccpb.KeyValue) {
 	signal(m.kick)
 }
 
-func (m *EtcdMastership) replicaEvent(ev *clientv3.Event) {
+func (m *Etcd) replicaEvent(ev *clientv3.Event) {
 	k := string(ev.Kv.Key)
 	m.mu.Lock()
 	if ev.Type == mvccpb.DELETE {
@@ -504,7 +504,7 @@ func (m *EtcdMastership) replicaEvent(ev *clientv3.Event) {
 	signal(m.kick)
 }
 
-func (m *EtcdMastership) setLeaders(kvs []*mvccpb.KeyValue) {
+func (m *Etcd) setLeaders(kvs []*mvccpb.KeyValue) {
 	m.mu.Lock()
 	m.leaders = map[string]map[string]leader{}
 	m.mu.Unlock()
@@ -515,7 +515,7 @@ func (m *EtcdMastership) setLeaders(kvs []*mvccpb.KeyValue) {
 }
 
 // leaderEvent records an election key: MASTERS/HOST/BRIDGE/LEASE.
-func (m *EtcdMastership) leaderEvent(ev *clientv3.Event) {
+func (m *Etcd) leaderEvent(ev *clientv3.Event) {
 	k := string(ev.Kv.Key)
 	ref := strings.TrimPrefix(k, m.mastersPrefix())
 	if i := strings.LastIndexByte(ref, '/'); i > 0 {
@@ -539,7 +539,7 @@ func (m *EtcdMastership) leaderEvent(ev *clientv3.Event) {
 
 // writeReports writes the applied revisions this replica reported, all
 // pending ones in one transaction, until ctx ends.
-func (m *EtcdMastership) writeReports(ctx context.Context) {
+func (m *Etcd) writeReports(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -579,7 +579,7 @@ func (m *EtcdMastership) writeReports(ctx context.Context) {
 	}
 }
 
-func (m *EtcdMastership) setApplied(kvs []*mvccpb.KeyValue) {
+func (m *Etcd) setApplied(kvs []*mvccpb.KeyValue) {
 	m.mu.Lock()
 	m.appliedRevs = map[string]uint64{}
 	m.mu.Unlock()
@@ -590,7 +590,7 @@ func (m *EtcdMastership) setApplied(kvs []*mvccpb.KeyValue) {
 }
 
 // appliedEvent records a bridge's applied revision: APPLIED/HOST/BRIDGE.
-func (m *EtcdMastership) appliedEvent(ev *clientv3.Event) {
+func (m *Etcd) appliedEvent(ev *clientv3.Event) {
 	ref := strings.TrimPrefix(string(ev.Kv.Key), m.appliedPrefix())
 	m.mu.Lock()
 	if ev.Type == mvccpb.DELETE {

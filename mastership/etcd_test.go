@@ -1,4 +1,4 @@
-package controller
+package mastership
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 const testLeaseTTL = 2 * time.Second
 
 type testReplica struct {
-	m    *EtcdMastership
+	m    *Etcd
 	cli  *clientv3.Client
 	stop context.CancelFunc
 	done chan struct{}
@@ -27,7 +27,7 @@ func startReplica(t *testing.T, srv *etcdtest.Server, name string, bridges []str
 	t.Helper()
 	cli, err := topology.DialEtcd([]string{srv.Endpoint()}, nil, nil)
 	require.NoError(t, err)
-	m, err := NewEtcdMastership(EtcdMastershipOptions{Client: cli, Prefix: "/brtun/", Name: name, API: name + ":8080", LeaseTTL: testLeaseTTL})
+	m, err := NewEtcd(EtcdOptions{Client: cli, Prefix: "/brtun/", Name: name, API: name + ":8080", LeaseTTL: testLeaseTTL})
 	require.NoError(t, err)
 	m.SetBridges(bridges)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,7 +80,7 @@ func waitSettled(t *testing.T, replicas []*testReplica, bridges []string) map[st
 // dies without a word (its client is closed, so the lease only expires),
 // the survivors take them over within the lease TTL plus a bound, with a
 // larger generation.
-func TestEtcdMastershipSpreadsAndFailsOver(t *testing.T) {
+func TestEtcdSpreadsAndFailsOver(t *testing.T) {
 	srv := etcdtest.Start(t)
 	var bridges []string
 	for i := range 8 {
@@ -148,7 +148,7 @@ func TestEtcdMastershipSpreadsAndFailsOver(t *testing.T) {
 
 // While etcd is unreachable no replica masters anything (so none sends
 // flow_mods); when it returns, every bridge gets one master again.
-func TestEtcdMastershipWithoutEtcd(t *testing.T) {
+func TestEtcdWithoutEtcd(t *testing.T) {
 	srv := etcdtest.Start(t)
 	bridges := []string{"h1/br-int", "h1/br-tun", "h2/br-int", "h2/br-tun"}
 	replicas := []*testReplica{startReplica(t, srv, "a", bridges), startReplica(t, srv, "b", bridges)}
