@@ -18,7 +18,7 @@ type desiredState struct {
 	snap      topology.Snapshot
 	byHost    map[string][]*topology.Port // in snapshot order: by network, then name
 	byNetwork map[string][]*topology.Port // in snapshot order: by name
-	types     []topology.NetworkType      // the tunnel types some network uses, VXLAN first
+	types     []topology.NetworkType      // the tunnel types some network uses, in table order
 	// mesh sums every host's name and tunnel IP and the tunnel types: with
 	// a host's own name it determines that host's tunnel peers, so a
 	// host's digest need not go through all the others.
@@ -40,9 +40,9 @@ func newDesiredState(snap topology.Snapshot) *desiredState {
 	for _, n := range snap.Networks {
 		used[n.Type] = true
 	}
-	for _, t := range []topology.NetworkType{topology.VXLAN, topology.GRE} {
-		if used[t] {
-			d.types = append(d.types, t)
+	for _, tt := range topology.TunnelTypes() {
+		if used[tt.Name] {
+			d.types = append(d.types, tt.Name)
 		}
 	}
 	mesh := newSummer().num(uint64(len(snap.Hosts)))

@@ -315,7 +315,7 @@ func BenchmarkRevisionOnAHost(b *testing.B) {
 func TestDigestKnowsEveryField(t *testing.T) {
 	summed := map[reflect.Type][]string{
 		reflect.TypeFor[topology.Host]():     {"Name", "OVSDB", "TunnelIP", "DatapathType"},
-		reflect.TypeFor[ovsdb.TunnelSpec]():  {"LocalIP", "VXLANPort", "Peers"},
+		reflect.TypeFor[ovsdb.TunnelSpec]():  {"LocalIP", "UDPPorts", "Peers"},
 		reflect.TypeFor[ovsdb.Peer]():        {"Name", "IP", "Types"},
 		reflect.TypeFor[ovsdb.Binding]():     {"Interface", "Port", "Network", "VLAN"},
 		reflect.TypeFor[flows.View]():        {"Host", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts"},

@@ -130,7 +130,7 @@ func (c *compiler) indexTunnels(in []TunnelPort) {
 		case t.Ofport == 0 || t.Ofport >= PortMax:
 			c.skip("tunnel to %s (%s): no usable ofport (%d) yet", t.PeerHost, t.Type, t.Ofport)
 			continue
-		case TypeCode(t.Type) == 0:
+		case !t.Type.Valid():
 			c.skip("tunnel to %s at ofport %d: unknown type %q", t.PeerHost, t.Ofport, t.Type)
 			continue
 		case t.Ofport == c.patch:
@@ -173,11 +173,11 @@ func (c *compiler) indexNetworks(in []NetworkView) {
 		segOwner, segTaken := segments[segKey]
 		_, nameTaken := c.netByName[n.Name]
 		switch {
-		case TypeCode(n.Type) == 0:
+		case !n.Type.Valid():
 			c.skip("network %s: unknown type %q", n.Name, n.Type)
 			continue
-		case n.Type == topology.VXLAN && n.SegmentID > topology.MaxVXLANSegment:
-			c.skip("network %s: VXLAN segment %d out of range", n.Name, n.SegmentID)
+		case n.SegmentID > n.Type.MaxSegment():
+			c.skip("network %s: %s segment %d out of range", n.Name, n.Type, n.SegmentID)
 			continue
 		case n.LocalVLAN < 1 || n.LocalVLAN > 4094:
 			c.skip("network %s: local VLAN %d out of 1..4094", n.Name, n.LocalVLAN)

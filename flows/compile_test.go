@@ -134,7 +134,7 @@ func TestCompileSkipsWhatItCannotCompile(t *testing.T) {
 		PatchIntOfport: 1,
 		Tunnels: []flows.TunnelPort{
 			{Ofport: 0, PeerHost: "h2", Type: topology.VXLAN}, // no ofport yet
-			{Ofport: 3, PeerHost: "h3", Type: "geneve"},       // unknown type
+			{Ofport: 3, PeerHost: "h3", Type: "stt"},          // unknown type
 			{Ofport: 4, PeerHost: "h3", Type: topology.VXLAN}, // fine
 			{Ofport: 4, PeerHost: "h4", Type: topology.VXLAN}, // ofport reused
 			{Ofport: 1, PeerHost: "h5", Type: topology.VXLAN}, // patch-int's ofport
@@ -171,14 +171,14 @@ func TestCompileSkipsWhatItCannotCompile(t *testing.T) {
 	skipped := strings.Join(set.Skipped, "\n")
 	for _, want := range []string{
 		"tunnel to h2 (vxlan): no usable ofport (0) yet",
-		`tunnel to h3 at ofport 3: unknown type "geneve"`,
+		`tunnel to h3 at ofport 3: unknown type "stt"`,
 		"tunnel to h4: ofport 4 used twice",
 		"tunnel to h5: ofport 1 is patch-int's",
 		"tunnel to h3 (vxlan) at ofport 9: another one has a lower ofport",
 		"tunnel to h6 (gre): no usable ofport (4294967294) yet",
 		"network b: local VLAN 1 already used by a",
 		"network c: vxlan segment 1 already used by a",
-		"network d: VXLAN segment 16777216 out of range",
+		"network d: vxlan segment 16777216 out of range",
 		"network e: local VLAN 4095 out of 1..4094",
 		`network f: unknown type "stt"`,
 		"network a: listed twice",

@@ -88,33 +88,11 @@ func (o Owner) String() string {
 	return o.Kind.String()
 }
 
-// Tunnel type codes, shared by cookies and by reg0[0..7], which table 0 loads
-// for frames from a tunnel port.
-const (
-	TypeCodeVXLAN uint8 = 1
-	TypeCodeGRE   uint8 = 2
-)
-
-// TypeCode returns the code of a tunnel type, 0 for an unknown type.
-func TypeCode(t topology.NetworkType) uint8 {
-	switch t {
-	case topology.VXLAN:
-		return TypeCodeVXLAN
-	case topology.GRE:
-		return TypeCodeGRE
-	}
-	return 0
-}
-
-// typeOfCode is TypeCode's inverse ("" for an unknown code).
+// typeOfCode is the tunnel type of a cookie's type code ("" for an unknown
+// code): the codes are topology.TunnelType.Code, shared with reg0[0..7].
 func typeOfCode(c uint8) topology.NetworkType {
-	switch c {
-	case TypeCodeVXLAN:
-		return topology.VXLAN
-	case TypeCodeGRE:
-		return topology.GRE
-	}
-	return ""
+	tt, _ := topology.TunnelTypeByCode(c)
+	return tt.Name
 }
 
 // NameID is the stable 32-bit id (FNV-1a) of a name, used in tunnel cookies.
@@ -143,7 +121,7 @@ func TunnelCookie(peerHost string) uint64 {
 
 // NetworkCookie is the cookie of a network's flows.
 func NetworkCookie(t topology.NetworkType, segment uint32) uint64 {
-	return makeCookie(OwnerNetwork, uint64(TypeCode(t))<<typeShift|uint64(segment))
+	return makeCookie(OwnerNetwork, uint64(t.Code())<<typeShift|uint64(segment))
 }
 
 // PortCookie is the cookie of a known remote port's flows.
@@ -155,7 +133,7 @@ func PortCookie(network, port string) uint64 {
 // network of type t and segment id segment on local VLAN vlan.
 func LearnedCookie(t topology.NetworkType, segment uint32, vlan uint16) uint64 {
 	return makeCookie(OwnerLearned,
-		uint64(TypeCode(t))<<typeShift|uint64(vlan&0x0fff)<<vlanShift|uint64(segment))
+		uint64(t.Code())<<typeShift|uint64(vlan&0x0fff)<<vlanShift|uint64(segment))
 }
 
 // IsBrtun reports whether the cookie carries brtun's tag.

@@ -19,7 +19,7 @@ func (c *compiler) table0() []Flow {
 			Table: TableDispatch, Priority: 1, Cookie: TunnelCookie(t.PeerHost),
 			Match: Match{InPort: Ptr(t.Ofport)},
 			Actions: []Action{
-				Load{Dst: TunnelTypeReg(), Value: uint64(TypeCode(t.Type))},
+				Load{Dst: TunnelTypeReg(), Value: uint64(t.Type.Code())},
 				GotoTable{Table: TableTunnelIn},
 			},
 		})
@@ -28,7 +28,7 @@ func (c *compiler) table0() []Flow {
 }
 
 // TunnelTypeReg is where table 0 keeps the tunnel type of a frame from a
-// tunnel port: NXM_NX_REG0[0..7], 1 = VXLAN, 2 = GRE (see TypeCode).
+// tunnel port: NXM_NX_REG0[0..7], the type's topology.TunnelType.Code (1 = VXLAN).
 func TunnelTypeReg() Subfield { return Bitrange(FieldReg0, 0, 8) }
 
 // TunnelTypeMatch matches frames that table 0 marked as coming from a tunnel
@@ -36,5 +36,5 @@ func TunnelTypeReg() Subfield { return Bitrange(FieldReg0, 0, 8) }
 func TunnelTypeMatch(t topology.NetworkType) *MaskedU32 {
 	r := TunnelTypeReg()
 	mask := uint32(1)<<r.Bits - 1
-	return Masked32(uint32(TypeCode(t))<<r.Offset, mask<<r.Offset)
+	return Masked32(uint32(t.Code())<<r.Offset, mask<<r.Offset)
 }

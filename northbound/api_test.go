@@ -373,7 +373,7 @@ func TestRejectedRequestsStoreNothing(t *testing.T) {
 		{"segment negative", "POST", "/v1/networks", `{"name":"red","type":"gre","segment_id":-1}`, 400, codeInvalid, "segment_id"},
 		{"vxlan segment too big", "POST", "/v1/networks", `{"name":"red","type":"vxlan","segment_id":16777216}`, 400, codeInvalid, "segment_id"},
 		{"gre segment too big", "POST", "/v1/networks", `{"name":"red","type":"gre","segment_id":4294967296}`, 400, codeInvalid, "segment_id"},
-		{"unknown tunnel type", "POST", "/v1/networks", `{"name":"red","type":"geneve"}`, 400, codeInvalid, "type"},
+		{"unknown tunnel type", "POST", "/v1/networks", `{"name":"red","type":"stt"}`, 400, codeInvalid, "type"},
 		{"missing tunnel type", "POST", "/v1/networks", `{"name":"red"}`, 400, codeInvalid, "type"},
 		{"bad wait", "POST", "/v1/networks?wait=soon", `{"name":"red","type":"vxlan"}`, 400, codeInvalidQuery, ""},
 		{"wait too long", "POST", "/v1/networks?wait=1h", `{"name":"red","type":"vxlan"}`, 400, codeInvalidQuery, ""},

@@ -10,7 +10,7 @@ import (
 // NetworkRequest is the body of POST /v1/networks.
 type NetworkRequest struct {
 	Name        string `json:"name"`
-	Type        string `json:"type"`                   // vxlan or gre
+	Type        string `json:"type"`                   // a topology.TunnelTypes name
 	SegmentID   *int64 `json:"segment_id,omitempty"`   // allocated when absent
 	MACLearning *bool  `json:"mac_learning,omitempty"` // default true
 }
@@ -44,9 +44,8 @@ func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 	if req.SegmentID != nil {
 		// 0 would mean "allocate" to the store; the store checks the per-type maximum.
 		seg := *req.SegmentID
-		if seg < 1 || seg > int64(topology.MaxGRESegment) {
-			ae := apiErr(http.StatusBadRequest, codeInvalid, "segment_id: %d is out of range (vxlan 1..%d, gre 1..%d)",
-				seg, topology.MaxVXLANSegment, topology.MaxGRESegment)
+		if seg < 1 || seg > int64(topology.MaxSegmentOfAnyType()) {
+			ae := apiErr(http.StatusBadRequest, codeInvalid, "segment_id: %d is out of range (%s)", seg, topology.SegmentRanges())
 			ae.detail.Field = "segment_id"
 			a.writeError(w, r, ae)
 			return

@@ -226,7 +226,7 @@ func TestIntegrationTunnelMesh(t *testing.T) {
 
 	// A non-default VXLAN port is written as dst_port, in place.
 	spec := meshSpec(h1, members)
-	spec.VXLANPort = 4790
+	spec.UDPPorts = map[topology.NetworkType]uint16{topology.VXLAN: 4790}
 	require.NoError(t, clients[h1].EnsureTunnels(ctxLab(t), spec))
 	assert.Equal(t, `"4790"`, vsctl(t, h1, "get", "interface", i, "options:dst_port"))
 	_, err := h1.Vsctl("get", "interface", "gre-c0000202", "options:dst_port")

@@ -65,9 +65,5 @@ const (
 	optPeer      = "peer"
 )
 
-// DefaultVXLANPort is the IANA VXLAN port; tunnel ports using it carry no
-// dst_port option.
-const DefaultVXLANPort = 4789
-
 // DefaultDatapathType is used when HostSpec.DatapathType is empty.
 const DefaultDatapathType = "system"

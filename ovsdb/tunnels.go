@@ -17,9 +17,11 @@ import (
 type TunnelSpec struct {
 	// LocalIP is this host's underlay address (options:local_ip).
 	LocalIP string
-	// VXLANPort is the UDP port of VXLAN tunnels; 0 means DefaultVXLANPort,
-	// and only another port is written as options:dst_port.
-	VXLANPort uint16
+	// UDPPorts overrides the UDP port of the tunnels of a type. A type
+	// absent (or 0) uses its topology.TunnelType.UDPPort, and only another
+	// port is written as options:dst_port. A type not carried over UDP
+	// cannot have one.
+	UDPPorts map[topology.NetworkType]uint16
 	// Peers are every other host this host tunnels to.
 	Peers []Peer
 }
@@ -35,8 +37,8 @@ type Peer struct {
 	Types []topology.NetworkType
 }
 
-// TunnelPortName returns the br-tun port name of a tunnel: the type, a dash
-// and 8 hex digits, which for an IPv4 peer are its address (vxlan-c0000202,
+// TunnelPortName returns the br-tun port name of a tunnel: the type's name, a
+// dash and 8 hex digits, which for an IPv4 peer are its address (vxlan-c0000202,
 // as Neutron names them) and for an IPv6 peer a hash of it.
 func TunnelPortName(typ topology.NetworkType, peer netip.Addr) string {
 	peer = peer.Unmap()
@@ -94,9 +96,10 @@ func tunnelPorts(spec TunnelSpec) (map[string]portSpec, error) {
 		return nil, fmt.Errorf("local IP %q: %w", spec.LocalIP, err)
 	}
 	local = local.Unmap()
-	vxlanPort := spec.VXLANPort
-	if vxlanPort == 0 {
-		vxlanPort = DefaultVXLANPort
+	for typ, port := range spec.UDPPorts {
+		if tt, ok := typ.Tunnel(); !ok || (tt.UDPPort == 0 && port != 0) {
+			return nil, fmt.Errorf("UDP port %d for tunnel type %q, which has none", port, typ)
+		}
 	}
 	out := map[string]portSpec{}
 	for _, peer := range spec.Peers {
@@ -125,21 +128,19 @@ func tunnelPorts(spec TunnelSpec) (map[string]portSpec, error) {
 				optOutKey:    "flow",
 				optDFDefault: "true",
 			}
-			switch typ {
-			case topology.VXLAN:
-				if vxlanPort != DefaultVXLANPort {
-					options[optDstPort] = strconv.Itoa(int(vxlanPort))
-				}
-			case topology.GRE:
-			default:
+			tt, ok := typ.Tunnel()
+			if !ok {
 				return nil, fmt.Errorf("peer %s: unsupported tunnel type %q", peer.Name, typ)
+			}
+			if port := spec.UDPPorts[typ]; port != 0 && port != tt.UDPPort {
+				options[optDstPort] = strconv.Itoa(int(port))
 			}
 			name := TunnelPortName(typ, ip)
 			if prev, dup := out[name]; dup {
 				return nil, fmt.Errorf("peers %s and %s both map to tunnel port %s", prev.portIDs[KeyPeer], peer.Name, name)
 			}
 			out[name] = portSpec{
-				bridge: BridgeTun, name: name, ifaceType: string(typ), options: options,
+				bridge: BridgeTun, name: name, ifaceType: tt.OVSType, options: options,
 				role: roleTunnel, portIDs: map[string]string{KeyPeer: peer.Name},
 			}
 		}
@@ -152,9 +153,15 @@ func tunnelOf(p *vswitchd.Port, i *vswitchd.Interface) (TunnelPort, bool) {
 	if !owned(p.ExternalIDs) || p.ExternalIDs[KeyRole] != roleTunnel || i == nil {
 		return TunnelPort{}, false
 	}
+	// An interface type of no tunnel type stays as it is: the flow
+	// compiler skips (and reports) the port, EnsureTunnels repairs it.
+	typ := topology.NetworkType(i.Type)
+	if tt, ok := topology.TunnelTypeByOVSType(i.Type); ok {
+		typ = tt.Name
+	}
 	return TunnelPort{
 		Name:     p.Name,
-		Type:     topology.NetworkType(i.Type),
+		Type:     typ,
 		PeerName: p.ExternalIDs[KeyPeer],
 		PeerIP:   i.Options[optRemoteIP],
 		OFPort:   ofport(i),

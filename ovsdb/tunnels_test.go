@@ -31,14 +31,16 @@ func TestTunnelPortsValidation(t *testing.T) {
 		"bad peer":       {LocalIP: "192.0.2.1", Peers: []Peer{peer("nope", topology.VXLAN)}},
 		"family":         {LocalIP: "192.0.2.1", Peers: []Peer{peer("2001:db8::2", topology.VXLAN)}},
 		"self":           {LocalIP: "192.0.2.1", Peers: []Peer{peer("192.0.2.1", topology.VXLAN)}},
-		"type":           {LocalIP: "192.0.2.1", Peers: []Peer{peer("192.0.2.2", "geneve")}},
+		"type":           {LocalIP: "192.0.2.1", Peers: []Peer{peer("192.0.2.2", "stt")}},
+		"GRE UDP port":   {LocalIP: "192.0.2.1", UDPPorts: map[topology.NetworkType]uint16{topology.GRE: 4790}, Peers: []Peer{peer("192.0.2.2", topology.GRE)}},
+		"type UDP port":  {LocalIP: "192.0.2.1", UDPPorts: map[topology.NetworkType]uint16{"stt": 7471}, Peers: []Peer{peer("192.0.2.2", topology.VXLAN)}},
 		"duplicate peer": {LocalIP: "192.0.2.1", Peers: []Peer{peer("192.0.2.2", topology.VXLAN), peer("192.0.2.2", topology.VXLAN)}},
 	} {
 		_, err := tunnelPorts(spec)
 		assert.Error(t, err, name)
 	}
 
-	got, err := tunnelPorts(TunnelSpec{LocalIP: "192.0.2.1", VXLANPort: 4790, Peers: []Peer{
+	got, err := tunnelPorts(TunnelSpec{LocalIP: "192.0.2.1", UDPPorts: map[topology.NetworkType]uint16{topology.VXLAN: 4790}, Peers: []Peer{
 		peer("192.0.2.2", topology.VXLAN, topology.GRE, topology.VXLAN),
 		peer("192.0.2.3"),
 	}})
@@ -57,7 +59,7 @@ func TestTunnelPortsValidation(t *testing.T) {
 	assert.Equal(t, "2001:db8::2", got[name].options["remote_ip"])
 	assert.Equal(t, "2001:db8::1", got[name].options["local_ip"])
 
-	got, err = tunnelPorts(TunnelSpec{LocalIP: "192.0.2.1", VXLANPort: 4789, Peers: []Peer{peer("192.0.2.2", topology.VXLAN)}})
+	got, err = tunnelPorts(TunnelSpec{LocalIP: "192.0.2.1", UDPPorts: map[topology.NetworkType]uint16{topology.VXLAN: 4789}, Peers: []Peer{peer("192.0.2.2", topology.VXLAN)}})
 	require.NoError(t, err)
 	assert.NotContains(t, got["vxlan-c0000202"].options, "dst_port", "default port is not written")
 }
@@ -119,7 +121,7 @@ func TestEnsureTunnels(t *testing.T) {
 
 	// A changed local IP and VXLAN port repairs the options in place.
 	ofportBefore := ofport(st.ifaceByName["vxlan-c0000202"])
-	spec.LocalIP, spec.VXLANPort = "192.0.2.11", 4790
+	spec.LocalIP, spec.UDPPorts = "192.0.2.11", map[topology.NetworkType]uint16{topology.VXLAN: 4790}
 	require.NoError(t, c.EnsureTunnels(ctxT(t), spec))
 	st = m.state(t)
 	i = st.ifaceByName["vxlan-c0000202"]

@@ -197,7 +197,7 @@ func TestTxnLeavesTheStateAlone(t *testing.T) {
 
 	txn := newTxn(currentSession(t, c).ovs, v.st)
 	require.NoError(t, txn.EnsureHost(HostSpec{Name: "h1", DatapathType: "netdev", ControllerTargets: []string{"tcp:198.51.100.253:6653"}}))
-	require.NoError(t, txn.EnsureTunnels(TunnelSpec{LocalIP: "192.0.2.1", VXLANPort: 4790, Peers: []Peer{
+	require.NoError(t, txn.EnsureTunnels(TunnelSpec{LocalIP: "192.0.2.1", UDPPorts: map[topology.NetworkType]uint16{topology.VXLAN: 4790}, Peers: []Peer{
 		{Name: "h2", IP: "192.0.2.2", Types: []topology.NetworkType{topology.VXLAN, topology.GRE}},
 		{Name: "h4", IP: "192.0.2.4", Types: []topology.NetworkType{topology.VXLAN}},
 	}}))

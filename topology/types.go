@@ -4,21 +4,6 @@ package topology
 
 import "sort"
 
-// NetworkType is the tunnel encapsulation a network uses.
-type NetworkType string
-
-// The tunnel types brtun supports.
-const (
-	VXLAN NetworkType = "vxlan"
-	GRE   NetworkType = "gre"
-)
-
-// Segment id ranges per tunnel type (VXLAN VNI is 24 bits, a GRE key 32 bits).
-const (
-	MaxVXLANSegment uint32 = 1<<24 - 1
-	MaxGRESegment   uint32 = 1<<32 - 1
-)
-
 // Local VLAN ids a host can give to its networks.
 const (
 	MinLocalVLAN uint16 = 1
@@ -27,42 +12,6 @@ const (
 
 // DefaultDatapathType is the datapath type of a host registered without one.
 const DefaultDatapathType = "system"
-
-// Valid reports whether t is a tunnel type brtun supports.
-func (t NetworkType) Valid() bool {
-	return t == VXLAN || t == GRE
-}
-
-// MaxSegment is the largest segment id of type t (0 for an unknown type).
-func (t NetworkType) MaxSegment() uint32 {
-	switch t {
-	case VXLAN:
-		return MaxVXLANSegment
-	case GRE:
-		return MaxGRESegment
-	}
-	return 0
-}
-
-// Overhead is the number of bytes the encapsulation of type t adds to a VM
-// frame on an IPv4 underlay: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner
-// Ethernet (14) = 50 for VXLAN; outer IPv4 (20) + GRE with key (8) + inner
-// Ethernet (14) = 42 for GRE.
-func (t NetworkType) Overhead() int {
-	switch t {
-	case VXLAN:
-		return 50
-	case GRE:
-		return 42
-	}
-	return 0
-}
-
-// MTU is the largest VM MTU that fits an underlay MTU of underlayMTU after
-// the encapsulation of type t.
-func (t NetworkType) MTU(underlayMTU int) int {
-	return underlayMTU - t.Overhead()
-}
 
 // Host is a hypervisor whose br-int and br-tun brtun manages.
 type Host struct {

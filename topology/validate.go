@@ -133,7 +133,7 @@ func normalizeNetwork(n Network) (Network, error) {
 		return Network{}, err
 	}
 	if !n.Type.Valid() {
-		return Network{}, invalid("type", "unknown tunnel type %q (want vxlan or gre)", n.Type)
+		return Network{}, invalid("type", "unknown tunnel type %q (want %s)", n.Type, TunnelTypeNames())
 	}
 	if n.SegmentID > n.Type.MaxSegment() {
 		return Network{}, invalid("segment_id", "%d is out of range for %s (1..%d)", n.SegmentID, n.Type, n.Type.MaxSegment())

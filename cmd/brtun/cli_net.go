@@ -3,9 +3,11 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/brtun/brtun/northbound"
+	"github.com/brtun/brtun/topology"
 	"github.com/spf13/cobra"
 )
 
@@ -22,8 +24,12 @@ func newNetCreateCommand(o *cliOptions) *cobra.Command {
 		noMACLearned bool
 		wait         time.Duration
 	)
+	var typeNames []string
+	for _, tt := range topology.TunnelTypes() {
+		typeNames = append(typeNames, string(tt.Name))
+	}
 	cmd := &cobra.Command{
-		Use:   "create NAME --type vxlan|gre [--segment N] [--no-mac-learning]",
+		Use:   "create NAME --type " + strings.Join(typeNames, "|") + " [--segment N] [--no-mac-learning]",
 		Short: "Create a network (the segment id is allocated when not given)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,8 +44,8 @@ func newNetCreateCommand(o *cliOptions) *cobra.Command {
 			return o.write(cmd, wait, http.MethodPost, "/v1/networks", false, req, showNetwork)
 		},
 	}
-	cmd.Flags().StringVar(&typ, "type", "", "tunnel type: vxlan or gre")
-	cmd.Flags().Int64Var(&segment, "segment", 0, "segment id (VNI or GRE key); lowest free when not given")
+	cmd.Flags().StringVar(&typ, "type", "", "tunnel type: "+topology.TunnelTypeNames())
+	cmd.Flags().Int64Var(&segment, "segment", 0, "segment id ("+topology.SegmentRanges()+"); lowest free of the type when not given")
 	cmd.Flags().BoolVar(&noMACLearned, "no-mac-learning", false, "no learned MACs: only ports registered with a MAC are reachable")
 	_ = cmd.MarkFlagRequired("type")
 	addWaitFlag(cmd, &wait)

@@ -194,7 +194,7 @@ func TestCLIErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"tunnel-ip" not set`)
 
-	_, _, err = run(t, s, "net", "create", "x", "--type", "geneve")
+	_, _, err = run(t, s, "net", "create", "x", "--type", "stt")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "HTTP 400 invalid")
 	_, _, err = run(t, s, "net", "create", "x", "--type", "vxlan", "--segment", "0")
