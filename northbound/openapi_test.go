@@ -342,7 +342,11 @@ func TestOpenAPIHealthAndEnums(t *testing.T) {
 		codeTooLarge, codeUnsupportedMedia, codeInternal, codeUnavailable, codeNoSpace, codeNotApplied,
 	}, enum(t, doc, "ErrorCode"))
 	assert.ElementsMatch(t, []string{Connected, Disconnected}, enum(t, doc, "ConnectionState"))
-	assert.ElementsMatch(t, []string{string(topology.VXLAN), string(topology.GRE)}, enum(t, doc, "NetworkType"))
+	var types []string
+	for _, tt := range topology.TunnelTypes() {
+		types = append(types, string(tt.Name))
+	}
+	assert.ElementsMatch(t, types, enum(t, doc, "NetworkType"))
 
 	port, _ := resolve(t, doc, ref("Port"))
 	var status []string
