@@ -25,16 +25,27 @@ type testNet struct {
 }
 
 // cluster is a small topology from which each host's View is derived the
-// way the controller derives it: every host has a VXLAN and a GRE tunnel
-// port to every other host; local VLANs are allocated per host, in network
-// order, only for networks present there.
+// way the controller derives it: every host has a tunnel port of each of
+// the cluster's types (VXLAN and GRE unless types says otherwise) to every
+// other host; local VLANs are allocated per host, in network order, only
+// for networks present there.
 type cluster struct {
 	hosts []string
+	types []topology.NetworkType
 	nets  []testNet
 	ports []flows.RemotePort
 }
 
-// tunnelOfport is the ofport on host's br-tun of its tunnel to peer.
+// tunnelTypes are the tunnel types of every host's ports.
+func (c cluster) tunnelTypes() []topology.NetworkType {
+	if c.types == nil {
+		return []topology.NetworkType{topology.VXLAN, topology.GRE}
+	}
+	return c.types
+}
+
+// tunnelOfport is the ofport on host's br-tun of its tunnel to peer: from
+// 2 on, per peer one port of each type in order.
 func (c cluster) tunnelOfport(host, peer string, t topology.NetworkType) uint32 {
 	k := 0
 	for _, h := range c.hosts {
@@ -46,10 +57,8 @@ func (c cluster) tunnelOfport(host, peer string, t topology.NetworkType) uint32 
 		}
 		k++
 	}
-	if t == topology.GRE {
-		return uint32(3 + 2*k)
-	}
-	return uint32(2 + 2*k)
+	types := c.tunnelTypes()
+	return uint32(2 + len(types)*k + slices.Index(types, t))
 }
 
 // peerOf returns which peer and tunnel type a tunnel ofport of host leads to.
@@ -58,7 +67,7 @@ func (c cluster) peerOf(host string, ofport uint32) (string, topology.NetworkTyp
 		if p == host {
 			continue
 		}
-		for _, t := range []topology.NetworkType{topology.VXLAN, topology.GRE} {
+		for _, t := range c.tunnelTypes() {
 			if c.tunnelOfport(host, p, t) == ofport {
 				return p, t, true
 			}
@@ -89,7 +98,7 @@ func (c cluster) view(host string) flows.View {
 		if p == host {
 			continue
 		}
-		for _, t := range []topology.NetworkType{topology.VXLAN, topology.GRE} {
+		for _, t := range c.tunnelTypes() {
 			v.Tunnels = append(v.Tunnels, flows.TunnelPort{
 				Ofport: c.tunnelOfport(host, p, t), PeerHost: p, Type: t,
 				RemoteIP: fmt.Sprintf("192.0.2.%d", slices.Index(c.hosts, p)+1),

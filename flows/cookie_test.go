@@ -24,11 +24,16 @@ func TestCookiesDecode(t *testing.T) {
 			flows.Owner{Kind: flows.OwnerNetwork, Type: topology.VXLAN, Segment: topology.VXLAN.MaxSegment()}, "network:vxlan:16777215"},
 		{flows.NetworkCookie(topology.GRE, topology.GRE.MaxSegment()),
 			flows.Owner{Kind: flows.OwnerNetwork, Type: topology.GRE, Segment: topology.GRE.MaxSegment()}, "network:gre:4294967295"},
+		{flows.NetworkCookie(topology.Geneve, 5001),
+			flows.Owner{Kind: flows.OwnerNetwork, Type: topology.Geneve, Segment: 5001}, "network:geneve:5001"},
 		{flows.PortCookie("blue", "vm1"), flows.Owner{Kind: flows.OwnerPort, ID: flows.PortID("blue", "vm1")},
 			fmt.Sprintf("port:0x%08x", flows.PortID("blue", "vm1"))},
 		{flows.LearnedCookie(topology.GRE, topology.GRE.MaxSegment(), 4094),
 			flows.Owner{Kind: flows.OwnerLearned, Type: topology.GRE, Segment: topology.GRE.MaxSegment(), VLAN: 4094},
 			"learned:gre:4294967295:vlan=4094"},
+		{flows.LearnedCookie(topology.Geneve, topology.Geneve.MaxSegment(), 3),
+			flows.Owner{Kind: flows.OwnerLearned, Type: topology.Geneve, Segment: topology.Geneve.MaxSegment(), VLAN: 3},
+			"learned:geneve:16777215:vlan=3"},
 		{flows.LearnedCookie(topology.VXLAN, 0, 1),
 			flows.Owner{Kind: flows.OwnerLearned, Type: topology.VXLAN, Segment: 0, VLAN: 1}, "learned:vxlan:0:vlan=1"},
 	}
@@ -50,7 +55,8 @@ func TestCookiesNotBrtuns(t *testing.T) {
 		0xb700000000000000, // no kind
 		0xb790000000000000, // unknown kind
 		0xb710000000000001, // pipeline with a payload
-		0xb733000000000001, // network with an unknown type
+		0xb73f000000000001, // network with an unknown type
+		0xb730000000000001, // network with type code 0
 		0xb731000100000001, // network with reserved bits set
 		0xb720000100000001, // tunnel with reserved bits set
 		0xb751000200000001, // learned with reserved bits set
@@ -73,7 +79,8 @@ func TestCookiesDistinguishOwners(t *testing.T) {
 		seen[c] = name
 	}
 	add("pipeline", flows.PipelineCookie())
-	for _, typ := range []topology.NetworkType{topology.VXLAN, topology.GRE} {
+	for _, tt := range topology.TunnelTypes() {
+		typ := tt.Name
 		for _, seg := range []uint32{1, 5001} {
 			add(fmt.Sprint("network ", typ, seg), flows.NetworkCookie(typ, seg))
 			for _, vlan := range []uint16{1, 2, 4094} {

@@ -3,6 +3,7 @@ package ovsdb
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,6 +16,8 @@ func TestTunnelPortName(t *testing.T) {
 	v4 := netip.MustParseAddr("192.0.2.2")
 	assert.Equal(t, "vxlan-c0000202", TunnelPortName(topology.VXLAN, v4))
 	assert.Equal(t, "gre-c0000202", TunnelPortName(topology.GRE, v4))
+	assert.Equal(t, "geneve-c0000202", TunnelPortName(topology.Geneve, v4))
+	assert.LessOrEqual(t, len(TunnelPortName(topology.Geneve, netip.MustParseAddr("2001:db8::2"))), 15, "fits IFNAMSIZ")
 	assert.Equal(t, "vxlan-c0000202", TunnelPortName(topology.VXLAN, netip.MustParseAddr("::ffff:192.0.2.2")))
 
 	v6 := TunnelPortName(topology.VXLAN, netip.MustParseAddr("2001:db8::2"))
@@ -62,6 +65,19 @@ func TestTunnelPortsValidation(t *testing.T) {
 	got, err = tunnelPorts(TunnelSpec{LocalIP: "192.0.2.1", UDPPorts: map[topology.NetworkType]uint16{topology.VXLAN: 4789}, Peers: []Peer{peer("192.0.2.2", topology.VXLAN)}})
 	require.NoError(t, err)
 	assert.NotContains(t, got["vxlan-c0000202"].options, "dst_port", "default port is not written")
+
+	// Geneve: OVS type geneve, UDP 6081 by default.
+	got, err = tunnelPorts(TunnelSpec{LocalIP: "192.0.2.1", Peers: []Peer{peer("192.0.2.2", topology.Geneve, topology.VXLAN)}})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.Equal(t, "geneve", got["geneve-c0000202"].ifaceType)
+	assert.Equal(t, map[string]string{
+		"remote_ip": "192.0.2.2", "local_ip": "192.0.2.1", "in_key": "flow", "out_key": "flow", "df_default": "true",
+	}, got["geneve-c0000202"].options)
+	got, err = tunnelPorts(TunnelSpec{LocalIP: "192.0.2.1", UDPPorts: map[topology.NetworkType]uint16{topology.Geneve: 6082}, Peers: []Peer{peer("192.0.2.2", topology.Geneve, topology.VXLAN)}})
+	require.NoError(t, err)
+	assert.Equal(t, "6082", got["geneve-c0000202"].options["dst_port"])
+	assert.NotContains(t, got["vxlan-c0000202"].options, "dst_port", "the override is per type")
 }
 
 // tunnelNames lists the ports on br-tun, owned or not.
@@ -199,4 +215,48 @@ func TestUpdateBatchesOneTransaction(t *testing.T) {
 		return tx.UnbindPort("tap1")
 	})
 	require.ErrorContains(t, err, "changed twice")
+}
+
+func TestEnsureTunnelsGeneve(t *testing.T) {
+	m := newMemOVS(t, memOptions{})
+	c := m.dial(t)
+	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
+	spec := TunnelSpec{LocalIP: "192.0.2.1", Peers: []Peer{
+		{Name: "h2", IP: "192.0.2.2", Types: []topology.NetworkType{topology.VXLAN, topology.GRE, topology.Geneve}},
+	}}
+	require.NoError(t, c.EnsureTunnels(ctxT(t), spec))
+	st := m.state(t)
+	assert.Equal(t, []string{BridgeTun, "geneve-c0000202", "gre-c0000202", PatchInt, "vxlan-c0000202"}, tunnelNames(t, st))
+	i := st.ifaceByName["geneve-c0000202"]
+	assert.Equal(t, "geneve", i.Type)
+	assert.Equal(t, map[string]string{
+		"remote_ip": "192.0.2.2", "local_ip": "192.0.2.1", "in_key": "flow", "out_key": "flow", "df_default": "true",
+	}, i.Options)
+
+	geneveFacts := func() TunnelPort {
+		t.Helper()
+		for _, tp := range c.Facts().Tunnels {
+			if tp.Name == "geneve-c0000202" {
+				return tp
+			}
+		}
+		require.Fail(t, "no geneve-c0000202 in the facts")
+		return TunnelPort{}
+	}
+	tp := geneveFacts()
+	assert.Equal(t, TunnelPort{Name: "geneve-c0000202", Type: topology.Geneve, PeerName: "h2", PeerIP: "192.0.2.2", OFPort: tp.OFPort}, tp)
+	assert.Positive(t, tp.OFPort)
+
+	// Drift: someone turns the port into a VXLAN one. The facts say so, and
+	// the next EnsureTunnels makes it a Geneve port again, in place.
+	drifted := &vswitchd.Interface{UUID: i.UUID, Type: "vxlan"}
+	ops, err := m.raw.Where(drifted).Update(drifted, &drifted.Type)
+	require.NoError(t, err)
+	m.transact(t, ops...)
+	require.Eventually(t, func() bool { return geneveFacts().Type == topology.VXLAN }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, c.EnsureTunnels(ctxT(t), spec))
+	i2 := m.state(t).ifaceByName["geneve-c0000202"]
+	assert.Equal(t, "geneve", i2.Type)
+	assert.Equal(t, i.UUID, i2.UUID, "same row")
+	assert.Equal(t, topology.Geneve, geneveFacts().Type)
 }

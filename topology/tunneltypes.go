@@ -11,8 +11,9 @@ type NetworkType string
 
 // The tunnel types brtun supports; each has a row in tunnelTypes.
 const (
-	VXLAN NetworkType = "vxlan"
-	GRE   NetworkType = "gre"
+	VXLAN  NetworkType = "vxlan"
+	GRE    NetworkType = "gre"
+	Geneve NetworkType = "geneve"
 )
 
 // TunnelType is everything brtun knows about one tunnel encapsulation.
@@ -49,6 +50,8 @@ var tunnelTypes = [...]TunnelType{
 	{Name: VXLAN, SegmentName: "VNI", MaxSegment: 1<<24 - 1, Overhead: 50, Code: 1, OVSType: "vxlan", UDPPort: 4789},
 	// outer IPv4 20 + GRE with key 8 + inner Ethernet 14
 	{Name: GRE, SegmentName: "key", MaxSegment: 1<<32 - 1, Overhead: 42, Code: 2, OVSType: "gre"},
+	// outer IPv4 20 + UDP 8 + Geneve without options 8 + inner Ethernet 14
+	{Name: Geneve, SegmentName: "VNI", MaxSegment: 1<<24 - 1, Overhead: 50, Code: 3, OVSType: "geneve", UDPPort: 6081},
 }
 
 // TunnelTypes returns the tunnel-type table, in the order brtun lists types.

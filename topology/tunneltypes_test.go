@@ -53,6 +53,7 @@ func TestTunnelTypesOfTheIssue(t *testing.T) {
 	}{
 		{VXLAN, 1<<24 - 1, 50, 1, 4789},
 		{GRE, 1<<32 - 1, 42, 2, 0},
+		{Geneve, 1<<24 - 1, 50, 3, 6081},
 	} {
 		tt, ok := c.typ.Tunnel()
 		require.True(t, ok, c.typ)
@@ -78,7 +79,7 @@ func TestUnknownTunnelType(t *testing.T) {
 }
 
 func TestTunnelTypeMessages(t *testing.T) {
-	assert.Equal(t, "vxlan or gre", TunnelTypeNames())
-	assert.Equal(t, "vxlan 1..16777215, gre 1..4294967295", SegmentRanges())
+	assert.Equal(t, "vxlan, gre or geneve", TunnelTypeNames())
+	assert.Equal(t, "vxlan 1..16777215, gre 1..4294967295, geneve 1..16777215", SegmentRanges())
 	assert.Equal(t, uint32(1<<32-1), MaxSegmentOfAnyType())
 }
