@@ -97,8 +97,12 @@ func tunnelPorts(spec TunnelSpec) (map[string]portSpec, error) {
 	}
 	local = local.Unmap()
 	for typ, port := range spec.UDPPorts {
-		if tt, ok := typ.Tunnel(); !ok || (tt.UDPPort == 0 && port != 0) {
-			return nil, fmt.Errorf("UDP port %d for tunnel type %q, which has none", port, typ)
+		tt, ok := typ.Tunnel()
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("UDP port %d for unsupported tunnel type %q", port, typ)
+		case tt.UDPPort == 0 && port != 0:
+			return nil, fmt.Errorf("UDP port %d for tunnel type %s, which is not carried over UDP", port, typ)
 		}
 	}
 	out := map[string]portSpec{}
