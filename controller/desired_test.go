@@ -348,6 +348,7 @@ func TestHostSpecNamesEveryDeclaredTableAndBoundsLearning(t *testing.T) {
 		for i, decl := range p.Tables(b) {
 			assert.Equal(t, decl.ID, tables[i].ID)
 			assert.Equal(t, decl.Name, tables[i].Name)
+			assert.Equal(t, decl.Learned != 0, tables[i].OwnLimit, "table %d", decl.ID)
 			if decl.Learned != 0 {
 				assert.Equal(t, 500, tables[i].FlowLimit, "table %d takes learned flows", decl.ID)
 				assert.Equal(t, []string{"NXM_OF_VLAN_TCI[0..11]"}, tables[i].EvictionGroups)

@@ -15,6 +15,10 @@ type TableSpec struct {
 	ID uint8
 	// Name is what ovs-ofctl --names prints instead of the number.
 	Name string
+	// OwnLimit says brtun owns the row's flow_limit, overflow_policy and
+	// groups, as FlowLimit and EvictionGroups say. Otherwise they are left
+	// as they are (an operator's limit on a table stays).
+	OwnLimit bool
 	// FlowLimit bounds the table's flows when positive; the table then
 	// evicts (overflow_policy=evict). OVS evicts only flows with a timeout,
 	// first from the eviction group holding the most flows, and in a group
@@ -40,6 +44,8 @@ func validTables(specs []TableSpec) error {
 			return fmt.Errorf("table %d is declared twice", s.ID)
 		case s.FlowLimit < 0:
 			return fmt.Errorf("table %d: negative flow limit %d", s.ID, s.FlowLimit)
+		case !s.OwnLimit && s.FlowLimit != 0:
+			return fmt.Errorf("table %d: a flow limit brtun does not own", s.ID)
 		case s.FlowLimit == 0 && len(s.EvictionGroups) > 0:
 			return fmt.Errorf("table %d: eviction groups without a flow limit", s.ID)
 		}
@@ -48,11 +54,12 @@ func validTables(specs []TableSpec) error {
 	return nil
 }
 
-// flowTableRow is the Flow_Table row spec describes (UUID left empty).
+// flowTableRow is the Flow_Table row spec describes (UUID left empty); a
+// new row of a table whose limit brtun does not own has no limit.
 func flowTableRow(s TableSpec) *vswitchd.FlowTable {
 	name := s.Name
 	row := &vswitchd.FlowTable{Name: &name, ExternalIDs: map[string]string{KeyOwner: OwnerBrtun}, Groups: []string{}}
-	if s.FlowLimit > 0 {
+	if s.OwnLimit && s.FlowLimit > 0 {
 		limit := s.FlowLimit
 		evict := vswitchd.FlowTableOverflowPolicyEvict
 		row.FlowLimit = &limit
@@ -90,15 +97,15 @@ func (t *Txn) ensureFlowTables(cur map[int]string, specs []TableSpec) (map[int]s
 			upd.Name = want.Name
 			fields = append(fields, &upd.Name)
 		}
-		if !sameOptional(row.FlowLimit, want.FlowLimit) {
+		if s.OwnLimit && !sameOptional(row.FlowLimit, want.FlowLimit) {
 			upd.FlowLimit = want.FlowLimit
 			fields = append(fields, &upd.FlowLimit)
 		}
-		if !sameOptional(row.OverflowPolicy, want.OverflowPolicy) {
+		if s.OwnLimit && !sameOptional(row.OverflowPolicy, want.OverflowPolicy) {
 			upd.OverflowPolicy = want.OverflowPolicy
 			fields = append(fields, &upd.OverflowPolicy)
 		}
-		if !sameStrings(row.Groups, want.Groups) {
+		if s.OwnLimit && !sameStrings(row.Groups, want.Groups) {
 			upd.Groups = want.Groups
 			fields = append(fields, &upd.Groups)
 		}

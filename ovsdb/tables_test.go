@@ -17,7 +17,7 @@ func tablesSpec() HostSpec {
 		Tables: map[string][]TableSpec{
 			BridgeTun: {
 				{ID: 0, Name: "dispatch"},
-				{ID: 20, Name: "unicast", FlowLimit: 1000, EvictionGroups: []string{"NXM_OF_VLAN_TCI[0..11]"}},
+				{ID: 20, Name: "unicast", OwnLimit: true, FlowLimit: 1000, EvictionGroups: []string{"NXM_OF_VLAN_TCI[0..11]"}},
 			},
 			BridgeInt: {{ID: 0, Name: "normal"}},
 		},
@@ -85,13 +85,18 @@ func TestEnsureHostRepairsFlowTablesInPlace(t *testing.T) {
 	unicast := flowTable(st, BridgeTun, 20)
 	require.NotNil(t, unicast)
 
-	// An operator renames table 20, drops its limit and names table 5 of
-	// br-tun, a table brtun does not declare.
+	// An operator renames table 20 and drops its limit, renames table 0
+	// and limits it (brtun owns its name, not its limit), and names table 5
+	// of br-tun, a table brtun does not declare.
 	other := "mine"
 	tampered := &vswitchd.FlowTable{UUID: unicast.UUID, Name: &other, Groups: []string{}}
 	up, err := m.raw.Where(tampered).Update(tampered, &tampered.Name, &tampered.FlowLimit, &tampered.OverflowPolicy, &tampered.Groups)
 	require.NoError(t, err)
-	ops := append(up, m.create(t, &vswitchd.FlowTable{UUID: "t5", Name: &other})...)
+	seven, refuse := 7, vswitchd.FlowTableOverflowPolicyRefuse
+	limited := &vswitchd.FlowTable{UUID: flowTable(st, BridgeTun, 0).UUID, Name: &other, FlowLimit: &seven, OverflowPolicy: &refuse}
+	up0, err := m.raw.Where(limited).Update(limited, &limited.Name, &limited.FlowLimit, &limited.OverflowPolicy)
+	require.NoError(t, err)
+	ops := append(append(up, up0...), m.create(t, &vswitchd.FlowTable{UUID: "t5", Name: &other})...)
 	br := &vswitchd.Bridge{UUID: st.bridgeByName[BridgeTun].UUID, FlowTables: map[int]string{}}
 	for k, v := range st.bridgeByName[BridgeTun].FlowTables {
 		br.FlowTables[k] = v
@@ -113,6 +118,12 @@ func TestEnsureHostRepairsFlowTablesInPlace(t *testing.T) {
 	require.NotNil(t, got.OverflowPolicy)
 	assert.Equal(t, "evict", *got.OverflowPolicy)
 	assert.Equal(t, []string{"NXM_OF_VLAN_TCI[0..11]"}, got.Groups)
+	dispatch := flowTable(st, BridgeTun, 0)
+	require.NotNil(t, dispatch)
+	assert.Equal(t, "dispatch", *dispatch.Name, "the name is brtun's")
+	require.NotNil(t, dispatch.FlowLimit, "the operator's limit on a table brtun does not bound stays")
+	assert.Equal(t, 7, *dispatch.FlowLimit)
+	assert.Equal(t, "refuse", *dispatch.OverflowPolicy)
 	kept := flowTable(st, BridgeTun, 5)
 	require.NotNil(t, kept, "a table brtun does not declare keeps its row")
 	assert.Equal(t, "mine", *kept.Name)
@@ -148,8 +159,9 @@ func TestEnsureHostRefusesBadTables(t *testing.T) {
 	for name, spec := range map[string]HostSpec{
 		"table 255":        {Name: "h1", Tables: map[string][]TableSpec{BridgeTun: {{ID: 255, Name: "x"}}}},
 		"twice":            {Name: "h1", Tables: map[string][]TableSpec{BridgeTun: {{ID: 1, Name: "x"}, {ID: 1, Name: "y"}}}},
-		"negative limit":   {Name: "h1", Tables: map[string][]TableSpec{BridgeTun: {{ID: 1, FlowLimit: -1}}}},
-		"groups, no limit": {Name: "h1", Tables: map[string][]TableSpec{BridgeTun: {{ID: 1, EvictionGroups: []string{"NXM_OF_VLAN_TCI[0..11]"}}}}},
+		"negative limit":   {Name: "h1", Tables: map[string][]TableSpec{BridgeTun: {{ID: 1, OwnLimit: true, FlowLimit: -1}}}},
+		"groups, no limit": {Name: "h1", Tables: map[string][]TableSpec{BridgeTun: {{ID: 1, OwnLimit: true, EvictionGroups: []string{"NXM_OF_VLAN_TCI[0..11]"}}}}},
+		"limit not owned":  {Name: "h1", Tables: map[string][]TableSpec{BridgeTun: {{ID: 1, FlowLimit: 5}}}},
 		"unknown bridge":   {Name: "h1", Tables: map[string][]TableSpec{"br-ex": {{ID: 1}}}},
 		"negative size":    {Name: "h1", MACTableSize: -1},
 	} {
