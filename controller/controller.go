@@ -57,6 +57,9 @@ type Options struct {
 	// Mastership places bridges when several replicas share the store
 	// (mastership.go); nil: this replica masters every bridge.
 	Mastership Mastership
+	// MACLearnLimit bounds br-tun table 20 and br-int's MAC table on every
+	// host (serve --mac-learn-limit, see hostSpec); 0 leaves them unbounded.
+	MACLearnLimit int
 }
 
 // Controller is brtun's reconciler. Create it with New, feed it switches
@@ -472,11 +475,7 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs
 	uctx, cancel := context.WithTimeout(ctx, c.opts.OVSDBTimeout)
 	defer cancel()
 	err := hs.ovs.Update(uctx, func(t *ovsdb.Txn) error {
-		if err := t.EnsureHost(ovsdb.HostSpec{
-			Name:              in.host.Name,
-			DatapathType:      in.host.DatapathType,
-			ControllerTargets: c.opts.ControllerTargets,
-		}); err != nil {
+		if err := t.EnsureHost(hostSpec(in.host, c.opts)); err != nil {
 			return err
 		}
 		if err := t.EnsureTunnels(in.tunnels()); err != nil {

@@ -285,3 +285,39 @@ func (s *summer) sum() [32]byte {
 	s.h.Sum(out[:0])
 	return out
 }
+
+// DefaultMACLearnLimit is serve --mac-learn-limit's default: room in br-tun
+// table 20 for the registered remote ports (never evicted) and the learned
+// MACs of many networks, while one network's flood of new source MACs
+// stays bounded.
+const DefaultMACLearnLimit = 16384
+
+// hostSpec is the OVSDB setup of a host's bridges: a Flow_Table row naming
+// every declared table (ovs-ofctl --names). brtun owns the limits of the
+// tables learn() writes into: bounded to the MAC learning limit (evicting by
+// the table's eviction groups), or unbounded when it is 0; other tables'
+// limits are the operator's. br-int's MAC table gets the same size.
+func hostSpec(host topology.Host, opts Options) ovsdb.HostSpec {
+	limit := max(opts.MACLearnLimit, 0)
+	pipe := flows.Declared()
+	tables := map[string][]ovsdb.TableSpec{}
+	for _, b := range []flows.Bridge{flows.BrInt, flows.BrTun} {
+		for _, t := range pipe.Tables(b) {
+			s := ovsdb.TableSpec{ID: t.ID, Name: t.Name, OwnLimit: t.Learned != 0}
+			if s.OwnLimit && limit > 0 {
+				s.FlowLimit = limit
+				for _, g := range t.EvictionGroups {
+					s.EvictionGroups = append(s.EvictionGroups, g.String())
+				}
+			}
+			tables[string(b)] = append(tables[string(b)], s)
+		}
+	}
+	return ovsdb.HostSpec{
+		Name:              host.Name,
+		DatapathType:      host.DatapathType,
+		ControllerTargets: opts.ControllerTargets,
+		Tables:            tables,
+		MACTableSize:      limit,
+	}
+}

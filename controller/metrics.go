@@ -133,6 +133,8 @@ type stateCollector struct {
 	openflowUp *prometheus.Desc
 	flowsDesc  *prometheus.Desc
 	learned    *prometheus.Desc
+	macTable   *prometheus.Desc
+	macLimit   *prometheus.Desc
 }
 
 func newStateCollector() *stateCollector {
@@ -145,6 +147,10 @@ func newStateCollector() *stateCollector {
 			"Flows brtun installed on the bridge, by table (learned flows not included).", []string{"host", "bridge", "table"}, nil),
 		learned: prometheus.NewDesc("brtun_learned_macs",
 			"MACs learned in table 20 for a network on a host, as of the bridge's last dump.", []string{"host", "network"}, nil),
+		macTable: prometheus.NewDesc("brtun_mac_table_flows",
+			"Flows in br-tun table 20 of a host (registered remote ports, learned MACs, the miss flow), as of the bridge's last dump; OVS evicts learned MACs when it reaches brtun_mac_table_limit.", []string{"host"}, nil),
+		macLimit: prometheus.NewDesc("brtun_mac_table_limit",
+			"The flow limit of br-tun table 20 and the size of br-int's MAC table on every host (--mac-learn-limit; 0: unbounded).", nil, nil),
 	}
 }
 
@@ -153,6 +159,8 @@ func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.openflowUp
 	ch <- s.flowsDesc
 	ch <- s.learned
+	ch <- s.macTable
+	ch <- s.macLimit
 }
 
 func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -160,6 +168,7 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if c == nil {
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(s.macLimit, prometheus.GaugeValue, float64(max(c.opts.MACLearnLimit, 0)))
 	for _, h := range c.metricState() {
 		ch <- prometheus.MustNewConstMetric(s.ovsdbUp, prometheus.GaugeValue, bool01(h.ovsdb), h.name)
 		for _, b := range h.bridges {
@@ -170,6 +179,9 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for network, n := range h.learned {
 			ch <- prometheus.MustNewConstMetric(s.learned, prometheus.GaugeValue, float64(n), h.name, network)
+		}
+		if h.macTable >= 0 {
+			ch <- prometheus.MustNewConstMetric(s.macTable, prometheus.GaugeValue, float64(h.macTable), h.name)
 		}
 	}
 }
@@ -195,6 +207,9 @@ type hostMetrics struct {
 	ovsdb   bool
 	bridges []bridgeMetrics
 	learned map[string]int // network -> learned MACs
+	// macTable is the flows of br-tun table 20: installed plus learned at
+	// the last dump (-1: br-tun holds nothing brtun knows of yet).
+	macTable int
 }
 
 type bridgeMetrics struct {
@@ -213,7 +228,7 @@ func (c *Controller) metricState() []hostMetrics {
 	}
 	out := make([]hostMetrics, 0, len(c.hosts))
 	for name, hs := range c.hosts {
-		h := hostMetrics{name: name, learned: map[string]int{}}
+		h := hostMetrics{name: name, learned: map[string]int{}, macTable: -1}
 		// hs.ovs is owned by the host's reconcile; Connected is safe to call.
 		if cl := hs.ovs; cl != nil {
 			h.ovsdb = cl.Connected()
@@ -225,6 +240,12 @@ func (c *Controller) metricState() []hostMetrics {
 				o, _ := flows.DecodeCookie(cookie)
 				if network, ok := byCookie[flows.LearnedCookie(o.Type, o.Segment, 0)]; ok {
 					h.learned[network] += n
+				}
+			}
+			if b == BrTun && bs.tableFlows != nil {
+				h.macTable = bs.tableFlows[flows.TableUnicast]
+				for _, n := range bs.learnedMACs {
+					h.macTable += n
 				}
 			}
 		}

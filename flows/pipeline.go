@@ -132,6 +132,11 @@ type Table struct {
 	// Learned is the priority of the flows learn() creates in this table (0:
 	// none). Those flows are not compiled and not validated.
 	Learned uint16
+	// EvictionGroups group the learned flows for eviction when the table is
+	// bounded (serve --mac-learn-limit, OVS Flow_Table groups): a full table
+	// evicts from the group holding the most flows, so one network's flood
+	// of new source MACs evicts that network's entries first.
+	EvictionGroups []Subfield
 }
 
 // Pipeline is the declaration of every table brtun programs, per bridge,
@@ -191,7 +196,8 @@ func Declared() Pipeline {
 				Gotos:      []uint8{TableFlood},
 				Priorities: []uint16{0, 2},
 				Miss:       MissGoto, MissTable: TableFlood,
-				Learned: learnedPriority,
+				Learned:        learnedPriority,
+				EvictionGroups: []Subfield{Bitrange(FieldVLANTCI, 0, 12)}, // the local VLAN
 			},
 			{
 				Bridge: BrTun, ID: TableFlood, Name: "flood",

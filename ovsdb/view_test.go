@@ -167,8 +167,10 @@ func TestViewsRecoverFromMissingEvents(t *testing.T) {
 
 // cloneState deep-copies a state: its rows and its indexes.
 func cloneState(st *state) *state {
-	return newState(cloneRows(st.roots), cloneRows(st.bridges), cloneRows(st.ports),
+	out := newState(cloneRows(st.roots), cloneRows(st.bridges), cloneRows(st.ports),
 		cloneRows(st.ifaces), cloneRows(st.controllers))
+	out.flowTables = cloneRows(st.flowTables)
+	return out
 }
 
 func cloneRows[T model.Model](rows map[string]T) map[string]T {

@@ -32,6 +32,7 @@ type serveOptions struct {
 	underlayMTU       int
 	logLevel          string
 	driftInterval     time.Duration
+	macLearnLimit     int
 	security          securityOptions
 	store             storeOptions
 	pprof             bool
@@ -61,6 +62,7 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.IntVar(&o.underlayMTU, "underlay-mtu", northbound.DefaultUnderlayMTU, "MTU of the underlay network (networks report the VM MTU that fits)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often each host gets its drift check: a full reconcile with a dump of its bridges' flows (the hosts' checks are spread over the interval)")
+	f.IntVar(&o.macLearnLimit, "mac-learn-limit", controller.DefaultMACLearnLimit, "flows br-tun table 20 (registered remote ports and learned MACs) may hold on each host; when full, OVS evicts learned MACs of the network holding the most; also br-int's MAC table size (0: unbounded)")
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set)")
 	o.security.addFlags(f)
 	o.store.addFlags(f)
@@ -75,6 +77,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	if o.driftInterval <= 0 {
 		return fmt.Errorf("--drift-interval must be positive, got %s", o.driftInterval)
+	}
+	if o.macLearnLimit < 0 {
+		return fmt.Errorf("--mac-learn-limit must be 0 (unbounded) or positive, got %d", o.macLearnLimit)
 	}
 	cfg := zap.NewProductionConfig()
 	cfg.Level = level
@@ -107,6 +112,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		Metrics:           controller.NewMetrics(reg),
 		ControllerTargets: splitList(o.openflowAdvertise),
 		DriftInterval:     o.driftInterval,
+		MACLearnLimit:     o.macLearnLimit,
 		OVSDBTLS:          sec.ovsdbTLS,
 		Mastership:        store.mastership(),
 	})
