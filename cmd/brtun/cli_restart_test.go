@@ -24,7 +24,9 @@ func TestCreatedObjectsSurviveSIGKILL(t *testing.T) {
 	dataDir := t.TempDir()
 
 	first := startServe(t, bin, dataDir)
-	out := runBinary(t, bin, "--server", first.url, "host", "add", "h1", "--ovsdb", "tcp:198.51.100.1:6640", "--tunnel-ip", "192.0.2.1")
+	// Port 1: this brtun really connects, and must keep away from the OVSDB
+	// of a lab's h1 (198.51.100.1:6640) that may run on this machine.
+	out := runBinary(t, bin, "--server", first.url, "host", "add", "h1", "--ovsdb", "tcp:198.51.100.1:1", "--tunnel-ip", "192.0.2.1")
 	assert.Contains(t, out, "Name:")
 	postJSON(t, first.url+"/v1/networks", `{"name":"blue","type":"vxlan","segment_id":5001}`)
 	postJSON(t, first.url+"/v1/networks/blue/ports", `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"]}`)
