@@ -9,14 +9,15 @@
 // demo program share one copy. It carries no build tag and imports nothing
 // of brtun: it only starts programs.
 //
-// Hygiene (docs of the lab, /work/shared/notes/test-lab.md): every run
-// directory, and in testbed/lab every namespace and root-namespace link,
-// is named by NewPrefix, "bt" + the owner's PID in base 36 + one random
-// character. Daemons are children of the test process with a parent-death
-// signal, so they die with it even when cleanups do not run, and
-// RemoveLeftovers deletes what owners that are gone left behind. Run
+// Hygiene: every run directory, and in testbed/lab every namespace and
+// root-namespace link, is named by NewPrefix: "bt" + the owner's PID in
+// base 36 + one random character. Daemons are children of the test process
+// with a parent-death signal, so they die with it even when cleanups do not
+// run (a timeout, a kill), and RemoveLeftoverDirs (and the lab, for its
+// namespaces and links) deletes what owners that are gone left behind. Run
 // directories sit right under /tmp: unix socket paths are limited to 108
-// bytes.
+// bytes. A test bed fails a test that cannot get what it needs; it never
+// skips one and never installs anything (`make deps` does).
 package testbed
 
 // TB is what the test bed needs of its caller: *testing.T and *testing.B

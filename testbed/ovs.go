@@ -21,15 +21,11 @@ const (
 	schemaPath  = "/usr/share/openvswitch/vswitch.ovsschema"
 )
 
-// OVSTools are the Open vSwitch programs the test bed runs; NeedOVS
-// checks for them.
-var ovsTools = []string{ovsdbServer, vswitchd, "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ovs-appctl"}
-
 // NeedOVS fails the test (never skips it) when an Open vSwitch program is
 // missing; `make deps` installs them.
 func NeedOVS(t TB) {
 	t.Helper()
-	for _, bin := range ovsTools {
+	for _, bin := range []string{ovsdbServer, vswitchd, "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ovs-appctl"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Fatalf("testbed: %s not found: install openvswitch-switch (`make deps` does)", bin)
 		}
@@ -254,8 +250,6 @@ func (s *Switch) LoadFlows(t TB, cmd, bridge string, flows []string) {
 	}
 }
 
-var flowCountRe = regexp.MustCompile(`flow_count=(\d+)`)
-
 // FlowCount is the number of flows on a bridge, or of those matching match
 // (e.g. "table=0"); -1 when it cannot be read.
 func (s *Switch) FlowCount(bridge string, match ...string) int {
@@ -263,7 +257,7 @@ func (s *Switch) FlowCount(bridge string, match ...string) int {
 	if err != nil {
 		return -1
 	}
-	m := flowCountRe.FindStringSubmatch(out)
+	m := regexp.MustCompile(`flow_count=(\d+)`).FindStringSubmatch(out)
 	if m == nil {
 		return -1
 	}
@@ -289,12 +283,6 @@ func (s *Switch) Ofport(t TB, iface string) int {
 	return port
 }
 
-// dump-ports prints "rx pkts=N, bytes=..." and "tx pkts=N, bytes=...".
-var (
-	rxPkts = regexp.MustCompile(`rx pkts=(\d+)`)
-	txPkts = regexp.MustCompile(`tx pkts=(\d+)`)
-)
-
 // PortCounters returns rx and tx packet counts of a port of a bridge, read
 // with ovs-ofctl dump-ports after ovs-appctl revalidator/wait so datapath
 // statistics are current.
@@ -308,7 +296,9 @@ func (s *Switch) PortCounters(t TB, bridge, port string) (rx, tx uint64) {
 	if err != nil {
 		t.Fatalf("testbed: dump-ports %s %s: %v: %s", bridge, port, err, out)
 	}
-	r, x := rxPkts.FindStringSubmatch(out), txPkts.FindStringSubmatch(out)
+	// dump-ports prints "rx pkts=N, bytes=..." and "tx pkts=N, bytes=...".
+	r := regexp.MustCompile(`rx pkts=(\d+)`).FindStringSubmatch(out)
+	x := regexp.MustCompile(`tx pkts=(\d+)`).FindStringSubmatch(out)
 	if r == nil || x == nil {
 		t.Fatalf("testbed: no rx/tx packet counters in %q", out)
 	}

@@ -14,10 +14,6 @@ import (
 // prefixRoot starts every name the test bed gives in shared places.
 const prefixRoot = "bt"
 
-// leftoverName matches names made by NewPrefix; group 1 is the owner's PID
-// in base 36.
-var leftoverName = regexp.MustCompile(`^` + prefixRoot + `([0-9a-z]{5})[0-9a-z]`)
-
 // NewPrefix returns "bt" + this process's PID in 5 base-36 digits + one
 // random character: short enough for interface names (15 characters), and
 // telling RemoveLeftovers whose it is.
@@ -61,7 +57,8 @@ func RemoveRunDir(t TB, dir string) {
 // PrefixOwner returns the PID a name made by NewPrefix carries; ok is
 // false for any other name (never touch those).
 func PrefixOwner(name string) (pid int, ok bool) {
-	m := leftoverName.FindStringSubmatch(name)
+	// Group 1 is the owner's PID in base 36.
+	m := regexp.MustCompile(`^` + prefixRoot + `([0-9a-z]{5})[0-9a-z]`).FindStringSubmatch(name)
 	if m == nil {
 		return 0, false
 	}

@@ -5,17 +5,18 @@
 // IP. VMs are further namespaces joined to their host by a veth pair whose host
 // end is left in the host namespace, ready to be bound to br-int.
 //
-// Address plan (test-lab.md of the project notes): host N has 198.51.100.N on the
-// management LAN and 192.0.2.N on the underlay; the root namespace holds
-// 198.51.100.254 (where a controller under test listens).
+// Address plan: host N has 198.51.100.N on the management LAN and 192.0.2.N
+// on the underlay; the root namespace holds 198.51.100.254 (where a
+// controller under test listens). Tenants use 198.18.0.0/15.
 //
 // Hygiene: every namespace, root-namespace link and run directory carries a
 // prefix from testbed.NewPrefix ("bt" + the owner's PID in base 36 + one
 // random character). Daemons are children of the test process with a
 // parent-death signal; a cleanup removes everything on the way out, and New
-// first removes leftovers whose owner process is gone. Only one lab runs at a time on a machine (the
-// management LAN puts one address in the root namespace): New takes an
-// exclusive lock on a lock file and holds it until the lab is torn down.
+// first removes leftovers whose owner process is gone. Only one lab runs at
+// a time on a machine (the management LAN puts one address in the root
+// namespace): New takes an exclusive lock on a lock file and holds it until
+// the lab is torn down.
 package lab
 
 import (
