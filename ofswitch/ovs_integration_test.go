@@ -116,20 +116,13 @@ func TestOVSSetControllerConnectsAndStays(t *testing.T) {
 	opts := testOptions(t)
 	opts.EchoInterval = time.Minute // brtun stays silent: only OVS probes
 	opts.DeadTimeout = 2 * time.Minute
-	l, err := Listen(ListenerOptions{
+	l := serveListener(t, ListenerOptions{
 		Options:      opts,
 		Address:      "tcp:127.0.0.1:0",
 		OnConnect:    func(c *Conn) { connected <- c },
 		OnDisconnect: func(_ *Conn, err error) { disconnected <- err },
 	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- l.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-served)
-	})
+	ctx := context.Background()
 
 	s.vsctl("set-controller", s.bridge, "tcp:"+l.Addr().String())
 	var c *Conn
