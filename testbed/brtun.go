@@ -13,13 +13,15 @@ import (
 const brtunPackage = "github.com/brtun/brtun/cmd/brtun"
 
 // BrtunBinary builds cmd/brtun once per test process and returns the
-// binary's path. The binary lives in /tmp/<prefix>-bin (the prefix names
-// this process), so later calls of the same process find it and a later
-// process removes it once this one is gone.
+// binary's path. The binary lives in /tmp/bt<PID>b-bin-<start time> (PID
+// in base 36, the process's start time in clock ticks since boot, so that
+// a later process with the same PID never finds an old binary): later
+// calls of the same process find it, and a later test bed removes it once
+// this process is gone.
 func BrtunBinary(t TB) string {
 	t.Helper()
 	RemoveLeftoverDirs()
-	dir := "/tmp/" + prefixRoot + pidTag() + "b-bin"
+	dir := "/tmp/" + prefixRoot + pidTag() + "b-bin-" + startTime(t)
 	bin := filepath.Join(dir, "brtun")
 	if _, err := os.Stat(bin); err == nil {
 		return bin
@@ -161,4 +163,20 @@ func (b *Brtun) showLog(t TB) {
 		where = b.opts.LogPath
 	}
 	t.Logf("brtun log (%s), last lines:\n%s", where, strings.Join(keep, "\n"))
+}
+
+// startTime is this process's start time in clock ticks since boot, field
+// 22 of /proc/self/stat.
+func startTime(t TB) string {
+	t.Helper()
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatalf("testbed: %v", err)
+	}
+	// Fields after the command name, which is in parentheses: state is field 3.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 20 {
+		t.Fatalf("testbed: /proc/self/stat: %q", stat)
+	}
+	return f[19]
 }

@@ -77,3 +77,29 @@ func TestPoll(t *testing.T) {
 	assert.Equal(t, 3, n)
 	assert.False(t, Poll(20*time.Millisecond, time.Millisecond, func() bool { return false }))
 }
+
+func TestBrtunBuiltOnceStartedKilledRestarted(t *testing.T) {
+	bin := BrtunBinary(t)
+	info, err := os.Stat(bin)
+	require.NoError(t, err)
+	again := BrtunBinary(t)
+	require.Equal(t, bin, again)
+	info2, err := os.Stat(again)
+	require.NoError(t, err)
+	assert.Equal(t, info.ModTime(), info2.ModTime(), "built once per process")
+
+	addr := "127.0.0.1:" + strconv.Itoa(FreePort(t, "127.0.0.1"))
+	b := StartBrtun(t, BrtunOptions{
+		Binary: bin,
+		Args:   []string{"--api-listen", addr, "--openflow-listen", "tcp:127.0.0.1:" + strconv.Itoa(FreePort(t, "127.0.0.1"))},
+		Env:    []string{"BRTUN_DATA_DIR=" + t.TempDir()},
+		API:    "http://" + addr,
+	})
+	first := b.PID()
+	b.Kill()
+	assert.True(t, b.Exited())
+	b.Start(t) // polls /healthz again
+	assert.NotEqual(t, first, b.PID(), "a new process")
+	assert.Equal(t, 0, b.Stop(t, 10*time.Second), "SIGTERM is a clean exit; output:\n%s", b.Log())
+	assert.NotEmpty(t, b.Log(), "its output is kept")
+}
