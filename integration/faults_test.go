@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed/lab"
 	"github.com/brtun/brtun/topology"
 )
 
@@ -367,11 +367,7 @@ func TestHostileInputToDaemon(t *testing.T) {
 		assert.Equal(t, c.code, errorCode(body), "%s %s %.80s: %v", c.method, c.path, c.body, body)
 	}
 
-	select {
-	case <-d.done:
-		t.Fatal("brtun exited during the hostile requests")
-	default:
-	}
+	require.False(t, d.Exited(), "brtun exited during the hostile requests")
 	status, _ := apiRaw(t, d, "GET", "/healthz", nil)
 	require.Equal(t, http.StatusOK, status, "brtun must still be up")
 	require.Equal(t, before, state(), "hostile requests must store nothing")

@@ -4,14 +4,11 @@ package integration
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed/lab"
 )
 
 // TestLabCarriesTenantTraffic proves the lab itself: two hosts with br-int and
@@ -115,11 +112,8 @@ func loadReferencePipeline(t *testing.T, h *lab.Host, tunnelPort string) {
 		"NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],"+
 		"load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[]),output:%d", patch))
 
-	file := filepath.Join(h.Dir, "br-tun.flows")
-	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
-	out, err := h.Ofctl("add-flows", "br-tun", file)
-	require.NoError(t, err, out)
-	out, err = h.Ofctl("add-flow", "br-int", "table=0,priority=0,actions=NORMAL")
+	h.LoadFlows(t, "add-flows", "br-tun", lines)
+	out, err := h.Ofctl("add-flow", "br-int", "table=0,priority=0,actions=NORMAL")
 	require.NoError(t, err, out)
 }
 
