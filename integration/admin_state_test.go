@@ -78,3 +78,46 @@ func brIntLines(t *testing.T, h *lab.Host, cookie uint64) []string {
 	}
 	return lines
 }
+
+// TestHostReIP: PATCH changes a host's tunnel IP without deleting it or its
+// ports; the other hosts' tunnels follow, and traffic flows over the new
+// address once the old one is gone.
+func TestHostReIP(t *testing.T) {
+	s := newScenario(t, 2, daemonOptions{Advertise: true})
+	h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
+	s.network("blue", topology.VXLAN, 5001)
+	a1 := s.vm(h1, "a1", "blue", "02:00:00:00:0a:01", "198.18.0.1/24")
+	b1 := s.vm(h2, "b1", "blue", "02:00:00:00:0b:01", "198.18.0.11/24")
+	s.waitApplied(30 * time.Second)
+	ok, out := a1.Ping(b1.IP, 2)
+	require.True(t, ok, "before the re-IP: %s", out)
+
+	const newIP = "192.0.2.102"
+	_, err := h2.Exec("ip", "addr", "add", newIP+"/24", "dev", "br-phy")
+	require.NoError(t, err)
+	var h map[string]any
+	s.brtun.MustDo(200, "PATCH", "/v1/hosts/"+h2.Name+"?wait=30s", map[string]any{"tunnel_ip": newIP}, &h)
+	require.Equal(t, newIP, h["tunnel_ip"])
+	s.waitApplied(30 * time.Second)
+
+	// h1 now tunnels to the new address only.
+	ports := tunnelPorts(t, h1)
+	assert.Contains(t, ports, "vxlan-"+ipHex(newIP))
+	assert.NotContains(t, ports, tunnelTo(h2), "the tunnel to the old address is gone")
+	var got map[string]any
+	s.brtun.MustDo(200, "GET", "/v1/networks/blue/ports/b1", nil, &got)
+	assert.Equal(t, h2.Name, got["host"], "the port stayed on its host")
+
+	local, err := h2.Vsctl("get", "interface", tunnelTo(h1), "options:local_ip")
+	require.NoError(t, err)
+	assert.Equal(t, `"`+newIP+`"`, strings.TrimSpace(local), "h2's tunnels start from the new address")
+
+	// Take the old address away (keeping the new, secondary one): what
+	// still flows, flows over the new one.
+	_, err = h2.Exec("sysctl", "-qw", "net.ipv4.conf.br-phy.promote_secondaries=1")
+	require.NoError(t, err)
+	_, err = h2.Exec("ip", "addr", "del", h2.TunnelIP+"/24", "dev", "br-phy")
+	require.NoError(t, err)
+	require.True(t, waitUntil(15*time.Second, func() bool { ok, _ := a1.Ping(b1.IP, 1); return ok }),
+		"a1 reaches b1 over h2's new tunnel IP")
+}
