@@ -11,8 +11,9 @@ import (
 )
 
 // TestDownPortIsDroppedAndWithdrawn: a port with admin_state_up false stays
-// bound on its host, gets a drop on br-int there, and disappears from the
-// other hosts' views (no table 20 entry, no ARP/ND answer).
+// bound on its host, on the dead VLAN (NORMAL delivers it nothing), gets a
+// drop on br-int there, and disappears from the other hosts' views (no
+// table 20 entry, no ARP/ND answer).
 func TestDownPortIsDroppedAndWithdrawn(t *testing.T) {
 	snap := testSnapshot()
 	down := snap
@@ -25,10 +26,12 @@ func TestDownPortIsDroppedAndWithdrawn(t *testing.T) {
 
 	// On its own host (h1, a1): still bound, its frames dropped.
 	in := h1Inputs(t, down)
-	require.Contains(t, in.bindings, ovsdb.Binding{Interface: "tap-a1", Port: "a1", Network: "blue", VLAN: 1}, "the port stays bound")
+	require.Contains(t, in.bindings, ovsdb.Binding{Interface: "tap-a1", Port: "a1", Network: "blue", VLAN: ovsdb.DeadVLAN},
+		"the port stays bound, on the dead VLAN")
+	require.Contains(t, in.bindings, ovsdb.Binding{Interface: "tap-a3", Port: "a3", Network: "blue", VLAN: 1}, "control: a3 is up")
 	require.Equal(t, []flows.DownPort{{Network: "blue", Name: "a1"}}, in.view.DownPorts)
 	facts := ovsdb.Facts{Bindings: []ovsdb.BoundPort{
-		{Interface: "tap-a1", Port: "a1", Network: "blue", VLAN: 1, OFPort: 7},
+		{Interface: "tap-a1", Port: "a1", Network: "blue", VLAN: ovsdb.DeadVLAN, OFPort: 7},
 		{Interface: "tap-a3", Port: "a3", Network: "blue", VLAN: 1, OFPort: 8},
 	}}
 	v := buildView(in, facts)

@@ -89,10 +89,12 @@ func (d *desiredState) inputs(host topology.Host) hostInputs {
 	in.bindings = make([]ovsdb.Binding, 0, len(own))
 	in.view.Networks = make([]flows.NetworkView, 0, len(own))
 	for i, p := range own {
-		in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: int(p.LocalVLAN)})
-		if !p.Up() {
+		vlan := int(p.LocalVLAN)
+		if !p.Up() { // bound on the dead VLAN: NORMAL delivers it nothing; its frames are dropped
+			vlan = ovsdb.DeadVLAN
 			in.view.DownPorts = append(in.view.DownPorts, flows.DownPort{Network: p.Network, Name: p.Name})
 		}
+		in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: vlan})
 		if i == 0 || own[i-1].Network != p.Network { // ports sort by network: once per network
 			d.addNetwork(&in.view, p.Network, p.LocalVLAN)
 		}

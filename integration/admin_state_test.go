@@ -17,9 +17,10 @@ import (
 )
 
 // TestAdminStateDown: a port set down (PATCH admin_state_up false) stops
-// reaching a peer on another host while a second port of the same host and
-// network still does; the peer's host withdraws its entries; the port stays
-// stored and bound. Set up again, it reaches the peer again.
+// reaching a peer on another host, and is reached by nothing, while a second
+// port of the same host and network still does; the peer's host withdraws
+// its entries; the port stays stored and bound. Set up again, it reaches the
+// peer again.
 func TestAdminStateDown(t *testing.T) {
 	s := newScenario(t, 2, daemonOptions{Advertise: true})
 	h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
@@ -57,6 +58,22 @@ func TestAdminStateDown(t *testing.T) {
 	assert.Contains(t, drops[0], "in_port="+strconv.Itoa(h1.Ofport(t, a1.HostIface))+" ")
 	n, _ := packets(drops, "actions=drop")
 	assert.Positive(t, n, "the drop flow counted a1's frames")
+	tag, err := h1.Vsctl("get", "port", a1.HostIface, "tag")
+	require.NoError(t, err)
+	assert.Equal(t, "4095", strings.TrimSpace(tag), "a1 sits on the dead VLAN")
+
+	// Nothing is delivered to a1 either: b1's pings (ARP broadcasts
+	// included) to a1 leave a1's br-int port silent, while a2 gets its own.
+	_, toA1 := h1.PortCounters(t, "br-int", a1.HostIface)
+	_, toA2 := h1.PortCounters(t, "br-int", a2.HostIface)
+	ok, out = b1.Ping(a1.IP, 2)
+	require.False(t, ok, "b1 must not reach a1 while it is down: %s", out)
+	ok, out = b1.Ping(a2.IP, 2)
+	require.True(t, ok, "positive control b1 -> a2: %s", out)
+	_, toA1After := h1.PortCounters(t, "br-int", a1.HostIface)
+	_, toA2After := h1.PortCounters(t, "br-int", a2.HostIface)
+	assert.Equal(t, toA1, toA1After, "no frame was delivered to the down port")
+	assert.Greater(t, toA2After, toA2, "control: frames were delivered to a2")
 
 	s.brtun.MustDo(200, "PATCH", "/v1/networks/blue/ports/a1?wait=30s", map[string]any{"admin_state_up": true}, nil)
 	require.True(t, waitUntil(10*time.Second, func() bool { ok, _ := ping(a1); return ok }), "a1 reaches b1 again once up")
