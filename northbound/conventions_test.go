@@ -330,6 +330,7 @@ func TestEveryFilterOnEveryList(t *testing.T) {
 		"/v1/networks?mac_learning=maybe", "/v1/networks?sort=colour", "/v1/ports?sort=tags", "/v1/hosts?limit=0",
 		"/v1/hosts?limit=1001", "/v1/hosts?limit=x", "/v1/hosts?marker=nonsense", "/v1/hosts/h1?x=1",
 		"/v1/networks/blue?x=1", "/v1/networks/blue/ports/vm1?x=1", "/v1/networks/blue/ports?cascade=true",
+		"/v1/hosts/h1/flows?colour=blue", "/v1/cluster?x=1", "/v1/openapi.json?x=1",
 	} {
 		assert.Equal(t, codeInvalidQuery, a.must("GET", bad, "", http.StatusBadRequest).errorCode(t), bad)
 	}
