@@ -89,7 +89,12 @@ func (d *desiredState) inputs(host topology.Host) hostInputs {
 	in.bindings = make([]ovsdb.Binding, 0, len(own))
 	in.view.Networks = make([]flows.NetworkView, 0, len(own))
 	for i, p := range own {
-		in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: int(p.LocalVLAN)})
+		vlan := int(p.LocalVLAN)
+		if !p.Up() { // bound on the dead VLAN: NORMAL delivers it nothing; its frames are dropped
+			vlan = ovsdb.DeadVLAN
+			in.view.DownPorts = append(in.view.DownPorts, flows.DownPort{Network: p.Network, Name: p.Name})
+		}
+		in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: vlan})
 		if i == 0 || own[i-1].Network != p.Network { // ports sort by network: once per network
 			d.addNetwork(&in.view, p.Network, p.LocalVLAN)
 		}
@@ -113,7 +118,7 @@ func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16) {
 		v.Networks = append(v.Networks, nv)
 	}
 	for _, p := range ports {
-		if p.Host != v.Host && p.MAC != "" {
+		if p.Host != v.Host && p.MAC != "" && p.Up() { // a down port's entries are withdrawn
 			v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: p.Network, Name: p.Name, Host: p.Host, MAC: p.MAC, IPs: p.IPs})
 		}
 	}
@@ -169,6 +174,16 @@ func buildView(in hostInputs, facts ovsdb.Facts) flows.View {
 			v.Tunnels = append(v.Tunnels, flows.TunnelPort{Ofport: uint32(t.OFPort), PeerHost: t.PeerName, RemoteIP: t.PeerIP, Type: t.Type})
 		}
 	}
+	if len(v.DownPorts) > 0 {
+		v.DownPorts = slices.Clone(v.DownPorts)
+		for i, p := range v.DownPorts {
+			for _, b := range facts.Bindings {
+				if b.Network == p.Network && b.Port == p.Name && b.OFPort > 0 {
+					v.DownPorts[i].Ofport = uint32(b.OFPort)
+				}
+			}
+		}
+	}
 	return v
 }
 
@@ -197,12 +212,17 @@ func (in hostInputs) digest() hostDigest {
 	}
 	d.brTun = tun.sum()
 
-	// br-int's flows depend on nothing of the view (TestBrIntFlowsIgnoreTheView);
+	// br-int's flows depend on nothing of the view but its down ports
+	// (TestBrIntFlowsIgnoreTheView; their ofports are summed by bridge);
 	// its OVSDB configuration is the host row and the bindings.
 	br := newSummer()
 	br.str(in.host.Name).str(in.host.DatapathType).num(uint64(len(in.bindings)))
 	for _, b := range in.bindings {
 		br.str(b.Interface).str(b.Port).str(b.Network).num(uint64(b.VLAN))
+	}
+	br.num(uint64(len(in.view.DownPorts)))
+	for _, p := range in.view.DownPorts {
+		br.str(p.Network).str(p.Name)
 	}
 	d.brInt = br.sum()
 
@@ -216,7 +236,15 @@ func (in hostInputs) digest() hostDigest {
 // made of, view's ofports included, for the bridge's desired revision.
 func (d hostDigest) bridge(b string, view flows.View) [32]byte {
 	if b == BrInt {
-		return d.brInt
+		if len(view.DownPorts) == 0 {
+			return d.brInt
+		}
+		s := newSummer()
+		s.bytes(d.brInt[:])
+		for _, p := range view.DownPorts {
+			s.num(uint64(p.Ofport))
+		}
+		return s.sum()
 	}
 	s := newSummer()
 	s.bytes(d.brTun[:]).num(uint64(view.PatchIntOfport)).num(uint64(len(view.Tunnels)))

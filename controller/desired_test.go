@@ -315,11 +315,13 @@ func BenchmarkRevisionOnAHost(b *testing.B) {
 // hostDigest.bridge for ofports), then here.
 func TestDigestKnowsEveryField(t *testing.T) {
 	summed := map[reflect.Type][]string{
-		reflect.TypeFor[topology.Host]():     {"Name", "OVSDB", "TunnelIP", "DatapathType"},
+		// Meta (description, tags, revision_number) never reaches a switch.
+		reflect.TypeFor[topology.Host]():     {"Name", "OVSDB", "TunnelIP", "DatapathType", "Meta"},
 		reflect.TypeFor[ovsdb.TunnelSpec]():  {"LocalIP", "UDPPorts", "Peers"},
 		reflect.TypeFor[ovsdb.Peer]():        {"Name", "IP", "Types"},
 		reflect.TypeFor[ovsdb.Binding]():     {"Interface", "Port", "Network", "VLAN"},
-		reflect.TypeFor[flows.View]():        {"Host", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts"},
+		reflect.TypeFor[flows.View]():        {"Host", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts", "DownPorts"},
+		reflect.TypeFor[flows.DownPort]():    {"Network", "Name", "Ofport"},
 		reflect.TypeFor[flows.TunnelPort]():  {"Ofport", "PeerHost", "RemoteIP", "Type"},
 		reflect.TypeFor[flows.NetworkView](): {"Name", "Type", "SegmentID", "LocalVLAN", "MACLearning", "Peers"},
 		reflect.TypeFor[flows.RemotePort]():  {"Network", "Name", "Host", "MAC", "IPs"},

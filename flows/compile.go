@@ -78,6 +78,7 @@ type compiler struct {
 	// netByName indexes networks.
 	netByName map[string]int
 	ports     []remotePort // valid, by network then name
+	downPorts []DownPort   // with a usable ofport, by ofport
 	skipped   []string
 }
 
@@ -112,6 +113,7 @@ func newCompiler(v View) *compiler {
 	c.indexTunnels(v.Tunnels)
 	c.indexNetworks(v.Networks)
 	c.indexPorts(v.RemotePorts)
+	c.indexDownPorts(v.DownPorts)
 	return c
 }
 

@@ -219,8 +219,9 @@ func Declared() Pipeline {
 		BrInt: []Table{
 			{
 				Bridge: BrInt, ID: TableIntNormal, Name: "normal",
-				Doc:        "NORMAL switching: VM ports are VLAN access ports, patch-tun a trunk",
-				Priorities: []uint16{0},
+				Doc:        "from an administratively down port: drop (priority 1); else NORMAL switching: VM ports are VLAN access ports, patch-tun a trunk",
+				Matches:    []MatchField{MatchInPort},
+				Priorities: []uint16{0, 1},
 				Miss:       MissNormal,
 			},
 		},

@@ -12,6 +12,16 @@ type View struct {
 	Tunnels        []TunnelPort
 	Networks       []NetworkView
 	RemotePorts    []RemotePort
+	// DownPorts are this host's ports that are administratively down:
+	// br-int drops every frame they send.
+	DownPorts []DownPort
+}
+
+// DownPort is a port of this host with admin_state_up false.
+type DownPort struct {
+	Network string
+	Name    string
+	Ofport  uint32 // on br-int; 0: not known yet, the port is left out
 }
 
 // TunnelPort is one tunnel port on br-tun.

@@ -158,12 +158,12 @@ func (a *API) routes() *mux.Router {
 	// (/v1/hosts/h1%2Fflows names host "h1%2Fflows", not h1's flows).
 	// Valid names never need escaping, so they are unaffected.
 	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
-	r.Use(a.measure, a.logAndRecover)
+	r.Use(a.measure, a.logAndRecover, a.readRevision)
 	r.NotFoundHandler = a.measure(a.logAndRecover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, apiErr(http.StatusNotFound, codeNotFound, "no such resource: %s", r.URL.Path))
+		a.writeError(w, r, apiErr(http.StatusNotFound, codeNotFound, "no such resource: %s", topology.Clip(r.URL.Path)))
 	})))
 	r.MethodNotAllowedHandler = a.measure(a.logAndRecover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, apiErr(http.StatusMethodNotAllowed, codeMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
+		a.writeError(w, r, apiErr(http.StatusMethodNotAllowed, codeMethodNotAllowed, "method %s not allowed on %s", topology.Clip(r.Method), topology.Clip(r.URL.Path)))
 	})))
 
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
@@ -175,18 +175,22 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc("/v1/hosts", a.createHost).Methods(http.MethodPost)
 	r.HandleFunc("/v1/hosts", a.listHosts).Methods(http.MethodGet)
 	r.HandleFunc("/v1/hosts/{host}", a.getHost).Methods(http.MethodGet)
+	r.HandleFunc("/v1/hosts/{host}", a.patchHost).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/hosts/{host}", a.deleteHost).Methods(http.MethodDelete)
 	r.HandleFunc("/v1/hosts/{host}/flows", a.dumpFlows).Methods(http.MethodGet)
 
 	r.HandleFunc("/v1/networks", a.createNetwork).Methods(http.MethodPost)
 	r.HandleFunc("/v1/networks", a.listNetworks).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}", a.getNetwork).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}", a.patchNetwork).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/networks/{network}", a.deleteNetwork).Methods(http.MethodDelete)
 
+	r.HandleFunc("/v1/ports", a.listPorts).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports", a.createPort).Methods(http.MethodPost)
 	r.HandleFunc("/v1/networks/{network}/ports", a.listPorts).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.getPort).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.updatePort).Methods(http.MethodPut)
+	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.patchPort).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.deletePort).Methods(http.MethodDelete)
 	return r
 }

@@ -193,7 +193,7 @@ func (s fullStore) CreateNetwork(context.Context, topology.Network) (topology.Ne
 	return topology.Network{}, 0, s.errNoSpace()
 }
 
-func (s fullStore) DeletePort(context.Context, string, string) (uint64, error) {
+func (s fullStore) DeletePort(context.Context, string, string, topology.IfMatch) (uint64, error) {
 	return 0, s.errNoSpace()
 }
 

@@ -108,6 +108,24 @@ func TestBindCreatesAndUnbindRemovesPort(t *testing.T) {
 	assert.Len(t, st.bridgeByName[BridgeInt].Ports, 2)
 }
 
+// TestBindDownPortOnDeadVLAN: a port that is administratively down is
+// bound with tag DeadVLAN and back on its VLAN when it is up again.
+func TestBindDownPortOnDeadVLAN(t *testing.T) {
+	m := newMemOVS(t, memOptions{})
+	c := m.dial(t)
+	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
+	require.NoError(t, c.BindPort(ctxT(t), Binding{Interface: "vm7", Port: "p7", Network: "blue", VLAN: DeadVLAN}))
+	p := m.state(t).portByName["vm7"]
+	require.NotNil(t, p)
+	assert.Equal(t, DeadVLAN, *p.Tag)
+	assert.Equal(t, "4095", p.OtherConfig[KeyVLAN])
+	require.Len(t, c.Facts().Bindings, 1)
+	assert.Equal(t, DeadVLAN, c.Facts().Bindings[0].VLAN, "still a binding, on the dead VLAN")
+
+	require.NoError(t, c.BindPort(ctxT(t), Binding{Interface: "vm7", Port: "p7", Network: "blue", VLAN: 3}))
+	assert.Equal(t, 3, *m.state(t).portByName["vm7"].Tag, "up again: back on its VLAN")
+}
+
 func TestBindRefusals(t *testing.T) {
 	m := newMemOVS(t, memOptions{})
 	c := m.dial(t)
@@ -121,7 +139,8 @@ func TestBindRefusals(t *testing.T) {
 		want string
 	}{
 		{Binding{Interface: "tap0", Network: "blue", VLAN: 0}, "outside 1..4094"},
-		{Binding{Interface: "tap0", Network: "blue", VLAN: 4095}, "outside 1..4094"},
+		{Binding{Interface: "tap0", Network: "blue", VLAN: 4096}, "outside 1..4094"},
+		{Binding{Interface: "tap0", Network: "blue", VLAN: -1}, "outside 1..4094"},
 		{Binding{Interface: "", Network: "blue", VLAN: 1}, "required"},
 		{Binding{Interface: "tap0", VLAN: 1}, "required"},
 		{Binding{Interface: "eth9", Network: "blue", VLAN: 1}, "not on br-int"},

@@ -3,9 +3,53 @@ package topology
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
+
+// Bounds of the description and tags every object carries.
+const (
+	MaxDescription = 255 // bytes
+	MaxTags        = 32
+	MaxTag         = 60 // bytes
+)
+
+// normalizeMeta validates an object's description and tags and returns the
+// tags sorted without duplicates (never nil).
+func normalizeMeta(m Meta) (Meta, error) {
+	if len(m.Description) > MaxDescription || !printable(m.Description) {
+		return Meta{}, invalid("description", "want at most %d bytes of printable UTF-8", MaxDescription)
+	}
+	if len(m.Tags) > MaxTags {
+		return Meta{}, invalid("tags", "at most %d tags per object", MaxTags)
+	}
+	tags := make([]string, 0, len(m.Tags))
+	for i, tag := range m.Tags {
+		if tag == "" || len(tag) > MaxTag || !printable(tag) || strings.ContainsAny(tag, ", ") {
+			return Meta{}, invalid("tags["+strconv.Itoa(i)+"]", "%q is not a tag (1..%d bytes of printable UTF-8, no commas or spaces)", tag, MaxTag)
+		}
+		tags = append(tags, tag)
+	}
+	slices.Sort(tags)
+	m.Tags = slices.Compact(tags)
+	return m, nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
 
 // maxIPsPerPort bounds the addresses one port may carry.
 const maxIPsPerPort = 64
@@ -76,6 +120,9 @@ func normalizeHost(h Host) (Host, error) {
 	if !validDatapathType(h.DatapathType) {
 		return Host{}, invalid("datapath_type", "%q is not a datapath type (e.g. system, netdev)", h.DatapathType)
 	}
+	if h.Meta, err = normalizeMeta(h.Meta); err != nil {
+		return Host{}, err
+	}
 	return h, nil
 }
 
@@ -138,6 +185,10 @@ func normalizeNetwork(n Network) (Network, error) {
 	if n.SegmentID > n.Type.MaxSegment() {
 		return Network{}, invalid("segment_id", "%d is out of range for %s (1..%d)", n.SegmentID, n.Type, n.Type.MaxSegment())
 	}
+	var err error
+	if n.Meta, err = normalizeMeta(n.Meta); err != nil {
+		return Network{}, err
+	}
 	return n, nil
 }
 
@@ -187,6 +238,11 @@ func normalizePort(p Port) (Port, error) {
 	}
 	p.IPs = ips
 	p.LocalVLAN = 0
+	p.AdminStateUp = Bool(p.Up())
+	var err error
+	if p.Meta, err = normalizeMeta(p.Meta); err != nil {
+		return Port{}, err
+	}
 	return p, nil
 }
 
@@ -202,4 +258,13 @@ func validateInterfaceName(name string) error {
 		}
 	}
 	return nil
+}
+
+// immutable fails naming field when an update changed it (same is false).
+// Answer-only fields may be sent back unchanged.
+func immutable(field string, same bool) error {
+	if same {
+		return nil
+	}
+	return invalid(field, "cannot be changed")
 }

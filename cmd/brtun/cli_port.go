@@ -13,7 +13,8 @@ import (
 
 func newPortCommand(o *cliOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "port", Short: "Bind VM interfaces to networks"}
-	cmd.AddCommand(newPortAddCommand(o), newPortSetCommand(o), newPortListCommand(o), newPortShowCommand(o), newPortRmCommand(o))
+	cmd.AddCommand(newPortAddCommand(o), newPortSetCommand(o), newPortListCommand(o), newPortShowCommand(o),
+		newPortWaitCommand(o), newPortRmCommand(o))
 	return cmd
 }
 
@@ -26,26 +27,47 @@ func portPath(network string, port ...string) string {
 }
 
 // portFlags adds the flags of port add and port set to cmd.
-func portFlags(cmd *cobra.Command, req *northbound.PortRequest) {
+func portFlags(cmd *cobra.Command, req *northbound.PortRequest, adminState *string) {
 	cmd.Flags().StringVar(&req.Host, "host", "", "host the VM runs on")
 	cmd.Flags().StringVar(&req.Interface, "interface", "", "the VM's interface on the host's br-int (e.g. tap0)")
 	cmd.Flags().StringVar(&req.MAC, "mac", "", "the VM's MAC address")
 	cmd.Flags().StringArrayVar(&req.IPs, "ip", nil, "an IP address of the VM (repeat for more)")
+	cmd.Flags().StringVar(adminState, "admin-state", "up", "up, or down: the port stays but its traffic is dropped and other hosts forget it")
+	metaFlags(cmd, &req.Description, &req.Tags)
+}
+
+// parseAdminState reads --admin-state.
+func parseAdminState(s string) (bool, error) {
+	switch s {
+	case "up":
+		return true, nil
+	case "down":
+		return false, nil
+	}
+	return false, fmt.Errorf("--admin-state %q: want up or down", s)
 }
 
 func newPortAddCommand(o *cliOptions) *cobra.Command {
 	var req northbound.PortRequest
 	var wait time.Duration
+	var adminState string
 	cmd := &cobra.Command{
-		Use:   "add NET NAME --host H --interface IF [--mac M] [--ip IP]...",
+		Use:   "add NET NAME --host H --interface IF [--mac M] [--ip IP]... [--admin-state up|down]",
 		Short: "Bind a VM interface on a host to a network",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[1]
+			up, err := parseAdminState(adminState)
+			if err != nil {
+				return err
+			}
+			if !up {
+				req.AdminStateUp = &up
+			}
 			return o.write(cmd, wait, http.MethodPost, portPath(args[0]), false, req, showPort)
 		},
 	}
-	portFlags(cmd, &req)
+	portFlags(cmd, &req, &adminState)
 	_ = cmd.MarkFlagRequired("host")
 	_ = cmd.MarkFlagRequired("interface")
 	addWaitFlag(cmd, &wait)
@@ -55,12 +77,15 @@ func newPortAddCommand(o *cliOptions) *cobra.Command {
 func newPortSetCommand(o *cliOptions) *cobra.Command {
 	var req northbound.PortRequest
 	var wait time.Duration
+	var adminState string
 	cmd := &cobra.Command{
-		Use:   "set NET NAME [--host H] [--interface IF] [--mac M] [--ip IP]...",
-		Short: "Change a port's host, interface, MAC or IPs (e.g. after a VM moved); flags not given keep their value",
-		Args:  cobra.ExactArgs(2),
+		Use:   "set NET NAME [--host H] [--interface IF] [--mac M] [--ip IP]... [--admin-state up|down] [--description D] [--tag T]...",
+		Short: "Change a port (e.g. after a VM moved); flags not given keep their value",
+		Long: "Reads the port and writes it back with the flags given changed. The write carries the read's ETag in " +
+			"If-Match, so when someone changed the port in between it fails (HTTP 412) instead of overwriting their change.",
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, portPath(args[0], args[1]))
+			raw, etag, err := o.getETag(cmd, portPath(args[0], args[1]), nil, 0)
 			if err != nil {
 				return err
 			}
@@ -68,8 +93,22 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 			if err := json.Unmarshal(raw, &cur); err != nil {
 				return fmt.Errorf("decode port: %w", err)
 			}
-			next := northbound.PortRequest{Host: cur.Host, Interface: cur.Interface, MAC: cur.MAC, IPs: cur.IPs}
+			next := northbound.PortRequest{Host: cur.Host, Interface: cur.Interface, MAC: cur.MAC, IPs: cur.IPs,
+				AdminStateUp: cur.AdminStateUp, Description: cur.Description, Tags: cur.Tags}
 			f := cmd.Flags()
+			if f.Changed("admin-state") {
+				up, err := parseAdminState(adminState)
+				if err != nil {
+					return err
+				}
+				next.AdminStateUp = &up
+			}
+			if f.Changed("description") {
+				next.Description = req.Description
+			}
+			if f.Changed("tag") {
+				next.Tags = tagsOrEmpty(req.Tags)
+			}
 			if f.Changed("host") {
 				next.Host = req.Host
 			}
@@ -82,27 +121,72 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 			if f.Changed("ip") {
 				next.IPs = req.IPs
 			}
-			return o.write(cmd, wait, http.MethodPut, portPath(args[0], args[1]), false, next, showPort)
+			return o.writeHeaders(cmd, wait, http.MethodPut, portPath(args[0], args[1]), false, next,
+				http.Header{"If-Match": {etag}}, showPort)
 		},
 	}
-	portFlags(cmd, &req)
+	portFlags(cmd, &req, &adminState)
 	addWaitFlag(cmd, &wait)
 	return cmd
 }
 
 func newPortListCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list NET",
-		Short: "List the ports of a network",
-		Args:  cobra.ExactArgs(1),
+	var (
+		host string
+		tags []string
+	)
+	cmd := &cobra.Command{
+		Use:   "list [NET] [--host H] [--tag T]...",
+		Short: "List the ports of a network, or of every network",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, portPath(args[0]))
+			q := tagQuery(tags)
+			if host != "" {
+				q.Set("host", host)
+			}
+			if len(args) == 0 {
+				raw, err := o.getQuery(cmd, "/v1/ports", q)
+				if err != nil {
+					return err
+				}
+				return show(o, raw, portTableWithNetwork)
+			}
+			raw, err := o.getQuery(cmd, portPath(args[0]), q)
 			if err != nil {
 				return err
 			}
 			return show(o, raw, portTable)
 		},
 	}
+	cmd.Flags().StringVar(&host, "host", "", "only ports on this host")
+	cmd.Flags().StringArrayVar(&tags, "tag", nil, "only ports carrying this tag (repeat: all of them)")
+	return cmd
+}
+
+func newPortWaitCommand(o *cliOptions) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "wait NET NAME [--timeout 60s]",
+		Short: "Wait until a port is bound (its interface is on the host's br-int), then show it",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout <= 0 {
+				return fmt.Errorf("--timeout %s: want a positive duration", timeout)
+			}
+			raw, _, err := o.getETag(cmd, portPath(args[0], args[1]), url.Values{"wait": {timeout.String()}}, timeout)
+			if err != nil {
+				if obj := objectOf(err); obj != nil {
+					if pErr := showPort(o, obj); pErr != nil {
+						return pErr
+					}
+				}
+				return err
+			}
+			return showPort(o, raw)
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait (at most the server's --api-max-wait)")
+	return cmd
 }
 
 func newPortShowCommand(o *cliOptions) *cobra.Command {

@@ -106,21 +106,21 @@ func TestCLIWorkflow(t *testing.T) {
 
 	out = mustRun(t, s, "port", "add", "blue", "vm1", "--host", "h1", "--interface", "tap0", "--mac", "02:00:00:00:00:01",
 		"--ip", "198.18.0.1", "--ip", "2001:db8:100::1")
-	assert.Contains(t, out, "Local VLAN:  1")
-	assert.Contains(t, out, "IPs:         198.18.0.1, 2001:db8:100::1")
-	assert.Contains(t, out, "Status:      bound")
+	assert.Contains(t, out, "Local VLAN:   1")
+	assert.Contains(t, out, "IPs:          198.18.0.1, 2001:db8:100::1")
+	assert.Contains(t, out, "Status:       bound")
 	mustRun(t, s, "port", "add", "blue", "vm2", "--host", "h1", "--interface", "tap1")
 	out = mustRun(t, s, "port", "list", "blue")
-	assert.Regexp(t, `(?m)^vm1\s+h1\s+tap0\s+02:00:00:00:00:01\s+198.18.0.1,2001:db8:100::1\s+1\s+bound$`, out)
-	assert.Regexp(t, `(?m)^vm2\s+h1\s+tap1\s+-\s+-\s+1\s+pending$`, out)
+	assert.Regexp(t, `(?m)^vm1\s+h1\s+tap0\s+02:00:00:00:00:01\s+198.18.0.1,2001:db8:100::1\s+1\s+bound\s+up$`, out)
+	assert.Regexp(t, `(?m)^vm2\s+h1\s+tap1\s+-\s+-\s+1\s+pending\s+up$`, out)
 
 	// A VM moves: only the flags given change.
 	out = mustRun(t, s, "port", "set", "blue", "vm1", "--host", "h2", "--interface", "tap5")
-	assert.Contains(t, out, "Host:        h2")
-	assert.Contains(t, out, "Interface:   tap5")
-	assert.Contains(t, out, "MAC:         02:00:00:00:00:01")
-	assert.Contains(t, out, "IPs:         198.18.0.1, 2001:db8:100::1")
-	assert.Contains(t, mustRun(t, s, "port", "show", "blue", "vm1"), "Status:      pending")
+	assert.Contains(t, out, "Host:         h2")
+	assert.Contains(t, out, "Interface:    tap5")
+	assert.Contains(t, out, "MAC:          02:00:00:00:00:01")
+	assert.Contains(t, out, "IPs:          198.18.0.1, 2001:db8:100::1")
+	assert.Contains(t, mustRun(t, s, "port", "show", "blue", "vm1"), "Status:       pending")
 
 	assert.Equal(t, "deleted port blue/vm2\n", mustRun(t, s, "port", "rm", "blue", "vm2"))
 	_, _, err := run(t, s, "net", "rm", "blue")
@@ -224,7 +224,7 @@ func TestCLIErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "not applied within 100ms by h1/br-int")
 	assert.Contains(t, err.Error(), "HTTP 504")
-	assert.Contains(t, out, "Name:        vm1")
+	assert.Contains(t, out, "Name:         vm1")
 	assert.Contains(t, mustRun(t, s, "port", "list", "blue"), "vm1", "the write is committed")
 }
 
