@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/insomniacslk/dhcp/dhcpv4"
