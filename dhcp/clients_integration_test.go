@@ -149,7 +149,7 @@ func newVM(t *testing.T, prefix, name string, mac net.HardwareAddr) *vm {
 	sh(t, "ip", "-n", v.ns, "link", "set", "lo", "up")
 	sh(t, "ip", "-n", v.ns, "link", "set", "eth0", "address", mac.String())
 	// No DAD: the link-local address is usable at once (clients bind it).
-	sh(t, "ip", "netns", "exec", v.ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
+	sh(t, "ip", "netns", "exec", v.ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad")
 	return v
 }
 
