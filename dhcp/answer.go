@@ -94,7 +94,8 @@ func checkConfig(cfg Config) error {
 	if len(cfg.ServerMAC) != 6 {
 		return fmt.Errorf("server MAC %q: %w", cfg.ServerMAC, ErrConfig)
 	}
-	if cfg.MTU < 0 || cfg.MTU > 65535 {
+	// 68 is the least MTU DHCPv4 option 26 allows (RFC 2132 5.1).
+	if cfg.MTU != 0 && (cfg.MTU < 68 || cfg.MTU > 65535) {
 		return fmt.Errorf("MTU %d: %w", cfg.MTU, ErrConfig)
 	}
 	return nil

@@ -178,6 +178,8 @@ func TestDHCPv4NoAnswer(t *testing.T) {
 	noServer[0].Gateway = netip.Addr{}
 	noLease := testConfig()
 	noLease.LeaseTime = 0
+	badMTU := testConfig()
+	badMTU.MTU = 67
 	outside := testPort()
 	outside.IPs = []netip.Addr{mustAddr("198.18.1.10")}
 
@@ -198,6 +200,7 @@ func TestDHCPv4NoAnswer(t *testing.T) {
 		{"no subnets", v4Frame(t, portMAC, "0.0.0.0", "255.255.255.255", discover(t, portMAC)), testPort(), nil, testConfig(), ErrNoAddress},
 		{"no gateway, no server IP", v4Frame(t, portMAC, "0.0.0.0", "255.255.255.255", discover(t, portMAC)), testPort(), noServer, testConfig(), ErrConfig},
 		{"no lease time", v4Frame(t, portMAC, "0.0.0.0", "255.255.255.255", discover(t, portMAC)), testPort(), testSubnets(), noLease, ErrConfig},
+		{"MTU below 68", v4Frame(t, portMAC, "0.0.0.0", "255.255.255.255", discover(t, portMAC)), testPort(), testSubnets(), badMTU, ErrConfig},
 		{"relayed", v4Frame(t, portMAC, "0.0.0.0", "255.255.255.255", discover(t, portMAC, dhcpv4.WithGatewayIP(ip4("198.18.0.5")))), testPort(), testSubnets(), testConfig(), ErrNotForUs},
 		{"server message from a VM", v4Frame(t, portMAC, "0.0.0.0", "255.255.255.255", discover(t, portMAC, dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer))), testPort(), testSubnets(), testConfig(), ErrMalformed},
 	}

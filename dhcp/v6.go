@@ -66,13 +66,17 @@ func answerDHCPv6(ip *layers.IPv6, payload []byte, port Port, subnets []Subnet, 
 	}
 
 	reply := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReply, TransactionID: msg.TransactionID}
-	if t == dhcpv6.MessageTypeSolicit {
-		reply.MessageType = dhcpv6.MessageTypeAdvertise
-	}
 	if cid != nil {
 		reply.AddOption(cid)
 	}
 	reply.AddOption(dhcpv6.OptServerID(duid))
+	if t == dhcpv6.MessageTypeSolicit {
+		reply.MessageType = dhcpv6.MessageTypeAdvertise
+		// brtun is the network's only server: preference 255 lets the
+		// client request at once instead of collecting advertisements for
+		// a second (RFC 8415 18.2.1).
+		reply.AddOption(dhcpv6.OptPreference(255))
+	}
 
 	switch t {
 	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:

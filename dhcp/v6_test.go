@@ -76,6 +76,7 @@ func TestDHCPv6SolicitAdvertise(t *testing.T) {
 	assert.Equal(t, time.Hour, addrs[0].ValidLifetime)
 	assert.Equal(t, time.Hour, addrs[0].PreferredLifetime)
 	assert.Equal(t, []net.IP{net.ParseIP("2001:db8:100::53")}, r.msg.Options.DNS(), "IPv6 DNS servers only")
+	assert.Equal(t, uint8(255), r.msg.Options.Preference(), "the only server: request at once")
 }
 
 func TestDHCPv6SolicitWithoutIANA(t *testing.T) {
