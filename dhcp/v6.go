@@ -16,8 +16,8 @@ func isDHCPv6(s Subnet) bool {
 	return isRASubnet(s) && (s.IPv6AddressMode == ModeStateful || s.IPv6AddressMode == ModeStateless)
 }
 
-// ServerDUID is brtun's DHCPv6 server identifier: a DUID-LL of mac.
-func ServerDUID(mac []byte) dhcpv6.DUID {
+// serverDUID is brtun's DHCPv6 server identifier: a DUID-LL of mac.
+func serverDUID(mac []byte) dhcpv6.DUID {
 	return &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: append([]byte(nil), mac...)}
 }
 
@@ -33,7 +33,7 @@ func answerDHCPv6(ip *layers.IPv6, payload []byte, port Port, subnets []Subnet, 
 	if !ok || src.IsUnspecified() || src.IsMulticast() {
 		return nil, fmt.Errorf("dhcpv6 from source %s: %w", ip.SrcIP, ErrMalformed)
 	}
-	duid := ServerDUID(cfg.ServerMAC)
+	duid := serverDUID(cfg.ServerMAC)
 	t := msg.MessageType
 	cid := msg.GetOneOption(dhcpv6.OptionClientID)
 	sid := msg.Options.ServerID()

@@ -41,7 +41,7 @@ func v6Message(t testing.TB, mt dhcpv6.MessageType, addrs []string, opts ...dhcp
 	return m
 }
 
-func ourServerID() dhcpv6.Option { return dhcpv6.OptServerID(ServerDUID(serverMAC)) }
+func ourServerID() dhcpv6.Option { return dhcpv6.OptServerID(serverDUID(serverMAC)) }
 
 func assertAddressed(t *testing.T, r v6Reply) {
 	t.Helper()
@@ -188,7 +188,7 @@ func TestDHCPv6ReleaseDecline(t *testing.T) {
 }
 
 func TestDHCPv6NoAnswer(t *testing.T) {
-	otherServer := dhcpv6.OptServerID(ServerDUID(otherMAC))
+	otherServer := dhcpv6.OptServerID(serverDUID(otherMAC))
 	disabled := testSubnets()
 	disabled[2].EnableDHCP = false
 	slaacOnly := []Subnet{v4Subnet(), slaacSubnet()}
