@@ -225,9 +225,9 @@ func listFixture(t *testing.T) *testAPI {
 	}
 	for _, p := range []struct{ net, body string }{
 		{"blue", `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:01","ips":["198.18.0.1","2001:db8::1"],"tags":["web"],"description":"web server"}`},
-		{"blue", `{"name":"vm2","host":"h2","interface":"tap2","ips":["198.18.0.2"],"admin_state_up":false}`},
+		{"blue", `{"name":"vm2","host":"h2","interface":"tap2","ips":["198.18.0.2"],"admin_state_up":false,"device_id":"ctr-2"}`},
 		{"red", `{"name":"vm1","host":"h2","interface":"tap3","tags":["web","db"]}`},
-		{"green", `{"name":"db","host":"h3","interface":"tap4","ips":["198.18.0.1"]}`},
+		{"green", `{"name":"db","host":"h3","interface":"tap4","ips":["198.18.0.1"],"device_id":"ctr-4"}`},
 	} {
 		a.must("POST", "/v1/networks/"+p.net+"/ports", p.body, http.StatusCreated)
 	}
@@ -268,6 +268,7 @@ func TestEveryFilterOnEveryList(t *testing.T) {
 			"host":            {"host=h2", []string{"blue/vm2", "red/vm1"}},
 			"interface":       {"interface=tap4", []string{"green/db"}},
 			"mac":             {"mac=02:00:00:00:00:01", []string{"blue/vm1"}},
+			"device_id":       {"device_id=ctr-4", []string{"green/db"}},
 			"ips":             {"ips=198.18.0.1", []string{"blue/vm1", "green/db"}},
 			"local_vlan":      {"local_vlan=2", []string{"red/vm1"}},
 			"admin_state_up":  {"admin_state_up=false", []string{"blue/vm2"}},
@@ -282,6 +283,7 @@ func TestEveryFilterOnEveryList(t *testing.T) {
 			"host":            {"host=h1", []string{"blue/vm1"}},
 			"interface":       {"interface=tap2", []string{"blue/vm2"}},
 			"mac":             {"mac=02:00:00:00:00:01", []string{"blue/vm1"}},
+			"device_id":       {"device_id=ctr-2", []string{"blue/vm2"}},
 			"ips":             {"ips=198.18.0.2", []string{"blue/vm2"}},
 			"local_vlan":      {"local_vlan=2", []string{}},
 			"admin_state_up":  {"admin_state_up=true", []string{"blue/vm1"}},

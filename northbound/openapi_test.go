@@ -397,10 +397,10 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 		{schema: "NetworkRequest", method: "POST", path: "/v1/networks",
 			body: `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":false,"description":"blue","tags":["a"]}`},
 		{schema: "PortRequest", method: "POST", path: "/v1/networks/blue/ports",
-			body:  `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"],"admin_state_up":false,"description":"web","tags":["a"]}`,
+			body:  `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"],"device_id":"c1","admin_state_up":false,"description":"web","tags":["a"]}`,
 			setup: []string{hostSetup, netSetup}},
 		{schema: "PortUpdate", method: "PUT", path: "/v1/networks/blue/ports/vm1",
-			body: `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02","ips":["198.18.0.2"],"admin_state_up":false,
+			body: `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02","ips":["198.18.0.2"],"device_id":"c1","admin_state_up":false,
 				"description":"web","tags":["a"],"network":"blue","local_vlan":1,"revision_number":3,"status":"bound"}`,
 			setup: []string{hostSetup, netSetup, portSetup}},
 	}

@@ -18,6 +18,7 @@ type PortRequest struct {
 	MAC          string   `json:"mac,omitempty"`
 	IPs          []string `json:"ips,omitempty"`
 	AdminStateUp *bool    `json:"admin_state_up,omitempty"` // default true
+	DeviceID     string   `json:"device_id,omitempty"`
 	Description  string   `json:"description,omitempty"`
 	Tags         []string `json:"tags,omitempty"`
 }
@@ -59,6 +60,7 @@ func portList() listSpec[PortView] {
 			"host":           textField(func(p PortView) string { return p.Host }),
 			"interface":      textField(func(p PortView) string { return p.Interface }),
 			"mac":            textField(func(p PortView) string { return p.MAC }),
+			"device_id":      textField(func(p PortView) string { return p.DeviceID }),
 			"ips":            setField(func(p PortView) []string { return p.IPs }),
 			"local_vlan":     numberField(func(p PortView) uint64 { return uint64(p.LocalVLAN) }),
 			"admin_state_up": boolField(func(p PortView) bool { return p.Up() }),
@@ -86,7 +88,7 @@ func (a *API) createPort(w http.ResponseWriter, r *http.Request) {
 	}
 	port, rev, err := a.store.CreatePort(r.Context(), topology.Port{
 		Network: mux.Vars(r)["network"], Name: req.Name, Host: req.Host, Interface: req.Interface, MAC: req.MAC, IPs: req.IPs,
-		AdminStateUp: req.AdminStateUp, Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
+		AdminStateUp: req.AdminStateUp, DeviceID: req.DeviceID, Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
 	})
 	if err != nil {
 		a.writeError(w, r, err)
@@ -114,7 +116,7 @@ func (a *API) updatePort(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	port, rev, err := a.store.UpdatePort(r.Context(), network, name, p.ifMatch, func(cur *topology.Port) error {
-		cur.Host, cur.Interface, cur.MAC, cur.IPs = req.Host, req.Interface, req.MAC, req.IPs
+		cur.Host, cur.Interface, cur.MAC, cur.IPs, cur.DeviceID = req.Host, req.Interface, req.MAC, req.IPs, req.DeviceID
 		cur.AdminStateUp = topology.Bool(req.AdminStateUp == nil || *req.AdminStateUp)
 		cur.Description, cur.Tags = req.Description, req.Tags
 		if req.Network != "" {

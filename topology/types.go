@@ -39,6 +39,9 @@ type Port struct {
 	Interface string   `json:"interface"`
 	MAC       string   `json:"mac,omitempty"`
 	IPs       []string `json:"ips,omitempty"`
+	// DeviceID names what uses the port (a container id for ports made by
+	// brtun-cni), so operators can find a device's ports; free-form.
+	DeviceID string `json:"device_id,omitempty"`
 	// LocalVLAN is the host-local VLAN of the port's network on the port's
 	// host. The store allocates it; a value given by a caller is ignored.
 	LocalVLAN uint16 `json:"local_vlan"`

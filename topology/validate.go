@@ -17,6 +17,9 @@ const (
 	MaxTag         = 60 // bytes
 )
 
+// MaxDeviceID bounds a port's device_id.
+const MaxDeviceID = 255 // bytes
+
 // normalizeMeta validates an object's description and tags and returns the
 // tags sorted without duplicates (never nil).
 func normalizeMeta(m Meta) (Meta, error) {
@@ -204,6 +207,9 @@ func normalizePort(p Port) (Port, error) {
 	}
 	if err := validateInterfaceName(p.Interface); err != nil {
 		return Port{}, err
+	}
+	if len(p.DeviceID) > MaxDeviceID || !printable(p.DeviceID) {
+		return Port{}, invalid("device_id", "want at most %d bytes of printable UTF-8", MaxDeviceID)
 	}
 	if p.MAC != "" {
 		mac, err := net.ParseMAC(p.MAC)
