@@ -185,6 +185,12 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc("/v1/networks/{network}", a.patchNetwork).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/networks/{network}", a.deleteNetwork).Methods(http.MethodDelete)
 
+	r.HandleFunc("/v1/networks/{network}/subnets", a.createSubnet).Methods(http.MethodPost)
+	r.HandleFunc("/v1/networks/{network}/subnets", a.listSubnets).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.getSubnet).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.patchSubnet).Methods(http.MethodPatch)
+	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.deleteSubnet).Methods(http.MethodDelete)
+
 	r.HandleFunc("/v1/ports", a.listPorts).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports", a.createPort).Methods(http.MethodPost)
 	r.HandleFunc("/v1/networks/{network}/ports", a.listPorts).Methods(http.MethodGet)
