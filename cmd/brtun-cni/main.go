@@ -38,11 +38,13 @@ const (
 
 func main() {
 	p := &plugin{
-		log:   newLogger(),
-		dp:    linuxDataplane{},
-		ipam:  delegatedIPAM{},
-		http:  &http.Client{Timeout: requestTimeout + bindWait},
-		pause: pauseHook(os.Getenv(envPauseAt), os.Getenv(envPauseFile)),
+		log:      newLogger(),
+		dp:       linuxDataplane{},
+		ipam:     delegatedIPAM{},
+		http:     &http.Client{Timeout: requestTimeout + defaultBindWait},
+		out:      os.Stdout,
+		bindWait: defaultBindWait,
+		pause:    pauseHook(os.Getenv(envPauseAt), os.Getenv(envPauseFile)),
 	}
 	defer func() { _ = p.log.Sync() }()
 	skel.PluginMainFuncs(skel.CNIFuncs{Add: p.Add, Del: p.Del, Check: p.Check, Status: p.Status, GC: p.GC},

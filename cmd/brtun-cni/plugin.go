@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,8 +28,8 @@ const (
 const (
 	addTimeout   = 2 * time.Minute
 	otherTimeout = time.Minute
-	// bindWait is how long ADD waits for brtun to bind the port.
-	bindWait = 30 * time.Second
+	// defaultBindWait is how long ADD waits for brtun to bind the port.
+	defaultBindWait = 30 * time.Second
 )
 
 // ipamExec runs the IPAM plugin a configuration delegates to.
@@ -69,6 +70,9 @@ type plugin struct {
 	dp   dataplane
 	ipam ipamExec
 	http *http.Client
+	out  io.Writer // where ADD prints its result: stdout
+	// bindWait is how long ADD waits for brtun to bind the port.
+	bindWait time.Duration
 	// pause is called at each step of ADD (a test hook; it returns at once
 	// unless the test asked to pause at that step).
 	pause func(step string)
@@ -177,7 +181,7 @@ func (p *plugin) Add(args *skel.CmdArgs) (err error) {
 		return fmt.Errorf("brtun-cni: brtun gave port %s/%s no MAC", conf.Network, att.Port)
 	}
 
-	if _, _, err := api.port(ctx, conf.Network, att.Port, bindWait); err != nil {
+	if _, _, err := api.port(ctx, conf.Network, att.Port, p.bindWait); err != nil {
 		return fmt.Errorf("brtun-cni: waiting until port %s/%s is bound on host %s: %w", conf.Network, att.Port, conf.Host, err)
 	}
 	if err := p.dp.SetMAC(args.Netns, args.IfName, created.MAC); err != nil {
@@ -206,7 +210,11 @@ func (p *plugin) Add(args *skel.CmdArgs) (err error) {
 		return fmt.Errorf("brtun-cni: %w", err)
 	}
 	p.pause(stepConfigured)
-	return types.PrintResult(result, conf.CNIVersion)
+	answer, err := result.GetAsVersion(conf.CNIVersion)
+	if err != nil {
+		return fmt.Errorf("brtun-cni: result as CNI %s: %w", conf.CNIVersion, err)
+	}
+	return answer.PrintTo(p.out)
 }
 
 // Del removes the port from brtun, the veth pair (its host end, and with
