@@ -354,3 +354,124 @@ func TestKilledAdd(t *testing.T) {
 	_, err = c.cnitool(h1, conf, nil, "del", "blue", ctr.Path)
 	require.NoError(t, err)
 }
+
+// podman runs Debian's podman isolated from the machine's own: its own
+// storage, run and temp directories and containers.conf (runc, the CNI
+// backend with the lab's plugin and conflist directories), inside host h's
+// network namespace (nsenter, not `ip netns exec`, whose private mount
+// namespace would hide podman's /run/netns entries).
+type podman struct {
+	t    *testing.T
+	host *lab.Host
+	dir  string
+	conf string // containers.conf
+}
+
+func (c *cniLab) podman(h *lab.Host, netDir string) *podman {
+	t := c.t
+	t.Helper()
+	for _, bin := range []string{"podman", "runc", "nsenter"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not found: install podman and runc (`make deps` does)", bin)
+		}
+	}
+	p := &podman{t: t, host: h, dir: filepath.Join(c.lab.Dir, "podman")}
+	for _, d := range []string{"root", "run", "tmp"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(p.dir, d), 0o755))
+	}
+	p.conf = filepath.Join(p.dir, "containers.conf")
+	conf := fmt.Sprintf(`[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = %q
+
+[network]
+network_backend = "cni"
+cni_plugin_dirs = [%q]
+network_config_dir = %q
+`, filepath.Join(p.dir, "events.log"), c.bin, netDir)
+	require.NoError(t, os.WriteFile(p.conf, []byte(conf), 0o644))
+	return p
+}
+
+// run runs a podman command in the host's network namespace.
+func (p *podman) run(args ...string) (string, error) {
+	base := []string{"--net=/run/netns/" + p.host.Netns, "podman",
+		"--root", filepath.Join(p.dir, "root"), "--runroot", filepath.Join(p.dir, "run"), "--tmpdir", filepath.Join(p.dir, "tmp"),
+		"--storage-driver", "vfs"}
+	env := append(os.Environ(), "CONTAINERS_CONF="+p.conf)
+	return testbed.Run(env, "nsenter", append(base, args...)...)
+}
+
+// importBusybox makes image localhost/NAME from Debian's static busybox,
+// no registry involved.
+func (p *podman) importBusybox(name string) {
+	t := p.t
+	t.Helper()
+	rootfs := filepath.Join(p.dir, "rootfs")
+	require.NoError(t, os.MkdirAll(filepath.Join(rootfs, "bin"), 0o755))
+	testbed.MustRun(t, nil, "cp", "/bin/busybox", filepath.Join(rootfs, "bin", "busybox"))
+	testbed.MustRun(t, nil, "chroot", rootfs, "/bin/busybox", "--install", "-s")
+	tar := filepath.Join(p.dir, "rootfs.tar")
+	testbed.MustRun(t, nil, "tar", "-C", rootfs, "-cf", tar, ".")
+	out, err := p.run("import", tar, "localhost/"+name)
+	require.NoError(t, err, "podman import: %s", out)
+}
+
+// TestPodman: podman, configured as a host would be for brtun-cni, runs a
+// container with --network naming a brtun conflist (cniVersion 0.4.0, as
+// `podman network create` writes); the container gets brtun's MAC and
+// address, pings a VM on another host, and `podman rm` removes its port.
+func TestPodman(t *testing.T) {
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Fatalf("/bin/busybox not found: install busybox-static (`make deps` does)")
+	}
+	c := newCNILab(t, 2)
+	h1, h2 := c.lab.Hosts[0], c.lab.Hosts[1]
+	vm := c.vmPort(h2, "vm", "02:00:00:00:0b:01", "198.18.0.100")
+	netDir := filepath.Join(c.lab.Dir, "podman-net.d")
+	c.writeConflist(netDir, h1, "0.4.0")
+	p := c.podman(h1, netDir)
+	p.importBusybox("bb")
+
+	name := c.lab.Prefix + "ctr"
+	t.Cleanup(func() { _, _ = p.run("rm", "-f", "-t", "0", name) })
+	out, err := p.run("run", "-d", "--name", name, "--network", "blue", "localhost/bb", "sleep", "600")
+	require.NoError(t, err, "podman run: %s", out)
+	id := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+
+	ports := c.cniPorts(h1.Name)
+	require.Len(t, ports, 1, "podman's container has a port on h1")
+	pt := ports[0]
+	require.Equal(t, id, pt.DeviceID, "device_id is podman's container id")
+	require.Equal(t, portBound, pt.Status)
+	require.True(t, hasLink(h1, pt.Interface), "the host end is in h1's namespace")
+	link, err := p.run("exec", name, "/bin/busybox", "ip", "-o", "link", "show", "eth0")
+	require.NoError(t, err, link)
+	require.Contains(t, link, pt.MAC, "the container's eth0 has the port's MAC")
+	addr, err := p.run("exec", name, "/bin/busybox", "ip", "-o", "-4", "addr", "show", "eth0")
+	require.NoError(t, err, addr)
+	require.Contains(t, addr, pt.IPs[0]+"/24")
+
+	ok := testbed.Poll(20*time.Second, 200*time.Millisecond, func() bool {
+		_, err := p.run("exec", name, "/bin/busybox", "ping", "-c", "1", "-W", "1", vm.IP)
+		return err == nil
+	})
+	out, _ = p.run("exec", name, "/bin/busybox", "ping", "-c", "2", "-W", "1", vm.IP)
+	require.True(t, ok, "the podman container on h1 pings the VM on h2: %s", out)
+	ok, out = vm.Ping(pt.IPs[0], 2)
+	require.True(t, ok, "the VM pings the container back: %s", out)
+
+	out, err = p.run("rm", "-f", "-t", "0", name)
+	require.NoError(t, err, "podman rm: %s", out)
+	require.Empty(t, c.cniPorts(h1.Name), "podman rm removed the port")
+	require.False(t, hasLink(h1, pt.Interface), "podman rm removed the veth")
+	ok, out = vm.Ping(pt.IPs[0], 2)
+	require.False(t, ok, "nothing answers at the container's address any more: %s", out)
+	require.True(t, testbed.Poll(10*time.Second, 200*time.Millisecond, func() bool { ok, _ := vm.Ping("198.18.0.100", 1); return ok }),
+		"control: the VM itself still answers")
+}
