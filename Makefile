@@ -4,20 +4,26 @@ SHELL := /bin/bash
 
 GO          ?= go
 BIN         ?= bin/brtun
+BIN_CNI     ?= bin/brtun-cni
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages that hold tests behind the `integration` build tag.
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 INTEGRATION_TIMEOUT ?= 45m
 FUZZTIME ?= 2m
 # OS packages the tests need; the Debian package names.
-TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 isc-dhcp-client busybox-static
+# podman and runc: brtun-cni's podman test (the CNI backend; busybox-static makes its image).
+TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 isc-dhcp-client busybox-static podman runc
 
-.PHONY: all build demo test test-unit integration deps lint bench fuzz generate clean
+.PHONY: all build build-cni demo test test-unit integration deps lint bench fuzz generate clean
 
 all: build
 
-build:
+build: build-cni
 	$(GO) build -o $(BIN) ./cmd/brtun
+
+## build-cni: the CNI plugin; install it as /opt/cni/bin/brtun-cni (docs/operations.md).
+build-cni:
+	$(GO) build -o $(BIN_CNI) ./cmd/brtun-cni
 
 ## demo: three simulated hosts and brtun, two tenants with overlapping IPs set up with the CLI,
 ## pings inside and across tenants, a flow dump; cleans up on exit. DEMO_KEEP=1 stays up until Ctrl-C.
