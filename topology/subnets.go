@@ -545,3 +545,72 @@ func sortSubnets(subnets []Subnet) {
 		return 0
 	})
 }
+
+// SubnetUsage is how full a subnet's allocation pools are.
+type SubnetUsage struct {
+	Network, Name string
+	// PoolSize is the number of addresses in the pools (a float: an IPv6
+	// pool may hold 2^64).
+	PoolSize float64
+	// PoolUsed is the number of port addresses inside the pools.
+	PoolUsed int
+}
+
+// SubnetsUsage reports the pool usage of every subnet of snap.
+func SubnetsUsage(snap Snapshot) []SubnetUsage {
+	used := make(map[string]map[netip.Addr]bool) // network -> port addresses
+	for _, p := range snap.Ports {
+		for _, s := range p.IPs {
+			if ip, err := netip.ParseAddr(s); err == nil {
+				if used[p.Network] == nil {
+					used[p.Network] = make(map[netip.Addr]bool)
+				}
+				used[p.Network][ip] = true
+			}
+		}
+	}
+	out := make([]SubnetUsage, 0, len(snap.Subnets))
+	for _, s := range snap.Subnets {
+		r, err := parseSubnet(s)
+		if err != nil {
+			continue // a corrupt subnet has no usage to report
+		}
+		u := SubnetUsage{Network: s.Network, Name: s.Name}
+		for _, pool := range r.pools {
+			u.PoolSize += rangeSize(pool[0], pool[1])
+		}
+		for ip := range used[s.Network] {
+			if slices.ContainsFunc(r.pools, func(p [2]netip.Addr) bool { return p[0].Compare(ip) <= 0 && ip.Compare(p[1]) <= 0 }) {
+				u.PoolUsed++
+			}
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// rangeSize is the number of addresses from start to end, inclusive.
+func rangeSize(start, end netip.Addr) float64 {
+	a, b := start.As16(), end.As16()
+	value := func(x [16]byte) float64 {
+		var v float64
+		for _, c := range x {
+			v = v*256 + float64(c)
+		}
+		return v
+	}
+	// Exact for every range below 2^53 addresses; IPv6 pools beyond are
+	// reported to float precision.
+	var diff [16]byte
+	borrow := 0
+	for i := 15; i >= 0; i-- {
+		d := int(b[i]) - int(a[i]) - borrow
+		borrow = 0
+		if d < 0 {
+			d += 256
+			borrow = 1
+		}
+		diff[i] = byte(d)
+	}
+	return value(diff) + 1
+}
