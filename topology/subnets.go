@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -12,10 +13,14 @@ import (
 // dhcpv6-stateless ports take their EUI-64 address (so the prefix must be a
 // /64); dhcpv6-stateful ports take the lowest free address of the pools.
 const (
-	IPv6SLAAC            = "slaac"
-	IPv6DHCPv6Stateful   = "dhcpv6-stateful"
-	IPv6DHCPv6Stateless  = "dhcpv6-stateless"
-	DefaultIPv6Mode      = IPv6SLAAC
+	IPv6SLAAC           = "slaac"
+	IPv6DHCPv6Stateful  = "dhcpv6-stateful"
+	IPv6DHCPv6Stateless = "dhcpv6-stateless"
+	DefaultIPv6Mode     = IPv6SLAAC
+)
+
+// Bounds of a subnet.
+const (
 	maxSubnetDNSServers  = 16
 	maxSubnetHostRoutes  = 64
 	maxSubnetPools       = 64
@@ -165,7 +170,7 @@ func normalizeSubnet(s Subnet) (Subnet, error) {
 	if prefix != prefix.Masked() {
 		return Subnet{}, invalid("cidr", "%s has host bits set (did you mean %s?)", prefix, prefix.Masked())
 	}
-	if a := prefix.Addr(); a.IsMulticast() || a.IsLoopback() || (a.IsUnspecified() && prefix.Bits() < 8) {
+	if a := prefix.Addr(); a.IsMulticast() || a.IsLoopback() || a.IsUnspecified() {
 		return Subnet{}, invalid("cidr", "%s cannot hold VM addresses", prefix)
 	}
 	if prefix.Addr().Is4() && prefix.Bits() > maxIPv4SubnetPrefix {
@@ -358,8 +363,8 @@ func (s *store) CreateSubnet(ctx context.Context, req Subnet) (Subnet, uint64, e
 			return err
 		}
 		for _, p := range ports {
-			for _, s := range p.IPs {
-				if ip, err := netip.ParseAddr(s); err == nil && r.prefix.Contains(ip) {
+			for _, addr := range p.IPs {
+				if ip, err := netip.ParseAddr(addr); err == nil && r.prefix.Contains(ip) {
 					if why := r.reserved(ip); why != "" {
 						return conflict("port %q holds %s, %s of %s", p.Name, ip, why, r.prefix)
 					}
@@ -472,8 +477,8 @@ func (s *store) DeleteSubnet(ctx context.Context, network, name string, ifMatch 
 		}
 		var holders []string
 		for _, p := range ports {
-			if slices.ContainsFunc(p.IPs, func(s string) bool {
-				ip, err := netip.ParseAddr(s)
+			if slices.ContainsFunc(p.IPs, func(addr string) bool {
+				ip, err := netip.ParseAddr(addr)
 				return err == nil && prefix.Contains(ip)
 			}) {
 				holders = append(holders, p.Name)
@@ -530,19 +535,7 @@ func mustGetSubnet(t txn, network, name string) (Subnet, error) {
 // sortSubnets sorts subnets by network, then name (see sortPorts).
 func sortSubnets(subnets []Subnet) {
 	slices.SortFunc(subnets, func(a, b Subnet) int {
-		if a.Network != b.Network {
-			if a.Network < b.Network {
-				return -1
-			}
-			return 1
-		}
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Name, b.Name))
 	})
 }
 
