@@ -141,6 +141,7 @@ func New(opts Options) (*API, error) {
 	}
 	if opts.Metrics != nil {
 		a.metrics = newAPIMetrics(opts.Metrics)
+		opts.Metrics.MustRegister(newSubnetCollector(opts.Store, a.log))
 	}
 	a.router = a.routes()
 	return a, nil

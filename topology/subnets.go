@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -12,10 +13,14 @@ import (
 // dhcpv6-stateless ports take their EUI-64 address (so the prefix must be a
 // /64); dhcpv6-stateful ports take the lowest free address of the pools.
 const (
-	IPv6SLAAC            = "slaac"
-	IPv6DHCPv6Stateful   = "dhcpv6-stateful"
-	IPv6DHCPv6Stateless  = "dhcpv6-stateless"
-	DefaultIPv6Mode      = IPv6SLAAC
+	IPv6SLAAC           = "slaac"
+	IPv6DHCPv6Stateful  = "dhcpv6-stateful"
+	IPv6DHCPv6Stateless = "dhcpv6-stateless"
+	DefaultIPv6Mode     = IPv6SLAAC
+)
+
+// Bounds of a subnet.
+const (
 	maxSubnetDNSServers  = 16
 	maxSubnetHostRoutes  = 64
 	maxSubnetPools       = 64
@@ -165,7 +170,7 @@ func normalizeSubnet(s Subnet) (Subnet, error) {
 	if prefix != prefix.Masked() {
 		return Subnet{}, invalid("cidr", "%s has host bits set (did you mean %s?)", prefix, prefix.Masked())
 	}
-	if a := prefix.Addr(); a.IsMulticast() || a.IsLoopback() || (a.IsUnspecified() && prefix.Bits() < 8) {
+	if a := prefix.Addr(); a.IsMulticast() || a.IsLoopback() || a.IsUnspecified() {
 		return Subnet{}, invalid("cidr", "%s cannot hold VM addresses", prefix)
 	}
 	if prefix.Addr().Is4() && prefix.Bits() > maxIPv4SubnetPrefix {
@@ -358,8 +363,8 @@ func (s *store) CreateSubnet(ctx context.Context, req Subnet) (Subnet, uint64, e
 			return err
 		}
 		for _, p := range ports {
-			for _, s := range p.IPs {
-				if ip, err := netip.ParseAddr(s); err == nil && r.prefix.Contains(ip) {
+			for _, addr := range p.IPs {
+				if ip, err := netip.ParseAddr(addr); err == nil && r.prefix.Contains(ip) {
 					if why := r.reserved(ip); why != "" {
 						return conflict("port %q holds %s, %s of %s", p.Name, ip, why, r.prefix)
 					}
@@ -472,8 +477,8 @@ func (s *store) DeleteSubnet(ctx context.Context, network, name string, ifMatch 
 		}
 		var holders []string
 		for _, p := range ports {
-			if slices.ContainsFunc(p.IPs, func(s string) bool {
-				ip, err := netip.ParseAddr(s)
+			if slices.ContainsFunc(p.IPs, func(addr string) bool {
+				ip, err := netip.ParseAddr(addr)
 				return err == nil && prefix.Contains(ip)
 			}) {
 				holders = append(holders, p.Name)
@@ -530,18 +535,75 @@ func mustGetSubnet(t txn, network, name string) (Subnet, error) {
 // sortSubnets sorts subnets by network, then name (see sortPorts).
 func sortSubnets(subnets []Subnet) {
 	slices.SortFunc(subnets, func(a, b Subnet) int {
-		if a.Network != b.Network {
-			if a.Network < b.Network {
-				return -1
-			}
-			return 1
-		}
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Name, b.Name))
 	})
+}
+
+// SubnetUsage is how full a subnet's allocation pools are.
+type SubnetUsage struct {
+	Network, Name string
+	// PoolSize is the number of addresses in the pools (a float: an IPv6
+	// pool may hold 2^64).
+	PoolSize float64
+	// PoolUsed is the number of port addresses inside the pools.
+	PoolUsed int
+}
+
+// SubnetsUsage reports the pool usage of every subnet of snap.
+func SubnetsUsage(snap Snapshot) []SubnetUsage {
+	used := make(map[string]map[netip.Addr]bool) // network -> port addresses
+	for _, p := range snap.Ports {
+		for _, s := range p.IPs {
+			if ip, err := netip.ParseAddr(s); err == nil {
+				if used[p.Network] == nil {
+					used[p.Network] = make(map[netip.Addr]bool)
+				}
+				used[p.Network][ip] = true
+			}
+		}
+	}
+	out := make([]SubnetUsage, 0, len(snap.Subnets))
+	for _, s := range snap.Subnets {
+		r, err := parseSubnet(s)
+		if err != nil {
+			continue // a corrupt subnet has no usage to report
+		}
+		u := SubnetUsage{Network: s.Network, Name: s.Name}
+		for _, pool := range r.pools {
+			u.PoolSize += rangeSize(pool[0], pool[1])
+		}
+		for ip := range used[s.Network] {
+			if slices.ContainsFunc(r.pools, func(p [2]netip.Addr) bool { return p[0].Compare(ip) <= 0 && ip.Compare(p[1]) <= 0 }) {
+				u.PoolUsed++
+			}
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// rangeSize is the number of addresses from start to end, inclusive.
+func rangeSize(start, end netip.Addr) float64 {
+	a, b := start.As16(), end.As16()
+	value := func(x [16]byte) float64 {
+		var v float64
+		for _, c := range x {
+			v = v*256 + float64(c)
+		}
+		return v
+	}
+	// Exact for every range below 2^53 addresses; IPv6 pools beyond are
+	// reported to float precision.
+	var diff [16]byte
+	borrow := 0
+	for i := 15; i >= 0; i-- {
+		d := int(b[i]) - int(a[i]) - borrow
+		borrow = 0
+		if d < 0 {
+			d += 256
+			borrow = 1
+		}
+		diff[i] = byte(d)
+	}
+	return value(diff) + 1
 }

@@ -135,6 +135,8 @@ func TestSubnetValidation(t *testing.T) {
 		{"too small v4", Subnet{Name: "s", CIDR: "198.18.0.0/31"}, "cidr"},
 		{"too small v6", Subnet{Name: "s", CIDR: "2001:db8::/127", IPv6AddressMode: IPv6DHCPv6Stateful}, "cidr"},
 		{"multicast", Subnet{Name: "s", CIDR: "224.0.0.0/24"}, "cidr"},
+		{"unspecified", Subnet{Name: "s", CIDR: "0.0.0.0/8"}, "cidr"},
+		{"loopback v6", Subnet{Name: "s", CIDR: "::1/128"}, "cidr"},
 		{"gateway outside", Subnet{Name: "s", CIDR: "198.18.0.0/24", GatewayIP: "198.18.1.1"}, "gateway_ip"},
 		{"gateway is network", Subnet{Name: "s", CIDR: "198.18.0.0/24", GatewayIP: "198.18.0.0"}, "gateway_ip"},
 		{"gateway is broadcast", Subnet{Name: "s", CIDR: "198.18.0.0/24", GatewayIP: "198.18.0.255"}, "gateway_ip"},
