@@ -133,6 +133,9 @@ func portDetail(w io.Writer, p northbound.PortView) {
 	fmt.Fprintf(w, "Interface:\t%s\n", p.Interface)
 	fmt.Fprintf(w, "MAC:\t%s\n", orDash(p.MAC))
 	fmt.Fprintf(w, "IPs:\t%s\n", orDash(strings.Join(p.IPs, ", ")))
+	if p.DeviceID != "" {
+		fmt.Fprintf(w, "Device ID:\t%s\n", p.DeviceID)
+	}
 	fmt.Fprintf(w, "Local VLAN:\t%d\n", p.LocalVLAN)
 	fmt.Fprintf(w, "Status:\t%s\n", p.Status)
 	fmt.Fprintf(w, "Admin state:\t%s\n", adminState(p))

@@ -94,7 +94,7 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 				return fmt.Errorf("decode port: %w", err)
 			}
 			next := northbound.PortRequest{Host: cur.Host, Interface: cur.Interface, MAC: cur.MAC, IPs: cur.IPs,
-				AdminStateUp: cur.AdminStateUp, Description: cur.Description, Tags: cur.Tags}
+				AdminStateUp: cur.AdminStateUp, DeviceID: cur.DeviceID, Description: cur.Description, Tags: cur.Tags}
 			f := cmd.Flags()
 			if f.Changed("admin-state") {
 				up, err := parseAdminState(adminState)
