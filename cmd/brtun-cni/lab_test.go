@@ -282,6 +282,29 @@ func TestCnitool(t *testing.T) {
 	out, err = c.cnitool(a.host, a.conf, nil, "add", "blue", a.ctr.Path)
 	require.NoError(t, err)
 	require.Equal(t, a.ip, containerIP(t, parseResult(t, out)), "the deleted port freed its address")
+
+	// GC: cnitool names no valid attachment, so every brtun-cni port of
+	// blue on h1 is stale; h2's is another host's and stays.
+	readded := c.cniPorts(h1.Name)
+	require.Len(t, readded, 1)
+	out, err = c.cnitool(h1, a.conf, nil, "gc", "blue", a.ctr.Path)
+	require.NoError(t, err, "cnitool gc: %s", out)
+	require.Empty(t, c.cniPorts(h1.Name), "GC removed h1's stale port")
+	require.False(t, hasLink(h1, readded[0].Interface), "GC removed its veth")
+	require.Len(t, c.cniPorts(h2.Name), 1, "control: h2's port is not h1's to collect")
+
+	// STATUS follows brtun: available while it runs, not while it is down
+	// (error 50; cnitool shows the message).
+	out, err = c.cnitool(h1, a.conf, nil, "status", "blue", a.ctr.Path)
+	require.NoError(t, err, "cnitool status while brtun runs: %s", out)
+	c.brtun.Kill()
+	out, err = c.cnitool(h1, a.conf, nil, "status", "blue", a.ctr.Path)
+	require.Error(t, err, "cnitool status while brtun is down")
+	require.Contains(t, out, `brtun-cni: brtun at `+c.api+` cannot serve network "blue"`, "STATUS says why")
+	c.brtun.Start(t)
+	out, err = c.cnitool(h1, a.conf, nil, "status", "blue", a.ctr.Path)
+	require.NoError(t, err, "cnitool status once brtun is back: %s", out)
+
 	for _, a := range all {
 		_, err := c.cnitool(a.host, a.conf, nil, "del", "blue", a.ctr.Path)
 		require.NoError(t, err)

@@ -220,8 +220,8 @@ func (p *plugin) Add(args *skel.CmdArgs) (err error) {
 // Del removes the port from brtun, the veth pair (its host end, and with
 // it the container's), and the IPAM allocation. Whatever is already gone is
 // no error, so DEL can run any number of times, also after an ADD that
-// failed or was killed half-way. A same-named port of another device is
-// left alone.
+// failed or was killed half-way. A same-named port of another device, or
+// on another host, is left alone.
 func (p *plugin) Del(args *skel.CmdArgs) error {
 	conf, err := parseConf(args.StdinData)
 	if err != nil {
@@ -234,7 +234,7 @@ func (p *plugin) Del(args *skel.CmdArgs) error {
 	ctx, cancel := context.WithTimeout(context.Background(), otherTimeout)
 	defer cancel()
 	att := newAttachment(args.ContainerID, args.IfName)
-	if err := p.deletePort(ctx, api, conf.Network, att); err != nil {
+	if err := p.deletePort(ctx, api, conf.Network, conf.Host, att); err != nil {
 		return fmt.Errorf("brtun-cni: %w", err)
 	}
 	if err := p.dp.DeleteHostLink(att.HostIf); err != nil {
@@ -253,8 +253,9 @@ func (p *plugin) Del(args *skel.CmdArgs) error {
 const deletePortTries = 3
 
 // deletePort deletes the attachment's port if it is there and belongs to
-// the attachment's container, guarded by the ETag it was read with.
-func (p *plugin) deletePort(ctx context.Context, api *client, netName string, att attachment) error {
+// the attachment's container on this host, guarded by the ETag it was read
+// with.
+func (p *plugin) deletePort(ctx context.Context, api *client, netName, host string, att attachment) error {
 	for try := 0; try < deletePortTries; try++ {
 		cur, etag, err := api.port(ctx, netName, att.Port, 0)
 		if hasStatus(err, http.StatusNotFound) {
@@ -263,9 +264,10 @@ func (p *plugin) deletePort(ctx context.Context, api *client, netName string, at
 		if err != nil {
 			return err
 		}
-		if cur.DeviceID != att.ContainerID {
-			p.log.Warn("not deleting a port of another device", zap.String("port", netName+"/"+att.Port),
-				zap.String("device_id", cur.DeviceID), zap.String("container", att.ContainerID))
+		if cur.DeviceID != att.ContainerID || cur.Host != host {
+			p.log.Warn("not deleting a port of another device or host", zap.String("port", netName+"/"+att.Port),
+				zap.String("device_id", cur.DeviceID), zap.String("port_host", cur.Host),
+				zap.String("container", att.ContainerID), zap.String("host", host))
 			return nil
 		}
 		err = api.deletePort(ctx, netName, att.Port, etag)

@@ -461,6 +461,13 @@ func TestAddReplacesLeftover(t *testing.T) {
 
 	require.NoError(t, b.plugin.Del(args("ctr2", "eth0", b.conf("1.0.0", nil))))
 	b.api(200, "GET", "/v1/networks/blue/ports/"+other.Port, "", nil) // DEL leaves another device's port alone too
+
+	// A DEL sent with another host's configuration leaves the port alone:
+	// it lives on h1.
+	require.NoError(t, b.plugin.Del(args("ctr1", "eth0", b.conf("1.0.0", map[string]any{"host": "h2"}))))
+	b.api(200, "GET", "/v1/networks/blue/ports/"+att.Port, "", nil)
+	require.NoError(t, b.plugin.Del(args("ctr1", "eth0", b.conf("1.0.0", nil))))
+	b.api(404, "GET", "/v1/networks/blue/ports/"+att.Port, "", nil)
 }
 
 // TestCheckSeesDrift: CHECK fails when the container's MAC changed or the
