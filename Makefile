@@ -11,8 +11,8 @@ INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integrati
 INTEGRATION_TIMEOUT ?= 45m
 FUZZTIME ?= 2m
 # OS packages the tests need; the Debian package names.
-# podman and runc: brtun-cni's podman test (the CNI backend; busybox-static makes its image).
-TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 isc-dhcp-client busybox-static podman runc
+# podman and runc: brtun-cni's podman test (busybox-static makes its image); containernetworking-plugins: its host-local IPAM test.
+TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 isc-dhcp-client busybox-static podman runc containernetworking-plugins
 
 .PHONY: all build build-cni demo test test-unit integration deps lint bench fuzz generate clean
 

@@ -498,3 +498,55 @@ func TestPodman(t *testing.T) {
 	require.True(t, testbed.Poll(10*time.Second, 200*time.Millisecond, func() bool { ok, _ := vm.Ping("198.18.0.100", 1); return ok }),
 		"control: the VM itself still answers")
 }
+
+// TestHostLocalIPAM: with an ipam section naming Debian's host-local, the
+// container takes host-local's address (from a range inside blue's
+// subnet) and brtun's port carries it, so the container reaches a VM on
+// another host; cnitool check passes; del releases host-local's
+// reservation along with the port.
+func TestHostLocalIPAM(t *testing.T) {
+	const hostLocal = "/usr/lib/cni/host-local"
+	if _, err := os.Stat(hostLocal); err != nil {
+		t.Fatalf("%s not found: install containernetworking-plugins (`make deps` does)", hostLocal)
+	}
+	c := newCNILab(t, 2)
+	goBuild(t, filepath.Join(c.bin, "cnitool"), "github.com/containernetworking/cni/cnitool")
+	h1, h2 := c.lab.Hosts[0], c.lab.Hosts[1]
+	vm := c.vmPort(h2, "vm", "02:00:00:00:0c:01", "198.18.0.100")
+
+	dataDir := filepath.Join(c.lab.Dir, "host-local")
+	plugin := c.netConf(h1)
+	plugin["ipam"] = map[string]any{
+		"type":    "host-local",
+		"dataDir": dataDir,
+		"ranges":  [][]map[string]string{{{"subnet": "198.18.0.0/24", "rangeStart": "198.18.0.200", "rangeEnd": "198.18.0.209", "gateway": "198.18.0.1"}}},
+		"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+	}
+	confDir := filepath.Join(c.lab.Dir, "net.d")
+	require.NoError(t, os.MkdirAll(confDir, 0o755))
+	data, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "blue", "plugins": []any{plugin}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(confDir, "blue.conflist"), data, 0o644))
+	env := []string{"CNI_PATH=" + c.bin + ":" + filepath.Dir(hostLocal)}
+	ctr := c.container("i")
+
+	out, err := c.cnitool(h1, confDir, env, "add", "blue", ctr.Path)
+	require.NoError(t, err, "cnitool add: %s", out)
+	ip := containerIP(t, parseResult(t, out))
+	require.Equal(t, "198.18.0.200", ip, "host-local's first address")
+	reservation := filepath.Join(dataDir, "blue", ip)
+	require.FileExists(t, reservation, "host-local holds the address")
+	ports := c.cniPorts(h1.Name)
+	require.Len(t, ports, 1)
+	require.Equal(t, []string{ip}, ports[0].IPs, "the port carries host-local's address")
+	ok := testbed.Poll(20*time.Second, 200*time.Millisecond, func() bool { ok, _ := ctr.ping(vm.IP, 1); return ok })
+	require.True(t, ok, "the container on h1 reaches the VM on h2")
+
+	out, err = c.cnitool(h1, confDir, env, "check", "blue", ctr.Path)
+	require.NoError(t, err, "cnitool check: %s", out)
+	out, err = c.cnitool(h1, confDir, env, "del", "blue", ctr.Path)
+	require.NoError(t, err, "cnitool del: %s", out)
+	require.NoFileExists(t, reservation, "DEL released host-local's address")
+	require.Empty(t, c.cniPorts(h1.Name), "DEL removed the port")
+	require.False(t, hasLink(h1, ports[0].Interface), "DEL removed the veth")
+}
