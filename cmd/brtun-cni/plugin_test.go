@@ -576,3 +576,60 @@ func TestAttachmentNames(t *testing.T) {
 	assert.NotEqual(t, a.Port, newAttachment("3f1c0e5d2a7bXYZ", "eth1").Port)
 	assert.NotEqual(t, a.HostIf, newAttachment("3f1c0e5d2a7bXY", "Zeth0").HostIf, "the separator keeps id and name apart")
 }
+
+// TestAddWithoutSubnets: on a network without subnets (and no ipam) the
+// container gets its interface with brtun's MAC and no address.
+func TestAddWithoutSubnets(t *testing.T) {
+	b := newBed(t)
+	b.api(201, "POST", "/v1/networks", `{"name":"red","type":"gre"}`, nil)
+	res, err := b.add(args("ctr1", "eth0", b.conf("1.0.0", map[string]any{"network": "red"})))
+	require.NoError(t, err)
+	assert.Empty(t, res.IPs)
+	assert.Empty(t, res.Routes)
+	var pt port
+	b.api(200, "GET", "/v1/networks/red/ports/"+newAttachment("ctr1", "eth0").Port, "", &pt)
+	assert.Equal(t, pt.MAC, res.Interfaces[1].Mac)
+	assert.Equal(t, 1458, b.dp.link(newAttachment("ctr1", "eth0").HostIf).mtu, "GRE's MTU")
+}
+
+// TestParallelAdds: containers added at once each get their own address
+// and port; deleted at once, nothing is left.
+func TestParallelAdds(t *testing.T) {
+	b := newBed(t)
+	conf := b.conf("1.0.0", nil)
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := *b.plugin
+			p.out = io.Discard
+			errs <- p.Add(args(fmt.Sprintf("ctr%d", i), "eth0", conf))
+		}()
+	}
+	wg.Wait()
+	var l portList
+	b.api(200, "GET", "/v1/ports?limit=100", "", &l)
+	require.Len(t, l.Ports, n)
+	seen := map[string]bool{}
+	for _, pt := range l.Ports {
+		require.Len(t, pt.IPs, 1)
+		assert.False(t, seen[pt.IPs[0]], "%s handed out twice", pt.IPs[0])
+		seen[pt.IPs[0]] = true
+	}
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- b.plugin.Del(args(fmt.Sprintf("ctr%d", i), "eth0", conf))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Empty(t, b.ports())
+}
