@@ -29,6 +29,12 @@ const (
 	eui64SubnetPrefixLen = 64
 )
 
+// linkLocalRanges are the ranges a subnet may not overlap: hosts configure
+// link-local addresses themselves, and ports may not carry them.
+func linkLocalRanges() [2]netip.Prefix {
+	return [2]netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")}
+}
+
 // Subnet is an IP range of a network: its ports take their addresses from
 // it. Names are unique within the network; the CIDRs of one network do not
 // overlap (other networks may reuse them).
@@ -172,6 +178,11 @@ func normalizeSubnet(s Subnet) (Subnet, error) {
 	}
 	if a := prefix.Addr(); a.IsMulticast() || a.IsLoopback() || a.IsUnspecified() {
 		return Subnet{}, invalid("cidr", "%s cannot hold VM addresses", prefix)
+	}
+	for _, ll := range linkLocalRanges() {
+		if prefix.Overlaps(ll) {
+			return Subnet{}, invalid("cidr", "%s overlaps the link-local range %s, which VMs configure themselves", prefix, ll)
+		}
 	}
 	if prefix.Addr().Is4() && prefix.Bits() > maxIPv4SubnetPrefix {
 		return Subnet{}, invalid("cidr", "%s is too small (at most /%d for IPv4)", prefix, maxIPv4SubnetPrefix)
