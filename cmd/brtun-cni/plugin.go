@@ -86,12 +86,19 @@ func (p *plugin) client(conf *netConf) (*client, error) {
 	return &client{base: conf.Server, token: tok, http: p.http}, nil
 }
 
-// undo runs the steps of a failed ADD backwards.
-type undo []func() error
+// undo holds what undoes the steps of an ADD so far.
+type undo []func(context.Context) error
 
+// undoTimeout bounds the undoing of a failed ADD (ADD's own deadline may
+// be what failed it).
+const undoTimeout = 30 * time.Second
+
+// run undoes the steps backwards.
 func (u undo) run(log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), undoTimeout)
+	defer cancel()
 	for i := len(u) - 1; i >= 0; i-- {
-		if err := u[i](); err != nil {
+		if err := u[i](ctx); err != nil {
 			log.Warn("undoing a failed ADD", zap.Error(err))
 		}
 	}
@@ -133,9 +140,7 @@ func (p *plugin) Add(args *skel.CmdArgs) (err error) {
 		if err != nil {
 			return fmt.Errorf("brtun-cni: ipam %s: %w", conf.IPAM.Type, err)
 		}
-		rollback = append(rollback, func() error {
-			return p.ipam.Del(context.Background(), conf.IPAM.Type, args.StdinData)
-		})
+		rollback = append(rollback, func(ctx context.Context) error { return p.ipam.Del(ctx, conf.IPAM.Type, args.StdinData) })
 		if ipamRes, err = current.NewResultFromResult(r); err != nil {
 			return fmt.Errorf("brtun-cni: ipam %s result: %w", conf.IPAM.Type, err)
 		}
@@ -153,7 +158,7 @@ func (p *plugin) Add(args *skel.CmdArgs) (err error) {
 	if err != nil {
 		return fmt.Errorf("brtun-cni: %w", err)
 	}
-	rollback = append(rollback, func() error { return p.dp.DeleteHostLink(att.HostIf) })
+	rollback = append(rollback, func(context.Context) error { return p.dp.DeleteHostLink(att.HostIf) })
 	p.pause(stepVeth)
 
 	req := portRequest{
@@ -171,11 +176,7 @@ func (p *plugin) Add(args *skel.CmdArgs) (err error) {
 	if err != nil {
 		return fmt.Errorf("brtun-cni: %w", err)
 	}
-	rollback = append(rollback, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
-		return api.deletePort(ctx, conf.Network, att.Port, etag)
-	})
+	rollback = append(rollback, func(ctx context.Context) error { return api.deletePort(ctx, conf.Network, att.Port, etag) })
 	p.pause(stepPort)
 	if created.MAC == "" {
 		return fmt.Errorf("brtun-cni: brtun gave port %s/%s no MAC", conf.Network, att.Port)
