@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha512"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -314,68 +315,81 @@ func TestCnitool(t *testing.T) {
 }
 
 // TestKilledAdd: a plugin killed in the middle of ADD (paused by its test
-// hook once port, veth and address exist, then SIGKILLed) leaves, after
-// the runtime's DEL, no port, no veth and no address; a new ADD then gets
-// the same address.
+// hook once the veth, then also the port, then also the address exist,
+// and SIGKILLed there) leaves, after the runtime's DEL, no port, no veth
+// and no address; a new ADD then gets the same address.
 func TestKilledAdd(t *testing.T) {
 	c := newCNILab(t, 1)
 	goBuild(t, filepath.Join(c.bin, "cnitool"), "github.com/containernetworking/cni/cnitool")
 	h1 := c.lab.Hosts[0]
 	conf := filepath.Join(c.lab.Dir, "net.d")
 	c.writeConflist(conf, h1, "1.0.0")
-	ctr := c.container("k")
-	pidFile := filepath.Join(c.lab.Dir, "plugin.pid")
+	for i, step := range []string{stepVeth, stepPort, stepConfigured} {
+		t.Run(step, func(t *testing.T) {
+			ctr := c.container(fmt.Sprintf("k%d", i))
+			// cnitool's container id: "cnitool-" and 20 hex digits of SHA-512(netns path).
+			sum := sha512.Sum512([]byte(ctr.Path))
+			att := newAttachment(fmt.Sprintf("cnitool-%x", sum[:10]), "eth0")
+			pidFile := filepath.Join(c.lab.Dir, "plugin-"+step+".pid")
 
-	args := []string{"netns", "exec", h1.Netns, "env", "CNI_PATH=" + c.bin, "NETCONFPATH=" + conf,
-		envPauseAt + "=" + stepConfigured, envPauseFile + "=" + pidFile, filepath.Join(c.bin, "cnitool"), "add", "blue", ctr.Path}
-	var out bytes.Buffer
-	add := exec.Command("ip", args...)
-	add.Stdout, add.Stderr = &out, &out
-	proc := testbed.StartProc(t, add, "")
-	t.Cleanup(proc.Kill)
+			var out bytes.Buffer
+			add := exec.Command("ip", "netns", "exec", h1.Netns, "env", "CNI_PATH="+c.bin, "NETCONFPATH="+conf,
+				envPauseAt+"="+step, envPauseFile+"="+pidFile, filepath.Join(c.bin, "cnitool"), "add", "blue", ctr.Path)
+			add.Stdout, add.Stderr = &out, &out
+			proc := testbed.StartProc(t, add, "")
+			t.Cleanup(proc.Kill)
+			var pid int
+			require.True(t, testbed.Poll(60*time.Second, 100*time.Millisecond, func() bool {
+				data, err := os.ReadFile(pidFile)
+				if err != nil {
+					return false
+				}
+				_, err = fmt.Sscan(string(data), &pid)
+				return err == nil
+			}), "the plugin did not reach step %s: %s", step, out.String())
 
-	var pid int
-	require.True(t, testbed.Poll(60*time.Second, 100*time.Millisecond, func() bool {
-		data, err := os.ReadFile(pidFile)
-		if err != nil {
-			return false
-		}
-		_, err = fmt.Sscan(string(data), &pid)
-		return err == nil
-	}), "the plugin did not reach step %s: %s", stepConfigured, out.String())
+			// Positive control: what the half-done ADD made so far.
+			require.True(t, hasLink(h1, att.HostIf), "the veth exists at step %s", step)
+			var ip string
+			if step != stepVeth {
+				ports := c.cniPorts(h1.Name)
+				require.Len(t, ports, 1, "the port exists at step %s", step)
+				require.Equal(t, att.Port, ports[0].Name)
+				ip = ports[0].IPs[0]
+			}
+			if step == stepConfigured {
+				addr, err := ctr.run("ip", "-o", "-4", "addr", "show", "dev", "eth0")
+				require.NoError(t, err)
+				require.Contains(t, addr, ip+"/24", "the address is configured")
+			}
 
-	// Positive control: the half-done ADD made all three things.
-	ports := c.cniPorts(h1.Name)
-	require.Len(t, ports, 1, "the port exists while the plugin is paused")
-	pt := ports[0]
-	require.True(t, hasLink(h1, pt.Interface), "the veth exists")
-	addr, err := ctr.run("ip", "-o", "-4", "addr", "show", "dev", "eth0")
-	require.NoError(t, err)
-	require.Contains(t, addr, pt.IPs[0]+"/24", "the address is configured")
+			require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+			select {
+			case <-proc.Done():
+			case <-time.After(30 * time.Second):
+				t.Fatal("cnitool add did not end after its plugin was killed")
+			}
+			require.NotZero(t, proc.ExitCode(), "ADD failed: %s", out.String())
+			require.True(t, hasLink(h1, att.HostIf), "the kill itself cleaned nothing: the veth is there before DEL")
 
-	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	select {
-	case <-proc.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("cnitool add did not end after its plugin was killed")
+			delOut, err := c.cnitool(h1, conf, nil, "del", "blue", ctr.Path)
+			require.NoError(t, err, "cnitool del: %s", delOut)
+			require.Empty(t, c.cniPorts(h1.Name), "no port after DEL")
+			require.False(t, hasLink(h1, att.HostIf), "no veth after DEL")
+			addrs, err := ctr.run("ip", "-o", "addr", "show")
+			require.NoError(t, err)
+			require.NotContains(t, addrs, "198.18.", "no address left in the container")
+			require.NotContains(t, addrs, "eth0", "no eth0 left in the container")
+
+			addOut, err := c.cnitool(h1, conf, nil, "add", "blue", ctr.Path)
+			require.NoError(t, err, "a new ADD works: %s", addOut)
+			if ip != "" {
+				require.Equal(t, ip, containerIP(t, parseResult(t, addOut)), "the killed ADD's address was freed")
+			}
+			_, err = c.cnitool(h1, conf, nil, "del", "blue", ctr.Path)
+			require.NoError(t, err)
+		})
 	}
-	require.NotZero(t, proc.ExitCode(), "ADD failed: %s", out.String())
-	require.Len(t, c.cniPorts(h1.Name), 1, "the kill itself cleaned nothing: the port is still there before DEL")
-
-	delOut, err := c.cnitool(h1, conf, nil, "del", "blue", ctr.Path)
-	require.NoError(t, err, "cnitool del: %s", delOut)
-	require.Empty(t, c.cniPorts(h1.Name), "no port after DEL")
-	require.False(t, hasLink(h1, pt.Interface), "no veth after DEL")
-	addrs, err := ctr.run("ip", "-o", "addr", "show")
-	require.NoError(t, err)
-	require.NotContains(t, addrs, "198.18.", "no address left in the container")
-	require.NotContains(t, addrs, "eth0", "no eth0 left in the container")
-
-	addOut, err := c.cnitool(h1, conf, nil, "add", "blue", ctr.Path)
-	require.NoError(t, err, "a new ADD works: %s", addOut)
-	require.Equal(t, pt.IPs[0], containerIP(t, parseResult(t, addOut)), "the killed ADD's address was freed")
-	_, err = c.cnitool(h1, conf, nil, "del", "blue", ctr.Path)
-	require.NoError(t, err)
 }
 
 // podman runs Debian's podman isolated from the machine's own: its own
