@@ -282,7 +282,7 @@ func TestReconcileWithoutOVSDBKeepsItsDumps(t *testing.T) {
 
 	for range 2 {
 		require.Error(t, c.reconcileFull(ctx, hs, in, in.digest(), snap), "the OVSDB is down")
-		require.Nil(t, hs.ovs)
+		require.Nil(t, hs.ovsdb.client())
 	}
 	for _, b := range bridgeNames {
 		bs := hs.bridges[b]

@@ -214,8 +214,7 @@ func (c *Controller) metricState() []hostMetrics {
 	out := make([]hostMetrics, 0, len(c.hosts))
 	for name, hs := range c.hosts {
 		h := hostMetrics{name: name, learned: map[string]int{}}
-		// hs.ovs is owned by the host's reconcile; Connected is safe to call.
-		if cl := hs.ovs; cl != nil {
+		if cl := hs.ovsdb.client(); cl != nil {
 			h.ovsdb = cl.Connected()
 		}
 		for _, b := range bridgeNames {
