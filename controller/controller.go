@@ -54,6 +54,10 @@ type Options struct {
 	// Mastership places bridges when several replicas share the store
 	// (mastership.go); nil: this replica masters every bridge.
 	Mastership Mastership
+
+	// compile is the flow compiler (flows.Compile); tests give a broken
+	// one to check that what fails flows.Validate is never sent.
+	compile func(flows.View) flows.FlowSet
 }
 
 // Controller is brtun's reconciler. Create it with New, feed it switches
@@ -96,6 +100,9 @@ func New(opts Options) (*Controller, error) {
 	}
 	if opts.OVSDBTimeout <= 0 {
 		opts.OVSDBTimeout = 10 * time.Second
+	}
+	if opts.compile == nil {
+		opts.compile = flows.Compile
 	}
 	c := &Controller{
 		opts:     opts,

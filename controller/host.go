@@ -76,7 +76,8 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 }
 
 // reconcileFull is the full reconcile of one host: the OVSDB transaction,
-// autobind, compile, and the diff of both bridges against what they hold.
+// autobind, compile, validation, and the diff of both bridges against what
+// they hold.
 func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostInputs, sum hostDigest, snap topology.Snapshot) error {
 	log := c.log.With(zap.String("host", hs.name), zap.Uint64("revision", snap.Revision))
 	c.mu.Lock()
@@ -94,12 +95,21 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		c.autobind(ctx, hs, snap, in, facts.Marked)
 	}
 	view := buildView(in, facts)
-	set := flows.Compile(view)
+	set := c.opts.compile(view)
 	for _, s := range set.Skipped {
 		log.Debug("left out of the pipeline", zap.String("reason", s))
 	}
+	invalid := flows.Validate(set)
+	if invalid != nil {
+		// A compiler bug: sending the set could break forwarding on the
+		// host, so neither bridge gets any of it. The error names every
+		// offending flow.
+		c.metrics.invalidFlowSet(hs.name)
+		log.Error("compiled flows break the declared pipeline; none are sent", zap.Error(invalid))
+		invalid = fmt.Errorf("flows: %w", invalid)
+	}
 
-	errs := []error{ovsErr}
+	errs := []error{ovsErr, invalid}
 	for _, b := range bridgeNames {
 		c.mu.Lock()
 		bs := hs.bridges[b]
@@ -120,6 +130,9 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 			// whose dial enqueues the host when it is done; the dump
 			// started for the bridge waits with them.
 			continue
+		}
+		if invalid != nil {
+			continue // what the switch holds stays, and so does its dump
 		}
 		if master, err := c.holdRole(ctx, bs, conn); !master {
 			c.mu.Lock()

@@ -1,0 +1,152 @@
+package controller
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/ovsdb/vswitchd"
+	"github.com/brtun/brtun/topology"
+)
+
+// failures counts h1's reconciles that failed and wait for a retry.
+func failures(l *lab, host string) int {
+	return l.logs.FilterMessage("reconcile failed; retrying").FilterField(zap.String("host", host)).Len()
+}
+
+// A restarted controller finds the switches holding (nearly) what they
+// should. Their dumps start with the host's first reconcile, in the
+// background, before its OVSDB is even connected; no flow is sent without
+// the OVSDB facts; the dump of a connection that was replaced meanwhile is
+// not used, and once the OVSDB is up each switch gets only the difference
+// to its one dump, valid learned flows left alone.
+func TestRestartDiffsAgainstTheDumpStartedAhead(t *testing.T) {
+	ctx := context.Background()
+	l := newLab(t, "h1", "h2")
+	stop := l.start(Options{})
+	sw := l.connectAll()
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	l.waitApplied(l.addPort("h2", "a2", "02:00:00:00:01:02"))
+	l.settle()
+	wantTun, wantInt := sw[bridgeRef{"h1", BrTun}].flows(), sw[bridgeRef{"h1", BrInt}].flows()
+	require.NotEmpty(t, wantTun)
+	require.NotEmpty(t, wantInt)
+	stop()
+
+	a1, err := l.store.GetPort(ctx, "blue", "a1")
+	require.NoError(t, err)
+	learned := flow(flows.TableUnicast, 4242, flows.LearnedCookie(topology.VXLAN, 5001, a1.LocalVLAN))
+	stray := flow(2, 100, 0)
+
+	l.ovs["h1"].Proxy().Down()
+	l.start(Options{OVSDBTimeout: 300 * time.Millisecond})
+	gate := make(chan struct{})
+	first := newTestSwitch(ovsdb.DatapathID("h1", BrTun), wantTun)
+	integ := newTestSwitch(ovsdb.DatapathID("h1", BrInt), wantInt)
+	first.gate, integ.gate = gate, gate
+	l.ctrl.AddSwitch(first)
+	l.ctrl.AddSwitch(integ)
+	for _, s := range []*testSwitch{first, integ} {
+		select {
+		case <-s.dumping:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no dump started while the OVSDB is down")
+		}
+	}
+	require.Eventually(t, func() bool { return failures(l, "h1") >= 2 }, 10*time.Second, 10*time.Millisecond,
+		"h1's reconciles go on while the dumps wait for the switches: they run in the background")
+	close(gate)
+
+	// br-tun reconnects while the OVSDB is still down.
+	tun := l.connect("h1", BrTun, append([]flows.Flow{learned, stray}, wantTun[1:]...)...)
+	<-first.Done() // the newer connection replaces it
+	seen := failures(l, "h1")
+	require.Eventually(t, func() bool { return failures(l, "h1") >= seen+2 }, 10*time.Second, 10*time.Millisecond)
+	for _, s := range []*testSwitch{first, integ, tun} {
+		assert.Equal(t, []string{"dump"}, s.history(), "no flow is sent without the OVSDB facts; one dump serves every reconcile")
+	}
+
+	l.ovs["h1"].Proxy().Up()
+	require.Eventually(t, func() bool { return tun.count("apply") == 1 }, 20*time.Second, 10*time.Millisecond)
+	l.settle()
+	assert.Equal(t, []string{"dump"}, first.history(), "the replaced connection is not programmed")
+	assert.Equal(t, []string{"dump"}, integ.history(), "br-int holds what it should")
+	assert.Equal(t, []string{"dump", "apply"}, tun.history(), "the dump taken ahead is the one the sync uses")
+	assert.Equal(t, [][]Change{{{Op: OpDeleteStrict, Flow: stray}, {Op: OpAdd, Flow: wantTun[0]}}}, tun.applied,
+		"only the difference to the new connection's dump is sent; the valid learned flow stays")
+	want := append(slices.Clone(wantTun), learned)
+	slices.SortFunc(want, func(a, b flows.Flow) int { return strings.Compare(a.Key().String(), b.Key().String()) })
+	assert.Equal(t, want, tun.flows())
+	assert.Equal(t, 1.0, l.metric("brtun_learned_macs", map[string]string{"host": "h1", "network": "blue"}),
+		"learned flows are counted from the dump")
+}
+
+// The drift check reconciles a host in full with a fresh dump of each
+// bridge although nothing changed, and puts back a flow removed behind
+// brtun's back.
+func TestDriftCheckDumpsAfreshAndRepairs(t *testing.T) {
+	l := newLab(t, "h1", "h2")
+	l.start(Options{DriftInterval: 300 * time.Millisecond})
+	sw := l.connectAll()
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	rev := l.addPort("h2", "a2", "02:00:00:00:01:02")
+	l.waitApplied(rev)
+	tun := sw[bridgeRef{"h1", BrTun}]
+	held := tun.flows()
+	removed := held[len(held)/2]
+	dumps := tun.count("dump")
+
+	tun.edit(func(held map[flows.Key]flows.Flow) { delete(held, removed.Key()) })
+	require.Eventually(t, func() bool { return slices.ContainsFunc(tun.flows(), removed.Equal) }, 10*time.Second, 10*time.Millisecond,
+		"the drift check repairs %s", removed)
+	assert.Equal(t, held, tun.flows())
+	assert.Greater(t, tun.count("dump"), dumps, "the drift check dumps afresh")
+	assert.Equal(t, rev, l.revision(), "no store write asked for it")
+	assert.GreaterOrEqual(t, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}), 1.0, "the repair is counted")
+
+	integ := sw[bridgeRef{"h1", BrInt}]
+	dumps = integ.count("dump")
+	require.Eventually(t, func() bool { return integ.count("dump") >= dumps+2 }, 10*time.Second, 10*time.Millisecond,
+		"each drift check dumps again, even with nothing to repair")
+}
+
+// The drift check takes the full path even for a host without a connected
+// switch, so an OVSDB change that no fact reports (and so enqueues
+// nothing) is repaired within one drift interval.
+func TestDriftCheckRepairsOVSDBWithoutAnySwitch(t *testing.T) {
+	l := newLab(t, "h1", "h2")
+	l.start(Options{DriftInterval: 300 * time.Millisecond})
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	s := l.ovs["h1"]
+	failMode := func() string {
+		br := s.Bridge(t, BrTun)
+		if br == nil || br.FailMode == nil {
+			return ""
+		}
+		return string(*br.FailMode)
+	}
+	require.Eventually(t, func() bool { return failMode() == vswitchd.BridgeFailModeSecure }, 10*time.Second, 10*time.Millisecond,
+		"control: brtun makes br-tun fail_mode=secure")
+	// Let the reconciles that OVSDB changes asked for pass: a1 bound, then
+	// two drift checks.
+	require.Eventually(t, func() bool { return l.ctrl.PortBound("h1", "tap-a1") }, 10*time.Second, 10*time.Millisecond)
+	full := l.fullReconciles("h1")
+	require.Eventually(t, func() bool { return l.fullReconciles("h1") >= full+2 }, 10*time.Second, 10*time.Millisecond)
+
+	standalone := vswitchd.BridgeFailModeStandalone
+	br := &vswitchd.Bridge{UUID: s.Bridge(t, BrTun).UUID, FailMode: &standalone}
+	ops, err := s.Raw().Where(br).Update(br, &br.FailMode)
+	require.NoError(t, err)
+	s.Transact(t, ops...)
+	require.Eventually(t, func() bool { return failMode() == vswitchd.BridgeFailModeStandalone }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return failMode() == vswitchd.BridgeFailModeSecure }, 10*time.Second, 10*time.Millisecond,
+		"the drift check puts fail_mode back")
+}
