@@ -30,11 +30,9 @@ func newMemOVS(t testing.TB, o memOptions) *memOVS {
 	return &memOVS{Server: s, addr: s.Addr(), raw: s.Raw(), proxy: s.Proxy()}
 }
 
-// dial connects a Client under test to the server. Its echo probe is off
-// for all practical purposes: the in-memory server answers concurrent
-// requests on one connection with unsynchronised writes (a data race in
-// the test server, not in the client); TestProbeDetectsHungServer uses
-// dialProbing.
+// dial connects a Client under test to the server, with its echo probe
+// off for all practical purposes so that no test depends on its timing;
+// TestProbeDetectsHungServer uses dialProbing.
 func (m *memOVS) dial(t testing.TB) *Client {
 	t.Helper()
 	return m.dialProbing(t, time.Hour, 10*time.Second)
