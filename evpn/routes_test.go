@@ -147,7 +147,7 @@ func TestSelectRemote(t *testing.T) {
 	withIP.ip = netip.MustParseAddr("198.18.0.9")
 	set := selectRemote(65000, d, []received{
 		rx(vtepRoute, 5001, frr, "", 0, peer2),
-		rx(vtepRoute, 5001, frr, "", 0, peer1), // same VTEP via a second peer: one entry, lowest peer
+		rx(vtepRoute, 5001, frr, "", 0, peer1),   // same VTEP via a second peer: one entry, lowest peer
 		rx(vtepRoute, 5002, other, "", 0, peer1), // VNI not in Desired
 		rx(vtepRoute, 5001, hostA, "", 0, peer1), // our own VTEP reflected back
 		noVXLAN, wrongRT,
