@@ -47,6 +47,7 @@ type Speaker struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	kick     chan struct{}
+	down     chan netip.Addr // peers whose session left Established
 
 	mu         sync.Mutex // guards everything below; held across one reconcile
 	desired    Desired
@@ -57,7 +58,6 @@ type Speaker struct {
 	state      State
 	reported   bool
 	peers      map[netip.Addr]Peer
-	restarting bool
 	stopped    bool
 }
 
@@ -84,6 +84,7 @@ func Start(ctx context.Context, o Options, initial Desired, peers []Peer) (*Spea
 		onUpdate:   o.OnUpdate,
 		done:       make(chan struct{}),
 		kick:       make(chan struct{}, 1),
+		down:       make(chan netip.Addr, 64),
 		desired:    d,
 		advertised: map[nlriKey]route{},
 		seqs:       map[macKey]LocalSeq{},
@@ -91,7 +92,6 @@ func Start(ctx context.Context, o Options, initial Desired, peers []Peer) (*Spea
 		peers:      map[netip.Addr]Peer{},
 	}
 	if o.Restore != nil && !cfg.GracefulRestart.Disabled {
-		s.restarting = true
 		s.restored = o.Restore.Imported
 		for _, n := range s.restored.Networks {
 			for _, v := range n.VTEPs {
@@ -160,6 +160,15 @@ func (s *Speaker) watch(ctx context.Context) error {
 		}},
 	}
 	err := s.srv.WatchEvent(ctx, req, func(r *api.WatchEventResponse) {
+		if pe := r.GetPeer(); pe != nil && pe.Type == api.WatchEventResponse_PeerEvent_STATE &&
+			pe.Peer.GetState().GetSessionState() != api.PeerState_ESTABLISHED {
+			if a, err := netip.ParseAddr(pe.Peer.GetState().GetNeighborAddress()); err == nil {
+				select {
+				case s.down <- a:
+				default:
+				}
+			}
+		}
 		if t := r.GetTable(); t != nil {
 			for _, p := range t.Paths {
 				if p.Nlri == nil && p.Family.GetAfi() == evpnFamily.Afi && p.Family.GetSafi() == evpnFamily.Safi {
@@ -207,6 +216,9 @@ func (s *Speaker) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.kick:
+		case a := <-s.down:
+			s.rearm(ctx, a)
+			continue
 		}
 		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("reconcile", zap.Error(err))
@@ -333,7 +345,6 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
 	}
 	s.mu.Lock()
 	have := maps.Clone(s.peers)
-	restarting := s.restarting
 	s.mu.Unlock()
 	var errs []error
 	for a, p := range have {
@@ -355,7 +366,7 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
 		if h, ok := have[a]; ok && h == p {
 			continue
 		}
-		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.apiPeer(p, restarting)}); err != nil {
+		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.apiPeer(p)}); err != nil {
 			errs = append(errs, fmt.Errorf("bgp: add peer %v: %w", a, err))
 			continue
 		}
@@ -368,7 +379,13 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
 	return errors.Join(errs...)
 }
 
-func (s *Speaker) apiPeer(p Peer, restarting bool) *api.Peer {
+// apiPeer is the GoBGP neighbor of p. With graceful restart on, every
+// session is opened as a restarting speaker (R and F bits set): brtun keeps
+// forwarding across its own restarts (the switches keep their flows), and
+// FRR only retains the routes of address families whose F bit it saw in the
+// OPEN of the session that dropped. As a restarting speaker, GoBGP sends its
+// routes once the peer's End-of-RIB arrived (or DeferralTime passed).
+func (s *Speaker) apiPeer(p Peer) *api.Peer {
 	gr := s.cfg.GracefulRestart
 	ap := &api.Peer{
 		Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, AuthPassword: p.Password},
@@ -391,10 +408,40 @@ func (s *Speaker) apiPeer(p Peer, restarting bool) *api.Peer {
 			Enabled:         true,
 			RestartTime:     uint32(gr.restartTime() / time.Second),
 			DeferralTime:    uint32(gr.deferralTime() / time.Second),
-			LocalRestarting: restarting,
+			LocalRestarting: true,
 		}
 	}
 	return ap
+}
+
+// rearm re-adds a peer whose session went down so that its next OPEN
+// carries the F bit again (GoBGP clears it once a restart sync finished).
+// A peer that is itself restarting (we hold its stale routes as helper) is
+// left alone: re-adding it would drop them.
+func (s *Speaker) rearm(ctx context.Context, a netip.Addr) {
+	s.mu.Lock()
+	p, ok := s.peers[a]
+	s.mu.Unlock()
+	if !ok || s.cfg.GracefulRestart.Disabled {
+		return
+	}
+	var skip bool
+	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{Address: a.String()}, func(ap *api.Peer) {
+		gr := ap.GetGracefulRestart()
+		skip = ap.GetState().GetSessionState() == api.PeerState_ESTABLISHED || gr.GetLocalRestarting() || gr.GetPeerRestarting()
+	})
+	if err != nil || skip {
+		return
+	}
+	if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()}); err != nil {
+		s.log.Warn("re-arming graceful restart: remove peer", zap.Stringer("peer", a), zap.Error(err))
+		return
+	}
+	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.apiPeer(p)}); err != nil {
+		s.log.Error("re-arming graceful restart: add peer", zap.Stringer("peer", a), zap.Error(err))
+		return
+	}
+	s.log.Debug("peer re-added for its next session to carry the graceful restart F bit", zap.Stringer("peer", a))
 }
 
 // Peers returns the status of every configured neighbor, sorted by address.
