@@ -250,12 +250,8 @@ func findMAC(n ImportedNetwork, mac string) (RemoteMAC, bool) {
 }
 
 func desiredFor(macs ...MAC) Desired {
-	var blueMACs []MAC
-	for _, m := range macs {
-		blueMACs = append(blueMACs, m)
-	}
 	return Desired{Networks: map[uint32]Network{
-		5001: {VTEPs: []netip.Addr{ovsHost1, ovsHost2}, MACs: blueMACs},
+		5001: {VTEPs: []netip.Addr{ovsHost1, ovsHost2}, MACs: macs},
 		5002: {VTEPs: []netip.Addr{ovsHost1}, MACs: []MAC{{MAC: portRed, VTEP: ovsHost1}}},
 	}}
 }

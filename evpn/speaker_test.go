@@ -7,6 +7,7 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -27,9 +28,11 @@ func ribPaths(t *testing.T, s *Speaker) []*api.Path {
 func TestSpeakerAdvertisesOnlyTheDifference(t *testing.T) {
 	ctx := context.Background()
 	var updates []State
+	reg := prometheus.NewPedanticRegistry()
 	s, err := Start(ctx, Options{
 		Config:   Config{ASN: 65000, RouterID: netip.MustParseAddr("198.51.100.254"), ListenPort: -1},
 		Logger:   zaptest.NewLogger(t),
+		Metrics:  reg,
 		OnUpdate: func(st State) { updates = append(updates, st) },
 	}, blue(MAC{MAC: "02:00:00:00:00:0a", VTEP: hostA}), nil)
 	require.NoError(t, err)
@@ -42,6 +45,16 @@ func TestSpeakerAdvertisesOnlyTheDifference(t *testing.T) {
 	assert.Empty(t, got, "the speaker's own routes are not received routes")
 	require.Len(t, updates, 1, "Start reports the first State")
 	assert.Equal(t, []LocalSeq{{VNI: 5001, MAC: "02:00:00:00:00:0a", VTEP: hostA}}, updates[0].Seqs)
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	gauges := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			gauges[mf.GetName()] += m.GetGauge().GetValue()
+		}
+	}
+	assert.Equal(t, map[string]float64{"brtun_bgp_routes_exported": 3, "brtun_bgp_routes_imported": 0}, gauges,
+		"no peers: no session metrics")
 
 	ages := map[string]time.Time{}
 	for _, p := range paths {
