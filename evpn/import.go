@@ -120,8 +120,10 @@ func (set remoteSet) addHeld(d Desired, restored Imported, held map[netip.Addr]b
 // winning remote route per MAC. A MAC that is new here, or moved to another
 // of our VTEPs, is advertised above everything seen for it (the remote's
 // seq+1, our previous seq+1 after a move), never below the caller's Seq.
-// A local MAC is superseded (withdrawn) while a remote route beats it: a
-// higher sequence number, or an equal one from a lower VTEP IP.
+// A local MAC is superseded (withdrawn) while a remote route has a sequence
+// number at least as high: the remote wins ties (RFC 7432 would pick the
+// lower VTEP IP), because GoBGP refuses to originate a MAC route whose
+// number is not above every remote one for the same MAC and route target.
 func resolveSeqs(d Desired, prev map[macKey]LocalSeq, remote map[macKey]RemoteMAC) map[macKey]LocalSeq {
 	out := map[macKey]LocalSeq{}
 	for vni, n := range d.Networks {
@@ -140,7 +142,7 @@ func resolveSeqs(d Desired, prev map[macKey]LocalSeq, remote map[macKey]RemoteMA
 				seq = max(seq, r.Seq+1)
 			}
 			out[k] = LocalSeq{VNI: vni, MAC: m.MAC, VTEP: m.VTEP, Seq: seq,
-				Superseded: hasRemote && beats(r.Seq, r.VTEP, seq, m.VTEP)}
+				Superseded: hasRemote && r.Seq >= seq}
 		}
 	}
 	return out

@@ -206,12 +206,12 @@ func TestResolveSeqs(t *testing.T) {
 	// Unchanged: unchanged seq (no churn).
 	assert.Equal(t, s4, resolveSeqs(d, s4, nil))
 
-	// Equal seq without a move: the lower VTEP IP wins. frr (192.0.2.9) > hostA (192.0.2.1).
+	// Equal seq without a move: the remote wins the tie (GoBGP would refuse
+	// ours), whatever the VTEP IPs; a lower remote seq does not.
 	tie := map[macKey]RemoteMAC{k: {MAC: m, VTEP: frr, Seq: 8}}
-	assert.False(t, resolveSeqs(d, s4, tie)[k].Superseded)
-	low := netip.MustParseAddr("192.0.1.1")
-	tie = map[macKey]RemoteMAC{k: {MAC: m, VTEP: low, Seq: 8}}
 	assert.True(t, resolveSeqs(d, s4, tie)[k].Superseded)
+	lower := map[macKey]RemoteMAC{k: {MAC: m, VTEP: netip.MustParseAddr("192.0.1.1"), Seq: 7}}
+	assert.False(t, resolveSeqs(d, s4, lower)[k].Superseded)
 }
 
 func TestAssembleSortedAndHeld(t *testing.T) {

@@ -260,6 +260,7 @@ func (s *Speaker) reconcile(ctx context.Context) error {
 	announce, withdraw := diffRoutes(s.advertised, want)
 	var errs []error
 	for _, r := range withdraw {
+		r.seq = 0 // GoBGP checks a withdrawal's sequence number against the RIB's; it names no route
 		p, err := r.path()
 		if err == nil {
 			err = s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: evpnFamily, Path: p})

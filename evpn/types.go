@@ -138,9 +138,9 @@ type LocalSeq struct {
 	MAC  string     `json:"mac"`
 	VTEP netip.Addr `json:"vtep"`
 	Seq  uint32     `json:"seq"`
-	// Superseded is true while a remote route with a higher sequence number
-	// (or an equal one from a lower VTEP IP) wins: the MAC moved into the
-	// fabric, and the speaker withdraws its own route.
+	// Superseded is true while a remote route with a sequence number at
+	// least as high wins: the MAC moved into the fabric, and the speaker
+	// withdraws its own route.
 	Superseded bool `json:"superseded,omitempty"`
 }
 
