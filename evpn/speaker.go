@@ -417,8 +417,8 @@ func (s *Speaker) apiPeer(p Peer) *api.Peer {
 
 // rearm re-adds a peer whose session went down so that its next OPEN
 // carries the F bit again (GoBGP clears it once a restart sync finished).
-// A peer that is itself restarting (we hold its stale routes as helper) is
-// left alone: re-adding it would drop them.
+// A peer that is itself restarting and whose stale routes we still hold (it
+// set the F bit) is left alone: re-adding it would drop them.
 func (s *Speaker) rearm(ctx context.Context, a netip.Addr) {
 	s.mu.Lock()
 	p, ok := s.peers[a]
@@ -426,13 +426,20 @@ func (s *Speaker) rearm(ctx context.Context, a netip.Addr) {
 	if !ok || s.cfg.GracefulRestart.Disabled {
 		return
 	}
-	var skip bool
+	var skip, restarting bool
 	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{Address: a.String()}, func(ap *api.Peer) {
 		gr := ap.GetGracefulRestart()
-		skip = ap.GetState().GetSessionState() == api.PeerState_ESTABLISHED || gr.GetLocalRestarting() || gr.GetPeerRestarting()
+		skip = ap.GetState().GetSessionState() == api.PeerState_ESTABLISHED || gr.GetLocalRestarting()
+		restarting = gr.GetPeerRestarting()
 	})
 	if err != nil || skip {
 		return
+	}
+	if restarting {
+		rs, err := s.received(ctx)
+		if err != nil || slices.ContainsFunc(rs, func(r received) bool { return r.peer == a }) {
+			return
+		}
 	}
 	if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()}); err != nil {
 		s.log.Warn("re-arming graceful restart: remove peer", zap.Stringer("peer", a), zap.Error(err))
