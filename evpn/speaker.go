@@ -49,7 +49,9 @@ type Speaker struct {
 	kick     chan struct{}
 	down     chan netip.Addr // peers whose session left Established
 
-	mu         sync.Mutex // guards everything below; held across one reconcile
+	recMu sync.Mutex // serializes reconciles: RIB snapshot and apply in one step
+
+	mu         sync.Mutex // guards everything below
 	desired    Desired
 	advertised map[nlriKey]route
 	seqs       map[macKey]LocalSeq
@@ -220,7 +222,7 @@ func (s *Speaker) run(ctx context.Context) {
 			s.rearm(ctx, a)
 			continue
 		}
-		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
+		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, errStopped) {
 			s.log.Warn("reconcile", zap.Error(err))
 			time.AfterFunc(time.Second, s.poke)
 		}
@@ -244,15 +246,17 @@ func (s *Speaker) SetDesired(ctx context.Context, d Desired) error {
 // applies the difference of the advertised routes and reports a changed
 // State.
 func (s *Speaker) reconcile(ctx context.Context) error {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	if s.isStopped() {
+		return errStopped
+	}
 	rs, err := s.received(ctx)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped {
-		return nil
-	}
 	set := selectRemote(s.cfg.ASN, s.desired, rs)
 	set.addHeld(s.desired, s.restored, s.held)
 	seqs := resolveSeqs(s.desired, s.seqs, set.macs)
@@ -331,6 +335,14 @@ func (s *Speaker) State() State {
 	return s.state
 }
 
+var errStopped = errors.New("bgp: speaker stopped")
+
+func (s *Speaker) isStopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
+}
+
 // SetPeers makes the configured neighbors exactly peers: new ones are
 // added, gone ones removed, changed ones replaced.
 func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
@@ -343,6 +355,9 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
 			return fmt.Errorf("bgp: peer %v listed twice", p.Address)
 		}
 		want[p.Address] = p
+	}
+	if s.isStopped() {
+		return errStopped
 	}
 	s.mu.Lock()
 	have := maps.Clone(s.peers)
@@ -509,11 +524,18 @@ func (s *Speaker) listPeers(ctx context.Context, addr string) ([]PeerStatus, err
 }
 
 // Stop closes every session (peers see a Cease) and stops the speaker.
+// Later calls of SetDesired and SetPeers return an error.
 func (s *Speaker) Stop() {
 	s.mu.Lock()
+	was := s.stopped
 	s.stopped = true
 	s.mu.Unlock()
+	if was {
+		return
+	}
 	s.cancel()
 	<-s.done
+	s.recMu.Lock() // let a SetDesired in flight finish
 	s.srv.Stop()
+	s.recMu.Unlock()
 }

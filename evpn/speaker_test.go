@@ -82,6 +82,12 @@ func TestSpeakerAdvertisesOnlyTheDifference(t *testing.T) {
 	peers, err := s.Peers(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, peers)
+	defer func() {
+		s.Stop()
+		assert.ErrorIs(t, s.SetDesired(ctx, Desired{}), errStopped)
+		assert.ErrorIs(t, s.SetPeers(ctx, nil), errStopped)
+		s.Stop() // twice is fine
+	}()
 	_, ok, err := s.PeerStatus(ctx, peer1)
 	require.NoError(t, err)
 	assert.False(t, ok)
