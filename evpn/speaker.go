@@ -45,9 +45,11 @@ type Speaker struct {
 	srv      *server.BgpServer
 	onUpdate func(State)
 	cancel   context.CancelFunc
-	done     chan struct{}
-	kick     chan struct{}
-	down     chan netip.Addr // peers whose session left Established
+	// unregister removes the metrics collector (Stop); nil without metrics.
+	unregister func()
+	done       chan struct{}
+	kick       chan struct{}
+	down       chan netip.Addr // peers whose session left Established
 
 	recMu sync.Mutex // serializes reconciles: RIB snapshot and apply in one step
 
@@ -61,6 +63,7 @@ type Speaker struct {
 	reported   bool
 	peers      map[netip.Addr]Peer
 	stopped    bool
+	runs       bool // the run goroutine was started (Stop waits for it)
 }
 
 // Start runs a speaker: it announces initial before any session comes up,
@@ -93,6 +96,11 @@ func Start(ctx context.Context, o Options, initial Desired, peers []Peer) (*Spea
 		held:       map[netip.Addr]bool{},
 		peers:      map[netip.Addr]Peer{},
 	}
+	if o.Restore != nil {
+		for _, l := range o.Restore.Seqs {
+			s.seqs[macKey{l.VNI, l.MAC}] = l
+		}
+	}
 	if o.Restore != nil && !cfg.GracefulRestart.Disabled {
 		s.restored = o.Restore.Imported
 		for _, n := range s.restored.Networks {
@@ -102,9 +110,6 @@ func Start(ctx context.Context, o Options, initial Desired, peers []Peer) (*Spea
 			for _, m := range n.MACs {
 				s.held[m.Peer] = true
 			}
-		}
-		for _, l := range o.Restore.Seqs {
-			s.seqs[macKey{l.VNI, l.MAC}] = l
 		}
 	}
 	go s.srv.Serve()
@@ -133,8 +138,14 @@ func Start(ctx context.Context, o Options, initial Desired, peers []Peer) (*Spea
 		time.AfterFunc(cfg.GracefulRestart.restartTime(), func() { s.release(nil) })
 	}
 	if o.Metrics != nil {
-		o.Metrics.MustRegister(&collector{s: s})
+		c := &collector{s: s}
+		if err := o.Metrics.Register(c); err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("bgp: register metrics: %w", err)
+		}
+		s.unregister = func() { o.Metrics.Unregister(c) }
 	}
+	s.runs = true
 	go s.run(runCtx)
 	return s, nil
 }
@@ -533,8 +544,13 @@ func (s *Speaker) Stop() {
 	if was {
 		return
 	}
+	if s.unregister != nil {
+		s.unregister()
+	}
 	s.cancel()
-	<-s.done
+	if s.runs {
+		<-s.done
+	}
 	s.recMu.Lock() // let a SetDesired in flight finish
 	s.srv.Stop()
 	s.recMu.Unlock()

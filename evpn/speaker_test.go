@@ -56,6 +56,9 @@ func TestSpeakerAdvertisesOnlyTheDifference(t *testing.T) {
 	}
 	assert.Equal(t, map[string]float64{"brtun_bgp_routes_exported": 3, "brtun_bgp_routes_imported": 0}, gauges,
 		"no peers: no session metrics")
+	_, err = Start(ctx, Options{Config: Config{ASN: 65000, RouterID: netip.MustParseAddr("198.51.100.254"), ListenPort: -1}, Metrics: reg},
+		Desired{}, nil)
+	assert.ErrorContains(t, err, "register metrics", "a second speaker on the same registry while the first runs")
 
 	ages := map[string]time.Time{}
 	for _, p := range paths {
