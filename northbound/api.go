@@ -20,8 +20,8 @@ import (
 
 // Bridge names brtun manages on every host.
 const (
-	BridgeInt = "br-int"
-	BridgeTun = "br-tun"
+	BridgeInt = topology.BridgeInt
+	BridgeTun = topology.BridgeTun
 )
 
 // Connection states reported in HostStatus and BridgeStatus.
