@@ -47,7 +47,10 @@ func TestRestartDiffsAgainstTheDumpStartedAhead(t *testing.T) {
 	stray := flow(2, 100, 0)
 
 	l.ovs["h1"].Proxy().Down()
-	l.start(Options{OVSDBTimeout: 300 * time.Millisecond})
+	// Short enough that reconciles fail fast while the OVSDB is down, long
+	// enough for the first monitor of every table under -race on a busy
+	// machine once it is back (300 ms was not).
+	l.start(Options{OVSDBTimeout: 1500 * time.Millisecond})
 	gate := make(chan struct{})
 	first := newTestSwitch(ovsdb.DatapathID("h1", BrTun), wantTun)
 	integ := newTestSwitch(ovsdb.DatapathID("h1", BrInt), wantInt)
