@@ -36,7 +36,7 @@ const (
 
 	codeBadTableID   uint16 = 2 // BAD_INSTRUCTION and FLOW_MOD_FAILED alike
 	codeBadCommand   uint16 = 6 // FLOW_MOD_FAILED
-	codeRoleStale    uint16 = 1
+	codeRoleStale    uint16 = 0
 	codeRoleBad      uint16 = 2
 	codeMeterExists  uint16 = 1
 	codeMeterInvalid uint16 = 2

@@ -63,6 +63,9 @@ func parseFlowOp(m ofswitch.Message) (flowOp, *ofError) {
 		return flowOp{}, &ofError{errBadRequest, codeBadLen}
 	}
 	if !isDelete {
+		if e := checkFlow(f); e != nil {
+			return flowOp{}, e
+		}
 		for _, a := range f.Actions {
 			if g, ok := a.(flows.GotoTable); ok && g.Table <= fm.Table {
 				return flowOp{}, &ofError{errBadInstruction, codeBadTableID}
