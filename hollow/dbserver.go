@@ -123,25 +123,37 @@ func (s *DBServer) Stop() {
 	}
 }
 
-// RSS returns the resident set size of a process in bytes, from
-// /proc/PID/status.
+// RSS returns the resident set size of a process in bytes (VmRSS in
+// /proc/PID/status): shared library pages count in full for every process.
 func RSS(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+}
+
+// PSS returns the proportional set size of a process in bytes (Pss in
+// /proc/PID/smaps_rollup): pages shared by N processes count 1/N each, so
+// the PSS of many ovsdb-servers adds up to the memory they really take.
+func PSS(pid int) (int64, error) {
+	return procKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
+}
+
+// procKB reads a "Key: N kB" line of a /proc file, in bytes.
+func procKB(path, key string) (int64, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, key); ok {
 			f := strings.Fields(rest)
 			if len(f) < 1 {
 				break
 			}
 			kb, err := strconv.ParseInt(f[0], 10, 64)
 			if err != nil {
-				return 0, err
+				return 0, fmt.Errorf("%s: %w", path, err)
 			}
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s line in %s", key, path)
 }

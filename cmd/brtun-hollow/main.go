@@ -175,13 +175,15 @@ func startHosts(ctx context.Context, o options, log *zap.Logger) ([]*host, error
 
 // memory is what /memory reports.
 type memory struct {
-	Hosts              int   `json:"hosts"`
-	HollowRSS          int64 `json:"hollow_rss_bytes"`
-	HollowRSSPerHost   int64 `json:"hollow_rss_per_host_bytes"`
-	OVSDBRSSTotal      int64 `json:"ovsdb_server_rss_total_bytes"`
-	OVSDBRSSPerHost    int64 `json:"ovsdb_server_rss_per_host_bytes"`
-	ConnectedSwitches  int   `json:"connected_switches"`
-	BridgesPerHostSeen int   `json:"bridges"`
+	Hosts             int   `json:"hosts"`
+	HollowRSS         int64 `json:"hollow_rss_bytes"`
+	HollowRSSPerHost  int64 `json:"hollow_rss_per_host_bytes"`
+	OVSDBRSSTotal     int64 `json:"ovsdb_server_rss_total_bytes"`
+	OVSDBRSSPerHost   int64 `json:"ovsdb_server_rss_per_host_bytes"`
+	OVSDBPSSTotal     int64 `json:"ovsdb_server_pss_total_bytes"`
+	OVSDBPSSPerHost   int64 `json:"ovsdb_server_pss_per_host_bytes"`
+	ConnectedSwitches int   `json:"connected_switches"`
+	Bridges           int   `json:"bridges"`
 }
 
 func handler(hosts []*host) http.Handler {
@@ -232,8 +234,11 @@ func handler(hosts []*host) http.Handler {
 			if rss, err := hollow.RSS(h.db.PID()); err == nil {
 				m.OVSDBRSSTotal += rss
 			}
+			if pss, err := hollow.PSS(h.db.PID()); err == nil {
+				m.OVSDBPSSTotal += pss
+			}
 			for _, br := range h.h.BridgeNames() {
-				m.BridgesPerHostSeen++
+				m.Bridges++
 				if b := h.h.Bridge(br); b != nil {
 					m.ConnectedSwitches += b.Connected()
 				}
@@ -241,6 +246,7 @@ func handler(hosts []*host) http.Handler {
 		}
 		m.HollowRSSPerHost = m.HollowRSS / int64(len(hosts))
 		m.OVSDBRSSPerHost = m.OVSDBRSSTotal / int64(len(hosts))
+		m.OVSDBPSSPerHost = m.OVSDBPSSTotal / int64(len(hosts))
 		writeJSON(w, m)
 	})
 	return mux
