@@ -211,7 +211,7 @@ type ifaceConfig struct {
 func (h *Host) reconcile(db *dbClient) error {
 	snap := db.snapshot()
 	var rootUUID string
-	var root row
+	var root *row
 	for uuid, r := range snap["Open_vSwitch"] {
 		rootUUID, root = uuid, r
 	}
@@ -220,71 +220,65 @@ func (h *Host) reconcile(db *dbClient) error {
 	}
 	var ops []operation
 	want := map[string]bool{}
-	for _, bu := range root.uuids("bridges") {
+	for _, bu := range root.refs {
 		br := snap["Bridge"][bu]
 		if br == nil {
 			continue
 		}
-		name := br.str("name")
-		want[name] = true
-		dpid := datapathID(h.opts.Name, name, br.strMap("other_config")["datapath-id"])
+		want[br.name] = true
+		dpid := datapathID(h.opts.Name, br.name, br.datapathIDConfig)
 		var targets []string
-		for _, cu := range br.uuids("controller") {
+		for _, cu := range br.controllers {
 			if c := snap["Controller"][cu]; c != nil {
-				targets = append(targets, c.str("target"))
+				targets = append(targets, c.target)
 			}
 		}
 		var ifaces []ifaceConfig
-		for _, pu := range br.uuids("ports") {
+		for _, pu := range br.refs {
 			p := snap["Port"][pu]
 			if p == nil {
 				continue
 			}
-			for _, iu := range p.uuids("interfaces") {
-				i := snap["Interface"][iu]
-				if i == nil {
-					continue
+			for _, iu := range p.refs {
+				if i := snap["Interface"][iu]; i != nil {
+					ifaces = append(ifaces, ifaceConfig{uuid: iu, name: i.name, typ: i.typ, ofport: i.ofport, ofportRequest: i.ofportRequest})
 				}
-				ic := ifaceConfig{uuid: iu, name: i.str("name"), typ: i.str("type")}
-				ic.ofport, _ = i.integer("ofport")
-				ic.ofportRequest, _ = i.integer("ofport_request")
-				ifaces = append(ifaces, ic)
 			}
 		}
-		b := h.bridgeFor(name)
+		b := h.bridgeFor(br.name)
 		assigned := b.configure(dpid, targets, ifaces)
 		for _, ic := range ifaces {
 			p := assigned[ic.name]
 			i := snap["Interface"][ic.uuid]
 			cols := map[string]any{}
-			if ic.ofport != p.ofport {
+			if i.ofport != p.ofport {
 				cols["ofport"] = p.ofport
 			}
-			if i.str("mac_in_use") != p.mac {
+			if i.macInUse != p.mac {
 				cols["mac_in_use"] = p.mac
 			}
-			if i.str("admin_state") != "up" {
+			if i.adminState != "up" {
 				cols["admin_state"] = "up"
 			}
-			if i.str("link_state") != "up" {
+			if i.linkState != "up" {
 				cols["link_state"] = "up"
 			}
 			if len(cols) > 0 {
 				ops = append(ops, updateOp("Interface", ic.uuid, cols))
 			}
 		}
-		if dp := fmt.Sprintf("%016x", dpid); br.str("datapath_id") != dp {
+		if dp := fmt.Sprintf("%016x", dpid); br.datapathID != dp {
 			ops = append(ops, updateOp("Bridge", bu, map[string]any{"datapath_id": dp}))
 		}
 	}
 	h.dropBridges(want)
 
 	rootCols := map[string]any{}
-	next, _ := root.integer("next_cfg")
-	if cur, _ := root.integer("cur_cfg"); cur != next {
+	next := root.nextCfg
+	if root.curCfg != next {
 		rootCols["cur_cfg"] = next
 	}
-	if len(setMembers(root["datapath_types"])) == 0 {
+	if !root.hasDatapathTypes {
 		dpTypes, ifTypes := announcedTypes()
 		rootCols["datapath_types"] = ovsSet(dpTypes)
 		rootCols["iface_types"] = ovsSet(ifTypes)

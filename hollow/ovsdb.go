@@ -18,12 +18,56 @@ import (
 // thousand hosts in one process, and a vswitchd needs only a handful of
 // columns and one kind of operation (update by _uuid).
 
-// row is one cached row: column name to its OVSDB JSON value, decoded into
-// generic Go values (string, float64, bool, []any).
-type row map[string]any
+// row is one cached row: the monitored columns of its table, parsed. Rows
+// are small structs, not generic JSON values: a thousand hosts' caches share
+// one process.
+type row struct {
+	name, typ, target string   // name (Bridge, Port, Interface), type, Controller target
+	refs              []string // bridges, ports or interfaces: the references the table leads to
+	controllers       []string // Bridge.controller
+	nextCfg, curCfg   int
+	ofport            int // 0 when unset
+	ofportRequest     int
+	macInUse          string
+	adminState        string
+	linkState         string
+	datapathID        string // Bridge.datapath_id
+	datapathIDConfig  string // Bridge.other_config:datapath-id
+	hasDatapathTypes  bool
+}
+
+// parseRow keeps what the hollow vswitchd uses of a row of table.
+func parseRow(table string, r jsonRow) *row {
+	out := &row{name: r.str("name"), typ: r.str("type"), target: r.str("target")}
+	switch table {
+	case "Open_vSwitch":
+		out.refs = r.uuids("bridges")
+		out.nextCfg, _ = r.integer("next_cfg")
+		out.curCfg, _ = r.integer("cur_cfg")
+		out.hasDatapathTypes = len(setMembers(r["datapath_types"])) > 0
+	case "Bridge":
+		out.refs = r.uuids("ports")
+		out.controllers = r.uuids("controller")
+		out.datapathID = r.str("datapath_id")
+		out.datapathIDConfig = r.strMap("other_config")["datapath-id"]
+	case "Port":
+		out.refs = r.uuids("interfaces")
+	case "Interface":
+		out.ofport, _ = r.integer("ofport")
+		out.ofportRequest, _ = r.integer("ofport_request")
+		out.macInUse = r.str("mac_in_use")
+		out.adminState = r.str("admin_state")
+		out.linkState = r.str("link_state")
+	}
+	return out
+}
+
+// jsonRow is a row as it arrives: column name to its OVSDB JSON value,
+// decoded into generic Go values (string, float64, bool, []any).
+type jsonRow map[string]any
 
 // tableRows is one table of the cache, by row UUID.
-type tableRows map[string]row
+type tableRows map[string]*row
 
 // monitorRequests asks for the columns the hollow vswitchd reads or
 // writes, per table.
@@ -239,7 +283,7 @@ func (c *dbClient) applyUpdates(raw json.RawMessage) error {
 			if u.New == nil {
 				delete(t, uuid)
 			} else {
-				t[uuid] = row(u.New)
+				t[uuid] = parseRow(table, jsonRow(u.New))
 			}
 		}
 	}
@@ -303,7 +347,7 @@ func (c *dbClient) transact(ctx context.Context, ops []operation) error {
 // encoding/json into generic values.
 
 // str returns a string column ("" when unset).
-func (r row) str(col string) string {
+func (r jsonRow) str(col string) string {
 	if s, ok := r[col].(string); ok {
 		return s
 	}
@@ -315,7 +359,7 @@ func (r row) str(col string) string {
 }
 
 // integer returns an integer column that may be an optional (empty set).
-func (r row) integer(col string) (int, bool) {
+func (r jsonRow) integer(col string) (int, bool) {
 	v := r[col]
 	if set, ok := v.([]any); ok && len(set) == 2 && set[0] == "set" {
 		members := setMembers(v)
@@ -329,7 +373,7 @@ func (r row) integer(col string) (int, bool) {
 }
 
 // uuids returns a column of UUID references (a set or a single one).
-func (r row) uuids(col string) []string {
+func (r jsonRow) uuids(col string) []string {
 	var out []string
 	for _, m := range setMembers(r[col]) {
 		if pair, ok := m.([]any); ok && len(pair) == 2 && pair[0] == "uuid" {
@@ -342,7 +386,7 @@ func (r row) uuids(col string) []string {
 }
 
 // strMap returns a map column of strings.
-func (r row) strMap(col string) map[string]string {
+func (r jsonRow) strMap(col string) map[string]string {
 	out := map[string]string{}
 	v, ok := r[col].([]any)
 	if !ok || len(v) != 2 || v[0] != "map" {

@@ -9,14 +9,29 @@ import (
 	"github.com/brtun/brtun/ofswitch"
 )
 
-// flowEntry is one installed flow. It is never changed once in a table; a
-// modify replaces it, so a table can be copied for a bundle by its map.
+// flowEntry is one installed flow: the bytes the controller sent and its
+// identity, nothing decoded (a thousand hosts of flows live in one process;
+// what a rare filter needs is decoded then). It is never changed once in a
+// table; a modify replaces it, so a table is copied for a bundle by its map.
 type flowEntry struct {
 	mod     ofswitch.FlowMod // table, priority, cookie, timeouts, match, instructions
 	key     flows.Key
-	match   []ofswitch.MatchEntry
-	flow    flows.Flow // decoded, for dumps and out_port filters
 	created time.Time
+}
+
+// entries decodes the match entries (checked when the flow was installed).
+func (e *flowEntry) entries() []ofswitch.MatchEntry {
+	m, _ := ofswitch.MatchEntries(e.mod.Match)
+	return m
+}
+
+// outputsTo is the out_port/out_group filter of a modify, delete or dump.
+func (e *flowEntry) outputsTo(outPort, outGroup uint32) bool {
+	if outPort == ofppAny && outGroup == ofpgAny {
+		return true
+	}
+	f, err := ofswitch.DecodeFlow(e.stats(time.Time{}))
+	return err == nil && outputsTo(f, outPort, outGroup)
 }
 
 // flowTable is a bridge's flows, all tables, by strict identity.
@@ -37,7 +52,6 @@ type flowOp struct {
 	mod   ofswitch.FlowMod
 	key   flows.Key
 	match []ofswitch.MatchEntry
-	flow  flows.Flow
 }
 
 // parseFlowOp decodes and checks a flow mod the way OVS does before it
@@ -76,7 +90,7 @@ func parseFlowOp(m ofswitch.Message) (flowOp, *ofError) {
 	if err != nil {
 		return flowOp{}, &ofError{errBadRequest, codeBadLen}
 	}
-	return flowOp{mod: fm, key: f.Key(), match: entries, flow: f}, nil
+	return flowOp{mod: fm, key: f.Key(), match: entries}, nil
 }
 
 // apply carries out a checked flow mod with OpenFlow 1.3 semantics as OVS
@@ -89,14 +103,12 @@ func (t *flowTable) apply(op flowOp, now time.Time) {
 	fm := op.mod
 	switch fm.Command {
 	case ofswitch.FlowAdd:
-		t.byKey[op.key] = &flowEntry{mod: fm, key: op.key, match: op.match, flow: op.flow, created: now}
+		t.byKey[op.key] = &flowEntry{mod: fm, key: op.key, created: now}
 	case ofswitch.FlowModify, ofswitch.FlowModifyStrict:
 		for _, e := range t.selectFor(op, fm.Command == ofswitch.FlowModifyStrict) {
 			mod := e.mod
 			mod.Instructions = fm.Instructions
-			f := e.flow
-			f.Actions = op.flow.Actions
-			t.byKey[e.key] = &flowEntry{mod: mod, key: e.key, match: e.match, flow: f, created: e.created}
+			t.byKey[e.key] = &flowEntry{mod: mod, key: e.key, created: e.created}
 		}
 	case ofswitch.FlowDelete, ofswitch.FlowDeleteStrict:
 		for _, e := range t.selectFor(op, fm.Command == ofswitch.FlowDeleteStrict) {
@@ -114,7 +126,7 @@ func (t *flowTable) selectFor(op flowOp, strict bool) []*flowEntry {
 			return
 		}
 		isDelete := fm.Command == ofswitch.FlowDelete || fm.Command == ofswitch.FlowDeleteStrict
-		if isDelete && !outputsTo(e.flow, fm.OutPort, fm.OutGroup) {
+		if isDelete && !e.outputsTo(fm.OutPort, fm.OutGroup) {
 			return
 		}
 		out = append(out, e)
@@ -129,7 +141,7 @@ func (t *flowTable) selectFor(op flowOp, strict bool) []*flowEntry {
 		if fm.Table != ofswitch.AllTables && e.mod.Table != fm.Table {
 			continue
 		}
-		if subsumes(op.match, e.match) {
+		if len(op.match) == 0 || subsumes(op.match, e.entries()) {
 			consider(e)
 		}
 	}
@@ -252,7 +264,7 @@ func (t *flowTable) flowStatsReply(xid uint32, req ofswitch.FlowStatsRequest) ([
 		if req.CookieMask != 0 && e.mod.Cookie&req.CookieMask != req.Cookie&req.CookieMask {
 			continue
 		}
-		if !outputsTo(e.flow, req.OutPort, req.OutGroup) || !subsumes(match, e.match) {
+		if !e.outputsTo(req.OutPort, req.OutGroup) || len(match) > 0 && !subsumes(match, e.entries()) {
 			continue
 		}
 		entry := ofswitch.AppendFlowStats(nil, e.stats(now))

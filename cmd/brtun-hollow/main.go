@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,6 +49,7 @@ type options struct {
 	logLevel  string
 	probe     time.Duration
 	startRate int
+	pprof     bool
 }
 
 func parseFlags() options {
@@ -62,6 +64,7 @@ func parseFlags() options {
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.DurationVar(&o.probe, "probe-interval", 5*time.Second, "OpenFlow inactivity probe (OVS: 5s)")
 	flag.IntVar(&o.startRate, "start-parallel", 8, "ovsdb-servers started at once")
+	flag.BoolVar(&o.pprof, "pprof", false, "also serve /debug/pprof/ on --http")
 	flag.Parse()
 	return o
 }
@@ -124,7 +127,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: handler(hosts), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: handler(hosts, o.pprof), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
@@ -186,12 +189,16 @@ type memory struct {
 	Bridges           int   `json:"bridges"`
 }
 
-func handler(hosts []*host) http.Handler {
+func handler(hosts []*host, withPprof bool) http.Handler {
 	byName := map[string]*host{}
 	for _, h := range hosts {
 		byName[h.name] = h
 	}
 	mux := http.NewServeMux()
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	mux.HandleFunc("GET /hosts", func(w http.ResponseWriter, _ *http.Request) {
 		type status struct {
 			Name      string         `json:"name"`
