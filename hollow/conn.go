@@ -108,7 +108,10 @@ func (c *ctrlConn) session() error {
 			return err
 		}
 		probing = false
-		replies := c.handle(m)
+		replies, err := c.safeHandle(m)
+		if err != nil {
+			return err
+		}
 		if err := c.queue(nc, w, replies...); err != nil {
 			return err
 		}
@@ -163,6 +166,19 @@ func (c *ctrlConn) sendAsync(m ofswitch.Message) {
 	if _, err := c.nc.Write(m); err != nil {
 		c.log.Debug("async message not sent", zap.Error(err))
 	}
+}
+
+// safeHandle runs handle under recover: a message the switch cannot cope
+// with closes this one connection, never the process (which runs many
+// hosts).
+func (c *ctrlConn) safeHandle(m ofswitch.Message) (replies []ofswitch.Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handling %d-byte message of type %d: panic: %v", len(m), m.Type(), r)
+			c.log.Error("message handler failed", zap.Error(err))
+		}
+	}()
+	return c.handle(m), nil
 }
 
 // handle answers one message from the controller.
