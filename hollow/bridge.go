@@ -61,6 +61,7 @@ type Bridge struct {
 	missSendLen uint16
 	cfgFlags    uint16
 	packetOuts  []PacketOut
+	flowMods    uint64 // flow mods applied, in bundles or not
 }
 
 // PacketOut is a PACKET_OUT a controller sent, as the bridge recorded it.
@@ -137,6 +138,14 @@ func (b *Bridge) DumpFlows() []string {
 		out[i] = f.String()
 	}
 	return out
+}
+
+// FlowMods returns how many flow mods the bridge applied (bundled ones
+// count at commit): a restart of brtun that finds every flow right sends none.
+func (b *Bridge) FlowMods() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.flowMods
 }
 
 // PacketOuts returns the PACKET_OUTs received so far.

@@ -83,6 +83,7 @@ func (c *ctrlConn) handleBundleControl(m ofswitch.Message) ofswitch.Message {
 			next.apply(op, now)
 		}
 		b.table = next
+		b.flowMods += uint64(len(bd.ops))
 		return reply(ofswitch.BundleCommitReply)
 	case ofswitch.BundleDiscardRequest:
 		delete(c.bundles, ctl.ID)

@@ -295,6 +295,7 @@ func (c *ctrlConn) handleFlowMod(m ofswitch.Message) ofswitch.Message {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.table.apply(op, time.Now())
+	b.flowMods++
 	return nil
 }
 

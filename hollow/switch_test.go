@@ -120,6 +120,7 @@ func TestBundleInstallsAndDumpDecodesTheSameFlows(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, sortedStrings(want), sortedStrings(got))
 	assert.Equal(t, sortedStrings(want), b.DumpFlows(), "the bridge's own dump is in dump order")
+	assert.Equal(t, uint64(len(want)), b.FlowMods())
 
 	// Table and cookie filters of a dump.
 	t21, err := c.DumpFlows(ctx, ofswitch.FlowFilter{Table: 21})

@@ -201,17 +201,19 @@ func handler(hosts []*host, withPprof bool) http.Handler {
 	}
 	mux.HandleFunc("GET /hosts", func(w http.ResponseWriter, _ *http.Request) {
 		type status struct {
-			Name      string         `json:"name"`
-			OVSDB     string         `json:"ovsdb"`
-			CurCfg    int            `json:"cur_cfg"`
-			Connected map[string]int `json:"connected"`
+			Name      string            `json:"name"`
+			OVSDB     string            `json:"ovsdb"`
+			CurCfg    int               `json:"cur_cfg"`
+			Connected map[string]int    `json:"connected"`
+			FlowMods  map[string]uint64 `json:"flow_mods"`
 		}
 		var out []status
 		for _, h := range hosts {
-			st := status{Name: h.name, OVSDB: h.db.Socket, CurCfg: h.h.Applied(), Connected: map[string]int{}}
+			st := status{Name: h.name, OVSDB: h.db.Socket, CurCfg: h.h.Applied(), Connected: map[string]int{}, FlowMods: map[string]uint64{}}
 			for _, br := range h.h.BridgeNames() {
 				if b := h.h.Bridge(br); b != nil {
 					st.Connected[br] = b.Connected()
+					st.FlowMods[br] = b.FlowMods()
 				}
 			}
 			out = append(out, st)
