@@ -12,12 +12,17 @@ FUZZTIME ?= 2m
 # OS packages the tests need; the Debian package names.
 TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 isc-dhcp-client busybox-static frr ethtool
 
-.PHONY: all build demo test test-unit integration deps lint bench fuzz generate clean
+.PHONY: all build hollow demo test test-unit integration deps lint bench fuzz generate clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/brtun
+
+## hollow: build bin/brtun-hollow, which runs N hollow hosts (real ovsdb-server, simulated
+## ovs-vswitchd) in one process for scale tests; see hollow/README.md.
+hollow:
+	$(GO) build -o bin/brtun-hollow ./cmd/brtun-hollow
 
 ## demo: three simulated hosts and brtun, two tenants with overlapping IPs set up with the CLI,
 ## pings inside and across tenants, a flow dump; cleans up on exit. DEMO_KEEP=1 stays up until Ctrl-C.
