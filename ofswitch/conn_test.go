@@ -1,6 +1,7 @@
 package ofswitch
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -272,6 +274,43 @@ func TestApplyBundleDiscardsWhenAnAddIsRefused(t *testing.T) {
 	defer sw.mu.Unlock()
 	assert.Equal(t, 3, sw.adds)
 	assert.Equal(t, []uint16{bundleOpenRequest, bundleDiscardRequest}, sw.ctrl, "no commit after a refused add")
+}
+
+// TestBundleAddsOnTheWireAreStampedCopies: what Bundle.Add writes straight
+// into the connection is, message for message, the bundle add of the
+// caller's message stamped with its xid, and the caller's slices are left
+// untouched.
+func TestBundleAddsOnTheWireAreStampedCopies(t *testing.T) {
+	c, f := dialFake(t, 1, testOptions(t))
+	var mu sync.Mutex
+	var seen []Message
+	var sw bundleSwitch
+	handle := sw.handle(f, nil)
+	f.serve(func(m Message) {
+		if isBundleAdd(m) {
+			mu.Lock()
+			seen = append(seen, m)
+			mu.Unlock()
+		}
+		handle(m)
+	})
+	msgs := []Message{newMessage(typeFlowMod, bytes.Repeat([]byte{0xaa}, 48)), newMessage(typeFlowMod, bytes.Repeat([]byte{0xbb}, 104))}
+	orig := []string{hex.EncodeToString(msgs[0]), hex.EncodeToString(msgs[1])}
+	ctx := context.Background()
+	b, err := c.OpenBundle(ctx)
+	require.NoError(t, err)
+	require.NoError(t, b.Add(msgs...))
+	require.NoError(t, b.Commit(ctx))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, seen, 2)
+	for i, m := range msgs {
+		add, err := buildBundleAdd(b.ID(), m)
+		require.NoError(t, err)
+		assert.Equal(t, hex.EncodeToString(withXid(add, seen[i].Xid())), hex.EncodeToString(seen[i]), "add #%d", i)
+		assert.Equal(t, orig[i], hex.EncodeToString(m), "caller's message #%d untouched", i)
+	}
+	assert.Equal(t, seen[0].Xid()+1, seen[1].Xid(), "consecutive xids")
 }
 
 func TestBundleAddsInSeveralCallsKeepTheirIndexes(t *testing.T) {

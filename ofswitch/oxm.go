@@ -228,13 +228,3 @@ func beUint(b []byte) uint64 {
 	}
 	return v
 }
-
-// putBE writes v big-endian into n bytes.
-func putBE(v uint64, n int) []byte {
-	out := make([]byte, n)
-	for i := n - 1; i >= 0; i-- {
-		out[i] = byte(v)
-		v >>= 8
-	}
-	return out
-}
