@@ -2,6 +2,7 @@ package ofswitch
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"testing"
@@ -63,5 +64,46 @@ func BenchmarkBundleAddBulk(b *testing.B) {
 			b.Fatal(err)
 		}
 		bt.dropBatches()
+	}
+}
+
+// flowStatsBody is a flow-stats reply body holding fs, as OVS would send
+// it (each entry built from the flow's encoded FLOW_MOD).
+func flowStatsBody(b *testing.B, fs []flows.Flow) []byte {
+	var body []byte
+	for _, f := range fs {
+		fm, err := Encode(f, Add)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rest := fm[flowModFixedLen:] // match and instructions
+		e := make([]byte, flowStatsFixedLen, flowStatsFixedLen+len(rest))
+		binary.BigEndian.PutUint16(e[0:], uint16(flowStatsFixedLen+len(rest)))
+		e[2] = f.Table
+		binary.BigEndian.PutUint16(e[12:], f.Priority)
+		binary.BigEndian.PutUint16(e[14:], f.IdleTimeout)
+		binary.BigEndian.PutUint16(e[16:], f.HardTimeout)
+		binary.BigEndian.PutUint64(e[24:], f.Cookie)
+		body = append(body, append(e, rest...)...)
+	}
+	return body
+}
+
+// BenchmarkDecodeBulk is the receiving half of a resync's dump: the flow
+// stats of the bulk host's br-tun parsed and decoded.
+func BenchmarkDecodeBulk(b *testing.B) {
+	fs := bulkFlows()
+	body := flowStatsBody(b, fs)
+	b.ReportAllocs()
+	for b.Loop() {
+		stats, err := parseFlowStats(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range stats {
+			if _, err := DecodeFlow(s); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
