@@ -69,7 +69,7 @@ func BenchmarkBundleAddBulk(b *testing.B) {
 
 // flowStatsBody is a flow-stats reply body holding fs, as OVS would send
 // it (each entry built from the flow's encoded FLOW_MOD).
-func flowStatsBody(b *testing.B, fs []flows.Flow) []byte {
+func flowStatsBody(b testing.TB, fs []flows.Flow) []byte {
 	var body []byte
 	for _, f := range fs {
 		fm, err := Encode(f, Add)
