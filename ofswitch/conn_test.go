@@ -23,6 +23,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
 )
 
 func TestDialHandshakeReportsDatapathID(t *testing.T) {
@@ -311,6 +312,69 @@ func TestBundleAddsOnTheWireAreStampedCopies(t *testing.T) {
 		assert.Equal(t, orig[i], hex.EncodeToString(m), "caller's message #%d untouched", i)
 	}
 	assert.Equal(t, seen[0].Xid()+1, seen[1].Xid(), "consecutive xids")
+}
+
+// slowBundleSwitch works through what brtun sends like a busy ovs-vswitchd:
+// 50 messages, then a pause (one main-loop pass), answering echoes and
+// barriers in stream order and nothing else while it goes. With hang set it
+// stops reading after the first pass instead.
+func slowBundleSwitch(f *fakeSwitch, pass time.Duration, hang bool) *bundleSwitch {
+	sw := &bundleSwitch{}
+	handle := sw.handle(f, nil)
+	go func() {
+		for n := 1; ; n++ {
+			m, err := f.tryRead(10 * time.Second)
+			if err != nil {
+				return
+			}
+			if n%50 == 0 {
+				if hang {
+					return
+				}
+				time.Sleep(pass)
+			}
+			switch m.Type() {
+			case typeEchoRequest:
+				_ = f.write(withXid(buildEchoReply(m), m.Xid()))
+			case typeBarrierRequest:
+				_ = f.write(withXid(newMessage(typeBarrierReply, nil), m.Xid()))
+			default:
+				handle(m)
+			}
+		}
+	}()
+	return sw
+}
+
+// TestBigBundleToASlowSwitchKeepsTheConnection: a bundle that a switch takes
+// three dead-peer timeouts to work through, saying nothing but the answers to
+// the echoes brtun puts between the adds, is committed on the same
+// connection; a switch that stops reading is still found dead.
+func TestBigBundleToASlowSwitchKeepsTheConnection(t *testing.T) {
+	opts := Options{Logger: zaptest.NewLogger(t), EchoInterval: 200 * time.Millisecond, DeadTimeout: 600 * time.Millisecond}
+	msgs := make([]Message, 5000) // 100 passes of 20 ms: 2 s
+	for i := range msgs {
+		msgs[i] = newMessage(typeFlowMod, make([]byte, 150))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	c, f := dialFake(t, 1, opts)
+	sw := slowBundleSwitch(f, 20*time.Millisecond, false)
+	start := time.Now()
+	require.NoError(t, c.ApplyBundle(ctx, msgs))
+	assert.Greater(t, time.Since(start), 3*opts.DeadTimeout, "the switch was slow")
+	assert.NoError(t, c.Err(), "still connected")
+	sw.mu.Lock()
+	assert.Equal(t, len(msgs), sw.adds)
+	assert.Equal(t, []uint16{bundleOpenRequest, bundleCommitRequest}, sw.ctrl)
+	sw.mu.Unlock()
+
+	hung, hf := dialFake(t, 2, opts)
+	slowBundleSwitch(hf, 20*time.Millisecond, true)
+	err := hung.ApplyBundle(ctx, msgs)
+	require.Error(t, err)
+	assert.ErrorIs(t, waitClosed(t, hung, 5*time.Second), ErrPeerDead)
 }
 
 func TestBundleAddsInSeveralCallsKeepTheirIndexes(t *testing.T) {
