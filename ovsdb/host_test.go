@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	libovsdb "github.com/ovn-kubernetes/libovsdb/ovsdb"
+
 	"github.com/brtun/brtun/ovsdb/vswitchd"
 )
 
@@ -84,6 +86,10 @@ func expectHost(t *testing.T, st *state, spec HostSpec) {
 			targets = append(targets, ctrl.Target)
 			require.NotNil(t, ctrl.ConnectionMode)
 			assert.Equal(t, "out-of-band", *ctrl.ConnectionMode)
+			require.NotNil(t, ctrl.MaxBackoff)
+			assert.Equal(t, ControllerMaxBackoffMs, *ctrl.MaxBackoff)
+			require.NotNil(t, ctrl.InactivityProbe)
+			assert.Equal(t, ControllerInactivityProbeMs, *ctrl.InactivityProbe)
 		}
 		assert.ElementsMatch(t, spec.ControllerTargets, targets)
 
@@ -136,6 +142,50 @@ func TestEnsureHostFreshAndIdempotent(t *testing.T) {
 	c2 := m.dial(t)
 	require.NoError(t, c2.EnsureHost(ctxT(t), spec))
 	assert.Equal(t, cfg, m.state(t).root.NextCfg)
+}
+
+// TestEnsureHostWritesControllerSettingsOnce: a host set up by an older
+// brtun (its Controller rows without max_backoff and inactivity_probe) gets
+// them in one transaction that changes nothing else; the next call, and a
+// restarted brtun, send none.
+func TestEnsureHostWritesControllerSettingsOnce(t *testing.T) {
+	m := newMemOVS(t, memOptions{})
+	spec := HostSpec{Name: "h1", ControllerTargets: []string{"tcp:198.51.100.254:6653"}}
+	require.NoError(t, m.dial(t).EnsureHost(ctxT(t), spec))
+	st := m.state(t)
+	var ops []libovsdb.Operation
+	for uuid := range st.controllers {
+		old := &vswitchd.Controller{UUID: uuid}
+		up, err := m.raw.Where(old).Update(old, &old.MaxBackoff, &old.InactivityProbe)
+		require.NoError(t, err)
+		ops = append(ops, up...)
+	}
+	m.transact(t, ops...)
+	before := m.state(t)
+	for _, c := range before.controllers {
+		require.Nil(t, c.MaxBackoff, "the older brtun's row")
+	}
+	bridges := map[string]vswitchd.Bridge{}
+	for uuid, b := range before.bridges {
+		bridges[uuid] = *b
+	}
+	cfg := before.root.NextCfg
+
+	c := m.dial(t) // brtun restarted with the new settings
+	require.NoError(t, c.EnsureHost(ctxT(t), spec))
+	after := m.state(t)
+	assert.Equal(t, cfg+1, after.root.NextCfg, "one transaction")
+	expectHost(t, after, spec)
+	for uuid, b := range after.bridges {
+		assert.Equal(t, bridges[uuid], *b, "bridge %s untouched", b.Name)
+	}
+	for uuid, ctrl := range before.controllers {
+		assert.Equal(t, ctrl.Target, after.controllers[uuid].Target, "same row, updated in place")
+	}
+
+	require.NoError(t, c.EnsureHost(ctxT(t), spec))
+	require.NoError(t, m.dial(t).EnsureHost(ctxT(t), spec))
+	assert.Equal(t, cfg+1, m.state(t).root.NextCfg, "written once")
 }
 
 func TestEnsureHostCreatesRootRow(t *testing.T) {
