@@ -149,9 +149,6 @@ const (
 	FlowDeleteStrict uint8 = 4
 )
 
-// flowModFixedLen is ofp_flow_mod up to its match.
-const flowModFixedLen = 48
-
 // ParseFlowMod decodes an OFPT_FLOW_MOD. The match entries are checked to be
 // whole; instructions are checked by DecodeFlow.
 func ParseFlowMod(m Message) (FlowMod, error) {

@@ -160,7 +160,7 @@ func TestEnsureHostWritesControllerSettingsOnce(t *testing.T) {
 		require.NoError(t, err)
 		ops = append(ops, up...)
 	}
-	m.transact(t, ops...)
+	m.Transact(t, ops...)
 	before := m.state(t)
 	for _, c := range before.controllers {
 		require.Nil(t, c.MaxBackoff, "the older brtun's row")
