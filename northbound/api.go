@@ -143,6 +143,7 @@ func New(opts Options) (*API, error) {
 	}
 	if opts.Metrics != nil {
 		a.metrics = newAPIMetrics(opts.Metrics)
+		opts.Metrics.MustRegister(newSubnetCollector(opts.Store, a.log))
 	}
 	a.router = a.routes()
 	return a, nil
@@ -190,6 +191,12 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc("/v1/networks/{network}", a.getNetwork).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}", a.patchNetwork).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/networks/{network}", a.deleteNetwork).Methods(http.MethodDelete)
+
+	r.HandleFunc("/v1/networks/{network}/subnets", a.createSubnet).Methods(http.MethodPost)
+	r.HandleFunc("/v1/networks/{network}/subnets", a.listSubnets).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.getSubnet).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.patchSubnet).Methods(http.MethodPatch)
+	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.deleteSubnet).Methods(http.MethodDelete)
 
 	r.HandleFunc("/v1/ports", a.listPorts).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports", a.createPort).Methods(http.MethodPost)

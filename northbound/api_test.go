@@ -303,9 +303,9 @@ func TestPorts(t *testing.T) {
 	assert.Equal(t, PortBound, r.json(t)["status"], "status follows the controller")
 
 	r = a.must("POST", "/v1/networks/blue/ports", `{"name":"vm2","host":"h1","interface":"tap1"}`, http.StatusCreated)
-	assert.JSONEq(t, `{"network":"blue","name":"vm2","host":"h1","interface":"tap1","local_vlan":2,"status":"pending",
+	assert.JSONEq(t, `{"network":"blue","name":"vm2","host":"h1","interface":"tap1","mac":"02:62:74:00:00:02","local_vlan":2,"status":"pending",
 		"admin_state_up":true,"description":"","tags":[],"revision_number":7}`, string(r.body),
-		"mac and ips are optional")
+		"mac and ips are optional; a MAC is generated, a network without subnets gives no address")
 
 	var list PortList
 	require.NoError(t, json.Unmarshal(a.must("GET", "/v1/networks/blue/ports", "", http.StatusOK).body, &list))

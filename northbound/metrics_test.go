@@ -70,3 +70,44 @@ func seriesCount(t *testing.T, reg *prometheus.Registry, name string) int {
 	}
 	return 0
 }
+
+// TestSubnetPoolMetrics: each subnet reports its pool size and how many of
+// its pool addresses ports hold, as the store has them at scrape time.
+func TestSubnetPoolMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := newTestAPI(t, nil, func(o *Options) { o.Metrics = reg })
+	a.must("POST", "/v1/hosts", h1Body, http.StatusCreated)
+	a.must("POST", "/v1/networks", blueBody, http.StatusCreated)
+	a.must("POST", "/v1/networks/blue/subnets", `{"name":"v4","cidr":"198.18.0.0/24"}`, http.StatusCreated)
+	a.must("POST", "/v1/networks/blue/subnets", `{"name":"v6","cidr":"2001:db8::/64","gateway_ip":""}`, http.StatusCreated)
+	a.must("POST", "/v1/networks/blue/ports", `{"name":"vm1","host":"h1","interface":"tap1"}`, http.StatusCreated)
+	a.must("POST", "/v1/networks/blue/ports", `{"name":"vm2","host":"h1","interface":"tap2","ips":["198.18.0.200"]}`, http.StatusCreated)
+	a.must("PATCH", "/v1/networks/blue/subnets/v4", `{"allocation_pools":[{"start":"198.18.0.2","end":"198.18.0.99"}]}`, http.StatusOK)
+
+	gauge := func(name, subnet string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatalf("gather: %v", err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, s := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range s.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["network"] == "blue" && labels["subnet"] == subnet {
+					return s.GetGauge().GetValue()
+				}
+			}
+		}
+		t.Fatalf("no %s for subnet %s", name, subnet)
+		return 0
+	}
+	assert.Equal(t, 98.0, gauge("brtun_subnet_pool_addresses", "v4"))
+	assert.Equal(t, 1.0, gauge("brtun_subnet_pool_used_addresses", "v4"), "vm2's address lies outside the shrunk pool")
+	assert.Equal(t, 18446744073709551615.0, gauge("brtun_subnet_pool_addresses", "v6"), "2^64 less the network address")
+	assert.Equal(t, 1.0, gauge("brtun_subnet_pool_used_addresses", "v6"), "vm1's EUI-64 address")
+}

@@ -303,13 +303,14 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	responses := map[string]any{
 		"Host": HostView{}, "HostList": HostList{}, "Network": NetworkView{}, "NetworkList": NetworkList{},
 		"Port": PortView{}, "PortList": PortList{}, "Flow": FlowView{}, "FlowList": FlowList{}, "Error": ErrorBody{},
-		"Cluster": ClusterStatus{},
+		"Cluster": ClusterStatus{}, "Subnet": topology.Subnet{}, "SubnetList": SubnetList{},
 	}
 	for name, v := range responses {
 		c.check(name, ref(name), reflect.TypeOf(v), true)
 	}
 	requests := map[string]any{
 		"HostRequest": HostRequest{}, "NetworkRequest": NetworkRequest{}, "PortRequest": PortRequest{}, "PortUpdate": PortUpdate{},
+		"SubnetRequest": SubnetRequest{},
 	}
 	for name, v := range requests {
 		c.check(name, ref(name), reflect.TypeOf(v), false)
@@ -319,7 +320,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}
 
 	// A merge patch names fields of the object it changes, with their types.
-	patches := map[string]any{"HostPatch": HostView{}, "NetworkPatch": NetworkView{}, "PortPatch": PortView{}}
+	patches := map[string]any{"HostPatch": HostView{}, "NetworkPatch": NetworkView{}, "PortPatch": PortView{}, "SubnetPatch": topology.Subnet{}}
 	for name, v := range patches {
 		schema, _ := resolve(t, doc, ref(name))
 		c.visited[name] = true
@@ -363,6 +364,7 @@ func TestOpenAPIHealthAndEnums(t *testing.T) {
 		types = append(types, string(tt.Name))
 	}
 	assert.ElementsMatch(t, types, enum(t, doc, "NetworkType"))
+	assert.ElementsMatch(t, []string{topology.IPv6SLAAC, topology.IPv6DHCPv6Stateful, topology.IPv6DHCPv6Stateless}, enum(t, doc, "IPv6AddressMode"))
 
 	port, _ := resolve(t, doc, ref("Port"))
 	var status []string
@@ -403,6 +405,11 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 			body: `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02","ips":["198.18.0.2"],"admin_state_up":false,
 				"description":"web","tags":["a"],"network":"blue","local_vlan":1,"revision_number":3,"status":"bound"}`,
 			setup: []string{hostSetup, netSetup, portSetup}},
+		{schema: "SubnetRequest", method: "POST", path: "/v1/networks/blue/subnets",
+			body: `{"name":"v6","cidr":"2001:db8::/64","gateway_ip":"2001:db8::1","allocation_pools":[{"start":"2001:db8::10","end":"2001:db8::ff"}],
+				"dns_servers":["2001:db8::53"],"host_routes":[{"destination":"2001:db8:8::/48","nexthop":"2001:db8::fe"}],"enable_dhcp":false,
+				"ipv6_address_mode":"dhcpv6-stateless","description":"v6","tags":["a"]}`,
+			setup: []string{netSetup}},
 	}
 	for _, tc := range cases {
 		schema, _ := resolve(t, doc, ref(tc.schema))

@@ -19,7 +19,7 @@ const BoltFileName = "brtun.db"
 // BoltFileName in dataDir. Every write is fsynced before it returns, so a
 // change that was acknowledged survives a crash. The file is locked: a
 // second brtun on the same data directory fails after a second.
-func OpenBoltStore(dataDir string) (Store, error) {
+func OpenBoltStore(dataDir string, opts ...Option) (Store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", dataDir, err)
 	}
@@ -40,7 +40,7 @@ func OpenBoltStore(dataDir string) (Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("initialise state file %s: %w", path, err)
 	}
-	return newStore(&boltBackend{db: db}), nil
+	return newStore(&boltBackend{db: db}, opts...), nil
 }
 
 type boltBackend struct {

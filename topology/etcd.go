@@ -86,7 +86,7 @@ const maxEtcdAttempts = 50
 // When etcd cannot be reached, calls fail with an error for which
 // errors.Is(err, ErrUnavailable) holds; a Watch stays open and resumes
 // when etcd is back.
-func NewEtcdStore(opts EtcdOptions) (Store, error) {
+func NewEtcdStore(opts EtcdOptions, storeOpts ...Option) (Store, error) {
 	if opts.Client == nil {
 		return nil, errors.New("etcd store: a client is required")
 	}
@@ -101,7 +101,7 @@ func NewEtcdStore(opts EtcdOptions) (Store, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	be := &etcdBackend{opts: opts, stop: cancel, done: make(chan struct{})}
-	s := newStore(be)
+	s := newStore(be, storeOpts...)
 	go be.follow(ctx, s.publish)
 	return s, nil
 }

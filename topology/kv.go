@@ -22,13 +22,15 @@ const (
 	bucketBindings  bucket = "bindings"  // host/network -> binding (local VLAN + port count)
 	bucketVLANs     bucket = "vlans"     // host/%04d vlan -> network
 	bucketIfaces    bucket = "ifaces"    // host/interface -> network/port
+	bucketSubnets   bucket = "subnets"   // network/subnet -> Subnet
+	bucketMACs      bucket = "macs"      // mac/network/port -> network/port (every port's MAC, across networks)
 )
 
 // allBuckets lists every bucket, for backends that create them up front.
 func allBuckets() []bucket {
 	return []bucket{
 		bucketMeta, bucketHosts, bucketNetworks, bucketPorts, bucketSegments,
-		bucketTunnelIPs, bucketBindings, bucketVLANs, bucketIfaces,
+		bucketTunnelIPs, bucketBindings, bucketVLANs, bucketIfaces, bucketSubnets, bucketMACs,
 	}
 }
 

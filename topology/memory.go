@@ -11,8 +11,8 @@ import (
 
 // NewMemoryStore returns a Store that keeps everything in memory (for tests).
 // It behaves exactly like the bbolt store, minus durability.
-func NewMemoryStore() Store {
-	return newStore(&memoryBackend{data: make(map[bucket]map[string][]byte)})
+func NewMemoryStore(opts ...Option) Store {
+	return newStore(&memoryBackend{data: make(map[bucket]map[string][]byte)}, opts...)
 }
 
 // memoryBackend is a map per bucket; writes of a transaction go to an

@@ -136,6 +136,9 @@ func (s *store) DeleteNetwork(ctx context.Context, name string, cascade bool, if
 				return err
 			}
 		}
+		if err := deleteSubnets(t, name); err != nil {
+			return err
+		}
 		if err := releaseSegment(t, n); err != nil {
 			return err
 		}

@@ -23,6 +23,13 @@ func (s *store) CreatePort(ctx context.Context, req Port) (Port, uint64, error) 
 			}
 			return err
 		}
+		others, err := scanJSON[Port](t, bucketPorts, key(p.Network, ""))
+		if err != nil {
+			return err
+		}
+		if p, err = s.assignAddresses(t, p, nil, others); err != nil {
+			return err
+		}
 		if err := checkPortClaims(t, p, nil); err != nil {
 			return err
 		}
@@ -71,11 +78,23 @@ func (s *store) UpdatePort(ctx context.Context, network, name string, ifMatch If
 		if p, err = normalizePort(p); err != nil {
 			return err
 		}
+		others, err := scanJSON[Port](t, bucketPorts, key(p.Network, ""))
+		if err != nil {
+			return err
+		}
+		if p, err = s.assignAddresses(t, p, &old, others); err != nil {
+			return err
+		}
 		if err := checkPortClaims(t, p, &old); err != nil {
 			return err
 		}
 		if err := t.del(bucketIfaces, key(old.Host, old.Interface)); err != nil {
 			return err
+		}
+		if old.MAC != "" {
+			if err := t.del(bucketMACs, macKey(old)); err != nil {
+				return err
+			}
 		}
 		p.LocalVLAN = old.LocalVLAN
 		if p.Host != old.Host {
@@ -188,6 +207,11 @@ func putPort(t txn, p Port) error {
 	if err := t.put(bucketIfaces, key(p.Host, p.Interface), []byte(key(p.Network, p.Name))); err != nil {
 		return err
 	}
+	if p.MAC != "" {
+		if err := t.put(bucketMACs, macKey(p), []byte(key(p.Network, p.Name))); err != nil {
+			return err
+		}
+	}
 	return putJSON(t, bucketPorts, key(p.Network, p.Name), p)
 }
 
@@ -198,6 +222,11 @@ func deletePort(t txn, p Port) error {
 	}
 	if err := t.del(bucketIfaces, key(p.Host, p.Interface)); err != nil {
 		return err
+	}
+	if p.MAC != "" {
+		if err := t.del(bucketMACs, macKey(p)); err != nil {
+			return err
+		}
 	}
 	return t.del(bucketPorts, key(p.Network, p.Name))
 }

@@ -37,18 +37,44 @@ type Store interface {
 	// (mac_learning, description, tags). Name, type and segment_id cannot
 	// change (ErrInvalid naming the field).
 	UpdateNetwork(ctx context.Context, name string, ifMatch IfMatch, change func(*Network) error) (Network, uint64, error)
-	// DeleteNetwork removes a network; like DeleteHost for its ports.
+	// DeleteNetwork removes a network; like DeleteHost for its ports. Its
+	// subnets go with it.
 	DeleteNetwork(ctx context.Context, name string, cascade bool, ifMatch IfMatch) (uint64, error)
+
+	// CreateSubnet adds an IP range to a network. Names are unique within
+	// the network and its CIDRs do not overlap (ErrConflict); the gateway
+	// is the caller's ("" for none), empty allocation pools default to the
+	// whole CIDR less the network, broadcast and gateway addresses.
+	CreateSubnet(ctx context.Context, s Subnet) (Subnet, uint64, error)
+	GetSubnet(ctx context.Context, network, name string) (Subnet, error)
+	// ListSubnets lists the subnets of a network (ErrNotFound for an
+	// unknown network), or of every network when network is "".
+	ListSubnets(ctx context.Context, network string) ([]Subnet, error)
+	// UpdateSubnet applies change in one transaction: allocation pools, DNS
+	// servers, host routes, enable_dhcp, description and tags. Network,
+	// name, cidr, gateway_ip and ipv6_address_mode cannot change.
+	UpdateSubnet(ctx context.Context, network, name string, ifMatch IfMatch, change func(*Subnet) error) (Subnet, uint64, error)
+	// DeleteSubnet removes a subnet; ErrConflict while ports hold
+	// addresses of it.
+	DeleteSubnet(ctx context.Context, network, name string, ifMatch IfMatch) (uint64, error)
 
 	// CreatePort binds an interface of a host to a network. The port's host
 	// gets a local VLAN for the network when this is its first port there.
 	// Port names are unique within a network; an interface of a host, a MAC
 	// within a network and an IP within a network belong to one port.
+	// Without a MAC the port gets one generated under the store's MAC
+	// prefix, unused by any port of any network. On a network with subnets
+	// a port without IPs gets one address of each subnet (the lowest free
+	// pool address, or the EUI-64 address on slaac and dhcpv6-stateless
+	// subnets), and given IPs must lie in a subnet and be none of its
+	// network, broadcast or gateway addresses (ErrInvalid).
 	CreatePort(ctx context.Context, p Port) (Port, uint64, error)
 	// UpdatePort applies change to the stored port in one transaction (a VM
 	// that moved, new addresses, admin state, description, tags). Moving
 	// hosts releases and allocates local VLANs. Network and name cannot
-	// change; local_vlan is the store's.
+	// change; local_vlan is the store's. An empty MAC keeps the stored one;
+	// changed IPs are checked against the network's subnets like on create
+	// (an update never allocates addresses).
 	UpdatePort(ctx context.Context, network, name string, ifMatch IfMatch, change func(*Port) error) (Port, uint64, error)
 	GetPort(ctx context.Context, network, name string) (Port, error)
 	// ListPorts lists the ports of a network (ErrNotFound for an unknown
@@ -75,7 +101,8 @@ type Store interface {
 // store implements Store over a backend; all validation and allocation
 // logic lives here, once, for every backend.
 type store struct {
-	be backend
+	be        backend
+	macPrefix MACPrefix // of generated MACs
 
 	mu       sync.Mutex // guards watchers, last, closed
 	watchers map[chan uint64]struct{}
@@ -83,8 +110,22 @@ type store struct {
 	closed   bool
 }
 
-func newStore(be backend) *store {
-	return &store{be: be, watchers: make(map[chan uint64]struct{})}
+// Option configures a Store when it is opened.
+type Option func(*store)
+
+// WithMACPrefix sets the prefix of the MACs generated for ports created
+// without one (default DefaultMACPrefix). Replicas sharing an etcd store
+// must use the same.
+func WithMACPrefix(p MACPrefix) Option {
+	return func(s *store) { s.macPrefix = p }
+}
+
+func newStore(be backend, opts ...Option) *store {
+	s := &store{be: be, watchers: make(map[chan uint64]struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // IfMatch is a write's precondition on the object's revision_number: the
@@ -237,6 +278,10 @@ func (s *store) Snapshot(ctx context.Context) (Snapshot, error) {
 			return err
 		}
 		sortPorts(snap.Ports)
+		if snap.Subnets, err = scanJSON[Subnet](t, bucketSubnets, ""); err != nil {
+			return err
+		}
+		sortSubnets(snap.Subnets)
 		return nil
 	})
 	if err != nil {

@@ -86,6 +86,7 @@ type Snapshot struct {
 	Hosts    []Host    `json:"hosts"`
 	Networks []Network `json:"networks"`
 	Ports    []Port    `json:"ports"`
+	Subnets  []Subnet  `json:"subnets"` // by network, then name
 }
 
 // LocalVLANs maps each network that has a port on host to its local VLAN there.

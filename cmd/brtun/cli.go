@@ -78,6 +78,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newServeCommand(),
 		newHostCommand(o),
 		newNetCommand(o),
+		newSubnetCommand(o),
 		newPortCommand(o),
 		newFlowsCommand(o),
 	)

@@ -30,8 +30,8 @@ func portPath(network string, port ...string) string {
 func portFlags(cmd *cobra.Command, req *northbound.PortRequest, adminState *string) {
 	cmd.Flags().StringVar(&req.Host, "host", "", "host the VM runs on")
 	cmd.Flags().StringVar(&req.Interface, "interface", "", "the VM's interface on the host's br-int (e.g. tap0)")
-	cmd.Flags().StringVar(&req.MAC, "mac", "", "the VM's MAC address")
-	cmd.Flags().StringArrayVar(&req.IPs, "ip", nil, "an IP address of the VM (repeat for more)")
+	cmd.Flags().StringVar(&req.MAC, "mac", "", "the VM's MAC address (add: generated under the server's --mac-prefix when not given)")
+	cmd.Flags().StringArrayVar(&req.IPs, "ip", nil, "an IP address of the VM (repeat for more; add: on a network with subnets, one address of each subnet is allocated when not given)")
 	cmd.Flags().StringVar(adminState, "admin-state", "up", "up, or down: the port stays but its traffic is dropped and other hosts forget it")
 	metaFlags(cmd, &req.Description, &req.Tags)
 }
@@ -53,7 +53,7 @@ func newPortAddCommand(o *cliOptions) *cobra.Command {
 	var adminState string
 	cmd := &cobra.Command{
 		Use:   "add NET NAME --host H --interface IF [--mac M] [--ip IP]... [--admin-state up|down]",
-		Short: "Bind a VM interface on a host to a network",
+		Short: "Bind a VM interface on a host to a network (without --mac and --ip brtun picks them and prints them)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[1]

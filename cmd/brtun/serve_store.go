@@ -32,6 +32,7 @@ type storeOptions struct {
 	etcdCA        string
 	replicaName   string
 	leaseTTL      time.Duration
+	macPrefix     string // of the MACs generated for ports created without one
 }
 
 func (o *storeOptions) addFlags(f *pflag.FlagSet) {
@@ -42,6 +43,7 @@ func (o *storeOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.etcdKey, "etcd-tls-key", "", "private key of --etcd-tls-cert (PEM)")
 	f.StringVar(&o.etcdCA, "etcd-tls-ca", "", "CA certificate that signed etcd's server certificates (PEM; default: the system's CAs)")
 	f.StringVar(&o.replicaName, "replica-name", "", "with --store etcd: this replica's name among the others (default HOSTNAME@API-LISTEN)")
+	f.StringVar(&o.macPrefix, "mac-prefix", topology.DefaultMACPrefix, "first 1 to 5 bytes of the MACs brtun generates for ports created without one (locally administered and unicast: the first byte's low nibble is 2, 6, a or e); replicas sharing etcd must use the same")
 	f.DurationVar(&o.leaseTTL, "etcd-lease-ttl", 5*time.Second, "with --store etcd: how long a replica that died or lost etcd keeps its bridges before another replica takes them over")
 }
 
@@ -90,12 +92,19 @@ func (s *openedStore) Close() error {
 
 // open checks the flags and opens the store they name.
 func (o storeOptions) open(dataDir, apiListen string, log *zap.Logger) (*openedStore, error) {
+	var prefix topology.MACPrefix // zero: the default
+	if o.macPrefix != "" {
+		var err error
+		if prefix, err = topology.ParseMACPrefix(o.macPrefix); err != nil {
+			return nil, fmt.Errorf("--mac-prefix: %w", err)
+		}
+	}
 	switch o.kind {
 	case "bolt":
 		if o.etcdEndpoints != "" || o.etcdCert != "" || o.etcdKey != "" || o.etcdCA != "" || o.replicaName != "" {
 			return nil, errors.New("--etcd-* and --replica-name need --store etcd")
 		}
-		s, err := topology.OpenBoltStore(dataDir)
+		s, err := topology.OpenBoltStore(dataDir, topology.WithMACPrefix(prefix))
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +126,7 @@ func (o storeOptions) open(dataDir, apiListen string, log *zap.Logger) (*openedS
 	if err != nil {
 		return nil, err
 	}
-	s, err := topology.NewEtcdStore(topology.EtcdOptions{Client: cli, Prefix: o.etcdPrefix})
+	s, err := topology.NewEtcdStore(topology.EtcdOptions{Client: cli, Prefix: o.etcdPrefix}, topology.WithMACPrefix(prefix))
 	if err != nil {
 		_ = cli.Close()
 		return nil, err
