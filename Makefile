@@ -12,9 +12,9 @@ INTEGRATION_TIMEOUT ?= 45m
 FUZZTIME ?= 2m
 # OS packages the tests need; the Debian package names.
 # podman and runc: brtun-cni's podman test (busybox-static makes its image); containernetworking-plugins: its host-local IPAM test.
-TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 isc-dhcp-client busybox-static podman runc containernetworking-plugins
+TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 isc-dhcp-client busybox-static frr ethtool podman runc containernetworking-plugins
 
-.PHONY: all build build-cni demo test test-unit integration deps lint bench fuzz generate clean
+.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench fuzz generate clean
 
 all: build
 
@@ -24,6 +24,11 @@ build: build-cni
 ## build-cni: the CNI plugin; install it as /opt/cni/bin/brtun-cni (docs/operations.md).
 build-cni:
 	$(GO) build -o $(BIN_CNI) ./cmd/brtun-cni
+
+## hollow: build bin/brtun-hollow, which runs N hollow hosts (real ovsdb-server, simulated
+## ovs-vswitchd) in one process for scale tests; see hollow/README.md.
+hollow:
+	$(GO) build -o bin/brtun-hollow ./cmd/brtun-hollow
 
 ## demo: three simulated hosts and brtun, two tenants with overlapping IPs set up with the CLI,
 ## pings inside and across tenants, a flow dump; cleans up on exit. DEMO_KEEP=1 stays up until Ctrl-C.

@@ -54,7 +54,7 @@ func (r *report) note(format string, args ...any) {
 	fmt.Println("BENCH", s)
 }
 
-// TestBench runs the five benchmarks of performance.md in one session, in
+// TestBench runs the five benchmarks of docs/benchmarks.md in one session, in
 // two stages. First the hosts hold -latency-networks networks: single-network
 // latency against OVN at the same load and on -hosts hosts. Then brtun is
 // stopped, the store grown to -networks networks and brtun restarted: cold

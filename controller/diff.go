@@ -42,17 +42,21 @@ type Change struct {
 // flow whose cookie or timeouts differ is replaced with an add (which resets
 // its counters); only a change of actions is a strict modify.
 func Diff(desired, installed []flows.Flow, keep func(flows.Flow) bool) []Change {
+	// Each key is rendered once: a resync diffs tens of thousands of flows.
+	keys := make([]flows.Key, len(desired))
 	want := make(map[flows.Key]int, len(desired))
 	for i := range desired {
-		want[desired[i].Key()] = i
+		keys[i] = desired[i].Key()
+		want[keys[i]] = i
 	}
-	have := make(map[flows.Key]int, len(installed))
+	installedAs := make([]bool, len(desired)) // by want's index of a key
 	var dels, mods, adds []Change
 	for i := range installed {
 		f := installed[i]
-		k := f.Key()
-		have[k] = i
-		j, ok := want[k]
+		j, ok := want[f.Key()]
+		if ok {
+			installedAs[j] = true
+		}
 		switch {
 		case !ok && (keep == nil || !keep(f)):
 			dels = append(dels, Change{Op: OpDeleteStrict, Flow: f})
@@ -66,7 +70,7 @@ func Diff(desired, installed []flows.Flow, keep func(flows.Flow) bool) []Change 
 		}
 	}
 	for i := range desired {
-		if _, ok := have[desired[i].Key()]; !ok {
+		if !installedAs[want[keys[i]]] {
 			adds = append(adds, Change{Op: OpAdd, Flow: desired[i]})
 		}
 	}

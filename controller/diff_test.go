@@ -1,11 +1,14 @@
 package controller
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 
 	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/topology"
 )
 
 func flow(table uint8, prio uint16, cookie uint64, actions ...flows.Action) flows.Flow {
@@ -42,4 +45,25 @@ func TestDiffKeepsWhatKeepAccepts(t *testing.T) {
 	keep := func(f flows.Flow) bool { return f.Cookie == 0xabc }
 	got := Diff(nil, []flows.Flow{learned, stale}, keep)
 	assert.Equal(t, []Change{{Op: OpDeleteStrict, Flow: stale}}, got)
+}
+
+// BenchmarkDiffResync is a resync that finds nothing to do: the compiled
+// br-tun of a host with 4094 networks diffed against the same flows dumped.
+func BenchmarkDiffResync(b *testing.B) {
+	v := flows.View{Host: "h1", PatchIntOfport: 1}
+	v.Tunnels = []flows.TunnelPort{{Ofport: 2, PeerHost: "h2", Type: topology.VXLAN, RemoteIP: "192.0.2.2"}}
+	for i := range 4094 {
+		v.Networks = append(v.Networks, flows.NetworkView{
+			Name: fmt.Sprintf("net%04d", i), Type: topology.VXLAN, SegmentID: uint32(10000 + i),
+			LocalVLAN: uint16(i + 1), MACLearning: true, Peers: []string{"h2"},
+		})
+	}
+	desired := flows.Compile(v).BrTun
+	installed := slices.Clone(desired)
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := Diff(desired, installed, nil); len(got) != 0 {
+			b.Fatalf("%d changes", len(got))
+		}
+	}
 }

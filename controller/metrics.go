@@ -15,6 +15,7 @@ import (
 type Metrics struct {
 	reconciles  *prometheus.CounterVec
 	skips       prometheus.Counter
+	invalid     *prometheus.CounterVec
 	reconcileS  prometheus.Histogram
 	flowMods    *prometheus.CounterVec
 	bundles     *prometheus.CounterVec
@@ -36,6 +37,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "brtun", Subsystem: "controller", Name: "reconciles_skipped_total",
 			Help: "Host reconciles that found nothing the host depends on changed since its last successful one and only recorded the new revision.",
 		}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "controller", Name: "invalid_flowsets_total",
+			Help: "Compiled flow sets that failed validation against the declared pipeline and were not sent, by host.",
+		}, []string{"host"}),
 		reconcileS: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "brtun", Subsystem: "controller", Name: "reconcile_duration_seconds",
 			Help:    "Time one full host reconcile took (OVSDB and both bridges).",
@@ -68,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		state: newStateCollector(),
 	}
-	reg.MustRegister(m.reconciles, m.skips, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects, m.state)
+	reg.MustRegister(m.reconciles, m.skips, m.invalid, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects, m.state)
 	return m
 }
 
@@ -89,6 +94,13 @@ func (m *Metrics) skipped() {
 		return
 	}
 	m.skips.Inc()
+}
+
+func (m *Metrics) invalidFlowSet(host string) {
+	if m == nil {
+		return
+	}
+	m.invalid.WithLabelValues(host).Inc()
 }
 
 func (m *Metrics) applied(ref bridgeRef, changes []Change, err error, d time.Duration) {
@@ -229,8 +241,7 @@ func (c *Controller) metricState() []hostMetrics {
 	out := make([]hostMetrics, 0, len(c.hosts))
 	for name, hs := range c.hosts {
 		h := hostMetrics{name: name, learned: map[string]int{}, macTable: -1}
-		// hs.ovs is owned by the host's reconcile; Connected is safe to call.
-		if cl := hs.ovs; cl != nil {
+		if cl := hs.ovsdb.client(); cl != nil {
 			h.ovsdb = cl.Connected()
 		}
 		for _, b := range bridgeNames {

@@ -8,6 +8,7 @@
 package flows
 
 import (
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,10 +109,14 @@ func (f Flow) ActionsString() string {
 func (f Flow) Equal(g Flow) bool { return f.String() == g.String() }
 
 // SameContent reports whether two flows with the same Key need no change:
-// cookie, timeouts and actions are equal.
+// cookie, timeouts and actions are equal. Actions that are the same values
+// render the same, so only lists that differ as values (a decoded flow may
+// hold another value for the same action) are compared as text: a resync
+// compares every flow of a switch.
 func (f Flow) SameContent(g Flow) bool {
 	return f.Cookie == g.Cookie && f.IdleTimeout == g.IdleTimeout &&
-		f.HardTimeout == g.HardTimeout && f.ActionsString() == g.ActionsString()
+		f.HardTimeout == g.HardTimeout &&
+		(reflect.DeepEqual(f.Actions, g.Actions) || f.ActionsString() == g.ActionsString())
 }
 
 // SortFlows orders flows by table, then priority (highest first), then

@@ -9,7 +9,7 @@ const (
 	BrInt Bridge = "br-int"
 )
 
-// Table numbers of br-tun (fixed, as pipeline.md lays them out) and br-int.
+// Table numbers of br-tun (fixed, as docs/pipeline.md lays them out) and br-int.
 const (
 	TableDispatch  uint8 = 0  // br-tun: by in_port
 	TableOutbound  uint8 = 1  // br-tun: unicast vs multicast from br-int

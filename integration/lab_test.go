@@ -12,7 +12,8 @@ import (
 )
 
 // TestLabCarriesTenantTraffic proves the lab itself: two hosts with br-int and
-// br-tun built by hand and the reference pipeline of pipeline.md loaded with
+// br-tun built by hand and the article's reference pipeline (the table
+// layout docs/pipeline.md starts from, without brtun's additions) loaded with
 // ovs-ofctl, once over VXLAN and once over GRE. Two tenant segments use the
 // same IP addresses; a VM reaches its peer across the tunnel and does not
 // reach a VM of the other segment, while that VM's own peer does.
@@ -85,7 +86,7 @@ func buildBridges(t *testing.T, h, peer *lab.Host, tunnel string) string {
 	return port
 }
 
-// loadReferencePipeline installs pipeline.md's reference flows for two
+// loadReferencePipeline installs the source design's reference flows for two
 // segments (VLAN 1 <-> tun_id 0x1, VLAN 2 <-> tun_id 0x2), with the ofports
 // read from OVSDB, and br-int's NORMAL flow.
 func loadReferencePipeline(t *testing.T, h *lab.Host, tunnelPort string) {

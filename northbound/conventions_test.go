@@ -462,13 +462,19 @@ func TestSmallThings(t *testing.T) {
 	assert.Contains(t, string(r.body), "more than one JSON value")
 	assert.NotContains(t, string(r.body), "unknown field")
 	// Only UTF-8 bodies.
-	for ct, want := range map[string]int{
-		"application/json; charset=utf-16":    http.StatusUnsupportedMediaType,
-		"application/json; charset=latin1":    http.StatusUnsupportedMediaType,
-		"application/json; charset=UTF-8":     http.StatusCreated,
-		"application/merge-patch+json":        http.StatusUnsupportedMediaType, // POST takes application/json only
-		"application/json; charset=\"utf-8\"": http.StatusConflict,             // accepted, then a duplicate
+	// In order: the UTF-8 one creates "blue", the quoted UTF-8 one is then
+	// accepted and refused as a duplicate.
+	for _, c := range []struct {
+		ct   string
+		want int
+	}{
+		{"application/json; charset=utf-16", http.StatusUnsupportedMediaType},
+		{"application/json; charset=latin1", http.StatusUnsupportedMediaType},
+		{"application/merge-patch+json", http.StatusUnsupportedMediaType}, // POST takes application/json only
+		{"application/json; charset=UTF-8", http.StatusCreated},
+		{"application/json; charset=\"utf-8\"", http.StatusConflict},
 	} {
+		ct, want := c.ct, c.want
 		r := a.doHeaders("POST", "/v1/networks", `{"name":"blue","type":"vxlan"}`, map[string]string{"Content-Type": ct})
 		assert.Equal(t, want, r.status, "%s: %s", ct, r.body)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +42,10 @@ func readBody(w http.ResponseWriter, r *http.Request, mediaTypes ...string) ([]b
 		return nil, apiErr(http.StatusRequestEntityTooLarge, codeTooLarge, "request body is over %d bytes", maxBodyBytes)
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, apiErr(http.StatusRequestTimeout, codeRequestTimeout,
+			"the request body did not arrive in time (after %d bytes); send it at once", len(raw))
+	}
 	if err != nil {
 		return nil, jsonError(err)
 	}

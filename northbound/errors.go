@@ -21,6 +21,7 @@ const (
 	codeNotFound           = "not_found"              // 404
 	codeMethodNotAllowed   = "method_not_allowed"     // 405
 	codeConflict           = "conflict"               // 409
+	codeRequestTimeout     = "request_timeout"        // 408: the request body did not arrive within LimitBodyRead's timeout
 	codePreconditionFailed = "precondition_failed"    // 412: If-Match does not match the object's ETag, or is malformed
 	codeTooLarge           = "too_large"              // 413
 	codeUnsupportedMedia   = "unsupported_media_type" // 415

@@ -356,7 +356,7 @@ func TestOpenAPIHealthAndEnums(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		codeInvalid, codeInvalidJSON, codeInvalidQuery, codeUnauthorized, codeNotFound, codeMethodNotAllowed, codeConflict,
 		codeTooLarge, codeUnsupportedMedia, codeInternal, codeUnavailable, codeNoSpace, codeNotApplied,
-		codePreconditionFailed, codeNotBound,
+		codePreconditionFailed, codeNotBound, codeRequestTimeout,
 	}, enum(t, doc, "ErrorCode"))
 	assert.ElementsMatch(t, []string{Connected, Disconnected}, enum(t, doc, "ConnectionState"))
 	var types []string

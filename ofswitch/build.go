@@ -135,13 +135,38 @@ func buildBundleControl(id uint32, ctrl uint16) (Message, error) {
 // buildBundleAdd wraps an encoded message into an ONF bundle add. The inner
 // message's xid is set to the add's xid when the Conn sends it (see withXid).
 func buildBundleAdd(id uint32, inner Message) (Message, error) {
+	if err := checkBundleInner(inner); err != nil {
+		return nil, err
+	}
+	out := make(Message, bundleAddInnerOffset+len(inner))
+	putBundleAddHeader(out, id, len(inner))
+	copy(out[bundleAddInnerOffset:], inner)
+	return out, nil
+}
+
+// checkBundleInner checks that inner can travel inside a bundle add.
+func checkBundleInner(inner Message) error {
 	if len(inner) < headerLen {
-		return nil, fmt.Errorf("bundle add: inner message of %d bytes", len(inner))
+		return fmt.Errorf("bundle add: inner message of %d bytes", len(inner))
 	}
 	if len(inner)+bundleAddInnerOffset > 0xffff {
-		return nil, fmt.Errorf("bundle add: inner message of %d bytes does not fit", len(inner))
+		return fmt.Errorf("bundle add: inner message of %d bytes does not fit", len(inner))
 	}
-	return marshal(of13.NewBundleAdd(&of13.BundleAdd{BundleID: id, Flags: bundleFlags, Message: rawMessage(inner)}))
+	return nil
+}
+
+// putBundleAddHeader writes the part of a bundle add before its inner
+// message of innerLen bytes into dst (xid 0): header, ONF experimenter id,
+// exp_type, bundle id, pad, flags.
+func putBundleAddHeader(dst []byte, id uint32, innerLen int) {
+	dst[0], dst[1] = Version13, typeExperimenter
+	binary.BigEndian.PutUint16(dst[2:4], uint16(bundleAddInnerOffset+innerLen))
+	binary.BigEndian.PutUint32(dst[4:8], 0)
+	binary.BigEndian.PutUint32(dst[8:12], onfExperimenterID)
+	binary.BigEndian.PutUint32(dst[12:16], onfBundleAdd)
+	binary.BigEndian.PutUint32(dst[16:20], id)
+	binary.BigEndian.PutUint16(dst[20:22], 0)
+	binary.BigEndian.PutUint16(dst[22:24], bundleFlags)
 }
 
 // isBundleAdd reports whether m is an ONF bundle add message.

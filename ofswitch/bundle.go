@@ -48,15 +48,7 @@ func (b *Bundle) Add(msgs ...Message) error {
 	if b.closed {
 		return fmt.Errorf("bundle %d: add after commit or discard", b.id)
 	}
-	adds := make([]Message, len(msgs))
-	for i, m := range msgs {
-		a, err := buildBundleAdd(b.id, m)
-		if err != nil {
-			return fmt.Errorf("bundle %d message #%d: %w", b.id, b.added+i, err)
-		}
-		adds[i] = a
-	}
-	bt, err := b.c.sendBatch(adds, b.added)
+	bt, err := b.c.sendBundleAdds(b.id, msgs, b.added)
 	if err != nil {
 		return fmt.Errorf("bundle %d: %w", b.id, err)
 	}

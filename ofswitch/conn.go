@@ -513,24 +513,39 @@ func (c *Conn) writeFrames(msgs ...Message) error {
 // writeLocked writes and flushes msgs; the caller holds writeMu. A failed
 // write leaves the stream in an unknown state, so it closes the connection.
 func (c *Conn) writeLocked(msgs []Message) error {
+	if err := c.checkOpen(); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if _, err := c.w.Write(m); err != nil {
+			return c.writeFailed(fmt.Errorf("write %s: %w", typeName(m.Type()), err))
+		}
+	}
+	return c.flushLocked()
+}
+
+// checkOpen fails once the connection has closed.
+func (c *Conn) checkOpen() error {
 	select {
 	case <-c.closed:
 		return c.closedErr()
 	default:
+		return nil
 	}
-	for _, m := range msgs {
-		if _, err := c.w.Write(m); err != nil {
-			err = fmt.Errorf("write %s: %w", typeName(m.Type()), err)
-			c.shutdown(err)
-			return err
-		}
-	}
+}
+
+// flushLocked sends what the buffer holds; the caller holds writeMu.
+func (c *Conn) flushLocked() error {
 	if err := c.w.Flush(); err != nil {
-		err = fmt.Errorf("write: %w", err)
-		c.shutdown(err)
-		return err
+		return c.writeFailed(fmt.Errorf("write: %w", err))
 	}
 	return nil
+}
+
+// writeFailed closes the connection after a failed write and returns err.
+func (c *Conn) writeFailed(err error) error {
+	c.shutdown(err)
+	return err
 }
 
 // deadlineWriter gives every write to the socket its own deadline, so a big
@@ -624,6 +639,65 @@ func (c *Conn) sendBatch(msgs []Message, base int) (*batch, error) {
 	c.batches[b] = struct{}{}
 	c.mu.Unlock()
 	if err := c.writeLocked(out); err != nil {
+		c.dropBatch(b)
+		return nil, err
+	}
+	return b, nil
+}
+
+// bundleEchoEvery is how many bundle adds go out between two echo requests
+// in the same stream. ovs-vswitchd works through a big bundle without a word
+// (it takes 50 messages per connection per main-loop pass, and a pass is
+// slow on a switch with thousands of ports); its answers to these echoes, in
+// stream order, show the reader that it is alive and getting on, so a bundle
+// that takes longer than the dead-peer timeout to drain does not close the
+// connection. An echo costs 8 bytes each way per 1000 adds of about 160.
+const bundleEchoEvery = 1000
+
+// sendBundleAdds writes msgs as the adds of bundle id, with consecutive
+// xids (each inner message carries its add's xid), and registers them as a
+// batch whose errors are collected; nothing waits here. Each add is written
+// straight into the connection's buffer, header then the caller's bytes, so
+// no message is copied: a bulk install sends tens of thousands of them.
+func (c *Conn) sendBundleAdds(id uint32, msgs []Message, base int) (*batch, error) {
+	for i, m := range msgs {
+		if err := checkBundleInner(m); err != nil {
+			return nil, fmt.Errorf("message #%d: %w", base+i, err)
+		}
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.checkOpen(); err != nil {
+		return nil, err
+	}
+	b := &batch{first: c.nextXid, n: uint32(len(msgs)), base: base}
+	c.mu.Lock()
+	c.batches[b] = struct{}{}
+	c.mu.Unlock()
+	var hdr [bundleAddInnerOffset + headerLen]byte
+	echo := withXid(buildEchoRequest(), 0) // xid 0: its reply answers no request
+	for i, m := range msgs {
+		if i > 0 && i%bundleEchoEvery == 0 {
+			if _, err := c.w.Write(echo); err != nil {
+				c.dropBatch(b)
+				return nil, c.writeFailed(fmt.Errorf("write echo request: %w", err))
+			}
+		}
+		xid := c.takeXid()
+		putBundleAddHeader(hdr[:], id, len(m))
+		binary.BigEndian.PutUint32(hdr[4:8], xid)
+		copy(hdr[bundleAddInnerOffset:], m[:headerLen])
+		binary.BigEndian.PutUint32(hdr[bundleAddInnerOffset+4:], xid)
+		if _, err := c.w.Write(hdr[:]); err != nil {
+			c.dropBatch(b)
+			return nil, c.writeFailed(fmt.Errorf("write bundle add: %w", err))
+		}
+		if _, err := c.w.Write(m[headerLen:]); err != nil {
+			c.dropBatch(b)
+			return nil, c.writeFailed(fmt.Errorf("write bundle add: %w", err))
+		}
+	}
+	if err := c.flushLocked(); err != nil {
 		c.dropBatch(b)
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package ofswitch
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
 )
 
 func TestDialHandshakeReportsDatapathID(t *testing.T) {
@@ -272,6 +275,106 @@ func TestApplyBundleDiscardsWhenAnAddIsRefused(t *testing.T) {
 	defer sw.mu.Unlock()
 	assert.Equal(t, 3, sw.adds)
 	assert.Equal(t, []uint16{bundleOpenRequest, bundleDiscardRequest}, sw.ctrl, "no commit after a refused add")
+}
+
+// TestBundleAddsOnTheWireAreStampedCopies: what Bundle.Add writes straight
+// into the connection is, message for message, the bundle add of the
+// caller's message stamped with its xid, and the caller's slices are left
+// untouched.
+func TestBundleAddsOnTheWireAreStampedCopies(t *testing.T) {
+	c, f := dialFake(t, 1, testOptions(t))
+	var mu sync.Mutex
+	var seen []Message
+	var sw bundleSwitch
+	handle := sw.handle(f, nil)
+	f.serve(func(m Message) {
+		if isBundleAdd(m) {
+			mu.Lock()
+			seen = append(seen, m)
+			mu.Unlock()
+		}
+		handle(m)
+	})
+	msgs := []Message{newMessage(typeFlowMod, bytes.Repeat([]byte{0xaa}, 48)), newMessage(typeFlowMod, bytes.Repeat([]byte{0xbb}, 104))}
+	orig := []string{hex.EncodeToString(msgs[0]), hex.EncodeToString(msgs[1])}
+	ctx := context.Background()
+	b, err := c.OpenBundle(ctx)
+	require.NoError(t, err)
+	require.NoError(t, b.Add(msgs...))
+	require.NoError(t, b.Commit(ctx))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, seen, 2)
+	for i, m := range msgs {
+		add, err := buildBundleAdd(b.ID(), m)
+		require.NoError(t, err)
+		assert.Equal(t, hex.EncodeToString(withXid(add, seen[i].Xid())), hex.EncodeToString(seen[i]), "add #%d", i)
+		assert.Equal(t, orig[i], hex.EncodeToString(m), "caller's message #%d untouched", i)
+	}
+	assert.Equal(t, seen[0].Xid()+1, seen[1].Xid(), "consecutive xids")
+}
+
+// slowBundleSwitch works through what brtun sends like a busy ovs-vswitchd:
+// 50 messages, then a pause (one main-loop pass), answering echoes and
+// barriers in stream order and nothing else while it goes. With hang set it
+// stops reading after the first pass instead.
+func slowBundleSwitch(f *fakeSwitch, pass time.Duration, hang bool) *bundleSwitch {
+	sw := &bundleSwitch{}
+	handle := sw.handle(f, nil)
+	go func() {
+		for n := 1; ; n++ {
+			m, err := f.tryRead(10 * time.Second)
+			if err != nil {
+				return
+			}
+			if n%50 == 0 {
+				if hang {
+					return
+				}
+				time.Sleep(pass)
+			}
+			switch m.Type() {
+			case typeEchoRequest:
+				_ = f.write(withXid(buildEchoReply(m), m.Xid()))
+			case typeBarrierRequest:
+				_ = f.write(withXid(newMessage(typeBarrierReply, nil), m.Xid()))
+			default:
+				handle(m)
+			}
+		}
+	}()
+	return sw
+}
+
+// TestBigBundleToASlowSwitchKeepsTheConnection: a bundle that a switch takes
+// three dead-peer timeouts to work through, saying nothing but the answers to
+// the echoes brtun puts between the adds, is committed on the same
+// connection; a switch that stops reading is still found dead.
+func TestBigBundleToASlowSwitchKeepsTheConnection(t *testing.T) {
+	opts := Options{Logger: zaptest.NewLogger(t), EchoInterval: 200 * time.Millisecond, DeadTimeout: 600 * time.Millisecond}
+	msgs := make([]Message, 5000) // 100 passes of 20 ms: 2 s
+	for i := range msgs {
+		msgs[i] = newMessage(typeFlowMod, make([]byte, 150))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	c, f := dialFake(t, 1, opts)
+	sw := slowBundleSwitch(f, 20*time.Millisecond, false)
+	start := time.Now()
+	require.NoError(t, c.ApplyBundle(ctx, msgs))
+	assert.Greater(t, time.Since(start), 3*opts.DeadTimeout, "the switch was slow")
+	assert.NoError(t, c.Err(), "still connected")
+	sw.mu.Lock()
+	assert.Equal(t, len(msgs), sw.adds)
+	assert.Equal(t, []uint16{bundleOpenRequest, bundleCommitRequest}, sw.ctrl)
+	sw.mu.Unlock()
+
+	hung, hf := dialFake(t, 2, opts)
+	slowBundleSwitch(hf, 20*time.Millisecond, true)
+	err := hung.ApplyBundle(ctx, msgs)
+	require.Error(t, err)
+	assert.ErrorIs(t, waitClosed(t, hung, 5*time.Second), ErrPeerDead)
 }
 
 func TestBundleAddsInSeveralCallsKeepTheirIndexes(t *testing.T) {

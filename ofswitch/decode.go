@@ -285,7 +285,10 @@ const (
 // decodeActions decodes an action list. Each action must have a length that
 // is a multiple of 8 and fits; what it means is decoded by decodeAction.
 func decodeActions(b []byte) ([]flows.Action, error) {
-	var out []flows.Action
+	var out []flows.Action // nil for no actions (drop), as before
+	if len(b) > 0 {
+		out = make([]flows.Action, 0, min(len(b)/8, 16)) // an action takes 8 bytes or more
+	}
 	for off := 0; off < len(b); {
 		if len(b)-off < 4 {
 			return nil, fmt.Errorf("%w: action header at offset %d: %d bytes left", ErrMalformed, off, len(b)-off)
@@ -345,7 +348,7 @@ func decodeSetField(b []byte) flows.Action {
 	if !ok || size != len(t.value) {
 		return nil
 	}
-	return flows.SetField{Field: f, Value: t.value}
+	return flows.SetField{Field: f, Value: append([]byte(nil), t.value...)}
 }
 
 // decodeNicira decodes the Nicira extension actions brtun uses.
@@ -454,7 +457,7 @@ func decodeLearn(a []byte) flows.Action {
 		Priority:    binary.BigEndian.Uint16(a[14:16]),
 		Cookie:      binary.BigEndian.Uint64(a[16:24]),
 		Table:       a[26],
-		Specs:       []flows.LearnSpec{},
+		Specs:       make([]flows.LearnSpec, 0, (len(a)-32)/8), // a spec takes 8 bytes or more
 	}
 	flags := binary.BigEndian.Uint16(a[24:26])
 	finIdle := binary.BigEndian.Uint16(a[28:30])

@@ -18,6 +18,10 @@
 // Because the reader is ordered, a barrier reply proves that every error for the
 // messages sent before it has been seen; SendBatch and Bundle rely on that.
 //
+// agent.go is the switch side of the same protocol (reading a controller's
+// requests, building a switch's answers) for the hollow hosts of package
+// hollow, so that they too go through this package's framing and parsers.
+//
 // The package holds no policy: it does not decide which flows a bridge should
 // have, it only encodes, sends, dumps and decodes them.
 package ofswitch

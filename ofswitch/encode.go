@@ -1,6 +1,7 @@
 package ofswitch
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	of13 "github.com/contiv/libOpenflow/openflow13"
@@ -44,41 +45,59 @@ func (c Command) String() string {
 // a decoded flow) is sent back verbatim, so a flow with fields brtun does not
 // know can still be deleted strictly. Raw actions cannot be encoded: they only
 // exist in decoded flows, which brtun deletes but never installs.
+//
+// The message is appended into one buffer with no intermediate objects: a
+// bulk install encodes tens of thousands of flows while the switch waits,
+// and libOpenflow's marshalling cost as much CPU per flow as ovs-vswitchd
+// spends installing it. The bytes are pinned by testdata/encode.golden.
 func Encode(f flows.Flow, cmd Command) (Message, error) {
-	fm := of13.NewFlowMod()
-	fm.TableId = f.Table
-	fm.Priority = f.Priority
+	var command uint8
+	var cookie uint64
+	var idle, hard uint16
 	switch cmd {
 	case Add:
-		fm.Command = of13.FC_ADD
-		fm.Cookie = f.Cookie
-		fm.IdleTimeout = f.IdleTimeout
-		fm.HardTimeout = f.HardTimeout
+		command, cookie, idle, hard = of13.FC_ADD, f.Cookie, f.IdleTimeout, f.HardTimeout
 	case ModifyStrict:
-		fm.Command = of13.FC_MODIFY_STRICT
+		command = of13.FC_MODIFY_STRICT
 	case DeleteStrict:
-		fm.Command = of13.FC_DELETE_STRICT
+		command = of13.FC_DELETE_STRICT
 	default:
 		return nil, fmt.Errorf("encode %s: unknown command %d", f, uint8(cmd))
 	}
-	match, err := encodeMatch(f.Match)
+	b := make([]byte, flowModFixedLen, 256)
+	b[0], b[1] = Version13, typeFlowMod
+	binary.BigEndian.PutUint64(b[8:], cookie)
+	// cookie_mask (b[16:24]) stays 0.
+	b[24], b[25] = f.Table, command
+	binary.BigEndian.PutUint16(b[26:], idle)
+	binary.BigEndian.PutUint16(b[28:], hard)
+	binary.BigEndian.PutUint16(b[30:], f.Priority)
+	binary.BigEndian.PutUint32(b[32:], noBuffer)
+	binary.BigEndian.PutUint32(b[36:], of13.P_ANY)    // out_port
+	binary.BigEndian.PutUint32(b[40:], of13.OFPG_ANY) // out_group
+	// flags (b[44:46]) and pad stay 0.
+	b, err := appendMatch(b, f.Match)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", f, err)
 	}
-	fm.Match = *match
 	if cmd != DeleteStrict {
-		instrs, err := encodeInstructions(f.Actions)
-		if err != nil {
+		if b, err = appendInstructions(b, f.Actions); err != nil {
 			return nil, fmt.Errorf("encode %s: %w", f, err)
 		}
-		fm.Instructions = instrs
 	}
-	m, err := marshal(fm)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", f, err)
+	if len(b) > 0xffff {
+		return nil, fmt.Errorf("encode %s: %d bytes do not fit in one message", f, len(b))
 	}
-	return m, nil
+	binary.BigEndian.PutUint16(b[2:4], uint16(len(b)))
+	return b, nil
 }
+
+// flowModFixedLen is the OpenFlow header plus ofp_flow_mod's fixed part,
+// up to the match.
+const flowModFixedLen = headerLen + 40
+
+// noBuffer is OFP_NO_BUFFER: the flow_mod refers to no buffered packet.
+const noBuffer = 0xffffffff
 
 // EncodeDeleteByCookie builds a non-strict FLOW_MOD delete of every flow in
 // table (or AllTables) whose cookie matches cookie under mask, whatever its
@@ -96,183 +115,201 @@ func EncodeDeleteByCookie(table uint8, cookie, mask uint64) (Message, error) {
 	return marshal(fm)
 }
 
-// rawField carries an encoded value or mask inside a libOpenflow MatchField.
-type rawField []byte
-
-func (r rawField) Len() uint16                    { return uint16(len(r)) }
-func (r rawField) MarshalBinary() ([]byte, error) { return []byte(r), nil }
-func (r rawField) UnmarshalBinary(b []byte) error {
-	return fmt.Errorf("rawField is encode-only")
-}
-
-// matchEntry builds one OXM/NXM match field; mask nil means exact.
-func matchEntry(h oxmHeader, value, mask []byte) of13.MatchField {
-	mf := of13.MatchField{Class: h.class(), Field: h.field(), Length: h.size(), Value: rawField(value)}
-	if mask != nil {
-		mf.HasMask = true
-		mf.Mask = rawField(mask)
-		mf.Length = h.size() * 2
+// appendBE appends the low n bytes of v big-endian.
+func appendBE(b []byte, v uint64, n int) []byte {
+	for i := n - 1; i >= 0; i-- {
+		b = append(b, byte(v>>(8*i)))
 	}
-	return mf
+	return b
 }
 
-// encodeMatch builds the match of a flow with the headers OVS reports in
-// flow stats (OXM where OpenFlow 1.3 has one, NXM otherwise).
-func encodeMatch(m flows.Match) (*of13.Match, error) {
-	om := of13.NewMatch()
-	add := func(h oxmHeader, value, mask []byte) { om.AddField(matchEntry(h, value, mask)) }
+// appendEntry appends one OXM/NXM entry: the header (with the mask bit and
+// doubled length when masked), the value, then the mask.
+func appendEntry(b []byte, h oxmHeader, value []byte, masked bool, mask []byte) []byte {
+	hdr := uint32(h)
+	if masked {
+		hdr = hdr&^0xff | 1<<8 | uint32(2*h.size())
+	}
+	b = binary.BigEndian.AppendUint32(b, hdr)
+	b = append(b, value...)
+	if masked {
+		b = append(b, mask...)
+	}
+	return b
+}
+
+// appendUintEntry appends an n-byte integer field, masked unless mask is
+// all ones.
+func appendUintEntry(b []byte, h oxmHeader, value, mask uint64) []byte {
+	n := int(h.size())
+	all := ^uint64(0)
+	if n < 8 {
+		all = 1<<(8*n) - 1
+	}
+	var v, m [8]byte
+	binary.BigEndian.PutUint64(v[:], value)
+	binary.BigEndian.PutUint64(m[:], mask)
+	return appendEntry(b, h, v[8-n:], mask&all != all, m[8-n:])
+}
+
+// appendMatch appends the OXM match of a flow with the headers OVS reports
+// in flow stats (OXM where OpenFlow 1.3 has one, NXM otherwise), padded to
+// 8 bytes.
+func appendMatch(b []byte, m flows.Match) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, of13.MatchType_OXM, 0, 0) // type, length (below)
+	exact := ^uint64(0)
 	if m.InPort != nil {
-		add(oxmInPort, putBE(uint64(*m.InPort), 4), nil)
+		b = appendUintEntry(b, oxmInPort, uint64(*m.InPort), exact)
 	}
 	if m.EthType != nil {
-		add(oxmEthType, putBE(uint64(*m.EthType), 2), nil)
+		b = appendUintEntry(b, oxmEthType, uint64(*m.EthType), exact)
 	}
 	if m.VLANTCI != nil {
-		encodeVLAN(*m.VLANTCI, add)
+		b = appendVLAN(b, *m.VLANTCI)
 	}
 	if m.EthSrc != nil {
-		add(oxmEthSrc, m.EthSrc.Value[:], macMask(m.EthSrc.Mask))
+		b = appendEntry(b, oxmEthSrc, m.EthSrc.Value[:], m.EthSrc.Mask != exactMAC, m.EthSrc.Mask[:])
 	}
 	if m.EthDst != nil {
-		add(oxmEthDst, m.EthDst.Value[:], macMask(m.EthDst.Mask))
+		b = appendEntry(b, oxmEthDst, m.EthDst.Value[:], m.EthDst.Mask != exactMAC, m.EthDst.Mask[:])
 	}
 	if m.IPProto != nil {
-		add(oxmIPProto, []byte{*m.IPProto}, nil)
+		b = appendUintEntry(b, oxmIPProto, uint64(*m.IPProto), exact)
 	}
 	if m.ARPOp != nil {
-		add(oxmARPOp, putBE(uint64(*m.ARPOp), 2), nil)
+		b = appendUintEntry(b, oxmARPOp, uint64(*m.ARPOp), exact)
 	}
 	if m.ARPSPA != nil {
-		add(oxmARPSPA, m.ARPSPA.Value[:], ipv4Mask(m.ARPSPA.Mask))
+		b = appendEntry(b, oxmARPSPA, m.ARPSPA.Value[:], m.ARPSPA.Mask != exactIPv4, m.ARPSPA.Mask[:])
 	}
 	if m.ARPTPA != nil {
-		add(oxmARPTPA, m.ARPTPA.Value[:], ipv4Mask(m.ARPTPA.Mask))
+		b = appendEntry(b, oxmARPTPA, m.ARPTPA.Value[:], m.ARPTPA.Mask != exactIPv4, m.ARPTPA.Mask[:])
 	}
 	if m.ICMPv6Type != nil {
-		add(oxmICMPv6Type, []byte{*m.ICMPv6Type}, nil)
+		b = appendUintEntry(b, oxmICMPv6Type, uint64(*m.ICMPv6Type), exact)
 	}
 	if m.NDTarget != nil {
-		add(oxmNDTarget, m.NDTarget[:], nil)
+		b = appendEntry(b, oxmNDTarget, m.NDTarget[:], false, nil)
 	}
 	if m.TunID != nil {
-		add(oxmTunID, putBE(m.TunID.Value, 8), uintMask(m.TunID.Mask, 8))
+		b = appendUintEntry(b, oxmTunID, m.TunID.Value, m.TunID.Mask)
 	}
 	if m.Reg0 != nil {
-		add(nxmReg0, putBE(uint64(m.Reg0.Value), 4), uintMask(uint64(m.Reg0.Mask), 4))
+		b = appendUintEntry(b, nxmReg0, uint64(m.Reg0.Value), uint64(m.Reg0.Mask))
 	}
 	if len(m.Raw) > 0 {
 		// Entries a decoder kept verbatim: check they are whole entries,
-		// then pass them through as they came.
+		// then pass them through as they came (the header keeps its own
+		// mask bit; its length is the payload's).
 		for off := 0; off < len(m.Raw); {
 			t, n, err := readTLV(m.Raw[off:])
 			if err != nil {
 				return nil, fmt.Errorf("raw match: %w", err)
 			}
-			om.AddField(rawEntry(t))
+			body := t.raw[4:]
+			hdr := uint32(t.class)<<16 | uint32(t.field)<<9 | uint32(len(body))&0xff
+			if t.masked {
+				hdr |= 1 << 8
+			}
+			b = binary.BigEndian.AppendUint32(b, hdr)
+			b = append(b, body...)
 			off += n
 		}
 	}
-	return om, nil
-}
-
-// rawEntry passes an entry read by readTLV back through libOpenflow
-// unchanged: the whole payload (experimenter id, value and mask) travels as
-// the value, and the header keeps its own mask bit and length.
-func rawEntry(t tlv) of13.MatchField {
-	body := t.raw[4:]
-	return of13.MatchField{
-		Class: t.class, Field: t.field, HasMask: t.masked, Length: uint8(len(body)),
-		Value: rawField(body), Mask: rawField{},
+	length := len(b) - start
+	if length > 0xffff {
+		return nil, fmt.Errorf("match of %d bytes", length)
 	}
+	binary.BigEndian.PutUint16(b[start+2:], uint16(length))
+	return appendPad8(b, length), nil
 }
 
-// encodeVLAN writes a vlan_tci match the way OVS does in OpenFlow 1.3: as
+// appendPad8 pads a structure of length bytes that ends b to a multiple of 8.
+func appendPad8(b []byte, length int) []byte {
+	for ; length%8 != 0; length++ {
+		b = append(b, 0)
+	}
+	return b
+}
+
+var (
+	exactMAC  = flows.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	exactIPv4 = flows.IPv4{0xff, 0xff, 0xff, 0xff}
+)
+
+// appendVLAN writes a vlan_tci match the way OVS does in OpenFlow 1.3: as
 // OXM vlan_vid when no PCP bits are involved, as NXM vlan_tci otherwise.
-func encodeVLAN(t flows.MaskedU16, add func(oxmHeader, []byte, []byte)) {
+func appendVLAN(b []byte, t flows.MaskedU16) []byte {
 	const vidCFI = 0x1fff
 	if t.Mask&^vidCFI == 0 {
-		var mask []byte
-		if t.Mask != vidCFI {
-			mask = putBE(uint64(t.Mask), 2)
+		mask := uint64(t.Mask)
+		if t.Mask == vidCFI {
+			mask = 0xffff // exact
 		}
-		add(oxmVLANVID, putBE(uint64(t.Value&vidCFI), 2), mask)
-		return
+		return appendUintEntry(b, oxmVLANVID, uint64(t.Value&vidCFI), mask)
 	}
-	var mask []byte
-	if t.Mask != 0xffff {
-		mask = putBE(uint64(t.Mask), 2)
-	}
-	add(nxmVLANTCI, putBE(uint64(t.Value), 2), mask)
+	return appendUintEntry(b, nxmVLANTCI, uint64(t.Value), uint64(t.Mask))
 }
 
-// macMask returns the mask bytes, or nil for an exact match.
-func macMask(m flows.MAC) []byte {
-	if m == (flows.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) {
-		return nil
+// appendInstructions appends actions as an apply-actions instruction plus
+// an optional trailing goto-table.
+func appendInstructions(b []byte, actions []flows.Action) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, of13.InstrType_APPLY_ACTIONS, 0, 0, 0, 0, 0, 0) // type, length, pad
+	closeApply := func(b []byte) []byte {
+		if len(b)-start == 8 { // no actions: no apply-actions instruction
+			return b[:start]
+		}
+		binary.BigEndian.PutUint16(b[start+2:], uint16(len(b)-start))
+		return b
 	}
-	return append([]byte(nil), m[:]...)
-}
-
-// ipv4Mask returns the mask bytes, or nil for an exact match.
-func ipv4Mask(m flows.IPv4) []byte {
-	if m == (flows.IPv4{0xff, 0xff, 0xff, 0xff}) {
-		return nil
-	}
-	return append([]byte(nil), m[:]...)
-}
-
-// uintMask returns an n-byte mask, or nil when it is all ones.
-func uintMask(mask uint64, n int) []byte {
-	if n < 8 && mask == 1<<(8*n)-1 || n == 8 && mask == ^uint64(0) {
-		return nil
-	}
-	return putBE(mask, n)
-}
-
-// encodeInstructions turns actions into apply-actions plus an optional
-// trailing goto-table.
-func encodeInstructions(actions []flows.Action) ([]of13.Instruction, error) {
-	var out []of13.Instruction
-	apply := of13.NewInstrApplyActions()
 	for i, a := range actions {
 		if g, ok := a.(flows.GotoTable); ok {
 			if i != len(actions)-1 {
 				return nil, fmt.Errorf("goto_table:%d must be the last action", g.Table)
 			}
-			if len(apply.Actions) > 0 {
-				out = append(out, apply)
-			}
-			return append(out, of13.NewInstrGotoTable(g.Table)), nil
+			b = closeApply(b)
+			return append(b, 0, of13.InstrType_GOTO_TABLE, 0, 8, g.Table, 0, 0, 0), nil
 		}
-		act, err := encodeAction(a)
-		if err != nil {
+		var err error
+		if b, err = appendAction(b, a); err != nil {
 			return nil, fmt.Errorf("action #%d (%v): %w", i, a, err)
 		}
-		if err := apply.AddAction(act, false); err != nil {
-			return nil, err
+		if len(b)-start > 0xffff {
+			return nil, fmt.Errorf("apply-actions of %d bytes", len(b)-start)
 		}
 	}
-	if len(apply.Actions) > 0 {
-		out = append(out, apply)
-	}
-	return out, nil
+	return closeApply(b), nil
 }
 
-// encodeAction encodes one action with libOpenflow.
-func encodeAction(a flows.Action) (of13.Action, error) {
+// appendNXHeader starts a Nicira extension action of length bytes.
+func appendNXHeader(b []byte, length, subtype uint16) []byte {
+	b = binary.BigEndian.AppendUint16(b, of13.ActionType_Experimenter)
+	b = binary.BigEndian.AppendUint16(b, length)
+	b = binary.BigEndian.AppendUint32(b, of13.NxExperimenterID)
+	return binary.BigEndian.AppendUint16(b, subtype)
+}
+
+// appendAction appends one action.
+func appendAction(b []byte, a flows.Action) ([]byte, error) {
 	switch a := a.(type) {
 	case flows.Output:
-		return outputAction(a.Port), nil
+		return appendOutput(b, a.Port), nil
 	case flows.InPort:
-		return outputAction(flows.PortInPort), nil
+		return appendOutput(b, flows.PortInPort), nil
 	case flows.Normal:
-		return outputAction(flows.PortNormal), nil
+		return appendOutput(b, flows.PortNormal), nil
 	case flows.Resubmit:
-		return of13.NewNXActionResubmitTableAction(of13.OFPP_IN_PORT, a.Table), nil
+		b = appendNXHeader(b, 16, of13.NXAST_RESUBMIT_TABLE)
+		b = binary.BigEndian.AppendUint16(b, of13.OFPP_IN_PORT)
+		return append(b, a.Table, 0, 0, 0), nil
 	case flows.PushVLAN:
-		return of13.NewActionPushVlan(a.EtherType), nil
+		b = append(b, 0, of13.ActionType_PushVlan, 0, 8)
+		b = binary.BigEndian.AppendUint16(b, a.EtherType)
+		return append(b, 0, 0), nil
 	case flows.PopVLAN:
-		return of13.NewActionPopVlan(), nil
+		return append(b, 0, of13.ActionType_PopVlan, 0, 8, 0, 0, 0, 0), nil
 	case flows.SetField:
 		h, err := setFieldHeaderOf(a.Field)
 		if err != nil {
@@ -281,7 +318,12 @@ func encodeAction(a flows.Action) (of13.Action, error) {
 		if len(a.Value) != int(h.size()) {
 			return nil, fmt.Errorf("set_field %s: value of %d bytes, field has %d", a.Field, len(a.Value), h.size())
 		}
-		return of13.NewActionSetField(matchEntry(h, append([]byte(nil), a.Value...), nil)), nil
+		length := 4 + 4 + len(a.Value)
+		padded := (length + 7) / 8 * 8
+		b = append(b, 0, of13.ActionType_SetField)
+		b = binary.BigEndian.AppendUint16(b, uint16(padded))
+		b = appendEntry(b, h, a.Value, false, nil)
+		return appendPad8(b, length), nil
 	case flows.Load:
 		h, err := subfieldHeader(a.Dst)
 		if err != nil {
@@ -290,7 +332,10 @@ func encodeAction(a flows.Action) (of13.Action, error) {
 		if a.Dst.Bits < 64 && a.Value>>a.Dst.Bits != 0 {
 			return nil, fmt.Errorf("load %#x does not fit in %s", a.Value, a.Dst)
 		}
-		return of13.NewNXActionRegLoad(ofsNbits(a.Dst), headerField(h), a.Value), nil
+		b = appendNXHeader(b, 24, of13.NXAST_REG_LOAD)
+		b = binary.BigEndian.AppendUint16(b, ofsNbits(a.Dst))
+		b = binary.BigEndian.AppendUint32(b, uint32(h))
+		return binary.BigEndian.AppendUint64(b, a.Value), nil
 	case flows.Move:
 		src, err := subfieldHeader(a.Src)
 		if err != nil {
@@ -303,9 +348,14 @@ func encodeAction(a flows.Action) (of13.Action, error) {
 		if a.Src.Bits != a.Dst.Bits {
 			return nil, fmt.Errorf("move %s -> %s: widths differ", a.Src, a.Dst)
 		}
-		return of13.NewNXActionRegMove(a.Src.Bits, a.Src.Offset, a.Dst.Offset, headerField(src), headerField(dst)), nil
+		b = appendNXHeader(b, 24, of13.NXAST_REG_MOVE)
+		b = binary.BigEndian.AppendUint16(b, a.Src.Bits)
+		b = binary.BigEndian.AppendUint16(b, a.Src.Offset)
+		b = binary.BigEndian.AppendUint16(b, a.Dst.Offset)
+		b = binary.BigEndian.AppendUint32(b, uint32(src))
+		return binary.BigEndian.AppendUint32(b, uint32(dst)), nil
 	case flows.Learn:
-		return encodeLearn(a)
+		return appendLearn(b, a)
 	case flows.Raw:
 		return nil, fmt.Errorf("a raw action cannot be installed")
 	case nil:
@@ -315,14 +365,17 @@ func encodeAction(a flows.Action) (of13.Action, error) {
 	}
 }
 
-// outputAction is OFPAT_OUTPUT; max_len matters only for the controller port.
-func outputAction(port uint32) *of13.ActionOutput {
-	a := of13.NewActionOutput(port)
-	a.MaxLen = 0
+// appendOutput appends OFPAT_OUTPUT; max_len matters only for the
+// controller port.
+func appendOutput(b []byte, port uint32) []byte {
+	b = append(b, 0, of13.ActionType_Output, 0, 16)
+	b = binary.BigEndian.AppendUint32(b, port)
+	var maxLen uint16
 	if port == flows.PortController {
-		a.MaxLen = of13.OFPCML_NO_BUFFER
+		maxLen = of13.OFPCML_NO_BUFFER
 	}
-	return a
+	b = binary.BigEndian.AppendUint16(b, maxLen)
+	return append(b, 0, 0, 0, 0, 0, 0)
 }
 
 // subfieldHeader checks a subfield and returns its field's NXM header.
@@ -337,85 +390,75 @@ func subfieldHeader(s flows.Subfield) (oxmHeader, error) {
 	return h, nil
 }
 
-// headerField gives libOpenflow a field header to write (it only uses class,
-// field, mask bit and length).
-func headerField(h oxmHeader) *of13.MatchField {
-	return &of13.MatchField{Class: h.class(), Field: h.field(), Length: h.size()}
-}
-
 // ofsNbits packs a subfield as reg_load wants it: offset << 6 | (bits - 1).
 func ofsNbits(s flows.Subfield) uint16 { return s.Offset<<6 | (s.Bits - 1) }
 
-// encodeLearn builds NXAST_LEARN with libOpenflow's learn spec types.
-func encodeLearn(l flows.Learn) (of13.Action, error) {
-	a := of13.NewNXActionLearn()
-	a.IdleTimeout = l.IdleTimeout
-	a.HardTimeout = l.HardTimeout
-	a.Priority = l.Priority
-	a.Cookie = l.Cookie
-	a.TableID = l.Table
+// appendLearn appends NXAST_LEARN: the fixed part, then one spec after the
+// other, padded to 8 bytes.
+func appendLearn(b []byte, l flows.Learn) ([]byte, error) {
+	start := len(b)
+	b = appendNXHeader(b, 0, of13.NXAST_LEARN) // length below
+	b = binary.BigEndian.AppendUint16(b, l.IdleTimeout)
+	b = binary.BigEndian.AppendUint16(b, l.HardTimeout)
+	b = binary.BigEndian.AppendUint16(b, l.Priority)
+	b = binary.BigEndian.AppendUint64(b, l.Cookie)
+	b = append(b, 0, 0, l.Table, 0, 0, 0, 0, 0) // flags, table, pad, fin_idle, fin_hard
 	for i, s := range l.Specs {
-		spec, err := encodeLearnSpec(s)
-		if err != nil {
+		var err error
+		if b, err = appendLearnSpec(b, s); err != nil {
 			return nil, fmt.Errorf("learn spec #%d (%s): %w", i, s, err)
 		}
-		a.LearnSpecs = append(a.LearnSpecs, spec)
 	}
-	return a, nil
+	b = appendPad8(b, len(b)-start)
+	if len(b)-start > 0xffff {
+		return nil, fmt.Errorf("learn action of %d bytes", len(b)-start)
+	}
+	binary.BigEndian.PutUint16(b[start+2:], uint16(len(b)-start))
+	return b, nil
 }
 
-// encodeLearnSpec builds one learn spec.
-func encodeLearnSpec(s flows.LearnSpec) (*of13.NXLearnSpec, error) {
-	field := func(sf flows.Subfield) (*of13.NXLearnSpecField, error) {
+// appendLearnSpec appends one learn spec: the header (kind and width), the
+// source (a field and offset, or an immediate value) and the destination.
+func appendLearnSpec(b []byte, s flows.LearnSpec) ([]byte, error) {
+	field := func(b []byte, sf flows.Subfield) ([]byte, error) {
 		h, err := subfieldHeader(sf)
 		if err != nil {
 			return nil, err
 		}
-		return &of13.NXLearnSpecField{Field: headerField(h), Ofs: sf.Offset}, nil
+		b = binary.BigEndian.AppendUint32(b, uint32(h))
+		return binary.BigEndian.AppendUint16(b, sf.Offset), nil
 	}
-	value := func(bits uint16) ([]byte, error) {
-		if bits > 64 || bits < 64 && s.Value>>bits != 0 {
-			return nil, fmt.Errorf("value %#x does not fit in %d bits", s.Value, bits)
-		}
-		return putBE(s.Value, 2*int((bits+15)/16)), nil
-	}
-	spec := &of13.NXLearnSpec{}
 	var err error
 	switch s.Kind {
 	case flows.LearnMatchField, flows.LearnLoadField:
 		if s.Src.Bits != s.Dst.Bits {
 			return nil, fmt.Errorf("source and destination widths differ")
 		}
-		if s.Kind == flows.LearnMatchField {
-			spec.Header = of13.NewLearnHeaderMatchFromField(s.Dst.Bits)
-		} else {
-			spec.Header = of13.NewLearnHeaderLoadFromField(s.Dst.Bits)
+		hdr := s.Dst.Bits
+		if s.Kind == flows.LearnLoadField {
+			hdr |= learnDstLoad << learnDstShift
 		}
-		if spec.SrcField, err = field(s.Src); err != nil {
+		b = binary.BigEndian.AppendUint16(b, hdr)
+		if b, err = field(b, s.Src); err != nil {
 			return nil, err
 		}
-		if spec.DstField, err = field(s.Dst); err != nil {
-			return nil, err
-		}
+		return field(b, s.Dst)
 	case flows.LearnMatchValue, flows.LearnLoadValue:
-		if s.Kind == flows.LearnMatchValue {
-			spec.Header = of13.NewLearnHeaderMatchFromValue(s.Dst.Bits)
-		} else {
-			spec.Header = of13.NewLearnHeaderLoadFromValue(s.Dst.Bits)
+		bits := s.Dst.Bits
+		if bits > 64 || bits < 64 && s.Value>>bits != 0 {
+			return nil, fmt.Errorf("value %#x does not fit in %d bits", s.Value, bits)
 		}
-		if spec.SrcValue, err = value(s.Dst.Bits); err != nil {
-			return nil, err
+		hdr := bits | learnSrcImmediate
+		if s.Kind == flows.LearnLoadValue {
+			hdr |= learnDstLoad << learnDstShift
 		}
-		if spec.DstField, err = field(s.Dst); err != nil {
-			return nil, err
-		}
+		b = binary.BigEndian.AppendUint16(b, hdr)
+		b = appendBE(b, s.Value, 2*int((bits+15)/16))
+		return field(b, s.Dst)
 	case flows.LearnOutput:
-		spec.Header = of13.NewLearnHeaderOutputFromField(s.Src.Bits)
-		if spec.SrcField, err = field(s.Src); err != nil {
-			return nil, err
-		}
+		b = binary.BigEndian.AppendUint16(b, s.Src.Bits|learnDstOutput<<learnDstShift)
+		return field(b, s.Src)
 	default:
 		return nil, fmt.Errorf("unknown learn spec kind %d", s.Kind)
 	}
-	return spec, nil
 }

@@ -3,9 +3,11 @@ package ofswitch
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"io"
 	"testing"
 
+	of13 "github.com/contiv/libOpenflow/openflow13"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -177,4 +179,16 @@ func TestParseErrorExperimenter(t *testing.T) {
 	assert.Equal(t, onfExperimenterID, e.Experimenter)
 	assert.Equal(t, []byte{1, 2}, e.Data)
 	assert.Contains(t, e.Error(), "EXPERIMENTER code 2301")
+}
+
+// TestBundleAddMatchesLibOpenflow: the bundle add brtun writes by hand is the
+// one libOpenflow encodes (ONF extension 230, bundle id, flags, inner message).
+func TestBundleAddMatchesLibOpenflow(t *testing.T) {
+	inner := newMessage(typeFlowMod, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+	got, err := buildBundleAdd(0x01020304, inner)
+	require.NoError(t, err)
+	want, err := marshal(of13.NewBundleAdd(&of13.BundleAdd{BundleID: 0x01020304, Flags: bundleFlags, Message: rawMessage(inner)}))
+	require.NoError(t, err)
+	assert.Equal(t, hex.EncodeToString(want), hex.EncodeToString(got))
+	assert.True(t, isBundleAdd(got))
 }

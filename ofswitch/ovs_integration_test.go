@@ -48,7 +48,7 @@ func (s *ovsSwitch) ofctl(args ...string) string {
 	return out
 }
 
-// dumpLines is the canonical dump (pipeline.md) as trimmed, sorted lines.
+// dumpLines is the canonical dump (ovs-ofctl dump-flows --no-stats --no-names, see docs/pipeline.md) as trimmed, sorted lines.
 func (s *ovsSwitch) dumpLines() []string {
 	s.t.Helper()
 	return s.DumpFlows(s.t, s.bridge)

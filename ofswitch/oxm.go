@@ -182,13 +182,14 @@ type tlv struct {
 	class  uint16
 	field  uint8
 	masked bool
-	value  []byte // copy
-	mask   []byte // copy, nil unless masked
-	raw    []byte // the whole entry, copy
+	value  []byte // shares the input
+	mask   []byte // shares the input, nil unless masked
+	raw    []byte // the whole entry, shares the input
 }
 
 // readTLV reads one OXM/NXM entry (header, optional experimenter id, value,
-// optional mask) from b and returns it with its total length.
+// optional mask) from b and returns it with its total length. The entry's
+// slices share b's memory: a caller that keeps one copies it.
 func readTLV(b []byte) (tlv, int, error) {
 	if len(b) < 4 {
 		return tlv{}, 0, fmt.Errorf("%w: oxm header needs 4 bytes, %d left", ErrMalformed, len(b))
@@ -211,12 +212,11 @@ func readTLV(b []byte) (tlv, int, error) {
 		if len(body)%2 != 0 {
 			return tlv{}, 0, fmt.Errorf("%w: masked oxm entry with odd length %d", ErrMalformed, len(body))
 		}
-		t.value = append([]byte(nil), body[:len(body)/2]...)
-		t.mask = append([]byte(nil), body[len(body)/2:]...)
+		t.value, t.mask = body[:len(body)/2:len(body)/2], body[len(body)/2:]
 	} else {
-		t.value = append([]byte(nil), body...)
+		t.value = body
 	}
-	t.raw = append([]byte(nil), b[:total]...)
+	t.raw = b[:total:total]
 	return t, total, nil
 }
 
@@ -227,14 +227,4 @@ func beUint(b []byte) uint64 {
 		v = v<<8 | uint64(x)
 	}
 	return v
-}
-
-// putBE writes v big-endian into n bytes.
-func putBE(v uint64, n int) []byte {
-	out := make([]byte, n)
-	for i := n - 1; i >= 0; i-- {
-		out[i] = byte(v)
-		v >>= 8
-	}
-	return out
 }

@@ -16,10 +16,10 @@ func TestBindOperatorMarkedInterface(t *testing.T) {
 
 	// ovs-vsctl add-port br-int tap0 -- set interface tap0
 	//   external_ids:brtun-network=blue external_ids:attached-mac=02:00:00:00:01:01
-	m.addPort(t, BridgeInt, &vswitchd.Port{Name: "tap0"}, &vswitchd.Interface{Name: "tap0",
+	m.AddPort(t, BridgeInt, &vswitchd.Port{Name: "tap0"}, &vswitchd.Interface{Name: "tap0",
 		ExternalIDs: map[string]string{"brtun-network": "blue", "attached-mac": "02:00:00:00:01:01"}})
 	// and one marked with an explicit port name but no MAC.
-	m.addPort(t, BridgeInt, &vswitchd.Port{Name: "tap1"}, &vswitchd.Interface{Name: "tap1",
+	m.AddPort(t, BridgeInt, &vswitchd.Port{Name: "tap1"}, &vswitchd.Interface{Name: "tap1",
 		ExternalIDs: map[string]string{"brtun-network": "red", "brtun-port": "web1"}})
 	// Ports added by others get ofports once "ovs-vswitchd" runs; a brtun
 	// transaction makes it run here.
@@ -132,7 +132,7 @@ func TestBindRefusals(t *testing.T) {
 	require.ErrorContains(t, c.BindPort(ctxT(t), Binding{Interface: "tap0", Network: "blue", VLAN: 1}),
 		"br-int does not exist")
 	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
-	m.addPort(t, BridgeTun, &vswitchd.Port{Name: "eth9"}, &vswitchd.Interface{Name: "eth9"})
+	m.AddPort(t, BridgeTun, &vswitchd.Port{Name: "eth9"}, &vswitchd.Interface{Name: "eth9"})
 
 	for _, tc := range []struct {
 		b    Binding
@@ -154,7 +154,7 @@ func TestBindRefusals(t *testing.T) {
 }
 
 func TestNothingToDoOnEmptyDatabase(t *testing.T) {
-	m := newMemOVS(t, memOptions{noRoot: true, noVswitchd: true})
+	m := newMemOVS(t, memOptions{NoRoot: true, NoVswitchd: true})
 	c := m.dial(t)
 	require.NoError(t, c.UnbindPort(ctxT(t), "tap0"))
 	assert.Nil(t, m.state(t).root, "nothing was written")

@@ -274,6 +274,23 @@ func (t *Txn) addToRoot(bridgeRef string) {
 	t.rootAdds = append(t.rootAdds, bridgeRef)
 }
 
+// The connection settings of every Controller row brtun writes. OVS
+// reconnects to a controller that went away after 1, 2, 4, ... seconds up to
+// max_backoff (default 8 s), so after a restart of brtun its switches came
+// back spread over up to 8 s. With the schema's minimum of 1 s, every switch
+// tries once a second while brtun is down and is back within about a second
+// of brtun's return; the cost is one refused TCP connection per bridge and
+// second while brtun is down (see docs/operations.md). inactivity_probe is
+// OVS's own default, written so that it is brtun's choice: OVS probes a
+// controller it heard nothing from for 5 s and drops it after another 5 s,
+// which only matters when brtun vanishes without closing its sockets (a
+// crashed or partitioned machine); brtun's own echo every 5 s keeps an idle
+// connection alive.
+const (
+	ControllerMaxBackoffMs      = 1000
+	ControllerInactivityProbeMs = 5000
+)
+
 // ensureControllers returns the Controller references a bridge should hold
 // (existing rows reused by target, new rows inserted) and whether they differ
 // from current.
@@ -285,6 +302,7 @@ func (t *Txn) ensureControllers(current []string, targets []string) ([]string, b
 		}
 	}
 	oob := vswitchd.ControllerConnectionModeOutOfBand
+	backoff, probe := ControllerMaxBackoffMs, ControllerInactivityProbeMs
 	ids := map[string]string{KeyOwner: OwnerBrtun}
 	var refs []string
 	changed := false
@@ -294,6 +312,7 @@ func (t *Txn) ensureControllers(current []string, targets []string) ([]string, b
 			ref := t.namedUUID()
 			if err := t.insert(&vswitchd.Controller{
 				UUID: ref, Target: target, ConnectionMode: &oob, ExternalIDs: ids,
+				MaxBackoff: &backoff, InactivityProbe: &probe,
 			}); err != nil {
 				return nil, false, err
 			}
@@ -307,6 +326,14 @@ func (t *Txn) ensureControllers(current []string, targets []string) ([]string, b
 		if c.ConnectionMode == nil || *c.ConnectionMode != oob {
 			want.ConnectionMode = &oob
 			fields = append(fields, &want.ConnectionMode)
+		}
+		if c.MaxBackoff == nil || *c.MaxBackoff != backoff {
+			want.MaxBackoff = &backoff
+			fields = append(fields, &want.MaxBackoff)
+		}
+		if c.InactivityProbe == nil || *c.InactivityProbe != probe {
+			want.InactivityProbe = &probe
+			fields = append(fields, &want.InactivityProbe)
 		}
 		if merged, ch := withKeys(c.ExternalIDs, ids); ch {
 			want.ExternalIDs = merged

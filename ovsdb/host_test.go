@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	libovsdb "github.com/ovn-kubernetes/libovsdb/ovsdb"
+
 	"github.com/brtun/brtun/ovsdb/vswitchd"
 )
 
@@ -84,6 +86,10 @@ func expectHost(t *testing.T, st *state, spec HostSpec) {
 			targets = append(targets, ctrl.Target)
 			require.NotNil(t, ctrl.ConnectionMode)
 			assert.Equal(t, "out-of-band", *ctrl.ConnectionMode)
+			require.NotNil(t, ctrl.MaxBackoff)
+			assert.Equal(t, ControllerMaxBackoffMs, *ctrl.MaxBackoff)
+			require.NotNil(t, ctrl.InactivityProbe)
+			assert.Equal(t, ControllerInactivityProbeMs, *ctrl.InactivityProbe)
 		}
 		assert.ElementsMatch(t, spec.ControllerTargets, targets)
 
@@ -115,7 +121,7 @@ func TestEnsureHostFreshAndIdempotent(t *testing.T) {
 	expectHost(t, st, spec)
 	cfg := st.root.NextCfg
 	assert.Equal(t, 1, cfg, "one transaction")
-	assert.Equal(t, []string{"brtun: ensure host h1"}, m.proxy.seenComments())
+	assert.Equal(t, []string{"brtun: ensure host h1"}, m.proxy.Comments())
 
 	// The client returns once "ovs-vswitchd" applied it: the facts hold
 	// datapath ids and patch ofports.
@@ -138,8 +144,52 @@ func TestEnsureHostFreshAndIdempotent(t *testing.T) {
 	assert.Equal(t, cfg, m.state(t).root.NextCfg)
 }
 
+// TestEnsureHostWritesControllerSettingsOnce: a host set up by an older
+// brtun (its Controller rows without max_backoff and inactivity_probe) gets
+// them in one transaction that changes nothing else; the next call, and a
+// restarted brtun, send none.
+func TestEnsureHostWritesControllerSettingsOnce(t *testing.T) {
+	m := newMemOVS(t, memOptions{})
+	spec := HostSpec{Name: "h1", ControllerTargets: []string{"tcp:198.51.100.254:6653"}}
+	require.NoError(t, m.dial(t).EnsureHost(ctxT(t), spec))
+	st := m.state(t)
+	var ops []libovsdb.Operation
+	for uuid := range st.controllers {
+		old := &vswitchd.Controller{UUID: uuid}
+		up, err := m.raw.Where(old).Update(old, &old.MaxBackoff, &old.InactivityProbe)
+		require.NoError(t, err)
+		ops = append(ops, up...)
+	}
+	m.Transact(t, ops...)
+	before := m.state(t)
+	for _, c := range before.controllers {
+		require.Nil(t, c.MaxBackoff, "the older brtun's row")
+	}
+	bridges := map[string]vswitchd.Bridge{}
+	for uuid, b := range before.bridges {
+		bridges[uuid] = *b
+	}
+	cfg := before.root.NextCfg
+
+	c := m.dial(t) // brtun restarted with the new settings
+	require.NoError(t, c.EnsureHost(ctxT(t), spec))
+	after := m.state(t)
+	assert.Equal(t, cfg+1, after.root.NextCfg, "one transaction")
+	expectHost(t, after, spec)
+	for uuid, b := range after.bridges {
+		assert.Equal(t, bridges[uuid], *b, "bridge %s untouched", b.Name)
+	}
+	for uuid, ctrl := range before.controllers {
+		assert.Equal(t, ctrl.Target, after.controllers[uuid].Target, "same row, updated in place")
+	}
+
+	require.NoError(t, c.EnsureHost(ctxT(t), spec))
+	require.NoError(t, m.dial(t).EnsureHost(ctxT(t), spec))
+	assert.Equal(t, cfg+1, m.state(t).root.NextCfg, "written once")
+}
+
 func TestEnsureHostCreatesRootRow(t *testing.T) {
-	m := newMemOVS(t, memOptions{noRoot: true})
+	m := newMemOVS(t, memOptions{NoRoot: true})
 	c := m.dial(t)
 	spec := HostSpec{Name: "h1"}
 	require.NoError(t, c.EnsureHost(ctxT(t), spec))
@@ -152,16 +202,16 @@ func TestEnsureHostRepairsAndAdopts(t *testing.T) {
 	// br-int as "ovs-vsctl add-br br-int" plus operator settings: standalone,
 	// an extra other_config key, a stale controller and an extra port.
 	st := m.state(t)
-	ops := m.create(t,
+	ops := m.Create(t,
 		&vswitchd.Interface{UUID: "iint", Name: BridgeInt, Type: "internal"},
 		&vswitchd.Port{UUID: "pint", Name: BridgeInt, Interfaces: []string{"iint"}},
 	)
-	ops = append(ops, m.create(t,
+	ops = append(ops, m.Create(t,
 		&vswitchd.Interface{UUID: "itap", Name: "tap9"},
 		&vswitchd.Port{UUID: "ptap", Name: "tap9", Interfaces: []string{"itap"}},
 	)...)
-	ops = append(ops, m.create(t, &vswitchd.Controller{UUID: "cold", Target: "tcp:198.51.100.9:6653"})...)
-	ops = append(ops, m.create(t, &vswitchd.Bridge{
+	ops = append(ops, m.Create(t, &vswitchd.Controller{UUID: "cold", Target: "tcp:198.51.100.9:6653"})...)
+	ops = append(ops, m.Create(t, &vswitchd.Bridge{
 		UUID: "bint", Name: BridgeInt, FailMode: &standalone, Ports: []string{"pint", "ptap"},
 		OtherConfig: map[string]string{"mac-table-size": "4096", "disable-in-band": "false"},
 		Controller:  []string{"cold"},
@@ -169,7 +219,7 @@ func TestEnsureHostRepairsAndAdopts(t *testing.T) {
 	root := &vswitchd.OpenvSwitch{UUID: st.root.UUID, Bridges: []string{"bint"}}
 	up, err := m.raw.Where(root).Update(root, &root.Bridges)
 	require.NoError(t, err)
-	m.transact(t, append(ops, up...)...)
+	m.Transact(t, append(ops, up...)...)
 
 	orig := m.state(t).bridgeByName[BridgeInt].UUID
 
@@ -214,7 +264,7 @@ func TestEnsureHostRepairsAndAdopts(t *testing.T) {
 }
 
 func TestEnsureHostChecksDatapathType(t *testing.T) {
-	m := newMemOVS(t, memOptions{datapathTypes: []string{"netdev", "system"}})
+	m := newMemOVS(t, memOptions{DatapathTypes: []string{"netdev", "system"}})
 	c := m.dial(t)
 	err := c.EnsureHost(ctxT(t), HostSpec{Name: "h1", DatapathType: "dummy"})
 	require.ErrorContains(t, err, `datapath type "dummy" is not supported`)

@@ -98,6 +98,8 @@ func TestIntegrationEnsureHost(t *testing.T) {
 		assert.Equal(t, `"`+dpid+`"`, vsctl(t, h, "get", "bridge", br.name, "datapath_id"), "ovs-vswitchd uses it")
 		assert.Equal(t, labController, vsctl(t, h, "get-controller", br.name))
 		assert.Equal(t, "out-of-band", vsctl(t, h, "get", "controller", br.name, "connection_mode"))
+		assert.Equal(t, "1000", vsctl(t, h, "get", "controller", br.name, "max_backoff"))
+		assert.Equal(t, "5000", vsctl(t, h, "get", "controller", br.name, "inactivity_probe"))
 		assert.Equal(t, "patch", vsctl(t, h, "get", "interface", br.patch, "type"))
 		assert.Equal(t, `{peer=`+br.peer+`}`, vsctl(t, h, "get", "interface", br.patch, "options"))
 		assert.Equal(t, "internal", vsctl(t, h, "get", "interface", br.name, "type"))

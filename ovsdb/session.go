@@ -316,7 +316,8 @@ func (c *Client) monitor(ovs client.Client) *client.Monitor {
 			&port.ExternalIDs, &port.OtherConfig),
 		client.WithTable(iface, &iface.Name, &iface.Type, &iface.Options, &iface.ExternalIDs,
 			&iface.Ofport, &iface.MACInUse, &iface.Error),
-		client.WithTable(ctrl, &ctrl.Target, &ctrl.ConnectionMode, &ctrl.ExternalIDs),
+		client.WithTable(ctrl, &ctrl.Target, &ctrl.ConnectionMode, &ctrl.MaxBackoff, &ctrl.InactivityProbe,
+			&ctrl.ExternalIDs),
 		client.WithTable(table, &table.Name, &table.FlowLimit, &table.OverflowPolicy, &table.Groups,
 			&table.ExternalIDs),
 	)

@@ -42,7 +42,7 @@ func TestEnsureHostWritesFlowTablesInTheSameTransaction(t *testing.T) {
 
 	st := m.state(t)
 	assert.Equal(t, 1, st.root.NextCfg, "bridges and tables in one transaction")
-	assert.Equal(t, []string{"brtun: ensure host h1"}, m.proxy.seenComments())
+	assert.Equal(t, []string{"brtun: ensure host h1"}, m.proxy.Comments())
 	expectHost(t, st, spec)
 	assert.Len(t, st.flowTables, 3)
 
@@ -96,7 +96,7 @@ func TestEnsureHostRepairsFlowTablesInPlace(t *testing.T) {
 	limited := &vswitchd.FlowTable{UUID: flowTable(st, BridgeTun, 0).UUID, Name: &other, FlowLimit: &seven, OverflowPolicy: &refuse}
 	up0, err := m.raw.Where(limited).Update(limited, &limited.Name, &limited.FlowLimit, &limited.OverflowPolicy)
 	require.NoError(t, err)
-	ops := append(append(up, up0...), m.create(t, &vswitchd.FlowTable{UUID: "t5", Name: &other})...)
+	ops := append(append(up, up0...), m.Create(t, &vswitchd.FlowTable{UUID: "t5", Name: &other})...)
 	br := &vswitchd.Bridge{UUID: st.bridgeByName[BridgeTun].UUID, FlowTables: map[int]string{}}
 	for k, v := range st.bridgeByName[BridgeTun].FlowTables {
 		br.FlowTables[k] = v
@@ -104,7 +104,7 @@ func TestEnsureHostRepairsFlowTablesInPlace(t *testing.T) {
 	br.FlowTables[5] = "t5"
 	upBr, err := m.raw.Where(br).Update(br, &br.FlowTables)
 	require.NoError(t, err)
-	m.transact(t, append(ops, upBr...)...)
+	m.Transact(t, append(ops, upBr...)...)
 	require.Equal(t, "mine", *flowTable(m.state(t), BridgeTun, 20).Name, "tampering took")
 
 	require.NoError(t, c.EnsureHost(ctxT(t), spec))

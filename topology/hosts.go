@@ -22,6 +22,9 @@ func (s *store) CreateHost(ctx context.Context, h Host) (Host, uint64, error) {
 		if err := claimTunnelIP(t, h); err != nil {
 			return err
 		}
+		if err := checkOVSDBUnique(t, h); err != nil {
+			return err
+		}
 		return putJSON(t, bucketHosts, h.Name, h)
 	})
 	if err != nil {
@@ -63,6 +66,11 @@ func (s *store) UpdateHost(ctx context.Context, name string, ifMatch IfMatch, ch
 				return err
 			}
 		}
+		if h.OVSDB != old.OVSDB {
+			if err := checkOVSDBUnique(t, h); err != nil {
+				return err
+			}
+		}
 		return putJSON(t, bucketHosts, h.Name, h)
 	})
 	if err != nil {
@@ -82,6 +90,30 @@ func claimTunnelIP(t txn, h Host) error {
 		return conflict("tunnel_ip %s is already used by host %q", h.TunnelIP, owner)
 	}
 	return t.put(bucketTunnelIPs, h.TunnelIP, []byte(h.Name))
+}
+
+// checkOVSDBUnique fails when another host's OVSDB address names the same
+// server as h's (compared normalised: tcp:198.51.100.1 and
+// tcp:198.51.100.1:6640 are one), since both records would then drive the
+// same bridges. h must be valid.
+func checkOVSDBUnique(t txn, h Host) error {
+	want, err := ovsdbEndpoint(h.OVSDB)
+	if err != nil {
+		return err
+	}
+	hosts, err := scanJSON[Host](t, bucketHosts, "")
+	if err != nil {
+		return err
+	}
+	for _, o := range hosts {
+		if o.Name == h.Name {
+			continue
+		}
+		if got, err := ovsdbEndpoint(o.OVSDB); (err == nil && got == want) || o.OVSDB == h.OVSDB {
+			return conflict("ovsdb %s is already used by host %q (as %s)", h.OVSDB, o.Name, o.OVSDB)
+		}
+	}
+	return nil
 }
 
 func (s *store) GetHost(ctx context.Context, name string) (Host, error) {

@@ -36,7 +36,7 @@ func backends(t *testing.T, test func(t *testing.T, s Store)) {
 
 func mustHost(t *testing.T, s Store, name, ip string) Host {
 	t.Helper()
-	h, _, err := s.CreateHost(context.Background(), Host{Name: name, OVSDB: "tcp:198.51.100.1:6640", TunnelIP: ip})
+	h, _, err := s.CreateHost(context.Background(), Host{Name: name, OVSDB: "unix:/run/brtun-test/" + name + "/db.sock", TunnelIP: ip})
 	require.NoError(t, err)
 	return h
 }
