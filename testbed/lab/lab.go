@@ -87,13 +87,21 @@ func New(t TB, opts Options) *Lab {
 	t.Cleanup(l.teardown)
 	removeLeftovers(t)
 
-	l.Prefix = testbed.NewPrefix()
-	l.Dir = "/tmp/" + l.Prefix
+	// A failed lab of this process keeps its run directory (and so its
+	// prefix) for its logs: claim a prefix whose directory does not exist.
+	for attempt := 0; ; attempt++ {
+		l.Prefix = testbed.NewPrefix()
+		l.Dir = "/tmp/" + l.Prefix
+		err := os.Mkdir(l.Dir, 0o755)
+		if err == nil {
+			break
+		}
+		if !os.IsExist(err) || attempt == 100 {
+			t.Fatalf("lab: %v", err)
+		}
+	}
 	l.mgmtBr = l.Prefix + "m"
 	l.underBr = l.Prefix + "u"
-	if err := os.MkdirAll(l.Dir, 0o755); err != nil {
-		t.Fatalf("lab: %v", err)
-	}
 
 	l.mustRun("ip", "link", "add", l.mgmtBr, "type", "bridge")
 	l.mustRun("ip", "addr", "add", ControllerIP+"/24", "dev", l.mgmtBr)
