@@ -5,6 +5,9 @@ SHELL := /bin/bash
 GO          ?= go
 BIN         ?= bin/brtun
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# What `brtun version` and the brtun_build_info metric say; without git, or
+# when built with plain `go build`, brtun reports Go's VCS stamp or "dev".
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # Packages that hold tests behind the `integration` build tag.
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 INTEGRATION_TIMEOUT ?= 45m
@@ -17,7 +20,7 @@ TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/brtun
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/brtun
 
 ## hollow: build bin/brtun-hollow, which runs N hollow hosts (real ovsdb-server, simulated
 ## ovs-vswitchd) in one process for scale tests; see hollow/README.md.

@@ -123,6 +123,15 @@ func finishTree(cmd *cobra.Command) {
 		}
 		cmd.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
 	}
+	// Other CLIs' verbs suggest brtun's: `brtun host delete` -> did you mean "rm"?
+	switch cmd.Name() {
+	case "rm":
+		cmd.SuggestFor = append(cmd.SuggestFor, "delete", "remove")
+	case "list":
+		cmd.SuggestFor = append(cmd.SuggestFor, "ls")
+	case "show":
+		cmd.SuggestFor = append(cmd.SuggestFor, "get", "describe")
+	}
 	if run := cmd.RunE; run != nil {
 		cmd.RunE = func(c *cobra.Command, args []string) error {
 			if err := run(c, args); err != nil {

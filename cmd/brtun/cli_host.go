@@ -86,14 +86,14 @@ func newHostListCommand(o *cliOptions) *cobra.Command {
 func newHostShowCommand(o *cliOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show NAME",
-		Short: "Show a host, the status of its bridges and the ports bound on it (-o json: the host only)",
+		Short: "Show a host, the status of its bridges and the ports bound on it (-o json, yaml, name: the host only)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			raw, err := o.get(cmd, "/v1/hosts/"+url.PathEscape(args[0]))
 			if err != nil {
 				return err
 			}
-			if err := showHost(o, raw); err != nil || o.output == outputJSON {
+			if err := showHost(o, raw); err != nil || o.output != outputTable {
 				return err
 			}
 			ports, err := o.getQuery(cmd, "/v1/ports", url.Values{"host": {args[0]}})
