@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -348,4 +351,27 @@ func TestCLICompletion(t *testing.T) {
 	assert.Contains(t, out, "wait\t")
 	_, _, code, _ := runExit(t, "completion", "tcsh")
 	assert.Equal(t, exitUsage, code)
+}
+
+// TestExitCodesDocumented: docs/operations.md's table and `brtun --help`
+// list the same exit codes.
+func TestExitCodesDocumented(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/operations.md")
+	require.NoError(t, err)
+	docCodes := regexp.MustCompile(`(?m)^  \| (\d) \| `).FindAllStringSubmatch(string(raw), -1)
+	helpCodes := regexp.MustCompile(`(?m)^  (\d)  `).FindAllStringSubmatch(exitCodesHelp, -1)
+	var doc, help []string
+	for _, m := range docCodes {
+		doc = append(doc, m[1])
+	}
+	for _, m := range helpCodes {
+		help = append(help, m[1])
+	}
+	want := []string{}
+	for _, c := range []int{exitOK, exitError, exitUsage, exitNotFound, exitConflict, exitServer, exitNotApplied} {
+		want = append(want, strconv.Itoa(c))
+	}
+	assert.Equal(t, want, doc, "docs/operations.md")
+	assert.Equal(t, want, help, "brtun --help")
+	assert.Contains(t, mustRun(t, "--help"), exitCodesHelp)
 }

@@ -187,7 +187,7 @@ func newPortWaitCommand(o *cliOptions) *cobra.Command {
 			return showPort(o, raw)
 		},
 	}
-	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait (at most the server's --api-max-wait)")
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the binding (at most the server's --api-max-wait); here it replaces the global --timeout")
 	return cmd
 }
 
