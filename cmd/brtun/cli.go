@@ -115,7 +115,7 @@ and subnets); under -o json (yaml) errors are printed to stderr as JSON
 		newFlowsCommand(o),
 	)
 	root.InitDefaultCompletionCmd() // brtun completion bash|zsh|fish|powershell, now so that finishTree sees it
-	finishTree(root)
+	finishTree(root, o)
 	return root
 }
 

@@ -108,8 +108,10 @@ func exitCodeOfStatus(status int, code string) int {
 //     unknown verb (`brtun host delete`) as a usage error instead of
 //     printing its help and succeeding;
 //   - errors of a command's RunE are marked, so that exitCode tells them from
-//     cobra's usage errors.
-func finishTree(cmd *cobra.Command) {
+//     cobra's usage errors;
+//   - the shell completes its arguments with the server's names (addCompletion).
+func finishTree(cmd *cobra.Command, o *cliOptions) {
+	addCompletion(cmd, o)
 	if cmd.HasSubCommands() && !cmd.Runnable() && cmd.HasParent() {
 		cmd.Args = func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -141,7 +143,7 @@ func finishTree(cmd *cobra.Command) {
 		}
 	}
 	for _, sub := range cmd.Commands() {
-		finishTree(sub)
+		finishTree(sub, o)
 	}
 }
 

@@ -375,3 +375,37 @@ func TestExitCodesDocumented(t *testing.T) {
 	assert.Equal(t, want, help, "brtun --help")
 	assert.Contains(t, mustRun(t, "--help"), exitCodesHelp)
 }
+
+// TestCLICompletesNames: the shell completes hosts, networks, ports and
+// subnets from the server.
+func TestCLICompletesNames(t *testing.T) {
+	url, _ := newCLIServer(t)
+	s := "--server=" + url
+	mustRun(t, s, "host", "add", "h1", "--ovsdb", "tcp:198.51.100.1:6640", "--tunnel-ip", "192.0.2.1")
+	mustRun(t, s, "host", "add", "h2", "--ovsdb", "tcp:198.51.100.2:6640", "--tunnel-ip", "192.0.2.2")
+	mustRun(t, s, "net", "create", "blue", "--type", "vxlan")
+	mustRun(t, s, "port", "add", "blue", "vm1", "--host", "h1", "--interface", "tap0")
+	mustRun(t, s, "subnet", "create", "blue", "v4", "--cidr", "198.18.0.0/24")
+
+	complete := func(args ...string) []string {
+		t.Helper()
+		out := mustRun(t, append([]string{"__complete", s}, args...)...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		return lines[:len(lines)-1] // the last line is the directive
+	}
+	assert.Equal(t, []string{"h1", "h2"}, complete("host", "show", ""))
+	assert.Equal(t, []string{"h1", "h2"}, complete("flows", ""))
+	assert.Equal(t, []string{"blue"}, complete("net", "rm", ""))
+	assert.Equal(t, []string{"blue"}, complete("port", "show", ""))
+	assert.Equal(t, []string{"vm1"}, complete("port", "set", "blue", ""))
+	assert.Equal(t, []string{"v4"}, complete("subnet", "show", "blue", ""))
+	assert.Equal(t, []string{"h1", "h2"}, complete("port", "add", "blue", "vm2", "--host", ""))
+	// A new object's name is not completed (cobra offers the required flags).
+	assert.NotContains(t, complete("port", "add", "blue", ""), "vm1")
+	assert.NotContains(t, complete("host", "add", ""), "h1")
+	assert.Empty(t, complete("host", "show", "h1", ""), "one argument only")
+
+	t.Setenv("BRTUN_SERVER", url)
+	out := mustRun(t, "__complete", "host", "rm", "")
+	assert.Contains(t, out, "h1\nh2\n", "BRTUN_SERVER is read")
+}
