@@ -6,6 +6,9 @@ GO          ?= go
 BIN         ?= bin/brtun
 BIN_CNI     ?= bin/brtun-cni
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# What `brtun version` and the brtun_build_info metric say; without git, or
+# when built with plain `go build`, brtun reports Go's VCS stamp or "dev".
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # Packages that hold tests behind the `integration` build tag.
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 INTEGRATION_TIMEOUT ?= 45m
@@ -19,7 +22,7 @@ TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck 
 all: build
 
 build: build-cni
-	$(GO) build -o $(BIN) ./cmd/brtun
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/brtun
 
 ## build-cni: the CNI plugin; install it as /opt/cni/bin/brtun-cni (docs/operations.md).
 build-cni:

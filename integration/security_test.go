@@ -226,7 +226,8 @@ func TestAPITLS(t *testing.T) {
 	assert.Contains(t, out, "certificate")
 	out, err = cli("--ca-file", p.controllerCA(), "host", "list")
 	require.Error(t, err, "without a token: %s", out)
-	assert.Contains(t, out, "HTTP 401 unauthorized")
+	assert.Contains(t, out, `"code": "unauthorized"`, "-o json: the error as JSON")
+	assert.Contains(t, out, `"http_status": 401`)
 
 	plain := strings.Replace(s.brtun.API, "https://", "http://", 1)
 	resp, err := http.Get(plain + "/v1/hosts")

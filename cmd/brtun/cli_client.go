@@ -24,9 +24,9 @@ type client struct {
 	http  *http.Client
 }
 
-// requestTimeout bounds a request that does not wait for the switches.
-const requestTimeout = 30 * time.Second
-
+// newClient makes a client of the server o names. A request may take
+// --timeout plus wait (a request that waits, ?wait), or forever with
+// --timeout 0.
 func newClient(o *cliOptions, wait time.Duration) (*client, error) {
 	server := o.server
 	if !strings.Contains(server, "://") {
@@ -34,11 +34,14 @@ func newClient(o *cliOptions, wait time.Duration) (*client, error) {
 	}
 	u, err := url.Parse(server)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("--server %q: want http://HOST:PORT or https://HOST:PORT", server)
+		return nil, usageErrorf("--server %q: want http://HOST:PORT or https://HOST:PORT", server)
 	}
 	c := &client{
 		base: strings.TrimSuffix(u.String(), "/"),
-		http: &http.Client{Timeout: requestTimeout + wait},
+		http: &http.Client{},
+	}
+	if o.timeout > 0 {
+		c.http.Timeout = o.timeout + wait
 	}
 	if o.tokenFile != "" {
 		if c.token, err = northbound.ReadTokenFile(o.tokenFile); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/brtun/brtun/northbound"
@@ -85,14 +86,14 @@ func newHostListCommand(o *cliOptions) *cobra.Command {
 func newHostShowCommand(o *cliOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show NAME",
-		Short: "Show a host, the status of its bridges and the ports bound on it (-o json: the host only)",
+		Short: "Show a host, the status of its bridges and the ports bound on it (-o json, yaml, name: the host only)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			raw, err := o.get(cmd, "/v1/hosts/"+url.PathEscape(args[0]))
 			if err != nil {
 				return err
 			}
-			if err := showHost(o, raw); err != nil || o.output == outputJSON {
+			if err := showHost(o, raw); err != nil || o.output != outputTable {
 				return err
 			}
 			ports, err := o.getQuery(cmd, "/v1/ports", url.Values{"host": {args[0]}})
@@ -160,7 +161,7 @@ func (o *cliOptions) write(cmd *cobra.Command, wait time.Duration, method, path 
 func (o *cliOptions) patch(cmd *cobra.Command, wait time.Duration, path string, patch map[string]any,
 	print func(o *cliOptions, raw []byte) error) error {
 	if len(patch) == 0 {
-		return fmt.Errorf("nothing to change: give at least one flag")
+		return usageErrorf("nothing to change: give at least one flag")
 	}
 	return o.writeHeaders(cmd, wait, http.MethodPatch, path, false, patch,
 		http.Header{"Content-Type": {"application/merge-patch+json"}}, print)
@@ -185,7 +186,8 @@ func (o *cliOptions) writeHeaders(cmd *cobra.Command, wait time.Duration, method
 	return print(o, raw)
 }
 
-// remove deletes path and says so.
+// remove deletes path and says so; what is "KIND ID" ("port blue/vm1"),
+// -o name prints the ID.
 func (o *cliOptions) remove(cmd *cobra.Command, wait time.Duration, path string, cascade bool, what string) error {
 	c, err := newClient(o, wait)
 	if err != nil {
@@ -194,8 +196,12 @@ func (o *cliOptions) remove(cmd *cobra.Command, wait time.Duration, path string,
 	if _, err := c.do(cmd.Context(), http.MethodDelete, path, writeQuery(wait, cascade), nil); err != nil {
 		return err
 	}
-	if o.output == outputTable {
+	switch o.output {
+	case outputTable:
 		fmt.Fprintf(o.out, "deleted %s\n", what)
+	case outputName:
+		_, id, _ := strings.Cut(what, " ")
+		fmt.Fprintln(o.out, id)
 	}
 	return nil
 }

@@ -12,13 +12,15 @@ import (
 
 	"github.com/brtun/brtun/northbound"
 	"github.com/brtun/brtun/topology"
+	"sigs.k8s.io/yaml"
 )
 
-// show prints an API answer: as JSON with -o json, else decoded into T and
-// rendered by table.
+// show prints an API answer: as JSON, YAML or names with -o json, yaml or
+// name (printFormatted), else decoded into T and rendered by table. Every
+// command that prints objects goes through here.
 func show[T any](o *cliOptions, raw []byte, table func(w io.Writer, v T)) error {
-	if o.output == outputJSON {
-		return printJSON(o.out, raw)
+	if o.output != outputTable {
+		return printFormatted(o.out, o.output, raw)
 	}
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
@@ -29,6 +31,32 @@ func show[T any](o *cliOptions, raw []byte, table func(w io.Writer, v T)) error 
 	return tw.Flush()
 }
 
+// printFormatted prints a JSON answer as -o json (indented), yaml or name
+// asks.
+func printFormatted(w io.Writer, format string, raw []byte) error {
+	switch format {
+	case outputYAML:
+		out, err := yaml.JSONToYAML(raw)
+		if err != nil {
+			return fmt.Errorf("answer as YAML: %w", err)
+		}
+		_, err = w.Write(out)
+		return err
+	case outputName:
+		list, err := names(raw)
+		if err != nil {
+			return err
+		}
+		for _, n := range list {
+			if _, err := fmt.Fprintln(w, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return printJSON(w, raw)
+}
+
 func printJSON(w io.Writer, raw []byte) error {
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {
@@ -37,6 +65,47 @@ func printJSON(w io.Writer, raw []byte) error {
 	buf.WriteByte('\n')
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// names are the names -o name prints of an answer: an object's, or those of
+// the objects of a list ({"hosts": [...]}). An object of a network (a port,
+// a subnet) is NETWORK/NAME.
+func names(raw []byte) ([]string, error) {
+	var answer map[string]any
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		return nil, fmt.Errorf("decode answer: %w", err)
+	}
+	if name, ok := nameOf(answer); ok {
+		return []string{name}, nil
+	}
+	for _, v := range answer {
+		items, ok := v.([]any)
+		if !ok {
+			continue
+		}
+		out := []string{}
+		for _, item := range items {
+			obj, _ := item.(map[string]any)
+			name, ok := nameOf(obj)
+			if !ok {
+				return nil, usageErrorf("-o name: these objects have no names; use -o table, json or yaml")
+			}
+			out = append(out, name)
+		}
+		return out, nil
+	}
+	return nil, usageErrorf("-o name: the answer holds no named objects; use -o table, json or yaml")
+}
+
+func nameOf(obj map[string]any) (string, bool) {
+	name, ok := obj["name"].(string)
+	if !ok {
+		return "", false
+	}
+	if network, ok := obj["network"].(string); ok && network != "" {
+		return network + "/" + name, true
+	}
+	return name, true
 }
 
 func bridgeCell(b northbound.BridgeStatus) string {

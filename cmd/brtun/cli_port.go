@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/brtun/brtun/northbound"
@@ -31,7 +32,7 @@ func portFlags(cmd *cobra.Command, req *northbound.PortRequest, adminState *stri
 	cmd.Flags().StringVar(&req.Host, "host", "", "host the VM runs on")
 	cmd.Flags().StringVar(&req.Interface, "interface", "", "the VM's interface on the host's br-int (e.g. tap0)")
 	cmd.Flags().StringVar(&req.MAC, "mac", "", "the VM's MAC address (add: generated under the server's --mac-prefix when not given)")
-	cmd.Flags().StringArrayVar(&req.IPs, "ip", nil, "an IP address of the VM (repeat for more; add: on a network with subnets, one address of each subnet is allocated when not given)")
+	cmd.Flags().StringArrayVar(&req.IPs, "ip", nil, "IP addresses of the VM, comma-separated or repeated (add: on a network with subnets, one address of each subnet is allocated when not given; set: --ip '' clears them)")
 	cmd.Flags().StringVar(adminState, "admin-state", "up", "up, or down: the port stays but its traffic is dropped and other hosts forget it")
 	metaFlags(cmd, &req.Description, &req.Tags)
 }
@@ -44,7 +45,7 @@ func parseAdminState(s string) (bool, error) {
 	case "down":
 		return false, nil
 	}
-	return false, fmt.Errorf("--admin-state %q: want up or down", s)
+	return false, usageErrorf("--admin-state %q: want up or down", s)
 }
 
 func newPortAddCommand(o *cliOptions) *cobra.Command {
@@ -57,6 +58,7 @@ func newPortAddCommand(o *cliOptions) *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[1]
+			req.IPs = splitList(strings.Join(req.IPs, ","))
 			up, err := parseAdminState(adminState)
 			if err != nil {
 				return err
@@ -119,7 +121,7 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 				next.MAC = req.MAC
 			}
 			if f.Changed("ip") {
-				next.IPs = req.IPs
+				next.IPs = splitList(strings.Join(req.IPs, ",")) // --ip '': none
 			}
 			return o.writeHeaders(cmd, wait, http.MethodPut, portPath(args[0], args[1]), false, next,
 				http.Header{"If-Match": {etag}}, showPort)
@@ -171,7 +173,7 @@ func newPortWaitCommand(o *cliOptions) *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if timeout <= 0 {
-				return fmt.Errorf("--timeout %s: want a positive duration", timeout)
+				return usageErrorf("--timeout %s: want a positive duration", timeout)
 			}
 			raw, _, err := o.getETag(cmd, portPath(args[0], args[1]), url.Values{"wait": {timeout.String()}}, timeout)
 			if err != nil {
@@ -185,7 +187,7 @@ func newPortWaitCommand(o *cliOptions) *cobra.Command {
 			return showPort(o, raw)
 		},
 	}
-	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait (at most the server's --api-max-wait)")
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the binding (at most the server's --api-max-wait); here it replaces the global --timeout")
 	return cmd
 }
 

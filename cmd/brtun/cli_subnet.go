@@ -51,7 +51,7 @@ func parsePools(values []string) ([]topology.AllocationPool, error) {
 		}
 		start, end, ok := strings.Cut(v, "-")
 		if !ok || start == "" || end == "" {
-			return nil, fmt.Errorf("--pool %q: want START-END, e.g. 198.18.0.10-198.18.0.99", v)
+			return nil, usageErrorf("--pool %q: want START-END, e.g. 198.18.0.10-198.18.0.99", v)
 		}
 		pools = append(pools, topology.AllocationPool{Start: start, End: end})
 	}
@@ -67,7 +67,7 @@ func parseRoutes(values []string) ([]topology.HostRoute, error) {
 		}
 		dst, hop, ok := strings.Cut(v, ",")
 		if !ok || dst == "" || hop == "" {
-			return nil, fmt.Errorf("--route %q: want DESTINATION,NEXTHOP, e.g. 198.18.8.0/24,198.18.0.254", v)
+			return nil, usageErrorf("--route %q: want DESTINATION,NEXTHOP, e.g. 198.18.8.0/24,198.18.0.254", v)
 		}
 		routes = append(routes, topology.HostRoute{Destination: dst, Nexthop: hop})
 	}
@@ -93,7 +93,7 @@ func newSubnetCreateCommand(o *cliOptions) *cobra.Command {
 				Description: f.description, Tags: f.tags}
 			switch {
 			case noGateway && cmd.Flags().Changed("gateway"):
-				return fmt.Errorf("--gateway and --no-gateway exclude each other")
+				return usageErrorf("--gateway and --no-gateway exclude each other")
 			case noGateway:
 				req.GatewayIP = new(string)
 			case cmd.Flags().Changed("gateway"):

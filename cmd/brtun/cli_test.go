@@ -61,11 +61,18 @@ func newCLIServer(t *testing.T) (string, *cliController) {
 // run executes the CLI with args and returns what it printed to stdout and stderr.
 func run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
+	out, errOut, _, err := runExit(t, args...)
+	return out, errOut, err
+}
+
+// runExit is run that returns the exit code too.
+func runExit(t *testing.T, args ...string) (string, string, int, error) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	root := newRootCommand(&stdout, &stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return stdout.String(), stderr.String(), err
+	code, err := execute(context.Background(), root, &stderr)
+	return stdout.String(), stderr.String(), code, err
 }
 
 func mustRun(t *testing.T, args ...string) string {
@@ -201,7 +208,7 @@ func TestCLIErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "out of range")
 
-	_, _, err = run(t, s, "-o", "yaml", "host", "list")
+	_, _, err = run(t, s, "-o", "xml", "host", "list")
 	require.Error(t, err)
 	_, _, err = run(t, s, "-o", "text", "host", "list")
 	require.Error(t, err, "-o text is for flows only")

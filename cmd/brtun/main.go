@@ -9,7 +9,7 @@ import (
 )
 
 func main() {
-	if err := newRootCommand(os.Stdout, os.Stderr).ExecuteContext(context.Background()); err != nil {
-		os.Exit(1)
-	}
+	root := newRootCommand(os.Stdout, os.Stderr)
+	code, _ := execute(context.Background(), root, os.Stderr)
+	os.Exit(code)
 }

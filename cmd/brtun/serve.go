@@ -69,6 +69,7 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	o.security.addFlags(f)
 	o.store.addFlags(f)
 	readsEnv(cmd)
+	withoutClientFlags(cmd)
 	return cmd
 }
 
@@ -110,7 +111,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newBuildInfo())
 	ctrl, err := controller.New(controller.Options{
 		Store:             store,
 		Logger:            log,
