@@ -8,20 +8,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
-	"github.com/brtun/brtun/flows/flowtest"
+	"github.com/brtun/brtun/flows/flowsim"
 	"github.com/brtun/brtun/topology"
 )
 
-func broadcastARP(t *testing.T, src string) flowtest.Packet {
-	return flowtest.Packet{
+func broadcastARP(t *testing.T, src string) flowsim.Packet {
+	return flowsim.Packet{
 		EthSrc: mac(t, src), EthDst: mac(t, "ff:ff:ff:ff:ff:ff"), EthType: flows.EthTypeARP,
 		ARPOp: 1, ARPSHA: mac(t, src),
 		ARPSPA: flows.IPv4{198, 18, 0, 1}, ARPTPA: flows.IPv4{198, 18, 0, 99},
 	}
 }
 
-func unicast(t *testing.T, src, dst string) flowtest.Packet {
-	return flowtest.Packet{EthSrc: mac(t, src), EthDst: mac(t, dst), EthType: flows.EthTypeIPv4}
+func unicast(t *testing.T, src, dst string) flowsim.Packet {
+	return flowsim.Packet{EthSrc: mac(t, src), EthDst: mac(t, dst), EthType: flows.EthTypeIPv4}
 }
 
 func TestBroadcastFloodsOnlyToPeersWithTheNetwork(t *testing.T) {
@@ -197,7 +197,7 @@ func TestNDResponderAnswersLocally(t *testing.T) {
 	vm1 := mac(t, "02:00:00:00:01:01")
 	src := flows.IPv6(netip.MustParseAddr("2001:db8:100::1").As16())
 	target := flows.IPv6(netip.MustParseAddr("2001:db8:100::2").As16())
-	ns := flowtest.Packet{
+	ns := flowsim.Packet{
 		EthSrc: vm1, EthDst: mac(t, "33:33:ff:00:00:02"), EthType: flows.EthTypeIPv6,
 		IPProto: flows.IPProtoICMPv6, ICMPv6Type: 135, NDTarget: target, NDSLL: vm1,
 		IPv6Src: src, IPv6Dst: flows.IPv6(netip.MustParseAddr("ff02::1:ff00:2").As16()),

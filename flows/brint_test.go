@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
-	"github.com/brtun/brtun/flows/flowtest"
+	"github.com/brtun/brtun/flows/flowsim"
 )
 
 // downView is h1 of one network with two local ports, vm1 (ofport 5)
@@ -43,7 +43,7 @@ func TestDownPortFlows(t *testing.T) {
 }
 
 func TestDownPortFramesAreDropped(t *testing.T) {
-	sim := flowtest.New(flows.Compile(downView()).BrInt)
+	sim := flowsim.New(flows.Compile(downView()).BrInt)
 	frame := unicast(t, "02:00:00:00:00:01", "02:00:00:00:00:02")
 
 	frame.InPort = 5 // vm1, down

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
-	"github.com/brtun/brtun/flows/flowtest"
+	"github.com/brtun/brtun/flows/flowsim"
 	"github.com/brtun/brtun/topology"
 )
 
@@ -128,13 +128,13 @@ func (c cluster) compile(t *testing.T, host string) flows.FlowSet {
 // fabric simulates every host's br-tun and the tunnels between them.
 type fabric struct {
 	c    cluster
-	sims map[string]*flowtest.Sim
+	sims map[string]*flowsim.Sim
 }
 
 func newFabric(t *testing.T, c cluster) *fabric {
-	f := &fabric{c: c, sims: map[string]*flowtest.Sim{}}
+	f := &fabric{c: c, sims: map[string]*flowsim.Sim{}}
 	for _, h := range c.hosts {
-		f.sims[h] = flowtest.New(c.compile(t, h).BrTun)
+		f.sims[h] = flowsim.New(c.compile(t, h).BrTun)
 	}
 	return f
 }
@@ -143,19 +143,19 @@ func newFabric(t *testing.T, c cluster) *fabric {
 type delivery struct {
 	host   string
 	vlan   uint16
-	packet flowtest.Packet
+	packet flowsim.Packet
 }
 
 // result is what happened to a frame sent into one host's br-tun.
 type result struct {
-	local      []flowtest.Output // outputs of the first br-tun
-	tunnels    []string          // "peer/type" the frame was tunnelled to
-	deliveries []delivery        // frames handed to br-int, on any host
+	local      []flowsim.Output // outputs of the first br-tun
+	tunnels    []string         // "peer/type" the frame was tunnelled to
+	deliveries []delivery       // frames handed to br-int, on any host
 }
 
 // fromVM sends a frame from a VM on host and network net: br-int tags it with
 // the network's local VLAN and hands it to br-tun over the patch port.
-func (f *fabric) fromVM(t *testing.T, host, net string, p flowtest.Packet) result {
+func (f *fabric) fromVM(t *testing.T, host, net string, p flowsim.Packet) result {
 	t.Helper()
 	vid := f.c.vlan(host, net)
 	require.NotZero(t, vid, "network %s is not on %s", net, host)
@@ -166,7 +166,7 @@ func (f *fabric) fromVM(t *testing.T, host, net string, p flowtest.Packet) resul
 
 // fromTunnel sends a frame that arrived at host through its tunnel of type
 // typ from peer.
-func (f *fabric) fromTunnel(t *testing.T, host, peer string, typ topology.NetworkType, p flowtest.Packet) result {
+func (f *fabric) fromTunnel(t *testing.T, host, peer string, typ topology.NetworkType, p flowsim.Packet) result {
 	t.Helper()
 	p.InPort = f.c.tunnelOfport(host, peer, typ)
 	return f.inject(t, host, p)
@@ -174,7 +174,7 @@ func (f *fabric) fromTunnel(t *testing.T, host, peer string, typ topology.Networ
 
 // inject runs p through host's br-tun and carries tunnelled copies to their
 // peers' br-tun.
-func (f *fabric) inject(t *testing.T, host string, p flowtest.Packet) result {
+func (f *fabric) inject(t *testing.T, host string, p flowsim.Packet) result {
 	t.Helper()
 	res, err := f.sims[host].Run(p)
 	require.NoError(t, err, "trace:\n%v", res.Trace)

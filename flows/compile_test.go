@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/flows/flowsim"
 	"github.com/brtun/brtun/flows/flowtest"
 	"github.com/brtun/brtun/topology"
 )
@@ -222,8 +223,8 @@ func TestLearnedCookiesMarkReleasedVLANsStale(t *testing.T) {
 	assert.False(t, setBefore.StaleLearned(blueOnVLAN1))
 
 	// Learn a MAC on blue's VLAN 1 at h1.
-	sim := flowtest.New(setBefore.BrTun)
-	_, err := sim.Run(flowtest.Packet{
+	sim := flowsim.New(setBefore.BrTun)
+	_, err := sim.Run(flowsim.Packet{
 		InPort: before.tunnelOfport("h1", "h2", topology.VXLAN), TunID: 5001,
 		EthSrc: mac(t, "02:00:00:00:02:01"), EthDst: mac(t, "ff:ff:ff:ff:ff:ff"), EthType: flows.EthTypeARP,
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/flows/flowsim"
 	"github.com/brtun/brtun/flows/flowtest"
 	"github.com/brtun/brtun/topology"
 )
@@ -128,7 +129,7 @@ func TestGeneveARPAndNDResponders(t *testing.T) {
 	assert.ElementsMatch(t, []string{"h2/vxlan", "h3/vxlan"}, res.tunnels)
 
 	target := flows.IPv6(netip.MustParseAddr("2001:db8:100::2").As16())
-	ns := flowtest.Packet{
+	ns := flowsim.Packet{
 		EthSrc: vm1, EthDst: mac(t, "33:33:ff:00:00:02"), EthType: flows.EthTypeIPv6,
 		IPProto: flows.IPProtoICMPv6, ICMPv6Type: 135, NDTarget: target, NDSLL: vm1,
 		IPv6Src: flows.IPv6(netip.MustParseAddr("2001:db8:100::1").As16()),

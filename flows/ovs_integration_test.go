@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
-	"github.com/brtun/brtun/flows/flowtest"
+	"github.com/brtun/brtun/flows/flowsim"
 	"github.com/brtun/brtun/testbed"
 	"github.com/brtun/brtun/topology"
 )
@@ -141,9 +141,9 @@ func (o *privateOVS) trace(t *testing.T, bridge, flow string) []traceHit {
 }
 
 // simHits walks the same packet through the simulator.
-func simHits(t *testing.T, set flows.FlowSet, p flowtest.Packet) []traceHit {
+func simHits(t *testing.T, set flows.FlowSet, p flowsim.Packet) []traceHit {
 	t.Helper()
-	res, err := flowtest.New(set.BrTun).Run(p)
+	res, err := flowsim.New(set.BrTun).Run(p)
 	require.NoError(t, err)
 	byText := map[string]flows.Flow{}
 	for _, f := range set.BrTun {
@@ -156,29 +156,6 @@ func simHits(t *testing.T, set flows.FlowSet, p flowtest.Packet) []traceHit {
 		hits = append(hits, traceHit{table: int(f.Table), priority: int(f.Priority), cookie: f.Cookie})
 	}
 	return hits
-}
-
-// traceFlow writes a packet in ofproto/trace's flow syntax.
-func traceFlow(p flowtest.Packet) string {
-	parts := []string{fmt.Sprintf("in_port=%d", p.InPort)}
-	if p.TunID != 0 {
-		parts = append(parts, fmt.Sprintf("tun_id=%#x", p.TunID))
-	}
-	if vid, ok := p.VLAN(); ok {
-		parts = append(parts, fmt.Sprintf("dl_vlan=%d", vid))
-	}
-	parts = append(parts, "dl_src="+p.EthSrc.String(), "dl_dst="+p.EthDst.String())
-	switch {
-	case p.EthType == flows.EthTypeARP:
-		parts = append(parts, "arp", fmt.Sprintf("arp_op=%d", p.ARPOp), "arp_spa="+p.ARPSPA.String(),
-			"arp_tpa="+p.ARPTPA.String(), "arp_sha="+p.ARPSHA.String())
-	case p.EthType == flows.EthTypeIPv6 && p.IPProto == flows.IPProtoICMPv6:
-		parts = append(parts, "icmp6", fmt.Sprintf("icmpv6_type=%d", p.ICMPv6Type), "ipv6_src="+p.IPv6Src.String(),
-			"ipv6_dst="+p.IPv6Dst.String(), "nd_target="+p.NDTarget.String())
-	case p.EthType == flows.EthTypeIPv4:
-		parts = append(parts, "ip")
-	}
-	return strings.Join(parts, ",")
 }
 
 // TestSimulatorAgreesWithOVSTrace walks packets through the simulator and
@@ -197,7 +174,7 @@ func TestSimulatorAgreesWithOVSTrace(t *testing.T) {
 	blue := flows.VLANCFI | c.vlan("h1", "blue")
 	vxlanH2 := c.tunnelOfport("h1", "h2", topology.VXLAN)
 	greH3 := c.tunnelOfport("h1", "h3", topology.GRE)
-	packets := map[string]flowtest.Packet{
+	packets := map[string]flowsim.Packet{
 		"ARP request for a known IP": {InPort: patchInt, VLANTCI: blue, EthSrc: vm1, EthDst: m("ff:ff:ff:ff:ff:ff"),
 			EthType: flows.EthTypeARP, ARPOp: 1, ARPSHA: vm1, ARPSPA: flows.IPv4{198, 18, 0, 1}, ARPTPA: flows.IPv4{198, 18, 0, 2}},
 		"ARP request for an unknown IP": {InPort: patchInt, VLANTCI: blue, EthSrc: vm1, EthDst: m("ff:ff:ff:ff:ff:ff"),
@@ -217,7 +194,7 @@ func TestSimulatorAgreesWithOVSTrace(t *testing.T) {
 	o.AddDummyPorts(t, "br-tun", 99)
 	for name, p := range packets {
 		t.Run(name, func(t *testing.T) {
-			assert.Equal(t, o.trace(t, "br-tun", traceFlow(p)), simHits(t, set, p))
+			assert.Equal(t, o.trace(t, "br-tun", p.TraceFlow()), simHits(t, set, p))
 		})
 	}
 }

@@ -1,6 +1,6 @@
 // Package flowtest helps test code that produces flows: golden files of
-// compiled flow sets (rewritten with `go test ./flows/... -update`) and a
-// small simulator that walks a packet through a bridge's flows.
+// compiled flow sets (rewritten with `go test ./flows/... -update`). The
+// packet simulator tests use is flows/flowsim, which brtun trace uses too.
 package flowtest
 
 import (

@@ -1,8 +1,9 @@
-package flowtest
+package flowsim
 
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/brtun/brtun/flows"
 )
@@ -45,6 +46,37 @@ func (p Packet) String() string {
 		s += fmt.Sprintf(" vlan=%d", vid)
 	}
 	return s + fmt.Sprintf(" type=%#04x", p.EthType)
+}
+
+// TraceFlow writes the packet in the flow syntax of
+// `ovs-appctl ofproto/trace BRIDGE FLOW`, with the fields the pipeline
+// looks at.
+func (p Packet) TraceFlow() string {
+	parts := []string{fmt.Sprintf("in_port=%d", p.InPort)}
+	if p.TunID != 0 {
+		parts = append(parts, fmt.Sprintf("tun_id=%#x", p.TunID))
+	}
+	if vid, ok := p.VLAN(); ok {
+		parts = append(parts, fmt.Sprintf("dl_vlan=%d", vid))
+	}
+	parts = append(parts, "dl_src="+p.EthSrc.String(), "dl_dst="+p.EthDst.String())
+	switch {
+	case p.EthType == flows.EthTypeARP:
+		parts = append(parts, "arp", fmt.Sprintf("arp_op=%d", p.ARPOp), "arp_spa="+p.ARPSPA.String(),
+			"arp_tpa="+p.ARPTPA.String(), "arp_sha="+p.ARPSHA.String(), "arp_tha="+p.ARPTHA.String())
+	case p.EthType == flows.EthTypeIPv6 && p.IPProto == flows.IPProtoICMPv6:
+		parts = append(parts, "icmp6", fmt.Sprintf("icmpv6_type=%d", p.ICMPv6Type), "ipv6_src="+p.IPv6Src.String(),
+			"ipv6_dst="+p.IPv6Dst.String(), "nd_target="+p.NDTarget.String())
+	case p.EthType == flows.EthTypeIPv4 && p.IPProto == flows.IPProtoUDP:
+		parts = append(parts, "udp")
+	case p.EthType == flows.EthTypeIPv4:
+		parts = append(parts, "ip")
+	case p.EthType == flows.EthTypeIPv6:
+		parts = append(parts, "ipv6", "ipv6_src="+p.IPv6Src.String(), "ipv6_dst="+p.IPv6Dst.String())
+	case p.EthType != 0:
+		parts = append(parts, fmt.Sprintf("dl_type=%#06x", p.EthType))
+	}
+	return strings.Join(parts, ",")
 }
 
 // matches reports whether the packet satisfies every field of m.

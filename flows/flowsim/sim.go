@@ -1,4 +1,7 @@
-package flowtest
+// Package flowsim walks a packet through one bridge's flows the way OVS
+// does. Tests use it on compiled flow sets; brtun trace uses it on the flows
+// dumped from the switches. It is pure: no I/O.
+package flowsim
 
 import (
 	"fmt"
@@ -31,9 +34,18 @@ type Output struct {
 	Packet Packet
 }
 
+// Step is one table lookup: the flow that matched, or a miss.
+type Step struct {
+	Table uint8
+	Flow  flows.Flow // the zero Flow on a miss
+	Miss  bool       // no flow matched: the packet is dropped there
+}
+
 // Result is what became of a packet.
 type Result struct {
 	Outputs []Output
+	// Steps lists every table lookup, in order.
+	Steps []Step
 	// Trace lists every flow that ran, in order, as dump-flows lines.
 	Trace []string
 }
@@ -122,10 +134,12 @@ func (w *walk) lookup(id uint8, p *Packet, depth int) error {
 		hit = &w.sim.tables[id][i]
 	}
 	if hit == nil {
+		w.res.Steps = append(w.res.Steps, Step{Table: id, Miss: true})
 		w.res.Trace = append(w.res.Trace, fmt.Sprintf("table=%d miss (no flow): drop", id))
 		return nil
 	}
 	f := *hit // learn may change the table under us
+	w.res.Steps = append(w.res.Steps, Step{Table: id, Flow: f})
 	w.res.Trace = append(w.res.Trace, f.String())
 	return w.execute(f, p, depth)
 }
