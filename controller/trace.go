@@ -12,12 +12,10 @@ import (
 	"github.com/brtun/brtun/trace"
 )
 
-// Errors Trace returns (besides ErrUnknownHost, ErrNotConnected and a
-// *trace.RequestError).
-var (
-	ErrUnknownPort = errors.New("no such port")
-	ErrNotBound    = errors.New("port not bound")
-)
+// ErrUnknownPort is Trace's error for a port the desired state lacks.
+// Trace also returns ErrUnknownHost, ErrNotConnected, trace.ErrNotBound and
+// a *trace.RequestError.
+var ErrUnknownPort = errors.New("no such port")
 
 // Trace walks the packet req describes from port network/name through the
 // flows the switches hold now (dumped, not compiled), host after host as
@@ -38,7 +36,7 @@ func (c *Controller) Trace(ctx context.Context, network, name string, req trace.
 	}
 	j := slices.IndexFunc(h.Int.Ports, func(p trace.Port) bool { return p.Kind == trace.PortVM && p.Network == network && p.Port == name })
 	if j < 0 {
-		return trace.Result{}, fmt.Errorf("port %s/%s on %s: %w", network, name, src.Host, ErrNotBound)
+		return trace.Result{}, fmt.Errorf("%s/%s on %s's %s: %w", network, name, src.Host, BrInt, trace.ErrNotBound)
 	}
 	mac := h.Int.Ports[j].MAC
 	if m, err := flows.ParseMAC(src.MAC); err == nil {

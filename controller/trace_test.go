@@ -81,6 +81,6 @@ func TestTraceReadsWhatTheSwitchesHold(t *testing.T) {
 	l.write("blue", "h1", "a4") // no interface in OVSDB
 	require.Eventually(t, func() bool {
 		_, err = l.ctrl.Trace(ctx, "blue", "a4", unicast)
-		return errors.Is(err, ErrNotBound)
+		return errors.Is(err, trace.ErrNotBound)
 	}, 5*time.Second, 10*time.Millisecond)
 }

@@ -96,6 +96,8 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// Cluster reports the replicas for GET /v1/cluster; nil answers 503.
 	Cluster Cluster
+	// Tracer walks packets for GET .../ports/{port}/trace; nil answers 503.
+	Tracer Tracer
 }
 
 // DefaultUnderlayMTU is the underlay MTU assumed when Options leaves it 0.
@@ -114,6 +116,7 @@ type API struct {
 	router      *mux.Router
 	metrics     *apiMetrics // nil: no metrics
 	cluster     Cluster     // nil: GET /v1/cluster answers 503
+	tracer      Tracer      // nil: traces answer 503
 }
 
 // New validates opts and builds the API's routes.
@@ -140,6 +143,7 @@ func New(opts Options) (*API, error) {
 		underlayMTU: opts.UnderlayMTU,
 		maxWait:     opts.MaxWait,
 		cluster:     opts.Cluster,
+		tracer:      opts.Tracer,
 	}
 	if opts.Metrics != nil {
 		a.metrics = newAPIMetrics(opts.Metrics)
@@ -205,6 +209,7 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.updatePort).Methods(http.MethodPut)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.patchPort).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.deletePort).Methods(http.MethodDelete)
+	r.HandleFunc("/v1/networks/{network}/ports/{port}/trace", a.tracePort).Methods(http.MethodGet)
 	return r
 }
 

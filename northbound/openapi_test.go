@@ -304,6 +304,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		"Host": HostView{}, "HostList": HostList{}, "Network": NetworkView{}, "NetworkList": NetworkList{},
 		"Port": PortView{}, "PortList": PortList{}, "Flow": FlowView{}, "FlowList": FlowList{}, "Error": ErrorBody{},
 		"Cluster": ClusterStatus{}, "Subnet": topology.Subnet{}, "SubnetList": SubnetList{},
+		"Trace": TraceView{}, "TraceHop": TraceHop{}, "TraceLookup": TraceLookup{}, "TraceOutput": TraceOutput{},
+		"TraceEndpoint": TraceEndpoint{},
 	}
 	for name, v := range responses {
 		c.check(name, ref(name), reflect.TypeOf(v), true)

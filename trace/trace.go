@@ -12,6 +12,7 @@
 package trace
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -29,6 +30,10 @@ const (
 // maxHops bounds a walk whatever the flows say (a flood to every peer of a
 // large network stays far below it).
 const maxHops = 1024
+
+// ErrNotBound is the error of a walk from a port that is not bound on its
+// host's br-int: there is nowhere to start.
+var ErrNotBound = errors.New("port not bound")
 
 // PortKind says what is behind a bridge port.
 type PortKind string
@@ -155,7 +160,7 @@ func Walk(in Input, host, network, port string, p flowsim.Packet) (Result, error
 	}
 	i := slices.IndexFunc(h.Int.Ports, func(q Port) bool { return q.Kind == PortVM && q.Network == network && q.Port == port })
 	if i < 0 {
-		return Result{}, fmt.Errorf("port %s/%s is not bound on %s's %s", network, port, host, BridgeInt)
+		return Result{}, fmt.Errorf("%s/%s on %s's %s: %w", network, port, host, BridgeInt, ErrNotBound)
 	}
 	if in.Owner == nil {
 		in.Owner = flows.DecodeOwner

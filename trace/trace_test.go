@@ -317,7 +317,7 @@ func TestNewPacketRefusesWhatDescribesNoPacket(t *testing.T) {
 
 func TestWalkNeedsTheBoundSourcePort(t *testing.T) {
 	_, err := trace.Walk(input(t), "h1", "blue", "a2", flowsim.Packet{})
-	assert.ErrorContains(t, err, "not bound on h1")
+	assert.ErrorIs(t, err, trace.ErrNotBound)
 	_, err = trace.Walk(input(t), "h9", "blue", "a1", flowsim.Packet{})
 	assert.ErrorContains(t, err, "h9")
 	_, err = trace.Walk(input(t), "h1", "blue", "a1", flowsim.Packet{})

@@ -136,7 +136,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	api, err := northbound.New(northbound.Options{
 		Store: store, Controller: apiController{ctrl}, Logger: log, UnderlayMTU: o.underlayMTU,
-		Metrics: reg, Cluster: store,
+		Metrics: reg, Cluster: store, Tracer: ctrl,
 	})
 	if err != nil {
 		return err
