@@ -18,6 +18,7 @@ const completionTimeout = 2 * time.Second
 const (
 	argHost    = "HOST"
 	argNetwork = "NET"
+	argPort    = "PORT" // a port of the NET before it
 	argName    = "NAME" // an object of the command's group: host, net, port or subnet
 )
 
@@ -54,6 +55,10 @@ func addCompletion(cmd *cobra.Command, o *cliOptions) {
 			path = "/v1/hosts"
 		case argNetwork:
 			path = "/v1/networks"
+		case argPort:
+			if len(args) > 0 {
+				path = portPath(args[0])
+			}
 		case argName:
 			if !creates {
 				path = groupListPath(group, args)

@@ -399,6 +399,8 @@ func TestCLICompletesNames(t *testing.T) {
 	assert.Equal(t, []string{"blue"}, complete("port", "show", ""))
 	assert.Equal(t, []string{"vm1"}, complete("port", "set", "blue", ""))
 	assert.Equal(t, []string{"v4"}, complete("subnet", "show", "blue", ""))
+	assert.Equal(t, []string{"blue"}, complete("trace", ""))
+	assert.Equal(t, []string{"vm1"}, complete("trace", "blue", ""), "PORT completes to the network's ports")
 	assert.Equal(t, []string{"h1", "h2"}, complete("port", "add", "blue", "vm2", "--host", ""))
 	// A new object's name is not completed (cobra offers the required flags).
 	assert.NotContains(t, complete("port", "add", "blue", ""), "vm1")
