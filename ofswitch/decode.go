@@ -78,34 +78,34 @@ func decodeMatch(b []byte) (flows.Match, error) {
 			}
 		}
 		h := header(t.class, t.field, uint8(len(t.value)))
-		switch {
-		case h == hdrInPort:
+		switch h {
+		case oxmInPort:
 			keep(setOnce(&m.InPort, uint32(beUint(t.value)), t.masked))
-		case h == header(classNXM0, 0, 2): // NXM_OF_IN_PORT, OpenFlow 1.0 numbering
+		case nxmInPort:
 			keep(setOnce(&m.InPort, port16to32(uint16(beUint(t.value))), t.masked))
-		case h == hdrEthType || h == header(classNXM0, 3, 2):
+		case oxmEthType, nxmEthType:
 			keep(setOnce(&m.EthType, uint16(beUint(t.value)), t.masked))
-		case h == hdrIPProto || h == header(classNXM0, 6, 1):
+		case oxmIPProto, nxmIPProto:
 			keep(setOnce(&m.IPProto, t.value[0], t.masked))
-		case h == hdrARPOp || h == header(classNXM0, 15, 2):
+		case oxmARPOp, nxmARPOp:
 			keep(setOnce(&m.ARPOp, uint16(beUint(t.value)), t.masked))
-		case h == hdrICMPv6Type || h == header(classNXM1, 21, 1):
+		case oxmICMPv6Type, nxmICMPv6Type:
 			keep(setOnce(&m.ICMPv6Type, t.value[0], t.masked))
-		case h == hdrNDTarget || h == header(classNXM1, 23, 16):
+		case oxmNDTarget, nxmNDTarget:
 			keep(setOnce(&m.NDTarget, flows.IPv6(t.value), t.masked))
-		case h == hdrEthSrc || h == header(classNXM0, 2, 6):
+		case oxmEthSrc, nxmEthSrc:
 			keep(setMAC(&m.EthSrc, t))
-		case h == hdrEthDst || h == header(classNXM0, 1, 6):
+		case oxmEthDst, nxmEthDst:
 			keep(setMAC(&m.EthDst, t))
-		case h == hdrARPSPA || h == header(classNXM0, 16, 4):
+		case oxmARPSPA, nxmARPSPA:
 			keep(setIPv4(&m.ARPSPA, t))
-		case h == hdrARPTPA || h == header(classNXM0, 17, 4):
+		case oxmARPTPA, nxmARPTPA:
 			keep(setIPv4(&m.ARPTPA, t))
-		case h == hdrTunID || h == header(classNXM1, 16, 8):
+		case oxmTunID, nxmTunID:
 			keep(setMasked64(&m.TunID, t))
-		case h == hdrReg0:
+		case nxmReg0:
 			keep(setMasked32(&m.Reg0, t))
-		case h == hdrVLANVID, h == hdrVLANPCP, h == hdrVLANTCI:
+		case oxmVLANVID, oxmVLANPCP, nxmVLANTCI:
 			keep(tci.add(h, t))
 		default:
 			keep(false)
@@ -128,7 +128,7 @@ type vlanMatch struct {
 func (v *vlanMatch) add(h oxmHeader, t tlv) bool {
 	const vidCFI, pcpBits = 0x1fff, 0xe000
 	switch h {
-	case hdrVLANVID:
+	case oxmVLANVID:
 		mask := uint16(vidCFI)
 		if t.masked {
 			mask = uint16(beUint(t.mask)) & vidCFI
@@ -138,7 +138,7 @@ func (v *vlanMatch) add(h oxmHeader, t tlv) bool {
 		}
 		v.value |= uint16(beUint(t.value)) & mask
 		v.mask |= mask
-	case hdrVLANPCP:
+	case oxmVLANPCP:
 		if t.masked || v.nxm || v.mask&pcpBits != 0 {
 			return false
 		}

@@ -116,68 +116,49 @@ func matchEntry(h oxmHeader, value, mask []byte) of13.MatchField {
 	return mf
 }
 
-// Match field headers for the fields flows.Match has (OXM where OpenFlow 1.3
-// has one, NXM otherwise), as OVS reports them in flow stats.
-const (
-	hdrInPort     = oxmHeader(uint32(classOXM)<<16 | 0<<9 | 4)
-	hdrEthDst     = oxmHeader(uint32(classOXM)<<16 | 3<<9 | 6)
-	hdrEthSrc     = oxmHeader(uint32(classOXM)<<16 | 4<<9 | 6)
-	hdrEthType    = oxmHeader(uint32(classOXM)<<16 | 5<<9 | 2)
-	hdrVLANVID    = oxmHeader(uint32(classOXM)<<16 | 6<<9 | 2)
-	hdrVLANPCP    = oxmHeader(uint32(classOXM)<<16 | 7<<9 | 1)
-	hdrIPProto    = oxmHeader(uint32(classOXM)<<16 | 10<<9 | 1)
-	hdrARPOp      = oxmHeader(uint32(classOXM)<<16 | 21<<9 | 2)
-	hdrARPSPA     = oxmHeader(uint32(classOXM)<<16 | 22<<9 | 4)
-	hdrARPTPA     = oxmHeader(uint32(classOXM)<<16 | 23<<9 | 4)
-	hdrICMPv6Type = oxmHeader(uint32(classOXM)<<16 | 29<<9 | 1)
-	hdrNDTarget   = oxmHeader(uint32(classOXM)<<16 | 31<<9 | 16)
-	hdrTunID      = oxmHeader(uint32(classOXM)<<16 | 38<<9 | 8)
-	hdrReg0       = oxmHeader(uint32(classNXM1)<<16 | 0<<9 | 4)
-	hdrVLANTCI    = oxmHeader(uint32(classNXM0)<<16 | 4<<9 | 2)
-)
-
-// encodeMatch builds the OXM match of a flow.
+// encodeMatch builds the match of a flow with the headers OVS reports in
+// flow stats (OXM where OpenFlow 1.3 has one, NXM otherwise).
 func encodeMatch(m flows.Match) (*of13.Match, error) {
 	om := of13.NewMatch()
 	add := func(h oxmHeader, value, mask []byte) { om.AddField(matchEntry(h, value, mask)) }
 	if m.InPort != nil {
-		add(hdrInPort, putBE(uint64(*m.InPort), 4), nil)
+		add(oxmInPort, putBE(uint64(*m.InPort), 4), nil)
 	}
 	if m.EthType != nil {
-		add(hdrEthType, putBE(uint64(*m.EthType), 2), nil)
+		add(oxmEthType, putBE(uint64(*m.EthType), 2), nil)
 	}
 	if m.VLANTCI != nil {
 		encodeVLAN(*m.VLANTCI, add)
 	}
 	if m.EthSrc != nil {
-		add(hdrEthSrc, m.EthSrc.Value[:], macMask(m.EthSrc.Mask))
+		add(oxmEthSrc, m.EthSrc.Value[:], macMask(m.EthSrc.Mask))
 	}
 	if m.EthDst != nil {
-		add(hdrEthDst, m.EthDst.Value[:], macMask(m.EthDst.Mask))
+		add(oxmEthDst, m.EthDst.Value[:], macMask(m.EthDst.Mask))
 	}
 	if m.IPProto != nil {
-		add(hdrIPProto, []byte{*m.IPProto}, nil)
+		add(oxmIPProto, []byte{*m.IPProto}, nil)
 	}
 	if m.ARPOp != nil {
-		add(hdrARPOp, putBE(uint64(*m.ARPOp), 2), nil)
+		add(oxmARPOp, putBE(uint64(*m.ARPOp), 2), nil)
 	}
 	if m.ARPSPA != nil {
-		add(hdrARPSPA, m.ARPSPA.Value[:], ipv4Mask(m.ARPSPA.Mask))
+		add(oxmARPSPA, m.ARPSPA.Value[:], ipv4Mask(m.ARPSPA.Mask))
 	}
 	if m.ARPTPA != nil {
-		add(hdrARPTPA, m.ARPTPA.Value[:], ipv4Mask(m.ARPTPA.Mask))
+		add(oxmARPTPA, m.ARPTPA.Value[:], ipv4Mask(m.ARPTPA.Mask))
 	}
 	if m.ICMPv6Type != nil {
-		add(hdrICMPv6Type, []byte{*m.ICMPv6Type}, nil)
+		add(oxmICMPv6Type, []byte{*m.ICMPv6Type}, nil)
 	}
 	if m.NDTarget != nil {
-		add(hdrNDTarget, m.NDTarget[:], nil)
+		add(oxmNDTarget, m.NDTarget[:], nil)
 	}
 	if m.TunID != nil {
-		add(hdrTunID, putBE(m.TunID.Value, 8), uintMask(m.TunID.Mask, 8))
+		add(oxmTunID, putBE(m.TunID.Value, 8), uintMask(m.TunID.Mask, 8))
 	}
 	if m.Reg0 != nil {
-		add(hdrReg0, putBE(uint64(m.Reg0.Value), 4), uintMask(uint64(m.Reg0.Mask), 4))
+		add(nxmReg0, putBE(uint64(m.Reg0.Value), 4), uintMask(uint64(m.Reg0.Mask), 4))
 	}
 	if len(m.Raw) > 0 {
 		// Entries a decoder kept verbatim: check they are whole entries,
@@ -214,14 +195,14 @@ func encodeVLAN(t flows.MaskedU16, add func(oxmHeader, []byte, []byte)) {
 		if t.Mask != vidCFI {
 			mask = putBE(uint64(t.Mask), 2)
 		}
-		add(hdrVLANVID, putBE(uint64(t.Value&vidCFI), 2), mask)
+		add(oxmVLANVID, putBE(uint64(t.Value&vidCFI), 2), mask)
 		return
 	}
 	var mask []byte
 	if t.Mask != 0xffff {
 		mask = putBE(uint64(t.Mask), 2)
 	}
-	add(hdrVLANTCI, putBE(uint64(t.Value), 2), mask)
+	add(nxmVLANTCI, putBE(uint64(t.Value), 2), mask)
 }
 
 // macMask returns the mask bytes, or nil for an exact match.

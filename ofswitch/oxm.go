@@ -9,19 +9,76 @@ import (
 
 // OXM/NXM classes (the upper 16 bits of a field header).
 const (
-	classNXM0     uint16 = 0x0000 // NXM_OF_*
-	classNXM1     uint16 = 0x0001 // NXM_NX_*
-	classEricsson uint16 = 0x1000 // ERICOXM_OF_*
-	classOXM      uint16 = 0x8000 // OXM_OF_* (OpenFlow basic)
-	classExp      uint16 = 0xffff // experimenter: a 4-byte experimenter id follows
+	classNXM0     = 0x0000 // NXM_OF_*
+	classNXM1     = 0x0001 // NXM_NX_*
+	classEricsson = 0x1000 // ERICOXM_OF_*
+	classOXM      = 0x8000 // OXM_OF_* (OpenFlow basic)
+	classExp      = 0xffff // experimenter: a 4-byte experimenter id follows
 )
 
 // oxmHeader identifies a field on the wire: the 32-bit OXM/NXM header of its
 // exact (unmasked) form, class << 16 | field << 9 | value length in bytes.
-// The zero header means "none".
+// The masked form of the same field sets bit 8 and doubles the length
+// (value then mask). The zero header means "none".
 type oxmHeader uint32
 
-// header builds an oxmHeader.
+// The field headers: the one table of the OXM/NXM fields brtun writes or
+// reads, named after OVS's names for them (OXM_OF_IN_PORT is oxmInPort,
+// NXM_OF_IN_PORT nxmInPort). The encoder writes matches with the OXM header
+// where OpenFlow 1.3 has one, as OVS reports them in flow stats; the decoder
+// also accepts the NXM alternatives; fieldHeaders picks the ones actions use.
+const (
+	// OpenFlow basic: class, field, value bytes.
+	oxmInPort     oxmHeader = classOXM<<16 | 0<<9 | 4
+	oxmEthDst     oxmHeader = classOXM<<16 | 3<<9 | 6
+	oxmEthSrc     oxmHeader = classOXM<<16 | 4<<9 | 6
+	oxmEthType    oxmHeader = classOXM<<16 | 5<<9 | 2
+	oxmVLANVID    oxmHeader = classOXM<<16 | 6<<9 | 2
+	oxmVLANPCP    oxmHeader = classOXM<<16 | 7<<9 | 1
+	oxmIPProto    oxmHeader = classOXM<<16 | 10<<9 | 1
+	oxmARPOp      oxmHeader = classOXM<<16 | 21<<9 | 2
+	oxmARPSPA     oxmHeader = classOXM<<16 | 22<<9 | 4
+	oxmARPTPA     oxmHeader = classOXM<<16 | 23<<9 | 4
+	oxmARPSHA     oxmHeader = classOXM<<16 | 24<<9 | 6
+	oxmARPTHA     oxmHeader = classOXM<<16 | 25<<9 | 6
+	oxmIPv6Src    oxmHeader = classOXM<<16 | 26<<9 | 16
+	oxmIPv6Dst    oxmHeader = classOXM<<16 | 27<<9 | 16
+	oxmICMPv6Type oxmHeader = classOXM<<16 | 29<<9 | 1
+	oxmNDTarget   oxmHeader = classOXM<<16 | 31<<9 | 16
+	oxmNDSLL      oxmHeader = classOXM<<16 | 32<<9 | 6
+	oxmNDTLL      oxmHeader = classOXM<<16 | 33<<9 | 6
+	oxmTunID      oxmHeader = classOXM<<16 | 38<<9 | 8
+
+	// NXM_OF_*.
+	nxmInPort  oxmHeader = classNXM0<<16 | 0<<9 | 2 // OpenFlow 1.0 port numbers
+	nxmEthDst  oxmHeader = classNXM0<<16 | 1<<9 | 6
+	nxmEthSrc  oxmHeader = classNXM0<<16 | 2<<9 | 6
+	nxmEthType oxmHeader = classNXM0<<16 | 3<<9 | 2
+	nxmVLANTCI oxmHeader = classNXM0<<16 | 4<<9 | 2
+	nxmIPProto oxmHeader = classNXM0<<16 | 6<<9 | 1
+	nxmARPOp   oxmHeader = classNXM0<<16 | 15<<9 | 2
+	nxmARPSPA  oxmHeader = classNXM0<<16 | 16<<9 | 4
+	nxmARPTPA  oxmHeader = classNXM0<<16 | 17<<9 | 4
+
+	// NXM_NX_*.
+	nxmReg0       oxmHeader = classNXM1<<16 | 0<<9 | 4
+	nxmTunID      oxmHeader = classNXM1<<16 | 16<<9 | 8
+	nxmARPSHA     oxmHeader = classNXM1<<16 | 17<<9 | 6
+	nxmARPTHA     oxmHeader = classNXM1<<16 | 18<<9 | 6
+	nxmIPv6Src    oxmHeader = classNXM1<<16 | 19<<9 | 16
+	nxmIPv6Dst    oxmHeader = classNXM1<<16 | 20<<9 | 16
+	nxmICMPv6Type oxmHeader = classNXM1<<16 | 21<<9 | 1
+	nxmNDTarget   oxmHeader = classNXM1<<16 | 23<<9 | 16
+	nxmNDSLL      oxmHeader = classNXM1<<16 | 24<<9 | 6
+	nxmNDTLL      oxmHeader = classNXM1<<16 | 25<<9 | 6
+
+	// ERICOXM_OF_*.
+	ericNDReserved    oxmHeader = classEricsson<<16 | 1<<9 | 4
+	ericNDOptionsType oxmHeader = classEricsson<<16 | 2<<9 | 1
+)
+
+// header builds the exact-form header of a field read from the wire, to
+// compare with the table.
 func header(class uint16, field uint8, size uint8) oxmHeader {
 	return oxmHeader(uint32(class)<<16 | uint32(field)<<9 | uint32(size))
 }
@@ -37,47 +94,47 @@ func (h oxmHeader) size() uint8   { return uint8(h) }
 func fieldHeaders(f flows.Field) (nxm, oxm oxmHeader, ok bool) {
 	switch f {
 	case flows.FieldInPort:
-		return header(classNXM0, 0, 2), oxmHeader(0), true
+		return nxmInPort, 0, true
 	case flows.FieldReg0:
-		return header(classNXM1, 0, 4), oxmHeader(0), true
+		return nxmReg0, 0, true
 	case flows.FieldTunID:
-		return header(classNXM1, 16, 8), header(classOXM, 38, 8), true
+		return nxmTunID, oxmTunID, true
 	case flows.FieldVLANTCI:
-		return header(classNXM0, 4, 2), oxmHeader(0), true
+		return nxmVLANTCI, 0, true
 	case flows.FieldVLANVID:
-		return oxmHeader(0), header(classOXM, 6, 2), true
+		return 0, oxmVLANVID, true
 	case flows.FieldEthSrc:
-		return header(classNXM0, 2, 6), header(classOXM, 4, 6), true
+		return nxmEthSrc, oxmEthSrc, true
 	case flows.FieldEthDst:
-		return header(classNXM0, 1, 6), header(classOXM, 3, 6), true
+		return nxmEthDst, oxmEthDst, true
 	case flows.FieldARPOp:
-		return header(classNXM0, 15, 2), header(classOXM, 21, 2), true
+		return nxmARPOp, oxmARPOp, true
 	case flows.FieldARPSPA:
-		return header(classNXM0, 16, 4), header(classOXM, 22, 4), true
+		return nxmARPSPA, oxmARPSPA, true
 	case flows.FieldARPTPA:
-		return header(classNXM0, 17, 4), header(classOXM, 23, 4), true
+		return nxmARPTPA, oxmARPTPA, true
 	case flows.FieldARPSHA:
-		return header(classNXM1, 17, 6), header(classOXM, 24, 6), true
+		return nxmARPSHA, oxmARPSHA, true
 	case flows.FieldARPTHA:
-		return header(classNXM1, 18, 6), header(classOXM, 25, 6), true
+		return nxmARPTHA, oxmARPTHA, true
 	case flows.FieldIPv6Src:
-		return header(classNXM1, 19, 16), header(classOXM, 26, 16), true
+		return nxmIPv6Src, oxmIPv6Src, true
 	case flows.FieldIPv6Dst:
-		return header(classNXM1, 20, 16), header(classOXM, 27, 16), true
+		return nxmIPv6Dst, oxmIPv6Dst, true
 	case flows.FieldICMPv6Type:
-		return header(classNXM1, 21, 1), header(classOXM, 29, 1), true
+		return nxmICMPv6Type, oxmICMPv6Type, true
 	case flows.FieldNDTarget:
-		return header(classNXM1, 23, 16), header(classOXM, 31, 16), true
+		return nxmNDTarget, oxmNDTarget, true
 	case flows.FieldNDSLL:
-		return header(classNXM1, 24, 6), header(classOXM, 32, 6), true
+		return nxmNDSLL, oxmNDSLL, true
 	case flows.FieldNDTLL:
-		return header(classNXM1, 25, 6), header(classOXM, 33, 6), true
+		return nxmNDTLL, oxmNDTLL, true
 	case flows.FieldNDReserved:
-		return oxmHeader(0), header(classEricsson, 1, 4), true
+		return 0, ericNDReserved, true
 	case flows.FieldNDOptionsType:
-		return oxmHeader(0), header(classEricsson, 2, 1), true
+		return 0, ericNDOptionsType, true
 	}
-	return oxmHeader(0), oxmHeader(0), false
+	return 0, 0, false
 }
 
 // fieldByHeader finds the field a header on the wire names, with its value
