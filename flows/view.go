@@ -12,6 +12,24 @@ type View struct {
 	Tunnels        []TunnelPort
 	Networks       []NetworkView
 	RemotePorts    []RemotePort
+	// PatchTunOfport is the ofport of patch-tun on br-int (0: not known yet).
+	PatchTunOfport uint32
+	// LocalPorts are this host's ports on br-int.
+	LocalPorts []LocalPort
+}
+
+// LocalPort is a port of this host, bound to an interface on br-int as a
+// VLAN access port. Port security needs its MAC.
+type LocalPort struct {
+	Network   string
+	Name      string
+	Ofport    uint32 // 0: not known yet, the port is left out (its frames are dropped)
+	LocalVLAN uint16
+	MAC       string // "": no forwarding flow, no port security
+	IPs       []string
+	// PortSecurity drops what the port sends from other addresses.
+	PortSecurity        bool
+	AllowedAddressPairs []topology.AddressPair
 }
 
 // TunnelPort is one tunnel port on br-tun.

@@ -139,6 +139,12 @@ func encodeMatch(m flows.Match) (*of13.Match, error) {
 	if m.IPProto != nil {
 		add(oxmIPProto, []byte{*m.IPProto}, nil)
 	}
+	if m.IPv4Src != nil {
+		add(oxmIPv4Src, m.IPv4Src.Value[:], ipv4Mask(m.IPv4Src.Mask))
+	}
+	if m.IPv6Src != nil {
+		add(oxmIPv6Src, m.IPv6Src[:], nil)
+	}
 	if m.ARPOp != nil {
 		add(oxmARPOp, putBE(uint64(*m.ARPOp), 2), nil)
 	}
@@ -147,6 +153,15 @@ func encodeMatch(m flows.Match) (*of13.Match, error) {
 	}
 	if m.ARPTPA != nil {
 		add(oxmARPTPA, m.ARPTPA.Value[:], ipv4Mask(m.ARPTPA.Mask))
+	}
+	if m.ARPSHA != nil {
+		add(oxmARPSHA, m.ARPSHA[:], nil)
+	}
+	if m.UDPSrc != nil {
+		add(oxmUDPSrc, putBE(uint64(*m.UDPSrc), 2), nil)
+	}
+	if m.UDPDst != nil {
+		add(oxmUDPDst, putBE(uint64(*m.UDPDst), 2), nil)
 	}
 	if m.ICMPv6Type != nil {
 		add(oxmICMPv6Type, []byte{*m.ICMPv6Type}, nil)
