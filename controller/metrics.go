@@ -133,6 +133,7 @@ type stateCollector struct {
 	openflowUp *prometheus.Desc
 	flowsDesc  *prometheus.Desc
 	learned    *prometheus.Desc
+	portDrops  *prometheus.Desc
 }
 
 func newStateCollector() *stateCollector {
@@ -145,6 +146,10 @@ func newStateCollector() *stateCollector {
 			"Flows brtun installed on the bridge, by table (learned flows not included).", []string{"host", "bridge", "table"}, nil),
 		learned: prometheus.NewDesc("brtun_learned_macs",
 			"MACs learned in table 20 for a network on a host, as of the bridge's last dump.", []string{"host", "network"}, nil),
+		portDrops: prometheus.NewDesc("brtun_port_security_dropped_packets",
+			"Packets br-int dropped from a port (port security, 802.1Q-tagged frames), from the packet counts of the port's drop flows "+
+				"as of br-int's last dump (on connect and at each drift check); it restarts from 0 when the port's flows are re-added.",
+			[]string{"host", "network", "port"}, nil),
 	}
 }
 
@@ -153,6 +158,7 @@ func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.openflowUp
 	ch <- s.flowsDesc
 	ch <- s.learned
+	ch <- s.portDrops
 }
 
 func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -170,6 +176,9 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for network, n := range h.learned {
 			ch <- prometheus.MustNewConstMetric(s.learned, prometheus.GaugeValue, float64(n), h.name, network)
+		}
+		for port, n := range h.portDrops {
+			ch <- prometheus.MustNewConstMetric(s.portDrops, prometheus.CounterValue, float64(n), h.name, port.network, port.name)
 		}
 	}
 }
@@ -195,7 +204,12 @@ type hostMetrics struct {
 	ovsdb   bool
 	bridges []bridgeMetrics
 	learned map[string]int // network -> learned MACs
+	// portDrops are the packets br-int dropped per local port.
+	portDrops map[portName]uint64
 }
+
+// portName names a port in metrics.
+type portName struct{ network, name string }
 
 type bridgeMetrics struct {
 	name      string
@@ -213,7 +227,14 @@ func (c *Controller) metricState() []hostMetrics {
 	}
 	out := make([]hostMetrics, 0, len(c.hosts))
 	for name, hs := range c.hosts {
-		h := hostMetrics{name: name, learned: map[string]int{}}
+		h := hostMetrics{name: name, learned: map[string]int{}, portDrops: map[portName]uint64{}}
+		if drops := hs.bridges[BrInt].portDrops; len(drops) > 0 {
+			for _, p := range c.desired.byHost[name] {
+				if n, ok := drops[flows.PortCookie(p.Network, p.Name)]; ok {
+					h.portDrops[portName{p.Network, p.Name}] = n
+				}
+			}
+		}
 		// hs.ovs is owned by the host's reconcile; Connected is safe to call.
 		if cl := hs.ovs; cl != nil {
 			h.ovsdb = cl.Connected()
