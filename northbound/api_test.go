@@ -290,7 +290,8 @@ func TestPorts(t *testing.T) {
 
 	r := a.must("POST", "/v1/networks/blue/ports", vm1Body, http.StatusCreated)
 	assert.JSONEq(t, `{"network":"blue","name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01",
-		"ips":["198.18.0.1"],"local_vlan":2,"status":"pending"}`, string(r.body))
+		"ips":["198.18.0.1"],"port_security_enabled":true,"local_vlan":2,"status":"pending"}`, string(r.body),
+		"port security is on by default")
 
 	ctrl.mu.Lock()
 	ctrl.bound["h1/tap0"] = true
@@ -299,8 +300,8 @@ func TestPorts(t *testing.T) {
 	assert.Equal(t, PortBound, r.json(t)["status"], "status follows the controller")
 
 	r = a.must("POST", "/v1/networks/blue/ports", `{"name":"vm2","host":"h1","interface":"tap1"}`, http.StatusCreated)
-	assert.JSONEq(t, `{"network":"blue","name":"vm2","host":"h1","interface":"tap1","local_vlan":2,"status":"pending"}`, string(r.body),
-		"mac and ips are optional")
+	assert.JSONEq(t, `{"network":"blue","name":"vm2","host":"h1","interface":"tap1","port_security_enabled":false,"local_vlan":2,"status":"pending"}`, string(r.body),
+		"mac and ips are optional; without a mac there is no port security")
 
 	var list PortList
 	require.NoError(t, json.Unmarshal(a.must("GET", "/v1/networks/blue/ports", "", http.StatusOK).body, &list))
@@ -312,7 +313,7 @@ func TestPorts(t *testing.T) {
 	// The VM moves to h2: new host, new interface, new local VLAN there.
 	r = a.must("PUT", "/v1/networks/blue/ports/vm1", `{"host":"h2","interface":"tap5","mac":"02:00:00:00:00:01","ips":["198.18.0.1","2001:db8:100::1"]}`, http.StatusOK)
 	assert.JSONEq(t, `{"network":"blue","name":"vm1","host":"h2","interface":"tap5","mac":"02:00:00:00:00:01",
-		"ips":["198.18.0.1","2001:db8:100::1"],"local_vlan":1,"status":"pending"}`, string(r.body))
+		"ips":["198.18.0.1","2001:db8:100::1"],"port_security_enabled":true,"local_vlan":1,"status":"pending"}`, string(r.body))
 	a.must("PUT", "/v1/networks/blue/ports/vm1", `{"name":"vm1","host":"h2","interface":"tap6"}`, http.StatusOK)
 	r = a.must("PUT", "/v1/networks/blue/ports/vm1", `{"name":"other","host":"h2","interface":"tap6"}`, http.StatusBadRequest)
 	assert.Equal(t, codeInvalid, r.errorCode(t))

@@ -375,15 +375,21 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 	cases := []struct {
 		schema, method, path, body string
 		setup                      []string // "METHOD PATH BODY"
+		// needs: an optional field another one needs; the two are left
+		// out together (allowed_address_pairs needs the mac).
+		needs map[string]string
 	}{
 		{schema: "HostRequest", method: "POST", path: "/v1/hosts", body: h1Body},
 		{schema: "NetworkRequest", method: "POST", path: "/v1/networks",
 			body: `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":false}`},
-		{schema: "PortRequest", method: "POST", path: "/v1/networks/blue/ports", body: vm1Body,
-			setup: []string{hostSetup, netSetup}},
+		{schema: "PortRequest", method: "POST", path: "/v1/networks/blue/ports",
+			body: `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"],` +
+				`"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`,
+			setup: []string{hostSetup, netSetup}, needs: map[string]string{"mac": "allowed_address_pairs"}},
 		{schema: "PortUpdate", method: "PUT", path: "/v1/networks/blue/ports/vm1",
-			body:  `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02","ips":["198.18.0.2"]}`,
-			setup: []string{hostSetup, netSetup, portSetup}},
+			body: `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02","ips":["198.18.0.2"],` +
+				`"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`,
+			setup: []string{hostSetup, netSetup, portSetup}, needs: map[string]string{"mac": "allowed_address_pairs"}},
 	}
 	for _, tc := range cases {
 		schema, _ := resolve(t, doc, ref(tc.schema))
@@ -405,7 +411,7 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 				}
 				body := make(map[string]any, len(full))
 				for k, v := range full {
-					if k != field {
+					if k != field && k != tc.needs[field] {
 						body[k] = v
 					}
 				}

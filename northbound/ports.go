@@ -9,14 +9,27 @@ import (
 
 // PortRequest is the body of POST /v1/networks/{network}/ports and of
 // PUT /v1/networks/{network}/ports/{port}. PUT replaces host, interface,
-// mac and ips as a whole; its name may be omitted and must otherwise match
-// the path.
+// mac, ips, port_security_enabled and allowed_address_pairs as a whole; its
+// name may be omitted and must otherwise match the path.
 type PortRequest struct {
 	Name      string   `json:"name"`
 	Host      string   `json:"host"`
 	Interface string   `json:"interface"`
 	MAC       string   `json:"mac,omitempty"`
 	IPs       []string `json:"ips,omitempty"`
+	// PortSecurityEnabled defaults to true; a port without a MAC has none
+	// whatever this says.
+	PortSecurityEnabled *bool                  `json:"port_security_enabled,omitempty"`
+	AllowedAddressPairs []topology.AddressPair `json:"allowed_address_pairs,omitempty"`
+}
+
+// port is the topology.Port a request asks for.
+func (req PortRequest) port(network, name string) topology.Port {
+	security := req.PortSecurityEnabled == nil || *req.PortSecurityEnabled
+	return topology.Port{
+		Network: network, Name: name, Host: req.Host, Interface: req.Interface, MAC: req.MAC, IPs: req.IPs,
+		PortSecurityEnabled: security, AllowedAddressPairs: req.AllowedAddressPairs,
+	}
 }
 
 // PortView is a port as the API shows it.
@@ -40,9 +53,7 @@ func (a *API) createPort(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	port, rev, err := a.store.CreatePort(r.Context(), topology.Port{
-		Network: mux.Vars(r)["network"], Name: req.Name, Host: req.Host, Interface: req.Interface, MAC: req.MAC, IPs: req.IPs,
-	})
+	port, rev, err := a.store.CreatePort(r.Context(), req.port(mux.Vars(r)["network"], req.Name))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -67,9 +78,7 @@ func (a *API) updatePort(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, ae)
 		return
 	}
-	port, rev, err := a.store.UpdatePort(r.Context(), topology.Port{
-		Network: mux.Vars(r)["network"], Name: name, Host: req.Host, Interface: req.Interface, MAC: req.MAC, IPs: req.IPs,
-	})
+	port, rev, err := a.store.UpdatePort(r.Context(), req.port(mux.Vars(r)["network"], name))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

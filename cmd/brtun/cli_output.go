@@ -107,6 +107,12 @@ func portDetail(w io.Writer, p northbound.PortView) {
 	fmt.Fprintf(w, "Interface:\t%s\n", p.Interface)
 	fmt.Fprintf(w, "MAC:\t%s\n", orDash(p.MAC))
 	fmt.Fprintf(w, "IPs:\t%s\n", orDash(strings.Join(p.IPs, ", ")))
+	fmt.Fprintf(w, "Security:\t%t\n", p.PortSecurityEnabled)
+	pairs := make([]string, 0, len(p.AllowedAddressPairs))
+	for _, ap := range p.AllowedAddressPairs {
+		pairs = append(pairs, strings.TrimSuffix(ap.IPAddress+","+ap.MACAddress, ","))
+	}
+	fmt.Fprintf(w, "Pairs:\t%s\n", orDash(strings.Join(pairs, " ")))
 	fmt.Fprintf(w, "Local VLAN:\t%d\n", p.LocalVLAN)
 	fmt.Fprintf(w, "Status:\t%s\n", p.Status)
 }

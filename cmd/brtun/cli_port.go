@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/brtun/brtun/northbound"
+	"github.com/brtun/brtun/topology"
 	"github.com/spf13/cobra"
 )
 
@@ -25,27 +27,56 @@ func portPath(network string, port ...string) string {
 	return p
 }
 
+// portSecurityFlags are the port-security flags of port add and port set.
+type portSecurityFlags struct {
+	enabled bool
+	pairs   []string // IP[,MAC]
+}
+
 // portFlags adds the flags of port add and port set to cmd.
-func portFlags(cmd *cobra.Command, req *northbound.PortRequest) {
+func portFlags(cmd *cobra.Command, req *northbound.PortRequest, sec *portSecurityFlags) {
 	cmd.Flags().StringVar(&req.Host, "host", "", "host the VM runs on")
 	cmd.Flags().StringVar(&req.Interface, "interface", "", "the VM's interface on the host's br-int (e.g. tap0)")
 	cmd.Flags().StringVar(&req.MAC, "mac", "", "the VM's MAC address")
 	cmd.Flags().StringArrayVar(&req.IPs, "ip", nil, "an IP address of the VM (repeat for more)")
+	cmd.Flags().BoolVar(&sec.enabled, "port-security", true,
+		"drop what the VM sends from other addresses than its own and its allowed ones (needs --mac; false for routers and bridges)")
+	cmd.Flags().StringArrayVar(&sec.pairs, "allowed-address", nil,
+		"IP[,MAC]: a further address the VM may send from, e.g. a VRRP virtual IP; an IPv4 prefix or an IPv6 address (repeat for more)")
+}
+
+// addressPairs parses --allowed-address values.
+func addressPairs(values []string) ([]topology.AddressPair, error) {
+	out := make([]topology.AddressPair, 0, len(values))
+	for _, v := range values {
+		ip, mac, _ := strings.Cut(v, ",")
+		if ip == "" || strings.Contains(mac, ",") {
+			return nil, fmt.Errorf("--allowed-address %q: want IP[,MAC]", v)
+		}
+		out = append(out, topology.AddressPair{IPAddress: ip, MACAddress: mac})
+	}
+	return out, nil
 }
 
 func newPortAddCommand(o *cliOptions) *cobra.Command {
 	var req northbound.PortRequest
+	var sec portSecurityFlags
 	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:   "add NET NAME --host H --interface IF [--mac M] [--ip IP]...",
+		Use:   "add NET NAME --host H --interface IF [--mac M] [--ip IP]... [--port-security=false] [--allowed-address IP[,MAC]]...",
 		Short: "Bind a VM interface on a host to a network",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[1]
+			req.PortSecurityEnabled = &sec.enabled
+			var err error
+			if req.AllowedAddressPairs, err = addressPairs(sec.pairs); err != nil {
+				return err
+			}
 			return o.write(cmd, wait, http.MethodPost, portPath(args[0]), false, req, showPort)
 		},
 	}
-	portFlags(cmd, &req)
+	portFlags(cmd, &req, &sec)
 	_ = cmd.MarkFlagRequired("host")
 	_ = cmd.MarkFlagRequired("interface")
 	addWaitFlag(cmd, &wait)
@@ -54,10 +85,12 @@ func newPortAddCommand(o *cliOptions) *cobra.Command {
 
 func newPortSetCommand(o *cliOptions) *cobra.Command {
 	var req northbound.PortRequest
+	var sec portSecurityFlags
+	var noPairs bool
 	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:   "set NET NAME [--host H] [--interface IF] [--mac M] [--ip IP]...",
-		Short: "Change a port's host, interface, MAC or IPs (e.g. after a VM moved); flags not given keep their value",
+		Use:   "set NET NAME [--host H] [--interface IF] [--mac M] [--ip IP]... [--port-security=BOOL] [--allowed-address IP[,MAC]]... [--no-allowed-addresses]",
+		Short: "Change a port's host, interface, MAC, IPs or port security (e.g. after a VM moved); flags not given keep their value",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			raw, err := o.get(cmd, portPath(args[0], args[1]))
@@ -68,8 +101,25 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 			if err := json.Unmarshal(raw, &cur); err != nil {
 				return fmt.Errorf("decode port: %w", err)
 			}
-			next := northbound.PortRequest{Host: cur.Host, Interface: cur.Interface, MAC: cur.MAC, IPs: cur.IPs}
+			next := northbound.PortRequest{Host: cur.Host, Interface: cur.Interface, MAC: cur.MAC, IPs: cur.IPs,
+				PortSecurityEnabled: &cur.PortSecurityEnabled, AllowedAddressPairs: cur.AllowedAddressPairs}
 			f := cmd.Flags()
+			if cur.MAC == "" {
+				// Without a MAC the port answers false; keep the default
+				// so that a MAC given now turns port security on.
+				next.PortSecurityEnabled = nil
+			}
+			if f.Changed("port-security") {
+				next.PortSecurityEnabled = &sec.enabled
+			}
+			if f.Changed("allowed-address") {
+				if next.AllowedAddressPairs, err = addressPairs(sec.pairs); err != nil {
+					return err
+				}
+			}
+			if noPairs {
+				next.AllowedAddressPairs = nil
+			}
 			if f.Changed("host") {
 				next.Host = req.Host
 			}
@@ -85,7 +135,9 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 			return o.write(cmd, wait, http.MethodPut, portPath(args[0], args[1]), false, next, showPort)
 		},
 	}
-	portFlags(cmd, &req)
+	portFlags(cmd, &req, &sec)
+	cmd.Flags().BoolVar(&noPairs, "no-allowed-addresses", false, "remove every allowed address")
+	cmd.MarkFlagsMutuallyExclusive("allowed-address", "no-allowed-addresses")
 	addWaitFlag(cmd, &wait)
 	return cmd
 }

@@ -1,0 +1,46 @@
+package northbound
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestPortSecurityFields(t *testing.T) {
+	a := newTestAPI(t, newFakeController())
+	a.must("POST", "/v1/hosts", h1Body, http.StatusCreated)
+	a.must("POST", "/v1/networks", blueBody, http.StatusCreated)
+
+	r := a.must("POST", "/v1/networks/blue/ports", `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01",
+		"allowed_address_pairs":[{"ip_address":"198.18.0.100"},{"ip_address":"198.18.1.9/24","mac_address":"02:00:00:00:00:99"}]}`, http.StatusCreated)
+	assert.JSONEq(t, `{"network":"blue","name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01",
+		"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"},
+		{"ip_address":"198.18.1.0/24","mac_address":"02:00:00:00:00:99"}],"local_vlan":1,"status":"pending"}`, string(r.body))
+
+	r = a.must("POST", "/v1/networks/blue/ports", `{"name":"appl","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02",
+		"port_security_enabled":false}`, http.StatusCreated)
+	assert.Equal(t, false, r.json(t)["port_security_enabled"], "an appliance turns it off")
+
+	r = a.must("POST", "/v1/networks/blue/ports", `{"name":"nomac","host":"h1","interface":"tap2","port_security_enabled":true}`, http.StatusCreated)
+	assert.Equal(t, false, r.json(t)["port_security_enabled"], "no mac, no port security")
+
+	// PUT replaces: security back to its default, the pairs as given.
+	r = a.must("PUT", "/v1/networks/blue/ports/appl", `{"host":"h1","interface":"tap1","mac":"02:00:00:00:00:02"}`, http.StatusOK)
+	assert.Equal(t, true, r.json(t)["port_security_enabled"])
+	r = a.must("PUT", "/v1/networks/blue/ports/vm1", `{"host":"h1","interface":"tap0","mac":"02:00:00:00:00:01"}`, http.StatusOK)
+	assert.NotContains(t, r.json(t), "allowed_address_pairs")
+
+	for body, field := range map[string]string{
+		`{"name":"x1","host":"h1","interface":"tapx","mac":"02:00:00:00:00:10","port_security_enabled":false,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`:   "allowed_address_pairs",
+		`{"name":"x2","host":"h1","interface":"tapx","allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`:                                                           "allowed_address_pairs",
+		`{"name":"x3","host":"h1","interface":"tapx","mac":"02:00:00:00:00:10","allowed_address_pairs":[{"ip_address":"2001:db8::/64"}]}`:                                "allowed_address_pairs[0].ip_address",
+		`{"name":"x4","host":"h1","interface":"tapx","mac":"02:00:00:00:00:10","allowed_address_pairs":[{"ip_address":"198.18.0.5","mac_address":"ff:ff:ff:ff:ff:ff"}]}`: "allowed_address_pairs[0].mac_address",
+	} {
+		r := a.must("POST", "/v1/networks/blue/ports", body, http.StatusBadRequest)
+		assert.Equal(t, codeInvalid, r.errorCode(t), body)
+		assert.Equal(t, field, r.json(t)["error"].(map[string]any)["field"], body)
+	}
+	r = a.must("POST", "/v1/networks/blue/ports", `{"name":"x5","host":"h1","interface":"tapx","mac":"02:00:00:00:00:10","allowed_address_pairs":[{"ip_address":"198.18.0.5","extra":1}]}`, http.StatusBadRequest)
+	assert.Equal(t, codeInvalidJSON, r.errorCode(t), "unknown pair fields are refused")
+}
