@@ -65,7 +65,10 @@ func TestPortSecurityFields(t *testing.T) {
 			{pairs(AddressPair{IPAddress: "198.18.0.5", MACAddress: "zz"}), "allowed_address_pairs[0].mac_address"},
 			{pairs(AddressPair{IPAddress: "198.18.0.5"}, AddressPair{IPAddress: "198.18.0.5/32"}), "allowed_address_pairs[1]"},
 			{pairs(many...), "allowed_address_pairs"},
-			{func(p *Port) { p.PortSecurityEnabled = false; p.AllowedAddressPairs = []AddressPair{{IPAddress: "198.18.0.5"}} }, "allowed_address_pairs"},
+			{func(p *Port) {
+				p.PortSecurityEnabled = false
+				p.AllowedAddressPairs = []AddressPair{{IPAddress: "198.18.0.5"}}
+			}, "allowed_address_pairs"},
 			{func(p *Port) { p.MAC = ""; p.AllowedAddressPairs = []AddressPair{{IPAddress: "198.18.0.5"}} }, "allowed_address_pairs"},
 		}
 		for _, c := range invalids {
