@@ -41,6 +41,10 @@ type localPort struct {
 	hasMAC  bool
 	mac     MAC
 	secure  bool
+	// macOnly: a protected port with no addresses at all (no IPs, no
+	// pairs) is held to its MACs only, like OVN's MAC-only port security:
+	// until brtun knows a port's addresses it cannot check them.
+	macOnly bool
 	// sources are the (MAC, address) pairs the port may send from: its own
 	// addresses with its MAC, then the allowed address pairs.
 	sources []source
@@ -95,6 +99,7 @@ func (c *compiler) indexLocalPorts(in []LocalPort) {
 		lp.secure = p.PortSecurity && p.MAC != ""
 		if lp.secure && lp.hasMAC {
 			lp.sources = c.portSources(p, lp.mac)
+			lp.macOnly = len(p.IPs) == 0 && len(p.AllowedAddressPairs) == 0
 		}
 		c.local = append(c.local, lp)
 	}
@@ -240,7 +245,8 @@ func (c *compiler) intPortMAC() []Flow {
 
 // intPortIP emits br-int table 11: what a protected port may send as ARP,
 // IPv4 and IPv6, by (MAC, source address); DHCP and DHCPv6 server messages
-// and router advertisements never.
+// and router advertisements never. A port without addresses (macOnly) may
+// send ARP with its MACs as sender, and IP from any address.
 func (c *compiler) intPortIP() []Flow {
 	var out []Flow
 	for _, p := range c.local {
@@ -256,10 +262,20 @@ func (c *compiler) intPortIP() []Flow {
 			p.flow(TableIntPortIP, portSecServerPrio, with(udp6, func(m *Match) { m.UDPSrc = Ptr(udpDHCPv6Server) })),
 			p.flow(TableIntPortIP, portSecServerPrio, with(icmp6, func(m *Match) { m.ICMPv6Type = Ptr(icmp6RouterAdvert) })))
 		allowed := p.allowedSources()
+		if p.macOnly {
+			allowed = nil
+			for _, m := range p.macs() {
+				allowed = append(allowed, Match{EthType: Ptr(EthTypeARP), ARPSHA: Ptr(m)})
+			}
+		}
 		for _, m := range allowed {
 			out = append(out, p.flow(TableIntPortIP, portSecAllowedPrio, m, GotoTable{Table: TableIntPortND}))
 		}
-		for _, et := range []uint16{EthTypeARP, EthTypeIPv4, EthTypeIPv6} {
+		checked := []uint16{EthTypeARP, EthTypeIPv4, EthTypeIPv6}
+		if p.macOnly {
+			checked = checked[:1]
+		}
+		for _, et := range checked {
 			out = append(out, p.flow(TableIntPortIP, portSecEthTypePrio, Match{EthType: Ptr(et)}))
 		}
 		out = append(out, p.flow(TableIntPortIP, portSecOtherPrio, Match{}, GotoTable{Table: TableIntPortND}))
@@ -306,7 +322,7 @@ func (p localPort) allowedSources() []Match {
 func (c *compiler) intPortND() []Flow {
 	var out []Flow
 	for _, p := range c.local {
-		if !p.secure {
+		if !p.secure || p.macOnly {
 			continue
 		}
 		na := Match{EthType: Ptr(EthTypeIPv6), IPProto: Ptr(IPProtoICMPv6), ICMPv6Type: Ptr(icmp6NeighAdvert)}

@@ -21,6 +21,7 @@ const (
 	ofAppl  = 4 // blue, port security off
 	ofRed   = 5 // red, protected
 	ofNoMAC = 6 // blue, registered without a MAC
+	ofNoIP  = 7 // blue, protected, registered without addresses
 )
 
 var (
@@ -31,6 +32,7 @@ var (
 	macVIP   = mustMAC("02:00:00:00:01:99")
 	macOther = mustMAC("02:00:00:00:09:09")
 	macRemot = mustMAC("02:00:00:00:03:01")
+	macNoIP  = mustMAC("02:00:00:00:01:07")
 )
 
 func mustMAC(s string) flows.MAC {
@@ -71,6 +73,7 @@ func portSecurity() cluster {
 			{Network: "blue", Name: "appl", Ofport: ofAppl, LocalVLAN: 1, MAC: macAppl.String(),
 				IPs: []string{"198.18.0.4"}, PortSecurity: false},
 			{Network: "blue", Name: "nomac", Ofport: ofNoMAC, LocalVLAN: 1, PortSecurity: true},
+			{Network: "blue", Name: "noip", Ofport: ofNoIP, LocalVLAN: 1, MAC: macNoIP.String(), PortSecurity: true},
 			{Network: "red", Name: "r1", Ofport: ofRed, LocalVLAN: 2, MAC: macRed.String(),
 				IPs: []string{"198.18.0.1"}, PortSecurity: true},
 		}},
@@ -183,6 +186,32 @@ func TestPortSecurityDropsEachSpoofBesideItsControl(t *testing.T) {
 			assert.Equal(t, "drop", outcome(t, s, tc.spoof), "spoof %s", tc.spoof)
 			assert.Equal(t, "NORMAL", outcome(t, s, tc.own), "own %s", tc.own)
 		})
+	}
+}
+
+// TestPortSecurityWithoutAddressesChecksTheMAC: a protected port registered
+// without IPs or pairs (an autobound one, say) may send IP from any source,
+// but only with its MAC, ARP only with its MAC as sender, and no DHCP server
+// message or router advertisement.
+func TestPortSecurityWithoutAddressesChecksTheMAC(t *testing.T) {
+	s := brIntSim(t)
+	arpOwn := arpFrom(ofNoIP, macNoIP, macNoIP, "198.18.0.77")
+	for _, p := range []flowtest.Packet{
+		ipv4From(ofNoIP, macNoIP, "198.18.0.77"),
+		ipv6From(ofNoIP, macNoIP, "2001:db8:100::77", flows.IPProtoUDP, 0),
+		arpOwn,
+	} {
+		assert.Equal(t, "NORMAL", outcome(t, s, p), "%s", p)
+	}
+	dhcpServer := ipv4From(ofNoIP, macNoIP, "198.18.0.77")
+	dhcpServer.IPProto, dhcpServer.UDPSrc, dhcpServer.UDPDst = flows.IPProtoUDP, 67, 68
+	for _, p := range []flowtest.Packet{
+		ipv4From(ofNoIP, macOther, "198.18.0.77"),
+		arpFrom(ofNoIP, macNoIP, macOther, "198.18.0.77"),
+		ipv6From(ofNoIP, macNoIP, "fe80::1", flows.IPProtoICMPv6, 134),
+		dhcpServer,
+	} {
+		assert.Equal(t, "drop", outcome(t, s, p), "%s", p)
 	}
 }
 

@@ -264,7 +264,7 @@ func Declared() Pipeline {
 				Bridge: BrInt, ID: TableIntPortIP, Name: "port-ip",
 				Doc: "from a protected port: DHCP server (udp 67, udp6 547) and router advertisements: drop (4); " +
 					"ARP, IPv4, IPv6 from the port's or a pair's (MAC, address), DHCP discover from 0.0.0.0, DAD from :: -> 12 (3); " +
-					"other ARP, IPv4, IPv6: drop (2); other ethertypes -> 12 (1)",
+					"other ARP, IPv4, IPv6: drop (2); other ethertypes -> 12 (1); a port without addresses: ARP by sender MAC only, IP unchecked",
 				Matches: []MatchField{MatchInPort, MatchEthSrc, MatchEthType, MatchIPProto, MatchARPSPA, MatchARPSHA,
 					MatchIPv4Src, MatchIPv6Src, MatchUDPSrc, MatchUDPDst, MatchICMPv6Type},
 				Gotos:      []uint8{TableIntPortND},
