@@ -146,7 +146,7 @@ func newStateCollector() *stateCollector {
 			"Flows brtun installed on the bridge, by table (learned flows not included).", []string{"host", "bridge", "table"}, nil),
 		learned: prometheus.NewDesc("brtun_learned_macs",
 			"MACs learned in table 20 for a network on a host, as of the bridge's last dump.", []string{"host", "network"}, nil),
-		portDrops: prometheus.NewDesc("brtun_port_security_dropped_packets",
+		portDrops: prometheus.NewDesc("brtun_port_security_dropped_packets_total",
 			"Packets br-int dropped from a port (port security, 802.1Q-tagged frames), from the packet counts of the port's drop flows "+
 				"as of br-int's last dump (on connect and at each drift check); it restarts from 0 when the port's flows are re-added.",
 			[]string{"host", "network", "port"}, nil),

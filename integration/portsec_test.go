@@ -162,7 +162,7 @@ func series(t *testing.T, d *daemon, name string) (float64, bool) {
 }
 
 func dropSeries(host, network, port string) string {
-	return fmt.Sprintf(`brtun_port_security_dropped_packets{host=%q,network=%q,port=%q}`, host, network, port)
+	return fmt.Sprintf(`brtun_port_security_dropped_packets_total{host=%q,network=%q,port=%q}`, host, network, port)
 }
 
 // Addresses of the port-security test (network blue, 198.18.0.0/24).
