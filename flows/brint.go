@@ -239,6 +239,7 @@ func (c *compiler) intPortMAC() []Flow {
 			}
 		}
 		out = append(out, p.flow(TableIntPortMAC, 1, Match{}))
+		// (A port whose MAC did not parse has only this drop.)
 	}
 	return append(out, c.miss(BrInt, TableIntPortMAC)...)
 }
@@ -250,8 +251,8 @@ func (c *compiler) intPortMAC() []Flow {
 func (c *compiler) intPortIP() []Flow {
 	var out []Flow
 	for _, p := range c.local {
-		if !p.secure {
-			continue
+		if !p.secure || !p.hasMAC {
+			continue // security off, or a MAC that did not parse: table 10 drops all
 		}
 		udp4 := Match{EthType: Ptr(EthTypeIPv4), IPProto: Ptr(IPProtoUDP)}
 		udp6 := Match{EthType: Ptr(EthTypeIPv6), IPProto: Ptr(IPProtoUDP)}
@@ -322,7 +323,7 @@ func (p localPort) allowedSources() []Match {
 func (c *compiler) intPortND() []Flow {
 	var out []Flow
 	for _, p := range c.local {
-		if !p.secure || p.macOnly {
+		if !p.secure || !p.hasMAC || p.macOnly {
 			continue
 		}
 		na := Match{EthType: Ptr(EthTypeIPv6), IPProto: Ptr(IPProtoICMPv6), ICMPv6Type: Ptr(icmp6NeighAdvert)}
@@ -332,10 +333,8 @@ func (c *compiler) intPortND() []Flow {
 				targets = append(targets, s.prefix.Addr().As16())
 			}
 		}
-		if p.hasMAC {
-			for _, m := range p.macs() {
-				targets = append(targets, linkLocal(m))
-			}
+		for _, m := range p.macs() {
+			targets = append(targets, linkLocal(m))
 		}
 		seen := map[IPv6]bool{}
 		for _, t := range targets {

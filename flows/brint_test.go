@@ -262,3 +262,20 @@ func TestPortSecurityDropFlowsCarryThePortCookie(t *testing.T) {
 	assert.Equal(t, 1, drops[flows.PortCookie("blue", "appl")], "security off: only the tagged-frame drop")
 	assert.Zero(t, drops[flows.PortCookie("blue", "vm3")], "a remote port has no drop flow here")
 }
+
+// TestPortSecurityWithABadMACSendsNothing: a protected port whose MAC does
+// not parse (the API never stores one) cannot be allowed anything: all it
+// sends is dropped and the compile says why; another port (control) sends.
+func TestPortSecurityWithABadMACSendsNothing(t *testing.T) {
+	c := portSecurity()
+	c.locals = map[string][]flows.LocalPort{"h1": {
+		{Network: "blue", Name: "bad", Ofport: ofVM1, LocalVLAN: 1, MAC: "zz", IPs: []string{"198.18.0.1"}, PortSecurity: true},
+		{Network: "blue", Name: "vm2", Ofport: ofVM2, LocalVLAN: 1, MAC: macVM2.String(), IPs: []string{"198.18.0.2"}, PortSecurity: true},
+	}}
+	set := c.compile(t, "h1")
+	assert.Contains(t, strings.Join(set.Skipped, "\n"), `local port blue/bad: MAC "zz" is not a unicast Ethernet address`)
+	s := flowtest.New(set.BrInt)
+	assert.Equal(t, "drop", outcome(t, s, ipv4From(ofVM1, macVM1, "198.18.0.1")))
+	assert.Equal(t, "drop", outcome(t, s, arpFrom(ofVM1, macVM1, macVM1, "198.18.0.1")))
+	assert.Equal(t, "NORMAL", outcome(t, s, ipv4From(ofVM2, macVM2, "198.18.0.2")))
+}
