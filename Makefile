@@ -10,7 +10,7 @@ INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integrati
 INTEGRATION_TIMEOUT ?= 45m
 FUZZTIME ?= 2m
 # OS packages the tests need; the Debian package names.
-TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 python3-scapy
+TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 python3-scapy isc-dhcp-client busybox-static frr ethtool
 
 .PHONY: all build demo test test-unit integration deps lint bench fuzz generate clean
 

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brtun/brtun/testbed"
 	"github.com/brtun/brtun/topology"
 )
 
@@ -53,7 +54,7 @@ func (r *report) note(format string, args ...any) {
 	fmt.Println("BENCH", s)
 }
 
-// TestBench runs the five benchmarks of performance.md in one session, in
+// TestBench runs the five benchmarks of docs/benchmarks.md in one session, in
 // two stages. First the hosts hold -latency-networks networks: single-network
 // latency against OVN at the same load and on -hosts hosts. Then brtun is
 // stopped, the store grown to -networks networks and brtun restarted: cold
@@ -61,18 +62,10 @@ func (r *report) note(format string, args ...any) {
 // the full host beside what OVS alone needs for one port there, and the
 // tunnel mesh.
 func TestBench(t *testing.T) {
-	root, err := os.MkdirTemp("/tmp", "bb-")
-	must(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("left %s for inspection", root)
-			return
-		}
-		_ = os.RemoveAll(root)
-	})
+	root := testbed.RunDir(t) // left for inspection when the run fails
 	rep := &report{}
 	began := time.Now()
-	bin := buildBrtun(t, root)
+	bin := testbed.BrtunBinary(t)
 	n, small, ops := *flagNetworks, *flagLatNets, *flagOps
 	if small-ops < 1 || small > n || n-*flagPopulate-*flagFullOps < small {
 		t.Fatalf("want 1 <= latency-networks - ops, latency-networks <= networks - populate - full-ops; got networks=%d latency-networks=%d ops=%d populate=%d full-ops=%d",
@@ -82,8 +75,8 @@ func TestBench(t *testing.T) {
 	// Stage 1: each host holds small-ops networks; every operation adds one.
 	h1, h2 := startOVS(t, root, "h1"), startOVS(t, root, "h2")
 	hosts := []topology.Host{
-		{Name: "h1", OVSDB: h1.DB, TunnelIP: "192.0.2.1", DatapathType: "system"},
-		{Name: "h2", OVSDB: h2.DB, TunnelIP: "192.0.2.2", DatapathType: "system"},
+		{Name: "h1", OVSDB: h1.DBSock, TunnelIP: "192.0.2.1", DatapathType: "system"},
+		{Name: "h2", OVSDB: h2.DBSock, TunnelIP: "192.0.2.2", DatapathType: "system"},
 	}
 	dataDir := filepath.Join(root, "b", "data")
 	rev := preload(t, dataDir, hosts, 1, small-ops)
@@ -125,8 +118,8 @@ func TestBench(t *testing.T) {
 	// The mesh runs on a quiet machine: an idle ovs-vswitchd with 4094
 	// ports still refreshes their statistics every few seconds.
 	b.Kill()
-	h1.stop(t)
-	h2.stop(t)
+	h1.Stop(t)
+	h2.Stop(t)
 	benchMesh(t, bin, rep, root, *flagPeers)
 	rep.note("whole run: %.0f s on %d CPUs (%s)", time.Since(began).Seconds(), runtime.NumCPU(), machine())
 	if *flagDoc != "" {
@@ -135,7 +128,7 @@ func TestBench(t *testing.T) {
 }
 
 func hostBody(name string, o *ovs, ip string) map[string]any {
-	return map[string]any{"name": name, "ovsdb": o.DB, "tunnel_ip": ip, "datapath_type": "system"}
+	return map[string]any{"name": name, "ovsdb": o.DBSock, "tunnel_ip": ip, "datapath_type": "system"}
 }
 
 func netName(i int) string { return fmt.Sprintf("n%04d", i) }
@@ -227,12 +220,12 @@ func mac(i, host int) string { return fmt.Sprintf("02:00:%02x:%02x:00:%02x", i>>
 // `ovs-ofctl --bundle add-flows`.
 func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
 	t.Helper()
-	want := map[string]int{"br-int": h.flowCount("br-int"), "br-tun": h.flowCount("br-tun"), "br-tun/0": h.flowCount("br-tun", "table=0")}
+	want := map[string]int{"br-int": h.FlowCount("br-int"), "br-tun": h.FlowCount("br-tun"), "br-tun/0": h.FlowCount("br-tun", "table=0")}
 	before := b.metrics("brtun_openflow_bundle_duration_seconds")
 	var runs, refs []time.Duration
 	for r := 0; r < *flagReps; r++ {
 		for _, br := range []string{"br-tun", "br-int"} {
-			_, err := h.ofctl("del-flows", br)
+			_, err := h.Ofctl("del-flows", br)
 			must(t, err)
 		}
 		var wait func()
@@ -241,7 +234,7 @@ func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
 		}
 		conns := b.connections()
 		for _, br := range []string{"br-tun", "br-int"} {
-			_, err := h.appctl("bridge/reconnect", br)
+			_, err := h.Appctl("bridge/reconnect", br)
 			must(t, err)
 		}
 		// The clock starts when the first bridge is back (OVS waits about
@@ -253,13 +246,13 @@ func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
 		// happened without making ovs-vswitchd count 20k flows every poll.
 		// Every 25 ms: each check starts two ovs-ofctl processes, which
 		// would otherwise take CPU from the install being timed.
-		if !poll(3*time.Minute, 25*time.Millisecond, func() bool {
-			return h.flowCount("br-tun", "table=0") == want["br-tun/0"] && h.flowCount("br-int") == want["br-int"]
+		if !testbed.Poll(3*time.Minute, 25*time.Millisecond, func() bool {
+			return h.FlowCount("br-tun", "table=0") == want["br-tun/0"] && h.FlowCount("br-int") == want["br-int"]
 		}) {
 			t.Fatal("timed out waiting for the bulk install")
 		}
 		runs = append(runs, time.Since(start))
-		if got := h.flowCount("br-tun"); got != want["br-tun"] {
+		if got := h.FlowCount("br-tun"); got != want["br-tun"] {
 			t.Fatalf("bulk install: br-tun holds %d flows, want %d", got, want["br-tun"])
 		}
 		if wait != nil {
@@ -272,22 +265,22 @@ func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
 	dir := filepath.Join(root, "bulk")
 	must(t, os.MkdirAll(dir, 0o755))
 	for _, br := range []string{"br-tun", "br-int"} {
-		must(t, os.WriteFile(filepath.Join(dir, br+".flows"), []byte(strings.Join(h.flowLines(t, br), "\n")+"\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(dir, br+".flows"), []byte(strings.Join(h.DumpFlows(t, br), "\n")+"\n"), 0o644))
 	}
 	for r := 0; r < *flagReps; r++ {
 		var total time.Duration
 		for _, br := range []string{"br-tun", "br-int"} {
 			ref := fmt.Sprintf("ref%d", r)
-			_, err := h.vsctl("add-br", ref, "--", "set", "bridge", ref, "datapath_type=system")
+			_, err := h.Vsctl("add-br", ref, "--", "set", "bridge", ref, "datapath_type=system")
 			must(t, err)
 			start := time.Now()
-			_, err = runEnv(h.env(), "ovs-ofctl", "-O", "OpenFlow13", "--bundle", "add-flows", h.mgmt(ref), filepath.Join(dir, br+".flows"))
+			_, err = h.Ofctl("add-flows", ref, filepath.Join(dir, br+".flows"), "--bundle")
 			total += time.Since(start)
 			must(t, err)
-			if got := h.flowCount(ref); got != want[br] {
+			if got := h.FlowCount(ref); got != want[br] {
 				t.Fatalf("reference %s holds %d flows, want %d", br, got, want[br])
 			}
-			_, err = h.vsctl("del-br", ref)
+			_, err = h.Vsctl("del-br", ref)
 			must(t, err)
 		}
 		refs = append(refs, total)
@@ -312,7 +305,7 @@ func benchResync(t *testing.T, b *brtun, hosts []*ovs, rep *report) {
 	for r := 0; r < *flagReps; r++ {
 		var stops []func() string
 		for _, h := range hosts {
-			stops = append(stops, h.monitor(t, "br-tun"), h.monitor(t, "br-int"))
+			stops = append(stops, h.Monitor(t, "br-tun", "65535"), h.Monitor(t, "br-int", "65535"))
 		}
 		b.Kill()
 		var wait func()
@@ -336,9 +329,9 @@ func benchResync(t *testing.T, b *brtun, hosts []*ovs, rep *report) {
 			wait()
 		}
 		for _, h := range hosts {
-			_, err := h.ofctl("add-flow", "br-tun", "table=7,priority=4321,actions=drop")
+			_, err := h.Ofctl("add-flow", "br-tun", "table=7,priority=4321,actions=drop")
 			must(t, err)
-			_, err = h.ofctl("del-flows", "br-tun", "--strict", "table=7,priority=4321")
+			_, err = h.Ofctl("del-flows", "br-tun", "--strict", "table=7,priority=4321")
 			must(t, err)
 		}
 		for i, stop := range stops {
@@ -357,7 +350,7 @@ func benchResync(t *testing.T, b *brtun, hosts []*ovs, rep *report) {
 		start := time.Now()
 		for _, h := range hosts {
 			for _, br := range []string{"br-int", "br-tun"} {
-				_, err := h.ofctl("dump-flows", br)
+				_, err := h.Ofctl("dump-flows", br)
 				must(t, err)
 			}
 		}
@@ -369,7 +362,7 @@ func benchResync(t *testing.T, b *brtun, hosts []*ovs, rep *report) {
 
 	// 1% drift on h1's br-tun, injected while brtun is down.
 	h := hosts[0]
-	lines := h.flowLines(t, "br-tun")
+	lines := h.DumpFlows(t, "br-tun")
 	var drifted []string
 	for _, l := range lines {
 		if strings.Contains(l, "table=21") && len(drifted) < len(lines)/100 {
@@ -378,12 +371,12 @@ func benchResync(t *testing.T, b *brtun, hosts []*ovs, rep *report) {
 	}
 	b.Kill()
 	for _, l := range drifted {
-		_, err := h.ofctl("del-flows", "br-tun", "--strict", strictMatch(l))
+		_, err := h.Ofctl("del-flows", "br-tun", "--strict", strictMatch(l))
 		must(t, err)
 	}
-	stop := h.monitor(t, "br-tun")
+	stop := h.Monitor(t, "br-tun", "65535")
 	b.Start()
-	waitTrue(t, 3*time.Minute, func() bool { return h.flowCount("br-tun") == len(lines) }, "drift repair")
+	waitTrue(t, 3*time.Minute, func() bool { return h.FlowCount("br-tun") == len(lines) }, "drift repair")
 	raw := stop()
 	ev, _ := flowEvents(raw)
 	if ev != len(drifted) && *flagProfiles != "" {
@@ -427,21 +420,21 @@ func strictMatch(line string) string {
 // memory per network and bridge, CPU under create/delete churn.
 func benchEfficiency(t *testing.T, b *brtun, h *ovs, rep *report, n int, rssFull float64) {
 	t.Helper()
-	stopTun, stopInt := h.monitor(t, "br-tun"), h.monitor(t, "br-int")
+	stopTun, stopInt := h.Monitor(t, "br-tun", "65535"), h.Monitor(t, "br-int", "65535")
 	frame := "eth(src=02:00:00:00:aa:01,dst=%s),eth_type(0x0806),arp(sip=198.18.0.1,tip=198.18.0.9,op=1,sha=02:00:00:00:aa:01,tha=00:00:00:00:00:00)"
 	for i := 1; i <= 50; i++ {
-		_, err := h.appctl("netdev-dummy/receive", "a0001", fmt.Sprintf(frame, "ff:ff:ff:ff:ff:ff"))
+		_, err := h.Appctl("netdev-dummy/receive", "a0001", fmt.Sprintf(frame, "ff:ff:ff:ff:ff:ff"))
 		must(t, err)
-		_, err = h.appctl("netdev-dummy/receive", "a0002", fmt.Sprintf(frame, "02:00:00:00:bb:09"))
+		_, err = h.Appctl("netdev-dummy/receive", "a0002", fmt.Sprintf(frame, "02:00:00:00:bb:09"))
 		must(t, err)
 	}
 	// Positive control: a flow that does send to the controller.
-	_, err := h.ofctl("add-flow", "br-int", "table=0,priority=65000,in_port=a0003,actions=controller")
+	_, err := h.Ofctl("add-flow", "br-int", "table=0,priority=65000,in_port=a0003,actions=controller")
 	must(t, err)
-	_, err = h.appctl("netdev-dummy/receive", "a0003", fmt.Sprintf(frame, "ff:ff:ff:ff:ff:ff"))
+	_, err = h.Appctl("netdev-dummy/receive", "a0003", fmt.Sprintf(frame, "ff:ff:ff:ff:ff:ff"))
 	must(t, err)
 	time.Sleep(500 * time.Millisecond)
-	_, err = h.ofctl("del-flows", "br-int", "--strict", "table=0,priority=65000,in_port=a0003")
+	_, err = h.Ofctl("del-flows", "br-int", "--strict", "table=0,priority=65000,in_port=a0003")
 	must(t, err)
 	steady := strings.Count(stopTun(), "PACKET_IN")
 	intOut := stopInt()
@@ -555,7 +548,7 @@ func removeHosts(t *testing.T, b *brtun, hosts []*ovs, remain ...string) {
 	var rev uint64
 	for _, h := range hosts {
 		rev = b.mustDo("DELETE", "/v1/hosts/"+h.name, nil)
-		h.stop(t)
+		h.Stop(t)
 	}
 	b.waitApplied(5*time.Minute, rev, remain...)
 }
@@ -577,10 +570,10 @@ func benchFullHost(t *testing.T, b *brtun, h *ovs, rep *report, n int) {
 	for i := 0; i < 3; i++ {
 		port := fmt.Sprintf("floor%d", i)
 		start := time.Now()
-		_, err := h.vsctl("add-port", "br-int", port, "--", "set", "Port", port, "tag=4095")
+		_, err := h.Vsctl("add-port", "br-int", port, "--", "set", "Port", port, "tag=4095")
 		floor = append(floor, time.Since(start))
 		must(t, err)
-		_, err = h.vsctl("del-port", "br-int", port)
+		_, err = h.Vsctl("del-port", "br-int", port)
 		must(t, err)
 	}
 	lat := benchLatency(t, b, "full", ops, []string{"h1", "h2"})
@@ -609,7 +602,7 @@ func benchMesh(t *testing.T, bin string, rep *report, root string, peers int) {
 		ctx := context.Background()
 		_, _, err = store.CreateNetwork(ctx, topology.Network{Name: "mesh", Type: topology.VXLAN, SegmentID: 77, MACLearning: true})
 		must(t, err)
-		_, _, err = store.CreateHost(ctx, topology.Host{Name: "m1", OVSDB: m.DB, TunnelIP: "2001:db8::1", DatapathType: "system"})
+		_, _, err = store.CreateHost(ctx, topology.Host{Name: "m1", OVSDB: m.DBSock, TunnelIP: "2001:db8::1", DatapathType: "system"})
 		must(t, err)
 		for i := 2; i <= peers+1; i++ {
 			_, _, err = store.CreateHost(ctx, topology.Host{Name: fmt.Sprintf("p%d", i), OVSDB: fmt.Sprintf("unix:%s/nowhere/p%d.sock", root, i),
@@ -622,14 +615,14 @@ func benchMesh(t *testing.T, bin string, rep *report, root string, peers int) {
 	// brtun's one transaction bumps next_cfg to 1; ovs-vswitchd sets
 	// cur_cfg to 1 once it has made the ports, as ovs-vsctl waits in the
 	// reference. Waiting on the database's monitor polls nothing.
-	_, err := m.vsctl("--timeout=120", "--no-wait", "wait-until", "Open_vSwitch", ".", "cur_cfg=1")
+	_, err := m.Vsctl("--timeout=120", "--no-wait", "wait-until", "Open_vSwitch", ".", "cur_cfg=1")
 	must(t, err)
 	waitTrue(t, 2*time.Minute, func() bool { return tunnelsReady(m) == peers }, "the mesh's tunnel ports")
 	d := time.Since(start)
 	txns := brtunTransactions(t, m)
 
 	// Reference: the same bridges and ports in one ovs-vsctl transaction on a fresh OVS.
-	out, err := m.vsctl("--format=json", "--columns=name,options", "find", "Interface", "type=vxlan")
+	out, err := m.Vsctl("--format=json", "--columns=name,options", "find", "Interface", "type=vxlan")
 	must(t, err)
 	var table struct{ Data [][]any }
 	must(t, json.Unmarshal([]byte(out), &table))
@@ -646,7 +639,7 @@ func benchMesh(t *testing.T, bin string, rep *report, root string, peers int) {
 		}
 	}
 	start = time.Now()
-	_, err = r.vsctl(args...)
+	_, err = r.Vsctl(args...)
 	ref := time.Since(start)
 	must(t, err)
 	if got := tunnelsReady(r); got != peers {
@@ -658,7 +651,7 @@ func benchMesh(t *testing.T, bin string, rep *report, root string, peers int) {
 }
 
 func tunnelsReady(o *ovs) int {
-	out, err := o.vsctl("--format=json", "--columns=ofport", "find", "Interface", "type=vxlan")
+	out, err := o.Vsctl("--format=json", "--columns=ofport", "find", "Interface", "type=vxlan")
 	if err != nil {
 		return -1
 	}
@@ -679,7 +672,7 @@ func tunnelsReady(o *ovs) int {
 // comment names brtun.
 func brtunTransactions(t *testing.T, o *ovs) int {
 	t.Helper()
-	out, err := exec.Command("ovsdb-tool", "show-log", o.dir+"/conf.db").CombinedOutput()
+	out, err := exec.Command("ovsdb-tool", "show-log", o.Dir+"/conf.db").CombinedOutput()
 	must(t, err)
 	return strings.Count(strings.ToLower(string(out)), "brtun")
 }

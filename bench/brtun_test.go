@@ -9,97 +9,51 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brtun/brtun/testbed"
 )
 
 // brtun is a `brtun serve` process with its API on loopback and its
 // OpenFlow listener on loopback, written into every bridge it manages.
 type brtun struct {
-	t       testing.TB
-	bin     string
-	dataDir string
-	logPath string
-	API     string
-	args    []string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	client  *http.Client
-}
-
-func buildBrtun(t testing.TB, root string) string {
-	t.Helper()
-	bin := filepath.Join(root, "brtun")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/brtun/brtun/cmd/brtun").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v: %s", err, out)
-	}
-	return bin
+	*testbed.Brtun
+	t      testing.TB
+	client *http.Client
 }
 
 func startBrtun(t testing.TB, bin, dir string) *brtun {
 	t.Helper()
-	apiPort, ofPort := freePort(t), freePort(t)
-	b := &brtun{
-		t: t, bin: bin, dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "brtun.log"),
-		API:    fmt.Sprintf("http://127.0.0.1:%d", apiPort),
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute},
-	}
+	apiPort, ofPort := testbed.FreePort(t, "127.0.0.1"), testbed.FreePort(t, "127.0.0.1")
 	must(t, os.MkdirAll(dir, 0o755))
-	b.args = []string{"serve",
-		"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
-		"--openflow-listen", fmt.Sprintf("tcp:127.0.0.1:%d", ofPort),
-		"--openflow-advertise", fmt.Sprintf("tcp:127.0.0.1:%d", ofPort),
-		"--data-dir", b.dataDir, "--drift-interval", "1h", "--log-level", "warn", "--pprof"}
-	b.Start()
-	t.Cleanup(b.Kill)
+	b := &brtun{t: t, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}}
+	b.Brtun = testbed.StartBrtun(t, testbed.BrtunOptions{
+		Binary: bin,
+		Args: []string{
+			"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
+			"--openflow-listen", fmt.Sprintf("tcp:127.0.0.1:%d", ofPort),
+			"--openflow-advertise", fmt.Sprintf("tcp:127.0.0.1:%d", ofPort),
+			"--data-dir", filepath.Join(dir, "data"), "--drift-interval", "1h", "--log-level", "warn", "--pprof"},
+		API:     fmt.Sprintf("http://127.0.0.1:%d", apiPort),
+		Client:  b.client,
+		LogPath: filepath.Join(dir, "brtun.log"),
+	})
 	return b
 }
 
-// Start runs the process and waits until /healthz answers.
+// Start runs the process again and waits until /healthz answers.
 func (b *brtun) Start() {
 	b.t.Helper()
-	logf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	must(b.t, err)
-	b.cmd = exec.Command(b.bin, b.args...)
-	b.cmd.Stdout, b.cmd.Stderr = logf, logf
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	must(b.t, b.cmd.Start())
-	b.done = make(chan struct{})
-	go func() { _ = b.cmd.Wait(); _ = logf.Close(); close(b.done) }()
-	waitTrue(b.t, 20*time.Second, func() bool {
-		resp, err := b.client.Get(b.API + "/healthz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, "brtun /healthz")
+	b.Brtun.Start(b.t)
 }
 
-// Kill ends the process with SIGKILL.
-func (b *brtun) Kill() {
-	if b.cmd == nil || b.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-b.done:
-		return
-	default:
-	}
-	_ = b.cmd.Process.Kill()
-	<-b.done
-}
-
-func (b *brtun) pid() int { return b.cmd.Process.Pid }
+func (b *brtun) pid() int { return b.PID() }
 
 // do sends a JSON request; it returns the status and the X-Brtun-Revision.
 func (b *brtun) do(method, path string, body any) (int, uint64, error) {
@@ -250,12 +204,4 @@ func (b *brtun) profile(d time.Duration, path string) (wait func()) {
 		_ = f.Close()
 	}()
 	return func() { <-done }
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -8,9 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brtun/brtun/testbed"
 )
 
 // ovn is a private OVN with one chassis: NB and SB ovsdb-servers on unix
@@ -19,7 +20,7 @@ type ovn struct {
 	dir     string
 	nb, sb  string
 	chassis *ovs
-	procs   []*exec.Cmd // NB, SB, northd, ovn-controller
+	procs   []*testbed.Proc // NB, SB, northd, ovn-controller
 	// hvOnly is the latency of the last ovnLatency run up to
 	// `--wait=hv` alone, without waiting for ovn-installed.
 	hvOnly latency
@@ -31,7 +32,7 @@ func startOVN(t testing.TB, root string) *ovn {
 	must(t, os.MkdirAll(n.dir, 0o755))
 	n.nb, n.sb = "unix:"+n.dir+"/nb.sock", "unix:"+n.dir+"/sb.sock"
 	for _, db := range []string{"nb", "sb"} {
-		mustRun(t, "ovsdb-tool", "create", n.dir+"/"+db+".db", "/usr/share/ovn/ovn-"+db+".ovsschema")
+		testbed.MustRun(t, nil, "ovsdb-tool", "create", n.dir+"/"+db+".db", "/usr/share/ovn/ovn-"+db+".ovsschema")
 		n.daemon(t, "ovsdb-server", n.dir+"/"+db+".db", "--remote=punix:"+n.dir+"/"+db+".sock",
 			"--unixctl="+n.dir+"/"+db+".ctl", "--log-file="+n.dir+"/"+db+".log", "-vconsole:off")
 	}
@@ -40,21 +41,19 @@ func startOVN(t testing.TB, root string) *ovn {
 		"--unixctl="+n.dir+"/northd.ctl", "--log-file="+n.dir+"/northd.log", "-vconsole:off")
 
 	n.chassis = startOVS(t, root, "ovn-hv")
-	_, err := n.chassis.vsctl("set", "Open_vSwitch", ".",
+	_, err := n.chassis.Vsctl("set", "Open_vSwitch", ".",
 		"external_ids:system-id=hv1", "external_ids:ovn-remote="+n.sb,
 		"external_ids:ovn-encap-type=geneve", "external_ids:ovn-encap-ip=192.0.2.1",
 		"external_ids:ovn-bridge-datapath-type=system")
 	must(t, err)
-	ctl := exec.Command("ovn-controller", n.chassis.DB,
+	ctl := exec.Command("ovn-controller", n.chassis.DBSock,
 		"--log-file="+n.dir+"/ovn-controller.log", "-vconsole:off")
-	ctl.Env = append(n.chassis.env(), "OVN_RUNDIR="+n.dir)
-	ctl.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	must(t, ctl.Start())
-	go func() { _ = ctl.Wait() }()
-	t.Cleanup(func() { stopProc(t, ctl) })
-	n.procs = append(n.procs, ctl)
+	ctl.Env = append(n.chassis.Env(), "OVN_RUNDIR="+n.dir)
+	p := testbed.StartProc(t, ctl, "")
+	t.Cleanup(func() { p.Stop(t) })
+	n.procs = append(n.procs, p)
 	waitTrue(t, 30*time.Second, func() bool {
-		_, err := n.chassis.vsctl("br-exists", "br-int")
+		_, err := n.chassis.Vsctl("br-exists", "br-int")
 		return err == nil
 	}, "ovn-controller to create br-int")
 	_, err = n.nbctl("--wait=hv", "--timeout=30", "sync")
@@ -66,19 +65,17 @@ func (n *ovn) daemon(t testing.TB, bin string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+n.dir, "OVN_RUNDIR="+n.dir, "OVS_LOGDIR="+n.dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	must(t, cmd.Start())
-	go func() { _ = cmd.Wait() }()
-	t.Cleanup(func() { stopProc(t, cmd) })
-	n.procs = append(n.procs, cmd)
+	p := testbed.StartProc(t, cmd, "")
+	t.Cleanup(func() { p.Stop(t) })
+	n.procs = append(n.procs, p)
 }
 
 // stop ends OVN and its chassis, so they cost nothing in later phases.
 func (n *ovn) stop(t testing.TB) {
 	for i := len(n.procs) - 1; i >= 0; i-- {
-		stopProc(t, n.procs[i])
+		n.procs[i].Stop(t)
 	}
-	n.chassis.stop(t)
+	n.chassis.Stop(t)
 }
 
 // preload creates count logical switches, each with one port bound on the
@@ -98,14 +95,14 @@ func (n *ovn) preload(t testing.TB, count int) {
 	}
 	_, err := n.nbctl(append([]string{"--timeout=900"}, nb[1:]...)...)
 	must(t, err)
-	_, err = n.chassis.vsctl(append([]string{"--timeout=900"}, vs[1:]...)...)
+	_, err = n.chassis.Vsctl(append([]string{"--timeout=900"}, vs[1:]...)...)
 	must(t, err)
 	waitTrue(t, 15*time.Minute, func() bool { return n.installed() >= count }, "OVN to install the preloaded ports")
 }
 
 // installed counts the chassis interfaces ovn-controller marked installed.
 func (n *ovn) installed() int {
-	out, err := n.chassis.vsctl("--columns=name", "find", "Interface", "external_ids:ovn-installed=true")
+	out, err := n.chassis.Vsctl("--columns=name", "find", "Interface", "external_ids:ovn-installed=true")
 	if err != nil {
 		return -1
 	}
@@ -113,7 +110,7 @@ func (n *ovn) installed() int {
 }
 
 func (n *ovn) nbctl(args ...string) (string, error) {
-	return runEnv(os.Environ(), "ovn-nbctl", append([]string{"--db=" + n.nb}, args...)...)
+	return testbed.Run(nil, "ovn-nbctl", append([]string{"--db=" + n.nb}, args...)...)
 }
 
 // addSwitch is the peer's single-network operation: a logical switch with
@@ -126,14 +123,14 @@ func (n *ovn) nbctl(args ...string) (string, error) {
 func (n *ovn) addSwitch(i int) (hv, ready time.Duration, err error) {
 	sw, port := fmt.Sprintf("ls%d", i), fmt.Sprintf("lp%d", i)
 	start := time.Now()
-	if _, err := n.chassis.vsctl("--no-wait", "add-port", "br-int", port, "--", "set", "Interface", port, "external_ids:iface-id="+port); err != nil {
+	if _, err := n.chassis.Vsctl("--no-wait", "add-port", "br-int", port, "--", "set", "Interface", port, "external_ids:iface-id="+port); err != nil {
 		return 0, 0, err
 	}
 	// ovs-vsctl wait-until watches the database; nothing polls.
 	var readyAt time.Time
 	installed := make(chan error, 1)
 	go func() {
-		_, err := n.chassis.vsctl("--timeout=60", "--no-wait", "wait-until", "Interface", port, "external_ids:ovn-installed=true")
+		_, err := n.chassis.Vsctl("--timeout=60", "--no-wait", "wait-until", "Interface", port, "external_ids:ovn-installed=true")
 		readyAt = time.Now()
 		installed <- err
 	}()
@@ -155,10 +152,7 @@ func (n *ovn) addSwitch(i int) (hv, ready time.Duration, err error) {
 // operations. Run it with
 // `go test -tags bench -run TestOVNAtScale -timeout 30m -v ./bench/ -args -ovn-networks 4094`.
 func TestOVNAtScale(t *testing.T) {
-	root, err := os.MkdirTemp("/tmp", "bo-")
-	must(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(root) })
-	o := startOVN(t, root)
+	o := startOVN(t, testbed.RunDir(t))
 	start := time.Now()
 	o.preload(t, *flagOVNPreset)
 	fmt.Printf("BENCH OVN: %d logical switches, each with a port bound on the chassis, installed after %.0f s\n", *flagOVNPreset, time.Since(start).Seconds())

@@ -45,13 +45,28 @@ func (c *Controller) autobind(ctx context.Context, hs *hostState, snap topology.
 				continue
 			}
 		}
-		key := m.Interface + "\x00" + m.Network + "\x00" + err.Error()
-		if hs.autobindErrs[m.Interface] != key {
-			hs.autobindErrs[m.Interface] = key
+		if hs.autobind.first(m, err) {
 			log.Warn("cannot bind an operator-marked interface", zap.String("interface", m.Interface),
 				zap.String("network", m.Network), zap.String("port", m.Port), zap.Error(err))
 		}
 	}
+}
+
+// autobindLog remembers, per interface, the last mark that could not be
+// bound and why, so that each is logged once. It belongs to the host's
+// reconcile, the only caller of autobind.
+type autobindLog struct{ last map[string]string }
+
+func newAutobindLog() *autobindLog { return &autobindLog{last: map[string]string{}} }
+
+// first reports whether err is new for m's interface, and remembers it.
+func (l *autobindLog) first(m ovsdb.MarkedInterface, err error) bool {
+	key := m.Network + "\x00" + err.Error()
+	if l.last[m.Interface] == key {
+		return false
+	}
+	l.last[m.Interface] = key
+	return true
 }
 
 type autobindError string

@@ -90,11 +90,16 @@ func (d *desiredState) inputs(host topology.Host) hostInputs {
 	in.view.Networks = make([]flows.NetworkView, 0, len(own))
 	in.view.LocalPorts = make([]flows.LocalPort, 0, len(own))
 	for i, p := range own {
-		in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: int(p.LocalVLAN)})
-		in.view.LocalPorts = append(in.view.LocalPorts, flows.LocalPort{
-			Network: p.Network, Name: p.Name, LocalVLAN: p.LocalVLAN, MAC: p.MAC, IPs: p.IPs,
-			PortSecurity: p.PortSecurityEnabled, AllowedAddressPairs: p.AllowedAddressPairs,
-		})
+		if !p.Up() { // bound on the dead VLAN: nothing is delivered to it; br-int drops its frames
+			in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: ovsdb.DeadVLAN})
+			in.view.DownPorts = append(in.view.DownPorts, flows.DownPort{Network: p.Network, Name: p.Name})
+		} else {
+			in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: int(p.LocalVLAN)})
+			in.view.LocalPorts = append(in.view.LocalPorts, flows.LocalPort{
+				Network: p.Network, Name: p.Name, LocalVLAN: p.LocalVLAN, MAC: p.MAC, IPs: p.IPs,
+				PortSecurity: p.PortSecurityEnabled, AllowedAddressPairs: p.AllowedAddressPairs,
+			})
+		}
 		if i == 0 || own[i-1].Network != p.Network { // ports sort by network: once per network
 			d.addNetwork(&in.view, p.Network, p.LocalVLAN)
 		}
@@ -118,7 +123,7 @@ func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16) {
 		v.Networks = append(v.Networks, nv)
 	}
 	for _, p := range ports {
-		if p.Host != v.Host && p.MAC != "" {
+		if p.Host != v.Host && p.MAC != "" && p.Up() { // a down port's entries are withdrawn
 			v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: p.Network, Name: p.Name, Host: p.Host, MAC: p.MAC, IPs: p.IPs})
 		}
 	}
@@ -172,18 +177,28 @@ func buildView(in hostInputs, facts ovsdb.Facts) flows.View {
 	if br, ok := facts.Bridges[BrInt]; ok && br.PatchOFPort > 0 {
 		v.PatchTunOfport = uint32(br.PatchOFPort)
 	}
-	// A local port's ofport is that of its interface, once OVSDB shows
-	// the interface bound to the port (on br-int, as the binding says).
+	// A local or down port's ofport is that of its interface, once OVSDB
+	// shows the interface bound to the port (on br-int, as the binding
+	// says).
 	ofports := make(map[string]uint32, len(facts.Bindings))
 	for _, b := range facts.Bindings {
 		if b.OFPort > 0 {
 			ofports[b.Network+"\x00"+b.Port+"\x00"+b.Interface] = uint32(b.OFPort)
 		}
 	}
+	bound := make(map[string]uint32, len(in.bindings))
+	for _, b := range in.bindings {
+		bound[b.Network+"\x00"+b.Port] = ofports[b.Network+"\x00"+b.Port+"\x00"+b.Interface]
+	}
 	v.LocalPorts = slices.Clone(v.LocalPorts)
 	for i := range v.LocalPorts {
 		lp := &v.LocalPorts[i]
-		lp.Ofport = ofports[lp.Network+"\x00"+lp.Name+"\x00"+in.bindings[i].Interface]
+		lp.Ofport = bound[lp.Network+"\x00"+lp.Name]
+	}
+	v.DownPorts = slices.Clone(v.DownPorts)
+	for i := range v.DownPorts {
+		dp := &v.DownPorts[i]
+		dp.Ofport = bound[dp.Network+"\x00"+dp.Name]
 	}
 	for _, t := range facts.Tunnels {
 		if t.OFPort > 0 {
@@ -218,9 +233,10 @@ func (in hostInputs) digest() hostDigest {
 	}
 	d.brTun = tun.sum()
 
-	// br-int's OVSDB configuration is the host row and the bindings; its
-	// flows are the local ports' addresses and port security, and the
-	// remote ports (in brTun), which bridge adds.
+	// br-int's OVSDB configuration is the host row and the bindings (a
+	// down port's on the dead VLAN); its flows are the local ports'
+	// addresses and port security, the down ports, and the remote ports
+	// (in brTun), which bridge adds.
 	br := newSummer()
 	br.str(in.host.Name).str(in.host.DatapathType).num(uint64(len(in.bindings)))
 	for _, b := range in.bindings {
@@ -231,6 +247,10 @@ func (in hostInputs) digest() hostDigest {
 		for _, ap := range p.AllowedAddressPairs {
 			br.str(ap.IPAddress).str(ap.MACAddress)
 		}
+	}
+	br.num(uint64(len(in.view.DownPorts)))
+	for _, p := range in.view.DownPorts {
+		br.str(p.Network).str(p.Name)
 	}
 	d.brInt = br.sum()
 
@@ -253,6 +273,10 @@ func (d hostDigest) bridge(b string, view flows.View) [32]byte {
 		// reads all of br-tun's inputs, and its own ofports.
 		s.bytes(d.brInt[:]).num(uint64(view.PatchTunOfport)).num(uint64(len(view.LocalPorts)))
 		for _, p := range view.LocalPorts {
+			s.num(uint64(p.Ofport))
+		}
+		s.num(uint64(len(view.DownPorts)))
+		for _, p := range view.DownPorts {
 			s.num(uint64(p.Ofport))
 		}
 	}
@@ -317,4 +341,40 @@ func (s *summer) sum() [32]byte {
 	var out [32]byte
 	s.h.Sum(out[:0])
 	return out
+}
+
+// DefaultMACLearnLimit is serve --mac-learn-limit's default: room in br-tun
+// table 20 for the registered remote ports (never evicted) and the learned
+// MACs of many networks, while one network's flood of new source MACs
+// stays bounded.
+const DefaultMACLearnLimit = 16384
+
+// hostSpec is the OVSDB setup of a host's bridges: a Flow_Table row naming
+// every declared table (ovs-ofctl --names). brtun owns the limits of the
+// tables learn() writes into: bounded to the MAC learning limit (evicting by
+// the table's eviction groups), or unbounded when it is 0; other tables'
+// limits are the operator's. br-int's MAC table gets the same size.
+func hostSpec(host topology.Host, opts Options) ovsdb.HostSpec {
+	limit := max(opts.MACLearnLimit, 0)
+	pipe := flows.Declared()
+	tables := map[string][]ovsdb.TableSpec{}
+	for _, b := range []flows.Bridge{flows.BrInt, flows.BrTun} {
+		for _, t := range pipe.Tables(b) {
+			s := ovsdb.TableSpec{ID: t.ID, Name: t.Name, OwnLimit: t.Learned != 0}
+			if s.OwnLimit && limit > 0 {
+				s.FlowLimit = limit
+				for _, g := range t.EvictionGroups {
+					s.EvictionGroups = append(s.EvictionGroups, g.String())
+				}
+			}
+			tables[string(b)] = append(tables[string(b)], s)
+		}
+	}
+	return ovsdb.HostSpec{
+		Name:              host.Name,
+		DatapathType:      host.DatapathType,
+		ControllerTargets: opts.ControllerTargets,
+		Tables:            tables,
+		MACTableSize:      limit,
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
@@ -371,13 +372,15 @@ func BenchmarkRevisionOnAHost(b *testing.B) {
 // hostDigest.bridge for ofports), then here.
 func TestDigestKnowsEveryField(t *testing.T) {
 	summed := map[reflect.Type][]string{
-		reflect.TypeFor[topology.Host]():        {"Name", "OVSDB", "TunnelIP", "DatapathType"},
+		// Meta (description, tags, revision_number) never reaches a switch.
+		reflect.TypeFor[topology.Host]():        {"Name", "OVSDB", "TunnelIP", "DatapathType", "Meta"},
 		reflect.TypeFor[ovsdb.TunnelSpec]():     {"LocalIP", "UDPPorts", "Peers"},
 		reflect.TypeFor[ovsdb.Peer]():           {"Name", "IP", "Types"},
 		reflect.TypeFor[ovsdb.Binding]():        {"Interface", "Port", "Network", "VLAN"},
-		reflect.TypeFor[flows.View]():           {"Host", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts", "PatchTunOfport", "LocalPorts"},
+		reflect.TypeFor[flows.View]():           {"Host", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts", "PatchTunOfport", "LocalPorts", "DownPorts"},
 		reflect.TypeFor[flows.LocalPort]():      {"Network", "Name", "Ofport", "LocalVLAN", "MAC", "IPs", "PortSecurity", "AllowedAddressPairs"},
 		reflect.TypeFor[topology.AddressPair](): {"IPAddress", "MACAddress"},
+		reflect.TypeFor[flows.DownPort]():       {"Network", "Name", "Ofport"},
 		reflect.TypeFor[flows.TunnelPort]():     {"Ofport", "PeerHost", "RemoteIP", "Type"},
 		reflect.TypeFor[flows.NetworkView]():    {"Name", "Type", "SegmentID", "LocalVLAN", "MACLearning", "Peers"},
 		reflect.TypeFor[flows.RemotePort]():     {"Network", "Name", "Host", "MAC", "IPs"},
@@ -389,4 +392,45 @@ func TestDigestKnowsEveryField(t *testing.T) {
 		}
 		require.Equal(t, want, got, "%s changed: make hostInputs.digest sum its fields", typ)
 	}
+}
+
+func TestHostSpecNamesEveryDeclaredTableAndBoundsLearning(t *testing.T) {
+	host := topology.Host{Name: "h1", DatapathType: "netdev"}
+	spec := hostSpec(host, Options{ControllerTargets: []string{"tcp:198.51.100.254:6653"}, MACLearnLimit: 500})
+	assert.Equal(t, "h1", spec.Name)
+	assert.Equal(t, "netdev", spec.DatapathType)
+	assert.Equal(t, []string{"tcp:198.51.100.254:6653"}, spec.ControllerTargets)
+	assert.Equal(t, 500, spec.MACTableSize)
+
+	p := flows.Declared()
+	for _, b := range []flows.Bridge{flows.BrTun, flows.BrInt} {
+		tables := spec.Tables[string(b)]
+		require.Len(t, tables, len(p.Tables(b)), b)
+		for i, decl := range p.Tables(b) {
+			assert.Equal(t, decl.ID, tables[i].ID)
+			assert.Equal(t, decl.Name, tables[i].Name)
+			assert.Equal(t, decl.Learned != 0, tables[i].OwnLimit, "table %d", decl.ID)
+			if decl.Learned != 0 {
+				assert.Equal(t, 500, tables[i].FlowLimit, "table %d takes learned flows", decl.ID)
+				assert.Equal(t, []string{"NXM_OF_VLAN_TCI[0..11]"}, tables[i].EvictionGroups)
+			} else {
+				assert.Zero(t, tables[i].FlowLimit, "table %d", decl.ID)
+				assert.Empty(t, tables[i].EvictionGroups)
+			}
+		}
+	}
+	unicast := spec.Tables[ovsdb.BridgeTun][5]
+	require.Equal(t, flows.TableUnicast, unicast.ID, "the bounded table is table 20")
+	assert.Equal(t, "unicast", unicast.Name)
+
+	// 0: nothing bounded, the names stay.
+	open := hostSpec(host, Options{})
+	assert.Zero(t, open.MACTableSize)
+	for _, tables := range open.Tables {
+		for _, tab := range tables {
+			assert.NotEmpty(t, tab.Name)
+			assert.Zero(t, tab.FlowLimit)
+		}
+	}
+	assert.Len(t, open.Tables[ovsdb.BridgeTun], 8)
 }

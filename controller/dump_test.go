@@ -2,297 +2,154 @@ package controller
 
 import (
 	"context"
-	"errors"
-	"sync"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/ovsdb/vswitchd"
 	"github.com/brtun/brtun/topology"
 )
 
-// holdingSwitch is a connected switch that holds flows: it counts its
-// dumps, records what it is sent, and fails its applies with applyErr.
-// A dump waits for gate, when set, to be closed.
-type holdingSwitch struct {
-	*fakeSwitch
-	gate <-chan struct{}
-
-	mu       sync.Mutex
-	flows    []flows.Flow
-	dumps    int
-	applied  [][]Change
-	applyErr error
+// failures counts h1's reconciles that failed and wait for a retry.
+func failures(l *lab, host string) int {
+	return l.logs.FilterMessage("reconcile failed; retrying").FilterField(zap.String("host", host)).Len()
 }
 
-func newHoldingSwitch(dpid uint64, held []flows.Flow) *holdingSwitch {
-	return &holdingSwitch{fakeSwitch: newFakeSwitch(dpid), flows: held}
-}
+// A restarted controller finds the switches holding (nearly) what they
+// should. Their dumps start with the host's first reconcile, in the
+// background, before its OVSDB is even connected; no flow is sent without
+// the OVSDB facts; the dump of a connection that was replaced meanwhile is
+// not used, and once the OVSDB is up each switch gets only the difference
+// to its one dump, valid learned flows left alone.
+func TestRestartDiffsAgainstTheDumpStartedAhead(t *testing.T) {
+	ctx := context.Background()
+	l := newLab(t, "h1", "h2")
+	stop := l.start(Options{})
+	sw := l.connectAll()
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	l.waitApplied(l.addPort("h2", "a2", "02:00:00:00:01:02"))
+	l.settle()
+	wantTun, wantInt := sw[bridgeRef{"h1", BrTun}].flows(), sw[bridgeRef{"h1", BrInt}].flows()
+	require.NotEmpty(t, wantTun)
+	require.NotEmpty(t, wantInt)
+	stop()
 
-func (s *holdingSwitch) DumpFlows(ctx context.Context) ([]FlowStats, error) {
-	s.mu.Lock()
-	s.dumps++
-	stats := make([]FlowStats, len(s.flows))
-	for i, f := range s.flows {
-		stats[i] = FlowStats{Flow: f}
-	}
-	s.mu.Unlock()
-	if s.gate != nil {
-		select {
-		case <-s.gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return stats, nil
-}
-
-func (s *holdingSwitch) Apply(_ context.Context, changes []Change, _ []uint64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.applied = append(s.applied, changes)
-	return s.applyErr
-}
-
-// dumpCount is how many dumps the switch answered.
-func (s *holdingSwitch) dumpCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dumps
-}
-
-// ended waits for a dump started in the background to end.
-func ended(t *testing.T, d *flowDump) {
-	t.Helper()
-	require.NotNil(t, d)
-	<-d.done
-}
-
-// dumpHost is h1 of testSnapshot, connected to nothing yet, and the flows
-// compiled for it.
-func dumpHost(t *testing.T, mastership Mastership) (*Controller, *hostState, flows.FlowSet) {
-	t.Helper()
-	c, err := New(Options{Store: topology.NewMemoryStore(), Mastership: mastership})
+	a1, err := l.store.GetPort(ctx, "blue", "a1")
 	require.NoError(t, err)
-	c.setSnapshot(testSnapshot())
-	hs := c.hosts["h1"]
-	require.NotNil(t, hs)
-	facts := ovsdb.Facts{
-		Connected: true,
-		Bridges:   map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}},
-		Tunnels:   []ovsdb.TunnelPort{{Name: "vxlan-c6336402", Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2}},
-	}
-	set := flows.Compile(buildView(h1Inputs(t, testSnapshot()), facts))
-	require.NotEmpty(t, set.BrTun)
-	require.NotEmpty(t, set.LearnedCookies)
-	return c, hs, set
-}
-
-// connect makes sw the connection of bridge b of hs.
-func connect(c *Controller, hs *hostState, b string, sw Switch) {
-	c.mu.Lock()
-	c.switches[hs.bridges[b].dpid] = sw
-	c.mu.Unlock()
-}
-
-func TestSyncDiffsAgainstTheDumpStartedAhead(t *testing.T) {
-	c, hs, set := dumpHost(t, nil)
-	learned := flow(flows.TableUnicast, 4242, set.LearnedCookies[0])
+	learned := flow(flows.TableUnicast, 4242, flows.LearnedCookie(topology.VXLAN, 5001, a1.LocalVLAN))
 	stray := flow(2, 100, 0)
-	gate := make(chan struct{})
-	tun := newHoldingSwitch(hs.bridges[BrTun].dpid, append([]flows.Flow{learned, stray}, set.BrTun[1:]...))
-	tun.gate = gate
-	integ := newHoldingSwitch(hs.bridges[BrInt].dpid, set.BrInt)
-	integ.gate = gate
-	connect(c, hs, BrTun, tun)
-	connect(c, hs, BrInt, integ)
 
-	c.startDumps(context.Background(), hs)
-	for _, b := range bridgeNames {
-		d := hs.bridges[b].dump
-		require.NotNil(t, d, "%s holds what is unknown: its dump starts with the reconcile", b)
+	l.ovs["h1"].Proxy().Down()
+	// Short enough that reconciles fail fast while the OVSDB is down, long
+	// enough for the first monitor of every table under -race on a busy
+	// machine once it is back (300 ms was not).
+	l.start(Options{OVSDBTimeout: 1500 * time.Millisecond})
+	gate := make(chan struct{})
+	first := newTestSwitch(ovsdb.DatapathID("h1", BrTun), wantTun)
+	integ := newTestSwitch(ovsdb.DatapathID("h1", BrInt), wantInt)
+	first.gate, integ.gate = gate, gate
+	l.ctrl.AddSwitch(first)
+	l.ctrl.AddSwitch(integ)
+	for _, s := range []*testSwitch{first, integ} {
 		select {
-		case <-d.done:
-			t.Fatalf("the dump of %s ended before the switch answered: it did not run in the background", b)
-		default:
+		case <-s.dumping:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no dump started while the OVSDB is down")
 		}
 	}
+	require.Eventually(t, func() bool { return failures(l, "h1") >= 2 }, 10*time.Second, 10*time.Millisecond,
+		"h1's reconciles go on while the dumps wait for the switches: they run in the background")
 	close(gate)
 
-	require.NoError(t, c.syncBridge(context.Background(), hs.bridges[BrInt], integ, set, flows.BrInt))
-	require.NoError(t, c.syncBridge(context.Background(), hs.bridges[BrTun], tun, set, flows.BrTun))
-	assert.Empty(t, integ.applied, "br-int holds what it should")
-	require.Len(t, tun.applied, 1)
-	assert.Equal(t, []Change{{Op: OpDeleteStrict, Flow: stray}, {Op: OpAdd, Flow: set.BrTun[0]}}, tun.applied[0],
-		"only the difference to the dump is sent; the valid learned flow stays")
-	for _, sw := range []*holdingSwitch{integ, tun} {
-		assert.Equal(t, 1, sw.dumpCount(), "the sync uses the dump started ahead")
+	// br-tun reconnects while the OVSDB is still down.
+	tun := l.connect("h1", BrTun, append([]flows.Flow{learned, stray}, wantTun[1:]...)...)
+	<-first.Done() // the newer connection replaces it
+	seen := failures(l, "h1")
+	require.Eventually(t, func() bool { return failures(l, "h1") >= seen+2 }, 10*time.Second, 10*time.Millisecond)
+	for _, s := range []*testSwitch{first, integ, tun} {
+		assert.Equal(t, []string{"dump"}, s.history(), "no flow is sent without the OVSDB facts; one dump serves every reconcile")
 	}
-	bs := hs.bridges[BrTun]
-	assert.Nil(t, bs.dump)
-	assert.Equal(t, map[uint64]int{set.LearnedCookies[0]: 1}, bs.learnedMACs, "learned flows are counted from the dump")
-	assert.Len(t, bs.installed, len(set.BrTun))
-	assert.Equal(t, Switch(tun), bs.conn)
+
+	l.ovs["h1"].Proxy().Up()
+	require.Eventually(t, func() bool { return tun.count("apply") == 1 }, 20*time.Second, 10*time.Millisecond)
+	l.settle()
+	assert.Equal(t, []string{"dump"}, first.history(), "the replaced connection is not programmed")
+	assert.Equal(t, []string{"dump"}, integ.history(), "br-int holds what it should")
+	assert.Equal(t, []string{"dump", "apply"}, tun.history(), "the dump taken ahead is the one the sync uses")
+	assert.Equal(t, [][]Change{{{Op: OpDeleteStrict, Flow: stray}, {Op: OpAdd, Flow: wantTun[0]}}}, tun.applied,
+		"only the difference to the new connection's dump is sent; the valid learned flow stays")
+	want := append(slices.Clone(wantTun), learned)
+	slices.SortFunc(want, func(a, b flows.Flow) int { return strings.Compare(a.Key().String(), b.Key().String()) })
+	assert.Equal(t, want, tun.flows())
+	assert.Equal(t, 1.0, l.metric("brtun_learned_macs", map[string]string{"host": "h1", "network": "blue"}),
+		"learned flows are counted from the dump")
 }
 
-func TestDumpStartedAheadIsKeptForItsConnectionOnly(t *testing.T) {
-	c, hs, set := dumpHost(t, nil)
-	bs := hs.bridges[BrTun]
-	first := newHoldingSwitch(bs.dpid, set.BrTun)
-	connect(c, hs, BrTun, first)
-	ctx := context.Background()
+// The drift check reconciles a host in full with a fresh dump of each
+// bridge although nothing changed, and puts back a flow removed behind
+// brtun's back.
+func TestDriftCheckDumpsAfreshAndRepairs(t *testing.T) {
+	l := newLab(t, "h1", "h2")
+	l.start(Options{DriftInterval: 300 * time.Millisecond})
+	sw := l.connectAll()
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	rev := l.addPort("h2", "a2", "02:00:00:00:01:02")
+	l.waitApplied(rev)
+	tun := sw[bridgeRef{"h1", BrTun}]
+	held := tun.flows()
+	removed := held[len(held)/2]
+	dumps := tun.count("dump")
 
-	c.startDumps(ctx, hs)
-	kept := bs.dump
-	ended(t, kept)
-	c.startDumps(ctx, hs) // as a reconcile without OVSDB facts leaves it
-	assert.Same(t, kept, bs.dump, "a dump not used yet serves the next reconcile")
-	assert.Equal(t, 1, first.dumpCount())
+	tun.edit(func(held map[flows.Key]flows.Flow) { delete(held, removed.Key()) })
+	require.Eventually(t, func() bool { return slices.ContainsFunc(tun.flows(), removed.Equal) }, 10*time.Second, 10*time.Millisecond,
+		"the drift check repairs %s", removed)
+	assert.Equal(t, held, tun.flows())
+	assert.Greater(t, tun.count("dump"), dumps, "the drift check dumps afresh")
+	assert.Equal(t, rev, l.revision(), "no store write asked for it")
+	assert.GreaterOrEqual(t, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}), 1.0, "the repair is counted")
 
-	c.mu.Lock()
-	bs.needDump = true // the drift check
-	c.mu.Unlock()
-	c.startDumps(ctx, hs)
-	ended(t, bs.dump)
-	assert.NotSame(t, kept, bs.dump, "the drift check gets a fresh dump")
-	assert.Equal(t, 2, first.dumpCount())
-	assert.False(t, bs.needDump)
-
-	second := newHoldingSwitch(bs.dpid, set.BrTun)
-	connect(c, hs, BrTun, second)
-	c.startDumps(ctx, hs)
-	ended(t, bs.dump)
-	assert.Equal(t, Switch(second), bs.dump.conn, "a dump of another connection is not used")
-	assert.Equal(t, 1, second.dumpCount())
-
-	c.mu.Lock()
-	delete(c.switches, bs.dpid)
-	c.mu.Unlock()
-	c.startDumps(ctx, hs)
-	assert.Nil(t, bs.dump, "a dump of a switch that left is dropped")
-
-	connect(c, hs, BrTun, second)
-	c.startDumps(ctx, hs)
-	require.NoError(t, c.syncBridge(ctx, bs, second, set, flows.BrTun))
-	c.startDumps(ctx, hs)
-	assert.Nil(t, bs.dump, "what the last apply installed on this connection is known: no dump")
-	assert.Equal(t, 2, second.dumpCount())
+	integ := sw[bridgeRef{"h1", BrInt}]
+	dumps = integ.count("dump")
+	require.Eventually(t, func() bool { return integ.count("dump") >= dumps+2 }, 10*time.Second, 10*time.Millisecond,
+		"each drift check dumps again, even with nothing to repair")
 }
 
-func TestDriftDuringTheReconcileGetsTheNextDump(t *testing.T) {
-	c, hs, set := dumpHost(t, nil)
-	bs := hs.bridges[BrTun]
-	sw := newHoldingSwitch(bs.dpid, set.BrTun)
-	connect(c, hs, BrTun, sw)
-	ctx := context.Background()
-	c.startDumps(ctx, hs)
-	require.NoError(t, c.syncBridge(ctx, bs, sw, set, flows.BrTun))
-	require.Equal(t, 1, sw.dumpCount())
+// The drift check takes the full path even for a host without a connected
+// switch, so an OVSDB change that no fact reports (and so enqueues
+// nothing) is repaired within one drift interval.
+func TestDriftCheckRepairsOVSDBWithoutAnySwitch(t *testing.T) {
+	l := newLab(t, "h1", "h2")
+	l.start(Options{DriftInterval: 300 * time.Millisecond})
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	s := l.ovs["h1"]
+	failMode := func() string {
+		br := s.Bridge(t, BrTun)
+		if br == nil || br.FailMode == nil {
+			return ""
+		}
+		return string(*br.FailMode)
+	}
+	require.Eventually(t, func() bool { return failMode() == vswitchd.BridgeFailModeSecure }, 10*time.Second, 10*time.Millisecond,
+		"control: brtun makes br-tun fail_mode=secure")
+	// Let the reconciles that OVSDB changes asked for pass: a1 bound, then
+	// two drift checks.
+	require.Eventually(t, func() bool { return l.ctrl.PortBound("h1", "tap-a1") }, 10*time.Second, 10*time.Millisecond)
+	full := l.fullReconciles("h1")
+	require.Eventually(t, func() bool { return l.fullReconciles("h1") >= full+2 }, 10*time.Second, 10*time.Millisecond)
 
-	c.startDumps(ctx, hs)
-	require.Nil(t, bs.dump)
-	c.mu.Lock()
-	bs.needDump = true // the drift check, after this reconcile's dumps started
-	c.mu.Unlock()
-	require.NoError(t, c.syncBridge(ctx, bs, sw, set, flows.BrTun))
-	assert.Equal(t, 2, sw.dumpCount(), "the sync dumps for the drift check")
-	assert.False(t, bs.needDump)
-
-	c.mu.Lock()
-	bs.needDump = true // the next drift check
-	c.mu.Unlock()
-	c.startDumps(ctx, hs)
-	require.NotNil(t, bs.dump)
-	c.mu.Lock()
-	bs.needDump = true // and another, while that dump runs
-	c.mu.Unlock()
-	require.NoError(t, c.syncBridge(ctx, bs, sw, set, flows.BrTun))
-	assert.Equal(t, 3, sw.dumpCount())
-	assert.True(t, bs.needDump, "a dump older than the drift check does not answer it")
-	c.startDumps(ctx, hs)
-	ended(t, bs.dump) // the next reconcile dumps afresh
-	assert.Equal(t, 4, sw.dumpCount())
-}
-
-func TestFailedApplyDumpsAgain(t *testing.T) {
-	c, hs, set := dumpHost(t, nil)
-	bs := hs.bridges[BrTun]
-	sw := newHoldingSwitch(bs.dpid, set.BrTun[1:])
-	sw.applyErr = errors.New("bundle rejected")
-	connect(c, hs, BrTun, sw)
-	ctx := context.Background()
-
-	c.startDumps(ctx, hs)
-	require.Error(t, c.syncBridge(ctx, bs, sw, set, flows.BrTun))
-	assert.Nil(t, bs.installed, "what the switch holds after a failed apply is unknown")
-	c.startDumps(ctx, hs)
-	ended(t, bs.dump) // so the next reconcile dumps it
-	assert.Equal(t, 2, sw.dumpCount())
-}
-
-func TestDumpAheadOnlyWhereThisReplicaHoldsTheMasterRole(t *testing.T) {
-	m := &fakeMastership{master: map[string]bool{}}
-	c, hs, set := dumpHost(t, m)
-	tunBS, intBS := hs.bridges[BrTun], hs.bridges[BrInt]
-	m.set(tunBS.ref, true, 1)
-	m.set(intBS.ref, false, 1)
-	tun := newHoldingSwitch(tunBS.dpid, set.BrTun)
-	integ := newHoldingSwitch(intBS.dpid, set.BrInt)
-	connect(c, hs, BrTun, tun)
-	connect(c, hs, BrInt, integ)
-	ctx := context.Background()
-
-	c.startDumps(ctx, hs)
-	assert.Nil(t, tunBS.dump, "the switch does not hold this replica as master yet: another may still change it")
-	assert.Nil(t, intBS.dump, "another replica programs br-int")
-
-	tunBS.role = roleState{conn: tun, master: true, generation: 1} // as holdRole leaves it
-	c.startDumps(ctx, hs)
-	ended(t, tunBS.dump)
-	assert.Nil(t, intBS.dump)
-	assert.Equal(t, 0, integ.dumpCount())
-
-	tunBS.role = roleState{conn: tun, master: true, generation: 2} // the role taken anew before the sync
-	require.NoError(t, c.syncBridge(ctx, tunBS, tun, set, flows.BrTun))
-	assert.Equal(t, 2, tun.dumpCount(), "a dump from before the role was taken is not used")
-}
-
-// Before the host's OVSDB is connected no flow is sent, but the dumps
-// start and wait for the first reconcile with OVSDB facts.
-func TestReconcileWithoutOVSDBKeepsItsDumps(t *testing.T) {
-	c, err := New(Options{Store: topology.NewMemoryStore(), OVSDBTimeout: 200 * time.Millisecond})
+	standalone := vswitchd.BridgeFailModeStandalone
+	br := &vswitchd.Bridge{UUID: s.Bridge(t, BrTun).UUID, FailMode: &standalone}
+	ops, err := s.Raw().Where(br).Update(br, &br.FailMode)
 	require.NoError(t, err)
-	snap := testSnapshot()
-	snap.Hosts[0].OVSDB = "tcp:127.0.0.1:1" // refused: the OVSDB stays down
-	c.setSnapshot(snap)
-	hs := c.hosts["h1"]
-	held := flows.Compile(buildView(h1Inputs(t, snap), ovsdb.Facts{}))
-	switches := map[string]*holdingSwitch{}
-	for _, b := range bridgeNames {
-		switches[b] = newHoldingSwitch(hs.bridges[b].dpid, held.Flows(flowsBridge(b)))
-		connect(c, hs, b, switches[b])
-	}
-	in := h1Inputs(t, snap)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel() // ends the background dial
-
-	for range 2 {
-		require.Error(t, c.reconcileFull(ctx, hs, in, in.digest(), snap), "the OVSDB is down")
-		require.Nil(t, hs.ovs)
-	}
-	for _, b := range bridgeNames {
-		bs := hs.bridges[b]
-		require.NotNil(t, bs.dump, "%s: the dump waits for the OVSDB facts", b)
-		assert.Equal(t, Switch(switches[b]), bs.dump.conn)
-		stats, err := bs.dump.result()
-		require.NoError(t, err)
-		assert.Len(t, stats, len(held.Flows(flowsBridge(b))))
-		assert.Equal(t, 1, switches[b].dumpCount(), "%s: one dump for both reconciles", b)
-		assert.Empty(t, switches[b].applied, "%s: no flow is sent without the OVSDB facts", b)
-		assert.Nil(t, bs.installed)
-	}
+	s.Transact(t, ops...)
+	require.Eventually(t, func() bool { return failMode() == vswitchd.BridgeFailModeStandalone }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return failMode() == vswitchd.BridgeFailModeSecure }, 10*time.Second, 10*time.Millisecond,
+		"the drift check puts fail_mode back")
 }

@@ -15,6 +15,7 @@ import (
 type Metrics struct {
 	reconciles  *prometheus.CounterVec
 	skips       prometheus.Counter
+	invalid     *prometheus.CounterVec
 	reconcileS  prometheus.Histogram
 	flowMods    *prometheus.CounterVec
 	bundles     *prometheus.CounterVec
@@ -36,6 +37,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "brtun", Subsystem: "controller", Name: "reconciles_skipped_total",
 			Help: "Host reconciles that found nothing the host depends on changed since its last successful one and only recorded the new revision.",
 		}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "controller", Name: "invalid_flowsets_total",
+			Help: "Compiled flow sets that failed validation against the declared pipeline and were not sent, by host.",
+		}, []string{"host"}),
 		reconcileS: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "brtun", Subsystem: "controller", Name: "reconcile_duration_seconds",
 			Help:    "Time one full host reconcile took (OVSDB and both bridges).",
@@ -68,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		state: newStateCollector(),
 	}
-	reg.MustRegister(m.reconciles, m.skips, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects, m.state)
+	reg.MustRegister(m.reconciles, m.skips, m.invalid, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects, m.state)
 	return m
 }
 
@@ -89,6 +94,13 @@ func (m *Metrics) skipped() {
 		return
 	}
 	m.skips.Inc()
+}
+
+func (m *Metrics) invalidFlowSet(host string) {
+	if m == nil {
+		return
+	}
+	m.invalid.WithLabelValues(host).Inc()
 }
 
 func (m *Metrics) applied(ref bridgeRef, changes []Change, err error, d time.Duration) {
@@ -134,7 +146,14 @@ type stateCollector struct {
 	flowsDesc  *prometheus.Desc
 	learned    *prometheus.Desc
 	portDrops  *prometheus.Desc
+	macTable   *prometheus.Desc
+	macLimit   *prometheus.Desc
 }
+
+// dropsHelp is the help of brtun_port_security_dropped_packets_total.
+const dropsHelp = "Packets br-int dropped from a port (port security, 802.1Q-tagged frames), from the packet counts of the port's drop flows " +
+	"as of br-int's last dump (on connect and at each drift check); it restarts from 0 when the port's flows are re-added. " +
+	"A port that is administratively down has none: its frames are all dropped, and not counted here."
 
 func newStateCollector() *stateCollector {
 	return &stateCollector{
@@ -146,10 +165,12 @@ func newStateCollector() *stateCollector {
 			"Flows brtun installed on the bridge, by table (learned flows not included).", []string{"host", "bridge", "table"}, nil),
 		learned: prometheus.NewDesc("brtun_learned_macs",
 			"MACs learned in table 20 for a network on a host, as of the bridge's last dump.", []string{"host", "network"}, nil),
-		portDrops: prometheus.NewDesc("brtun_port_security_dropped_packets_total",
-			"Packets br-int dropped from a port (port security, 802.1Q-tagged frames), from the packet counts of the port's drop flows "+
-				"as of br-int's last dump (on connect and at each drift check); it restarts from 0 when the port's flows are re-added.",
+		portDrops: prometheus.NewDesc("brtun_port_security_dropped_packets_total", dropsHelp,
 			[]string{"host", "network", "port"}, nil),
+		macTable: prometheus.NewDesc("brtun_mac_table_flows",
+			"Flows in br-tun table 20 of a host (registered remote ports, learned MACs, the miss flow), as of the bridge's last dump; OVS evicts learned MACs when it reaches brtun_mac_table_limit.", []string{"host"}, nil),
+		macLimit: prometheus.NewDesc("brtun_mac_table_limit",
+			"The flow limit of br-tun table 20 and the size of br-int's MAC table on every host (--mac-learn-limit; 0: unbounded).", nil, nil),
 	}
 }
 
@@ -159,6 +180,8 @@ func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.flowsDesc
 	ch <- s.learned
 	ch <- s.portDrops
+	ch <- s.macTable
+	ch <- s.macLimit
 }
 
 func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -166,6 +189,7 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if c == nil {
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(s.macLimit, prometheus.GaugeValue, float64(max(c.opts.MACLearnLimit, 0)))
 	for _, h := range c.metricState() {
 		ch <- prometheus.MustNewConstMetric(s.ovsdbUp, prometheus.GaugeValue, bool01(h.ovsdb), h.name)
 		for _, b := range h.bridges {
@@ -179,6 +203,9 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for port, n := range h.portDrops {
 			ch <- prometheus.MustNewConstMetric(s.portDrops, prometheus.CounterValue, float64(n), h.name, port.network, port.name)
+		}
+		if h.macTable >= 0 {
+			ch <- prometheus.MustNewConstMetric(s.macTable, prometheus.GaugeValue, float64(h.macTable), h.name)
 		}
 	}
 }
@@ -206,6 +233,9 @@ type hostMetrics struct {
 	learned map[string]int // network -> learned MACs
 	// portDrops are the packets br-int dropped per local port.
 	portDrops map[portName]uint64
+	// macTable is the flows of br-tun table 20: installed plus learned at
+	// the last dump (-1: br-tun holds nothing brtun knows of yet).
+	macTable int
 }
 
 // portName names a port in metrics.
@@ -227,7 +257,7 @@ func (c *Controller) metricState() []hostMetrics {
 	}
 	out := make([]hostMetrics, 0, len(c.hosts))
 	for name, hs := range c.hosts {
-		h := hostMetrics{name: name, learned: map[string]int{}, portDrops: map[portName]uint64{}}
+		h := hostMetrics{name: name, learned: map[string]int{}, macTable: -1, portDrops: map[portName]uint64{}}
 		if drops := hs.bridges[BrInt].portDrops; len(drops) > 0 {
 			for _, p := range c.desired.byHost[name] {
 				if n, ok := drops[flows.PortCookie(p.Network, p.Name)]; ok {
@@ -235,8 +265,7 @@ func (c *Controller) metricState() []hostMetrics {
 				}
 			}
 		}
-		// hs.ovs is owned by the host's reconcile; Connected is safe to call.
-		if cl := hs.ovs; cl != nil {
+		if cl := hs.ovsdb.client(); cl != nil {
 			h.ovsdb = cl.Connected()
 		}
 		for _, b := range bridgeNames {
@@ -246,6 +275,12 @@ func (c *Controller) metricState() []hostMetrics {
 				o, _ := flows.DecodeCookie(cookie)
 				if network, ok := byCookie[flows.LearnedCookie(o.Type, o.Segment, 0)]; ok {
 					h.learned[network] += n
+				}
+			}
+			if b == BrTun && bs.tableFlows != nil {
+				h.macTable = bs.tableFlows[flows.TableUnicast]
+				for _, n := range bs.learnedMACs {
+					h.macTable += n
 				}
 			}
 		}

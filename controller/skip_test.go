@@ -1,134 +1,227 @@
 package controller
 
 import (
-	"context"
+	"errors"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
-	"github.com/brtun/brtun/flows"
-	"github.com/brtun/brtun/ovsdb"
-	"github.com/brtun/brtun/topology"
+	"github.com/brtun/brtun/ovsdb/vswitchd"
 )
 
-// fakeSwitch is a connected switch that holds nothing and accepts all.
-type fakeSwitch struct {
-	dpid uint64
-	done chan struct{}
-}
-
-func newFakeSwitch(dpid uint64) *fakeSwitch {
-	return &fakeSwitch{dpid: dpid, done: make(chan struct{})}
-}
-
-func (f *fakeSwitch) DatapathID() uint64                              { return f.dpid }
-func (f *fakeSwitch) Done() <-chan struct{}                           { return f.done }
-func (f *fakeSwitch) Close() error                                    { return nil }
-func (f *fakeSwitch) DumpFlows(context.Context) ([]FlowStats, error)  { return nil, nil }
-func (f *fakeSwitch) Apply(context.Context, []Change, []uint64) error { return nil }
-
-// fakeMastership places bridges by a map; Changes and applied reports are
-// not needed by cleanLocked.
-type fakeMastership struct {
-	master map[string]bool
-	gen    uint64
-}
-
-func (m *fakeMastership) SetBridges([]string)             {}
-func (m *fakeMastership) Role(ref string) (bool, uint64)  { return m.master[ref], m.gen }
-func (m *fakeMastership) Changes() <-chan struct{}        { return nil }
-func (m *fakeMastership) Master(string) string            { return "" }
-func (m *fakeMastership) ReportApplied(string, uint64)    {}
-func (m *fakeMastership) Applied(string) uint64           { return 0 }
-func (m *fakeMastership) AppliedChanges() <-chan struct{} { return nil }
-func (m *fakeMastership) set(ref bridgeRef, master bool, gen uint64) {
-	m.master[ref.String()], m.gen = master, gen
-}
-
-// syncedHost is h1 of testSnapshot as a successful full reconcile leaves
-// it: both bridges connected and holding what it installed.
-func syncedHost(t *testing.T, mastership Mastership) (*Controller, *hostState, hostDigest, ovsdb.Facts) {
+// syncedLab is h1, h2 and h3 with their switches connected, a port of
+// blue on h1 and on h2, everything applied and the controller idle.
+func syncedLab(t *testing.T, opts Options) (*lab, map[bridgeRef]*testSwitch) {
 	t.Helper()
-	c, err := New(Options{Store: topology.NewMemoryStore(), Mastership: mastership})
-	require.NoError(t, err)
-	c.setSnapshot(testSnapshot())
-	hs := c.hosts["h1"]
-	require.NotNil(t, hs)
-	sum := h1Inputs(t, testSnapshot()).digest()
-	facts := ovsdb.Facts{
-		Connected: true,
-		Bridges:   map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}},
-		Tunnels:   []ovsdb.TunnelPort{{Name: "vxlan-c6336402", Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2}},
+	l := newLab(t, "h1", "h2", "h3")
+	l.start(opts)
+	sw := l.connectAll()
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	l.waitApplied(l.addPort("h2", "a2", "02:00:00:00:01:02"))
+	l.settle()
+	for _, b := range bridgeNames {
+		require.NotEmpty(t, sw[bridgeRef{"h1", b}].flows(), "control: h1's %s was programmed", b)
 	}
-	hs.synced = &syncedState{digest: sum.all, facts: facts, ownsOVSDB: true}
-	for _, bs := range hs.bridges {
-		sw := newFakeSwitch(bs.dpid)
-		c.switches[bs.dpid] = sw
-		bs.conn, bs.installed = sw, map[flows.Key]flows.Flow{}
-		if m, ok := mastership.(*fakeMastership); ok {
-			m.set(bs.ref, true, 1)
-			bs.role = roleState{conn: sw, master: true, generation: 1}
+	return l, sw
+}
+
+// skipped makes a write that does not touch h1 and reports whether h1 took
+// that revision without a reconcile.
+func skipped(t *testing.T, l *lab, name string) bool {
+	t.Helper()
+	rev := l.write("red", "h3", name) // red is h3's only
+	at := func(msg string) int {
+		return l.logs.FilterMessageSnippet(msg).FilterField(zap.String("host", "h1")).FilterField(zap.Uint64("revision", rev)).Len()
+	}
+	require.Eventually(t, func() bool { return at("revision taken without a reconcile")+at("reconciled") > 0 },
+		10*time.Second, 10*time.Millisecond, "h1 takes revision %d", rev)
+	l.settle()
+	took := at("revision taken without a reconcile")
+	require.LessOrEqual(t, took, 1)
+	if took == 1 {
+		require.Zero(t, at("reconciled"), "a revision taken without a reconcile is not reconciled too")
+	}
+	return took == 1
+}
+
+func TestRevisionThatLeavesAHostAloneIsTakenWithoutAReconcile(t *testing.T) {
+	l, sw := syncedLab(t, Options{})
+	h1tun, h1int := sw[bridgeRef{"h1", BrTun}], sw[bridgeRef{"h1", BrInt}]
+	before := len(h1tun.history()) + len(h1int.history())
+	skips := l.metric("brtun_controller_reconciles_skipped_total", nil)
+
+	assert.True(t, skipped(t, l, "r1"), "nothing h1 depends on changed")
+	for _, b := range bridgeNames {
+		assert.Equal(t, l.revision(), l.ctrl.HostStatus("h1").Bridges[b].AppliedRevision, "h1/%s has the revision applied", b)
+	}
+	assert.Equal(t, before, len(h1tun.history())+len(h1int.history()), "h1's switches are neither dumped nor sent anything")
+	assert.GreaterOrEqual(t, l.metric("brtun_controller_reconciles_skipped_total", nil)-skips, 1.0, "counted in /metrics")
+
+	full, applies := l.fullReconciles("h1"), h1tun.count("apply")
+	l.waitApplied(l.addPort("h2", "a3", "02:00:00:00:01:03"))
+	l.settle()
+	assert.Greater(t, l.fullReconciles("h1"), full, "a revision that touches h1 reconciles it")
+	assert.Equal(t, applies+1, h1tun.count("apply"), "and sends br-tun the flows of a3, a port of blue h1 now reaches")
+}
+
+func TestFailedReconcileIsNotSkipped(t *testing.T) {
+	l, sw := syncedLab(t, Options{})
+	h1tun := sw[bridgeRef{"h1", BrTun}]
+	dumps := h1tun.count("dump")
+
+	h1tun.setApplyErr(errors.New("bundle rejected"))
+	l.addPort("h2", "a3", "02:00:00:00:01:03") // a new remote port for h1's br-tun: an apply that fails
+	require.Eventually(t, func() bool { return l.ctrl.HostStatus("h1").LastError != "" }, 10*time.Second, 10*time.Millisecond)
+	assert.False(t, skipped(t, l, "r1"), "the last full reconcile failed: the next one is full")
+
+	h1tun.setApplyErr(nil)
+	require.Eventually(t, func() bool { return l.ctrl.HostStatus("h1").LastError == "" }, 20*time.Second, 20*time.Millisecond,
+		"the retry succeeds")
+	assert.Greater(t, h1tun.count("dump"), dumps, "what a switch holds after a failed apply is unknown: it is dumped again")
+	l.settle()
+	assert.True(t, skipped(t, l, "r2"), "control: skipped again once a full reconcile succeeded")
+}
+
+func TestOVSDBChangeIsNotSkipped(t *testing.T) {
+	l, sw := syncedLab(t, Options{})
+	h1tun := sw[bridgeRef{"h1", BrTun}]
+	applies := h1tun.count("apply")
+
+	// An operator's tunnel port ofport changes behind brtun's back: the
+	// OVSDB facts differ from those of the last reconcile.
+	s := l.ovs["h1"]
+	var ifaces []vswitchd.Interface
+	require.NoError(t, s.Raw().List(t.Context(), &ifaces))
+	var tunnel *vswitchd.Interface
+	for i := range ifaces {
+		if ifaces[i].Type == "vxlan" && ifaces[i].Options["remote_ip"] == "192.0.2.2" {
+			tunnel = &ifaces[i]
 		}
 	}
-	return c, hs, sum, facts
+	require.NotNil(t, tunnel, "control: brtun made h1's tunnel to h2")
+	ofport := 4000
+	want := &vswitchd.Interface{UUID: tunnel.UUID, Ofport: &ofport}
+	ops, err := s.Raw().Where(want).Update(want, &want.Ofport)
+	require.NoError(t, err)
+	s.Transact(t, ops...)
+	require.Eventually(t, func() bool { return h1tun.count("apply") > applies }, 10*time.Second, 10*time.Millisecond,
+		"the flows that output to the tunnel are rewritten")
+	l.settle()
+	assert.True(t, skipped(t, l, "r1"), "control: skipped again after the reconcile")
+
+	// The OVSDB session drops: its facts say so, and the host is reconciled.
+	s.Proxy().Down()
+	require.Eventually(t, func() bool { return !l.ctrl.HostStatus("h1").OVSDBConnected }, 10*time.Second, 10*time.Millisecond)
+	full := l.fullReconciles("h1")
+	l.write("red", "h3", "r2")
+	require.Eventually(t, func() bool { return l.fullReconciles("h1") > full }, 10*time.Second, 10*time.Millisecond,
+		"a host whose OVSDB is down is not skipped")
+	s.Proxy().Up()
+	require.Eventually(t, func() bool { return l.ctrl.HostStatus("h1").LastError == "" && l.ctrl.HostStatus("h1").OVSDBConnected },
+		20*time.Second, 20*time.Millisecond)
+	l.settle()
+	assert.True(t, skipped(t, l, "r3"), "control: skipped again once reconnected")
 }
 
-func TestCleanHostNeedsNothingChanged(t *testing.T) {
-	cases := []struct {
-		name   string
-		change func(c *Controller, hs *hostState, sum *hostDigest, facts *ovsdb.Facts)
-	}{
-		{"the last full reconcile failed", func(_ *Controller, hs *hostState, _ *hostDigest, _ *ovsdb.Facts) { hs.synced = nil }},
-		{"the drift check is due", func(_ *Controller, hs *hostState, _ *hostDigest, _ *ovsdb.Facts) { hs.driftDue = true }},
-		{"the inputs changed", func(_ *Controller, _ *hostState, sum *hostDigest, _ *ovsdb.Facts) { sum.all[0] ^= 1 }},
-		{"a tunnel ofport changed", func(_ *Controller, _ *hostState, _ *hostDigest, f *ovsdb.Facts) {
-			f.Tunnels = []ovsdb.TunnelPort{{Name: "vxlan-c6336402", Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 7}}
-		}},
-		{"the OVSDB session dropped", func(_ *Controller, _ *hostState, _ *hostDigest, f *ovsdb.Facts) { f.Connected = false }},
-		{"br-tun wants a dump", func(_ *Controller, hs *hostState, _ *hostDigest, _ *ovsdb.Facts) { hs.bridges[BrTun].needDump = true }},
-		{"br-int holds what is unknown", func(_ *Controller, hs *hostState, _ *hostDigest, _ *ovsdb.Facts) {
-			hs.bridges[BrInt].installed = nil
-		}},
-		{"br-tun reconnected", func(c *Controller, hs *hostState, _ *hostDigest, _ *ovsdb.Facts) {
-			bs := hs.bridges[BrTun]
-			c.switches[bs.dpid] = newFakeSwitch(bs.dpid)
-		}},
+func TestSwitchConnectionsAndSkipping(t *testing.T) {
+	l, sw := syncedLab(t, Options{})
+	old := sw[bridgeRef{"h1", BrTun}]
+	held := old.flows()
+
+	// br-tun reconnects: what the new connection holds is unknown.
+	fresh := l.connect("h1", BrTun, held...)
+	require.Eventually(t, func() bool { return fresh.count("dump") == 1 }, 10*time.Second, 10*time.Millisecond,
+		"a new connection is dumped")
+	l.settle()
+	assert.Zero(t, fresh.count("apply"), "it holds what it should: nothing is sent")
+	assert.True(t, skipped(t, l, "r1"), "control: skipped again once the new connection is known")
+	assert.Equal(t, []string{"dump"}, fresh.history())
+
+	// br-tun disconnects: a bridge without a switch is reconciled when it
+	// connects, and does not keep its host from skipping.
+	require.NoError(t, fresh.Close())
+	require.Eventually(t, func() bool { return !l.ctrl.HostStatus("h1").Bridges[BrTun].OpenFlowConnected }, 10*time.Second, 10*time.Millisecond)
+	l.settle()
+	assert.True(t, skipped(t, l, "r2"))
+}
+
+// testMastership places bridges by a map and tells the controller when it
+// changed.
+type testMastership struct {
+	mu      chan struct{} // a one-slot lock
+	master  map[string]bool
+	gen     uint64
+	changes chan struct{}
+}
+
+func newTestMastership() *testMastership {
+	return &testMastership{mu: make(chan struct{}, 1), master: map[string]bool{}, changes: make(chan struct{}, 1)}
+}
+
+func (m *testMastership) SetBridges([]string) {}
+func (m *testMastership) Role(ref string) (bool, uint64) {
+	m.mu <- struct{}{}
+	defer func() { <-m.mu }()
+	return m.master[ref], m.gen
+}
+func (m *testMastership) Changes() <-chan struct{}        { return m.changes }
+func (m *testMastership) Master(string) string            { return "" }
+func (m *testMastership) ReportApplied(string, uint64)    {}
+func (m *testMastership) Applied(string) uint64           { return 0 }
+func (m *testMastership) AppliedChanges() <-chan struct{} { return nil }
+
+// set gives ref to this replica or another, with generation gen for
+// every bridge, and notifies the controller.
+func (m *testMastership) set(ref bridgeRef, master bool, gen uint64) {
+	m.mu <- struct{}{}
+	m.master[ref.String()], m.gen = master, gen
+	<-m.mu
+	select {
+	case m.changes <- struct{}{}:
+	default:
 	}
-	c, hs, sum, facts := syncedHost(t, nil)
-	require.True(t, c.cleanLocked(hs, sum, facts), "control: nothing changed")
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, hs, sum, facts := syncedHost(t, nil)
-			tc.change(c, hs, &sum, &facts)
-			require.False(t, c.cleanLocked(hs, sum, facts))
-		})
+}
+
+func TestRolesAndSkipping(t *testing.T) {
+	m := newTestMastership()
+	for _, h := range []string{"h1", "h2", "h3"} {
+		for _, b := range bridgeNames {
+			m.set(bridgeRef{h, b}, true, 1)
+		}
 	}
-}
+	l, sw := syncedLab(t, Options{Mastership: m})
+	h1int, h1tun := sw[bridgeRef{"h1", BrInt}], sw[bridgeRef{"h1", BrTun}]
+	for _, s := range []*testSwitch{h1int, h1tun} {
+		require.Equal(t, []string{"role master=true generation=1", "dump", "apply"}, s.history()[:3],
+			"a switch is dumped once it holds this replica as its master, not before: another replica may still change it")
+	}
+	assert.True(t, skipped(t, l, "r1"), "control: roles as given")
 
-func TestCleanHostIgnoresADisconnectedBridge(t *testing.T) {
-	c, hs, sum, facts := syncedHost(t, nil)
-	bs := hs.bridges[BrTun]
-	delete(c.switches, bs.dpid)
-	bs.needDump = true // the drift check marks every bridge, connected or not
-	require.True(t, c.cleanLocked(hs, sum, facts), "a bridge without a switch is reconciled when it connects")
-}
+	// A new generation must be given to the switch.
+	m.set(bridgeRef{"h1", BrInt}, true, 2)
+	require.Eventually(t, func() bool { return h1int.history()[len(h1int.history())-1] == "role master=true generation=2" },
+		10*time.Second, 10*time.Millisecond)
+	l.settle()
 
-func TestCleanHostNeedsTheSameRoles(t *testing.T) {
-	m := &fakeMastership{master: map[string]bool{}}
-	c, hs, sum, facts := syncedHost(t, m)
-	require.True(t, c.cleanLocked(hs, sum, facts), "control: roles as given")
+	// br-int moves to another replica: this one holds it as slave, with
+	// nothing installed to check, so h1 is skipped again.
+	m.set(bridgeRef{"h1", BrInt}, false, 3)
+	require.Eventually(t, func() bool { return h1int.history()[len(h1int.history())-1] == "role master=false generation=3" },
+		10*time.Second, 10*time.Millisecond)
+	l.settle()
+	applies, tunApplies := h1int.count("apply"), h1tun.count("apply")
+	assert.True(t, skipped(t, l, "r2"))
+	l.addPort("h2", "a3", "02:00:00:00:01:03") // a change of h1's br-tun
+	l.settle()
+	assert.Equal(t, applies, h1int.count("apply"), "another replica programs br-int")
+	assert.Greater(t, h1tun.count("apply"), tunApplies, "control: this replica still programs br-tun")
 
-	m.set(hs.bridges[BrInt].ref, true, 2)
-	require.False(t, c.cleanLocked(hs, sum, facts), "a new generation must be given to the switch")
-
-	c, hs, sum, facts = syncedHost(t, m)
-	m.set(hs.bridges[BrTun].ref, false, 1)
-	require.False(t, c.cleanLocked(hs, sum, facts), "br-tun's master does the host's OVSDB work: it moved")
-
-	// A bridge this replica holds as slave has nothing installed to check.
-	c, hs, sum, facts = syncedHost(t, m)
-	bs := hs.bridges[BrInt]
-	m.set(bs.ref, false, 1)
-	bs.role.master, bs.installed = false, nil
-	require.True(t, c.cleanLocked(hs, sum, facts))
+	// br-tun's master does the host's OVSDB work: when it moves, h1 is
+	// reconciled in full.
+	full := l.fullReconciles("h1")
+	m.set(bridgeRef{"h1", BrTun}, false, 4)
+	require.Eventually(t, func() bool { return l.fullReconciles("h1") > full }, 10*time.Second, 10*time.Millisecond)
 }

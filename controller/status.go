@@ -5,33 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ovsdb"
 )
-
-// Switch is what the controller needs of one OpenFlow connection.
-type Switch interface {
-	DatapathID() uint64
-	// Done is closed when the connection has ended.
-	Done() <-chan struct{}
-	Close() error
-	// DumpFlows reads every flow of every table, with statistics.
-	DumpFlows(ctx context.Context) ([]FlowStats, error)
-	// Apply sends changes, plus a delete of the learned flows of each cookie
-	// in purge, as one atomic bundle, and returns once the switch committed
-	// it (or rejected it whole).
-	Apply(ctx context.Context, changes []Change, purge []uint64) error
-}
-
-// FlowStats is one flow as a switch reports it.
-type FlowStats struct {
-	Flow     flows.Flow
-	Packets  uint64
-	Bytes    uint64
-	Duration time.Duration
-}
 
 // HostStatus is the live state of one host.
 type HostStatus struct {
@@ -59,8 +36,7 @@ func (c *Controller) HostStatus(host string) HostStatus {
 	if hs == nil {
 		return st
 	}
-	// hs.ovs is owned by the host's reconcile; Connected is safe to call.
-	if cl := hs.ovs; cl != nil {
+	if cl := hs.ovsdb.client(); cl != nil {
 		st.OVSDBConnected = cl.Connected()
 	}
 	if hs.lastErr != nil {
@@ -83,7 +59,7 @@ func (c *Controller) PortBound(host, iface string) bool {
 	hs := c.hosts[host]
 	var cl *ovsdb.Client
 	if hs != nil {
-		cl = hs.ovs
+		cl = hs.ovsdb.client()
 	}
 	c.mu.Unlock()
 	if cl == nil {

@@ -3,10 +3,36 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ofswitch"
+	"github.com/brtun/brtun/ovsdb"
 )
+
+// Switch is what the controller needs of one OpenFlow connection.
+type Switch interface {
+	DatapathID() uint64
+	// Done is closed when the connection has ended.
+	Done() <-chan struct{}
+	Close() error
+	// DumpFlows reads every flow of every table, with statistics.
+	DumpFlows(ctx context.Context) ([]FlowStats, error)
+	// Apply sends changes, plus a delete of the learned flows of each cookie
+	// in purge, as one atomic bundle, and returns once the switch committed
+	// it (or rejected it whole).
+	Apply(ctx context.Context, changes []Change, purge []uint64) error
+}
+
+// FlowStats is one flow as a switch reports it.
+type FlowStats struct {
+	Flow     flows.Flow
+	Packets  uint64
+	Bytes    uint64
+	Duration time.Duration
+}
 
 // ofSwitch adapts an OpenFlow connection to what the controller needs.
 type ofSwitch struct{ *ofswitch.Conn }
@@ -62,4 +88,49 @@ func command(op Op) ofswitch.Command {
 		return ofswitch.DeleteStrict
 	}
 	return ofswitch.Add
+}
+
+// AddSwitch hands the controller a switch that completed its handshake
+// (accepted by the OpenFlow listener or dialled). The switch is matched to
+// its host bridge by datapath id; a newer connection of the same switch
+// replaces an older one. It returns at once.
+func (c *Controller) AddSwitch(sw Switch) {
+	dpid := sw.DatapathID()
+	c.mu.Lock()
+	old := c.switches[dpid]
+	c.switches[dpid] = sw
+	ref, known := c.owners[dpid]
+	c.changedLocked()
+	c.mu.Unlock()
+	c.metrics.switchConnected(1)
+	if old != nil && old != sw {
+		_ = old.Close()
+	}
+	log := c.log.With(zap.String("dpid", ovsdb.FormatDatapathID(dpid)))
+	if known {
+		log.Info("switch connected", zap.Stringer("bridge", ref))
+		c.q.Add(ref.host)
+	} else {
+		log.Warn("switch with an unknown datapath id connected; it is served once a host claims it")
+	}
+	go func() {
+		<-sw.Done()
+		c.removeSwitch(sw)
+	}()
+}
+
+func (c *Controller) removeSwitch(sw Switch) {
+	dpid := sw.DatapathID()
+	c.mu.Lock()
+	ref, known := c.owners[dpid]
+	if c.switches[dpid] == sw {
+		delete(c.switches, dpid)
+	}
+	c.changedLocked()
+	c.mu.Unlock()
+	c.metrics.switchConnected(-1)
+	c.log.Info("switch disconnected", zap.String("dpid", ovsdb.FormatDatapathID(dpid)))
+	if known {
+		c.q.Add(ref.host) // refresh status; nothing to send until it returns
+	}
 }

@@ -15,7 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,31 +23,21 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brtun/brtun/testbed"
 )
 
 // lookTool finds a program the tests need, failing with what to install.
 func lookTool(t *testing.T, name, debianPackage string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
-	require.NoError(t, err, "%s is needed by these tests: apt-get install -y %s", name, debianPackage)
+	require.NoError(t, err, "%s is needed by these tests: install the Debian package %s (`make deps` does)", name, debianPackage)
 	return path
-}
-
-// buildBrtun builds cmd/brtun into a temporary directory.
-func buildBrtun(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "brtun")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/brtun")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build ./cmd/brtun: %s", out)
-	return bin
 }
 
 // serveFlags lists the flags of `brtun serve` (without the leading --).
@@ -122,7 +111,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	}
 
 	// verify checks that ExecStart is executable: point it at a fresh build.
-	bin := buildBrtun(t)
+	bin := testbed.BrtunBinary(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "brtun.service")
 	unit = strings.Replace(unit, "ExecStart=/usr/local/bin/brtun ", "ExecStart="+bin+" ", 1)
@@ -137,7 +126,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 }
 
 func TestSettingsAreServeFlags(t *testing.T) {
-	flags := serveFlags(t, buildBrtun(t))
+	flags := serveFlags(t, testbed.BrtunBinary(t))
 
 	env := readEnvFile(t, "brtun.env")
 	for _, k := range []string{"BRTUN_API_LISTEN", "BRTUN_OPENFLOW_LISTEN", "BRTUN_OPENFLOW_ADVERTISE", "BRTUN_DATA_DIR"} {
@@ -179,90 +168,29 @@ func TestDockerfile(t *testing.T) {
 	assert.Regexp(t, `(?m)^USER \S+`, docker, "the daemon does not run as root")
 }
 
-// freePort returns a TCP port on ip that was free a moment ago.
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	return port
-}
-
 // startServe runs `brtun serve` with its API and OpenFlow listener on
 // 127.0.0.1 and its state in a temporary directory, and returns the API's
-// URL. env (BRTUN_*=...) overrides those settings. It is stopped when the
-// test ends.
+// URL. env (BRTUN_*=...) overrides those settings. It is stopped with
+// SIGTERM when the test ends, and must stop within 15 s.
 func startServe(t *testing.T, bin string, env ...string) string {
 	t.Helper()
-	apiAddr := "127.0.0.1:" + strconv.Itoa(freePort(t, "127.0.0.1"))
-	var logs syncBuffer
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(),
-		"BRTUN_API_LISTEN="+apiAddr,
-		"BRTUN_OPENFLOW_LISTEN=tcp:127.0.0.1:"+strconv.Itoa(freePort(t, "127.0.0.1")),
-		"BRTUN_OPENFLOW_ADVERTISE=",
-		"BRTUN_DATA_DIR="+t.TempDir(),
-	)
-	cmd.Env = append(cmd.Env, env...) // later entries win
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	apiAddr := "127.0.0.1:" + strconv.Itoa(testbed.FreePort(t, "127.0.0.1"))
+	b := testbed.StartBrtun(t, testbed.BrtunOptions{
+		Binary: bin,
+		API:    "http://" + apiAddr,
+		Env: append([]string{
+			"BRTUN_API_LISTEN=" + apiAddr,
+			"BRTUN_OPENFLOW_LISTEN=tcp:127.0.0.1:" + strconv.Itoa(testbed.FreePort(t, "127.0.0.1")),
+			"BRTUN_OPENFLOW_ADVERTISE=",
+			"BRTUN_DATA_DIR=" + t.TempDir(),
+		}, env...), // later entries win
+	})
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		if !b.Terminate(15 * time.Second) {
 			t.Errorf("brtun serve did not stop within 15s of SIGTERM")
 		}
-		if t.Failed() {
-			t.Logf("brtun serve output:\n%s", logs.String())
-		}
 	})
-
-	url := "http://" + apiAddr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		res, err := http.Get(url + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return url
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("brtun serve exited before serving: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("brtun serve did not answer /healthz within 20s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutine exec starts
-// and the test reading it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return b.API
 }
 
 func getJSON(t *testing.T, url string, v any) {
@@ -317,7 +245,7 @@ func runScript(t *testing.T, bin, server string, env []string, args ...string) s
 // hosts: it checks what the script asks brtun to build, not the dataplane).
 func TestTwoTenantsScript(t *testing.T) {
 	lookTool(t, "curl", "curl")
-	bin := buildBrtun(t)
+	bin := testbed.BrtunBinary(t)
 	server := startServe(t, bin)
 
 	// No OVS hosts here: nothing would ever apply the changes, so the script

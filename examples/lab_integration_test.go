@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed"
+	"github.com/brtun/brtun/testbed/lab"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -19,8 +20,8 @@ import (
 func TestTwoTenantsScriptOnLab(t *testing.T) {
 	lookTool(t, "curl", "curl")
 	l := lab.New(t, lab.Options{Hosts: 3})
-	bin := buildBrtun(t)
-	openflow := fmt.Sprintf("tcp:%s:%d", l.ControllerIP, freePort(t, l.ControllerIP))
+	bin := testbed.BrtunBinary(t)
+	openflow := fmt.Sprintf("tcp:%s:%d", l.ControllerIP, testbed.FreePort(t, l.ControllerIP))
 	server := startServe(t, bin, "BRTUN_OPENFLOW_LISTEN="+openflow, "BRTUN_OPENFLOW_ADVERTISE="+openflow)
 
 	// The VMs the script binds: aN (tenant-a) and bN (tenant-b) on host hN,

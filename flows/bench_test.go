@@ -56,3 +56,16 @@ func BenchmarkCompileAndRender4094Networks100Peers(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValidate4094Networks100Peers is what the controller adds to
+// every full reconcile of the biggest host, beside Compile's cost above.
+func BenchmarkValidate4094Networks100Peers(b *testing.B) {
+	set := flows.Compile(bigView(4094, 100))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := flows.Validate(set); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(set.BrTun)+len(set.BrInt)), "flows")
+}

@@ -21,6 +21,7 @@ const (
 
 // Priorities of br-int's port-security tables (see their declarations).
 const (
+	classifyDown       uint16 = 3
 	classifyUntagged   uint16 = 2
 	classifyOther      uint16 = 1
 	portSecServerPrio  uint16 = 4
@@ -69,6 +70,9 @@ func (c *compiler) indexLocalPorts(in []LocalPort) {
 		return ps[i].Name < ps[j].Name
 	})
 	seen := map[uint32]string{}
+	for _, p := range c.downPorts {
+		seen[p.Ofport] = p.Network + "/" + p.Name + " (down)"
+	}
 	for _, p := range ps {
 		switch {
 		case p.Ofport == 0 || p.Ofport >= PortMax:
@@ -103,6 +107,26 @@ func (c *compiler) indexLocalPorts(in []LocalPort) {
 		}
 		c.local = append(c.local, lp)
 	}
+}
+
+// indexDownPorts keeps the administratively down ports with a usable
+// ofport, by ofport. Their ofports are checked before the local ports':
+// a local port reported on a down port's ofport is left out, so that
+// ofport's frames are dropped whichever of the two is stale.
+func (c *compiler) indexDownPorts(in []DownPort) {
+	for _, p := range in {
+		switch {
+		case p.Ofport == 0 || p.Ofport >= PortMax:
+			c.skip("down port %s/%s has no usable ofport (%d): its frames are not dropped yet", p.Network, p.Name, p.Ofport)
+			continue
+		case p.Ofport == c.intPatch:
+			c.skip("down port %s/%s: ofport %d is patch-tun's", p.Network, p.Name, p.Ofport)
+			continue
+		}
+		c.downPorts = append(c.downPorts, p)
+	}
+	slices.SortFunc(c.downPorts, func(a, b DownPort) int { return int(a.Ofport) - int(b.Ofport) })
+	c.downPorts = slices.CompactFunc(c.downPorts, func(a, b DownPort) bool { return a.Ofport == b.Ofport })
 }
 
 // portSources lists the (MAC, prefix) pairs a protected port may send from.
@@ -196,12 +220,20 @@ func (c *compiler) brInt() []Flow {
 	return out
 }
 
-// intClassify emits br-int table 0: untagged frames from a VM port get the
-// port's local VLAN in reg0 and go to port security (or straight to
-// forwarding when it is off); frames from patch-tun go to forwarding;
-// tagged frames from a VM port and frames from unknown ports are dropped.
+// intClassify emits br-int table 0: every frame from an administratively
+// down port is dropped (priority 3, the port's cookie); untagged frames
+// from a VM port get the port's local VLAN in reg0 and go to port security
+// (or straight to forwarding when it is off); frames from patch-tun go to
+// forwarding; tagged frames from a VM port and frames from unknown ports
+// are dropped.
 func (c *compiler) intClassify() []Flow {
-	out := make([]Flow, 0, 2*len(c.local)+2)
+	out := make([]Flow, 0, len(c.downPorts)+2*len(c.local)+2)
+	for _, p := range c.downPorts {
+		out = append(out, Flow{
+			Table: TableIntClassify, Priority: classifyDown, Cookie: PortCookie(p.Network, p.Name),
+			Match: Match{InPort: Ptr(p.Ofport)},
+		})
+	}
 	if c.intPatch != 0 {
 		out = append(out, Flow{
 			Table: TableIntClassify, Priority: classifyOther, Cookie: PipelineCookie(),
@@ -396,8 +428,16 @@ type netMACKey struct {
 
 // IsPortSecurityDrop reports whether f is one of a port's drop flows on
 // br-int (tables 0 to 12, a port's cookie, no actions): the flows whose
-// packet counts are that port's drops.
+// packet counts are that port's drops. The drop of an administratively
+// down port (IsAdminDownDrop) is not one: a down port counts none.
 func IsPortSecurityDrop(f Flow) bool {
 	o, ok := DecodeCookie(f.Cookie)
-	return ok && o.Kind == OwnerPort && len(f.Actions) == 0 && f.Table <= TableIntPortND
+	return ok && o.Kind == OwnerPort && len(f.Actions) == 0 && f.Table <= TableIntPortND && !IsAdminDownDrop(f)
+}
+
+// IsAdminDownDrop reports whether f is the drop br-int's table 0 holds for
+// an administratively down port.
+func IsAdminDownDrop(f Flow) bool {
+	o, ok := DecodeCookie(f.Cookie)
+	return ok && o.Kind == OwnerPort && len(f.Actions) == 0 && f.Table == TableIntClassify && f.Priority == classifyDown
 }

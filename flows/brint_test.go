@@ -1,6 +1,7 @@
 package flows_test
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -278,4 +279,120 @@ func TestPortSecurityWithABadMACSendsNothing(t *testing.T) {
 	assert.Equal(t, "drop", outcome(t, s, ipv4From(ofVM1, macVM1, "198.18.0.1")))
 	assert.Equal(t, "drop", outcome(t, s, arpFrom(ofVM1, macVM1, macVM1, "198.18.0.1")))
 	assert.Equal(t, "NORMAL", outcome(t, s, ipv4From(ofVM2, macVM2, "198.18.0.2")))
+}
+
+// portSecurityVM1Down is the port-security scenario with vm1 set down
+// (admin_state_up false): the controller lists it among the down ports,
+// not the local ones. vm8 is down too, and vm9 is down without an ofport.
+func portSecurityVM1Down() cluster {
+	c := portSecurity()
+	var up []flows.LocalPort
+	for _, p := range c.locals["h1"] {
+		if p.Name != "vm1" {
+			up = append(up, p)
+		}
+	}
+	c.locals = map[string][]flows.LocalPort{"h1": up}
+	c.downs = map[string][]flows.DownPort{"h1": {
+		{Network: "blue", Name: "vm1", Ofport: ofVM1},
+		{Network: "blue", Name: "vm8", Ofport: 8},
+		{Network: "blue", Name: "vm9", Ofport: 0},
+	}}
+	return c
+}
+
+func TestDownPortFlows(t *testing.T) {
+	set := portSecurityVM1Down().compile(t, "h1")
+	byCookie := func(set flows.FlowSet, network, name string) []string {
+		var out []string
+		for _, f := range set.BrInt {
+			if f.Cookie == flows.PortCookie(network, name) {
+				out = append(out, f.String())
+			}
+		}
+		return out
+	}
+	for _, name := range []string{"vm1", "vm8"} {
+		of := map[string]int{"vm1": ofVM1, "vm8": 8}[name]
+		assert.Equal(t, []string{fmt.Sprintf("cookie=%#x, priority=3,in_port=%d actions=drop", flows.PortCookie("blue", name), of)},
+			byCookie(set, "blue", name), "%s: one drop in table 0, nothing else (no port security, no delivery)", name)
+	}
+	assert.Contains(t, set.Skipped, "down port blue/vm9 has no usable ofport (0): its frames are not dropped yet")
+	assert.Empty(t, byCookie(set, "blue", "vm9"))
+
+	// Control: vm1 up has its port-security and forwarding flows.
+	up := portSecurity().compile(t, "h1")
+	assert.Greater(t, len(byCookie(up, "blue", "vm1")), 10)
+	assert.Equal(t, flows.Strings(up.BrTun), flows.Strings(set.BrTun), "br-tun does not change for a local down port")
+}
+
+func TestDownPortCountsNoPortSecurityDrop(t *testing.T) {
+	drops := func(set flows.FlowSet, name string) (secDrops, downDrops int) {
+		for _, f := range set.BrInt {
+			if f.Cookie != flows.PortCookie("blue", name) {
+				continue
+			}
+			if flows.IsPortSecurityDrop(f) {
+				secDrops++
+			}
+			if flows.IsAdminDownDrop(f) {
+				downDrops++
+			}
+		}
+		return secDrops, downDrops
+	}
+	sec, down := drops(portSecurityVM1Down().compile(t, "h1"), "vm1")
+	assert.Zero(t, sec, "a down port's drop is not a port-security drop")
+	assert.Equal(t, 1, down)
+	sec, down = drops(portSecurity().compile(t, "h1"), "vm1")
+	assert.Greater(t, sec, 5, "control: up, vm1's drops are port security's")
+	assert.Zero(t, down)
+}
+
+func TestDownPortSendsAndGetsNothing(t *testing.T) {
+	set := portSecurityVM1Down().compile(t, "h1")
+	s := flowtest.New(set.BrInt)
+	up := brIntSim(t)
+	own := ipv4From(ofVM1, macVM1, "198.18.0.1")
+	assert.Equal(t, "NORMAL", outcome(t, up, own), "control: up, vm1 sends from its own addresses")
+	assert.Equal(t, "drop", outcome(t, s, own), "down, it sends nothing")
+	assert.Equal(t, "drop", outcome(t, s, arpFrom(ofVM1, macVM1, macVM1, "198.18.0.1")))
+	assert.Equal(t, "drop", outcome(t, s, ipv4From(8, macOther, "198.18.0.8")), "vm8 (down)")
+	assert.Equal(t, "NORMAL", outcome(t, s, ipv4From(ofVM2, macVM2, "198.18.0.2")), "control: vm2 (up) still sends")
+
+	toVM1 := ipv4From(ofVM2, macVM2, "198.18.0.2")
+	toVM1.EthDst = macVM1
+	assert.Equal(t, "port 2", outcome(t, up, toVM1), "control: up, vm1 gets its frames by flow")
+	// Down, no flow delivers to it: NORMAL does not either, since the port
+	// is bound on the dead VLAN (checked end to end by TestAdminStateDown).
+	assert.Equal(t, "NORMAL", outcome(t, s, toVM1))
+	fromTun := ipv4From(patchTun, macRemot, "198.18.0.3")
+	fromTun.EthDst, fromTun.VLANTCI = macVM1, flows.VLANCFI|1
+	assert.Equal(t, "NORMAL", outcome(t, s, fromTun))
+	for _, f := range set.BrInt {
+		for _, a := range f.Actions {
+			if o, ok := a.(flows.Output); ok {
+				assert.NotEqual(t, uint32(ofVM1), o.Port, "no flow outputs to the down port: %s", f)
+			}
+		}
+	}
+}
+
+// TestDownPortOfportWins: a local port reported on a down port's ofport
+// (one of the two is stale) is left out, so what comes in there is dropped.
+func TestDownPortOfportWins(t *testing.T) {
+	c := portSecurity()
+	c.downs = map[string][]flows.DownPort{"h1": {{Network: "blue", Name: "old", Ofport: ofVM2}}}
+	set := c.compile(t, "h1")
+	assert.Contains(t, set.Skipped, "local port blue/vm2: ofport 3 already used by blue/old (down)")
+	s := flowtest.New(set.BrInt)
+	assert.Equal(t, "drop", outcome(t, s, ipv4From(ofVM2, macVM2, "198.18.0.2")))
+	assert.Equal(t, "NORMAL", outcome(t, s, ipv4From(ofVM1, macVM1, "198.18.0.1")), "control: vm1")
+
+	c.downs = map[string][]flows.DownPort{"h1": {{Network: "blue", Name: "odd", Ofport: patchTun}}}
+	set = c.compile(t, "h1")
+	assert.Contains(t, set.Skipped, "down port blue/odd: ofport 1 is patch-tun's")
+	fromTun := ipv4From(patchTun, macRemot, "198.18.0.3")
+	fromTun.EthDst, fromTun.VLANTCI = macVM1, flows.VLANCFI|1
+	assert.Equal(t, "port 2", outcome(t, flowtest.New(set.BrInt), fromTun), "patch-tun is never dropped as a down port")
 }

@@ -38,8 +38,10 @@ type cluster struct {
 	types []topology.NetworkType
 	nets  []testNet
 	ports []flows.RemotePort
-	// locals are each host's ports on br-int.
+	// locals are each host's ports on br-int; downs its administratively
+	// down ones.
 	locals map[string][]flows.LocalPort
+	downs  map[string][]flows.DownPort
 }
 
 // tunnelTypes are the tunnel types of every host's ports.
@@ -99,7 +101,8 @@ func (c cluster) vlan(host, name string) uint16 {
 
 // view is host's View.
 func (c cluster) view(host string) flows.View {
-	v := flows.View{Host: host, PatchIntOfport: patchInt, RemotePorts: c.ports, PatchTunOfport: patchTun, LocalPorts: c.locals[host]}
+	v := flows.View{Host: host, PatchIntOfport: patchInt, RemotePorts: c.ports, PatchTunOfport: patchTun,
+		LocalPorts: c.locals[host], DownPorts: c.downs[host]}
 	for _, p := range c.hosts {
 		if p == host {
 			continue

@@ -80,6 +80,7 @@ type compiler struct {
 	ports     []remotePort // valid, by network then name
 	intPatch  uint32       // patch-tun on br-int; 0: unknown
 	local     []localPort  // valid, by network then name
+	downPorts []DownPort   // with a usable ofport, by ofport; checked before local
 	skipped   []string
 }
 
@@ -119,6 +120,7 @@ func newCompiler(v View) *compiler {
 		c.skip("patch-tun has no usable ofport (%d): no traffic between br-int and br-tun", c.intPatch)
 		c.intPatch = 0
 	}
+	c.indexDownPorts(v.DownPorts)
 	c.indexLocalPorts(v.LocalPorts)
 	return c
 }

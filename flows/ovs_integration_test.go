@@ -3,172 +3,42 @@
 package flows_test
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/flows/flowtest"
+	"github.com/brtun/brtun/testbed"
 	"github.com/brtun/brtun/topology"
 )
 
-// privateOVS is an ovsdb-server and an ovs-vswitchd (dummy datapath, unix
-// sockets only) that belong to one test.
-type privateOVS struct {
-	dir string
-	env []string
-}
+// privateOVS is a private Open vSwitch (dummy datapath) of one test.
+type privateOVS struct{ *testbed.Switch }
 
-// ensureOVS installs Open vSwitch when its tools are missing (a fresh CI
-// machine), as test-lab.md asks.
-func ensureOVS(t *testing.T) {
-	t.Helper()
-	missing := false
-	for _, tool := range []string{"ovsdb-server", "ovsdb-tool", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = true
-		}
-	}
-	if !missing {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "apt-get", "install", "-y", "openvswitch-switch").CombinedOutput()
-	require.NoError(t, err, "install openvswitch-switch: %s", out)
-}
-
-// startOVS starts the daemons in the foreground as children that die with
-// the test process, in a short directory under /tmp (unix socket paths are
-// limited to 108 bytes); t.Cleanup stops them by PID and removes the dir.
 func startOVS(t *testing.T) *privateOVS {
 	t.Helper()
-	ensureOVS(t)
-	dir, err := os.MkdirTemp("/tmp", fmt.Sprintf("bf%d-", os.Getpid()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	o := &privateOVS{dir: dir, env: append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_LOGDIR="+dir, "OVS_DBDIR="+dir)}
-
-	db := filepath.Join(dir, "conf.db")
-	o.run(t, "ovsdb-tool", "create", db, "/usr/share/openvswitch/vswitch.ovsschema")
-	o.daemon(t, "ovsdb-server", db, "--remote=punix:"+o.dbSock(), "--pidfile="+filepath.Join(dir, "ovsdb-server.pid"),
-		"--log-file="+filepath.Join(dir, "ovsdb-server.log"), "-vconsole:off")
-	o.waitFor(t, o.dbSock())
-	o.vsctl(t, "--no-wait", "init")
-	o.daemon(t, "ovs-vswitchd", "unix:"+o.dbSock(), "--enable-dummy", "--pidfile="+filepath.Join(dir, "ovs-vswitchd.pid"),
-		"--log-file="+filepath.Join(dir, "ovs-vswitchd.log"), "-vconsole:off")
-	return o
-}
-
-func (o *privateOVS) dbSock() string { return filepath.Join(o.dir, "db.sock") }
-
-// daemon starts a foreground daemon and registers its stop.
-func (o *privateOVS) daemon(t *testing.T, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = o.env
-	cmd.Dir = o.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start(), "start %s", name)
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-}
-
-// waitFor waits (bounded) until path exists.
-func (o *privateOVS) waitFor(t *testing.T, path string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not appear", path)
-}
-
-// run runs an OVS tool with the private environment.
-func (o *privateOVS) run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = o.env
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s %s: %s", name, strings.Join(args, " "), out)
-	return string(out)
-}
-
-func (o *privateOVS) vsctl(t *testing.T, args ...string) string {
-	return o.run(t, "ovs-vsctl", append([]string{"--db=unix:" + o.dbSock(), "--timeout=20"}, args...)...)
+	return &privateOVS{testbed.StartOVS(t, testbed.RunDir(t))}
 }
 
 // addBridge creates a secure OpenFlow 1.3 bridge on the dummy datapath with
 // dummy ports at the given ofports.
 func (o *privateOVS) addBridge(t *testing.T, name string, ofports ...uint32) {
 	t.Helper()
-	args := []string{"add-br", name, "--", "set", "bridge", name, "datapath_type=dummy",
-		"protocols=OpenFlow13", "fail_mode=secure"}
-	for _, p := range ofports {
-		port := fmt.Sprintf("%s-p%d", name, p)
-		args = append(args, "--", "add-port", name, port, "--", "set", "interface", port,
-			"type=dummy", fmt.Sprintf("ofport_request=%d", p))
-	}
-	o.vsctl(t, args...)
-	o.waitFor(t, o.target(name)[len("unix:"):])
-}
-
-func (o *privateOVS) target(bridge string) string {
-	return "unix:" + filepath.Join(o.dir, bridge+".mgmt")
+	o.AddBridge(t, name)
+	o.AddDummyPorts(t, name, ofports...)
 }
 
 // load replaces every flow of a bridge with fs, in one bundle.
 func (o *privateOVS) load(t *testing.T, bridge string, fs []flows.Flow) {
 	t.Helper()
-	file := filepath.Join(o.dir, bridge+".flows")
-	require.NoError(t, os.WriteFile(file, []byte(strings.Join(flows.Strings(fs), "\n")+"\n"), 0o644))
-	o.run(t, "ovs-ofctl", "-O", "OpenFlow13", "--bundle", "replace-flows", o.target(bridge), file)
-}
-
-// dump returns the bridge's canonical dump, one flow a line without the
-// leading space, sorted.
-func (o *privateOVS) dump(t *testing.T, bridge string) []string {
-	t.Helper()
-	out := o.run(t, "ovs-ofctl", "-O", "OpenFlow13", "dump-flows", "--no-stats", "--no-names", o.target(bridge))
-	var lines []string
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "OFPST_FLOW reply") || strings.TrimSpace(line) == "" {
-			continue
-		}
-		lines = append(lines, strings.TrimPrefix(line, " "))
-	}
-	slices.Sort(lines)
-	return lines
+	o.LoadFlows(t, "replace-flows", bridge, flows.Strings(fs))
 }
 
 func sortedStrings(fs []flows.Flow) []string {
@@ -217,8 +87,8 @@ func TestCompiledFlowSetEqualsOVSDump(t *testing.T) {
 			o.addBridge(t, in)
 			o.load(t, tun, sc.set.BrTun)
 			o.load(t, in, sc.set.BrInt)
-			assert.Equal(t, sortedStrings(sc.set.BrTun), o.dump(t, tun))
-			assert.Equal(t, sortedStrings(sc.set.BrInt), o.dump(t, in))
+			assert.Equal(t, sortedStrings(sc.set.BrTun), o.DumpFlows(t, tun))
+			assert.Equal(t, sortedStrings(sc.set.BrInt), o.DumpFlows(t, in))
 		})
 	}
 }
@@ -236,7 +106,7 @@ func TestFormatCasesEqualOVSDump(t *testing.T) {
 	}
 	o.load(t, "br-fmt", fs)
 	slices.Sort(want)
-	assert.Equal(t, want, o.dump(t, "br-fmt"))
+	assert.Equal(t, want, o.DumpFlows(t, "br-fmt"))
 }
 
 // traceHit is one flow ofproto/trace reports: table, priority and cookie.
@@ -250,7 +120,8 @@ var traceLine = regexp.MustCompile(`^\s*(\d+)\. .*priority (\d+)(?:, cookie (0x[
 // trace runs ofproto/trace and returns the flows it went through.
 func (o *privateOVS) trace(t *testing.T, bridge, flow string) []traceHit {
 	t.Helper()
-	out := o.run(t, "ovs-appctl", "-t", "ovs-vswitchd", "ofproto/trace", bridge, flow)
+	out, err := o.Appctl("ofproto/trace", bridge, flow)
+	require.NoError(t, err)
 	var hits []traceHit
 	for _, line := range strings.Split(out, "\n") {
 		m := traceLine.FindStringSubmatch(line)
@@ -343,22 +214,10 @@ func TestSimulatorAgreesWithOVSTrace(t *testing.T) {
 		"GRE frame of quiet": {InPort: greH3, TunID: 7, EthSrc: m("02:00:00:00:03:02"), EthDst: vm1, EthType: flows.EthTypeIPv4},
 		"unknown port":       {InPort: 99, EthSrc: vm1, EthDst: m("ff:ff:ff:ff:ff:ff"), EthType: flows.EthTypeIPv4},
 	}
-	o.addBridgePorts(t, "br-tun", 99)
+	o.AddDummyPorts(t, "br-tun", 99)
 	for name, p := range packets {
 		t.Run(name, func(t *testing.T) {
 			assert.Equal(t, o.trace(t, "br-tun", traceFlow(p)), simHits(t, set, p))
 		})
 	}
-}
-
-// addBridgePorts adds more dummy ports to an existing bridge.
-func (o *privateOVS) addBridgePorts(t *testing.T, bridge string, ofports ...uint32) {
-	t.Helper()
-	var args []string
-	for _, p := range ofports {
-		port := fmt.Sprintf("%s-p%d", bridge, p)
-		args = append(args, "--", "add-port", bridge, port, "--", "set", "interface", port,
-			"type=dummy", fmt.Sprintf("ofport_request=%d", p))
-	}
-	o.vsctl(t, args[1:]...)
 }

@@ -9,7 +9,7 @@ const (
 	BrInt Bridge = "br-int"
 )
 
-// Table numbers of br-tun (fixed, as pipeline.md lays them out) and br-int.
+// Table numbers of br-tun (fixed, as docs/pipeline.md lays them out) and br-int.
 const (
 	TableDispatch uint8 = 0  // br-tun: by in_port
 	TableOutbound uint8 = 1  // br-tun: unicast vs multicast from br-int
@@ -164,6 +164,11 @@ type Table struct {
 	// Learned is the priority of the flows learn() creates in this table (0:
 	// none). Those flows are not compiled and not validated.
 	Learned uint16
+	// EvictionGroups group the learned flows for eviction when the table is
+	// bounded (serve --mac-learn-limit, OVS Flow_Table groups): a full table
+	// evicts from the group holding the most flows, so one network's flood
+	// of new source MACs evicts that network's entries first.
+	EvictionGroups []Subfield
 }
 
 // Pipeline is the declaration of every table brtun programs, per bridge,
@@ -223,7 +228,8 @@ func Declared() Pipeline {
 				Gotos:      []uint8{TableFlood},
 				Priorities: []uint16{0, 2},
 				Miss:       MissGoto, MissTable: TableFlood,
-				Learned: learnedPriority,
+				Learned:        learnedPriority,
+				EvictionGroups: []Subfield{Bitrange(FieldVLANTCI, 0, 12)}, // the local VLAN
 			},
 			{
 				Bridge: BrTun, ID: TableFlood, Name: "flood",
@@ -245,11 +251,12 @@ func Declared() Pipeline {
 		BrInt: []Table{
 			{
 				Bridge: BrInt, ID: TableIntClassify, Name: "classify",
-				Doc: "untagged frames from a VM port: reg0=local VLAN -> 10 (port security) or 30 (security off); " +
-					"from patch-tun -> 30; tagged frames from a VM port (priority 1) and unknown ports: drop",
+				Doc: "from an administratively down port: drop (priority 3); " +
+					"untagged frames from a VM port: reg0=local VLAN -> 10 (port security) or 30 (security off) (2); " +
+					"from patch-tun -> 30 (1); tagged frames from a VM port (1) and unknown ports: drop",
 				Matches:    []MatchField{MatchInPort, MatchVLAN},
 				Gotos:      []uint8{TableIntPortMAC, TableIntForward},
-				Priorities: []uint16{0, 1, 2},
+				Priorities: []uint16{0, 1, 2, 3},
 				Miss:       MissDrop,
 			},
 			{

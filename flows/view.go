@@ -14,8 +14,11 @@ type View struct {
 	RemotePorts    []RemotePort
 	// PatchTunOfport is the ofport of patch-tun on br-int (0: not known yet).
 	PatchTunOfport uint32
-	// LocalPorts are this host's ports on br-int.
+	// LocalPorts are this host's ports on br-int that are up.
 	LocalPorts []LocalPort
+	// DownPorts are this host's ports that are administratively down:
+	// br-int drops every frame they send and delivers them nothing.
+	DownPorts []DownPort
 }
 
 // LocalPort is a port of this host, bound to an interface on br-int as a
@@ -30,6 +33,13 @@ type LocalPort struct {
 	// PortSecurity drops what the port sends from other addresses.
 	PortSecurity        bool
 	AllowedAddressPairs []topology.AddressPair
+}
+
+// DownPort is a port of this host with admin_state_up false.
+type DownPort struct {
+	Network string
+	Name    string
+	Ofport  uint32 // on br-int; 0: not known yet, the port is left out
 }
 
 // TunnelPort is one tunnel port on br-tun.

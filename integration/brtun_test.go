@@ -10,60 +10,29 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed"
+	"github.com/brtun/brtun/testbed/lab"
 )
 
-// The brtun binary under test, built once per test process.
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func brtunBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "brtun-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "brtun")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/brtun/brtun/cmd/brtun").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return binPath
-}
-
-// daemon is a running `brtun serve` next to a lab.
+// daemon is a running `brtun serve` next to a lab, with the helpers the
+// tests use to talk to its API.
 type daemon struct {
+	*testbed.Brtun
 	t       *testing.T
-	args    []string
 	dataDir string
-	API     string // http://127.0.0.1:PORT
 	OFPort  int
 	// Revision is the highest store revision a write answered with
 	// (X-Brtun-Revision).
 	Revision uint64
-	cmd      *exec.Cmd
-	done     chan struct{}
 	logPath  string
 	ofScheme string       // tcp or ssl
 	token    string       // sent by Do as a bearer token when set
@@ -90,8 +59,7 @@ type daemonOptions struct {
 // management LAN and its API on loopback; it is killed in t.Cleanup.
 func startBrtun(t *testing.T, l *lab.Lab, o daemonOptions) *daemon {
 	t.Helper()
-	bin := brtunBinary(t)
-	apiPort, ofPort := freePort(t, "127.0.0.1"), freePort(t, l.ControllerIP)
+	apiPort, ofPort := testbed.FreePort(t, "127.0.0.1"), testbed.FreePort(t, l.ControllerIP)
 	suffix := ""
 	if o.Name != "" {
 		suffix = "-" + o.Name
@@ -99,13 +67,13 @@ func startBrtun(t *testing.T, l *lab.Lab, o daemonOptions) *daemon {
 	d := &daemon{
 		t:        t,
 		dataDir:  filepath.Join(l.Dir, "brtun-data"+suffix),
-		API:      fmt.Sprintf("http://127.0.0.1:%d", apiPort),
 		OFPort:   ofPort,
 		logPath:  filepath.Join(l.Dir, "brtun"+suffix+".log"),
 		ofScheme: "tcp",
 		token:    o.Token,
 		client:   http.DefaultClient,
 	}
+	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	if o.OpenFlowSSL {
 		d.ofScheme = "ssl"
 	}
@@ -114,13 +82,13 @@ func startBrtun(t *testing.T, l *lab.Lab, o daemonOptions) *daemon {
 		require.NoError(t, err)
 		pool := x509.NewCertPool()
 		require.True(t, pool.AppendCertsFromPEM(pem), "no certificate in %s", o.APICA)
-		d.API = fmt.Sprintf("https://localhost:%d", apiPort)
+		api = fmt.Sprintf("https://localhost:%d", apiPort)
 		d.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	}
 	if o.DriftInterval == 0 {
 		o.DriftInterval = 60 * time.Second
 	}
-	d.args = []string{bin, "serve",
+	args := []string{
 		"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
 		"--openflow-listen", fmt.Sprintf("%s:%s:%d", d.ofScheme, l.ControllerIP, ofPort),
 		"--data-dir", d.dataDir,
@@ -128,16 +96,10 @@ func startBrtun(t *testing.T, l *lab.Lab, o daemonOptions) *daemon {
 		"--log-level", "debug",
 	}
 	if o.Advertise {
-		d.args = append(d.args, "--openflow-advertise", d.Target(l))
+		args = append(args, "--openflow-advertise", d.Target(l))
 	}
-	d.args = append(d.args, o.ExtraArgs...)
-	d.Start()
-	t.Cleanup(func() {
-		d.Kill()
-		if t.Failed() {
-			d.printLog()
-		}
-	})
+	args = append(args, o.ExtraArgs...)
+	d.Brtun = testbed.StartBrtun(t, testbed.BrtunOptions{Args: args, API: api, Client: d.client, LogPath: d.logPath})
 	return d
 }
 
@@ -146,57 +108,11 @@ func (d *daemon) Target(l *lab.Lab) string {
 	return fmt.Sprintf("%s:%s:%d", d.ofScheme, l.ControllerIP, d.OFPort)
 }
 
-// Start runs the daemon and waits until /healthz answers.
+// Start runs the daemon again with its Args and waits until /healthz
+// answers.
 func (d *daemon) Start() {
 	d.t.Helper()
-	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	require.NoError(d.t, err)
-	d.cmd = exec.Command(d.args[0], d.args[1:]...)
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(d.t, d.cmd.Start())
-	d.done = make(chan struct{})
-	go func() { _ = d.cmd.Wait(); _ = logf.Close(); close(d.done) }()
-	require.Eventually(d.t, func() bool {
-		resp, err := d.client.Get(d.API + "/healthz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 10*time.Second, 50*time.Millisecond, "brtun did not come up; see %s", d.logPath)
-}
-
-// Kill stops the daemon with SIGKILL (no goodbye to anyone).
-func (d *daemon) Kill() {
-	if d.cmd == nil || d.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-d.done:
-		return
-	default:
-	}
-	_ = d.cmd.Process.Kill()
-	<-d.done
-}
-
-// printLog shows the daemon's log lines of level info and above.
-func (d *daemon) printLog() {
-	data, err := os.ReadFile(d.logPath)
-	if err != nil {
-		return
-	}
-	var keep []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if line != "" && !strings.Contains(line, `"level":"debug"`) {
-			keep = append(keep, line)
-		}
-	}
-	if len(keep) > 60 {
-		keep = keep[len(keep)-60:]
-	}
-	d.t.Logf("brtun log (%s), last lines:\n%s", d.logPath, strings.Join(keep, "\n"))
+	d.Brtun.Start(d.t)
 }
 
 // Do sends a JSON request and decodes a JSON answer into out (when not nil).
@@ -242,15 +158,4 @@ func (d *daemon) MustDo(want int, method, path string, body, out any) {
 	if out != nil {
 		require.NoError(d.t, json.Unmarshal(raw, out))
 	}
-}
-
-// freePort returns a TCP port that is free on ip right now.
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	require.NoError(t, err)
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	n, _ := strconv.Atoi(port)
-	return n
 }

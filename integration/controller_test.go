@@ -12,7 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed"
+	"github.com/brtun/brtun/testbed/lab"
 	"github.com/brtun/brtun/topology"
 )
 
@@ -124,17 +125,9 @@ func (s *scenario) waitApplied(timeout time.Duration, hosts ...*lab.Host) {
 	require.True(s.t, ok, "bridges did not apply the desired state in %s; last: %s", timeout, last)
 }
 
+// waitUntil checks cond every 100 ms until it holds or d has passed.
 func waitUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return testbed.Poll(d, 100*time.Millisecond, cond)
 }
 
 // dumpFlows returns a bridge's canonical dump, one flow a line, sorted,

@@ -3,16 +3,20 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed/lab"
 	"github.com/brtun/brtun/topology"
 )
 
@@ -331,14 +335,26 @@ func errorCode(body map[string]any) string {
 	return code
 }
 
-// TestHostileInputToDaemon: the real `brtun serve` answers hostile requests
-// (malformed and oversized bodies, wrong types, unknown fields, bad names,
-// MACs, IPs and segments, duplicates, names that look like paths) each with
-// a 4xx JSON error, stays up, and stores nothing; a valid write afterwards
-// succeeds. The full table runs as a unit test (northbound/hostile_test.go).
+// TestHostileInputToDaemon: the real `brtun serve` (with an API token,
+// --api-read-open and --pprof) answers hostile requests (malformed and
+// oversized bodies, wrong types, unknown fields, bad names, MACs, IPs and
+// segments, addresses that are not unicast, brtun's own interfaces,
+// duplicates including another host's OVSDB address, names that look like
+// paths) each with a 4xx JSON error, stays up, and stores nothing; a valid
+// write afterwards succeeds. A 405 names the allowed methods in Allow;
+// pprof needs the token although reads are open; a body trickled in one
+// byte every 1.5 s is cut at --api-body-timeout with a 408 and its
+// connection closed, while the same body sent at once is stored. The full
+// table runs as a unit test (northbound/hostile_test.go).
 func TestHostileInputToDaemon(t *testing.T) {
-	s := newScenario(t, 1, daemonOptions{})
-	d := s.brtun
+	const bodyTimeout = 3 * time.Second
+	l := lab.New(t, lab.Options{Hosts: 1})
+	token := "hostile-token-" + l.Prefix
+	s := newScenarioOn(t, l, daemonOptions{Token: token, ExtraArgs: []string{
+		"--api-token-file", writeToken(t, l.Dir, token), "--api-read-open", "--pprof",
+		"--api-body-timeout", bodyTimeout.String(),
+	}})
+	d, h1 := s.brtun, l.Hosts[0]
 	s.network("blue", topology.VXLAN, 5001)
 	d.MustDo(http.StatusCreated, "POST", "/v1/networks/blue/ports", map[string]any{
 		"name": "vm1", "host": "h1", "interface": "tap0", "mac": "02:00:00:00:00:01", "ips": []string{"198.18.0.1"},
@@ -372,6 +388,17 @@ func TestHostileInputToDaemon(t *testing.T) {
 		{"POST", "/v1/networks/blue/ports", port(`,"ips":["198.18.0.300"]`), 400, "invalid"},
 		{"POST", "/v1/networks/blue/ports", port(`,"ips":["198.18.0.1"]`), 409, "conflict"},
 		{"POST", "/v1/networks/blue/ports", []byte(`{"name":"vm2","host":"h1","interface":"../tap"}`), 400, "invalid"},
+		{"POST", "/v1/networks/blue/ports", port(`,"ips":["255.255.255.255"]`), 400, "invalid"},
+		{"POST", "/v1/networks/blue/ports", port(`,"ips":["169.254.1.1"]`), 400, "invalid"},
+		{"POST", "/v1/networks/blue/ports", port(`,"ips":["fe80::5"]`), 400, "invalid"},
+		{"POST", "/v1/networks/blue/ports", []byte(`{"name":"vm2","host":"h1","interface":"patch-tun"}`), 400, "invalid"},
+		{"POST", "/v1/networks/blue/ports", []byte(`{"name":"vm2","host":"h1","interface":"br-int"}`), 400, "invalid"},
+		{"POST", "/v1/networks/blue/ports", []byte(`{"name":"vm2","host":"h1","interface":"vxlan-c0000202"}`), 400, "invalid"},
+		{"PATCH", "/v1/networks/blue/ports/vm1", []byte(`{"interface":"patch-int"}`), 400, "invalid"},
+		{"POST", "/v1/hosts", []byte(`{"name":"h9","ovsdb":"tcp:198.51.100.9:6640","tunnel_ip":"255.255.255.255"}`), 400, "invalid"},
+		{"POST", "/v1/hosts", []byte(`{"name":"h9","ovsdb":"tcp:198.51.100.9:6640","tunnel_ip":"169.254.1.1"}`), 400, "invalid"},
+		{"POST", "/v1/hosts", []byte(`{"name":"h9","ovsdb":"tcp:198.51.100.9:6640","tunnel_ip":"fe80::5"}`), 400, "invalid"},
+		{"POST", "/v1/hosts", []byte(`{"name":"h9","ovsdb":` + jsonString(h1.OVSDB) + `,"tunnel_ip":"192.0.2.99"}`), 409, "conflict"},
 		{"DELETE", "/v1/networks/blue/ports/../../blue", nil, 404, "not_found"},
 		{"DELETE", "/v1/networks/%2e%2e", nil, 404, "not_found"},
 		{"GET", "/v1/hosts/h1%2Fflows", nil, 404, "not_found"},
@@ -382,15 +409,107 @@ func TestHostileInputToDaemon(t *testing.T) {
 		assert.Equal(t, c.code, errorCode(body), "%s %s %.80s: %v", c.method, c.path, c.body, body)
 	}
 
-	select {
-	case <-d.done:
-		t.Fatal("brtun exited during the hostile requests")
-	default:
-	}
+	require.False(t, d.Exited(), "brtun exited during the hostile requests")
 	status, _ := apiRaw(t, d, "GET", "/healthz", nil)
 	require.Equal(t, http.StatusOK, status, "brtun must still be up")
 	require.Equal(t, before, state(), "hostile requests must store nothing")
 	d.MustDo(http.StatusCreated, "POST", "/v1/networks/blue/ports", map[string]any{"name": "vm2", "host": "h1", "interface": "tap1"}, nil)
+	// Positive controls of the address rules: unicast addresses, another
+	// OVSDB address.
+	d.MustDo(http.StatusCreated, "POST", "/v1/networks/blue/ports", map[string]any{
+		"name": "vm3", "host": "h1", "interface": "tap3", "ips": []string{"198.18.0.3", "2001:db8:100::3"}}, nil)
+	d.MustDo(http.StatusCreated, "POST", "/v1/hosts", map[string]any{"name": "h9", "ovsdb": "tcp:198.51.100.9:6640", "tunnel_ip": "192.0.2.99"}, nil)
+
+	// 405 names the methods of the path.
+	resp := rawRequest(t, d, "DELETE", "/v1/hosts/h1/flows", token)
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "GET", resp.Header.Get("Allow"))
+	resp = rawRequest(t, d, "PUT", "/v1/networks/blue", token)
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "DELETE, GET, PATCH", resp.Header.Get("Allow"))
+
+	// pprof needs the token although reads are open.
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/symbol"} {
+		status, body := call(t, d, "GET", path, "", nil)
+		requireUnauthorized(t, status, body, "pprof without a token under --api-read-open: "+path)
+		status, _ = call(t, d, "GET", path, token, nil)
+		assert.Equal(t, http.StatusOK, status, "pprof with the token: %s", path)
+	}
+	status, body := call(t, d, "GET", "/v1/hosts/h1", "", nil)
+	assert.Equal(t, http.StatusOK, status, "a read without a token under --api-read-open: %s", body)
+
+	// A body trickled in is cut at --api-body-timeout; sent at once it is stored.
+	netBody := `{"name":"slow","type":"vxlan","description":"` + strings.Repeat("x", 30) + `"}`
+	res, raw, took, closed := trickle(t, d, "/v1/networks", token, netBody, 1500*time.Millisecond)
+	assert.Equal(t, http.StatusRequestTimeout, res.StatusCode, "%s", raw)
+	assert.Contains(t, string(raw), "request_timeout")
+	assert.GreaterOrEqual(t, took, bodyTimeout)
+	assert.Less(t, took, bodyTimeout+3*time.Second, "cut soon after --api-body-timeout")
+	assert.True(t, closed, "the connection is closed")
+	status, _ = call(t, d, "GET", "/v1/networks/slow", token, nil)
+	assert.Equal(t, http.StatusNotFound, status, "the trickled network was not stored")
+	res, raw, _, _ = trickle(t, d, "/v1/networks", token, netBody, 0)
+	assert.Equal(t, http.StatusCreated, res.StatusCode, "the same body at once: %s", raw)
+	require.False(t, d.Exited())
+}
+
+// rawRequest sends a request without a body and returns the answer (body
+// read and closed).
+func rawRequest(t *testing.T, d *daemon, method, path, token string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, d.API+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := d.client.Do(req)
+	require.NoError(t, err)
+	_, err = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	return resp
+}
+
+// trickle POSTs body to the daemon over a plain TCP connection: the headers
+// at once, then the body one byte every gap (all at once when gap is 0). It
+// returns the answer, its body, how long it took to come, and whether the
+// daemon closed the connection after it.
+func trickle(t *testing.T, d *daemon, path, token, body string, gap time.Duration) (*http.Response, []byte, time.Duration, bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(d.API, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	start := time.Now()
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: brtun\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, token, len(body))
+	require.NoError(t, err)
+	if gap == 0 {
+		_, err = io.WriteString(conn, body)
+		require.NoError(t, err)
+	} else {
+		go func() {
+			for i := range len(body) {
+				if _, err := conn.Write([]byte{body[i]}); err != nil {
+					return // closed by the daemon
+				}
+				time.Sleep(gap)
+			}
+		}()
+	}
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(time.Minute)))
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	took := time.Since(start)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(2*time.Second)))
+	_, err = br.ReadByte()
+	closed := errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+	return res, raw, took, closed
+}
+
+// jsonString is a JSON string literal of s.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 // TestDataDirOutOfSpace: brtun's data directory is a 2 MiB tmpfs that is

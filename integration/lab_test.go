@@ -4,18 +4,16 @@ package integration
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed/lab"
 )
 
 // TestLabCarriesTenantTraffic proves the lab itself: two hosts with br-int and
-// br-tun built by hand and the reference pipeline of pipeline.md loaded with
+// br-tun built by hand and the article's reference pipeline (the table
+// layout docs/pipeline.md starts from, without brtun's additions) loaded with
 // ovs-ofctl, once over VXLAN and once over GRE. Two tenant segments use the
 // same IP addresses; a VM reaches its peer across the tunnel and does not
 // reach a VM of the other segment, while that VM's own peer does.
@@ -88,7 +86,7 @@ func buildBridges(t *testing.T, h, peer *lab.Host, tunnel string) string {
 	return port
 }
 
-// loadReferencePipeline installs pipeline.md's reference flows for two
+// loadReferencePipeline installs the source design's reference flows for two
 // segments (VLAN 1 <-> tun_id 0x1, VLAN 2 <-> tun_id 0x2), with the ofports
 // read from OVSDB, and br-int's NORMAL flow.
 func loadReferencePipeline(t *testing.T, h *lab.Host, tunnelPort string) {
@@ -115,11 +113,8 @@ func loadReferencePipeline(t *testing.T, h *lab.Host, tunnelPort string) {
 		"NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],"+
 		"load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[]),output:%d", patch))
 
-	file := filepath.Join(h.Dir, "br-tun.flows")
-	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
-	out, err := h.Ofctl("add-flows", "br-tun", file)
-	require.NoError(t, err, out)
-	out, err = h.Ofctl("add-flow", "br-int", "table=0,priority=0,actions=NORMAL")
+	h.LoadFlows(t, "add-flows", "br-tun", lines)
+	out, err := h.Ofctl("add-flow", "br-int", "table=0,priority=0,actions=NORMAL")
 	require.NoError(t, err, out)
 }
 

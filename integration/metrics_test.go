@@ -100,7 +100,7 @@ func TestPprofOnlyBehindTheFlag(t *testing.T) {
 	}
 
 	s.brtun.Kill()
-	s.brtun.args = slices.DeleteFunc(s.brtun.args, func(a string) bool { return a == "--pprof" })
+	s.brtun.Args = slices.DeleteFunc(s.brtun.Args, func(a string) bool { return a == "--pprof" })
 	s.brtun.Start()
 	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline"} {
 		require.Equal(t, http.StatusNotFound, s.brtun.Do("GET", path, nil, nil), "without --pprof: GET %s", path)

@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed/lab"
 	"github.com/brtun/brtun/topology"
 )
 

@@ -19,7 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed"
+	"github.com/brtun/brtun/testbed/lab"
 	"github.com/brtun/brtun/topology"
 )
 
@@ -177,7 +178,7 @@ func TestAPIToken(t *testing.T) {
 
 	// --api-read-open: reads (and /metrics) need no token, writes still do.
 	d.Kill()
-	d.args = append(d.args, "--api-read-open")
+	d.Args = append(d.Args, "--api-read-open")
 	d.Start()
 	status, body = call(t, d, "GET", "/v1/hosts/"+h.Name, "", nil)
 	require.Equal(t, http.StatusOK, status, "a read without a token: %s", body)
@@ -213,7 +214,7 @@ func TestAPITLS(t *testing.T) {
 	s.waitApplied(20 * time.Second) // every request of it went over HTTPS with the CA
 
 	cli := func(args ...string) (string, error) {
-		out, err := exec.Command(brtunBinary(t), append([]string{"--server", s.brtun.API, "-o", "json"}, args...)...).CombinedOutput()
+		out, err := exec.Command(testbed.BrtunBinary(t), append([]string{"--server", s.brtun.API, "-o", "json"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	out, err := cli("--ca-file", p.controllerCA(), "--token-file", tokenFile, "host", "show", "h1")

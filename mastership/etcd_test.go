@@ -70,7 +70,7 @@ func waitSettled(t *testing.T, replicas []*testReplica, bridges []string) map[st
 	require.Eventually(t, func() bool {
 		masters, err = settledMasters(replicas, bridges)
 		return err == nil
-	}, 20*time.Second, 50*time.Millisecond, "masters did not settle: %v", err)
+	}, 45*time.Second, 50*time.Millisecond, "masters did not settle: %v", err)
 	return masters
 }
 

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/brtun/brtun/topology"
@@ -18,8 +20,8 @@ import (
 
 // Bridge names brtun manages on every host.
 const (
-	BridgeInt = "br-int"
-	BridgeTun = "br-tun"
+	BridgeInt = topology.BridgeInt
+	BridgeTun = topology.BridgeTun
 )
 
 // Connection states reported in HostStatus and BridgeStatus.
@@ -158,12 +160,16 @@ func (a *API) routes() *mux.Router {
 	// (/v1/hosts/h1%2Fflows names host "h1%2Fflows", not h1's flows).
 	// Valid names never need escaping, so they are unaffected.
 	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
-	r.Use(a.measure, a.logAndRecover)
+	r.Use(a.measure, a.logAndRecover, a.readRevision)
 	r.NotFoundHandler = a.measure(a.logAndRecover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, apiErr(http.StatusNotFound, codeNotFound, "no such resource: %s", r.URL.Path))
+		a.writeError(w, r, apiErr(http.StatusNotFound, codeNotFound, "no such resource: %s", topology.Clip(r.URL.Path)))
 	})))
+	router := r
 	r.MethodNotAllowedHandler = a.measure(a.logAndRecover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, apiErr(http.StatusMethodNotAllowed, codeMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
+		allowed := allowedMethods(router, r)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		a.writeError(w, r, apiErr(http.StatusMethodNotAllowed, codeMethodNotAllowed, "method %s not allowed on %s (allowed: %s)",
+			topology.Clip(r.Method), topology.Clip(r.URL.Path), strings.Join(allowed, ", ")))
 	})))
 
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
@@ -175,20 +181,46 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc("/v1/hosts", a.createHost).Methods(http.MethodPost)
 	r.HandleFunc("/v1/hosts", a.listHosts).Methods(http.MethodGet)
 	r.HandleFunc("/v1/hosts/{host}", a.getHost).Methods(http.MethodGet)
+	r.HandleFunc("/v1/hosts/{host}", a.patchHost).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/hosts/{host}", a.deleteHost).Methods(http.MethodDelete)
 	r.HandleFunc("/v1/hosts/{host}/flows", a.dumpFlows).Methods(http.MethodGet)
 
 	r.HandleFunc("/v1/networks", a.createNetwork).Methods(http.MethodPost)
 	r.HandleFunc("/v1/networks", a.listNetworks).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}", a.getNetwork).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}", a.patchNetwork).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/networks/{network}", a.deleteNetwork).Methods(http.MethodDelete)
 
+	r.HandleFunc("/v1/ports", a.listPorts).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports", a.createPort).Methods(http.MethodPost)
 	r.HandleFunc("/v1/networks/{network}/ports", a.listPorts).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.getPort).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.updatePort).Methods(http.MethodPut)
+	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.patchPort).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.deletePort).Methods(http.MethodDelete)
 	return r
+}
+
+// allowedMethods lists, sorted, the methods of every route of router whose
+// path matches r's: the Allow header of a 405 answer.
+func allowedMethods(router *mux.Router, r *http.Request) []string {
+	var allowed []string
+	_ = router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		methods, err := route.GetMethods()
+		if err != nil {
+			return nil // a route without methods never answers 405
+		}
+		for _, m := range methods {
+			probe := r.WithContext(r.Context()) // a shallow copy
+			probe.Method = m
+			if !slices.Contains(allowed, m) && route.Match(probe, &mux.RouteMatch{}) {
+				allowed = append(allowed, m)
+			}
+		}
+		return nil
+	})
+	slices.Sort(allowed)
+	return allowed
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {

@@ -180,6 +180,7 @@ func TestHosts(t *testing.T) {
 	r := a.must("POST", "/v1/hosts", h1Body, http.StatusCreated)
 	assert.Equal(t, "1", r.header.Get(revisionHeader))
 	assert.JSONEq(t, `{"name":"h1","ovsdb":"tcp:198.51.100.1:6640","tunnel_ip":"192.0.2.1","datapath_type":"netdev",
+		"description":"","tags":[],"revision_number":1,
 		"status":{"ovsdb":"connected","bridges":{
 			"br-tun":{"datapath_id":"0000000000000001","openflow":"connected","applied_revision":1},
 			"br-int":{"datapath_id":"","openflow":"disconnected","applied_revision":0}}}}`, string(r.body))
@@ -189,6 +190,7 @@ func TestHosts(t *testing.T) {
 
 	r = a.must("GET", "/v1/hosts/h2", "", http.StatusOK)
 	assert.JSONEq(t, `{"name":"h2","ovsdb":"tcp:198.51.100.2:6640","tunnel_ip":"192.0.2.2","datapath_type":"system",
+		"description":"","tags":[],"revision_number":2,
 		"status":{"ovsdb":"disconnected","bridges":{
 			"br-tun":{"datapath_id":"","openflow":"disconnected","applied_revision":0},
 			"br-int":{"datapath_id":"","openflow":"disconnected","applied_revision":0}}}}`, string(r.body))
@@ -240,10 +242,12 @@ func TestDeleteInUseNeedsCascade(t *testing.T) {
 func TestNetworks(t *testing.T) {
 	a := newTestAPI(t, nil)
 	r := a.must("POST", "/v1/networks", blueBody, http.StatusCreated)
-	assert.JSONEq(t, `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":true,"mtu":1450}`, string(r.body))
+	assert.JSONEq(t, `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":true,"mtu":1450,
+		"description":"","tags":[],"revision_number":1}`, string(r.body))
 
 	r = a.must("POST", "/v1/networks", `{"name":"red","type":"gre","mac_learning":false}`, http.StatusCreated)
-	assert.JSONEq(t, `{"name":"red","type":"gre","segment_id":1,"mac_learning":false,"mtu":1458}`, string(r.body))
+	assert.JSONEq(t, `{"name":"red","type":"gre","segment_id":1,"mac_learning":false,"mtu":1458,
+		"description":"","tags":[],"revision_number":2}`, string(r.body))
 	r = a.must("POST", "/v1/networks", `{"name":"green","type":"vxlan"}`, http.StatusCreated)
 	assert.EqualValues(t, 1, r.json(t)["segment_id"], "lowest free VXLAN segment")
 	a.must("POST", "/v1/networks", `{"name":"gre5001","type":"gre","segment_id":5001}`, http.StatusCreated)
@@ -290,7 +294,7 @@ func TestPorts(t *testing.T) {
 
 	r := a.must("POST", "/v1/networks/blue/ports", vm1Body, http.StatusCreated)
 	assert.JSONEq(t, `{"network":"blue","name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01",
-		"ips":["198.18.0.1"],"port_security_enabled":true,"local_vlan":2,"status":"pending"}`, string(r.body),
+		"ips":["198.18.0.1"],"port_security_enabled":true,"local_vlan":2,"status":"pending","admin_state_up":true,"description":"","tags":[],"revision_number":6}`, string(r.body),
 		"port security is on by default")
 
 	ctrl.mu.Lock()
@@ -300,7 +304,8 @@ func TestPorts(t *testing.T) {
 	assert.Equal(t, PortBound, r.json(t)["status"], "status follows the controller")
 
 	r = a.must("POST", "/v1/networks/blue/ports", `{"name":"vm2","host":"h1","interface":"tap1"}`, http.StatusCreated)
-	assert.JSONEq(t, `{"network":"blue","name":"vm2","host":"h1","interface":"tap1","port_security_enabled":false,"local_vlan":2,"status":"pending"}`, string(r.body),
+	assert.JSONEq(t, `{"network":"blue","name":"vm2","host":"h1","interface":"tap1","port_security_enabled":false,"local_vlan":2,"status":"pending",
+		"admin_state_up":true,"description":"","tags":[],"revision_number":7}`, string(r.body),
 		"mac and ips are optional; without a mac there is no port security")
 
 	var list PortList
@@ -313,7 +318,7 @@ func TestPorts(t *testing.T) {
 	// The VM moves to h2: new host, new interface, new local VLAN there.
 	r = a.must("PUT", "/v1/networks/blue/ports/vm1", `{"host":"h2","interface":"tap5","mac":"02:00:00:00:00:01","ips":["198.18.0.1","2001:db8:100::1"]}`, http.StatusOK)
 	assert.JSONEq(t, `{"network":"blue","name":"vm1","host":"h2","interface":"tap5","mac":"02:00:00:00:00:01",
-		"ips":["198.18.0.1","2001:db8:100::1"],"port_security_enabled":true,"local_vlan":1,"status":"pending"}`, string(r.body))
+		"ips":["198.18.0.1","2001:db8:100::1"],"port_security_enabled":true,"local_vlan":1,"status":"pending","admin_state_up":true,"description":"","tags":[],"revision_number":8}`, string(r.body))
 	a.must("PUT", "/v1/networks/blue/ports/vm1", `{"name":"vm1","host":"h2","interface":"tap6"}`, http.StatusOK)
 	r = a.must("PUT", "/v1/networks/blue/ports/vm1", `{"name":"other","host":"h2","interface":"tap6"}`, http.StatusBadRequest)
 	assert.Equal(t, codeInvalid, r.errorCode(t))
@@ -384,7 +389,22 @@ func TestRejectedRequestsStoreNothing(t *testing.T) {
 		{"duplicate mac", "POST", "/v1/networks/blue/ports", `{"name":"vm2","host":"h1","interface":"tap1","mac":"02:00:00:00:00:01"}`, 409, codeConflict, ""},
 		{"unknown network", "POST", "/v1/networks/nope/ports", `{"name":"vm2","host":"h1","interface":"tap1"}`, 404, codeNotFound, ""},
 		{"unknown path", "GET", "/v1/things", ``, 404, codeNotFound, ""},
-		{"method not allowed", "PATCH", "/v1/hosts/h1", `{}`, 405, codeMethodNotAllowed, ""},
+		{"method not allowed", "DELETE", "/v1/hosts/h1/flows", ``, 405, codeMethodNotAllowed, ""},
+		{"second value with fields", "POST", "/v1/hosts", `{"name":"h2","ovsdb":"tcp:198.51.100.2:6640","tunnel_ip":"192.0.2.2"} {"color":1}`, 400, codeInvalidJSON, ""},
+		{"unknown query", "POST", "/v1/networks?colour=blue", `{"name":"red","type":"vxlan"}`, 400, codeInvalidQuery, ""},
+		{"cascade on a create", "POST", "/v1/networks?cascade=true", `{"name":"red","type":"vxlan"}`, 400, codeInvalidQuery, ""},
+		{"patch immutable type", "PATCH", "/v1/networks/blue", `{"type":"gre"}`, 400, codeInvalid, "type"},
+		{"patch immutable segment", "PATCH", "/v1/networks/blue", `{"segment_id":7}`, 400, codeInvalid, "segment_id"},
+		{"patch mtu", "PATCH", "/v1/networks/blue", `{"mtu":9000}`, 400, codeInvalid, "mtu"},
+		{"patch port local_vlan", "PATCH", "/v1/networks/blue/ports/vm1", `{"local_vlan":9}`, 400, codeInvalid, "local_vlan"},
+		{"patch port network", "PATCH", "/v1/networks/blue/ports/vm1", `{"network":"red"}`, 400, codeInvalid, "network"},
+		{"patch unknown field", "PATCH", "/v1/hosts/h1", `{"colour":"blue"}`, 400, codeInvalidJSON, "colour"},
+		{"patch not an object", "PATCH", "/v1/hosts/h1", `["x"]`, 400, codeInvalidJSON, ""},
+		{"patch bad tunnel ip", "PATCH", "/v1/hosts/h1", `{"tunnel_ip":"192.0.2"}`, 400, codeInvalid, "tunnel_ip"},
+		{"patch bad tag", "PATCH", "/v1/hosts/h1", `{"tags":["a b"]}`, 400, codeInvalid, "tags[0]"},
+		{"put other network", "PUT", "/v1/networks/blue/ports/vm1", `{"host":"h1","interface":"tap0","network":"red"}`, 400, codeInvalid, "network"},
+		{"put other local_vlan", "PUT", "/v1/networks/blue/ports/vm1", `{"host":"h1","interface":"tap0","local_vlan":9}`, 400, codeInvalid, "local_vlan"},
+		{"put bad status", "PUT", "/v1/networks/blue/ports/vm1", `{"host":"h1","interface":"tap0","status":"up"}`, 400, codeInvalid, "status"},
 		{"put on a network", "PUT", "/v1/networks/blue", `{}`, 405, codeMethodNotAllowed, ""},
 	}
 	for _, c := range cases {
@@ -412,7 +432,7 @@ func TestRejectedRequestsStoreNothing(t *testing.T) {
 		assert.Equal(t, codeTooLarge, r.errorCode(t))
 	})
 	t.Run("content type", func(t *testing.T) {
-		for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded"} {
+		for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-16", "application/merge-patch+json"} {
 			h := http.Header{}
 			if ct != "" {
 				h.Set("Content-Type", ct)
@@ -431,6 +451,7 @@ func TestRejectedRequestsStoreNothing(t *testing.T) {
 	after, err := a.store.Snapshot(context.Background())
 	require.NoError(t, err)
 	before.Revision += 2 // the two PUTs of the content type check
+	before.Ports[0].RevisionNumber = before.Revision
 	assert.Equal(t, before, after, "rejected requests stored nothing")
 }
 
@@ -453,7 +474,8 @@ func TestWaitApplied(t *testing.T) {
 	assert.Equal(t, codeNotApplied, body.Error.Code)
 	assert.Equal(t, []string{"h1/br-int", "h1/br-tun"}, body.Error.NotApplied)
 	assert.Contains(t, body.Error.Message, "h1/br-int")
-	assert.Equal(t, map[string]any{"name": "blue", "type": "vxlan", "segment_id": float64(5001), "mac_learning": true, "mtu": float64(1450)}, body.Object)
+	assert.Equal(t, map[string]any{"name": "blue", "type": "vxlan", "segment_id": float64(5001), "mac_learning": true, "mtu": float64(1450),
+		"description": "", "tags": []any{}, "revision_number": float64(2)}, body.Object)
 	assert.Equal(t, "2", r.header.Get(revisionHeader))
 
 	// Committed, not rolled back: it is there and a retry conflicts.

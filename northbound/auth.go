@@ -7,7 +7,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/brtun/brtun/topology"
 	"go.uber.org/zap"
 )
 
@@ -63,6 +66,7 @@ func RequireToken(o AuthOptions) func(http.Handler) http.Handler {
 	}
 	log = log.Named("auth")
 	want := sha256.Sum256([]byte(o.Token))
+	refused := &refusalLog{}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			read := r.Method == http.MethodGet || r.Method == http.MethodHead
@@ -79,8 +83,7 @@ func RequireToken(o AuthOptions) func(http.Handler) http.Handler {
 				}
 				reason = "wrong token"
 			}
-			log.Info("request refused", zap.String("method", r.Method), zap.String("path", r.URL.Path),
-				zap.String("remote", r.RemoteAddr), zap.String("reason", reason))
+			refused.log(log, r, reason)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="brtun"`)
 			writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{
 				Code:    codeUnauthorized,
@@ -103,4 +106,36 @@ func bearerToken(r *http.Request) (token, reason string) {
 		return "", "not a bearer token"
 	}
 	return token, ""
+}
+
+// refusalWarnEvery is the shortest interval between two warnings about
+// refused requests.
+const refusalWarnEvery = time.Minute
+
+// refusalLog logs every refused request at debug level, and at most one
+// warning per refusalWarnEvery saying how many were refused, so a client
+// retrying with a wrong token cannot flood the log.
+type refusalLog struct {
+	mu       sync.Mutex
+	lastWarn time.Time
+	since    int // refusals since the last warning
+}
+
+func (l *refusalLog) log(log *zap.Logger, r *http.Request, reason string) {
+	fields := []zap.Field{zap.String("method", r.Method), zap.String("path", topology.Clip(r.URL.Path)),
+		zap.String("remote", r.RemoteAddr), zap.String("reason", reason)}
+	log.Debug("request refused", fields...)
+	l.mu.Lock()
+	l.since++
+	now := time.Now()
+	warn := l.lastWarn.IsZero() || now.Sub(l.lastWarn) >= refusalWarnEvery
+	n := l.since
+	if warn {
+		l.lastWarn, l.since = now, 0
+	}
+	l.mu.Unlock()
+	if warn {
+		log.Warn("requests refused without a valid token (each one is logged at debug level)",
+			append(fields, zap.Int("refused_since_last_warning", n))...)
+	}
 }

@@ -36,6 +36,10 @@ type ReplicaStatus struct {
 }
 
 func (a *API) getCluster(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	if a.cluster == nil {
 		a.writeError(w, r, apiErr(http.StatusServiceUnavailable, codeUnavailable, "no cluster status: brtun runs without a controller"))
 		return

@@ -14,19 +14,22 @@ import (
 
 // Error codes of the {"error":{"code":...}} body.
 const (
-	codeInvalid          = "invalid"                // 400: a field's value is wrong
-	codeInvalidJSON      = "invalid_json"           // 400: malformed JSON, unknown field, wrong type
-	codeInvalidQuery     = "invalid_query"          // 400: a query parameter is wrong
-	codeUnauthorized     = "unauthorized"           // 401: no or wrong API token (auth.go)
-	codeNotFound         = "not_found"              // 404
-	codeMethodNotAllowed = "method_not_allowed"     // 405
-	codeConflict         = "conflict"               // 409
-	codeTooLarge         = "too_large"              // 413
-	codeUnsupportedMedia = "unsupported_media_type" // 415
-	codeInternal         = "internal"               // 500
-	codeUnavailable      = "unavailable"            // 503: no controller, or the switch cannot be read
-	codeNoSpace          = "no_space"               // 503: the state store's disk is full; nothing was stored
-	codeNotApplied       = "not_applied"            // 504: ?wait expired before every bridge applied the change
+	codeInvalid            = "invalid"                // 400: a field's value is wrong
+	codeInvalidJSON        = "invalid_json"           // 400: malformed JSON, unknown field, wrong type
+	codeInvalidQuery       = "invalid_query"          // 400: a query parameter is wrong
+	codeUnauthorized       = "unauthorized"           // 401: no or wrong API token (auth.go)
+	codeNotFound           = "not_found"              // 404
+	codeMethodNotAllowed   = "method_not_allowed"     // 405
+	codeConflict           = "conflict"               // 409
+	codeRequestTimeout     = "request_timeout"        // 408: the request body did not arrive within LimitBodyRead's timeout
+	codePreconditionFailed = "precondition_failed"    // 412: If-Match does not match the object's ETag, or is malformed
+	codeTooLarge           = "too_large"              // 413
+	codeUnsupportedMedia   = "unsupported_media_type" // 415
+	codeInternal           = "internal"               // 500
+	codeUnavailable        = "unavailable"            // 503: no controller, or the switch cannot be read
+	codeNoSpace            = "no_space"               // 503: the state store's disk is full; nothing was stored
+	codeNotApplied         = "not_applied"            // 504: ?wait expired before every bridge applied the change
+	codeNotBound           = "not_bound"              // 504: a port GET's ?wait expired before the port was bound
 )
 
 // ErrorBody is the body of every error response.
@@ -74,6 +77,8 @@ func (a *API) toAPIError(r *http.Request, err error) *apiError {
 			return apiErr(http.StatusNotFound, codeNotFound, "%s", te.Error())
 		case errors.Is(te, topology.ErrConflict):
 			return apiErr(http.StatusConflict, codeConflict, "%s", te.Error())
+		case errors.Is(te, topology.ErrPrecondition):
+			return preconditionErr("%s", te.Error())
 		}
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
@@ -104,4 +109,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v) // the client went away; nothing left to tell it
+}
+
+// fieldErr is a 400 invalid naming the offending field.
+func fieldErr(field, format string, args ...any) *apiError {
+	ae := apiErr(http.StatusBadRequest, codeInvalid, field+": "+format, args...)
+	ae.detail.Field = field
+	return ae
 }

@@ -31,6 +31,10 @@ type FlowList struct {
 // dumpFlows serves GET /v1/hosts/{host}/flows?bridge=br-tun&table=N&format=json|text.
 func (a *API) dumpFlows(w http.ResponseWriter, r *http.Request) {
 	host := mux.Vars(r)["host"]
+	if err := checkQuery(r, "bridge", "table", "format"); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	bridge := q.Get("bridge")
 	if bridge == "" {

@@ -10,7 +10,7 @@ import (
 func TestGeneveNetworks(t *testing.T) {
 	a := newTestAPI(t, nil)
 	r := a.must("POST", "/v1/networks", `{"name":"blue","type":"geneve","segment_id":5001}`, http.StatusCreated)
-	assert.JSONEq(t, `{"name":"blue","type":"geneve","segment_id":5001,"mac_learning":true,"mtu":1450}`, string(r.body))
+	assert.JSONEq(t, `{"name":"blue","type":"geneve","segment_id":5001,"mac_learning":true,"mtu":1450,"description":"","tags":[],"revision_number":1}`, string(r.body))
 	// Segments are per type: VXLAN and GRE 5001 are other networks.
 	a.must("POST", "/v1/networks", `{"name":"vx","type":"vxlan","segment_id":5001}`, http.StatusCreated)
 	a.must("POST", "/v1/networks", `{"name":"gr","type":"gre","segment_id":5001}`, http.StatusCreated)

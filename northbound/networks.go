@@ -2,6 +2,7 @@ package northbound
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/brtun/brtun/topology"
 	"github.com/gorilla/mux"
@@ -9,10 +10,12 @@ import (
 
 // NetworkRequest is the body of POST /v1/networks.
 type NetworkRequest struct {
-	Name        string `json:"name"`
-	Type        string `json:"type"`                   // a topology.TunnelTypes name
-	SegmentID   *int64 `json:"segment_id,omitempty"`   // allocated when absent
-	MACLearning *bool  `json:"mac_learning,omitempty"` // default true
+	Name        string   `json:"name"`
+	Type        string   `json:"type"`                   // a topology.TunnelTypes name
+	SegmentID   *int64   `json:"segment_id,omitempty"`   // allocated when absent
+	MACLearning *bool    `json:"mac_learning,omitempty"` // default true
+	Description string   `json:"description,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
 }
 
 // NetworkView is a network as the API shows it.
@@ -25,7 +28,25 @@ type NetworkView struct {
 // NetworkList is the body of GET /v1/networks.
 type NetworkList struct {
 	Networks []NetworkView `json:"networks"`
+	// NextMarker is the ?marker of the next page; absent on the last page.
+	NextMarker string `json:"next_marker,omitempty"`
 }
+
+// networkList is what GET /v1/networks filters and sorts by.
+func networkList() listSpec[NetworkView] {
+	return listSpec[NetworkView]{
+		key: func(n NetworkView) string { return n.Name },
+		fields: withMeta(map[string]listField[NetworkView]{
+			"name":         textField(func(n NetworkView) string { return n.Name }),
+			"type":         textField(func(n NetworkView) string { return string(n.Type) }),
+			"segment_id":   numberField(func(n NetworkView) uint64 { return uint64(n.SegmentID) }),
+			"mac_learning": boolField(func(n NetworkView) bool { return n.MACLearning }),
+			"mtu":          numberField(func(n NetworkView) uint64 { return uint64(n.MTU) }),
+		}, func(n NetworkView) topology.Meta { return n.Meta }),
+	}
+}
+
+func networkPath(name string) string { return "/v1/networks/" + url.PathEscape(name) }
 
 func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 	var req NetworkRequest
@@ -37,7 +58,8 @@ func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	n := topology.Network{Name: req.Name, Type: topology.NetworkType(req.Type), MACLearning: true}
+	n := topology.Network{Name: req.Name, Type: topology.NetworkType(req.Type), MACLearning: true,
+		Meta: topology.Meta{Description: req.Description, Tags: req.Tags}}
 	if req.MACLearning != nil {
 		n.MACLearning = *req.MACLearning
 	}
@@ -57,28 +79,74 @@ func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	a.finishWrite(w, r, p, rev, http.StatusCreated, func() any { return a.networkView(n) })
+	a.finishCreate(w, r, p, rev, networkPath(n.Name), n.RevisionNumber, func() any { return a.networkView(n) })
+}
+
+// patchNetwork applies a JSON merge patch to a network (mac_learning,
+// description, tags); type and segment_id cannot change, mtu is computed.
+func (a *API) patchNetwork(w http.ResponseWriter, r *http.Request) {
+	p, err := a.parseWriteParams(r)
+	var patch map[string]any
+	if err == nil {
+		patch, err = readPatch(w, r)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	n, rev, err := a.store.UpdateNetwork(r.Context(), mux.Vars(r)["network"], p.ifMatch, func(n *topology.Network) error {
+		before := a.networkView(*n)
+		next, err := mergePatch(before, patch)
+		if err != nil {
+			return err
+		}
+		*n = next.Network
+		if n.Type != before.Type {
+			return nil // the store names "type"
+		}
+		return answerOnly("mtu", before.MTU, next.MTU)
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	setETag(w, n.RevisionNumber)
+	a.finishWrite(w, r, p, rev, http.StatusOK, func() any { return a.networkView(n) })
 }
 
 func (a *API) listNetworks(w http.ResponseWriter, r *http.Request) {
+	spec := networkList()
+	q, err := spec.parseList(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	networks, err := a.store.ListNetworks(r.Context())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	list := NetworkList{Networks: make([]NetworkView, 0, len(networks))}
+	views := make([]NetworkView, 0, len(networks))
 	for _, n := range networks {
-		list.Networks = append(list.Networks, a.networkView(n))
+		views = append(views, a.networkView(n))
 	}
+	list := NetworkList{}
+	list.Networks, list.NextMarker = spec.apply(q, views)
+	setNextLink(w, r, list.NextMarker)
 	writeJSON(w, http.StatusOK, list)
 }
 
 func (a *API) getNetwork(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	n, err := a.store.GetNetwork(r.Context(), mux.Vars(r)["network"])
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	setETag(w, n.RevisionNumber)
 	writeJSON(w, http.StatusOK, a.networkView(n))
 }
 
@@ -88,7 +156,7 @@ func (a *API) deleteNetwork(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	rev, err := a.store.DeleteNetwork(r.Context(), mux.Vars(r)["network"], p.cascade)
+	rev, err := a.store.DeleteNetwork(r.Context(), mux.Vars(r)["network"], p.cascade, p.ifMatch)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -12,6 +12,10 @@ import (
 var openAPIDocument []byte
 
 func (a *API) openAPI(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(openAPIDocument) // the client went away; nothing left to tell it

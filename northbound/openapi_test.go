@@ -309,13 +309,28 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		c.check(name, ref(name), reflect.TypeOf(v), true)
 	}
 	requests := map[string]any{
-		"HostRequest": HostRequest{}, "NetworkRequest": NetworkRequest{}, "PortRequest": PortRequest{}, "PortUpdate": PortRequest{},
+		"HostRequest": HostRequest{}, "NetworkRequest": NetworkRequest{}, "PortRequest": PortRequest{}, "PortUpdate": PortUpdate{},
 	}
 	for name, v := range requests {
 		c.check(name, ref(name), reflect.TypeOf(v), false)
 		schema, _ := resolve(t, doc, ref(name))
 		// decodeBody rejects unknown fields.
 		assert.Equal(t, false, schema["additionalProperties"], "%s must forbid unknown fields", name)
+	}
+
+	// A merge patch names fields of the object it changes, with their types.
+	patches := map[string]any{"HostPatch": HostView{}, "NetworkPatch": NetworkView{}, "PortPatch": PortView{}}
+	for name, v := range patches {
+		schema, _ := resolve(t, doc, ref(name))
+		c.visited[name] = true
+		assert.Equal(t, "object", schema["type"], name)
+		fields := jsonFields(reflect.TypeOf(v))
+		for prop, p := range obj(t, schema, "properties") {
+			f, ok := fields[prop]
+			if assert.True(t, ok, "%s.%s is not a field of %T", name, prop, v) {
+				c.check(name+"."+prop, p.(map[string]any), f.typ, false)
+			}
+		}
 	}
 
 	// Health is checked against the live answer in TestOpenAPIHealthAndEnums.
@@ -340,6 +355,7 @@ func TestOpenAPIHealthAndEnums(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		codeInvalid, codeInvalidJSON, codeInvalidQuery, codeUnauthorized, codeNotFound, codeMethodNotAllowed, codeConflict,
 		codeTooLarge, codeUnsupportedMedia, codeInternal, codeUnavailable, codeNoSpace, codeNotApplied,
+		codePreconditionFailed, codeNotBound, codeRequestTimeout,
 	}, enum(t, doc, "ErrorCode"))
 	assert.ElementsMatch(t, []string{Connected, Disconnected}, enum(t, doc, "ConnectionState"))
 	var types []string
@@ -379,15 +395,17 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 		// out together (allowed_address_pairs needs the mac).
 		needs map[string]string
 	}{
-		{schema: "HostRequest", method: "POST", path: "/v1/hosts", body: h1Body},
+		{schema: "HostRequest", method: "POST", path: "/v1/hosts",
+			body: `{"name":"h1","ovsdb":"tcp:198.51.100.1:6640","tunnel_ip":"192.0.2.1","datapath_type":"netdev","description":"rack 1","tags":["a"]}`},
 		{schema: "NetworkRequest", method: "POST", path: "/v1/networks",
-			body: `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":false}`},
+			body: `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":false,"description":"blue","tags":["a"]}`},
 		{schema: "PortRequest", method: "POST", path: "/v1/networks/blue/ports",
-			body: `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"],` +
+			body: `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"],"admin_state_up":false,"description":"web","tags":["a"],` +
 				`"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`,
 			setup: []string{hostSetup, netSetup}, needs: map[string]string{"mac": "allowed_address_pairs"}},
 		{schema: "PortUpdate", method: "PUT", path: "/v1/networks/blue/ports/vm1",
-			body: `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02","ips":["198.18.0.2"],` +
+			body: `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02","ips":["198.18.0.2"],"admin_state_up":false,
+				"description":"web","tags":["a"],"network":"blue","local_vlan":1,"revision_number":3,"status":"bound",` +
 				`"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`,
 			setup: []string{hostSetup, netSetup, portSetup}, needs: map[string]string{"mac": "allowed_address_pairs"}},
 	}

@@ -8,7 +8,8 @@ import (
 	"strings"
 )
 
-// revisionHeader carries the store revision a write committed.
+// revisionHeader carries the store revision a write committed, or the
+// store's current revision on a read.
 const revisionHeader = "X-Brtun-Revision"
 
 // finishWrite answers a committed write of revision rev. Without ?wait it
@@ -43,6 +44,27 @@ func (a *API) finishWrite(w http.ResponseWriter, r *http.Request, p writeParams,
 		return
 	}
 	writeJSON(w, status, view())
+}
+
+// finishCreate answers a committed create: 201 with Location and ETag.
+func (a *API) finishCreate(w http.ResponseWriter, r *http.Request, p writeParams, rev uint64, location string, objRev uint64, view func() any) {
+	w.Header().Set("Location", location)
+	setETag(w, objRev)
+	a.finishWrite(w, r, p, rev, http.StatusCreated, view)
+}
+
+// readRevision puts the store's current revision on every read (GET and
+// HEAD), read before the handler reads the store, so that a bridge whose
+// applied_revision reached it has applied what the answer shows or later.
+func (a *API) readRevision(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if rev, err := a.store.Revision(r.Context()); err == nil {
+				w.Header().Set(revisionHeader, strconv.FormatUint(rev, 10))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (a *API) waitApplied(ctx context.Context, rev uint64) ([]string, error) {

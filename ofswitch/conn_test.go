@@ -405,15 +405,7 @@ func TestBadPeersLoseOnlyTheirConnection(t *testing.T) {
 		OnConnect:    func(c *Conn) { connected <- c },
 		OnDisconnect: func(c *Conn, err error) { disconnected <- event{c.DatapathID(), err} },
 	}
-	l, err := Listen(opts)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- l.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-served)
-	})
+	l := serveListener(t, opts)
 
 	connect := func(dpid uint64) (*fakeSwitch, *Conn) {
 		nc, err := net.Dial("tcp", l.Addr().String())
@@ -564,17 +556,9 @@ func TestListenerOverTLSAcceptsOnlySwitchesOfItsCA(t *testing.T) {
 	serverCfg, err := ServerTLSConfig(pki.brtun)
 	require.NoError(t, err)
 	connected := make(chan *Conn, 2)
-	l, err := Listen(ListenerOptions{
+	l := serveListener(t, ListenerOptions{
 		Options: testOptions(t), Address: "ssl:127.0.0.1:0", TLSConfig: serverCfg,
 		OnConnect: func(c *Conn) { connected <- c },
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- l.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-served)
 	})
 
 	// A switch with a certificate from another CA is refused.

@@ -175,6 +175,22 @@ func testFlowStatsReply(xid uint32, more bool, entries ...[]byte) Message {
 }
 
 // testOptions are short timings for unit tests.
+// serveListener listens as o says and serves until the test ends; the
+// cleanup requires Serve to have returned without an error.
+func serveListener(t *testing.T, o ListenerOptions) *Listener {
+	t.Helper()
+	l, err := Listen(o)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-served)
+	})
+	return l
+}
+
 func testOptions(t *testing.T) Options {
 	return Options{Logger: zaptest.NewLogger(t), EchoInterval: time.Second, DeadTimeout: 10 * time.Second}
 }

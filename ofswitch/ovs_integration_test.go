@@ -5,12 +5,7 @@ package ofswitch
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,14 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/testbed"
 )
 
-// ovsSwitch is a private ovsdb-server and ovs-vswitchd (dummy datapath) in a
-// short /tmp directory, with one bridge. Both daemons are children of the
-// test process (killed with it) and are stopped by PID in t.Cleanup.
+// ovsSwitch is a private Open vSwitch (dummy datapath, testbed.StartOVS)
+// with one bridge.
 type ovsSwitch struct {
+	*testbed.Switch
 	t      *testing.T
-	dir    string
 	bridge string
 	dpid   uint64
 }
@@ -34,85 +29,29 @@ type ovsSwitch struct {
 // OpenFlow13, fail_mode secure and a fixed datapath id.
 func startOVS(t *testing.T) *ovsSwitch {
 	t.Helper()
-	for _, bin := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl"} {
-		_, err := exec.LookPath(bin)
-		require.NoError(t, err, "Open vSwitch must be installed (apt-get install -y openvswitch-switch)")
-	}
-	dir, err := os.MkdirTemp("/tmp", "ofs-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	s := &ovsSwitch{t: t, dir: dir, bridge: "br0", dpid: 0x00000000000000b7}
-
-	run(t, nil, "ovsdb-tool", "create", filepath.Join(dir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
-	s.daemon("ovsdb-server", filepath.Join(dir, "conf.db"),
-		"--remote=punix:"+filepath.Join(dir, "db.sock"),
-		"--unixctl="+filepath.Join(dir, "ovsdb-server.ctl"),
-		"--log-file="+filepath.Join(dir, "ovsdb-server.log"), "-vconsole:off")
-	waitForFile(t, filepath.Join(dir, "db.sock"))
-	s.vsctl("--no-wait", "init")
-	s.daemon("ovs-vswitchd", "unix:"+filepath.Join(dir, "db.sock"), "--enable-dummy",
-		"--unixctl="+filepath.Join(dir, "ovs-vswitchd.ctl"),
-		"--log-file="+filepath.Join(dir, "ovs-vswitchd.log"), "-vconsole:off")
-	s.vsctl("add-br", s.bridge, "--", "set", "bridge", s.bridge, "datapath_type=dummy",
-		"protocols=OpenFlow13", "fail_mode=secure", fmt.Sprintf("other_config:datapath-id=%016x", s.dpid))
-	waitForFile(t, s.mgmt())
+	s := &ovsSwitch{Switch: testbed.StartOVS(t, testbed.RunDir(t)), t: t, bridge: "br0", dpid: 0x00000000000000b7}
+	s.AddBridge(t, s.bridge, fmt.Sprintf("other_config:datapath-id=%016x", s.dpid))
 	return s
 }
 
-// daemon starts an OVS daemon in the foreground as a child that dies with
-// the test process, and stops it by PID at cleanup.
-func (s *ovsSwitch) daemon(name string, args ...string) {
-	s.t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = s.env()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(s.t, cmd.Start(), name)
-	pid := cmd.Process.Pid
-	s.t.Cleanup(func() {
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-}
-
-func (s *ovsSwitch) env() []string {
-	return append(os.Environ(), "OVS_RUNDIR="+s.dir, "OVS_LOGDIR="+s.dir, "OVS_DBDIR="+s.dir)
-}
-
-func (s *ovsSwitch) mgmt() string { return filepath.Join(s.dir, s.bridge+".mgmt") }
-
 func (s *ovsSwitch) vsctl(args ...string) string {
 	s.t.Helper()
-	return run(s.t, s.env(), "ovs-vsctl", append([]string{"--timeout=20", "--db=unix:" + filepath.Join(s.dir, "db.sock")}, args...)...)
+	out, err := s.Vsctl(args...)
+	require.NoError(s.t, err)
+	return out
 }
 
 func (s *ovsSwitch) ofctl(args ...string) string {
 	s.t.Helper()
-	return run(s.t, s.env(), "ovs-ofctl", append([]string{"-O", "OpenFlow13"}, args...)...)
+	out, err := s.Ofctl(args...)
+	require.NoError(s.t, err)
+	return out
 }
 
-func (s *ovsSwitch) appctl(args ...string) string {
-	s.t.Helper()
-	return run(s.t, s.env(), "ovs-appctl", append([]string{"-t", filepath.Join(s.dir, "ovs-vswitchd.ctl")}, args...)...)
-}
-
-// dumpLines is the canonical dump (pipeline.md) as trimmed, sorted lines.
+// dumpLines is the canonical dump (ovs-ofctl dump-flows --no-stats --no-names, see docs/pipeline.md) as trimmed, sorted lines.
 func (s *ovsSwitch) dumpLines() []string {
 	s.t.Helper()
-	var lines []string
-	for _, l := range strings.Split(s.ofctl("dump-flows", "--no-stats", "--no-names", "unix:"+s.mgmt()), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	slices.Sort(lines)
-	return lines
+	return s.DumpFlows(s.t, s.bridge)
 }
 
 // dial connects to the bridge's management socket.
@@ -120,31 +59,10 @@ func (s *ovsSwitch) dial() *Conn {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, "unix:"+s.mgmt(), DialOptions{Options: testOptions(s.t)})
+	c, err := Dial(ctx, s.BridgeTarget(s.bridge), DialOptions{Options: testOptions(s.t)})
 	require.NoError(s.t, err)
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-func run(t *testing.T, env []string, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s %s: %s", name, strings.Join(args, " "), out)
-	return string(out)
-}
-
-func waitForFile(t *testing.T, path string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not appear", path)
 }
 
 func sortedStrings(fs []flows.Flow) []string {
@@ -198,20 +116,13 @@ func TestOVSSetControllerConnectsAndStays(t *testing.T) {
 	opts := testOptions(t)
 	opts.EchoInterval = time.Minute // brtun stays silent: only OVS probes
 	opts.DeadTimeout = 2 * time.Minute
-	l, err := Listen(ListenerOptions{
+	l := serveListener(t, ListenerOptions{
 		Options:      opts,
 		Address:      "tcp:127.0.0.1:0",
 		OnConnect:    func(c *Conn) { connected <- c },
 		OnDisconnect: func(_ *Conn, err error) { disconnected <- err },
 	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- l.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-served)
-	})
+	ctx := context.Background()
 
 	s.vsctl("set-controller", s.bridge, "tcp:"+l.Addr().String())
 	var c *Conn
@@ -334,13 +245,14 @@ func TestOVSBundleDiscardedWhenAnAddIsRefused(t *testing.T) {
 // learned flows by cookie.
 func TestOVSModifyDeleteAndLearnedCleanup(t *testing.T) {
 	s := startOVS(t)
-	s.vsctl("add-port", s.bridge, "p2", "--", "set", "interface", "p2", "type=dummy", "ofport_request=2")
+	s.AddDummyPorts(t, s.bridge, 2)
 	c := s.dial()
 	ctx := context.Background()
 	set := flows.Compile(testView())
 	require.NoError(t, c.ApplyBundle(ctx, encodeAll(t, set.BrTun, Add)))
 
-	s.appctl("ofproto/trace", s.bridge, "in_port=2,tun_id=0x1389,dl_src=02:00:00:00:00:42,dl_dst=02:00:00:00:00:01", "-generate")
+	_, err := s.Appctl("ofproto/trace", s.bridge, "in_port=2,tun_id=0x1389,dl_src=02:00:00:00:00:42,dl_dst=02:00:00:00:00:01", "-generate")
+	require.NoError(t, err)
 	learned, err := c.DumpFlows(ctx, FlowFilter{Table: flows.TableUnicast, Cookie: set.LearnedCookies[0], CookieMask: ^uint64(0)})
 	require.NoError(t, err)
 	require.Len(t, learned, 1)
@@ -384,8 +296,8 @@ func TestOVSModifyDeleteAndLearnedCleanup(t *testing.T) {
 // panics on: a flow-stats reply with pop_vlan among other actions.
 func TestOVSStatsReplyWithPopVLANDecodes(t *testing.T) {
 	s := startOVS(t)
-	s.ofctl("add-flow", "unix:"+s.mgmt(), "table=21,priority=1,dl_vlan=1,actions=strip_vlan,set_tunnel:0x1,output:2,output:3")
-	s.ofctl("add-flow", "unix:"+s.mgmt(), "table=21,priority=0,actions=note:ab.cd,output:4")
+	s.ofctl("add-flow", s.bridge, "table=21,priority=1,dl_vlan=1,actions=strip_vlan,set_tunnel:0x1,output:2,output:3")
+	s.ofctl("add-flow", s.bridge, "table=21,priority=0,actions=note:ab.cd,output:4")
 	c := s.dial()
 	got, err := c.DumpFlows(context.Background(), FlowFilter{Table: 21})
 	require.NoError(t, err)

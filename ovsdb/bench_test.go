@@ -39,7 +39,7 @@ func BenchmarkFacts(b *testing.B) {
 	bindMany(b, c, 4094)
 	settle(b, c)
 	require.Len(b, c.Facts().Bindings, 4094)
-	m.setVswitchd(false) // its loop would snapshot the database every 5ms
+	m.SetVswitchd(false) // its loop would snapshot the database every 5ms
 	for b.Loop() {
 		c.Facts()
 	}
@@ -55,7 +55,7 @@ func BenchmarkOutdated(b *testing.B) {
 	require.NoError(b, c.EnsureHost(ctxT(b), HostSpec{Name: "h1"}))
 	bindMany(b, c, 4094)
 	settle(b, c)
-	m.setVswitchd(false)
+	m.SetVswitchd(false)
 	c.mu.Lock()
 	s := c.sess
 	c.mu.Unlock()

@@ -18,7 +18,9 @@ type Binding struct {
 	// Network is the brtun network, recorded in other_config:brtun-network.
 	Network string
 	// VLAN is the host-local VLAN, 1..4094, set as the port's tag and
-	// recorded in other_config:brtun-vlan.
+	// recorded in other_config:brtun-vlan; or DeadVLAN for a port that is
+	// administratively down: the port stays bound, NORMAL delivers it
+	// nothing.
 	VLAN int
 }
 
@@ -43,8 +45,8 @@ func (t *Txn) BindPort(b Binding) error {
 	if b.Interface == "" || b.Network == "" {
 		return fmt.Errorf("bind port: interface and network are required")
 	}
-	if b.VLAN < 1 || b.VLAN > 4094 {
-		return fmt.Errorf("bind %s: VLAN %d is outside 1..4094", b.Interface, b.VLAN)
+	if (b.VLAN < 1 || b.VLAN > 4094) && b.VLAN != DeadVLAN {
+		return fmt.Errorf("bind %s: VLAN %d is outside 1..4094 (or %d for a port that is down)", b.Interface, b.VLAN, DeadVLAN)
 	}
 	switch b.Interface {
 	case BridgeInt, BridgeTun, PatchTun, PatchInt:

@@ -16,10 +16,10 @@ func TestBindOperatorMarkedInterface(t *testing.T) {
 
 	// ovs-vsctl add-port br-int tap0 -- set interface tap0
 	//   external_ids:brtun-network=blue external_ids:attached-mac=02:00:00:00:01:01
-	m.addPort(t, BridgeInt, &vswitchd.Port{Name: "tap0"}, &vswitchd.Interface{Name: "tap0",
+	m.AddPort(t, BridgeInt, &vswitchd.Port{Name: "tap0"}, &vswitchd.Interface{Name: "tap0",
 		ExternalIDs: map[string]string{"brtun-network": "blue", "attached-mac": "02:00:00:00:01:01"}})
 	// and one marked with an explicit port name but no MAC.
-	m.addPort(t, BridgeInt, &vswitchd.Port{Name: "tap1"}, &vswitchd.Interface{Name: "tap1",
+	m.AddPort(t, BridgeInt, &vswitchd.Port{Name: "tap1"}, &vswitchd.Interface{Name: "tap1",
 		ExternalIDs: map[string]string{"brtun-network": "red", "brtun-port": "web1"}})
 	// Ports added by others get ofports once "ovs-vswitchd" runs; a brtun
 	// transaction makes it run here.
@@ -110,20 +110,39 @@ func TestBindCreatesAndUnbindRemovesPort(t *testing.T) {
 	assert.Len(t, st.bridgeByName[BridgeInt].Ports, 2)
 }
 
+// TestBindDownPortOnDeadVLAN: a port that is administratively down is
+// bound with tag DeadVLAN and back on its VLAN when it is up again.
+func TestBindDownPortOnDeadVLAN(t *testing.T) {
+	m := newMemOVS(t, memOptions{})
+	c := m.dial(t)
+	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
+	require.NoError(t, c.BindPort(ctxT(t), Binding{Interface: "vm7", Port: "p7", Network: "blue", VLAN: DeadVLAN}))
+	p := m.state(t).portByName["vm7"]
+	require.NotNil(t, p)
+	assert.Equal(t, DeadVLAN, *p.Tag)
+	assert.Equal(t, "4095", p.OtherConfig[KeyVLAN])
+	require.Len(t, c.Facts().Bindings, 1)
+	assert.Equal(t, DeadVLAN, c.Facts().Bindings[0].VLAN, "still a binding, on the dead VLAN")
+
+	require.NoError(t, c.BindPort(ctxT(t), Binding{Interface: "vm7", Port: "p7", Network: "blue", VLAN: 3}))
+	assert.Equal(t, 3, *m.state(t).portByName["vm7"].Tag, "up again: back on its VLAN")
+}
+
 func TestBindRefusals(t *testing.T) {
 	m := newMemOVS(t, memOptions{})
 	c := m.dial(t)
 	require.ErrorContains(t, c.BindPort(ctxT(t), Binding{Interface: "tap0", Network: "blue", VLAN: 1}),
 		"br-int does not exist")
 	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
-	m.addPort(t, BridgeTun, &vswitchd.Port{Name: "eth9"}, &vswitchd.Interface{Name: "eth9"})
+	m.AddPort(t, BridgeTun, &vswitchd.Port{Name: "eth9"}, &vswitchd.Interface{Name: "eth9"})
 
 	for _, tc := range []struct {
 		b    Binding
 		want string
 	}{
 		{Binding{Interface: "tap0", Network: "blue", VLAN: 0}, "outside 1..4094"},
-		{Binding{Interface: "tap0", Network: "blue", VLAN: 4095}, "outside 1..4094"},
+		{Binding{Interface: "tap0", Network: "blue", VLAN: 4096}, "outside 1..4094"},
+		{Binding{Interface: "tap0", Network: "blue", VLAN: -1}, "outside 1..4094"},
 		{Binding{Interface: "", Network: "blue", VLAN: 1}, "required"},
 		{Binding{Interface: "tap0", VLAN: 1}, "required"},
 		{Binding{Interface: "eth9", Network: "blue", VLAN: 1}, "not on br-int"},
@@ -137,7 +156,7 @@ func TestBindRefusals(t *testing.T) {
 }
 
 func TestNothingToDoOnEmptyDatabase(t *testing.T) {
-	m := newMemOVS(t, memOptions{noRoot: true, noVswitchd: true})
+	m := newMemOVS(t, memOptions{NoRoot: true, NoVswitchd: true})
 	c := m.dial(t)
 	require.NoError(t, c.UnbindPort(ctxT(t), "tap0"))
 	assert.Nil(t, m.state(t).root, "nothing was written")

@@ -83,7 +83,7 @@ func TestChangesNotifications(t *testing.T) {
 	i := &vswitchd.Interface{UUID: m.state(t).ifaceByName["vxlan-c0000202"].UUID, Ofport: &renumbered}
 	ops, err := m.raw.Where(i).Update(i, &i.Ofport)
 	require.NoError(t, err)
-	m.transact(t, ops...)
+	m.Transact(t, ops...)
 	f = waitChange(t, c, func(f Facts) bool { return len(f.Tunnels) == 1 && f.Tunnels[0].OFPort == renumbered })
 	assert.Equal(t, "vxlan-c0000202", f.Tunnels[0].Name)
 
@@ -97,7 +97,7 @@ func TestChangesNotifications(t *testing.T) {
 	other := &vswitchd.Bridge{UUID: m.state(t).bridgeByName[BridgeInt].UUID, ExternalIDs: map[string]string{"brtun-owner": "brtun", "note": "x"}}
 	ops, err = m.raw.Where(other).Update(other, &other.ExternalIDs)
 	require.NoError(t, err)
-	m.transact(t, ops...)
+	m.Transact(t, ops...)
 	require.Eventually(t, func() bool {
 		v := c.liveView()
 		return v != nil && v.st.bridgeByName[BridgeInt].ExternalIDs["note"] == "x"
@@ -132,7 +132,7 @@ func TestReconnectResyncs(t *testing.T) {
 	}}
 	require.NoError(t, c.EnsureTunnels(ctxT(t), tunnels))
 
-	m.proxy.down()
+	m.proxy.Down()
 	f := waitChange(t, c, func(f Facts) bool { return !f.Connected })
 	assert.Len(t, f.Tunnels, 1, "last known facts kept while disconnected")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -149,10 +149,10 @@ func TestReconnectResyncs(t *testing.T) {
 		Field: &b.Ports, Mutator: libovsdb.MutateOperationDelete, Value: []string{st.portByName["vxlan-c0000202"].UUID},
 	})
 	require.NoError(t, err)
-	m.transact(t, ops...)
-	m.addPort(t, BridgeTun, &vswitchd.Port{Name: "manual"}, &vswitchd.Interface{Name: "manual"})
+	m.Transact(t, ops...)
+	m.AddPort(t, BridgeTun, &vswitchd.Port{Name: "manual"}, &vswitchd.Interface{Name: "manual"})
 
-	m.proxy.up()
+	m.proxy.Up()
 	f = waitChange(t, c, func(f Facts) bool { return f.Connected })
 	assert.Empty(t, f.Tunnels, "cache rebuilt from the server")
 	require.NoError(t, c.EnsureTunnels(ctxT(t), tunnels))
@@ -166,7 +166,7 @@ func TestReconnectResyncs(t *testing.T) {
 }
 
 func TestUpdateWaitsForVswitchd(t *testing.T) {
-	m := newMemOVS(t, memOptions{noVswitchd: true})
+	m := newMemOVS(t, memOptions{NoVswitchd: true})
 	c := m.dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -178,7 +178,7 @@ func TestUpdateWaitsForVswitchd(t *testing.T) {
 
 	// Once ovs-vswitchd catches up the same call returns without sending
 	// anything new.
-	m.setVswitchd(true)
+	m.SetVswitchd(true)
 	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
 	assert.Equal(t, 1, m.state(t).root.NextCfg)
 	assert.Positive(t, c.Facts().Bridges[BridgeInt].PatchOFPort)
@@ -187,10 +187,10 @@ func TestUpdateWaitsForVswitchd(t *testing.T) {
 func TestCloseStopsReconnecting(t *testing.T) {
 	m := newMemOVS(t, memOptions{})
 	c := m.dial(t)
-	m.proxy.down()
+	m.proxy.Down()
 	waitChange(t, c, func(f Facts) bool { return !f.Connected })
 	c.Close()
-	m.proxy.up()
+	m.proxy.Up()
 	time.Sleep(300 * time.Millisecond)
 	assert.False(t, c.Connected())
 }
@@ -200,9 +200,9 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	before := stableGoroutines()
 	c := m.dial(t)
 	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
-	m.proxy.down() // one reconnect cycle too
+	m.proxy.Down() // one reconnect cycle too
 	waitChange(t, c, func(f Facts) bool { return !f.Connected })
-	m.proxy.up()
+	m.proxy.Up()
 	waitChange(t, c, func(f Facts) bool { return f.Connected })
 	c.Close()
 	// Polled by hand: assert.Eventually runs its condition in a goroutine.
@@ -220,9 +220,9 @@ func TestProbeDetectsHungServer(t *testing.T) {
 	m := newMemOVS(t, memOptions{})
 	// Attempts made while frozen hang until their timeout: keep it short.
 	c := m.dialProbing(t, 100*time.Millisecond, time.Second)
-	m.proxy.freeze(true)
+	m.proxy.Freeze(true)
 	waitChange(t, c, func(f Facts) bool { return !f.Connected })
-	m.proxy.freeze(false)
+	m.proxy.Freeze(false)
 	waitChange(t, c, func(f Facts) bool { return f.Connected })
 }
 
@@ -244,12 +244,12 @@ func stableGoroutines() int {
 func TestUpdateWaitsForTheNextSession(t *testing.T) {
 	m := newMemOVS(t, memOptions{})
 	c := m.dial(t)
-	m.proxy.down()
+	m.proxy.Down()
 	restored := make(chan struct{})
 	go func() {
 		defer close(restored)
 		time.Sleep(300 * time.Millisecond)
-		m.proxy.up()
+		m.proxy.Up()
 	}()
 	defer func() { <-restored }()
 	// Called while the session is gone, whether or not the client noticed

@@ -26,6 +26,13 @@ type HostSpec struct {
 	// bridges' controllers as the operator set them (ovs-vsctl
 	// set-controller).
 	ControllerTargets []string
+	// Tables are the Flow_Table rows of each bridge, by bridge name
+	// (BridgeInt, BridgeTun): the tables' names and limits. Each listed
+	// table number gets a row brtun owns; other numbers are left alone.
+	Tables map[string][]TableSpec
+	// MACTableSize is br-int's other_config:mac-table-size, the bound of
+	// its NORMAL MAC learning table; 0 leaves the key as it is.
+	MACTableSize int
 }
 
 // DatapathID returns the datapath id brtun gives a bridge of a host, so the
@@ -87,9 +94,26 @@ func (t *Txn) EnsureHost(spec HostSpec) error {
 	if err != nil {
 		return fmt.Errorf("ensure host %s: %w", spec.Name, err)
 	}
+	for br, tables := range spec.Tables {
+		if br != BridgeInt && br != BridgeTun {
+			return fmt.Errorf("ensure host %s: tables of unknown bridge %q", spec.Name, br)
+		}
+		if err := validTables(tables); err != nil {
+			return fmt.Errorf("ensure host %s: %s: %w", spec.Name, br, err)
+		}
+	}
+	if spec.MACTableSize < 0 {
+		return fmt.Errorf("ensure host %s: negative MAC table size %d", spec.Name, spec.MACTableSize)
+	}
 	t.note("ensure host %s", spec.Name)
 	for _, br := range []string{BridgeInt, BridgeTun} {
-		if err := t.ensureBridge(br, dpType, DatapathID(spec.Name, br), targets); err != nil {
+		b := bridgeSpec{
+			name: br, dpType: dpType, dpid: DatapathID(spec.Name, br), targets: targets, tables: spec.Tables[br],
+		}
+		if br == BridgeInt {
+			b.macTableSize = macTableSize(spec.MACTableSize)
+		}
+		if err := t.ensureBridge(b); err != nil {
 			return fmt.Errorf("ensure %s on %s: %w", br, spec.Name, err)
 		}
 		if err := t.ensurePort(portSpec{
@@ -147,10 +171,23 @@ func sameDatapathType(a, b string) bool {
 	return norm(a) == norm(b)
 }
 
-func (t *Txn) ensureBridge(name, dpType string, dpid uint64, targets []string) error {
+// bridgeSpec is the desired state of one bridge.
+type bridgeSpec struct {
+	name, dpType string
+	dpid         uint64
+	targets      []string // nil: leave the controllers alone
+	tables       []TableSpec
+	macTableSize string // other_config:mac-table-size; "": leave it alone
+}
+
+func (t *Txn) ensureBridge(s bridgeSpec) error {
+	name, dpType, targets := s.name, s.dpType, s.targets
 	otherConfig := map[string]string{
 		keyDisableInBand: "true",
-		keyDatapathID:    FormatDatapathID(dpid),
+		keyDatapathID:    FormatDatapathID(s.dpid),
+	}
+	if s.macTableSize != "" {
+		otherConfig[keyMACTableSize] = s.macTableSize
 	}
 	ids := map[string]string{KeyOwner: OwnerBrtun}
 	protocols := []string{vswitchd.BridgeProtocolsOpenflow10, vswitchd.BridgeProtocolsOpenflow13}
@@ -162,9 +199,14 @@ func (t *Txn) ensureBridge(name, dpType string, dpid uint64, targets []string) e
 		if err != nil {
 			return err
 		}
+		tables, _, err := t.ensureFlowTables(nil, s.tables)
+		if err != nil {
+			return err
+		}
 		nb := &vswitchd.Bridge{
 			UUID: t.namedUUID(), Name: name, DatapathType: dpType, FailMode: &secure,
 			Protocols: protocols, OtherConfig: otherConfig, ExternalIDs: ids, Controller: ctrl,
+			FlowTables: tables,
 		}
 		t.newBridges[name] = nb
 		t.newOrder = append(t.newOrder, name)
@@ -203,6 +245,12 @@ func (t *Txn) ensureBridge(name, dpType string, dpid uint64, targets []string) e
 			want.Controller = ctrl
 			fields = append(fields, &want.Controller)
 		}
+	}
+	if tables, changed, err := t.ensureFlowTables(b.FlowTables, s.tables); err != nil {
+		return err
+	} else if changed {
+		want.FlowTables = tables
+		fields = append(fields, &want.FlowTables)
 	}
 	if len(fields) > 0 {
 		if err := t.update(want, fields...); err != nil {

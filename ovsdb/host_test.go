@@ -115,7 +115,7 @@ func TestEnsureHostFreshAndIdempotent(t *testing.T) {
 	expectHost(t, st, spec)
 	cfg := st.root.NextCfg
 	assert.Equal(t, 1, cfg, "one transaction")
-	assert.Equal(t, []string{"brtun: ensure host h1"}, m.proxy.seenComments())
+	assert.Equal(t, []string{"brtun: ensure host h1"}, m.proxy.Comments())
 
 	// The client returns once "ovs-vswitchd" applied it: the facts hold
 	// datapath ids and patch ofports.
@@ -139,7 +139,7 @@ func TestEnsureHostFreshAndIdempotent(t *testing.T) {
 }
 
 func TestEnsureHostCreatesRootRow(t *testing.T) {
-	m := newMemOVS(t, memOptions{noRoot: true})
+	m := newMemOVS(t, memOptions{NoRoot: true})
 	c := m.dial(t)
 	spec := HostSpec{Name: "h1"}
 	require.NoError(t, c.EnsureHost(ctxT(t), spec))
@@ -152,16 +152,16 @@ func TestEnsureHostRepairsAndAdopts(t *testing.T) {
 	// br-int as "ovs-vsctl add-br br-int" plus operator settings: standalone,
 	// an extra other_config key, a stale controller and an extra port.
 	st := m.state(t)
-	ops := m.create(t,
+	ops := m.Create(t,
 		&vswitchd.Interface{UUID: "iint", Name: BridgeInt, Type: "internal"},
 		&vswitchd.Port{UUID: "pint", Name: BridgeInt, Interfaces: []string{"iint"}},
 	)
-	ops = append(ops, m.create(t,
+	ops = append(ops, m.Create(t,
 		&vswitchd.Interface{UUID: "itap", Name: "tap9"},
 		&vswitchd.Port{UUID: "ptap", Name: "tap9", Interfaces: []string{"itap"}},
 	)...)
-	ops = append(ops, m.create(t, &vswitchd.Controller{UUID: "cold", Target: "tcp:198.51.100.9:6653"})...)
-	ops = append(ops, m.create(t, &vswitchd.Bridge{
+	ops = append(ops, m.Create(t, &vswitchd.Controller{UUID: "cold", Target: "tcp:198.51.100.9:6653"})...)
+	ops = append(ops, m.Create(t, &vswitchd.Bridge{
 		UUID: "bint", Name: BridgeInt, FailMode: &standalone, Ports: []string{"pint", "ptap"},
 		OtherConfig: map[string]string{"mac-table-size": "4096", "disable-in-band": "false"},
 		Controller:  []string{"cold"},
@@ -169,7 +169,7 @@ func TestEnsureHostRepairsAndAdopts(t *testing.T) {
 	root := &vswitchd.OpenvSwitch{UUID: st.root.UUID, Bridges: []string{"bint"}}
 	up, err := m.raw.Where(root).Update(root, &root.Bridges)
 	require.NoError(t, err)
-	m.transact(t, append(ops, up...)...)
+	m.Transact(t, append(ops, up...)...)
 
 	orig := m.state(t).bridgeByName[BridgeInt].UUID
 
@@ -214,7 +214,7 @@ func TestEnsureHostRepairsAndAdopts(t *testing.T) {
 }
 
 func TestEnsureHostChecksDatapathType(t *testing.T) {
-	m := newMemOVS(t, memOptions{datapathTypes: []string{"netdev", "system"}})
+	m := newMemOVS(t, memOptions{DatapathTypes: []string{"netdev", "system"}})
 	c := m.dial(t)
 	err := c.EnsureHost(ctxT(t), HostSpec{Name: "h1", DatapathType: "dummy"})
 	require.ErrorContains(t, err, `datapath type "dummy" is not supported`)

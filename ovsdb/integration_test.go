@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -19,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed/lab"
 	"github.com/brtun/brtun/topology"
 )
 
@@ -407,10 +406,7 @@ func installMinimalPipeline(t *testing.T, h *lab.Host, vlan, patch, tunnel int) 
 		fmt.Sprintf("table=0,priority=1,in_port=%d,dl_vlan=%d,actions=strip_vlan,set_tunnel:0x64,output:%d", patch, vlan, tunnel),
 		fmt.Sprintf("table=0,priority=1,in_port=%d,tun_id=0x64,actions=mod_vlan_vid:%d,output:%d", tunnel, vlan, patch),
 	}
-	file := filepath.Join(h.Dir, "brtun-ovsdb-test.flows")
-	require.NoError(t, os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
-	out, err := h.Ofctl("add-flows", "br-tun", file)
-	require.NoError(t, err, out)
-	out, err = h.Ofctl("add-flow", "br-int", "table=0,priority=0,actions=NORMAL")
+	h.LoadFlows(t, "add-flows", "br-tun", lines)
+	out, err := h.Ofctl("add-flow", "br-int", "table=0,priority=0,actions=NORMAL")
 	require.NoError(t, err, out)
 }

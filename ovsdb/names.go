@@ -1,15 +1,18 @@
 package ovsdb
 
-// Bridge and port names brtun manages on every host.
+import "github.com/brtun/brtun/topology"
+
+// Bridge and port names brtun manages on every host. topology names them
+// (the API refuses VM ports on them: topology.OwnedInterface).
 const (
 	// BridgeInt is the integration bridge holding VM ports.
-	BridgeInt = "br-int"
+	BridgeInt = topology.BridgeInt
 	// BridgeTun is the tunnel bridge holding tunnel ports.
-	BridgeTun = "br-tun"
+	BridgeTun = topology.BridgeTun
 	// PatchTun is the patch port on br-int leading to br-tun.
-	PatchTun = "patch-tun"
+	PatchTun = topology.PatchTun
 	// PatchInt is the patch port on br-tun leading to br-int.
-	PatchInt = "patch-int"
+	PatchInt = topology.PatchInt
 )
 
 // Keys brtun writes into external_ids and other_config columns.

@@ -248,6 +248,7 @@ func clientModel() (model.ClientDBModel, error) {
 		vswitchd.PortTable:        &vswitchd.Port{},
 		vswitchd.InterfaceTable:   &vswitchd.Interface{},
 		vswitchd.ControllerTable:  &vswitchd.Controller{},
+		vswitchd.FlowTableTable:   &vswitchd.FlowTable{},
 	})
 }
 
@@ -306,14 +307,17 @@ func (c *Client) monitor(ovs client.Client) *client.Monitor {
 	port := &vswitchd.Port{}
 	iface := &vswitchd.Interface{}
 	ctrl := &vswitchd.Controller{}
+	table := &vswitchd.FlowTable{}
 	return ovs.NewMonitor(
 		client.WithTable(root, &root.Bridges, &root.NextCfg, &root.CurCfg, &root.DatapathTypes),
 		client.WithTable(br, &br.Name, &br.DatapathType, &br.DatapathID, &br.FailMode, &br.Protocols,
-			&br.OtherConfig, &br.ExternalIDs, &br.Controller, &br.Ports),
+			&br.OtherConfig, &br.ExternalIDs, &br.Controller, &br.Ports, &br.FlowTables),
 		client.WithTable(port, &port.Name, &port.Interfaces, &port.Tag, &port.VLANMode,
 			&port.ExternalIDs, &port.OtherConfig),
 		client.WithTable(iface, &iface.Name, &iface.Type, &iface.Options, &iface.ExternalIDs,
 			&iface.Ofport, &iface.MACInUse, &iface.Error),
 		client.WithTable(ctrl, &ctrl.Target, &ctrl.ConnectionMode, &ctrl.ExternalIDs),
+		client.WithTable(table, &table.Name, &table.FlowLimit, &table.OverflowPolicy, &table.Groups,
+			&table.ExternalIDs),
 	)
 }

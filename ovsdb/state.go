@@ -22,6 +22,7 @@ type state struct {
 	ports       map[string]*vswitchd.Port
 	ifaces      map[string]*vswitchd.Interface
 	controllers map[string]*vswitchd.Controller
+	flowTables  map[string]*vswitchd.FlowTable
 
 	bridgeByName map[string]*vswitchd.Bridge
 	portByName   map[string]*vswitchd.Port
@@ -58,7 +59,13 @@ func snapshot(tc *cache.TableCache) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newState(roots, bridges, ports, ifaces, controllers), nil
+	flowTables, err := rowsOf[*vswitchd.FlowTable](tc, vswitchd.FlowTableTable)
+	if err != nil {
+		return nil, err
+	}
+	st := newState(roots, bridges, ports, ifaces, controllers)
+	st.flowTables = flowTables
+	return st, nil
 }
 
 // newState indexes rows keyed by UUID. It copes with whatever a server may
@@ -136,6 +143,7 @@ func (st *state) inCache(tc *cache.TableCache) (bool, error) {
 		func() (bool, error) { return sameRows(tc, vswitchd.PortTable, st.ports) },
 		func() (bool, error) { return sameRows(tc, vswitchd.InterfaceTable, st.ifaces) },
 		func() (bool, error) { return sameRows(tc, vswitchd.ControllerTable, st.controllers) },
+		func() (bool, error) { return sameRows(tc, vswitchd.FlowTableTable, st.flowTables) },
 	} {
 		if same, err := check(); err != nil || !same {
 			return false, err

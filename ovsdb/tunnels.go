@@ -2,8 +2,6 @@ package ovsdb
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -37,18 +35,10 @@ type Peer struct {
 	Types []topology.NetworkType
 }
 
-// TunnelPortName returns the br-tun port name of a tunnel: the type's name, a
-// dash and 8 hex digits, which for an IPv4 peer are its address (vxlan-c0000202,
-// as Neutron names them) and for an IPv6 peer a hash of it.
+// TunnelPortName returns the br-tun port name of a tunnel (vxlan-c0000202);
+// topology.TunnelPortName says how it is formed.
 func TunnelPortName(typ topology.NetworkType, peer netip.Addr) string {
-	peer = peer.Unmap()
-	if peer.Is4() {
-		a := peer.As4()
-		return string(typ) + "-" + hex.EncodeToString(a[:])
-	}
-	a := peer.As16()
-	sum := sha256.Sum256(a[:])
-	return string(typ) + "-" + hex.EncodeToString(sum[:4])
+	return topology.TunnelPortName(typ, peer)
 }
 
 // EnsureTunnels makes br-tun hold exactly the tunnel ports of spec, in one

@@ -97,7 +97,7 @@ func TestEnsureTunnels(t *testing.T) {
 	c := m.dial(t)
 	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
 	// An operator's own tunnel on br-tun, without brtun ownership.
-	m.addPort(t, BridgeTun, &vswitchd.Port{Name: "vxlan-manual"},
+	m.AddPort(t, BridgeTun, &vswitchd.Port{Name: "vxlan-manual"},
 		&vswitchd.Interface{Name: "vxlan-manual", Type: "vxlan", Options: map[string]string{"remote_ip": "192.0.2.99"}})
 
 	spec := TunnelSpec{LocalIP: "192.0.2.1", Peers: []Peer{
@@ -155,7 +155,7 @@ func TestEnsureTunnelsConflict(t *testing.T) {
 	c := m.dial(t)
 	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
 	// Someone made a port with the name brtun wants for h2.
-	m.addPort(t, BridgeTun, &vswitchd.Port{Name: "vxlan-c0000202"},
+	m.AddPort(t, BridgeTun, &vswitchd.Port{Name: "vxlan-c0000202"},
 		&vswitchd.Interface{Name: "vxlan-c0000202", Type: "vxlan", Options: map[string]string{"remote_ip": "192.0.2.200"}})
 
 	spec := TunnelSpec{LocalIP: "192.0.2.1", Peers: []Peer{
@@ -202,7 +202,7 @@ func TestUpdateBatchesOneTransaction(t *testing.T) {
 	require.NoError(t, err)
 	st := m.state(t)
 	assert.Equal(t, 1, st.root.NextCfg, "one transaction")
-	assert.Equal(t, []string{"brtun: ensure host h1; ensure tunnels (1 ports); bind tap1 vlan 1"}, m.proxy.seenComments())
+	assert.Equal(t, []string{"brtun: ensure host h1; ensure tunnels (1 ports); bind tap1 vlan 1"}, m.proxy.Comments())
 	assert.Equal(t, []string{BridgeTun, PatchInt, "vxlan-c0000202"}, tunnelNames(t, st))
 	require.NotNil(t, st.portByName["tap1"])
 	assert.Equal(t, BridgeInt, st.bridgeOfPort(st.portByName["tap1"]).Name)
@@ -252,7 +252,7 @@ func TestEnsureTunnelsGeneve(t *testing.T) {
 	drifted := &vswitchd.Interface{UUID: i.UUID, Type: "vxlan"}
 	ops, err := m.raw.Where(drifted).Update(drifted, &drifted.Type)
 	require.NoError(t, err)
-	m.transact(t, ops...)
+	m.Transact(t, ops...)
 	require.Eventually(t, func() bool { return geneveFacts().Type == topology.VXLAN }, 5*time.Second, 10*time.Millisecond)
 	require.NoError(t, c.EnsureTunnels(ctxT(t), spec))
 	i2 := m.state(t).ifaceByName["geneve-c0000202"]

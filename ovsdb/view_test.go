@@ -58,7 +58,7 @@ func (m *memOVS) setOFPort(t *testing.T, iface string, ofport int) {
 	i := &vswitchd.Interface{UUID: m.state(t).ifaceByName[iface].UUID, Ofport: &ofport}
 	ops, err := m.raw.Where(i).Update(i, &i.Ofport)
 	require.NoError(t, err)
-	m.transact(t, ops...)
+	m.Transact(t, ops...)
 }
 
 func bindingOf(f Facts, iface string) (BoundPort, bool) {
@@ -79,7 +79,7 @@ func TestViewsFollowTheCache(t *testing.T) {
 	// Rows added by brtun and by an operator.
 	bindMany(t, c, 50)
 	requireFreshView(t, c, "after binding 50 ports")
-	m.addPort(t, BridgeInt, &vswitchd.Port{Name: "manual"},
+	m.AddPort(t, BridgeInt, &vswitchd.Port{Name: "manual"},
 		&vswitchd.Interface{Name: "manual", ExternalIDs: map[string]string{KeyNetwork: "red"}})
 	v := requireFreshView(t, c, "after an operator added a port")
 	require.Len(t, v.facts().Bindings, 50)
@@ -102,10 +102,10 @@ func TestViewsFollowTheCache(t *testing.T) {
 	// A new session builds its own views from its new cache, including
 	// what changed while the client was away.
 	old := v
-	m.proxy.down()
+	m.proxy.Down()
 	waitChange(t, c, func(f Facts) bool { return !f.Connected })
 	m.setOFPort(t, "tap3", 4001)
-	m.proxy.up()
+	m.proxy.Up()
 	waitChange(t, c, func(f Facts) bool { return f.Connected })
 	v = requireFreshView(t, c, "after reconnecting")
 	assert.NotSame(t, old, v)
@@ -167,8 +167,10 @@ func TestViewsRecoverFromMissingEvents(t *testing.T) {
 
 // cloneState deep-copies a state: its rows and its indexes.
 func cloneState(st *state) *state {
-	return newState(cloneRows(st.roots), cloneRows(st.bridges), cloneRows(st.ports),
+	out := newState(cloneRows(st.roots), cloneRows(st.bridges), cloneRows(st.ports),
 		cloneRows(st.ifaces), cloneRows(st.controllers))
+	out.flowTables = cloneRows(st.flowTables)
+	return out
 }
 
 func cloneRows[T model.Model](rows map[string]T) map[string]T {
@@ -190,7 +192,7 @@ func TestTxnLeavesTheStateAlone(t *testing.T) {
 		{Name: "h3", IP: "192.0.2.3", Types: []topology.NetworkType{topology.GRE}},
 	}}))
 	bindMany(t, c, 3)
-	m.addPort(t, BridgeInt, &vswitchd.Port{Name: "manual"}, &vswitchd.Interface{Name: "manual"})
+	m.AddPort(t, BridgeInt, &vswitchd.Port{Name: "manual"}, &vswitchd.Interface{Name: "manual"})
 	v := requireFreshView(t, c, "before planning")
 	before := cloneState(v.st)
 	require.Equal(t, before, v.st, "the copy is faithful")

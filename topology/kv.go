@@ -88,10 +88,22 @@ func getJSON(t txn, b bucket, k string, v any) (bool, error) {
 	if err != nil || raw == nil {
 		return false, err
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := decodeStored(raw, v); err != nil {
 		return false, fmt.Errorf("decode %s/%s: %w", b, k, err)
 	}
 	return true, nil
+}
+
+// decodeStored decodes a stored object into v, filling what objects stored
+// by older versions lack (afterDecode).
+func decodeStored(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return err
+	}
+	if d, ok := v.(interface{ afterDecode() }); ok {
+		d.afterDecode()
+	}
+	return nil
 }
 
 func putJSON(t txn, b bucket, k string, v any) error {
@@ -111,7 +123,7 @@ func scanJSON[T any](t txn, b bucket, prefix string) ([]T, error) {
 	out := make([]T, 0, len(pairs))
 	for _, p := range pairs {
 		var v T
-		if err := json.Unmarshal(p.val, &v); err != nil {
+		if err := decodeStored(p.val, &v); err != nil {
 			return nil, fmt.Errorf("decode %s/%s: %w", b, p.key, err)
 		}
 		out = append(out, v)

@@ -3,6 +3,7 @@ package topology
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 func (s *store) CreateNetwork(ctx context.Context, n Network) (Network, uint64, error) {
@@ -11,8 +12,9 @@ func (s *store) CreateNetwork(ctx context.Context, n Network) (Network, uint64, 
 		return Network{}, 0, err
 	}
 	requested := n.SegmentID
-	rev, err := s.write(ctx, func(t txn) error {
+	rev, err := s.write(ctx, func(t txn, rev uint64) error {
 		n.SegmentID = requested // a rerun of this transaction allocates afresh
+		n.RevisionNumber = rev
 		if _, found, err := getNetwork(t, n.Name); err != nil || found {
 			if err == nil {
 				err = conflict("network %q already exists", n.Name)
@@ -71,10 +73,55 @@ func (s *store) ListNetworks(ctx context.Context) ([]Network, error) {
 	return networks, nil
 }
 
-func (s *store) DeleteNetwork(ctx context.Context, name string, cascade bool) (uint64, error) {
-	rev, err := s.write(ctx, func(t txn) error {
+func (s *store) UpdateNetwork(ctx context.Context, name string, ifMatch IfMatch, change func(*Network) error) (Network, uint64, error) {
+	var n Network
+	rev, err := s.write(ctx, func(t txn, rev uint64) error {
+		old, err := mustGetNetwork(t, name)
+		if err != nil {
+			return err
+		}
+		if err := ifMatch.check(old.RevisionNumber); err != nil {
+			return err
+		}
+		n = old
+		n.Tags = slices.Clone(old.Tags)
+		if err := change(&n); err != nil {
+			return err
+		}
+		if n.Name != old.Name {
+			return invalid("name", "a network cannot be renamed (%q)", old.Name)
+		}
+		for _, f := range []struct {
+			field string
+			same  bool
+		}{
+			{"type", n.Type == old.Type},
+			{"segment_id", n.SegmentID == old.SegmentID},
+			{"revision_number", n.RevisionNumber == old.RevisionNumber},
+		} {
+			if err := immutable(f.field, f.same); err != nil {
+				return err
+			}
+		}
+		if n, err = normalizeNetwork(n); err != nil {
+			return err
+		}
+		n.RevisionNumber = rev
+		return putJSON(t, bucketNetworks, n.Name, n)
+	})
+	if err != nil {
+		return Network{}, 0, fmt.Errorf("update network %q: %w", name, err)
+	}
+	return n, rev, nil
+}
+
+func (s *store) DeleteNetwork(ctx context.Context, name string, cascade bool, ifMatch IfMatch) (uint64, error) {
+	rev, err := s.write(ctx, func(t txn, _ uint64) error {
 		n, err := mustGetNetwork(t, name)
 		if err != nil {
+			return err
+		}
+		if err := ifMatch.check(n.RevisionNumber); err != nil {
 			return err
 		}
 		ports, err := scanJSON[Port](t, bucketPorts, key(name, ""))

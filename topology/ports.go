@@ -8,7 +8,7 @@ import (
 
 func (s *store) CreatePort(ctx context.Context, req Port) (Port, uint64, error) {
 	p := req
-	rev, err := s.write(ctx, func(t txn) error {
+	rev, err := s.write(ctx, func(t txn, rev uint64) error {
 		p = req // a rerun of this transaction starts from the request
 		if _, err := mustGetNetwork(t, p.Network); err != nil {
 			return err
@@ -29,6 +29,7 @@ func (s *store) CreatePort(ctx context.Context, req Port) (Port, uint64, error) 
 		if p.LocalVLAN, err = acquireVLAN(t, p.Host, p.Network); err != nil {
 			return err
 		}
+		p.RevisionNumber = rev
 		return putPort(t, p)
 	})
 	if err != nil {
@@ -37,13 +38,36 @@ func (s *store) CreatePort(ctx context.Context, req Port) (Port, uint64, error) 
 	return p, rev, nil
 }
 
-func (s *store) UpdatePort(ctx context.Context, req Port) (Port, uint64, error) {
-	p := req
-	rev, err := s.write(ctx, func(t txn) error {
-		p = req // a rerun of this transaction starts from the request
-		old, err := mustGetPort(t, p.Network, p.Name)
+func (s *store) UpdatePort(ctx context.Context, network, name string, ifMatch IfMatch, change func(*Port) error) (Port, uint64, error) {
+	var p Port
+	rev, err := s.write(ctx, func(t txn, rev uint64) error {
+		old, err := mustGetPort(t, network, name)
 		if err != nil {
 			return err
+		}
+		if err := ifMatch.check(old.RevisionNumber); err != nil {
+			return err
+		}
+		p = old
+		p.IPs = slices.Clone(old.IPs)
+		p.Tags = slices.Clone(old.Tags)
+		p.AllowedAddressPairs = slices.Clone(old.AllowedAddressPairs)
+		p.AdminStateUp = Bool(old.Up())
+		if err := change(&p); err != nil {
+			return err
+		}
+		for _, f := range []struct {
+			field string
+			same  bool
+		}{
+			{"network", p.Network == old.Network},
+			{"name", p.Name == old.Name},
+			{"local_vlan", p.LocalVLAN == old.LocalVLAN},
+			{"revision_number", p.RevisionNumber == old.RevisionNumber},
+		} {
+			if err := immutable(f.field, f.same); err != nil {
+				return err
+			}
 		}
 		if p, err = normalizePort(p); err != nil {
 			return err
@@ -63,10 +87,11 @@ func (s *store) UpdatePort(ctx context.Context, req Port) (Port, uint64, error) 
 				return err
 			}
 		}
+		p.RevisionNumber = rev
 		return putPort(t, p)
 	})
 	if err != nil {
-		return Port{}, 0, fmt.Errorf("update port %q in network %q: %w", p.Name, p.Network, err)
+		return Port{}, 0, fmt.Errorf("update port %q in network %q: %w", name, network, err)
 	}
 	return p, rev, nil
 }
@@ -87,6 +112,12 @@ func (s *store) GetPort(ctx context.Context, network, name string) (Port, error)
 func (s *store) ListPorts(ctx context.Context, network string) ([]Port, error) {
 	var ports []Port
 	err := s.read(ctx, func(t txn) error {
+		if network == "" {
+			var err error
+			ports, err = scanJSON[Port](t, bucketPorts, "")
+			sortPorts(ports)
+			return err
+		}
 		if _, err := mustGetNetwork(t, network); err != nil {
 			return err
 		}
@@ -100,10 +131,13 @@ func (s *store) ListPorts(ctx context.Context, network string) ([]Port, error) {
 	return ports, nil
 }
 
-func (s *store) DeletePort(ctx context.Context, network, name string) (uint64, error) {
-	rev, err := s.write(ctx, func(t txn) error {
+func (s *store) DeletePort(ctx context.Context, network, name string, ifMatch IfMatch) (uint64, error) {
+	rev, err := s.write(ctx, func(t txn, _ uint64) error {
 		p, err := mustGetPort(t, network, name)
 		if err != nil {
+			return err
+		}
+		if err := ifMatch.check(p.RevisionNumber); err != nil {
 			return err
 		}
 		return deletePort(t, p)

@@ -20,32 +20,43 @@ type Store interface {
 	CreateHost(ctx context.Context, h Host) (Host, uint64, error)
 	GetHost(ctx context.Context, name string) (Host, error)
 	ListHosts(ctx context.Context) ([]Host, error)
+	// UpdateHost applies change to the stored host in one transaction (a
+	// new tunnel_ip, ovsdb, datapath_type, description or tags). The name
+	// cannot change.
+	UpdateHost(ctx context.Context, name string, ifMatch IfMatch, change func(*Host) error) (Host, uint64, error)
 	// DeleteHost removes a host. While ports are bound on it, it fails with
 	// ErrConflict unless cascade is set, which deletes those ports too.
-	DeleteHost(ctx context.Context, name string, cascade bool) (uint64, error)
+	DeleteHost(ctx context.Context, name string, cascade bool, ifMatch IfMatch) (uint64, error)
 
 	// CreateNetwork stores a network. A zero SegmentID allocates the lowest
 	// free segment of the network's type; (type, segment) pairs are unique.
 	CreateNetwork(ctx context.Context, n Network) (Network, uint64, error)
 	GetNetwork(ctx context.Context, name string) (Network, error)
 	ListNetworks(ctx context.Context) ([]Network, error)
+	// UpdateNetwork applies change to the stored network in one transaction
+	// (mac_learning, description, tags). Name, type and segment_id cannot
+	// change (ErrInvalid naming the field).
+	UpdateNetwork(ctx context.Context, name string, ifMatch IfMatch, change func(*Network) error) (Network, uint64, error)
 	// DeleteNetwork removes a network; like DeleteHost for its ports.
-	DeleteNetwork(ctx context.Context, name string, cascade bool) (uint64, error)
+	DeleteNetwork(ctx context.Context, name string, cascade bool, ifMatch IfMatch) (uint64, error)
 
 	// CreatePort binds an interface of a host to a network. The port's host
 	// gets a local VLAN for the network when this is its first port there.
 	// Port names are unique within a network; an interface of a host, a MAC
 	// within a network and an IP within a network belong to one port.
 	CreatePort(ctx context.Context, p Port) (Port, uint64, error)
-	// UpdatePort replaces the host, interface, MAC and IPs of an existing
-	// port (a VM that moved). Moving hosts releases and allocates local VLANs.
-	UpdatePort(ctx context.Context, p Port) (Port, uint64, error)
+	// UpdatePort applies change to the stored port in one transaction (a VM
+	// that moved, new addresses, admin state, description, tags). Moving
+	// hosts releases and allocates local VLANs. Network and name cannot
+	// change; local_vlan is the store's.
+	UpdatePort(ctx context.Context, network, name string, ifMatch IfMatch, change func(*Port) error) (Port, uint64, error)
 	GetPort(ctx context.Context, network, name string) (Port, error)
-	// ListPorts lists the ports of a network (ErrNotFound for an unknown network).
+	// ListPorts lists the ports of a network (ErrNotFound for an unknown
+	// network), or of every network when network is "".
 	ListPorts(ctx context.Context, network string) ([]Port, error)
 	// DeletePort removes a port; the last port of a network on a host
 	// releases the host's local VLAN for that network.
-	DeletePort(ctx context.Context, network, name string) (uint64, error)
+	DeletePort(ctx context.Context, network, name string, ifMatch IfMatch) (uint64, error)
 
 	// Snapshot returns all hosts, networks and ports at one revision.
 	Snapshot(ctx context.Context) (Snapshot, error)
@@ -76,22 +87,36 @@ func newStore(be backend) *store {
 	return &store{be: be, watchers: make(map[chan uint64]struct{})}
 }
 
-// write runs fn in one transaction, bumps the revision when fn succeeds and
-// tells watchers after the commit.
-func (s *store) write(ctx context.Context, fn func(t txn) error) (uint64, error) {
+// IfMatch is a write's precondition on the object's revision_number: the
+// write fails with ErrPrecondition unless the stored object's revision is
+// one of them. nil means no precondition.
+type IfMatch []uint64
+
+// check fails unless rev satisfies m.
+func (m IfMatch) check(rev uint64) error {
+	if m == nil || slices.Contains(m, rev) {
+		return nil
+	}
+	return preconditionFailed("the object is at revision %d, not the one If-Match names", rev)
+}
+
+// write runs fn in one transaction with the revision the transaction will
+// commit as (objects fn stores carry it as their revision_number), bumps
+// the store's revision when fn succeeds and tells watchers after the commit.
+func (s *store) write(ctx context.Context, fn func(t txn, rev uint64) error) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	var rev uint64
 	err := s.be.update(ctx, func(t txn) error {
-		if err := fn(t); err != nil {
-			return err
-		}
 		cur, err := readRevision(t)
 		if err != nil {
 			return err
 		}
 		rev = cur + 1
+		if err := fn(t, rev); err != nil {
+			return err
+		}
 		return writeRevision(t, rev)
 	})
 	if err != nil {
@@ -211,14 +236,19 @@ func (s *store) Snapshot(ctx context.Context) (Snapshot, error) {
 		if snap.Ports, err = scanJSON[Port](t, bucketPorts, ""); err != nil {
 			return err
 		}
-		// Keys are "network/port"; '-' and '.' sort before '/', so sort by fields.
-		slices.SortFunc(snap.Ports, func(a, b Port) int {
-			return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Name, b.Name))
-		})
+		sortPorts(snap.Ports)
 		return nil
 	})
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
 	return snap, nil
+}
+
+// sortPorts sorts ports by network, then name. Keys are "network/port" and
+// '-' and '.' sort before '/', so key order is not that order.
+func sortPorts(ports []Port) {
+	slices.SortFunc(ports, func(a, b Port) int {
+		return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Name, b.Name))
+	})
 }

@@ -36,7 +36,7 @@ func backends(t *testing.T, test func(t *testing.T, s Store)) {
 
 func mustHost(t *testing.T, s Store, name, ip string) Host {
 	t.Helper()
-	h, _, err := s.CreateHost(context.Background(), Host{Name: name, OVSDB: "tcp:198.51.100.1:6640", TunnelIP: ip})
+	h, _, err := s.CreateHost(context.Background(), Host{Name: name, OVSDB: "unix:/run/brtun-test/" + name + "/db.sock", TunnelIP: ip})
 	require.NoError(t, err)
 	return h
 }
@@ -70,7 +70,8 @@ func TestHostCRUD(t *testing.T) {
 		h, rev, err := s.CreateHost(ctx, Host{Name: "h1", OVSDB: "tcp:198.51.100.1:6640", TunnelIP: "192.0.2.1"})
 		require.NoError(t, err)
 		assert.Equal(t, uint64(1), rev)
-		assert.Equal(t, Host{Name: "h1", OVSDB: "tcp:198.51.100.1:6640", TunnelIP: "192.0.2.1", DatapathType: "system"}, h)
+		assert.Equal(t, Host{Name: "h1", OVSDB: "tcp:198.51.100.1:6640", TunnelIP: "192.0.2.1", DatapathType: "system",
+			Meta: Meta{Tags: []string{}, RevisionNumber: 1}}, h)
 
 		h2, rev, err := s.CreateHost(ctx, Host{Name: "h2", OVSDB: "unix:/run/h2/db.sock", TunnelIP: "2001:DB8::2", DatapathType: "netdev"})
 		require.NoError(t, err)
@@ -91,12 +92,12 @@ func TestHostCRUD(t *testing.T) {
 		requireKind(t, err, ErrConflict, "")
 		assert.Contains(t, err.Error(), `used by host "h1"`)
 
-		rev, err = s.DeleteHost(ctx, "h1", false)
+		rev, err = s.DeleteHost(ctx, "h1", false, nil)
 		require.NoError(t, err)
 		assert.Equal(t, uint64(3), rev)
 		_, err = s.GetHost(ctx, "h1")
 		requireKind(t, err, ErrNotFound, "")
-		_, err = s.DeleteHost(ctx, "h1", false)
+		_, err = s.DeleteHost(ctx, "h1", false, nil)
 		requireKind(t, err, ErrNotFound, "")
 
 		// The tunnel IP of a deleted host is free again.
@@ -174,13 +175,14 @@ func TestNetworkSegments(t *testing.T) {
 		_, _, err = s.CreateNetwork(ctx, Network{Name: "X", Type: VXLAN})
 		requireKind(t, err, ErrInvalid, "name")
 
-		_, err = s.DeleteNetwork(ctx, "c", false)
+		_, err = s.DeleteNetwork(ctx, "c", false, nil)
 		require.NoError(t, err)
 		assert.Equal(t, uint32(2), mustNetwork(t, s, "c2", VXLAN, 0).SegmentID, "a deleted network's segment is free again")
 
 		got, err := s.GetNetwork(ctx, "b")
 		require.NoError(t, err)
-		assert.Equal(t, Network{Name: "b", Type: VXLAN, SegmentID: 3, MACLearning: true}, got)
+		assert.Equal(t, Network{Name: "b", Type: VXLAN, SegmentID: 3, MACLearning: true, Meta: Meta{Tags: []string{}, RevisionNumber: got.RevisionNumber}}, got)
+		assert.NotZero(t, got.RevisionNumber)
 		networks, err := s.ListNetworks(ctx)
 		require.NoError(t, err)
 		var names []string
@@ -190,7 +192,7 @@ func TestNetworkSegments(t *testing.T) {
 		assert.Equal(t, []string{"a", "b", "c2", "d", "e", "f", "g", "h"}, names)
 		_, err = s.GetNetwork(ctx, "nope")
 		requireKind(t, err, ErrNotFound, "")
-		_, err = s.DeleteNetwork(ctx, "nope", true)
+		_, err = s.DeleteNetwork(ctx, "nope", true, nil)
 		requireKind(t, err, ErrNotFound, "")
 	})
 }
@@ -213,10 +215,10 @@ func TestPortLocalVLANs(t *testing.T) {
 		assert.Equal(t, uint16(1), p4.LocalVLAN, "VLANs are per host; same interface name on another host is fine")
 
 		// blue keeps VLAN 1 on h1 until its last port there leaves.
-		_, err := s.DeletePort(ctx, "blue", "vm1")
+		_, err := s.DeletePort(ctx, "blue", "vm1", nil)
 		require.NoError(t, err)
 		assert.Equal(t, uint16(3), mustPort(t, s, Port{Network: "green", Name: "vm5", Host: "h1", Interface: "tap5"}).LocalVLAN)
-		_, err = s.DeletePort(ctx, "blue", "vm3")
+		_, err = s.DeletePort(ctx, "blue", "vm3", nil)
 		require.NoError(t, err)
 		assert.Equal(t, uint16(1), mustPort(t, s, Port{Network: "blue", Name: "vm6", Host: "h1", Interface: "tap6"}).LocalVLAN,
 			"released VLAN 1 is the lowest free again")
@@ -245,7 +247,7 @@ func TestPortMoveBetweenHosts(t *testing.T) {
 		mustPort(t, s, Port{Network: "red", Name: "r1", Host: "h2", Interface: "tap9"})
 		mustPort(t, s, Port{Network: "blue", Name: "vm1", Host: "h1", Interface: "tap0", MAC: "02:00:00:00:00:01"})
 
-		moved, _, err := s.UpdatePort(ctx, Port{Network: "blue", Name: "vm1", Host: "h2", Interface: "tap7", MAC: "02:00:00:00:00:01", IPs: []string{"198.18.0.1"}})
+		moved, _, err := replacePort(ctx, s, Port{Network: "blue", Name: "vm1", Host: "h2", Interface: "tap7", MAC: "02:00:00:00:00:01", IPs: []string{"198.18.0.1"}})
 		require.NoError(t, err)
 		assert.Equal(t, uint16(2), moved.LocalVLAN, "VLAN on the new host")
 		snap, err := s.Snapshot(ctx)
@@ -258,15 +260,15 @@ func TestPortMoveBetweenHosts(t *testing.T) {
 		requireKind(t, err, ErrConflict, "")
 
 		// Same host: VLAN unchanged, interface rename ok, keeping own claims ok.
-		same, _, err := s.UpdatePort(ctx, Port{Network: "blue", Name: "vm1", Host: "h2", Interface: "tap8", MAC: "02:00:00:00:00:01", IPs: []string{"198.18.0.1"}})
+		same, _, err := replacePort(ctx, s, Port{Network: "blue", Name: "vm1", Host: "h2", Interface: "tap8", MAC: "02:00:00:00:00:01", IPs: []string{"198.18.0.1"}})
 		require.NoError(t, err)
 		assert.Equal(t, uint16(2), same.LocalVLAN)
 
-		_, _, err = s.UpdatePort(ctx, Port{Network: "blue", Name: "nope", Host: "h2", Interface: "tap5"})
+		_, _, err = replacePort(ctx, s, Port{Network: "blue", Name: "nope", Host: "h2", Interface: "tap5"})
 		requireKind(t, err, ErrNotFound, "")
-		_, _, err = s.UpdatePort(ctx, Port{Network: "blue", Name: "vm1", Host: "h9", Interface: "tap5"})
+		_, _, err = replacePort(ctx, s, Port{Network: "blue", Name: "vm1", Host: "h9", Interface: "tap5"})
 		requireKind(t, err, ErrInvalid, "host")
-		_, _, err = s.UpdatePort(ctx, Port{Network: "blue", Name: "vm1", Host: "h1", Interface: "tap0"})
+		_, _, err = replacePort(ctx, s, Port{Network: "blue", Name: "vm1", Host: "h1", Interface: "tap0"})
 		requireKind(t, err, ErrConflict, "")
 		got, err := s.GetPort(ctx, "blue", "vm1")
 		require.NoError(t, err)
@@ -328,7 +330,7 @@ func TestPortValidationAndConflicts(t *testing.T) {
 		requireKind(t, err, ErrNotFound, "")
 		_, err = s.GetPort(ctx, "blue", "nope")
 		requireKind(t, err, ErrNotFound, "")
-		_, err = s.DeletePort(ctx, "blue", "nope")
+		_, err = s.DeletePort(ctx, "blue", "nope", nil)
 		requireKind(t, err, ErrNotFound, "")
 
 		after, err := s.Snapshot(ctx)
@@ -353,13 +355,13 @@ func TestCascadeDeletes(t *testing.T) {
 		mustPort(t, s, Port{Network: "red", Name: "c", Host: "h1", Interface: "tap2"})
 		mustPort(t, s, Port{Network: "blue", Name: "d", Host: "h2", Interface: "tap0"})
 
-		_, err := s.DeleteHost(ctx, "h1", false)
+		_, err := s.DeleteHost(ctx, "h1", false, nil)
 		requireKind(t, err, ErrConflict, "")
 		assert.Contains(t, err.Error(), "3 port(s) on 2 network(s)")
-		_, err = s.DeleteNetwork(ctx, "blue", false)
+		_, err = s.DeleteNetwork(ctx, "blue", false, nil)
 		requireKind(t, err, ErrConflict, "")
 
-		_, err = s.DeleteHost(ctx, "h1", true)
+		_, err = s.DeleteHost(ctx, "h1", true, nil)
 		require.NoError(t, err)
 		snap, err := s.Snapshot(ctx)
 		require.NoError(t, err)
@@ -371,13 +373,13 @@ func TestCascadeDeletes(t *testing.T) {
 		mustHost(t, s, "h1", "192.0.2.1")
 		assert.Equal(t, uint16(1), mustPort(t, s, Port{Network: "red", Name: "c", Host: "h1", Interface: "tap0"}).LocalVLAN)
 
-		_, err = s.DeleteNetwork(ctx, "blue", true)
+		_, err = s.DeleteNetwork(ctx, "blue", true, nil)
 		require.NoError(t, err)
 		snap, err = s.Snapshot(ctx)
 		require.NoError(t, err)
 		require.Len(t, snap.Ports, 1)
 		assert.Empty(t, snap.LocalVLANs("h2"))
-		_, err = s.DeleteHost(ctx, "h2", false)
+		_, err = s.DeleteHost(ctx, "h2", false, nil)
 		require.NoError(t, err, "h2 has no ports left")
 	})
 }
@@ -431,7 +433,7 @@ func TestLocalVLANExhaustion(t *testing.T) {
 		requireKind(t, err, ErrConflict, "")
 		assert.Contains(t, err.Error(), "no free local VLAN")
 	}
-	_, err := s.DeletePort(ctx, "n100", "p")
+	_, err := s.DeletePort(ctx, "n100", "p", nil)
 	require.NoError(t, err)
 	p := mustPort(t, s, Port{Network: "n4095", Name: "p", Host: "h1", Interface: "t4095"})
 	assert.Equal(t, uint16(100), p.LocalVLAN)
@@ -552,5 +554,13 @@ func TestCanceledContext(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 		_, err = s.ListHosts(ctx)
 		require.ErrorIs(t, err, context.Canceled)
+	})
+}
+
+// replacePort updates p's host, interface, MAC and IPs, as PUT does.
+func replacePort(ctx context.Context, s Store, p Port) (Port, uint64, error) {
+	return s.UpdatePort(ctx, p.Network, p.Name, nil, func(cur *Port) error {
+		cur.Host, cur.Interface, cur.MAC, cur.IPs = p.Host, p.Interface, p.MAC, p.IPs
+		return nil
 	})
 }

@@ -19,6 +19,7 @@ type Host struct {
 	OVSDB        string `json:"ovsdb"`         // tcp:IP:PORT, unix:PATH or ssl:IP:PORT
 	TunnelIP     string `json:"tunnel_ip"`     // underlay address tunnels use
 	DatapathType string `json:"datapath_type"` // "system" (default), "netdev", "dummy", ...
+	Meta
 }
 
 // Network is a tenant L2 segment carried over tunnels between hosts.
@@ -27,6 +28,7 @@ type Network struct {
 	Type        NetworkType `json:"type"`
 	SegmentID   uint32      `json:"segment_id"`
 	MACLearning bool        `json:"mac_learning"` // false: pure L2 population, no learn() flows
+	Meta
 }
 
 // Port binds a VM interface on a host to a network.
@@ -47,6 +49,41 @@ type Port struct {
 	// LocalVLAN is the host-local VLAN of the port's network on the port's
 	// host. The store allocates it; a value given by a caller is ignored.
 	LocalVLAN uint16 `json:"local_vlan"`
+	// AdminStateUp false keeps the port stored but drops its traffic and
+	// withdraws its entries on other hosts. nil means up (the store always
+	// stores and answers it set); read it with Up.
+	AdminStateUp *bool `json:"admin_state_up"`
+	Meta
+}
+
+// Up reports whether the port is administratively up.
+func (p Port) Up() bool { return p.AdminStateUp == nil || *p.AdminStateUp }
+
+// Bool returns a pointer to b, for AdminStateUp.
+func Bool(b bool) *bool { return &b }
+
+// Meta are the fields every stored object carries.
+type Meta struct {
+	Description string   `json:"description"`
+	Tags        []string `json:"tags"` // sorted, no duplicates; never nil once stored
+	// RevisionNumber is the store revision of the object's last change: it
+	// grows with every change of the object and is its ETag.
+	RevisionNumber uint64 `json:"revision_number"`
+}
+
+// afterDecode gives objects stored by older versions an empty tag list.
+func (m *Meta) afterDecode() {
+	if m.Tags == nil {
+		m.Tags = []string{}
+	}
+}
+
+// afterDecode gives ports stored by older versions their admin state.
+func (p *Port) afterDecode() {
+	p.Meta.afterDecode()
+	if p.AdminStateUp == nil {
+		p.AdminStateUp = Bool(true)
+	}
 }
 
 // AddressPair is an address a port may send from besides its own:

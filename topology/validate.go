@@ -4,9 +4,54 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
+
+// Bounds of the description and tags every object carries.
+const (
+	MaxDescription = 255 // bytes
+	MaxTags        = 32
+	MaxTag         = 60 // bytes
+)
+
+// normalizeMeta validates an object's description and tags and returns the
+// tags sorted without duplicates (never nil).
+func normalizeMeta(m Meta) (Meta, error) {
+	if len(m.Description) > MaxDescription || !printable(m.Description) {
+		return Meta{}, invalid("description", "want at most %d bytes of printable UTF-8", MaxDescription)
+	}
+	if len(m.Tags) > MaxTags {
+		return Meta{}, invalid("tags", "at most %d tags per object", MaxTags)
+	}
+	tags := make([]string, 0, len(m.Tags))
+	for i, tag := range m.Tags {
+		if tag == "" || len(tag) > MaxTag || !printable(tag) || strings.ContainsAny(tag, ", ") {
+			return Meta{}, invalid("tags["+strconv.Itoa(i)+"]", "%q is not a tag (1..%d bytes of printable UTF-8, no commas or spaces)", tag, MaxTag)
+		}
+		tags = append(tags, tag)
+	}
+	slices.Sort(tags)
+	m.Tags = slices.Compact(tags)
+	return m, nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
 
 // maxIPsPerPort bounds the addresses one port may carry.
 const maxIPsPerPort = 64
@@ -60,15 +105,15 @@ func normalizeHost(h Host) (Host, error) {
 	if err := validateName("name", h.Name); err != nil {
 		return Host{}, err
 	}
-	if err := validateOVSDBAddress(h.OVSDB); err != nil {
+	if _, err := ovsdbEndpoint(h.OVSDB); err != nil {
 		return Host{}, err
 	}
 	ip, err := netip.ParseAddr(h.TunnelIP)
 	if err != nil || ip.Zone() != "" {
 		return Host{}, invalid("tunnel_ip", "%q is not an IP address", h.TunnelIP)
 	}
-	if ip.IsUnspecified() || ip.IsMulticast() || ip.IsLoopback() {
-		return Host{}, invalid("tunnel_ip", "%s cannot be a tunnel endpoint", ip)
+	if why := notUnicast(ip); why != "" {
+		return Host{}, invalid("tunnel_ip", "%s cannot be a tunnel endpoint: it is %s", ip, why)
 	}
 	h.TunnelIP = ip.Unmap().String()
 	if h.DatapathType == "" {
@@ -77,55 +122,85 @@ func normalizeHost(h Host) (Host, error) {
 	if !validDatapathType(h.DatapathType) {
 		return Host{}, invalid("datapath_type", "%q is not a datapath type (e.g. system, netdev)", h.DatapathType)
 	}
+	if h.Meta, err = normalizeMeta(h.Meta); err != nil {
+		return Host{}, err
+	}
 	return h, nil
 }
 
-// validateOVSDBAddress accepts the OVSDB client targets OVS itself accepts:
-// tcp:IP[:PORT], ssl:IP[:PORT] and unix:PATH.
-func validateOVSDBAddress(addr string) error {
+// notUnicast says why ip cannot be a host's or a VM's own address ("" when
+// it can): it must be unicast, and neither the broadcast address,
+// link-local, loopback nor unspecified.
+func notUnicast(ip netip.Addr) string {
+	switch ip = ip.Unmap(); {
+	case ip.IsUnspecified():
+		return "the unspecified address"
+	case ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "the broadcast address"
+	case ip.IsMulticast():
+		return "a multicast address"
+	case ip.IsLoopback():
+		return "a loopback address"
+	case ip.IsLinkLocalUnicast():
+		return "a link-local address"
+	}
+	return ""
+}
+
+// defaultOVSDBPort is the port of a tcp: or ssl: OVSDB address without one.
+const defaultOVSDBPort = 6640
+
+// ovsdbEndpoint validates an OVSDB client target of the forms OVS itself
+// accepts, tcp:IP[:PORT], ssl:IP[:PORT] and unix:PATH, and returns it in a
+// normalised form that tells whether two addresses name the same server:
+// the IP in canonical form (IPv4-mapped IPv6 unmapped), the port explicit
+// (6640 by default) and the unix path cleaned. The scheme stays part of it.
+func ovsdbEndpoint(addr string) (string, error) {
 	const field = "ovsdb"
 	scheme, rest, ok := strings.Cut(addr, ":")
 	if !ok {
-		return invalid(field, "%q is not an OVSDB address (want tcp:IP:PORT, ssl:IP:PORT or unix:PATH)", addr)
+		return "", invalid(field, "%q is not an OVSDB address (want tcp:IP:PORT, ssl:IP:PORT or unix:PATH)", addr)
 	}
 	switch scheme {
 	case "unix":
 		if !strings.HasPrefix(rest, "/") || strings.ContainsAny(rest, "\x00\n") {
-			return invalid(field, "%q: unix socket path must be absolute", addr)
+			return "", invalid(field, "%q: unix socket path must be absolute", addr)
 		}
 		if len(rest) > maxUnixPath {
-			return invalid(field, "%q: unix socket path is over %d bytes", addr, maxUnixPath)
+			return "", invalid(field, "%q: unix socket path is over %d bytes", addr, maxUnixPath)
 		}
-		return nil
+		return scheme + ":" + path.Clean(rest), nil
 	case "tcp", "ssl":
 		host, port, hasPort := strings.Cut(rest, ":")
 		if strings.HasPrefix(rest, "[") {
 			end := strings.Index(rest, "]")
 			if end < 0 {
-				return invalid(field, "%q: missing ']'", addr)
+				return "", invalid(field, "%q: missing ']'", addr)
 			}
 			host, port = rest[1:end], ""
 			after := rest[end+1:]
 			port, hasPort = strings.CutPrefix(after, ":")
 			if after != "" && !hasPort {
-				return invalid(field, "%q: want [IP]:PORT", addr)
+				return "", invalid(field, "%q: want [IP]:PORT", addr)
 			}
 		}
 		if hasPort && port == "" {
-			return invalid(field, "%q: empty port", addr)
+			return "", invalid(field, "%q: empty port", addr)
 		}
-		if _, err := netip.ParseAddr(host); err != nil {
-			return invalid(field, "%q: %q is not an IP address", addr, host)
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return "", invalid(field, "%q: %q is not an IP address", addr, host)
 		}
+		n := uint64(defaultOVSDBPort)
 		if hasPort {
-			n, err := strconv.ParseUint(port, 10, 16)
+			n, err = strconv.ParseUint(port, 10, 16)
 			if err != nil || n == 0 {
-				return invalid(field, "%q: %q is not a TCP port", addr, port)
+				return "", invalid(field, "%q: %q is not a TCP port", addr, port)
 			}
 		}
-		return nil
+		return scheme + ":" + netip.AddrPortFrom(ip.Unmap(), uint16(n)).String(), nil
 	}
-	return invalid(field, "%q: unknown scheme %q (want tcp, ssl or unix)", addr, scheme)
+	return "", invalid(field, "%q: unknown scheme %q (want tcp, ssl or unix)", addr, scheme)
 }
 
 // normalizeNetwork validates n. A zero SegmentID means "allocate one".
@@ -138,6 +213,10 @@ func normalizeNetwork(n Network) (Network, error) {
 	}
 	if n.SegmentID > n.Type.MaxSegment() {
 		return Network{}, invalid("segment_id", "%d is out of range for %s (1..%d)", n.SegmentID, n.Type, n.Type.MaxSegment())
+	}
+	var err error
+	if n.Meta, err = normalizeMeta(n.Meta); err != nil {
+		return Network{}, err
 	}
 	return n, nil
 }
@@ -177,8 +256,8 @@ func normalizePort(p Port) (Port, error) {
 			return Port{}, invalid(field, "%q is not an IP address", s)
 		}
 		ip = ip.Unmap()
-		if ip.IsUnspecified() || ip.IsMulticast() || ip.IsLoopback() {
-			return Port{}, invalid(field, "%s cannot be a VM address", ip)
+		if why := notUnicast(ip); why != "" {
+			return Port{}, invalid(field, "%s cannot be a VM address: it is %s", ip, why)
 		}
 		if seen[ip] {
 			return Port{}, invalid(field, "%s is listed twice", ip)
@@ -196,6 +275,10 @@ func normalizePort(p Port) (Port, error) {
 		return Port{}, err
 	}
 	p.AllowedAddressPairs = pairs
+	p.AdminStateUp = Bool(p.Up())
+	if p.Meta, err = normalizeMeta(p.Meta); err != nil {
+		return Port{}, err
+	}
 	return p, nil
 }
 
@@ -278,7 +361,8 @@ func ParseAddressPairIP(s string) (netip.Prefix, error) {
 }
 
 // validateInterfaceName accepts Linux interface names: 1..15 bytes, no
-// slash, colon, whitespace or control characters, not "." or "..".
+// slash, colon, whitespace or control characters, not "." or "..", and
+// not one brtun owns (OwnedInterface).
 func validateInterfaceName(name string) error {
 	if name == "" || len(name) > 15 || name == "." || name == ".." {
 		return invalid("interface", "%q is not an interface name (1..15 characters)", name)
@@ -288,5 +372,17 @@ func validateInterfaceName(name string) error {
 			return invalid("interface", "%q is not an interface name (printable ASCII, no '/', ':' or spaces)", name)
 		}
 	}
+	if OwnedInterface(name) {
+		return invalid("interface", "%q is brtun's own (its bridges, patch ports and tunnel ports are %s, %s, %s, %s and TYPE-XXXXXXXX); bind the VM's interface", name, BridgeInt, BridgeTun, PatchTun, PatchInt)
+	}
 	return nil
+}
+
+// immutable fails naming field when an update changed it (same is false).
+// Answer-only fields may be sent back unchanged.
+func immutable(field string, same bool) error {
+	if same {
+		return nil
+	}
+	return invalid(field, "cannot be changed")
 }

@@ -76,11 +76,18 @@ func (e *apiError) Error() string {
 // do sends a request (body, when not nil, as JSON) and returns the raw
 // response body of a 2xx answer. Other answers become *apiError.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, body any) ([]byte, error) {
+	raw, _, err := c.doHeaders(ctx, method, path, query, body, nil)
+	return raw, err
+}
+
+// doHeaders is do with extra request headers (If-Match, Content-Type),
+// returning the answer's headers (ETag) too.
+func (c *client) doHeaders(ctx context.Context, method, path string, query url.Values, body any, headers http.Header) ([]byte, http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
 		if err != nil {
-			return nil, fmt.Errorf("encode request: %w", err)
+			return nil, nil, fmt.Errorf("encode request: %w", err)
 		}
 		rd = bytes.NewReader(raw)
 	}
@@ -90,25 +97,28 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+		return nil, nil, fmt.Errorf("build request: %w", err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header[k] = v
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return nil, nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if res.StatusCode/100 == 2 {
-		return raw, nil
+		return raw, res.Header, nil
 	}
 	ae := &apiError{status: res.StatusCode}
 	if err := json.Unmarshal(raw, &ae.body); err != nil || ae.body.Error.Message == "" {
@@ -118,7 +128,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 			ae.body.Error.Message = http.StatusText(res.StatusCode)
 		}
 	}
-	return nil, ae
+	return nil, nil, ae
 }
 
 // writeQuery is the query of a write: ?wait and ?cascade.

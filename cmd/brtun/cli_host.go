@@ -12,7 +12,7 @@ import (
 
 func newHostCommand(o *cliOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "Register and inspect hypervisors"}
-	cmd.AddCommand(newHostAddCommand(o), newHostListCommand(o), newHostShowCommand(o), newHostRmCommand(o))
+	cmd.AddCommand(newHostAddCommand(o), newHostSetCommand(o), newHostListCommand(o), newHostShowCommand(o), newHostRmCommand(o))
 	return cmd
 }
 
@@ -31,38 +31,76 @@ func newHostAddCommand(o *cliOptions) *cobra.Command {
 	cmd.Flags().StringVar(&req.OVSDB, "ovsdb", "", "the host's OVSDB: tcp:IP:PORT, ssl:IP:PORT or unix:PATH")
 	cmd.Flags().StringVar(&req.TunnelIP, "tunnel-ip", "", "underlay address the host's tunnels use")
 	cmd.Flags().StringVar(&req.DatapathType, "datapath-type", "", "OVS datapath type of the host's bridges (default system)")
+	metaFlags(cmd, &req.Description, &req.Tags)
 	_ = cmd.MarkFlagRequired("ovsdb")
 	_ = cmd.MarkFlagRequired("tunnel-ip")
 	addWaitFlag(cmd, &wait)
 	return cmd
 }
 
+func newHostSetCommand(o *cliOptions) *cobra.Command {
+	var (
+		req  northbound.HostRequest
+		wait time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "set NAME [--tunnel-ip IP] [--ovsdb ADDR] [--datapath-type T] [--description D] [--tag T]...",
+		Short: "Change a host (a re-IP keeps its ports); flags not given keep their value",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			patch := changedFields(cmd, map[string]fieldValue{
+				"ovsdb": {"ovsdb", req.OVSDB}, "tunnel-ip": {"tunnel_ip", req.TunnelIP},
+				"datapath-type": {"datapath_type", req.DatapathType},
+				"description":   {"description", req.Description}, "tag": {"tags", tagsOrEmpty(req.Tags)},
+			})
+			return o.patch(cmd, wait, "/v1/hosts/"+url.PathEscape(args[0]), patch, showHost)
+		},
+	}
+	cmd.Flags().StringVar(&req.OVSDB, "ovsdb", "", "the host's OVSDB: tcp:IP:PORT, ssl:IP:PORT or unix:PATH")
+	cmd.Flags().StringVar(&req.TunnelIP, "tunnel-ip", "", "underlay address the host's tunnels use")
+	cmd.Flags().StringVar(&req.DatapathType, "datapath-type", "", "OVS datapath type of the host's bridges")
+	metaFlags(cmd, &req.Description, &req.Tags)
+	addWaitFlag(cmd, &wait)
+	return cmd
+}
+
 func newHostListCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
+	var tags []string
+	cmd := &cobra.Command{
+		Use:   "list [--tag T]...",
 		Short: "List hosts and their connection status",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, "/v1/hosts")
+			raw, err := o.getQuery(cmd, "/v1/hosts", tagQuery(tags))
 			if err != nil {
 				return err
 			}
 			return show(o, raw, hostTable)
 		},
 	}
+	cmd.Flags().StringArrayVar(&tags, "tag", nil, "only hosts carrying this tag (repeat: all of them)")
+	return cmd
 }
 
 func newHostShowCommand(o *cliOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show NAME",
-		Short: "Show a host and the status of its bridges",
+		Short: "Show a host, the status of its bridges and the ports bound on it (-o json: the host only)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			raw, err := o.get(cmd, "/v1/hosts/"+url.PathEscape(args[0]))
 			if err != nil {
 				return err
 			}
-			return showHost(o, raw)
+			if err := showHost(o, raw); err != nil || o.output == outputJSON {
+				return err
+			}
+			ports, err := o.getQuery(cmd, "/v1/ports", url.Values{"host": {args[0]}})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(o.out, "\nPorts:")
+			return show(o, ports, portTableWithNetwork)
 		},
 	}
 }
@@ -87,22 +125,55 @@ func showHost(o *cliOptions, raw []byte) error { return show(o, raw, hostDetail)
 
 // get reads path.
 func (o *cliOptions) get(cmd *cobra.Command, path string) ([]byte, error) {
-	c, err := newClient(o, 0)
+	return o.getQuery(cmd, path, nil)
+}
+
+// getQuery reads path with a query (list filters).
+func (o *cliOptions) getQuery(cmd *cobra.Command, path string, query url.Values) ([]byte, error) {
+	raw, _, err := o.getETag(cmd, path, query, 0)
+	return raw, err
+}
+
+// getETag reads path and returns the answer's ETag too, for a write that
+// must not overwrite a concurrent change. timeout, when set, bounds a
+// request that waits (?wait).
+func (o *cliOptions) getETag(cmd *cobra.Command, path string, query url.Values, timeout time.Duration) ([]byte, string, error) {
+	c, err := newClient(o, timeout)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return c.do(cmd.Context(), http.MethodGet, path, nil, nil)
+	raw, hdr, err := c.doHeaders(cmd.Context(), http.MethodGet, path, query, nil, nil)
+	if err != nil {
+		return raw, "", err
+	}
+	return raw, hdr.Get("ETag"), nil
 }
 
 // write sends a create or update and prints the stored object. When ?wait
 // expires the object is printed too, and the command fails.
 func (o *cliOptions) write(cmd *cobra.Command, wait time.Duration, method, path string, cascade bool, body any,
 	print func(o *cliOptions, raw []byte) error) error {
+	return o.writeHeaders(cmd, wait, method, path, cascade, body, nil, print)
+}
+
+// patch sends a JSON merge patch of the fields given and prints the result.
+func (o *cliOptions) patch(cmd *cobra.Command, wait time.Duration, path string, patch map[string]any,
+	print func(o *cliOptions, raw []byte) error) error {
+	if len(patch) == 0 {
+		return fmt.Errorf("nothing to change: give at least one flag")
+	}
+	return o.writeHeaders(cmd, wait, http.MethodPatch, path, false, patch,
+		http.Header{"Content-Type": {"application/merge-patch+json"}}, print)
+}
+
+// writeHeaders is write with extra request headers (If-Match, Content-Type).
+func (o *cliOptions) writeHeaders(cmd *cobra.Command, wait time.Duration, method, path string, cascade bool, body any,
+	headers http.Header, print func(o *cliOptions, raw []byte) error) error {
 	c, err := newClient(o, wait)
 	if err != nil {
 		return err
 	}
-	raw, err := c.do(cmd.Context(), method, path, writeQuery(wait, cascade), body)
+	raw, _, err := c.doHeaders(cmd.Context(), method, path, writeQuery(wait, cascade), body, headers)
 	if err != nil {
 		if obj := objectOf(err); obj != nil {
 			if pErr := print(o, obj); pErr != nil {

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/brtun/brtun/northbound"
+	"github.com/brtun/brtun/topology"
 )
 
 // show prints an API answer: as JSON with -o json, else decoded into T and
@@ -55,6 +56,7 @@ func hostDetail(w io.Writer, h northbound.HostView) {
 	fmt.Fprintf(w, "OVSDB:\t%s (%s)\n", h.OVSDB, h.Status.OVSDB)
 	fmt.Fprintf(w, "Tunnel IP:\t%s\n", h.TunnelIP)
 	fmt.Fprintf(w, "Datapath type:\t%s\n", h.DatapathType)
+	metaDetail(w, h.Meta)
 	names := make([]string, 0, len(h.Status.Bridges))
 	for name := range h.Status.Bridges {
 		names = append(names, name)
@@ -83,6 +85,21 @@ func networkDetail(w io.Writer, n northbound.NetworkView) {
 	fmt.Fprintf(w, "Segment:\t%d\n", n.SegmentID)
 	fmt.Fprintf(w, "MAC learning:\t%t\n", n.MACLearning)
 	fmt.Fprintf(w, "MTU:\t%d\n", n.MTU)
+	metaDetail(w, n.Meta)
+}
+
+// metaDetail prints the fields every object carries.
+func metaDetail(w io.Writer, m topology.Meta) {
+	fmt.Fprintf(w, "Description:\t%s\n", orDash(m.Description))
+	fmt.Fprintf(w, "Tags:\t%s\n", orDash(strings.Join(m.Tags, ", ")))
+	fmt.Fprintf(w, "Revision:\t%d\n", m.RevisionNumber)
+}
+
+func adminState(p northbound.PortView) string {
+	if p.Up() {
+		return "up"
+	}
+	return "down"
 }
 
 func orDash(s string) string {
@@ -93,10 +110,19 @@ func orDash(s string) string {
 }
 
 func portTable(w io.Writer, list northbound.PortList) {
-	fmt.Fprintln(w, "NAME\tHOST\tINTERFACE\tMAC\tIPS\tLOCAL-VLAN\tSTATUS")
+	fmt.Fprintln(w, "NAME\tHOST\tINTERFACE\tMAC\tIPS\tLOCAL-VLAN\tSTATUS\tADMIN")
 	for _, p := range list.Ports {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Name, p.Host, p.Interface, orDash(p.MAC),
-			orDash(strings.Join(p.IPs, ",")), p.LocalVLAN, p.Status)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.Host, p.Interface, orDash(p.MAC),
+			orDash(strings.Join(p.IPs, ",")), p.LocalVLAN, p.Status, adminState(p))
+	}
+}
+
+// portTableWithNetwork lists ports of several networks.
+func portTableWithNetwork(w io.Writer, list northbound.PortList) {
+	fmt.Fprintln(w, "NETWORK\tNAME\tHOST\tINTERFACE\tMAC\tIPS\tLOCAL-VLAN\tSTATUS\tADMIN")
+	for _, p := range list.Ports {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Network, p.Name, p.Host, p.Interface, orDash(p.MAC),
+			orDash(strings.Join(p.IPs, ",")), p.LocalVLAN, p.Status, adminState(p))
 	}
 }
 
@@ -115,6 +141,8 @@ func portDetail(w io.Writer, p northbound.PortView) {
 	fmt.Fprintf(w, "Pairs:\t%s\n", orDash(strings.Join(pairs, " ")))
 	fmt.Fprintf(w, "Local VLAN:\t%d\n", p.LocalVLAN)
 	fmt.Fprintf(w, "Status:\t%s\n", p.Status)
+	fmt.Fprintf(w, "Admin state:\t%s\n", adminState(p))
+	metaDetail(w, p.Meta)
 }
 
 func flowTable(w io.Writer, list northbound.FlowList) {

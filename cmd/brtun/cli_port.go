@@ -15,7 +15,8 @@ import (
 
 func newPortCommand(o *cliOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "port", Short: "Bind VM interfaces to networks"}
-	cmd.AddCommand(newPortAddCommand(o), newPortSetCommand(o), newPortListCommand(o), newPortShowCommand(o), newPortRmCommand(o))
+	cmd.AddCommand(newPortAddCommand(o), newPortSetCommand(o), newPortListCommand(o), newPortShowCommand(o),
+		newPortWaitCommand(o), newPortRmCommand(o))
 	return cmd
 }
 
@@ -34,7 +35,7 @@ type portSecurityFlags struct {
 }
 
 // portFlags adds the flags of port add and port set to cmd.
-func portFlags(cmd *cobra.Command, req *northbound.PortRequest, sec *portSecurityFlags) {
+func portFlags(cmd *cobra.Command, req *northbound.PortRequest, sec *portSecurityFlags, adminState *string) {
 	cmd.Flags().StringVar(&req.Host, "host", "", "host the VM runs on")
 	cmd.Flags().StringVar(&req.Interface, "interface", "", "the VM's interface on the host's br-int (e.g. tap0)")
 	cmd.Flags().StringVar(&req.MAC, "mac", "", "the VM's MAC address")
@@ -43,6 +44,8 @@ func portFlags(cmd *cobra.Command, req *northbound.PortRequest, sec *portSecurit
 		"drop what the VM sends from other addresses than its own and its allowed ones (needs --mac; false for routers and bridges)")
 	cmd.Flags().StringArrayVar(&sec.pairs, "allowed-address", nil,
 		"IP[,MAC]: a further address the VM may send from, e.g. a VRRP virtual IP; an IPv4 prefix or an IPv6 address (repeat for more)")
+	cmd.Flags().StringVar(adminState, "admin-state", "up", "up, or down: the port stays but its traffic is dropped and other hosts forget it")
+	metaFlags(cmd, &req.Description, &req.Tags)
 }
 
 // addressPairs parses --allowed-address values.
@@ -58,12 +61,24 @@ func addressPairs(values []string) ([]topology.AddressPair, error) {
 	return out, nil
 }
 
+// parseAdminState reads --admin-state.
+func parseAdminState(s string) (bool, error) {
+	switch s {
+	case "up":
+		return true, nil
+	case "down":
+		return false, nil
+	}
+	return false, fmt.Errorf("--admin-state %q: want up or down", s)
+}
+
 func newPortAddCommand(o *cliOptions) *cobra.Command {
 	var req northbound.PortRequest
 	var sec portSecurityFlags
 	var wait time.Duration
+	var adminState string
 	cmd := &cobra.Command{
-		Use:   "add NET NAME --host H --interface IF [--mac M] [--ip IP]... [--port-security=false] [--allowed-address IP[,MAC]]...",
+		Use:   "add NET NAME --host H --interface IF [--mac M] [--ip IP]... [--port-security=false] [--allowed-address IP[,MAC]]... [--admin-state up|down]",
 		Short: "Bind a VM interface on a host to a network",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -73,10 +88,17 @@ func newPortAddCommand(o *cliOptions) *cobra.Command {
 			if req.AllowedAddressPairs, err = addressPairs(sec.pairs); err != nil {
 				return err
 			}
+			up, err := parseAdminState(adminState)
+			if err != nil {
+				return err
+			}
+			if !up {
+				req.AdminStateUp = &up
+			}
 			return o.write(cmd, wait, http.MethodPost, portPath(args[0]), false, req, showPort)
 		},
 	}
-	portFlags(cmd, &req, &sec)
+	portFlags(cmd, &req, &sec, &adminState)
 	_ = cmd.MarkFlagRequired("host")
 	_ = cmd.MarkFlagRequired("interface")
 	addWaitFlag(cmd, &wait)
@@ -88,12 +110,16 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 	var sec portSecurityFlags
 	var noPairs bool
 	var wait time.Duration
+	var adminState string
 	cmd := &cobra.Command{
-		Use:   "set NET NAME [--host H] [--interface IF] [--mac M] [--ip IP]... [--port-security=BOOL] [--allowed-address IP[,MAC]]... [--no-allowed-addresses]",
-		Short: "Change a port's host, interface, MAC, IPs or port security (e.g. after a VM moved); flags not given keep their value",
-		Args:  cobra.ExactArgs(2),
+		Use: "set NET NAME [--host H] [--interface IF] [--mac M] [--ip IP]... [--port-security=BOOL] " +
+			"[--allowed-address IP[,MAC]]... [--no-allowed-addresses] [--admin-state up|down] [--description D] [--tag T]...",
+		Short: "Change a port (e.g. after a VM moved, or its port security); flags not given keep their value",
+		Long: "Reads the port and writes it back with the flags given changed. The write carries the read's ETag in " +
+			"If-Match, so when someone changed the port in between it fails (HTTP 412) instead of overwriting their change.",
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, portPath(args[0], args[1]))
+			raw, etag, err := o.getETag(cmd, portPath(args[0], args[1]), nil, 0)
 			if err != nil {
 				return err
 			}
@@ -102,7 +128,8 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 				return fmt.Errorf("decode port: %w", err)
 			}
 			next := northbound.PortRequest{Host: cur.Host, Interface: cur.Interface, MAC: cur.MAC, IPs: cur.IPs,
-				PortSecurityEnabled: &cur.PortSecurityEnabled, AllowedAddressPairs: cur.AllowedAddressPairs}
+				PortSecurityEnabled: &cur.PortSecurityEnabled, AllowedAddressPairs: cur.AllowedAddressPairs,
+				AdminStateUp: cur.AdminStateUp, Description: cur.Description, Tags: cur.Tags}
 			f := cmd.Flags()
 			if cur.MAC == "" {
 				// Without a MAC the port answers false; keep the default
@@ -120,6 +147,19 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 			if noPairs {
 				next.AllowedAddressPairs = nil
 			}
+			if f.Changed("admin-state") {
+				up, err := parseAdminState(adminState)
+				if err != nil {
+					return err
+				}
+				next.AdminStateUp = &up
+			}
+			if f.Changed("description") {
+				next.Description = req.Description
+			}
+			if f.Changed("tag") {
+				next.Tags = tagsOrEmpty(req.Tags)
+			}
 			if f.Changed("host") {
 				next.Host = req.Host
 			}
@@ -132,10 +172,11 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 			if f.Changed("ip") {
 				next.IPs = req.IPs
 			}
-			return o.write(cmd, wait, http.MethodPut, portPath(args[0], args[1]), false, next, showPort)
+			return o.writeHeaders(cmd, wait, http.MethodPut, portPath(args[0], args[1]), false, next,
+				http.Header{"If-Match": {etag}}, showPort)
 		},
 	}
-	portFlags(cmd, &req, &sec)
+	portFlags(cmd, &req, &sec, &adminState)
 	cmd.Flags().BoolVar(&noPairs, "no-allowed-addresses", false, "remove every allowed address")
 	cmd.MarkFlagsMutuallyExclusive("allowed-address", "no-allowed-addresses")
 	addWaitFlag(cmd, &wait)
@@ -143,18 +184,62 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 }
 
 func newPortListCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list NET",
-		Short: "List the ports of a network",
-		Args:  cobra.ExactArgs(1),
+	var (
+		host string
+		tags []string
+	)
+	cmd := &cobra.Command{
+		Use:   "list [NET] [--host H] [--tag T]...",
+		Short: "List the ports of a network, or of every network",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, portPath(args[0]))
+			q := tagQuery(tags)
+			if host != "" {
+				q.Set("host", host)
+			}
+			if len(args) == 0 {
+				raw, err := o.getQuery(cmd, "/v1/ports", q)
+				if err != nil {
+					return err
+				}
+				return show(o, raw, portTableWithNetwork)
+			}
+			raw, err := o.getQuery(cmd, portPath(args[0]), q)
 			if err != nil {
 				return err
 			}
 			return show(o, raw, portTable)
 		},
 	}
+	cmd.Flags().StringVar(&host, "host", "", "only ports on this host")
+	cmd.Flags().StringArrayVar(&tags, "tag", nil, "only ports carrying this tag (repeat: all of them)")
+	return cmd
+}
+
+func newPortWaitCommand(o *cliOptions) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "wait NET NAME [--timeout 60s]",
+		Short: "Wait until a port is bound (its interface is on the host's br-int), then show it",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout <= 0 {
+				return fmt.Errorf("--timeout %s: want a positive duration", timeout)
+			}
+			raw, _, err := o.getETag(cmd, portPath(args[0], args[1]), url.Values{"wait": {timeout.String()}}, timeout)
+			if err != nil {
+				if obj := objectOf(err); obj != nil {
+					if pErr := showPort(o, obj); pErr != nil {
+						return pErr
+					}
+				}
+				return err
+			}
+			return showPort(o, raw)
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait (at most the server's --api-max-wait)")
+	return cmd
 }
 
 func newPortShowCommand(o *cliOptions) *cobra.Command {

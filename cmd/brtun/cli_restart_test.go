@@ -3,17 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/brtun/brtun/northbound"
+	"github.com/brtun/brtun/testbed"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -22,15 +20,17 @@ import (
 // temporary data dir, creates objects, SIGKILLs the server right after the
 // last 201, restarts it and finds everything again.
 func TestCreatedObjectsSurviveSIGKILL(t *testing.T) {
-	bin := buildBrtun(t)
+	bin := testbed.BrtunBinary(t)
 	dataDir := t.TempDir()
 
 	first := startServe(t, bin, dataDir)
-	out := runBinary(t, bin, "--server", first.url, "host", "add", "h1", "--ovsdb", "tcp:198.51.100.1:6640", "--tunnel-ip", "192.0.2.1")
+	// Port 1: this brtun really connects, and must keep away from the OVSDB
+	// of a lab's h1 (198.51.100.1:6640) that may run on this machine.
+	out := runBinary(t, bin, "--server", first.url, "host", "add", "h1", "--ovsdb", "tcp:198.51.100.1:1", "--tunnel-ip", "192.0.2.1")
 	assert.Contains(t, out, "Name:")
 	postJSON(t, first.url+"/v1/networks", `{"name":"blue","type":"vxlan","segment_id":5001}`)
 	postJSON(t, first.url+"/v1/networks/blue/ports", `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"]}`)
-	first.kill(t) // right after the 201, no graceful shutdown
+	first.Kill() // right after the 201, no graceful shutdown
 
 	second := startServe(t, bin, dataDir)
 	var h northbound.HostView
@@ -50,22 +50,9 @@ func TestCreatedObjectsSurviveSIGKILL(t *testing.T) {
 	second.stop(t)
 }
 
-func buildBrtun(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	require.NoError(t, err, "the go tool is needed to build brtun")
-	bin := filepath.Join(t.TempDir(), "brtun")
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
-}
-
 type serveProcess struct {
-	cmd    *exec.Cmd
-	url    string
-	stderr *bytes.Buffer
-	done   chan struct{}
+	*testbed.Brtun
+	url string
 }
 
 // startServe starts `brtun serve` on a free 127.0.0.1 port with dataDir from
@@ -73,71 +60,20 @@ type serveProcess struct {
 // winning over a bogus BRTUN_API_LISTEN, and waits until /healthz answers.
 func startServe(t *testing.T, bin, dataDir string) *serveProcess {
 	t.Helper()
-	addr := freeAddr(t)
-	p := &serveProcess{url: "http://" + addr, stderr: &bytes.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "--api-listen", addr)
-	p.cmd.Env = append(os.Environ(), "BRTUN_DATA_DIR="+dataDir, "BRTUN_API_LISTEN=127.0.0.1:1")
-	p.cmd.Stderr = p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, p.cmd.Start())
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill() // by PID
-			<-p.done
-		}
+	addr := "127.0.0.1:" + strconv.Itoa(testbed.FreePort(t, "127.0.0.1"))
+	b := testbed.StartBrtun(t, testbed.BrtunOptions{
+		Binary: bin,
+		Args:   []string{"--api-listen", addr},
+		Env:    []string{"BRTUN_DATA_DIR=" + dataDir, "BRTUN_API_LISTEN=127.0.0.1:1"},
+		API:    "http://" + addr,
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		res, err := http.Get(p.url + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("brtun serve exited early: %s", p.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("brtun serve did not answer /healthz within 15s: %s", p.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (p *serveProcess) kill(t *testing.T) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	<-p.done
+	return &serveProcess{Brtun: b, url: b.API}
 }
 
 // stop ends the server with SIGTERM and expects a clean exit.
 func (p *serveProcess) stop(t *testing.T) {
 	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("brtun serve did not stop within 10s of SIGTERM: %s", p.stderr)
-	}
-	assert.Equal(t, 0, p.cmd.ProcessState.ExitCode(), "stderr: %s", p.stderr)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	assert.Equal(t, 0, p.Stop(t, 10*time.Second), "output: %s", p.Log())
 }
 
 func runBinary(t *testing.T, bin string, args ...string) string {

@@ -32,9 +32,11 @@ type serveOptions struct {
 	underlayMTU       int
 	logLevel          string
 	driftInterval     time.Duration
+	macLearnLimit     int
 	security          securityOptions
 	store             storeOptions
 	pprof             bool
+	apiBodyTimeout    time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -61,7 +63,9 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.IntVar(&o.underlayMTU, "underlay-mtu", northbound.DefaultUnderlayMTU, "MTU of the underlay network (networks report the VM MTU that fits)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often each host gets its drift check: a full reconcile with a dump of its bridges' flows (the hosts' checks are spread over the interval)")
-	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set)")
+	f.IntVar(&o.macLearnLimit, "mac-learn-limit", controller.DefaultMACLearnLimit, "flows br-tun table 20 (registered remote ports and learned MACs) may hold on each host; when full, OVS evicts learned MACs of the network holding the most; also br-int's MAC table size (0: unbounded)")
+	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set, even with --api-read-open)")
+	f.DurationVar(&o.apiBodyTimeout, "api-body-timeout", northbound.DefaultBodyTimeout, "longest a client may take to send a request body once its headers are read; a slower one is answered 408 and disconnected")
 	o.security.addFlags(f)
 	o.store.addFlags(f)
 	readsEnv(cmd)
@@ -75,6 +79,12 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	if o.driftInterval <= 0 {
 		return fmt.Errorf("--drift-interval must be positive, got %s", o.driftInterval)
+	}
+	if o.apiBodyTimeout <= 0 {
+		return fmt.Errorf("--api-body-timeout must be positive, got %s", o.apiBodyTimeout)
+	}
+	if o.macLearnLimit < 0 {
+		return fmt.Errorf("--mac-learn-limit must be 0 (unbounded) or positive, got %d", o.macLearnLimit)
 	}
 	cfg := zap.NewProductionConfig()
 	cfg.Level = level
@@ -107,6 +117,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		Metrics:           controller.NewMetrics(reg),
 		ControllerTargets: splitList(o.openflowAdvertise),
 		DriftInterval:     o.driftInterval,
+		MACLearnLimit:     o.macLearnLimit,
 		OVSDBTLS:          sec.ovsdbTLS,
 		Mastership:        store.mastership(),
 	})
@@ -133,18 +144,24 @@ func runServe(ctx context.Context, o serveOptions) error {
 	auth := northbound.RequireToken(northbound.AuthOptions{Token: sec.apiToken, ReadOpen: sec.apiReadOpen, Logger: log})
 	mux.Handle("/metrics", auth(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	if o.pprof {
-		mux.Handle("/debug/pprof/", auth(http.HandlerFunc(pprof.Index)))
-		mux.Handle("/debug/pprof/cmdline", auth(http.HandlerFunc(pprof.Cmdline)))
-		mux.Handle("/debug/pprof/profile", auth(http.HandlerFunc(pprof.Profile)))
-		mux.Handle("/debug/pprof/symbol", auth(http.HandlerFunc(pprof.Symbol)))
-		mux.Handle("/debug/pprof/trace", auth(http.HandlerFunc(pprof.Trace)))
+		// Profiles show the process's memory and command line and cost CPU:
+		// they are not reads --api-read-open opens.
+		tokenAlways := northbound.RequireToken(northbound.AuthOptions{Token: sec.apiToken, Logger: log})
+		mux.Handle("/debug/pprof/", tokenAlways(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/cmdline", tokenAlways(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("/debug/pprof/profile", tokenAlways(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/symbol", tokenAlways(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("/debug/pprof/trace", tokenAlways(http.HandlerFunc(pprof.Trace)))
 	}
 	mux.Handle("/", auth(api))
 	ln, err := net.Listen("tcp", o.apiListen)
 	if err != nil {
 		return fmt.Errorf("listen on --api-listen %s: %w", o.apiListen, err)
 	}
-	srv := &http.Server{Handler: uncleanPathsToAPI(mux, auth(api)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: sec.apiTLS}
+	srv := &http.Server{
+		Handler:           northbound.LimitBodyRead(o.apiBodyTimeout)(uncleanPathsToAPI(mux, auth(api))),
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: sec.apiTLS,
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

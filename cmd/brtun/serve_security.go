@@ -26,7 +26,7 @@ type securityOptions struct {
 
 func (o *securityOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file holding the API bearer token; without it the API is open to anyone who reaches it")
-	f.BoolVar(&o.apiReadOpen, "api-read-open", false, "with --api-token-file: GET and HEAD need no token (writes still do)")
+	f.BoolVar(&o.apiReadOpen, "api-read-open", false, "with --api-token-file: GET and HEAD need no token (writes and --pprof profiles still do)")
 	f.StringVar(&o.apiTLS.CertFile, "api-tls-cert", "", "serve the API over HTTPS with this certificate (PEM; with --api-tls-key)")
 	f.StringVar(&o.apiTLS.KeyFile, "api-tls-key", "", "private key of --api-tls-cert (PEM)")
 	f.StringVar(&o.openflowTLS.CertFile, "openflow-tls-cert", "", "certificate brtun presents to switches on an ssl: --openflow-listen (PEM)")

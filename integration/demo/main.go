@@ -15,8 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,9 +22,9 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
-	"github.com/brtun/brtun/integration/lab"
+	"github.com/brtun/brtun/testbed"
+	"github.com/brtun/brtun/testbed/lab"
 )
 
 func main() {
@@ -119,14 +117,17 @@ func run(w io.Writer, o options) (err error) {
 	}
 	bin := o.brtun
 	if bin == "" {
-		bin = filepath.Join(l.Dir, "brtun")
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/brtun/brtun/cmd/brtun").CombinedOutput(); err != nil {
-			return fmt.Errorf("build brtun: %v: %s", err, out)
-		}
+		bin = testbed.BrtunBinary(r)
 	}
 
 	step("starting brtun serve")
-	api := startBrtun(r, l, bin)
+	api := fmt.Sprintf("http://127.0.0.1:%d", testbed.FreePort(r, "127.0.0.1"))
+	of := "tcp:" + l.ControllerIP + ":6653"
+	testbed.StartBrtun(r, testbed.BrtunOptions{
+		Binary: bin, API: api, LogPath: filepath.Join(l.Dir, "brtun.log"),
+		Args: []string{"--api-listen", strings.TrimPrefix(api, "http://"), "--openflow-listen", of,
+			"--openflow-advertise", of, "--data-dir", filepath.Join(l.Dir, "brtun-data")},
+	})
 	fmt.Fprintf(w, "  REST API %s, OpenFlow tcp:%s:6653, log %s/brtun.log\n", api, l.ControllerIP, l.Dir)
 	cli := func(args ...string) string {
 		fmt.Fprintf(w, "$ brtun %s\n", strings.Join(args, " "))
@@ -217,52 +218,4 @@ The demo stays up (DEMO_KEEP=1). From another terminal, as root:
   ovs-vsctl --db=%[5]s show
 Tear it all down: press Ctrl-C here, or run: kill %[6]d
 `, bin, api, l.Prefix+"va1", h1.BridgeTarget("br-tun"), h1.DBSock, os.Getpid())
-}
-
-// startBrtun runs `brtun serve` for the lab until the runner tears down.
-func startBrtun(r *runner, l *lab.Lab, bin string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		r.Fatalf("pick an API port: %v", err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	logf, err := os.Create(filepath.Join(l.Dir, "brtun.log"))
-	if err != nil {
-		r.Fatalf("%v", err)
-	}
-	of := "tcp:" + l.ControllerIP + ":6653"
-	cmd := exec.Command(bin, "serve", "--api-listen", addr, "--openflow-listen", of,
-		"--openflow-advertise", of, "--data-dir", filepath.Join(l.Dir, "brtun-data"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		r.Fatalf("start brtun: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); _ = logf.Close(); close(done) }()
-	r.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	api := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(api + "/healthz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return api
-			}
-		}
-		if time.Now().After(deadline) {
-			r.Fatalf("brtun did not answer on %s; see %s/brtun.log", api, l.Dir)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -1,5 +1,3 @@
-//go:build integration
-
 // Package lab runs simulated hypervisors for brtun's integration tests: each
 // host is a network namespace with its own ovsdb-server and ovs-vswitchd on
 // the userspace (netdev) datapath, a management NIC on a shared management LAN
@@ -7,30 +5,29 @@
 // IP. VMs are further namespaces joined to their host by a veth pair whose host
 // end is left in the host namespace, ready to be bound to br-int.
 //
-// Address plan (../shared/notes/test-lab.md): host N has 198.51.100.N on the
-// management LAN and 192.0.2.N on the underlay; the root namespace holds
-// 198.51.100.254 (where a controller under test listens).
+// Address plan: host N has 198.51.100.N on the management LAN and 192.0.2.N
+// on the underlay; the root namespace holds 198.51.100.254 (where a
+// controller under test listens). Tenants use 198.18.0.0/15.
 //
 // Hygiene: every namespace, root-namespace link and run directory carries a
-// prefix "bt" + the owner's PID in base 36 (5 digits) + one random character.
-// Daemons are children of the test process with a parent-death signal; a
-// cleanup removes everything on the way out, and New first removes leftovers
-// whose owner process is gone. Only one lab runs at a time on a machine (the
-// management LAN puts one address in the root namespace): New takes an
-// exclusive lock on a lock file and holds it until the lab is torn down.
+// prefix from testbed.NewPrefix ("bt" + the owner's PID in base 36 + one
+// random character). Daemons are children of the test process with a
+// parent-death signal; a cleanup removes everything on the way out, and New
+// first removes leftovers whose owner process is gone. Only one lab runs at
+// a time on a machine (the management LAN puts one address in the root
+// namespace): New takes an exclusive lock on a lock file and holds it until
+// the lab is torn down.
 package lab
 
 import (
-	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
+
+	"github.com/brtun/brtun/testbed"
 )
 
 // Fixed parts of the address plan.
@@ -39,25 +36,12 @@ const (
 	mgmtPrefix   = "198.51.100."
 	underlayNet  = "192.0.2."
 	lockPath     = "/run/brtun-lab.lock"
-	vswitchd     = "ovs-vswitchd"
-	ovsdbServer  = "ovsdb-server"
-	schemaPath   = "/usr/share/openvswitch/vswitch.ovsschema"
 	ovsdbPort    = 6640
-	prefixRoot   = "bt"
 )
 
 // TB is what the lab needs of its caller: *testing.T and *testing.B satisfy
 // it, and so can a program (the demo) that runs a lab outside go test.
-type TB interface {
-	Helper()
-	Fatalf(format string, args ...any)
-	Logf(format string, args ...any)
-	Cleanup(func())
-	Failed() bool
-}
-
-// leftover matches names made by a lab; group 1 is the owner PID in base 36.
-var leftoverName = regexp.MustCompile(`^` + prefixRoot + `([0-9a-z]{5})[0-9a-z]`)
+type TB = testbed.TB
 
 // Options configures a lab.
 type Options struct {
@@ -93,18 +77,17 @@ func New(t TB, opts Options) *Lab {
 	if os.Geteuid() != 0 {
 		t.Fatalf("lab: integration tests need root (network namespaces, OVS); run them as root, e.g. via `make integration`")
 	}
-	for _, bin := range []string{"ip", vswitchd, ovsdbServer, "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ovsdb-tool"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("lab: %s not found: install openvswitch-switch and iproute2 (make test does)", bin)
-		}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatalf("lab: ip not found: install iproute2 (`make deps` does)")
 	}
+	testbed.NeedOVS(t)
 
 	l := &Lab{t: t, ControllerIP: ControllerIP}
 	l.takeLock()
 	t.Cleanup(l.teardown)
 	removeLeftovers(t)
 
-	l.Prefix = newPrefix()
+	l.Prefix = testbed.NewPrefix()
 	l.Dir = "/tmp/" + l.Prefix
 	l.mgmtBr = l.Prefix + "m"
 	l.underBr = l.Prefix + "u"
@@ -137,23 +120,19 @@ func (l *Lab) Host(name string) *Host {
 
 func (l *Lab) addHost(i int, dpType string) *Host {
 	t := l.t
+	netns := fmt.Sprintf("%sh%d", l.Prefix, i)
 	h := &Host{
 		Name:         fmt.Sprintf("h%d", i),
 		Index:        i,
 		MgmtIP:       fmt.Sprintf("%s%d", mgmtPrefix, i),
 		TunnelIP:     fmt.Sprintf("%s%d", underlayNet, i),
 		DatapathType: dpType,
-		Netns:        fmt.Sprintf("%sh%d", l.Prefix, i),
-		Dir:          fmt.Sprintf("%s/h%d", l.Dir, i),
 		t:            t,
 	}
 	h.OVSDB = fmt.Sprintf("tcp:%s:%d", h.MgmtIP, ovsdbPort)
-	h.DBSock = "unix:" + h.Dir + "/db.sock"
-	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
-		t.Fatalf("lab: %v", err)
-	}
 
-	l.mustRun("ip", "netns", "add", h.Netns)
+	l.mustRun("ip", "netns", "add", netns)
+	h.Switch = testbed.NewSwitch(t, fmt.Sprintf("%s/h%d", l.Dir, i), netns)
 	h.mustExec("ip", "link", "set", "lo", "up")
 
 	mgmt := fmt.Sprintf("%sm%d", l.Prefix, i)
@@ -168,8 +147,6 @@ func (l *Lab) addHost(i int, dpType string) *Host {
 	l.mustRun("ip", "link", "set", under, "master", l.underBr, "up")
 	h.mustExec("ip", "link", "set", "eth1", "up")
 
-	db := h.Dir + "/conf.db"
-	l.mustRun("ovsdb-tool", "create", db, schemaPath)
 	h.StartOVSDB(t)
 	if _, err := h.Vsctl("--no-wait", "init"); err != nil {
 		t.Fatalf("lab: ovs-vsctl init on %s: %v", h.Name, err)
@@ -254,7 +231,7 @@ func (l *Lab) AddVM(t TB, h *Host, o VMOptions) *VM {
 
 // Run runs a command inside the VM and returns its combined output.
 func (vm *VM) Run(args ...string) (string, error) {
-	return run("ip", append([]string{"netns", "exec", vm.Netns}, args...)...)
+	return testbed.Run(nil, "ip", append([]string{"netns", "exec", vm.Netns}, args...)...)
 }
 
 // Ping sends count ICMP echo requests at 5/s from the VM to ip and reports
@@ -273,8 +250,8 @@ func (vm *VM) mustExec(t TB, args ...string) {
 
 func (l *Lab) mustRun(name string, args ...string) {
 	l.t.Helper()
-	if out, err := run(name, args...); err != nil {
-		l.t.Fatalf("lab: %v: %s", err, out)
+	if _, err := testbed.Run(nil, name, args...); err != nil {
+		l.t.Fatalf("lab: %v", err)
 	}
 }
 
@@ -282,22 +259,20 @@ func (l *Lab) mustRun(name string, args ...string) {
 // directory of this lab. It runs from t.Cleanup, also after a failure.
 func (l *Lab) teardown() {
 	for _, h := range l.Hosts {
-		h.stopAll()
+		h.Stop(l.t)
 	}
 	for _, vm := range l.vms {
-		_, _ = run("ip", "netns", "del", vm.Netns)
+		_, _ = testbed.Run(nil, "ip", "netns", "del", vm.Netns)
 	}
 	for _, h := range l.Hosts {
-		_, _ = run("ip", "netns", "del", h.Netns)
+		_, _ = testbed.Run(nil, "ip", "netns", "del", h.Netns)
 	}
 	if l.mgmtBr != "" {
-		_, _ = run("ip", "link", "del", l.mgmtBr)
-		_, _ = run("ip", "link", "del", l.underBr)
+		_, _ = testbed.Run(nil, "ip", "link", "del", l.mgmtBr)
+		_, _ = testbed.Run(nil, "ip", "link", "del", l.underBr)
 	}
-	if l.Dir != "" && !l.t.Failed() {
-		_ = os.RemoveAll(l.Dir)
-	} else if l.Dir != "" {
-		l.t.Logf("lab: logs of the failed run are kept in %s (removed by the next lab)", l.Dir)
+	if l.Dir != "" {
+		testbed.RemoveRunDir(l.t, l.Dir)
 	}
 	if l.lock != nil {
 		_ = l.lock.Close() // releases the flock
@@ -316,91 +291,46 @@ func (l *Lab) takeLock() {
 	l.lock = f
 }
 
-// newPrefix returns "bt" + the PID in 5 base-36 digits + one random character.
-func newPrefix() string {
-	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-	var b [1]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s%05s%c", prefixRoot, strconv.FormatInt(int64(os.Getpid()), 36), digits[int(b[0])%len(digits)])
+// stale reports whether a name made by testbed.NewPrefix belongs to a lab
+// that is gone: its owner process is, or it is this process's own (only one
+// lab runs at a time, and this one has not made anything yet).
+func stale(name string) bool {
+	pid, ok := testbed.PrefixOwner(name)
+	return ok && (pid == os.Getpid() || !testbed.Running(pid))
 }
 
-// ownerAlive reports whether the PID encoded in a lab name still runs.
-func ownerAlive(name string) bool {
-	m := leftoverName.FindStringSubmatch(name)
-	if m == nil {
-		return true // not ours: treat as alive, never touch it
-	}
-	pid, err := strconv.ParseInt(strings.TrimLeft(m[1], "0"), 36, 64)
-	if err != nil || pid <= 0 {
-		return true
-	}
-	if pid == int64(os.Getpid()) {
-		return false // an earlier lab of this same process that was not torn down
-	}
-	err = syscall.Kill(int(pid), 0)
-	return err == nil || err == syscall.EPERM
-}
-
-// removeLeftovers deletes namespaces, links and run directories of labs
-// whose owner process is gone, and kills processes still running inside
-// those namespaces (found by namespace, never by name).
+// removeLeftovers deletes namespaces and links of labs that are gone, and
+// kills processes still running inside those namespaces (found by
+// namespace, never by name), and run directories whose owner is gone.
 func removeLeftovers(t TB) {
 	entries, _ := os.ReadDir("/run/netns")
 	for _, e := range entries {
 		name := e.Name()
-		if !leftoverName.MatchString(name) || ownerAlive(name) {
+		if !stale(name) {
 			continue
 		}
-		if pids, err := run("ip", "netns", "pids", name); err == nil {
+		if pids, err := testbed.Run(nil, "ip", "netns", "pids", name); err == nil {
 			for _, f := range strings.Fields(pids) {
 				if pid, err := strconv.Atoi(f); err == nil {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 				}
 			}
 		}
-		if out, err := run("ip", "netns", "del", name); err != nil {
-			t.Logf("lab: removing leftover netns %s: %v: %s", name, err, out)
+		if _, err := testbed.Run(nil, "ip", "netns", "del", name); err != nil {
+			t.Logf("lab: removing leftover netns %s: %v", name, err)
 		}
 	}
-	if out, err := run("ip", "-o", "link", "show"); err == nil {
+	if out, err := testbed.Run(nil, "ip", "-o", "link", "show"); err == nil {
 		for _, line := range strings.Split(out, "\n") {
 			f := strings.Fields(line)
 			if len(f) < 2 {
 				continue
 			}
 			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
-			if leftoverName.MatchString(name) && !ownerAlive(name) {
-				_, _ = run("ip", "link", "del", name)
+			if stale(name) {
+				_, _ = testbed.Run(nil, "ip", "link", "del", name)
 			}
 		}
 	}
-	dirs, _ := filepath.Glob("/tmp/" + prefixRoot + "*")
-	for _, d := range dirs {
-		if base := filepath.Base(d); leftoverName.MatchString(base) && !ownerAlive(base) {
-			_ = os.RemoveAll(d)
-		}
-	}
-}
-
-func run(name string, args ...string) (string, error) {
-	cmd := exec.Command(name, args...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
-	}
-	return string(out), nil
-}
-
-// waitFor polls cond every 50 ms until it is true or d has passed.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testbed.RemoveLeftoverDirs()
 }

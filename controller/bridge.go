@@ -1,0 +1,128 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/brtun/brtun/flows"
+)
+
+// bridgeRef names one bridge of one host.
+type bridgeRef struct{ host, bridge string }
+
+func (r bridgeRef) String() string { return r.host + "/" + r.bridge }
+
+// bridgeState tracks one bridge: what it should hold and what it holds.
+// Its fields are guarded by Controller.mu; its reconcile reads and writes
+// them under it, around the switch I/O.
+type bridgeState struct {
+	ref         bridgeRef
+	dpid        uint64
+	fingerprint [32]byte // of what the desired flows and OVSDB configuration are made of
+	desiredRev  uint64   // revision at which the fingerprint last changed
+	appliedRev  uint64   // revision whose desired state is fully installed
+	conn        Switch   // the connection installed refers to
+	installed   map[flows.Key]flows.Flow
+	needDump    bool              // the drift check wants a fresh dump
+	dump        *flowDump         // a dump of the switch under way for the next sync (dump.go)
+	learned     []uint64          // learned cookies valid at the last apply
+	tableFlows  map[uint8]int     // installed flows per table (replaced, never mutated: metrics read it)
+	learnedMACs map[uint64]int    // learned flows per learned cookie at the last dump (replaced, never mutated)
+	portDrops   map[uint64]uint64 // br-int: packets of each port's drop flows per port cookie at the last dump (replaced, never mutated)
+	role        roleState         // the controller role conn was given (several replicas only)
+}
+
+// syncBridge makes one switch hold exactly the desired flows: it diffs
+// them against a dump of the switch when what it holds is unknown (a new
+// connection) or the drift check asks for it, and otherwise against what
+// the last apply installed. The dump is the one startDumps began for conn
+// in the role it holds now when there is one, else it is read now.
+func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switch, set flows.FlowSet, b flows.Bridge) error {
+	c.mu.Lock()
+	dump := bs.dump
+	bs.dump = nil
+	if dump != nil && (dump.conn != conn || dump.role != bs.role) {
+		// Of a connection that has gone since, or from before this
+		// replica took the master role (holdRole).
+		dump.cancel()
+		dump = nil
+	}
+	if dump == nil && bs.dumpDueLocked(conn) {
+		dump = startDump(ctx, conn, bs.role) // not started ahead
+		bs.needDump = false
+	}
+	// Known content on the same connection is dumped for the drift check only.
+	drift := dump != nil && bs.installed != nil && bs.conn == conn
+	installed := bs.installed
+	c.mu.Unlock()
+
+	var current []flows.Flow
+	if dump != nil {
+		stats, err := dump.result()
+		if err != nil {
+			return fmt.Errorf("dump flows: %w", err)
+		}
+		current = make([]flows.Flow, len(stats))
+		learnedMACs := map[uint64]int{}
+		portDrops := map[uint64]uint64{}
+		for i := range stats {
+			current[i] = stats[i].Flow
+			if flows.IsLearned(current[i].Cookie) {
+				learnedMACs[current[i].Cookie]++
+			}
+			if b == flows.BrInt && flows.IsPortSecurityDrop(current[i]) {
+				portDrops[current[i].Cookie] += stats[i].Packets
+			}
+		}
+		c.mu.Lock()
+		bs.learnedMACs = learnedMACs
+		bs.portDrops = portDrops
+		c.mu.Unlock()
+	} else {
+		current = make([]flows.Flow, 0, len(installed))
+		for _, f := range installed {
+			current = append(current, f)
+		}
+	}
+	desired := set.Flows(b)
+	changes := Diff(desired, current, func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) })
+	var purge []uint64
+	for _, ck := range bs.learned {
+		if !set.ValidLearned(ck) {
+			purge = append(purge, ck)
+		}
+	}
+	if len(changes) > 0 || len(purge) > 0 {
+		actx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		start := time.Now()
+		err := conn.Apply(actx, changes, purge)
+		cancel()
+		c.metrics.applied(bs.ref, changes, err, time.Since(start))
+		if err != nil {
+			c.mu.Lock()
+			bs.installed = nil // unknown now: dump again next time
+			c.mu.Unlock()
+			return fmt.Errorf("apply %d flow changes: %w", len(changes), err)
+		}
+		log := c.log.With(zap.Stringer("bridge", bs.ref), zap.Int("changes", len(changes)), zap.Int("purged_cookies", len(purge)))
+		if drift {
+			c.metrics.driftRepaired(bs.ref, len(changes))
+			log.Warn("repaired flow drift")
+		} else {
+			log.Info("flows applied")
+		}
+	}
+	now := make(map[flows.Key]flows.Flow, len(desired))
+	tables := map[uint8]int{}
+	for _, f := range desired {
+		now[f.Key()] = f
+		tables[f.Table]++
+	}
+	c.mu.Lock()
+	bs.installed, bs.conn, bs.learned, bs.tableFlows = now, conn, set.LearnedCookies, tables
+	c.mu.Unlock()
+	return nil
+}

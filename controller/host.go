@@ -1,0 +1,206 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/topology"
+)
+
+// hostState is what the controller knows of one host. Its OVSDB session
+// and its autobind memory belong to the host's reconcile, and their types
+// say who else may touch them; every other field is guarded by
+// Controller.mu.
+type hostState struct {
+	name     string
+	ovsdb    *ovsdbSession
+	autobind *autobindLog
+
+	seenRev uint64 // the store revision the last reconcile computed
+	// synced is what the last full reconcile was computed from when it
+	// succeeded (nil: it failed, or none ran yet); a revision that leaves
+	// it as it was needs nothing done on the host (see takeIfClean).
+	synced *syncedState
+	// driftDue is set by the drift check: the next reconcile takes the
+	// full path, OVSDB transaction included.
+	driftDue bool
+	lastErr  error
+	bridges  map[string]*bridgeState
+}
+
+// newHostState returns the state of a host first seen, with both bridges.
+func newHostState(name string) *hostState {
+	hs := &hostState{name: name, ovsdb: newOVSDBSession(), autobind: newAutobindLog(), bridges: map[string]*bridgeState{}}
+	for _, b := range bridgeNames {
+		ref := bridgeRef{name, b}
+		hs.bridges[b] = &bridgeState{ref: ref, dpid: ovsdb.DatapathID(name, b)}
+	}
+	return hs
+}
+
+// reconcileHost brings one host to the desired state of the newest
+// snapshot: OVSDB first (bridges, tunnels, bindings), then both bridges'
+// flows, compiled from the snapshot and the host's OVSDB facts. A revision
+// that changed nothing the host's reconcile reads is taken without that
+// work (takeIfClean).
+func (c *Controller) reconcileHost(ctx context.Context, name string) error {
+	start := time.Now()
+	c.mu.Lock()
+	desired := c.desired
+	hs := c.hosts[name]
+	c.mu.Unlock()
+	host, ok := desired.snap.Host(name)
+	if hs == nil {
+		return nil
+	}
+	if !ok {
+		c.forgetHost(hs)
+		return nil
+	}
+	in := desired.inputs(host)
+	sum := in.digest()
+	if c.takeIfClean(hs, in, sum, desired.snap.Revision) {
+		return nil
+	}
+	err := c.reconcileFull(ctx, hs, in, sum, desired.snap)
+	c.metrics.reconciled(err, time.Since(start))
+	c.log.Debug("reconciled", zap.String("host", name), zap.Uint64("revision", desired.snap.Revision),
+		zap.Duration("took", time.Since(start)), zap.Bool("ok", err == nil))
+	return err
+}
+
+// reconcileFull is the full reconcile of one host: the OVSDB transaction,
+// autobind, compile, validation, and the diff of both bridges against what
+// they hold.
+func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostInputs, sum hostDigest, snap topology.Snapshot) error {
+	log := c.log.With(zap.String("host", hs.name), zap.Uint64("revision", snap.Revision))
+	c.mu.Lock()
+	hs.driftDue = false // this reconcile does what the drift check asked for
+	c.mu.Unlock()
+	c.startDumps(ctx, hs)
+
+	owns := c.ownsOVSDB(hs.name)
+	cl, ovsErr := c.syncOVSDB(ctx, hs, in, owns)
+	var facts ovsdb.Facts
+	if cl != nil {
+		facts = cl.Facts()
+	}
+	if owns {
+		c.autobind(ctx, hs, snap, in, facts.Marked)
+	}
+	view := buildView(in, facts)
+	set := c.opts.compile(view)
+	for _, s := range set.Skipped {
+		log.Debug("left out of the pipeline", zap.String("reason", s))
+	}
+	invalid := flows.Validate(set)
+	if invalid != nil {
+		// A compiler bug: sending the set could break forwarding on the
+		// host, so neither bridge gets any of it. The error names every
+		// offending flow.
+		c.metrics.invalidFlowSet(hs.name)
+		log.Error("compiled flows break the declared pipeline; none are sent", zap.Error(invalid))
+		invalid = fmt.Errorf("flows: %w", invalid)
+	}
+
+	errs := []error{ovsErr, invalid}
+	for _, b := range bridgeNames {
+		c.mu.Lock()
+		bs := hs.bridges[b]
+		if fp := sum.bridge(b, view); fp != bs.fingerprint {
+			bs.fingerprint, bs.desiredRev = fp, snap.Revision
+		}
+		conn := c.switches[bs.dpid]
+		if conn == nil {
+			bs.dropDumpLocked() // of a connection that has gone
+			c.mu.Unlock()
+			continue // reconciled again when the switch connects
+		}
+		c.mu.Unlock()
+		if cl == nil {
+			// Nothing is known yet of the host's ports and their ofports,
+			// so flows compiled now would delete the pipeline the switch
+			// holds and forwards on. They wait for the OVSDB connection,
+			// whose dial enqueues the host when it is done; the dump
+			// started for the bridge waits with them.
+			continue
+		}
+		if invalid != nil {
+			continue // what the switch holds stays, and so does its dump
+		}
+		if master, err := c.holdRole(ctx, bs, conn); !master {
+			c.mu.Lock()
+			bs.dropDumpLocked()
+			c.mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
+			}
+			continue // another replica programs this bridge
+		}
+		err := c.syncBridge(ctx, bs, conn, set, flowsBridge(b))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
+			continue
+		}
+		if ovsErr == nil {
+			c.mu.Lock()
+			bs.appliedRev = snap.Revision
+			c.mu.Unlock()
+			c.reportApplied(bs.ref, snap.Revision)
+		}
+	}
+	err := errors.Join(errs...)
+	c.mu.Lock()
+	hs.seenRev = max(hs.seenRev, snap.Revision)
+	hs.lastErr = err
+	hs.synced = nil
+	if err == nil && cl != nil {
+		hs.synced = &syncedState{digest: sum.all, facts: facts, ownsOVSDB: owns}
+	}
+	c.changedLocked()
+	c.mu.Unlock()
+	return err
+}
+
+// forgetHost drops a host that left the store: its OVSDB session closes,
+// its switches are no longer served.
+func (c *Controller) forgetHost(hs *hostState) {
+	hs.ovsdb.close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hosts[hs.name] == hs {
+		delete(c.hosts, hs.name)
+	}
+	hs.ovsdb.dropDialed() // a dial finishing from now on sees the host gone
+	for _, bs := range hs.bridges {
+		bs.dropDumpLocked()
+		if sw := c.switches[bs.dpid]; sw != nil {
+			delete(c.switches, bs.dpid)
+			_ = sw.Close()
+		}
+	}
+	c.changedLocked()
+	c.log.Info("host removed", zap.String("host", hs.name))
+}
+
+// closeHosts ends every OVSDB session when the controller stops. Emptying
+// the host map first makes a dial that finishes later close its own client.
+func (c *Controller) closeHosts() {
+	c.mu.Lock()
+	hosts := make([]*hostState, 0, len(c.hosts))
+	for _, hs := range c.hosts {
+		hosts = append(hosts, hs)
+		hs.ovsdb.dropDialed()
+	}
+	c.hosts = map[string]*hostState{}
+	c.mu.Unlock()
+	for _, hs := range hosts {
+		hs.ovsdb.close()
+	}
+}
