@@ -53,9 +53,11 @@ func TestAdminStateDown(t *testing.T) {
 	assert.Empty(t, flowLines(t, h2, cookieFilter(int(flows.TableUnicast), a1Cookie)), "h2 withdrew a1's table 20 entry")
 	assert.Empty(t, flowLines(t, h2, cookieFilter(int(flows.TableFlood), a1Cookie)), "h2 withdrew a1's ARP answer")
 	assert.Len(t, flowLines(t, h2, cookieFilter(int(flows.TableUnicast), a2Cookie)), 1, "control: h2 still knows a2")
+	a1Port := strconv.Itoa(h1.Ofport(t, a1.HostIface))
 	drops := brIntLines(t, h1, a1Cookie)
-	require.Len(t, drops, 1, "h1's br-int drops a1's frames")
-	assert.Contains(t, drops[0], "in_port="+strconv.Itoa(h1.Ofport(t, a1.HostIface))+" ")
+	require.Len(t, drops, 1, "h1's br-int drops a1's frames: one flow, no port security or forwarding flow")
+	assert.Contains(t, drops[0], "table=0,")
+	assert.Contains(t, drops[0], "priority=3,in_port="+a1Port+" ")
 	n, _ := packets(drops, "actions=drop")
 	assert.Positive(t, n, "the drop flow counted a1's frames")
 	tag, err := h1.Vsctl("get", "port", a1.HostIface, "tag")
@@ -77,7 +79,9 @@ func TestAdminStateDown(t *testing.T) {
 
 	s.brtun.MustDo(200, "PATCH", "/v1/networks/blue/ports/a1?wait=30s", map[string]any{"admin_state_up": true}, nil)
 	require.True(t, waitUntil(10*time.Second, func() bool { ok, _ := ping(a1); return ok }), "a1 reaches b1 again once up")
-	assert.Empty(t, brIntLines(t, h1, a1Cookie), "the drop is gone")
+	up := strings.Join(brIntLines(t, h1, a1Cookie), "\n")
+	assert.NotContains(t, up, "priority=3,in_port="+a1Port+" ", "the drop is gone")
+	assert.Contains(t, up, "priority=2,in_port="+a1Port+",vlan_tci=0x0000/0x1fff", "a1's classify flow is back")
 	assert.Len(t, flowLines(t, h2, cookieFilter(int(flows.TableUnicast), a1Cookie)), 1, "h2 knows a1 again")
 }
 
