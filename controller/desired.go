@@ -88,13 +88,18 @@ func (d *desiredState) inputs(host topology.Host) hostInputs {
 	own := d.byHost[host.Name]
 	in.bindings = make([]ovsdb.Binding, 0, len(own))
 	in.view.Networks = make([]flows.NetworkView, 0, len(own))
+	in.view.LocalPorts = make([]flows.LocalPort, 0, len(own))
 	for i, p := range own {
-		vlan := int(p.LocalVLAN)
-		if !p.Up() { // bound on the dead VLAN: NORMAL delivers it nothing; its frames are dropped
-			vlan = ovsdb.DeadVLAN
+		if !p.Up() { // bound on the dead VLAN: nothing is delivered to it; br-int drops its frames
+			in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: ovsdb.DeadVLAN})
 			in.view.DownPorts = append(in.view.DownPorts, flows.DownPort{Network: p.Network, Name: p.Name})
+		} else {
+			in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: int(p.LocalVLAN)})
+			in.view.LocalPorts = append(in.view.LocalPorts, flows.LocalPort{
+				Network: p.Network, Name: p.Name, LocalVLAN: p.LocalVLAN, MAC: p.MAC, IPs: p.IPs,
+				PortSecurity: p.PortSecurityEnabled, AllowedAddressPairs: p.AllowedAddressPairs,
+			})
 		}
-		in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: vlan})
 		if i == 0 || own[i-1].Network != p.Network { // ports sort by network: once per network
 			d.addNetwork(&in.view, p.Network, p.LocalVLAN)
 		}
@@ -169,19 +174,35 @@ func buildView(in hostInputs, facts ovsdb.Facts) flows.View {
 	if br, ok := facts.Bridges[BrTun]; ok && br.PatchOFPort > 0 {
 		v.PatchIntOfport = uint32(br.PatchOFPort)
 	}
+	if br, ok := facts.Bridges[BrInt]; ok && br.PatchOFPort > 0 {
+		v.PatchTunOfport = uint32(br.PatchOFPort)
+	}
+	// A local or down port's ofport is that of its interface, once OVSDB
+	// shows the interface bound to the port (on br-int, as the binding
+	// says).
+	ofports := make(map[string]uint32, len(facts.Bindings))
+	for _, b := range facts.Bindings {
+		if b.OFPort > 0 {
+			ofports[b.Network+"\x00"+b.Port+"\x00"+b.Interface] = uint32(b.OFPort)
+		}
+	}
+	bound := make(map[string]uint32, len(in.bindings))
+	for _, b := range in.bindings {
+		bound[b.Network+"\x00"+b.Port] = ofports[b.Network+"\x00"+b.Port+"\x00"+b.Interface]
+	}
+	v.LocalPorts = slices.Clone(v.LocalPorts)
+	for i := range v.LocalPorts {
+		lp := &v.LocalPorts[i]
+		lp.Ofport = bound[lp.Network+"\x00"+lp.Name]
+	}
+	v.DownPorts = slices.Clone(v.DownPorts)
+	for i := range v.DownPorts {
+		dp := &v.DownPorts[i]
+		dp.Ofport = bound[dp.Network+"\x00"+dp.Name]
+	}
 	for _, t := range facts.Tunnels {
 		if t.OFPort > 0 {
 			v.Tunnels = append(v.Tunnels, flows.TunnelPort{Ofport: uint32(t.OFPort), PeerHost: t.PeerName, RemoteIP: t.PeerIP, Type: t.Type})
-		}
-	}
-	if len(v.DownPorts) > 0 {
-		v.DownPorts = slices.Clone(v.DownPorts)
-		for i, p := range v.DownPorts {
-			for _, b := range facts.Bindings {
-				if b.Network == p.Network && b.Port == p.Name && b.OFPort > 0 {
-					v.DownPorts[i].Ofport = uint32(b.OFPort)
-				}
-			}
 		}
 	}
 	return v
@@ -212,13 +233,20 @@ func (in hostInputs) digest() hostDigest {
 	}
 	d.brTun = tun.sum()
 
-	// br-int's flows depend on nothing of the view but its down ports
-	// (TestBrIntFlowsIgnoreTheView; their ofports are summed by bridge);
-	// its OVSDB configuration is the host row and the bindings.
+	// br-int's OVSDB configuration is the host row and the bindings (a
+	// down port's on the dead VLAN); its flows are the local ports'
+	// addresses and port security, the down ports, and the remote ports
+	// (in brTun), which bridge adds.
 	br := newSummer()
 	br.str(in.host.Name).str(in.host.DatapathType).num(uint64(len(in.bindings)))
 	for _, b := range in.bindings {
 		br.str(b.Interface).str(b.Port).str(b.Network).num(uint64(b.VLAN))
+	}
+	for _, p := range in.view.LocalPorts {
+		br.str(p.MAC).strs(p.IPs).flag(p.PortSecurity).num(uint64(len(p.AllowedAddressPairs)))
+		for _, ap := range p.AllowedAddressPairs {
+			br.str(ap.IPAddress).str(ap.MACAddress)
+		}
 	}
 	br.num(uint64(len(in.view.DownPorts)))
 	for _, p := range in.view.DownPorts {
@@ -235,21 +263,22 @@ func (in hostInputs) digest() hostDigest {
 // bridge sums what one bridge's desired flows and OVSDB configuration are
 // made of, view's ofports included, for the bridge's desired revision.
 func (d hostDigest) bridge(b string, view flows.View) [32]byte {
-	if b == BrInt {
-		if len(view.DownPorts) == 0 {
-			return d.brInt
-		}
-		s := newSummer()
-		s.bytes(d.brInt[:])
-		for _, p := range view.DownPorts {
-			s.num(uint64(p.Ofport))
-		}
-		return s.sum()
-	}
 	s := newSummer()
 	s.bytes(d.brTun[:]).num(uint64(view.PatchIntOfport)).num(uint64(len(view.Tunnels)))
 	for _, t := range view.Tunnels {
 		s.num(uint64(t.Ofport)).str(t.PeerHost).str(t.RemoteIP).str(string(t.Type))
+	}
+	if b == BrInt {
+		// br-int forwards to the remote ports br-tun can reach, so it
+		// reads all of br-tun's inputs, and its own ofports.
+		s.bytes(d.brInt[:]).num(uint64(view.PatchTunOfport)).num(uint64(len(view.LocalPorts)))
+		for _, p := range view.LocalPorts {
+			s.num(uint64(p.Ofport))
+		}
+		s.num(uint64(len(view.DownPorts)))
+		for _, p := range view.DownPorts {
+			s.num(uint64(p.Ofport))
+		}
 	}
 	return s.sum()
 }

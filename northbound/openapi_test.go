@@ -393,18 +393,23 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 	cases := []struct {
 		schema, method, path, body string
 		setup                      []string // "METHOD PATH BODY"
+		// needs: an optional field another one needs; the two are left
+		// out together (allowed_address_pairs needs the mac).
+		needs map[string]string
 	}{
 		{schema: "HostRequest", method: "POST", path: "/v1/hosts",
 			body: `{"name":"h1","ovsdb":"tcp:198.51.100.1:6640","tunnel_ip":"192.0.2.1","datapath_type":"netdev","description":"rack 1","tags":["a"]}`},
 		{schema: "NetworkRequest", method: "POST", path: "/v1/networks",
 			body: `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":false,"description":"blue","tags":["a"]}`},
 		{schema: "PortRequest", method: "POST", path: "/v1/networks/blue/ports",
-			body:  `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"],"device_id":"c1","admin_state_up":false,"description":"web","tags":["a"]}`,
-			setup: []string{hostSetup, netSetup}},
+			body: `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"],"device_id":"c1","admin_state_up":false,"description":"web","tags":["a"],` +
+				`"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`,
+			setup: []string{hostSetup, netSetup}, needs: map[string]string{"mac": "allowed_address_pairs"}},
 		{schema: "PortUpdate", method: "PUT", path: "/v1/networks/blue/ports/vm1",
 			body: `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02","ips":["198.18.0.2"],"device_id":"c1","admin_state_up":false,
-				"description":"web","tags":["a"],"network":"blue","local_vlan":1,"revision_number":3,"status":"bound"}`,
-			setup: []string{hostSetup, netSetup, portSetup}},
+				"description":"web","tags":["a"],"network":"blue","local_vlan":1,"revision_number":3,"status":"bound",` +
+				`"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`,
+			setup: []string{hostSetup, netSetup, portSetup}, needs: map[string]string{"mac": "allowed_address_pairs"}},
 		{schema: "SubnetRequest", method: "POST", path: "/v1/networks/blue/subnets",
 			body: `{"name":"v6","cidr":"2001:db8::/64","gateway_ip":"2001:db8::1","allocation_pools":[{"start":"2001:db8::10","end":"2001:db8::ff"}],
 				"dns_servers":["2001:db8::53"],"host_routes":[{"destination":"2001:db8:8::/48","nexthop":"2001:db8::fe"}],"enable_dhcp":false,
@@ -431,7 +436,7 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 				}
 				body := make(map[string]any, len(full))
 				for k, v := range full {
-					if k != field {
+					if k != field && k != tc.needs[field] {
 						body[k] = v
 					}
 				}

@@ -42,6 +42,13 @@ type Port struct {
 	// DeviceID names what uses the port (a container id for ports made by
 	// brtun-cni), so operators can find a device's ports; free-form.
 	DeviceID string `json:"device_id,omitempty"`
+	// PortSecurityEnabled drops, on br-int, what the port sends from other
+	// addresses than its own (MAC, IPs) and its AllowedAddressPairs. It needs
+	// the MAC: a port without one never has it.
+	PortSecurityEnabled bool `json:"port_security_enabled"`
+	// AllowedAddressPairs are further addresses the port may send from
+	// (virtual IPs that move between ports); they get no ARP/ND responder.
+	AllowedAddressPairs []AddressPair `json:"allowed_address_pairs,omitempty"`
 	// LocalVLAN is the host-local VLAN of the port's network on the port's
 	// host. The store allocates it; a value given by a caller is ignored.
 	LocalVLAN uint16 `json:"local_vlan"`
@@ -80,6 +87,14 @@ func (p *Port) afterDecode() {
 	if p.AdminStateUp == nil {
 		p.AdminStateUp = Bool(true)
 	}
+}
+
+// AddressPair is an address a port may send from besides its own:
+// IPAddress is an IPv4 address or prefix, or an IPv6 address; MACAddress,
+// when empty, is the port's MAC.
+type AddressPair struct {
+	IPAddress  string `json:"ip_address"`
+	MACAddress string `json:"mac_address,omitempty"`
 }
 
 // Snapshot is the whole desired state at one revision. Slices are sorted by

@@ -25,6 +25,9 @@ type Packet struct {
 	ARPTPA flows.IPv4
 
 	IPProto       uint8
+	IPv4Src       flows.IPv4
+	UDPSrc        uint16
+	UDPDst        uint16
 	IPv6Src       flows.IPv6
 	IPv6Dst       flows.IPv6
 	ICMPv6Type    uint8
@@ -63,6 +66,11 @@ func matches(m flows.Match, p Packet) bool {
 		m.ARPOp != nil && *m.ARPOp != p.ARPOp,
 		m.ICMPv6Type != nil && *m.ICMPv6Type != p.ICMPv6Type,
 		m.NDTarget != nil && *m.NDTarget != p.NDTarget,
+		m.IPv4Src != nil && !ipv4Matches(*m.IPv4Src, p.IPv4Src),
+		m.IPv6Src != nil && *m.IPv6Src != p.IPv6Src,
+		m.ARPSHA != nil && *m.ARPSHA != p.ARPSHA,
+		m.UDPSrc != nil && *m.UDPSrc != p.UDPSrc,
+		m.UDPDst != nil && *m.UDPDst != p.UDPDst,
 		len(m.Raw) > 0:
 		return false
 	}
