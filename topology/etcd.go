@@ -98,23 +98,29 @@ func NewEtcdStore(opts EtcdOptions, storeOpts ...Option) (Store, error) {
 	if opts.Client == nil {
 		return nil, errors.New("etcd store: a client is required")
 	}
-	if opts.Prefix == "" {
-		opts.Prefix = DefaultEtcdPrefix
-	}
-	if !strings.HasSuffix(opts.Prefix, "/") {
-		opts.Prefix += "/"
-	}
-	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = 5 * time.Second
-	}
-	if opts.MaxTxnOps <= 0 {
-		opts.MaxTxnOps = DefaultEtcdMaxTxnOps
-	}
+	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	be := &etcdBackend{opts: opts, stop: cancel, done: make(chan struct{})}
 	s := newStore(be, storeOpts...)
 	go be.follow(ctx, s.publish)
 	return s, nil
+}
+
+// withDefaults fills in the defaults of unset options.
+func (o EtcdOptions) withDefaults() EtcdOptions {
+	if o.Prefix == "" {
+		o.Prefix = DefaultEtcdPrefix
+	}
+	if !strings.HasSuffix(o.Prefix, "/") {
+		o.Prefix += "/"
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 5 * time.Second
+	}
+	if o.MaxTxnOps <= 0 {
+		o.MaxTxnOps = DefaultEtcdMaxTxnOps
+	}
+	return o
 }
 
 type etcdBackend struct {
