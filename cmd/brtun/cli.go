@@ -81,6 +81,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newSubnetCommand(o),
 		newPortCommand(o),
 		newFlowsCommand(o),
+		newStoreCommand(o),
 	)
 	return root
 }
