@@ -154,6 +154,7 @@ func TestEtcdCascadeDeleteHundredsOfPorts(t *testing.T) {
 	etcdAfter := etcdRevision(t, cli)
 	assert.Greater(t, rev, revBefore+1, "300 ports take several transactions")
 	assert.Equal(t, int64(rev-revBefore), etcdAfter-etcdBefore, "one etcd revision per brtun revision")
+	t.Logf("deleting host h1 with 300 ports took %d transactions", rev-revBefore)
 	checkEveryState(t, s, etcdBefore, etcdAfter)
 
 	snap, err := s.Snapshot(ctx)
@@ -181,6 +182,7 @@ func TestEtcdCascadeDeleteHundredsOfPorts(t *testing.T) {
 	require.NoError(t, err)
 	etcdAfter = etcdRevision(t, cli)
 	assert.Greater(t, rev, revBefore+1, "300 ports take several transactions")
+	t.Logf("deleting network blue with 300 ports took %d transactions", rev-revBefore)
 	checkEveryState(t, s, etcdBefore, etcdAfter)
 
 	snap, err = s.Snapshot(ctx)

@@ -86,7 +86,7 @@ func MigrateBoltToEtcd(ctx context.Context, dataDir string, target EtcdOptions, 
 		return res, nil
 	}
 	if res.TargetKeys > 0 {
-		if err := be.txn(ctx, "clear the target", nil, clientv3.OpDelete(target.Prefix, clientv3.WithPrefix())); err != nil {
+		if err := be.commitOps(ctx, "clear the target", nil, clientv3.OpDelete(target.Prefix, clientv3.WithPrefix())); err != nil {
 			return res, err
 		}
 	}
@@ -101,7 +101,7 @@ func MigrateBoltToEtcd(ctx context.Context, dataDir string, target EtcdOptions, 
 			return nil
 		}
 		res.Transactions++
-		err := be.txn(ctx, "copy", &empty, ops...)
+		err := be.commitOps(ctx, "copy", &empty, ops...)
 		ops, size = nil, 0
 		return err
 	}
@@ -129,8 +129,8 @@ func MigrateBoltToEtcd(ctx context.Context, dataDir string, target EtcdOptions, 
 	return res, nil
 }
 
-// txn commits ops, under cond when not nil.
-func (b *etcdBackend) txn(ctx context.Context, what string, cond *clientv3.Cmp, ops ...clientv3.Op) error {
+// commitOps commits ops, under cond when not nil.
+func (b *etcdBackend) commitOps(ctx context.Context, what string, cond *clientv3.Cmp, ops ...clientv3.Op) error {
 	rctx, cancel := context.WithTimeout(ctx, b.opts.RequestTimeout)
 	defer cancel()
 	t := b.opts.Client.Txn(rctx)
