@@ -62,6 +62,9 @@ type txn interface {
 type backend interface {
 	update(ctx context.Context, fn func(txn) error) error
 	view(ctx context.Context, fn func(txn) error) error
+	// maxWrites is the most distinct keys one update may write (0: no
+	// limit); cascade deletes split themselves to stay under it.
+	maxWrites() int
 	close() error
 }
 
