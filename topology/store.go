@@ -70,6 +70,8 @@ type Store interface {
 	Watch(ctx context.Context) <-chan uint64
 	// Close releases the store; Watch channels are closed.
 	Close() error
+
+	RemoteStore
 }
 
 // store implements Store over a backend; all validation and allocation
@@ -237,6 +239,13 @@ func (s *store) Snapshot(ctx context.Context) (Snapshot, error) {
 			return err
 		}
 		sortPorts(snap.Ports)
+		if snap.RemoteVTEPs, err = scanJSON[RemoteVTEP](t, bucketRemoteVTEPs, ""); err != nil {
+			return err
+		}
+		if _, err = getJSON(t, bucketEVPN, evpnKey, &snap.EVPN); err != nil {
+			return err
+		}
+		snap.EVPN.State = nil // the speaker's own, not desired state
 		return nil
 	})
 	if err != nil {

@@ -80,6 +80,8 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newNetCommand(o),
 		newPortCommand(o),
 		newFlowsCommand(o),
+		newVTEPCommand(o),
+		newBGPCommand(o),
 	)
 	return root
 }

@@ -35,6 +35,7 @@ type serveOptions struct {
 	macLearnLimit     int
 	security          securityOptions
 	store             storeOptions
+	bgp               bgpOptions
 	pprof             bool
 }
 
@@ -66,6 +67,7 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set)")
 	o.security.addFlags(f)
 	o.store.addFlags(f)
+	o.bgp.addFlags(f)
 	readsEnv(cmd)
 	return cmd
 }
@@ -128,10 +130,19 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("--openflow-listen: %w", err)
 	}
-	api, err := northbound.New(northbound.Options{
+	bgp, err := startBGP(ctx, o.bgp, store, log, reg)
+	if err != nil {
+		_ = ofl.Close()
+		return err
+	}
+	apiOpts := northbound.Options{
 		Store: store, Controller: apiController{ctrl}, Logger: log, UnderlayMTU: o.underlayMTU,
 		Metrics: reg, Cluster: store,
-	})
+	}
+	if bgp != nil {
+		apiOpts.BGP = bgp
+	}
+	api, err := northbound.New(apiOpts)
 	if err != nil {
 		return err
 	}
@@ -160,8 +171,14 @@ func runServe(ctx context.Context, o serveOptions) error {
 		zap.String("openflow_advertise", o.openflowAdvertise), zap.String("data_dir", o.dataDir))
 
 	store.runCluster(ctx)
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- ctrl.Run(ctx) }()
+	bgpDone := make(chan struct{})
+	if bgp != nil {
+		go func() { defer close(bgpDone); errc <- bgp.run(ctx) }()
+	} else {
+		close(bgpDone)
+	}
 	go func() { errc <- ofl.Serve(ctx) }()
 	go func() {
 		serve := func() error { return srv.Serve(ln) }
@@ -184,6 +201,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		err = fmt.Errorf("shut down REST API: %w", serr)
 	}
 	_ = ofl.Close()
+	<-bgpDone // the speaker closes its sessions (peers get a Cease)
 	return err
 }
 

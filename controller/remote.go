@@ -1,0 +1,199 @@
+package controller
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/topology"
+)
+
+// Remote VTEPs are hosts brtun does not program and their MACs are ports
+// brtun does not bind: static ones (topology.RemoteVTEP) and those the BGP
+// EVPN speaker imported (topology.EVPNRoutes) enter the same view as other
+// hosts and their ports, so flows.Compile needs nothing new.
+
+// Origins of remote VTEPs and MACs.
+const (
+	OriginStatic = "static"
+	OriginEVPN   = "evpn"
+)
+
+// RemotePeerName is the peer name of a remote VTEP in the tunnel mesh and
+// the flood lists: host names cannot contain ':', so it names no host. It
+// depends on the tunnel IP alone, so the tunnel's cookie and port stay the
+// same whichever way the VTEP was learned.
+func RemotePeerName(ip string) string { return "vtep:" + ip }
+
+// remotePortName is the name of a remote MAC as a port: its cookie derives
+// from (network, MAC, VTEP), never from a route's path or origin.
+func remotePortName(mac, vtep string) string { return mac + "@" + vtep }
+
+// RemoteVTEPView is a remote VTEP of one network and how it was learned.
+type RemoteVTEPView struct {
+	IP      string
+	Origins []string // OriginStatic and/or OriginEVPN
+	Name    string   // the static remote VTEP's name, if any
+	Peers   []string // BGP neighbors it was learned from, if any
+}
+
+// remoteMAC is a remote MAC of one network and where it came from.
+type remoteMAC struct {
+	port  flows.RemotePort
+	owner string // "static:VTEPNAME" or "evpn:PEER"
+}
+
+// remoteState is the remote part of one revision, per network.
+type remoteState struct {
+	vteps map[string][]RemoteVTEPView // by network, sorted by IP
+	macs  map[string][]remoteMAC      // by network, sorted by MAC
+	// owners names the origin of each remote MAC's flows by port id.
+	owners map[uint32]string
+}
+
+// newRemoteState collects the remote VTEPs and MACs of snap. Registered
+// ports win over remote MACs, static over EVPN; remote VTEPs at a brtun
+// host's tunnel IP are left out.
+func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Port) remoteState {
+	rs := remoteState{vteps: map[string][]RemoteVTEPView{}, macs: map[string][]remoteMAC{}, owners: map[uint32]string{}}
+	hostIPs := map[string]bool{}
+	for _, h := range snap.Hosts {
+		hostIPs[h.TunnelIP] = true
+	}
+	tunnelled := func(name string) bool {
+		n, ok := snap.Network(name)
+		return ok && (n.Type == topology.VXLAN || n.Type == topology.Geneve)
+	}
+	addVTEP := func(network, ip, origin, name, peer string) {
+		if hostIPs[ip] {
+			return
+		}
+		list := rs.vteps[network]
+		i := slices.IndexFunc(list, func(v RemoteVTEPView) bool { return v.IP == ip })
+		if i < 0 {
+			list = append(list, RemoteVTEPView{IP: ip})
+			i = len(list) - 1
+		}
+		v := &list[i]
+		if !slices.Contains(v.Origins, origin) {
+			v.Origins = append(v.Origins, origin)
+		}
+		if name != "" {
+			v.Name = name
+		}
+		if peer != "" && !slices.Contains(v.Peers, peer) {
+			v.Peers = append(v.Peers, peer)
+		}
+		rs.vteps[network] = list
+	}
+	taken := func(network, mac string) bool {
+		for _, p := range byNetwork[network] {
+			if p.MAC == mac {
+				return true
+			}
+		}
+		return slices.ContainsFunc(rs.macs[network], func(m remoteMAC) bool { return m.port.MAC == mac })
+	}
+	addMAC := func(network, mac string, ips []string, vtep, owner string) {
+		if hostIPs[vtep] || taken(network, mac) {
+			return
+		}
+		p := flows.RemotePort{Network: network, Name: remotePortName(mac, vtep), Host: RemotePeerName(vtep), MAC: mac, IPs: ips}
+		rs.macs[network] = append(rs.macs[network], remoteMAC{port: p, owner: owner})
+		rs.owners[flows.PortID(network, p.Name)] = owner + ":" + mac + "@" + vtep
+	}
+	for _, v := range snap.RemoteVTEPs {
+		for _, n := range v.Networks {
+			if !tunnelled(n) {
+				continue
+			}
+			addVTEP(n, v.TunnelIP, OriginStatic, v.Name, "")
+			for _, m := range v.MACs {
+				addMAC(n, m.MAC, m.IPs, v.TunnelIP, "static:"+v.Name)
+			}
+		}
+	}
+	byVNI := map[uint32]string{}
+	for _, n := range snap.Networks {
+		if n.EVPN && n.Type == topology.VXLAN {
+			byVNI[n.SegmentID] = n.Name
+		}
+	}
+	for _, en := range snap.EVPN.Networks {
+		n, ok := byVNI[en.VNI]
+		if !ok {
+			continue
+		}
+		for _, v := range en.VTEPs {
+			addVTEP(n, v.IP, OriginEVPN, "", v.Peer)
+		}
+		for _, m := range en.MACs {
+			addMAC(n, m.MAC, m.IPs, m.VTEP, "evpn:"+m.Peer)
+		}
+	}
+	for n, list := range rs.vteps {
+		slices.SortFunc(list, func(a, b RemoteVTEPView) int { return compareIP(a.IP, b.IP) })
+		rs.vteps[n] = list
+	}
+	for n, list := range rs.macs {
+		slices.SortFunc(list, func(a, b remoteMAC) int { return strings.Compare(a.port.MAC, b.port.MAC) })
+		rs.macs[n] = list
+	}
+	return rs
+}
+
+// compareIP orders dotted addresses by length first, so 192.0.2.9 comes
+// before 192.0.2.10 for IPv4 addresses of the same prefix length.
+func compareIP(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}
+
+// addRemote adds the remote VTEPs and MACs of network nv to v and to the
+// host's remote tunnel peers.
+func (rs remoteState) addRemote(v *flows.View, nv *flows.NetworkView, peers map[string][]topology.NetworkType) {
+	for _, r := range rs.vteps[nv.Name] {
+		name := RemotePeerName(r.IP)
+		nv.Peers = append(nv.Peers, name)
+		if !slices.Contains(peers[r.IP], nv.Type) {
+			peers[r.IP] = append(peers[r.IP], nv.Type)
+		}
+	}
+	for _, m := range rs.macs[nv.Name] {
+		if ip := strings.TrimPrefix(m.port.Host, "vtep:"); !slices.Contains(peers[ip], nv.Type) {
+			peers[ip] = append(peers[ip], nv.Type) // a MAC's VTEP needs a tunnel, flooded to or not
+		}
+		v.RemotePorts = append(v.RemotePorts, m.port)
+	}
+}
+
+// remotePeers turns the host's remote tunnel peers into OVSDB peers,
+// sorted by IP, each with its types in table order.
+func remotePeers(peers map[string][]topology.NetworkType) []ovsdb.Peer {
+	out := make([]ovsdb.Peer, 0, len(peers))
+	for ip, types := range peers {
+		p := ovsdb.Peer{Name: RemotePeerName(ip), IP: ip}
+		for _, tt := range topology.TunnelTypes() {
+			if slices.Contains(types, tt.Name) {
+				p.Types = append(p.Types, tt.Name)
+			}
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b ovsdb.Peer) int { return compareIP(a.IP, b.IP) })
+	return out
+}
+
+// RemoteVTEPs returns the remote VTEPs of network in the desired state the
+// controller holds now, sorted by IP.
+func (c *Controller) RemoteVTEPs(network string) []RemoteVTEPView {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.desired == nil {
+		return nil
+	}
+	return slices.Clone(c.desired.remote.vteps[network])
+}
