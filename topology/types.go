@@ -31,7 +31,7 @@ type Network struct {
 	// EVPN makes brtun's BGP speaker advertise and import the network's
 	// VTEPs and MACs (VXLAN only); RouteTarget overrides the default
 	// ASN:VNI ("A:B" or "IP:N").
-	EVPN        bool   `json:"evpn"`
+	EVPN        bool   `json:"evpn,omitempty"`
 	RouteTarget string `json:"route_target,omitempty"`
 	Meta
 }

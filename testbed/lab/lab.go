@@ -60,7 +60,9 @@ type Lab struct {
 	mgmtBr  string
 	underBr string
 	vms     []*VM
-	lock    *os.File
+	// kernelHosts are hosts without OVS (kernel.go).
+	kernelHosts []*KernelHost
+	lock        *os.File
 }
 
 // New builds a lab with opts.Hosts hosts and registers its teardown with
@@ -179,7 +181,7 @@ type VMOptions struct {
 // VM is a namespace standing in for a virtual machine on a host.
 type VM struct {
 	Name      string
-	Host      *Host
+	Host      *Host // nil for a VM behind a KernelHost
 	Netns     string
 	MAC       string
 	IP        string // IPv4 address without prefix length
@@ -266,6 +268,10 @@ func (l *Lab) teardown() {
 	}
 	for _, h := range l.Hosts {
 		_, _ = testbed.Run(nil, "ip", "netns", "del", h.Netns)
+	}
+	for _, k := range l.kernelHosts {
+		k.stopFRR(l.t)
+		_, _ = testbed.Run(nil, "ip", "netns", "del", k.Netns)
 	}
 	if l.mgmtBr != "" {
 		_, _ = testbed.Run(nil, "ip", "link", "del", l.mgmtBr)
