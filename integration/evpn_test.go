@@ -141,7 +141,15 @@ func TestEVPNWithFRR(t *testing.T) {
 		from *lab.VM
 		to   string
 	}{{fv, a1.IP}, {fv, a2.IP}, {a1.VM, fv.IP}, {a2.VM, fv.IP}, {a1.VM, a2.IP}} {
-		ok, out := c.from.Ping(c.to, 3)
+		// 8 tries: the userspace datapath drops a host's first packets to a
+		// tunnel endpoint whose MAC it has not resolved yet, and the VM's
+		// kernel repeats an unanswered ARP only after a second.
+		ok, out := c.from.Ping(c.to, 8)
+		if !ok {
+			t.Logf("h1 br-tun:\n%s\nh2 br-tun:\n%s\nh2 ports: %v\nFRR's kernel FDB:\n%s\nFRR's MACs: %v",
+				strings.Join(dumpFlows(t, h1, "br-tun"), "\n"), strings.Join(dumpFlows(t, h2, "br-tun"), "\n"),
+				tunnelPorts(t, h2), k.FDB(5001), frrMACs(frr, 5001))
+		}
 		require.True(t, ok, "%s -> %s: %s", c.from.Name, c.to, out)
 	}
 	neigh, err := fv.Run("ip", "neigh", "show", a1.IP)

@@ -553,7 +553,7 @@ func (s *store) rawEVPN(ctx context.Context) ([]byte, error) {
 }
 
 // validateEVPN checks a network's EVPN fields: VXLAN only, and a route
-// target of the form ASN:N (ASN up to 32 bits, N up to 16 bits when the ASN
+// target (used only while evpn is on) of the form ASN:N (ASN up to 32 bits, N up to 16 bits when the ASN
 // needs more than 16, else 32) or IPv4:N (N up to 16 bits).
 func validateEVPN(n Network) error {
 	if n.EVPN && n.Type != VXLAN {
@@ -561,9 +561,6 @@ func validateEVPN(n Network) error {
 	}
 	if n.RouteTarget == "" {
 		return nil
-	}
-	if !n.EVPN {
-		return invalid("route_target", "only EVPN networks have a route target")
 	}
 	admin, num, ok := strings.Cut(n.RouteTarget, ":")
 	v, err := strconv.ParseUint(num, 10, 32)
