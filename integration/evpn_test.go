@@ -141,10 +141,7 @@ func TestEVPNWithFRR(t *testing.T) {
 		from *lab.VM
 		to   string
 	}{{fv, a1.IP}, {fv, a2.IP}, {a1.VM, fv.IP}, {a2.VM, fv.IP}, {a1.VM, a2.IP}} {
-		// 8 tries: the userspace datapath drops a host's first packets to a
-		// tunnel endpoint whose MAC it has not resolved yet, and the VM's
-		// kernel repeats an unanswered ARP only after a second.
-		ok, out := c.from.Ping(c.to, 8)
+		ok, out := c.from.Ping(c.to, 3)
 		if !ok {
 			t.Logf("h1 br-tun:\n%s\nh2 br-tun:\n%s\nh2 ports: %v\nFRR's kernel FDB:\n%s\nFRR's MACs: %v",
 				strings.Join(dumpFlows(t, h1, "br-tun"), "\n"), strings.Join(dumpFlows(t, h2, "br-tun"), "\n"),

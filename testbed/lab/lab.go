@@ -101,6 +101,12 @@ func New(t TB, opts Options) *Lab {
 	l.mustRun("ip", "addr", "add", ControllerIP+"/24", "dev", l.mgmtBr)
 	l.mustRun("ip", "link", "set", l.mgmtBr, "up")
 	l.mustRun("ip", "link", "add", l.underBr, "type", "bridge")
+	// The root namespace must not answer ARP on the underlay for addresses
+	// it holds elsewhere: a machine whose own NIC has 192.0.2.N would else
+	// claim host N's tunnel IP towards the lab's kernel VTEPs.
+	if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+l.underBr+"/arp_ignore", []byte("1"), 0o644); err != nil {
+		t.Fatalf("lab: arp_ignore on %s: %v", l.underBr, err)
+	}
 	l.mustRun("ip", "link", "set", l.underBr, "up")
 
 	for i := 1; i <= opts.Hosts; i++ {
