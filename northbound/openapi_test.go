@@ -303,7 +303,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	responses := map[string]any{
 		"Host": HostView{}, "HostList": HostList{}, "Network": NetworkView{}, "NetworkList": NetworkList{},
 		"Port": PortView{}, "PortList": PortList{}, "Flow": FlowView{}, "FlowList": FlowList{}, "Error": ErrorBody{},
-		"Cluster": ClusterStatus{},
+		"Cluster":    ClusterStatus{},
 		"RemoteVTEP": topology.RemoteVTEP{}, "RemoteVTEPList": RemoteVTEPList{}, "BGPPeer": BGPPeerView{}, "BGPPeerList": BGPPeerList{},
 		"VTEPList": VTEPList{},
 	}
