@@ -127,7 +127,9 @@ func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16, remot
 		v.Networks = append(v.Networks, nv)
 	}
 	for _, p := range ports {
-		if p.Host != v.Host && p.MAC != "" && p.Up() { // a down port's entries are withdrawn
+		// A down port's entries are withdrawn; so are those of a port whose
+		// MAC moved behind a remote VTEP (EVPN MAC mobility).
+		if p.Host != v.Host && p.MAC != "" && p.Up() && !d.remote.superseded[p.Network][p.MAC] {
 			v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: p.Network, Name: p.Name, Host: p.Host, MAC: p.MAC, IPs: p.IPs})
 		}
 	}

@@ -50,13 +50,19 @@ type remoteState struct {
 	macs  map[string][]remoteMAC      // by network, sorted by MAC
 	// owners names the origin of each remote MAC's flows by port id.
 	owners map[uint32]string
+	// superseded are registered ports' MACs (by network) that moved behind
+	// a remote VTEP: the EVPN speaker imports a remote route for a local
+	// MAC only when it won MAC mobility (a higher sequence number), so the
+	// remote entry replaces the port's on the other hosts.
+	superseded map[string]map[string]bool
 }
 
 // newRemoteState collects the remote VTEPs and MACs of snap. Registered
 // ports win over remote MACs, static over EVPN; remote VTEPs at a brtun
 // host's tunnel IP are left out.
 func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Port) remoteState {
-	rs := remoteState{vteps: map[string][]RemoteVTEPView{}, macs: map[string][]remoteMAC{}, owners: map[uint32]string{}}
+	rs := remoteState{vteps: map[string][]RemoteVTEPView{}, macs: map[string][]remoteMAC{}, owners: map[uint32]string{},
+		superseded: map[string]map[string]bool{}}
 	hostIPs := map[string]bool{}
 	for _, h := range snap.Hosts {
 		hostIPs[h.TunnelIP] = true
@@ -87,17 +93,24 @@ func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Por
 		}
 		rs.vteps[network] = list
 	}
-	taken := func(network, mac string) bool {
-		for _, p := range byNetwork[network] {
-			if p.MAC == mac {
-				return true
-			}
-		}
+	isPort := func(network, mac string) bool {
+		return slices.ContainsFunc(byNetwork[network], func(p *topology.Port) bool { return p.MAC == mac })
+	}
+	isRemote := func(network, mac string) bool {
 		return slices.ContainsFunc(rs.macs[network], func(m remoteMAC) bool { return m.port.MAC == mac })
 	}
-	addMAC := func(network, mac string, ips []string, vtep, owner string) {
-		if hostIPs[vtep] || taken(network, mac) {
+	addMAC := func(network, mac string, ips []string, vtep, owner string, overPorts bool) {
+		if hostIPs[vtep] || isRemote(network, mac) {
 			return
+		}
+		if isPort(network, mac) {
+			if !overPorts {
+				return
+			}
+			if rs.superseded[network] == nil {
+				rs.superseded[network] = map[string]bool{}
+			}
+			rs.superseded[network][mac] = true
 		}
 		p := flows.RemotePort{Network: network, Name: remotePortName(mac, vtep), Host: RemotePeerName(vtep), MAC: mac, IPs: ips}
 		rs.macs[network] = append(rs.macs[network], remoteMAC{port: p, owner: owner})
@@ -110,7 +123,7 @@ func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Por
 			}
 			addVTEP(n, v.TunnelIP, OriginStatic, v.Name, "")
 			for _, m := range v.MACs {
-				addMAC(n, m.MAC, m.IPs, v.TunnelIP, "static:"+v.Name)
+				addMAC(n, m.MAC, m.IPs, v.TunnelIP, "static:"+v.Name, false) // a registered port wins
 			}
 		}
 	}
@@ -129,7 +142,7 @@ func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Por
 			addVTEP(n, v.IP, OriginEVPN, "", v.Peer)
 		}
 		for _, m := range en.MACs {
-			addMAC(n, m.MAC, m.IPs, m.VTEP, "evpn:"+m.Peer)
+			addMAC(n, m.MAC, m.IPs, m.VTEP, "evpn:"+m.Peer, true) // imported only when it won MAC mobility
 		}
 	}
 	for n, list := range rs.vteps {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ovsdb"
@@ -121,4 +122,31 @@ func TestRemoteStateChangesTheDigest(t *testing.T) {
 	assert.Equal(t, base.brInt, with.brInt, "br-int does not depend on remote VTEPs")
 	again := h1Inputs(t, remoteSnapshot()).digest()
 	assert.Equal(t, with, again)
+}
+
+// TestEVPNMACMobilitySupersedesAPort: the speaker imports a route for a
+// registered port's MAC only when the remote side won MAC mobility (the VM
+// moved behind the fabric): the other hosts then send that MAC to the
+// remote VTEP instead of the port's host, with one entry, not two.
+func TestEVPNMACMobilitySupersedesAPort(t *testing.T) {
+	snap := remoteSnapshot()
+	snap.EVPN.Networks[0].MACs = append(snap.EVPN.Networks[0].MACs,
+		topology.EVPNMAC{MAC: "02:00:00:00:01:02", VTEP: "198.51.100.20", Peer: "203.0.113.1"}) // a2 (h2) moved
+	var a2 []flows.RemotePort
+	for _, p := range h1Inputs(t, snap).view.RemotePorts {
+		if p.Network == "blue" && p.MAC == "02:00:00:00:01:02" {
+			a2 = append(a2, p)
+		}
+	}
+	assert.Equal(t, []flows.RemotePort{{Network: "blue", Name: "02:00:00:00:01:02@198.51.100.20", Host: "vtep:198.51.100.20", MAC: "02:00:00:00:01:02"}}, a2)
+
+	// Without the import (the port won back), h1 sends it to h2 again.
+	a2 = nil
+	for _, p := range h1Inputs(t, remoteSnapshot()).view.RemotePorts {
+		if p.Network == "blue" && p.MAC == "02:00:00:00:01:02" {
+			a2 = append(a2, p)
+		}
+	}
+	require.Len(t, a2, 1)
+	assert.Equal(t, "h2", a2[0].Host)
 }

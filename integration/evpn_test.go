@@ -191,6 +191,35 @@ func TestEVPNWithFRR(t *testing.T) {
 		require.False(t, ok, "%s (%s) must not reach blue's VM behind FRR: %s", c.from.Name, c.from.Network, out)
 	}
 
+	// MAC mobility (RFC 7432 sequence numbers), both ways: fv2's MAC moves
+	// from FRR's bridge to a brtun port on h1, then back behind FRR.
+	toH1, toFRR := h2.Ofport(t, "vxlan-"+ipHex(h1.TunnelIP)), h2.Ofport(t, "vxlan-"+ipHex(k.TunnelIP))
+	h1ToFRR := h1.Ofport(t, "vxlan-"+ipHex(k.TunnelIP))
+	k.Must(t, "bridge", "fdb", "del", fv2.MAC, "dev", fv2.HostIface, "master")
+	k.Must(t, "ip", "link", "set", fv2.HostIface, "down")
+	m1 := s.quietVM(h1, "m1", "blue", fv2.MAC, "198.18.0.10/24")
+	took = timeUntil(10*time.Second, func() bool {
+		return frrHasRemote(frr, 5001, fv2.MAC, h1.TunnelIP) && outputsTo(unicastEntry(t, h2, fv2.MAC), toH1)
+	})
+	t.Logf("MAC moved to a brtun port: FRR and h2 follow after %s", took)
+	require.True(t, took >= 0 && took <= 3*time.Second, "after %s: FRR: %q, h2: %q", took, frrMACs(frr, 5001)[fv2.MAC], unicastEntry(t, h2, fv2.MAC))
+	ok, out = a2.Ping(m1.IP, 3)
+	require.True(t, ok, "a2 -> the moved MAC on h1: %s", out)
+
+	s.brtun.MustDo(http.StatusNoContent, "DELETE", "/v1/networks/blue/ports/m1", nil, nil)
+	_, err = m1.Run("ip", "link", "set", "eth0", "down")
+	require.NoError(t, err)
+	k.Must(t, "ip", "link", "set", fv2.HostIface, "up")
+	k.Must(t, "bridge", "fdb", "add", fv2.MAC, "dev", fv2.HostIface, "master", "static")
+	took = timeUntil(10*time.Second, func() bool {
+		return outputsTo(unicastEntry(t, h2, fv2.MAC), toFRR) && outputsTo(unicastEntry(t, h1, fv2.MAC), h1ToFRR)
+	})
+	t.Logf("MAC moved back behind FRR: both OVS hosts follow after %s", took)
+	require.True(t, took >= 0 && took <= 3*time.Second, "after %s: FRR: %q, h1: %q, h2: %q", took,
+		frrMACs(frr, 5001)[fv2.MAC], unicastEntry(t, h1, fv2.MAC), unicastEntry(t, h2, fv2.MAC))
+	ok, out = a2.Ping(fv2.IP, 3)
+	require.True(t, ok, "a2 -> fv2 behind FRR again: %s", out)
+
 	// A gateway on the FRR side: 198.18.0.254 on FRR's bridge routes to an
 	// outside host 198.19.0.1; a1 reaches it through its default route.
 	out2 := l.Prefix + "vout"
