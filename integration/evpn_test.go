@@ -210,7 +210,8 @@ func TestEVPNWithFRR(t *testing.T) {
 	_, err = m1.Run("ip", "link", "set", "eth0", "down")
 	require.NoError(t, err)
 	k.Must(t, "ip", "link", "set", fv2.HostIface, "up")
-	k.Must(t, "bridge", "fdb", "add", fv2.MAC, "dev", fv2.HostIface, "master", "static")
+	// replace: zebra holds the MAC as an extern_learn entry towards h1.
+	k.Must(t, "bridge", "fdb", "replace", fv2.MAC, "dev", fv2.HostIface, "master", "static")
 	took = timeUntil(10*time.Second, func() bool {
 		return outputsTo(unicastEntry(t, h2, fv2.MAC), toFRR) && outputsTo(unicastEntry(t, h1, fv2.MAC), h1ToFRR)
 	})
