@@ -14,29 +14,15 @@ import (
 // EVPN speaker imported (topology.EVPNRoutes) enter the same view as other
 // hosts and their ports, so flows.Compile needs nothing new.
 
-// Origins of remote VTEPs and MACs.
-const (
-	OriginStatic = "static"
-	OriginEVPN   = "evpn"
-)
-
-// RemotePeerName is the peer name of a remote VTEP in the tunnel mesh and
+// remotePeerName is the peer name of a remote VTEP in the tunnel mesh and
 // the flood lists: host names cannot contain ':', so it names no host. It
 // depends on the tunnel IP alone, so the tunnel's cookie and port stay the
 // same whichever way the VTEP was learned.
-func RemotePeerName(ip string) string { return "vtep:" + ip }
+func remotePeerName(ip string) string { return "vtep:" + ip }
 
 // remotePortName is the name of a remote MAC as a port: its cookie derives
 // from (network, MAC, VTEP), never from a route's path or origin.
 func remotePortName(mac, vtep string) string { return mac + "@" + vtep }
-
-// RemoteVTEPView is a remote VTEP of one network and how it was learned.
-type RemoteVTEPView struct {
-	IP      string
-	Origins []string // OriginStatic and/or OriginEVPN
-	Name    string   // the static remote VTEP's name, if any
-	Peers   []string // BGP neighbors it was learned from, if any
-}
 
 // remoteMAC is a remote MAC of one network and where it came from.
 type remoteMAC struct {
@@ -46,8 +32,8 @@ type remoteMAC struct {
 
 // remoteState is the remote part of one revision, per network.
 type remoteState struct {
-	vteps map[string][]RemoteVTEPView // by network, sorted by IP
-	macs  map[string][]remoteMAC      // by network, sorted by MAC
+	vteps map[string][]string    // tunnel IPs by network, sorted
+	macs  map[string][]remoteMAC // by network, sorted by MAC
 	// owners names the origin of each remote MAC's flows by port id.
 	owners map[uint32]string
 	// superseded are registered ports' MACs (by network) that moved behind
@@ -61,7 +47,7 @@ type remoteState struct {
 // ports win over remote MACs, static over EVPN; remote VTEPs at a brtun
 // host's tunnel IP are left out.
 func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Port) remoteState {
-	rs := remoteState{vteps: map[string][]RemoteVTEPView{}, macs: map[string][]remoteMAC{}, owners: map[uint32]string{},
+	rs := remoteState{vteps: map[string][]string{}, macs: map[string][]remoteMAC{}, owners: map[uint32]string{},
 		superseded: map[string]map[string]bool{}}
 	hostIPs := map[string]bool{}
 	for _, h := range snap.Hosts {
@@ -71,27 +57,10 @@ func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Por
 		n, ok := snap.Network(name)
 		return ok && (n.Type == topology.VXLAN || n.Type == topology.Geneve)
 	}
-	addVTEP := func(network, ip, origin, name, peer string) {
-		if hostIPs[ip] {
-			return
+	addVTEP := func(network, ip string) {
+		if !hostIPs[ip] && !slices.Contains(rs.vteps[network], ip) {
+			rs.vteps[network] = append(rs.vteps[network], ip)
 		}
-		list := rs.vteps[network]
-		i := slices.IndexFunc(list, func(v RemoteVTEPView) bool { return v.IP == ip })
-		if i < 0 {
-			list = append(list, RemoteVTEPView{IP: ip})
-			i = len(list) - 1
-		}
-		v := &list[i]
-		if !slices.Contains(v.Origins, origin) {
-			v.Origins = append(v.Origins, origin)
-		}
-		if name != "" {
-			v.Name = name
-		}
-		if peer != "" && !slices.Contains(v.Peers, peer) {
-			v.Peers = append(v.Peers, peer)
-		}
-		rs.vteps[network] = list
 	}
 	isPort := func(network, mac string) bool {
 		return slices.ContainsFunc(byNetwork[network], func(p *topology.Port) bool { return p.MAC == mac })
@@ -112,7 +81,7 @@ func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Por
 			}
 			rs.superseded[network][mac] = true
 		}
-		p := flows.RemotePort{Network: network, Name: remotePortName(mac, vtep), Host: RemotePeerName(vtep), MAC: mac, IPs: ips}
+		p := flows.RemotePort{Network: network, Name: remotePortName(mac, vtep), Host: remotePeerName(vtep), MAC: mac, IPs: ips}
 		rs.macs[network] = append(rs.macs[network], remoteMAC{port: p, owner: owner})
 		rs.owners[flows.PortID(network, p.Name)] = owner + ":" + mac + "@" + vtep
 	}
@@ -121,7 +90,7 @@ func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Por
 			if !tunnelled(n) {
 				continue
 			}
-			addVTEP(n, v.TunnelIP, OriginStatic, v.Name, "")
+			addVTEP(n, v.TunnelIP)
 			for _, m := range v.MACs {
 				addMAC(n, m.MAC, m.IPs, v.TunnelIP, "static:"+v.Name, false) // a registered port wins
 			}
@@ -139,14 +108,14 @@ func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Por
 			continue
 		}
 		for _, v := range en.VTEPs {
-			addVTEP(n, v.IP, OriginEVPN, "", v.Peer)
+			addVTEP(n, v.IP)
 		}
 		for _, m := range en.MACs {
 			addMAC(n, m.MAC, m.IPs, m.VTEP, "evpn:"+m.Peer, true) // imported only when it won MAC mobility
 		}
 	}
 	for n, list := range rs.vteps {
-		slices.SortFunc(list, func(a, b RemoteVTEPView) int { return compareIP(a.IP, b.IP) })
+		slices.SortFunc(list, compareIP)
 		rs.vteps[n] = list
 	}
 	for n, list := range rs.macs {
@@ -168,11 +137,10 @@ func compareIP(a, b string) int {
 // addRemote adds the remote VTEPs and MACs of network nv to v and to the
 // host's remote tunnel peers.
 func (rs remoteState) addRemote(v *flows.View, nv *flows.NetworkView, peers map[string][]topology.NetworkType) {
-	for _, r := range rs.vteps[nv.Name] {
-		name := RemotePeerName(r.IP)
-		nv.Peers = append(nv.Peers, name)
-		if !slices.Contains(peers[r.IP], nv.Type) {
-			peers[r.IP] = append(peers[r.IP], nv.Type)
+	for _, ip := range rs.vteps[nv.Name] {
+		nv.Peers = append(nv.Peers, remotePeerName(ip))
+		if !slices.Contains(peers[ip], nv.Type) {
+			peers[ip] = append(peers[ip], nv.Type)
 		}
 	}
 	for _, m := range rs.macs[nv.Name] {
@@ -188,7 +156,7 @@ func (rs remoteState) addRemote(v *flows.View, nv *flows.NetworkView, peers map[
 func remotePeers(peers map[string][]topology.NetworkType) []ovsdb.Peer {
 	out := make([]ovsdb.Peer, 0, len(peers))
 	for ip, types := range peers {
-		p := ovsdb.Peer{Name: RemotePeerName(ip), IP: ip}
+		p := ovsdb.Peer{Name: remotePeerName(ip), IP: ip}
 		for _, tt := range topology.TunnelTypes() {
 			if slices.Contains(types, tt.Name) {
 				p.Types = append(p.Types, tt.Name)
@@ -198,15 +166,4 @@ func remotePeers(peers map[string][]topology.NetworkType) []ovsdb.Peer {
 	}
 	slices.SortFunc(out, func(a, b ovsdb.Peer) int { return compareIP(a.IP, b.IP) })
 	return out
-}
-
-// RemoteVTEPs returns the remote VTEPs of network in the desired state the
-// controller holds now, sorted by IP.
-func (c *Controller) RemoteVTEPs(network string) []RemoteVTEPView {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.desired == nil {
-		return nil
-	}
-	return slices.Clone(c.desired.remote.vteps[network])
 }

@@ -144,6 +144,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	api, err := northbound.New(apiOpts)
 	if err != nil {
+		if bgp != nil {
+			bgp.speaker.Stop()
+		}
 		return err
 	}
 	mux := http.NewServeMux()
@@ -159,6 +162,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	mux.Handle("/", auth(api))
 	ln, err := net.Listen("tcp", o.apiListen)
 	if err != nil {
+		if bgp != nil {
+			bgp.speaker.Stop()
+		}
 		return fmt.Errorf("listen on --api-listen %s: %w", o.apiListen, err)
 	}
 	srv := &http.Server{Handler: uncleanPathsToAPI(mux, auth(api)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: sec.apiTLS}
