@@ -23,6 +23,8 @@ type desiredState struct {
 	// a host's own name it determines that host's tunnel peers, so a
 	// host's digest need not go through all the others.
 	mesh [32]byte
+	// remote holds the remote VTEPs and MACs, static and EVPN, per network.
+	remote remoteState
 }
 
 func newDesiredState(snap topology.Snapshot) *desiredState {
@@ -54,6 +56,7 @@ func newDesiredState(snap topology.Snapshot) *desiredState {
 		mesh.str(string(t))
 	}
 	d.mesh = mesh.sum()
+	d.remote = newRemoteState(snap, d.byNetwork)
 	return d
 }
 
@@ -74,6 +77,9 @@ type hostInputs struct {
 	// mesh is desiredState.mesh, which the digest sums instead of every
 	// tunnel peer.
 	mesh [32]byte
+	// remotes are the remote VTEPs the host tunnels to: those of the
+	// networks it carries.
+	remotes []ovsdb.Peer
 }
 
 // inputs collects what a reconcile of host reads.
@@ -89,6 +95,7 @@ func (d *desiredState) inputs(host topology.Host) hostInputs {
 	in.bindings = make([]ovsdb.Binding, 0, len(own))
 	in.view.Networks = make([]flows.NetworkView, 0, len(own))
 	in.view.LocalPorts = make([]flows.LocalPort, 0, len(own))
+	remotes := map[string][]topology.NetworkType{}
 	for i, p := range own {
 		if !p.Up() { // bound on the dead VLAN: nothing is delivered to it; br-int drops its frames
 			in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: ovsdb.DeadVLAN})
@@ -101,15 +108,16 @@ func (d *desiredState) inputs(host topology.Host) hostInputs {
 			})
 		}
 		if i == 0 || own[i-1].Network != p.Network { // ports sort by network: once per network
-			d.addNetwork(&in.view, p.Network, p.LocalVLAN)
+			d.addNetwork(&in.view, p.Network, p.LocalVLAN, remotes)
 		}
 	}
+	in.remotes = remotePeers(remotes)
 	return in
 }
 
 // addNetwork adds a network the host carries on local VLAN vlan to v: the
 // other hosts carrying it and their ports with a MAC.
-func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16) {
+func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16, remotes map[string][]topology.NetworkType) {
 	ports := d.byNetwork[name]
 	if n, ok := d.snap.Network(name); ok {
 		nv := flows.NetworkView{Name: n.Name, Type: n.Type, SegmentID: n.SegmentID, LocalVLAN: vlan, MACLearning: n.MACLearning}
@@ -118,12 +126,15 @@ func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16) {
 				nv.Peers = append(nv.Peers, p.Host)
 			}
 		}
+		d.remote.addRemote(v, &nv, remotes)
 		slices.Sort(nv.Peers)
 		nv.Peers = slices.Compact(nv.Peers)
 		v.Networks = append(v.Networks, nv)
 	}
 	for _, p := range ports {
-		if p.Host != v.Host && p.MAC != "" && p.Up() { // a down port's entries are withdrawn
+		// A down port's entries are withdrawn; so are those of a port whose
+		// MAC moved behind a remote VTEP (EVPN MAC mobility).
+		if p.Host != v.Host && p.MAC != "" && p.Up() && !d.remote.superseded[p.Network][p.MAC] {
 			v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: p.Network, Name: p.Name, Host: p.Host, MAC: p.MAC, IPs: p.IPs})
 		}
 	}
@@ -138,6 +149,7 @@ func (in hostInputs) tunnels() ovsdb.TunnelSpec {
 			spec.Peers = append(spec.Peers, ovsdb.Peer{Name: h.Name, IP: h.TunnelIP, Types: in.types})
 		}
 	}
+	spec.Peers = append(spec.Peers, in.remotes...)
 	return spec
 }
 
@@ -230,6 +242,13 @@ func (in hostInputs) digest() hostDigest {
 	tun.num(uint64(len(in.view.RemotePorts)))
 	for _, p := range in.view.RemotePorts {
 		tun.str(p.Network).str(p.Name).str(p.Host).str(p.MAC).strs(p.IPs)
+	}
+	tun.num(uint64(len(in.remotes)))
+	for _, r := range in.remotes {
+		tun.str(r.Name).str(r.IP).num(uint64(len(r.Types)))
+		for _, t := range r.Types {
+			tun.str(string(t))
+		}
 	}
 	d.brTun = tun.sum()
 

@@ -219,7 +219,7 @@ func listFixture(t *testing.T) *testAPI {
 	for _, b := range []string{
 		`{"name":"blue","type":"vxlan","segment_id":5001,"tags":["prod"],"description":"tenant blue"}`,
 		`{"name":"red","type":"gre","segment_id":7,"mac_learning":false,"tags":["prod","gre"]}`,
-		`{"name":"green","type":"vxlan","segment_id":9}`,
+		`{"name":"green","type":"vxlan","segment_id":9,"evpn":true,"route_target":"65000:9"}`,
 	} {
 		a.must("POST", "/v1/networks", b, http.StatusCreated)
 	}
@@ -257,6 +257,8 @@ func TestEveryFilterOnEveryList(t *testing.T) {
 			"type":            {"type=gre", []string{"red"}},
 			"segment_id":      {"segment_id=9", []string{"green"}},
 			"mac_learning":    {"mac_learning=false", []string{"red"}},
+			"evpn":            {"evpn=true", []string{"green"}},
+			"route_target":    {"route_target=65000:9", []string{"green"}},
 			"mtu":             {"mtu=1450", []string{"blue", "green"}},
 			"description":     {"description=tenant+blue", []string{"blue"}},
 			"tags":            {"tags=prod", []string{"blue", "red"}},

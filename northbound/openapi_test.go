@@ -303,13 +303,17 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	responses := map[string]any{
 		"Host": HostView{}, "HostList": HostList{}, "Network": NetworkView{}, "NetworkList": NetworkList{},
 		"Port": PortView{}, "PortList": PortList{}, "Flow": FlowView{}, "FlowList": FlowList{}, "Error": ErrorBody{},
-		"Cluster": ClusterStatus{}, "Subnet": topology.Subnet{}, "SubnetList": SubnetList{},
+		"Cluster":    ClusterStatus{},
+		"RemoteVTEP": topology.RemoteVTEP{}, "RemoteVTEPList": RemoteVTEPList{}, "BGPPeer": BGPPeerView{}, "BGPPeerList": BGPPeerList{},
+		"VTEPList": VTEPList{},
+		"Subnet":   topology.Subnet{}, "SubnetList": SubnetList{},
 	}
 	for name, v := range responses {
 		c.check(name, ref(name), reflect.TypeOf(v), true)
 	}
 	requests := map[string]any{
 		"HostRequest": HostRequest{}, "NetworkRequest": NetworkRequest{}, "PortRequest": PortRequest{}, "PortUpdate": PortUpdate{},
+		"RemoteVTEPRequest": RemoteVTEPRequest{}, "BGPPeerRequest": BGPPeerRequest{},
 		"SubnetRequest": SubnetRequest{},
 	}
 	for name, v := range requests {
@@ -320,7 +324,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}
 
 	// A merge patch names fields of the object it changes, with their types.
-	patches := map[string]any{"HostPatch": HostView{}, "NetworkPatch": NetworkView{}, "PortPatch": PortView{}, "SubnetPatch": topology.Subnet{}}
+	patches := map[string]any{"HostPatch": HostView{}, "NetworkPatch": NetworkView{}, "PortPatch": PortView{},
+		"RemoteVTEPPatch": topology.RemoteVTEP{}, "BGPPeerPatch": BGPPeerView{}, "SubnetPatch": topology.Subnet{}}
 	for name, v := range patches {
 		schema, _ := resolve(t, doc, ref(name))
 		c.visited[name] = true
@@ -400,7 +405,12 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 		{schema: "HostRequest", method: "POST", path: "/v1/hosts",
 			body: `{"name":"h1","ovsdb":"tcp:198.51.100.1:6640","tunnel_ip":"192.0.2.1","datapath_type":"netdev","description":"rack 1","tags":["a"]}`},
 		{schema: "NetworkRequest", method: "POST", path: "/v1/networks",
-			body: `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":false,"description":"blue","tags":["a"]}`},
+			body: `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":false,"evpn":true,"route_target":"65000:1","description":"blue","tags":["a"]}`},
+		{schema: "RemoteVTEPRequest", method: "POST", path: "/v1/remote-vteps",
+			body:  `{"name":"k1","tunnel_ip":"192.0.2.9","networks":["blue"],"macs":[{"mac":"02:00:00:00:09:01","ips":["198.18.0.9"]}],"description":"kernel","tags":["a"]}`,
+			setup: []string{netSetup}},
+		{schema: "BGPPeerRequest", method: "POST", path: "/v1/bgp/peers",
+			body: `{"address":"198.51.100.9","asn":65000,"password":"pw","description":"frr","tags":["a"]}`},
 		{schema: "PortRequest", method: "POST", path: "/v1/networks/blue/ports",
 			body: `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"],"device_id":"c1","admin_state_up":false,"description":"web","tags":["a"],` +
 				`"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`,

@@ -18,7 +18,7 @@ const (
 	bucketNetworks  bucket = "networks"  // network -> Network
 	bucketPorts     bucket = "ports"     // network/port -> Port
 	bucketSegments  bucket = "segments"  // type/%010d segment -> network
-	bucketTunnelIPs bucket = "tunnelips" // tunnel IP -> host
+	bucketTunnelIPs bucket = "tunnelips" // tunnel IP -> host, or "vtep:NAME" (remote.go)
 	bucketBindings  bucket = "bindings"  // host/network -> binding (local VLAN + port count)
 	bucketVLANs     bucket = "vlans"     // host/%04d vlan -> network
 	bucketIfaces    bucket = "ifaces"    // host/interface -> network/port
@@ -31,6 +31,7 @@ func allBuckets() []bucket {
 	return []bucket{
 		bucketMeta, bucketHosts, bucketNetworks, bucketPorts, bucketSegments,
 		bucketTunnelIPs, bucketBindings, bucketVLANs, bucketIfaces, bucketSubnets, bucketMACs,
+		bucketRemoteVTEPs, bucketBGPPeers, bucketEVPN,
 	}
 }
 

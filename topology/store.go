@@ -100,6 +100,8 @@ type Store interface {
 	Watch(ctx context.Context) <-chan uint64
 	// Close releases the store; Watch channels are closed.
 	Close() error
+
+	RemoteStore
 }
 
 // store implements Store over a backend; all validation and allocation
@@ -299,6 +301,13 @@ func readSnapshot(t txn) (Snapshot, error) {
 		return snap, err
 	}
 	sortSubnets(snap.Subnets)
+	if snap.RemoteVTEPs, err = scanJSON[RemoteVTEP](t, bucketRemoteVTEPs, ""); err != nil {
+		return snap, err
+	}
+	if _, err = getJSON(t, bucketEVPN, evpnKey, &snap.EVPN); err != nil {
+		return snap, err
+	}
+	snap.EVPN.State = nil // the speaker's own, not desired state
 	return snap, nil
 }
 

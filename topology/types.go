@@ -28,6 +28,11 @@ type Network struct {
 	Type        NetworkType `json:"type"`
 	SegmentID   uint32      `json:"segment_id"`
 	MACLearning bool        `json:"mac_learning"` // false: pure L2 population, no learn() flows
+	// EVPN makes brtun's BGP speaker advertise and import the network's
+	// VTEPs and MACs (VXLAN only); RouteTarget overrides the default
+	// ASN:VNI ("A:B" or "IP:N").
+	EVPN        bool   `json:"evpn,omitempty"`
+	RouteTarget string `json:"route_target,omitempty"`
 	Meta
 }
 
@@ -105,6 +110,10 @@ type Snapshot struct {
 	Networks []Network `json:"networks"`
 	Ports    []Port    `json:"ports"`
 	Subnets  []Subnet  `json:"subnets"` // by network, then name
+	// RemoteVTEPs are the static remote VTEPs, by name; EVPN what the BGP
+	// speaker imported (without the speaker's own state).
+	RemoteVTEPs []RemoteVTEP `json:"remote_vteps"`
+	EVPN        EVPNRoutes   `json:"evpn"`
 }
 
 // LocalVLANs maps each network that has a port on host to its local VLAN there.

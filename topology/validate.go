@@ -217,6 +217,9 @@ func normalizeNetwork(n Network) (Network, error) {
 	if n.SegmentID > n.Type.MaxSegment() {
 		return Network{}, invalid("segment_id", "%d is out of range for %s (1..%d)", n.SegmentID, n.Type, n.Type.MaxSegment())
 	}
+	if err := validateEVPN(n); err != nil {
+		return Network{}, err
+	}
 	var err error
 	if n.Meta, err = normalizeMeta(n.Meta); err != nil {
 		return Network{}, err

@@ -114,6 +114,8 @@ and subnets); under -o json (yaml) errors are printed to stderr as JSON
 		newPortCommand(o),
 		newFlowsCommand(o),
 		newStoreCommand(o),
+		newVTEPCommand(o),
+		newBGPCommand(o),
 	)
 	root.InitDefaultCompletionCmd() // brtun completion bash|zsh|fish|powershell, now so that finishTree sees it
 	finishTree(root, o)

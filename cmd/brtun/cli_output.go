@@ -153,6 +153,9 @@ func networkDetail(w io.Writer, n northbound.NetworkView) {
 	fmt.Fprintf(w, "Type:\t%s\n", n.Type)
 	fmt.Fprintf(w, "Segment:\t%d\n", n.SegmentID)
 	fmt.Fprintf(w, "MAC learning:\t%t\n", n.MACLearning)
+	if n.EVPN {
+		fmt.Fprintf(w, "EVPN:\ttrue (route target %s)\n", orDash(n.RouteTarget))
+	}
 	fmt.Fprintf(w, "MTU:\t%d\n", n.MTU)
 	metaDetail(w, n.Meta)
 }
