@@ -13,7 +13,8 @@ import (
 // host's br-int with external_ids:brtun-network=NAME that no port binds yet,
 // the way OVN binds an interface by its iface-id. The port is named by
 // external_ids:brtun-port (else the interface name) and takes the MAC OVSDB
-// reports; writing it to the store starts the usual reconcile, which tags
+// reports, with port security when that MAC is external_ids:attached-mac
+// (mac_in_use is the host side's of a tap or veth, not the VM's); writing it to the store starts the usual reconcile, which tags
 // the interface. A mark that cannot become a port (unknown network, a name
 // already taken, ...) is logged once per interface and cause.
 func (c *Controller) autobind(ctx context.Context, hs *hostState, snap topology.Snapshot, in hostInputs, marked []ovsdb.MarkedInterface) {
@@ -36,7 +37,8 @@ func (c *Controller) autobind(ctx context.Context, hs *hostState, snap topology.
 				err = errUnknownNetwork
 				break
 			}
-			p := topology.Port{Network: m.Network, Name: m.Port, Host: host, Interface: m.Interface, MAC: m.MAC}
+			// Port security needs the VM's MAC: only attached-mac is that.
+			p := topology.Port{Network: m.Network, Name: m.Port, Host: host, Interface: m.Interface, MAC: m.MAC, PortSecurityEnabled: m.MACAttached}
 			if _, _, err = c.opts.Store.CreatePort(ctx, p); err == nil {
 				log.Info("bound an operator-marked interface", zap.String("interface", m.Interface),
 					zap.String("network", m.Network), zap.String("port", m.Port))

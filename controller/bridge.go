@@ -26,12 +26,13 @@ type bridgeState struct {
 	appliedRev  uint64   // revision whose desired state is fully installed
 	conn        Switch   // the connection installed refers to
 	installed   map[flows.Key]flows.Flow
-	needDump    bool           // the drift check wants a fresh dump
-	dump        *flowDump      // a dump of the switch under way for the next sync (dump.go)
-	learned     []uint64       // learned cookies valid at the last apply
-	tableFlows  map[uint8]int  // installed flows per table (replaced, never mutated: metrics read it)
-	learnedMACs map[uint64]int // learned flows per learned cookie at the last dump (replaced, never mutated)
-	role        roleState      // the controller role conn was given (several replicas only)
+	needDump    bool              // the drift check wants a fresh dump
+	dump        *flowDump         // a dump of the switch under way for the next sync (dump.go)
+	learned     []uint64          // learned cookies valid at the last apply
+	tableFlows  map[uint8]int     // installed flows per table (replaced, never mutated: metrics read it)
+	learnedMACs map[uint64]int    // learned flows per learned cookie at the last dump (replaced, never mutated)
+	portDrops   map[uint64]uint64 // br-int: packets of each port's drop flows per port cookie at the last dump (replaced, never mutated)
+	role        roleState         // the controller role conn was given (several replicas only)
 }
 
 // syncBridge makes one switch hold exactly the desired flows: it diffs
@@ -66,14 +67,19 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		}
 		current = make([]flows.Flow, len(stats))
 		learnedMACs := map[uint64]int{}
+		portDrops := map[uint64]uint64{}
 		for i := range stats {
 			current[i] = stats[i].Flow
 			if flows.IsLearned(current[i].Cookie) {
 				learnedMACs[current[i].Cookie]++
 			}
+			if b == flows.BrInt && flows.IsPortSecurityDrop(current[i]) {
+				portDrops[current[i].Cookie] += stats[i].Packets
+			}
 		}
 		c.mu.Lock()
 		bs.learnedMACs = learnedMACs
+		bs.portDrops = portDrops
 		c.mu.Unlock()
 	} else {
 		current = make([]flows.Flow, 0, len(installed))

@@ -23,6 +23,8 @@ type desiredState struct {
 	// a host's own name it determines that host's tunnel peers, so a
 	// host's digest need not go through all the others.
 	mesh [32]byte
+	// remote holds the remote VTEPs and MACs, static and EVPN, per network.
+	remote remoteState
 }
 
 func newDesiredState(snap topology.Snapshot) *desiredState {
@@ -54,6 +56,7 @@ func newDesiredState(snap topology.Snapshot) *desiredState {
 		mesh.str(string(t))
 	}
 	d.mesh = mesh.sum()
+	d.remote = newRemoteState(snap, d.byNetwork)
 	return d
 }
 
@@ -74,6 +77,9 @@ type hostInputs struct {
 	// mesh is desiredState.mesh, which the digest sums instead of every
 	// tunnel peer.
 	mesh [32]byte
+	// remotes are the remote VTEPs the host tunnels to: those of the
+	// networks it carries.
+	remotes []ovsdb.Peer
 }
 
 // inputs collects what a reconcile of host reads.
@@ -88,23 +94,30 @@ func (d *desiredState) inputs(host topology.Host) hostInputs {
 	own := d.byHost[host.Name]
 	in.bindings = make([]ovsdb.Binding, 0, len(own))
 	in.view.Networks = make([]flows.NetworkView, 0, len(own))
+	in.view.LocalPorts = make([]flows.LocalPort, 0, len(own))
+	remotes := map[string][]topology.NetworkType{}
 	for i, p := range own {
-		vlan := int(p.LocalVLAN)
-		if !p.Up() { // bound on the dead VLAN: NORMAL delivers it nothing; its frames are dropped
-			vlan = ovsdb.DeadVLAN
+		if !p.Up() { // bound on the dead VLAN: nothing is delivered to it; br-int drops its frames
+			in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: ovsdb.DeadVLAN})
 			in.view.DownPorts = append(in.view.DownPorts, flows.DownPort{Network: p.Network, Name: p.Name})
+		} else {
+			in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: int(p.LocalVLAN)})
+			in.view.LocalPorts = append(in.view.LocalPorts, flows.LocalPort{
+				Network: p.Network, Name: p.Name, LocalVLAN: p.LocalVLAN, MAC: p.MAC, IPs: p.IPs,
+				PortSecurity: p.PortSecurityEnabled, AllowedAddressPairs: p.AllowedAddressPairs,
+			})
 		}
-		in.bindings = append(in.bindings, ovsdb.Binding{Interface: p.Interface, Port: p.Name, Network: p.Network, VLAN: vlan})
 		if i == 0 || own[i-1].Network != p.Network { // ports sort by network: once per network
-			d.addNetwork(&in.view, p.Network, p.LocalVLAN)
+			d.addNetwork(&in.view, p.Network, p.LocalVLAN, remotes)
 		}
 	}
+	in.remotes = remotePeers(remotes)
 	return in
 }
 
 // addNetwork adds a network the host carries on local VLAN vlan to v: the
 // other hosts carrying it and their ports with a MAC.
-func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16) {
+func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16, remotes map[string][]topology.NetworkType) {
 	ports := d.byNetwork[name]
 	if n, ok := d.snap.Network(name); ok {
 		nv := flows.NetworkView{Name: n.Name, Type: n.Type, SegmentID: n.SegmentID, LocalVLAN: vlan, MACLearning: n.MACLearning}
@@ -113,12 +126,15 @@ func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16) {
 				nv.Peers = append(nv.Peers, p.Host)
 			}
 		}
+		d.remote.addRemote(v, &nv, remotes)
 		slices.Sort(nv.Peers)
 		nv.Peers = slices.Compact(nv.Peers)
 		v.Networks = append(v.Networks, nv)
 	}
 	for _, p := range ports {
-		if p.Host != v.Host && p.MAC != "" && p.Up() { // a down port's entries are withdrawn
+		// A down port's entries are withdrawn; so are those of a port whose
+		// MAC moved behind a remote VTEP (EVPN MAC mobility).
+		if p.Host != v.Host && p.MAC != "" && p.Up() && !d.remote.superseded[p.Network][p.MAC] {
 			v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: p.Network, Name: p.Name, Host: p.Host, MAC: p.MAC, IPs: p.IPs})
 		}
 	}
@@ -133,6 +149,7 @@ func (in hostInputs) tunnels() ovsdb.TunnelSpec {
 			spec.Peers = append(spec.Peers, ovsdb.Peer{Name: h.Name, IP: h.TunnelIP, Types: in.types})
 		}
 	}
+	spec.Peers = append(spec.Peers, in.remotes...)
 	return spec
 }
 
@@ -169,19 +186,35 @@ func buildView(in hostInputs, facts ovsdb.Facts) flows.View {
 	if br, ok := facts.Bridges[BrTun]; ok && br.PatchOFPort > 0 {
 		v.PatchIntOfport = uint32(br.PatchOFPort)
 	}
+	if br, ok := facts.Bridges[BrInt]; ok && br.PatchOFPort > 0 {
+		v.PatchTunOfport = uint32(br.PatchOFPort)
+	}
+	// A local or down port's ofport is that of its interface, once OVSDB
+	// shows the interface bound to the port (on br-int, as the binding
+	// says).
+	ofports := make(map[string]uint32, len(facts.Bindings))
+	for _, b := range facts.Bindings {
+		if b.OFPort > 0 {
+			ofports[b.Network+"\x00"+b.Port+"\x00"+b.Interface] = uint32(b.OFPort)
+		}
+	}
+	bound := make(map[string]uint32, len(in.bindings))
+	for _, b := range in.bindings {
+		bound[b.Network+"\x00"+b.Port] = ofports[b.Network+"\x00"+b.Port+"\x00"+b.Interface]
+	}
+	v.LocalPorts = slices.Clone(v.LocalPorts)
+	for i := range v.LocalPorts {
+		lp := &v.LocalPorts[i]
+		lp.Ofport = bound[lp.Network+"\x00"+lp.Name]
+	}
+	v.DownPorts = slices.Clone(v.DownPorts)
+	for i := range v.DownPorts {
+		dp := &v.DownPorts[i]
+		dp.Ofport = bound[dp.Network+"\x00"+dp.Name]
+	}
 	for _, t := range facts.Tunnels {
 		if t.OFPort > 0 {
 			v.Tunnels = append(v.Tunnels, flows.TunnelPort{Ofport: uint32(t.OFPort), PeerHost: t.PeerName, RemoteIP: t.PeerIP, Type: t.Type})
-		}
-	}
-	if len(v.DownPorts) > 0 {
-		v.DownPorts = slices.Clone(v.DownPorts)
-		for i, p := range v.DownPorts {
-			for _, b := range facts.Bindings {
-				if b.Network == p.Network && b.Port == p.Name && b.OFPort > 0 {
-					v.DownPorts[i].Ofport = uint32(b.OFPort)
-				}
-			}
 		}
 	}
 	return v
@@ -210,15 +243,29 @@ func (in hostInputs) digest() hostDigest {
 	for _, p := range in.view.RemotePorts {
 		tun.str(p.Network).str(p.Name).str(p.Host).str(p.MAC).strs(p.IPs)
 	}
+	tun.num(uint64(len(in.remotes)))
+	for _, r := range in.remotes {
+		tun.str(r.Name).str(r.IP).num(uint64(len(r.Types)))
+		for _, t := range r.Types {
+			tun.str(string(t))
+		}
+	}
 	d.brTun = tun.sum()
 
-	// br-int's flows depend on nothing of the view but its down ports
-	// (TestBrIntFlowsIgnoreTheView; their ofports are summed by bridge);
-	// its OVSDB configuration is the host row and the bindings.
+	// br-int's OVSDB configuration is the host row and the bindings (a
+	// down port's on the dead VLAN); its flows are the local ports'
+	// addresses and port security, the down ports, and the remote ports
+	// (in brTun), which bridge adds.
 	br := newSummer()
 	br.str(in.host.Name).str(in.host.DatapathType).num(uint64(len(in.bindings)))
 	for _, b := range in.bindings {
 		br.str(b.Interface).str(b.Port).str(b.Network).num(uint64(b.VLAN))
+	}
+	for _, p := range in.view.LocalPorts {
+		br.str(p.MAC).strs(p.IPs).flag(p.PortSecurity).num(uint64(len(p.AllowedAddressPairs)))
+		for _, ap := range p.AllowedAddressPairs {
+			br.str(ap.IPAddress).str(ap.MACAddress)
+		}
 	}
 	br.num(uint64(len(in.view.DownPorts)))
 	for _, p := range in.view.DownPorts {
@@ -235,21 +282,22 @@ func (in hostInputs) digest() hostDigest {
 // bridge sums what one bridge's desired flows and OVSDB configuration are
 // made of, view's ofports included, for the bridge's desired revision.
 func (d hostDigest) bridge(b string, view flows.View) [32]byte {
-	if b == BrInt {
-		if len(view.DownPorts) == 0 {
-			return d.brInt
-		}
-		s := newSummer()
-		s.bytes(d.brInt[:])
-		for _, p := range view.DownPorts {
-			s.num(uint64(p.Ofport))
-		}
-		return s.sum()
-	}
 	s := newSummer()
 	s.bytes(d.brTun[:]).num(uint64(view.PatchIntOfport)).num(uint64(len(view.Tunnels)))
 	for _, t := range view.Tunnels {
 		s.num(uint64(t.Ofport)).str(t.PeerHost).str(t.RemoteIP).str(string(t.Type))
+	}
+	if b == BrInt {
+		// br-int forwards to the remote ports br-tun can reach, so it
+		// reads all of br-tun's inputs, and its own ofports.
+		s.bytes(d.brInt[:]).num(uint64(view.PatchTunOfport)).num(uint64(len(view.LocalPorts)))
+		for _, p := range view.LocalPorts {
+			s.num(uint64(p.Ofport))
+		}
+		s.num(uint64(len(view.DownPorts)))
+		for _, p := range view.DownPorts {
+			s.num(uint64(p.Ofport))
+		}
 	}
 	return s.sum()
 }

@@ -71,6 +71,11 @@ func TestInputsAreWhatTheHostCarries(t *testing.T) {
 		RemotePorts: []flows.RemotePort{
 			{Network: "blue", Name: "a2", Host: "h2", MAC: "02:00:00:00:01:02", IPs: []string{"10.0.0.2"}},
 		},
+		LocalPorts: []flows.LocalPort{
+			{Network: "blue", Name: "a1", LocalVLAN: 1, MAC: "02:00:00:00:01:01", IPs: []string{"10.0.0.1"}},
+			{Network: "blue", Name: "a3", LocalVLAN: 1, MAC: "02:00:00:00:01:03"},
+			{Network: "green", Name: "g1", LocalVLAN: 2},
+		},
 	}, in.view, "red is h2's and h3's business, not h1's")
 }
 
@@ -183,44 +188,96 @@ func TestDigestIgnoresWhatTheHostDoesNotCarry(t *testing.T) {
 	}
 }
 
-func TestBridgeDigestFollowsTheOfportsOfBrTunOnly(t *testing.T) {
+func TestBridgeDigestFollowsTheOfports(t *testing.T) {
 	in := h1Inputs(t, testSnapshot())
 	sum := in.digest()
 	facts := ovsdb.Facts{
-		Bridges: map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}},
+		Bridges: map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}, BrInt: {Name: BrInt, PatchOFPort: 1}},
 		Tunnels: []ovsdb.TunnelPort{{Name: "vxlan-c6336402", Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2}},
+		Bindings: []ovsdb.BoundPort{
+			{Interface: "tap-a1", Port: "a1", Network: "blue", VLAN: 1, OFPort: 2},
+			{Interface: "tap-a3", Port: "a3", Network: "blue", VLAN: 1, OFPort: 3},
+		},
 	}
 	base := buildView(in, facts)
-	changes := map[string]func(f *ovsdb.Facts){
+	require.Equal(t, []uint32{2, 3, 0}, []uint32{base.LocalPorts[0].Ofport, base.LocalPorts[1].Ofport, base.LocalPorts[2].Ofport},
+		"a local port takes the ofport of its interface's binding")
+	require.Equal(t, uint32(1), base.PatchTunOfport)
+	tunChanges := map[string]func(f *ovsdb.Facts){
 		"tunnel ofport": func(f *ovsdb.Facts) { f.Tunnels[0].OFPort = 5 },
 		"tunnel gone":   func(f *ovsdb.Facts) { f.Tunnels = nil },
-		"patch ofport":  func(f *ovsdb.Facts) { f.Bridges = map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 3}} },
+		"patch ofport": func(f *ovsdb.Facts) {
+			f.Bridges = map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 3}, BrInt: facts.Bridges[BrInt]}
+		},
 	}
-	for name, change := range changes {
+	for name, change := range tunChanges {
 		t.Run(name, func(t *testing.T) {
 			f := facts
 			f.Tunnels = slices.Clone(facts.Tunnels)
 			change(&f)
 			v := buildView(in, f)
 			require.NotEqual(t, sum.bridge(BrTun, base), sum.bridge(BrTun, v))
-			require.Equal(t, sum.bridge(BrInt, base), sum.bridge(BrInt, v))
+			require.NotEqual(t, sum.bridge(BrInt, base), sum.bridge(BrInt, v), "br-int forwards to the remote ports br-tun reaches")
+		})
+	}
+	intChanges := map[string]func(f *ovsdb.Facts){
+		"port ofport": func(f *ovsdb.Facts) { f.Bindings[1].OFPort = 7 },
+		"port gone":   func(f *ovsdb.Facts) { f.Bindings = f.Bindings[:1] },
+		"patch-tun ofport": func(f *ovsdb.Facts) {
+			f.Bridges = map[string]ovsdb.BridgeFacts{BrTun: facts.Bridges[BrTun], BrInt: {Name: BrInt, PatchOFPort: 9}}
+		},
+	}
+	for name, change := range intChanges {
+		t.Run(name, func(t *testing.T) {
+			f := facts
+			f.Bindings = slices.Clone(facts.Bindings)
+			change(&f)
+			v := buildView(in, f)
+			require.Equal(t, sum.bridge(BrTun, base), sum.bridge(BrTun, v))
+			require.NotEqual(t, sum.bridge(BrInt, base), sum.bridge(BrInt, v))
 		})
 	}
 }
 
-// TestBrIntFlowsIgnoreTheView guards what the br-int digest leaves out:
-// br-int's flows must not depend on the view. Should they ever, the
-// br-int part of hostDigest must cover what they read.
-func TestBrIntFlowsIgnoreTheView(t *testing.T) {
-	in := h1Inputs(t, testSnapshot())
-	full := buildView(in, ovsdb.Facts{
+// TestBrIntDigestFollowsPortSecurity: a local port's addresses, port
+// security and allowed pairs change br-int's flows, so its digest.
+func TestBrIntDigestFollowsPortSecurity(t *testing.T) {
+	base := h1Inputs(t, testSnapshot()).digest()
+	changes := map[string]func(p *topology.Port){
+		"security": func(p *topology.Port) { p.PortSecurityEnabled = true },
+		"pairs":    func(p *topology.Port) { p.AllowedAddressPairs = []topology.AddressPair{{IPAddress: "10.0.0.100"}} },
+		"ips":      func(p *topology.Port) { p.IPs = []string{"10.0.0.9"} },
+	}
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			snap := testSnapshot()
+			change(&snap.Ports[0]) // a1, on h1
+			d := h1Inputs(t, snap).digest()
+			require.NotEqual(t, base.brInt, d.brInt)
+			require.NotEqual(t, base.all, d.all)
+		})
+	}
+}
+
+// TestPairsGetNoResponder: an address only in a remote port's allowed
+// pairs is not in the view's remote ports, so br-tun answers no ARP for it.
+func TestPairsGetNoResponder(t *testing.T) {
+	snap := testSnapshot()
+	snap.Ports[1].PortSecurityEnabled = true // a2, on h2
+	snap.Ports[1].AllowedAddressPairs = []topology.AddressPair{{IPAddress: "10.0.0.100"}}
+	in := h1Inputs(t, snap)
+	require.Equal(t, []flows.RemotePort{{Network: "blue", Name: "a2", Host: "h2", MAC: "02:00:00:00:01:02", IPs: []string{"10.0.0.2"}}}, in.view.RemotePorts)
+	set := flows.Compile(buildView(in, ovsdb.Facts{
 		Bridges: map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}},
 		Tunnels: []ovsdb.TunnelPort{{Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2}},
-	})
-	want := flows.Compile(flows.View{Host: "h1"}).Flows(flows.BrInt)
-	require.NotEmpty(t, want)
-	require.Equal(t, want, flows.Compile(full).Flows(flows.BrInt))
-	require.NotEqual(t, flows.Compile(flows.View{Host: "h1"}).Flows(flows.BrTun), flows.Compile(full).Flows(flows.BrTun), "control: br-tun's flows do")
+	}))
+	var responders []string
+	for _, f := range set.BrTun {
+		if f.Table == flows.TableFlood && f.Match.ARPTPA != nil {
+			responders = append(responders, f.Match.ARPTPA.Value.String())
+		}
+	}
+	require.Equal(t, []string{"10.0.0.2"}, responders, "the port's own IP is answered (control), the pair's is not")
 }
 
 func TestUnboundMarks(t *testing.T) {
@@ -316,15 +373,17 @@ func BenchmarkRevisionOnAHost(b *testing.B) {
 func TestDigestKnowsEveryField(t *testing.T) {
 	summed := map[reflect.Type][]string{
 		// Meta (description, tags, revision_number) never reaches a switch.
-		reflect.TypeFor[topology.Host]():     {"Name", "OVSDB", "TunnelIP", "DatapathType", "Meta"},
-		reflect.TypeFor[ovsdb.TunnelSpec]():  {"LocalIP", "UDPPorts", "Peers"},
-		reflect.TypeFor[ovsdb.Peer]():        {"Name", "IP", "Types"},
-		reflect.TypeFor[ovsdb.Binding]():     {"Interface", "Port", "Network", "VLAN"},
-		reflect.TypeFor[flows.View]():        {"Host", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts", "DownPorts"},
-		reflect.TypeFor[flows.DownPort]():    {"Network", "Name", "Ofport"},
-		reflect.TypeFor[flows.TunnelPort]():  {"Ofport", "PeerHost", "RemoteIP", "Type"},
-		reflect.TypeFor[flows.NetworkView](): {"Name", "Type", "SegmentID", "LocalVLAN", "MACLearning", "Peers"},
-		reflect.TypeFor[flows.RemotePort]():  {"Network", "Name", "Host", "MAC", "IPs"},
+		reflect.TypeFor[topology.Host]():        {"Name", "OVSDB", "TunnelIP", "DatapathType", "Meta"},
+		reflect.TypeFor[ovsdb.TunnelSpec]():     {"LocalIP", "UDPPorts", "Peers"},
+		reflect.TypeFor[ovsdb.Peer]():           {"Name", "IP", "Types"},
+		reflect.TypeFor[ovsdb.Binding]():        {"Interface", "Port", "Network", "VLAN"},
+		reflect.TypeFor[flows.View]():           {"Host", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts", "PatchTunOfport", "LocalPorts", "DownPorts"},
+		reflect.TypeFor[flows.LocalPort]():      {"Network", "Name", "Ofport", "LocalVLAN", "MAC", "IPs", "PortSecurity", "AllowedAddressPairs"},
+		reflect.TypeFor[topology.AddressPair](): {"IPAddress", "MACAddress"},
+		reflect.TypeFor[flows.DownPort]():       {"Network", "Name", "Ofport"},
+		reflect.TypeFor[flows.TunnelPort]():     {"Ofport", "PeerHost", "RemoteIP", "Type"},
+		reflect.TypeFor[flows.NetworkView]():    {"Name", "Type", "SegmentID", "LocalVLAN", "MACLearning", "Peers"},
+		reflect.TypeFor[flows.RemotePort]():     {"Network", "Name", "Host", "MAC", "IPs"},
 	}
 	for typ, want := range summed {
 		var got []string

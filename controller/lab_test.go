@@ -180,6 +180,7 @@ type testSwitch struct {
 	applied  [][]Change
 	applyErr error
 	dumping  chan struct{} // closed when the first dump started
+	packets  uint64        // the packet count a dump reports for every flow
 }
 
 func newTestSwitch(dpid uint64, held []flows.Flow) *testSwitch {
@@ -207,7 +208,7 @@ func (s *testSwitch) DumpFlows(ctx context.Context) ([]FlowStats, error) {
 	s.events = append(s.events, "dump")
 	stats := make([]FlowStats, 0, len(s.held))
 	for _, f := range s.held {
-		stats = append(stats, FlowStats{Flow: f})
+		stats = append(stats, FlowStats{Flow: f, Packets: s.packets})
 	}
 	gate := s.gate
 	s.mu.Unlock()

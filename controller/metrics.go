@@ -145,9 +145,15 @@ type stateCollector struct {
 	openflowUp *prometheus.Desc
 	flowsDesc  *prometheus.Desc
 	learned    *prometheus.Desc
+	portDrops  *prometheus.Desc
 	macTable   *prometheus.Desc
 	macLimit   *prometheus.Desc
 }
+
+// dropsHelp is the help of brtun_port_security_dropped_packets_total.
+const dropsHelp = "Packets br-int dropped from a port (port security, 802.1Q-tagged frames), from the packet counts of the port's drop flows " +
+	"as of br-int's last dump (on connect and at each drift check); it restarts from 0 when the port's flows are re-added. " +
+	"A port that is administratively down has none: its frames are all dropped, and not counted here."
 
 func newStateCollector() *stateCollector {
 	return &stateCollector{
@@ -159,6 +165,8 @@ func newStateCollector() *stateCollector {
 			"Flows brtun installed on the bridge, by table (learned flows not included).", []string{"host", "bridge", "table"}, nil),
 		learned: prometheus.NewDesc("brtun_learned_macs",
 			"MACs learned in table 20 for a network on a host, as of the bridge's last dump.", []string{"host", "network"}, nil),
+		portDrops: prometheus.NewDesc("brtun_port_security_dropped_packets_total", dropsHelp,
+			[]string{"host", "network", "port"}, nil),
 		macTable: prometheus.NewDesc("brtun_mac_table_flows",
 			"Flows in br-tun table 20 of a host (registered remote ports, learned MACs, the miss flow), as of the bridge's last dump; OVS evicts learned MACs when it reaches brtun_mac_table_limit.", []string{"host"}, nil),
 		macLimit: prometheus.NewDesc("brtun_mac_table_limit",
@@ -171,6 +179,7 @@ func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.openflowUp
 	ch <- s.flowsDesc
 	ch <- s.learned
+	ch <- s.portDrops
 	ch <- s.macTable
 	ch <- s.macLimit
 }
@@ -191,6 +200,9 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for network, n := range h.learned {
 			ch <- prometheus.MustNewConstMetric(s.learned, prometheus.GaugeValue, float64(n), h.name, network)
+		}
+		for port, n := range h.portDrops {
+			ch <- prometheus.MustNewConstMetric(s.portDrops, prometheus.CounterValue, float64(n), h.name, port.network, port.name)
 		}
 		if h.macTable >= 0 {
 			ch <- prometheus.MustNewConstMetric(s.macTable, prometheus.GaugeValue, float64(h.macTable), h.name)
@@ -219,10 +231,15 @@ type hostMetrics struct {
 	ovsdb   bool
 	bridges []bridgeMetrics
 	learned map[string]int // network -> learned MACs
+	// portDrops are the packets br-int dropped per local port.
+	portDrops map[portName]uint64
 	// macTable is the flows of br-tun table 20: installed plus learned at
 	// the last dump (-1: br-tun holds nothing brtun knows of yet).
 	macTable int
 }
+
+// portName names a port in metrics.
+type portName struct{ network, name string }
 
 type bridgeMetrics struct {
 	name      string
@@ -240,7 +257,14 @@ func (c *Controller) metricState() []hostMetrics {
 	}
 	out := make([]hostMetrics, 0, len(c.hosts))
 	for name, hs := range c.hosts {
-		h := hostMetrics{name: name, learned: map[string]int{}, macTable: -1}
+		h := hostMetrics{name: name, learned: map[string]int{}, macTable: -1, portDrops: map[portName]uint64{}}
+		if drops := hs.bridges[BrInt].portDrops; len(drops) > 0 {
+			for _, p := range c.desired.byHost[name] {
+				if n, ok := drops[flows.PortCookie(p.Network, p.Name)]; ok {
+					h.portDrops[portName{p.Network, p.Name}] = n
+				}
+			}
+		}
 		if cl := hs.ovsdb.client(); cl != nil {
 			h.ovsdb = cl.Connected()
 		}

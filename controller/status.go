@@ -153,6 +153,7 @@ func (c *Controller) Owners() func(cookie uint64) string {
 	for _, p := range c.desired.snap.Ports {
 		ports[flows.PortID(p.Network, p.Name)] = p.Name
 	}
+	remote := c.desired.remote.owners // never written after newDesiredState
 	c.mu.Unlock()
 	return func(cookie uint64) string {
 		o, ok := flows.DecodeCookie(cookie)
@@ -163,6 +164,8 @@ func (c *Controller) Owners() func(cookie uint64) string {
 			return "learned"
 		case o.Kind == flows.OwnerPort && ports[o.ID] != "":
 			return "port:" + ports[o.ID]
+		case o.Kind == flows.OwnerPort && remote[o.ID] != "":
+			return "remote:" + remote[o.ID] // remote:static:NAME:MAC@VTEP, remote:evpn:PEER:MAC@VTEP
 		}
 		return o.String()
 	}

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brtun/brtun/testbed"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -52,6 +53,7 @@ type frrLab struct {
 	ns     string
 	vmNS   string
 	dir    string
+	frr    *testbed.FRR
 }
 
 func run(args ...string) (string, error) {
@@ -120,91 +122,35 @@ func newFRRLab(t *testing.T) *frrLab {
 	f.must("ip", "-n", f.vmNS, "link", "set", "eth0", "up")
 
 	require.NoError(t, os.MkdirAll(f.dir, 0o755))
-	zebra := fmt.Sprintf("hostname %sz\nlog file %s/zebra.log\n", p, f.dir)
 	bgpd := fmt.Sprintf(`hostname %[1]sb
-log file %[2]s/bgpd.log
 router bgp 65000
- bgp router-id %[3]s
+ bgp router-id %[2]s
  no bgp default ipv4-unicast
  timers bgp 1 3
- neighbor %[4]s remote-as 65000
- neighbor %[4]s timers connect 1
+ neighbor %[3]s remote-as 65000
+ neighbor %[3]s timers connect 1
  address-family l2vpn evpn
-  neighbor %[4]s activate
+  neighbor %[3]s activate
   advertise-all-vni
  exit-address-family
-`, p, f.dir, frrMgmtIP, speakerIP)
-	require.NoError(t, os.WriteFile(filepath.Join(f.dir, "zebra.conf"), []byte(zebra), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(f.dir, "bgpd.conf"), []byte(bgpd), 0o644))
-	f.must("chown", "-R", "frr:frr", f.dir)
-	f.startDaemon("zebra")
-	require.Eventually(t, func() bool { _, err := os.Stat(filepath.Join(f.dir, "zserv.api")); return err == nil },
-		10*time.Second, 50*time.Millisecond, "zebra did not open its socket")
-	f.startDaemon("bgpd")
+`, p, frrMgmtIP, speakerIP)
+	f.frr = testbed.StartFRR(t, testbed.FRROptions{Netns: f.ns, Dir: f.dir, BGPD: bgpd})
 	return f
 }
 
-func (f *frrLab) startDaemon(name string) {
-	f.t.Helper()
-	_, err := f.nsExec("/usr/lib/frr/"+name, "-d", "-f", filepath.Join(f.dir, name+".conf"),
-		"-i", filepath.Join(f.dir, name+".pid"), "-z", filepath.Join(f.dir, "zserv.api"),
-		"--vty_socket", f.dir, "-P", "0")
-	require.NoError(f.t, err)
-	require.NotZero(f.t, f.pid(name), "%s wrote no PID file", name)
-}
+func (f *frrLab) startDaemon(name string) { f.frr.Start(f.t, name) }
 
-// pid reads a daemon's PID file; 0 when there is none.
-func (f *frrLab) pid(name string) int {
-	var pid int
-	for range 50 {
-		b, err := os.ReadFile(filepath.Join(f.dir, name+".pid"))
-		if err == nil {
-			if pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-				return pid
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return 0
-}
-
-// kill stops one of the daemons this test started, by the PID it wrote,
-// and waits until it is gone.
-func (f *frrLab) kill(name string, sig syscall.Signal) {
-	pid := f.pid(name)
-	if pid == 0 {
-		return
-	}
-	_ = syscall.Kill(pid, sig)
-	for range 100 {
-		if syscall.Kill(pid, 0) != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = os.Remove(filepath.Join(f.dir, name+".pid"))
-}
+// kill stops one of the daemons this test started, by the PID it wrote.
+func (f *frrLab) kill(name string, sig syscall.Signal) { f.frr.Kill(name, sig) }
 
 func (f *frrLab) teardown() {
-	if f.t.Failed() {
-		out, _ := f.nsExec("vtysh", "--vty_socket", f.dir, "-c", "show bgp l2vpn evpn", "-c", "show evpn mac vni all", "-c", "show bgp summary")
-		f.t.Logf("FRR state:\n%s", out)
-		for _, l := range []string{"bgpd.log", "zebra.log"} {
-			b, _ := os.ReadFile(filepath.Join(f.dir, l))
-			f.t.Logf("%s (tail):\n%s", l, tail(string(b), 40))
-		}
+	if f.frr != nil {
+		f.frr.Stop(f.t) // logs FRR's state when the test failed
 	}
-	f.kill("bgpd", syscall.SIGTERM)
-	f.kill("zebra", syscall.SIGTERM)
 	_, _ = run("ip", "netns", "del", f.vmNS)
 	_, _ = run("ip", "netns", "del", f.ns)
 	_, _ = run("ip", "link", "del", f.prefix+"r")
 	_ = os.RemoveAll(f.dir)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // fdb returns `bridge fdb show dev vx5001` in FRR's namespace.

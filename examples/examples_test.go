@@ -105,6 +105,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 		"ExecStart=/usr/local/bin/brtun serve",
 		"EnvironmentFile=/etc/brtun/brtun.env",
 		"StateDirectory=brtun",
+		"LoadCredential=api-token:/etc/brtun/api-token",
 		"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
 	} {
 		assert.Contains(t, unit, "\n"+line+"\n")

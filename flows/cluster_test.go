@@ -12,8 +12,12 @@ import (
 	"github.com/brtun/brtun/topology"
 )
 
-// patchInt is patch-int's ofport on every test host.
-const patchInt = 1
+// patchInt is patch-int's ofport on every test host's br-tun, patchTun
+// patch-tun's on its br-int.
+const (
+	patchInt = 1
+	patchTun = 1
+)
 
 // testNet is a network and the hosts it has ports on.
 type testNet struct {
@@ -34,6 +38,10 @@ type cluster struct {
 	types []topology.NetworkType
 	nets  []testNet
 	ports []flows.RemotePort
+	// locals are each host's ports on br-int; downs its administratively
+	// down ones.
+	locals map[string][]flows.LocalPort
+	downs  map[string][]flows.DownPort
 }
 
 // tunnelTypes are the tunnel types of every host's ports.
@@ -93,7 +101,8 @@ func (c cluster) vlan(host, name string) uint16 {
 
 // view is host's View.
 func (c cluster) view(host string) flows.View {
-	v := flows.View{Host: host, PatchIntOfport: patchInt, RemotePorts: c.ports}
+	v := flows.View{Host: host, PatchIntOfport: patchInt, RemotePorts: c.ports, PatchTunOfport: patchTun,
+		LocalPorts: c.locals[host], DownPorts: c.downs[host]}
 	for _, p := range c.hosts {
 		if p == host {
 			continue

@@ -60,7 +60,7 @@ func Compile(v View) FlowSet {
 	set.BrTun = append(set.BrTun, c.table20()...)
 	set.BrTun = append(set.BrTun, c.table21()...)
 	set.BrTun = append(set.BrTun, c.table22()...)
-	set.BrInt = c.brIntTable0()
+	set.BrInt = c.brInt()
 	set.LearnedCookies = c.learnedCookies()
 	set.Skipped = c.skipped
 	return set
@@ -78,7 +78,9 @@ type compiler struct {
 	// netByName indexes networks.
 	netByName map[string]int
 	ports     []remotePort // valid, by network then name
-	downPorts []DownPort   // with a usable ofport, by ofport
+	intPatch  uint32       // patch-tun on br-int; 0: unknown
+	local     []localPort  // valid, by network then name
+	downPorts []DownPort   // with a usable ofport, by ofport; checked before local
 	skipped   []string
 }
 
@@ -113,7 +115,13 @@ func newCompiler(v View) *compiler {
 	c.indexTunnels(v.Tunnels)
 	c.indexNetworks(v.Networks)
 	c.indexPorts(v.RemotePorts)
+	c.intPatch = v.PatchTunOfport
+	if c.intPatch >= PortMax {
+		c.skip("patch-tun has no usable ofport (%d): no traffic between br-int and br-tun", c.intPatch)
+		c.intPatch = 0
+	}
 	c.indexDownPorts(v.DownPorts)
+	c.indexLocalPorts(v.LocalPorts)
 	return c
 }
 

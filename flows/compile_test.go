@@ -125,8 +125,12 @@ func TestCompileTablesEndInDrop(t *testing.T) {
 		assert.Empty(t, miss[0].Match.Fields(), "table %d miss matches everything", table)
 		assert.Empty(t, miss[0].Actions, "table %d miss drops", table)
 	}
-	require.Len(t, set.BrInt, 1)
-	assert.Equal(t, "cookie=0xb710000000000000, priority=0 actions=NORMAL", set.BrInt[0].String())
+	last := set.BrInt[len(set.BrInt)-1]
+	assert.Equal(t, "cookie=0xb710000000000000, table=30, priority=0 actions=NORMAL", last.String(), "br-int ends in NORMAL")
+	assert.Equal(t, []string{
+		"cookie=0xb710000000000000, priority=1,in_port=1 actions=goto_table:30",
+		"cookie=0xb710000000000000, priority=0 actions=drop",
+	}, []string{set.BrInt[0].String(), set.BrInt[1].String()}, "br-int table 0: patch-tun goes on, an unknown port is dropped")
 }
 
 func TestCompileSkipsWhatItCannotCompile(t *testing.T) {

@@ -39,10 +39,10 @@ type OwnerKind uint8
 
 // The owner kinds.
 const (
-	OwnerPipeline OwnerKind = 1 // static pipeline: table misses, dispatch, br-int NORMAL
+	OwnerPipeline OwnerKind = 1 // static pipeline: table misses, dispatch, br-int's patch-tun classification
 	OwnerTunnel   OwnerKind = 2 // a tunnel port's dispatch in table 0
 	OwnerNetwork  OwnerKind = 3 // a network's tun_id->VLAN, learn and flood flows
-	OwnerPort     OwnerKind = 4 // a known remote port: unicast, ARP and ND responder
+	OwnerPort     OwnerKind = 4 // a registered port: remote (unicast, ARP and ND responder, br-int delivery) or local (br-int classification, port security, delivery)
 	OwnerLearned  OwnerKind = 5 // created by learn() in table 20
 )
 

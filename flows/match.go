@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -59,6 +60,11 @@ type Match struct {
 	ARPOp      *uint16     // arp_op (needs EthType ARP)
 	ICMPv6Type *uint8      // icmp_type (needs icmp6)
 	NDTarget   *IPv6       // nd_target (needs icmp6 type 135 or 136)
+	IPv4Src    *MaskedIPv4 // nw_src (needs ip)
+	IPv6Src    *IPv6       // ipv6_src, exact (needs ipv6)
+	ARPSHA     *MAC        // arp_sha, exact (needs arp)
+	UDPSrc     *uint16     // tp_src (needs udp or udp6)
+	UDPDst     *uint16     // tp_dst (needs udp or udp6)
 	// Raw holds match bytes a decoder could not interpret. Desired flows never
 	// have it; String shows it as hex so such a flow never equals a desired one.
 	Raw []byte
@@ -87,6 +93,16 @@ func MaskedMACOf(v, mask MAC) *MaskedMAC {
 		v[i] &= mask[i]
 	}
 	return &MaskedMAC{Value: v, Mask: mask}
+}
+
+// PrefixIPv4 returns the match of an IPv4 prefix (a /32 is exact).
+func PrefixIPv4(p netip.Prefix) *MaskedIPv4 {
+	p = p.Masked()
+	bits := uint32(0xffffffff) << (32 - p.Bits())
+	if p.Bits() == 0 {
+		bits = 0
+	}
+	return &MaskedIPv4{Value: p.Addr().As4(), Mask: IPv4{byte(bits >> 24), byte(bits >> 16), byte(bits >> 8), byte(bits)}}
 }
 
 // ExactIPv4 returns an exact IPv4 match.
@@ -149,11 +165,19 @@ func (m Match) format(b *strings.Builder) {
 		b.WriteString(leftPad(strconv.FormatUint(uint64(*m.EthType), 16), 4))
 		b.WriteByte(',')
 	}
+	if m.IPv6Src != nil {
+		b.WriteString("ipv6_src=")
+		b.WriteString(m.IPv6Src.String())
+		b.WriteByte(',')
+	}
 	if m.ARPSPA != nil {
 		formatMaskedIPv4(b, "arp_spa", *m.ARPSPA)
 	}
 	if m.ARPTPA != nil {
 		formatMaskedIPv4(b, "arp_tpa", *m.ARPTPA)
+	}
+	if m.IPv4Src != nil {
+		formatMaskedIPv4(b, "nw_src", *m.IPv4Src)
 	}
 	if m.IPProto != nil && !skipProto {
 		b.WriteString("nw_proto=")
@@ -165,6 +189,11 @@ func (m Match) format(b *strings.Builder) {
 		b.WriteString(strconv.Itoa(int(*m.ARPOp)))
 		b.WriteByte(',')
 	}
+	if m.ARPSHA != nil {
+		b.WriteString("arp_sha=")
+		b.WriteString(m.ARPSHA.String())
+		b.WriteByte(',')
+	}
 	if m.ICMPv6Type != nil {
 		b.WriteString("icmp_type=")
 		b.WriteString(strconv.Itoa(int(*m.ICMPv6Type)))
@@ -173,6 +202,16 @@ func (m Match) format(b *strings.Builder) {
 	if m.NDTarget != nil {
 		b.WriteString("nd_target=")
 		b.WriteString(m.NDTarget.String())
+		b.WriteByte(',')
+	}
+	if m.UDPSrc != nil {
+		b.WriteString("tp_src=")
+		b.WriteString(strconv.Itoa(int(*m.UDPSrc)))
+		b.WriteByte(',')
+	}
+	if m.UDPDst != nil {
+		b.WriteString("tp_dst=")
+		b.WriteString(strconv.Itoa(int(*m.UDPDst)))
 		b.WriteByte(',')
 	}
 	if len(m.Raw) > 0 {

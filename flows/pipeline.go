@@ -11,16 +11,28 @@ const (
 
 // Table numbers of br-tun (fixed, as docs/pipeline.md lays them out) and br-int.
 const (
-	TableDispatch  uint8 = 0  // br-tun: by in_port
-	TableOutbound  uint8 = 1  // br-tun: unicast vs multicast from br-int
-	TableUnused    uint8 = 2  // br-tun: a single drop
-	TableTunnelIn  uint8 = 3  // br-tun: (tunnel type, tun_id) -> local VLAN
-	TableLearn     uint8 = 10 // br-tun: MAC learning, then to br-int
-	TableUnicast   uint8 = 20 // br-tun: known and learned MACs -> one tunnel
-	TableFlood     uint8 = 21 // br-tun: ARP/ND responders, flood to the network's peers
-	TableNDReply   uint8 = 22 // br-tun: completes the ND responder's answer
-	TableIntNormal uint8 = 0  // br-int: NORMAL
+	TableDispatch uint8 = 0  // br-tun: by in_port
+	TableOutbound uint8 = 1  // br-tun: unicast vs multicast from br-int
+	TableUnused   uint8 = 2  // br-tun: a single drop
+	TableTunnelIn uint8 = 3  // br-tun: (tunnel type, tun_id) -> local VLAN
+	TableLearn    uint8 = 10 // br-tun: MAC learning, then to br-int
+	TableUnicast  uint8 = 20 // br-tun: known and learned MACs -> one tunnel
+	TableFlood    uint8 = 21 // br-tun: ARP/ND responders, flood to the network's peers
+	TableNDReply  uint8 = 22 // br-tun: completes the ND responder's answer
+
+	TableIntClassify uint8 = 0  // br-int: by in_port; VM ports: untagged only, reg0=local VLAN
+	TableIntPortMAC  uint8 = 10 // br-int: port security, source MAC
+	TableIntPortIP   uint8 = 11 // br-int: port security, ARP/IPv4/IPv6 sources, server messages
+	TableIntPortND   uint8 = 12 // br-int: port security, neighbour advertisement targets
+	// Table 20 of br-int is reserved for catching DHCP and router
+	// solicitations (the addresses issue); it is not declared yet.
+	TableIntForward uint8 = 30 // br-int: registered MACs by flow, else NORMAL
 )
+
+// IntVLANReg is where br-int's table 0 keeps the local VLAN of a frame from
+// a VM port (whose frames are untagged until NORMAL outputs them): all of
+// NXM_NX_REG0. Frames from patch-tun keep 0 there and carry their VLAN tag.
+func IntVLANReg() Subfield { return Whole(FieldReg0) }
 
 // MACLearnTimeout is the hard timeout, in seconds, of learned MAC entries.
 const MACLearnTimeout uint16 = 300
@@ -46,6 +58,11 @@ const (
 	MatchARPOp
 	MatchICMPv6Type
 	MatchNDTarget
+	MatchIPv4Src
+	MatchIPv6Src
+	MatchARPSHA
+	MatchUDPSrc
+	MatchUDPDst
 )
 
 // String names the field as OVS prints it in a match.
@@ -77,6 +94,16 @@ func (f MatchField) String() string {
 		return "icmp_type"
 	case MatchNDTarget:
 		return "nd_target"
+	case MatchIPv4Src:
+		return "nw_src"
+	case MatchIPv6Src:
+		return "ipv6_src"
+	case MatchARPSHA:
+		return "arp_sha"
+	case MatchUDPSrc:
+		return "tp_src"
+	case MatchUDPDst:
+		return "tp_dst"
 	}
 	return "unknown"
 }
@@ -102,6 +129,11 @@ func (m Match) Fields() []MatchField {
 	add(m.ARPOp != nil, MatchARPOp)
 	add(m.ICMPv6Type != nil, MatchICMPv6Type)
 	add(m.NDTarget != nil, MatchNDTarget)
+	add(m.IPv4Src != nil, MatchIPv4Src)
+	add(m.IPv6Src != nil, MatchIPv6Src)
+	add(m.ARPSHA != nil, MatchARPSHA)
+	add(m.UDPSrc != nil, MatchUDPSrc)
+	add(m.UDPDst != nil, MatchUDPDst)
 	return out
 }
 
@@ -147,7 +179,7 @@ type Pipeline struct {
 }
 
 // Declared returns brtun's pipeline: br-tun tables 0, 1, 2, 3, 10, 20, 21,
-// 22 and br-int table 0. It returns a fresh value each call.
+// 22 and br-int tables 0, 10, 11, 12, 30. It returns a fresh value each call.
 func Declared() Pipeline {
 	return Pipeline{
 		BrTun: []Table{
@@ -218,9 +250,47 @@ func Declared() Pipeline {
 		},
 		BrInt: []Table{
 			{
-				Bridge: BrInt, ID: TableIntNormal, Name: "normal",
-				Doc:        "from an administratively down port: drop (priority 1); else NORMAL switching: VM ports are VLAN access ports, patch-tun a trunk",
-				Matches:    []MatchField{MatchInPort},
+				Bridge: BrInt, ID: TableIntClassify, Name: "classify",
+				Doc: "from an administratively down port: drop (priority 3); " +
+					"untagged frames from a VM port: reg0=local VLAN -> 10 (port security) or 30 (security off) (2); " +
+					"from patch-tun -> 30 (1); tagged frames from a VM port (1) and unknown ports: drop",
+				Matches:    []MatchField{MatchInPort, MatchVLAN},
+				Gotos:      []uint8{TableIntPortMAC, TableIntForward},
+				Priorities: []uint16{0, 1, 2, 3},
+				Miss:       MissDrop,
+			},
+			{
+				Bridge: BrInt, ID: TableIntPortMAC, Name: "port-mac",
+				Doc:        "from a protected port: source MAC the port's or an allowed pair's -> 11 (priority 2); else drop (priority 1)",
+				Matches:    []MatchField{MatchInPort, MatchEthSrc},
+				Gotos:      []uint8{TableIntPortIP},
+				Priorities: []uint16{0, 1, 2},
+				Miss:       MissDrop,
+			},
+			{
+				Bridge: BrInt, ID: TableIntPortIP, Name: "port-ip",
+				Doc: "from a protected port: DHCP server (udp 67, udp6 547) and router advertisements: drop (4); " +
+					"ARP, IPv4, IPv6 from the port's or a pair's (MAC, address), DHCP discover from 0.0.0.0, DAD from :: -> 12 (3); " +
+					"other ARP, IPv4, IPv6: drop (2); other ethertypes -> 12 (1); a port without addresses: ARP by sender MAC only, IP unchecked",
+				Matches: []MatchField{MatchInPort, MatchEthSrc, MatchEthType, MatchIPProto, MatchARPSPA, MatchARPSHA,
+					MatchIPv4Src, MatchIPv6Src, MatchUDPSrc, MatchUDPDst, MatchICMPv6Type},
+				Gotos:      []uint8{TableIntPortND},
+				Priorities: []uint16{0, 1, 2, 3, 4},
+				Miss:       MissDrop,
+			},
+			{
+				Bridge: BrInt, ID: TableIntPortND, Name: "port-nd",
+				Doc:        "from a protected port: neighbour advertisements for the port's or a pair's addresses -> 30 (2), for others: drop (1); else -> 30",
+				Matches:    []MatchField{MatchInPort, MatchEthType, MatchIPProto, MatchICMPv6Type, MatchNDTarget},
+				Gotos:      []uint8{TableIntForward},
+				Priorities: []uint16{0, 1, 2},
+				Miss:       MissGoto, MissTable: TableIntForward,
+			},
+			{
+				Bridge: BrInt, ID: TableIntForward, Name: "forward",
+				Doc: "to a registered port's MAC on its network: a local port (reg0=VLAN from a VM port, dl_vlan=VLAN from patch-tun) " +
+					"-> output to it; a remote port, from a VM port -> tagged to patch-tun; else NORMAL",
+				Matches:    []MatchField{MatchReg0, MatchVLAN, MatchEthDst},
 				Priorities: []uint16{0, 1},
 				Miss:       MissNormal,
 			},

@@ -30,8 +30,17 @@ func TestPipelineDeclaration(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []uint8{0, 1, 2, 3, 10, 20, 21, 22}, ids)
-	require.Len(t, p.BrInt, 1)
-	assert.Equal(t, flows.MissNormal, p.BrInt[0].Miss)
+	var intIDs []uint8
+	for _, tb := range p.BrInt {
+		intIDs = append(intIDs, tb.ID)
+		for _, g := range tb.Gotos {
+			assert.Greater(t, g, tb.ID, "br-int table %d only goes forward", tb.ID)
+			_, ok := p.Lookup(flows.BrInt, g)
+			assert.True(t, ok, "br-int table %d goes to undeclared table %d", tb.ID, g)
+		}
+	}
+	assert.Equal(t, []uint8{0, 10, 11, 12, 30}, intIDs, "br-int: 20 is left free for the DHCP/RS catcher")
+	assert.Equal(t, flows.MissNormal, p.BrInt[len(p.BrInt)-1].Miss, "br-int ends in NORMAL")
 
 	// Tables 0, 3 and 21 end in drop; 20 misses to 21; 2 is a single drop.
 	for _, id := range []uint8{0, 2, 3, 21} {

@@ -132,9 +132,19 @@ func (m Match) check() []error {
 	}
 	checkIPv4("arp_spa", m.ARPSPA)
 	checkIPv4("arp_tpa", m.ARPTPA)
+	checkIPv4("nw_src", m.IPv4Src)
 	isARP := m.EthType != nil && *m.EthType == EthTypeARP
 	isIP := m.EthType != nil && (*m.EthType == EthTypeIPv4 || *m.EthType == EthTypeIPv6)
-	if (m.ARPSPA != nil || m.ARPTPA != nil || m.ARPOp != nil) && !isARP {
+	if m.IPv4Src != nil && (m.EthType == nil || *m.EthType != EthTypeIPv4) {
+		add("nw_src needs ip")
+	}
+	if m.IPv6Src != nil && (m.EthType == nil || *m.EthType != EthTypeIPv6) {
+		add("ipv6_src needs ipv6")
+	}
+	if (m.UDPSrc != nil || m.UDPDst != nil) && (!isIP || m.IPProto == nil || *m.IPProto != IPProtoUDP) {
+		add("tp_src and tp_dst need udp or udp6")
+	}
+	if (m.ARPSPA != nil || m.ARPTPA != nil || m.ARPOp != nil || m.ARPSHA != nil) && !isARP {
 		add("ARP fields need arp")
 	}
 	if m.IPProto != nil && !isIP {

@@ -197,7 +197,7 @@ func TestValidateRejectsSetProblems(t *testing.T) {
 
 	noNormal := base()
 	noNormal.BrInt = nil
-	assert.ErrorContains(t, flows.Validate(noNormal), "br-int table 0 (normal): 0 miss flows, want 1")
+	assert.ErrorContains(t, flows.Validate(noNormal), "br-int table 30 (forward): 0 miss flows, want 1")
 
 	wrongBridge := base()
 	wrongBridge.BrInt = append(wrongBridge.BrInt, flows.Flow{Table: flows.TableFlood, Priority: 1, Cookie: flows.PipelineCookie()})

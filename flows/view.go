@@ -12,9 +12,27 @@ type View struct {
 	Tunnels        []TunnelPort
 	Networks       []NetworkView
 	RemotePorts    []RemotePort
+	// PatchTunOfport is the ofport of patch-tun on br-int (0: not known yet).
+	PatchTunOfport uint32
+	// LocalPorts are this host's ports on br-int that are up.
+	LocalPorts []LocalPort
 	// DownPorts are this host's ports that are administratively down:
-	// br-int drops every frame they send.
+	// br-int drops every frame they send and delivers them nothing.
 	DownPorts []DownPort
+}
+
+// LocalPort is a port of this host, bound to an interface on br-int as a
+// VLAN access port. Port security needs its MAC.
+type LocalPort struct {
+	Network   string
+	Name      string
+	Ofport    uint32 // 0: not known yet, the port is left out (its frames are dropped)
+	LocalVLAN uint16
+	MAC       string // "": no forwarding flow, no port security
+	IPs       []string
+	// PortSecurity drops what the port sends from other addresses.
+	PortSecurity        bool
+	AllowedAddressPairs []topology.AddressPair
 }
 
 // DownPort is a port of this host with admin_state_up false.

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,6 +39,7 @@ func TestAdminStateDown(t *testing.T) {
 	a1Cookie, a2Cookie := flows.PortCookie("blue", "a1"), flows.PortCookie("blue", "a2")
 	require.Len(t, flowLines(t, h2, cookieFilter(int(flows.TableUnicast), a1Cookie)), 1, "h2 knows a1 while it is up")
 	require.NotEmpty(t, flowLines(t, h2, cookieFilter(int(flows.TableFlood), a1Cookie)), "h2 answers ARP for a1 while it is up")
+	require.Len(t, brIntLines(t, h2, int(flows.TableIntForward), a1Cookie), 1, "h2's br-int forwards to a1 by flow (table 30) while it is up")
 
 	var port portView
 	s.brtun.MustDo(200, "PATCH", "/v1/networks/blue/ports/a1?wait=30s", map[string]any{"admin_state_up": false}, &port)
@@ -52,10 +54,14 @@ func TestAdminStateDown(t *testing.T) {
 	require.True(t, ok, "positive control: a2, same host and network, still reaches b1: %s", out)
 	assert.Empty(t, flowLines(t, h2, cookieFilter(int(flows.TableUnicast), a1Cookie)), "h2 withdrew a1's table 20 entry")
 	assert.Empty(t, flowLines(t, h2, cookieFilter(int(flows.TableFlood), a1Cookie)), "h2 withdrew a1's ARP answer")
+	assert.Empty(t, brIntLines(t, h2, int(flows.TableIntForward), a1Cookie), "h2's br-int no longer forwards to a1")
+	assert.Len(t, brIntLines(t, h2, int(flows.TableIntForward), a2Cookie), 1, "control: h2's br-int still forwards to a2")
 	assert.Len(t, flowLines(t, h2, cookieFilter(int(flows.TableUnicast), a2Cookie)), 1, "control: h2 still knows a2")
-	drops := brIntLines(t, h1, a1Cookie)
-	require.Len(t, drops, 1, "h1's br-int drops a1's frames")
-	assert.Contains(t, drops[0], "in_port="+strconv.Itoa(h1.Ofport(t, a1.HostIface))+" ")
+	a1Port := strconv.Itoa(h1.Ofport(t, a1.HostIface))
+	drops := brIntLines(t, h1, -1, a1Cookie)
+	require.Len(t, drops, 1, "h1's br-int drops a1's frames: one flow in all its tables, no port security or forwarding flow")
+	assert.Contains(t, drops[0], "table=0,")
+	assert.Contains(t, drops[0], "priority=3,in_port="+a1Port+" ")
 	n, _ := packets(drops, "actions=drop")
 	assert.Positive(t, n, "the drop flow counted a1's frames")
 	tag, err := h1.Vsctl("get", "port", a1.HostIface, "tag")
@@ -77,15 +83,21 @@ func TestAdminStateDown(t *testing.T) {
 
 	s.brtun.MustDo(200, "PATCH", "/v1/networks/blue/ports/a1?wait=30s", map[string]any{"admin_state_up": true}, nil)
 	require.True(t, waitUntil(10*time.Second, func() bool { ok, _ := ping(a1); return ok }), "a1 reaches b1 again once up")
-	assert.Empty(t, brIntLines(t, h1, a1Cookie), "the drop is gone")
+	up := strings.Join(brIntLines(t, h1, int(flows.TableIntClassify), a1Cookie), "\n")
+	assert.NotContains(t, up, "priority=3,in_port="+a1Port+" ", "the drop is gone")
+	assert.Contains(t, up, "priority=2,in_port="+a1Port+",vlan_tci=0x0000/0x1fff", "a1's classify flow is back")
 	assert.Len(t, flowLines(t, h2, cookieFilter(int(flows.TableUnicast), a1Cookie)), 1, "h2 knows a1 again")
 }
 
-// brIntLines dumps h's br-int flows carrying cookie, with statistics and
-// port numbers.
-func brIntLines(t *testing.T, h *lab.Host, cookie uint64) []string {
+// brIntLines dumps h's br-int flows of table (-1: every table) carrying
+// cookie, with statistics and port numbers.
+func brIntLines(t *testing.T, h *lab.Host, table int, cookie uint64) []string {
 	t.Helper()
-	out, err := h.Ofctl("dump-flows", "br-int", cookieFilter(0, cookie), "--no-names")
+	filter := cookieFilter(table, cookie)
+	if table < 0 {
+		filter = fmt.Sprintf("cookie=0x%x/-1", cookie)
+	}
+	out, err := h.Ofctl("dump-flows", "br-int", filter, "--no-names")
 	require.NoError(t, err)
 	var lines []string
 	for _, line := range strings.Split(out, "\n") {

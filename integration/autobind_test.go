@@ -33,6 +33,7 @@ func TestOperatorMarkedInterfaceIsBound(t *testing.T) {
 		Host      string `json:"host"`
 		Interface string `json:"interface"`
 		MAC       string `json:"mac"`
+		Security  bool   `json:"port_security_enabled"`
 		LocalVLAN int    `json:"local_vlan"`
 		Status    string `json:"status"`
 	}
@@ -42,6 +43,7 @@ func TestOperatorMarkedInterfaceIsBound(t *testing.T) {
 	require.Equal(t, "h2", port.Host)
 	require.Equal(t, a2.HostIface, port.Interface)
 	require.Equal(t, a2.MAC, port.MAC, "the MAC comes from external_ids:attached-mac")
+	require.True(t, port.Security, "with the VM's MAC (attached-mac) the port gets port security")
 	tag, err := h2.Vsctl("get", "port", a2.HostIface, "tag")
 	require.NoError(t, err)
 	require.Equal(t, strconv.Itoa(port.LocalVLAN), strings.TrimSpace(tag), "the interface is tagged with blue's local VLAN")
@@ -50,4 +52,19 @@ func TestOperatorMarkedInterfaceIsBound(t *testing.T) {
 		ok, _ := a1.Ping(a2.IP, 1)
 		return ok
 	}, 15*time.Second, 200*time.Millisecond, "a1 (bound through the API) must reach the operator-bound a2")
+
+	// Without attached-mac brtun only knows the host side's mac_in_use:
+	// no port security, and the VM still talks.
+	a3 := s.lab.AddVM(t, h2, lab.VMOptions{Name: "a3", MAC: "02:00:00:00:01:03", CIDR: "198.18.0.3/24"})
+	_, err = h2.Vsctl("add-port", "br-int", a3.HostIface, "--", "set", "interface", a3.HostIface, "external_ids:brtun-network=blue")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return s.brtun.Do("GET", "/v1/networks/blue/ports/"+a3.HostIface, nil, &port) == 200 && port.Status == "bound"
+	}, 20*time.Second, 200*time.Millisecond, "the marked interface must become a port; last: %+v", port)
+	require.NotEqual(t, a3.MAC, port.MAC, "mac_in_use is the host side's")
+	require.False(t, port.Security, "no attached-mac, no port security")
+	require.Eventually(t, func() bool {
+		ok, _ := a1.Ping(a3.IP, 1)
+		return ok
+	}, 15*time.Second, 200*time.Millisecond, "a1 must reach a3, whose port has no port security")
 }

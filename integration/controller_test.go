@@ -32,9 +32,13 @@ type hostView struct {
 
 // portView is the part of a port these tests read.
 type portView struct {
-	Name      string `json:"name"`
-	LocalVLAN uint16 `json:"local_vlan"`
-	Status    string `json:"status"`
+	Name                string                 `json:"name"`
+	MAC                 string                 `json:"mac"`
+	IPs                 []string               `json:"ips"`
+	PortSecurityEnabled bool                   `json:"port_security_enabled"`
+	AllowedAddressPairs []topology.AddressPair `json:"allowed_address_pairs"`
+	LocalVLAN           uint16                 `json:"local_vlan"`
+	Status              string                 `json:"status"`
 }
 
 // tenantVM is a VM bound to a network through the API.
@@ -160,7 +164,15 @@ func cookieOf(line string) uint64 {
 // this test reads itself: ofports from OVSDB, local VLANs from the API.
 func expectedFlows(t *testing.T, l *lab.Lab, h *lab.Host, nets []topology.Network, vms []*tenantVM) (brTun, brInt []string) {
 	t.Helper()
-	v := flows.View{Host: h.Name, PatchIntOfport: uint32(h.Ofport(t, "patch-int"))}
+	v := flows.View{Host: h.Name, PatchIntOfport: uint32(h.Ofport(t, "patch-int")), PatchTunOfport: uint32(h.Ofport(t, "patch-tun"))}
+	for _, vm := range vms {
+		if vm.Host == h {
+			v.LocalPorts = append(v.LocalPorts, flows.LocalPort{
+				Network: vm.Network, Name: vm.Name, Ofport: uint32(h.Ofport(t, vm.HostIface)), LocalVLAN: vm.Port.LocalVLAN,
+				MAC: vm.Port.MAC, IPs: vm.Port.IPs, PortSecurity: vm.Port.PortSecurityEnabled, AllowedAddressPairs: vm.Port.AllowedAddressPairs,
+			})
+		}
+	}
 	types := map[topology.NetworkType]bool{}
 	for _, n := range nets {
 		types[n.Type] = true
@@ -197,7 +209,7 @@ func expectedFlows(t *testing.T, l *lab.Lab, h *lab.Host, nets []topology.Networ
 		v.Networks = append(v.Networks, nv)
 		for _, vm := range vms {
 			if vm.Network == n.Name && vm.Host != h {
-				v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: n.Name, Name: vm.Name, Host: vm.Host.Name, MAC: vm.MAC, IPs: []string{vm.IP}})
+				v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: n.Name, Name: vm.Name, Host: vm.Host.Name, MAC: vm.Port.MAC, IPs: vm.Port.IPs})
 			}
 		}
 	}

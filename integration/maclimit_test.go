@@ -51,14 +51,14 @@ func TestMACLearnLimitEvictsPerNetwork(t *testing.T) {
 		assert.Equal(t, []string{"unicast", fmt.Sprint(limit), "evict", "NXM_OF_VLAN_TCI[0..11]"}, strings.Fields(unicast), h.Name)
 		assert.Equal(t, `"`+fmt.Sprint(limit)+`"`, strings.TrimSpace(vsctlOut(t, h, "get", "bridge", "br-int", "other_config:mac-table-size")))
 	}
-	named, err := h1.Ofctl("--names", "dump-flows", "br-tun")
+	named, err := h1.Ofctl("dump-flows", "br-tun", "--names") // the bridge after the command: Ofctl makes it its socket
 	require.NoError(t, err)
 	// ovs-ofctl quotes names that are not plain words.
 	for _, name := range []string{"outbound", `"tunnel-in"`, "learn", "unicast", "flood"} {
 		assert.Contains(t, named, "table="+name+",", "ovs-ofctl --names shows the table name")
 	}
 	assert.NotContains(t, named, "table=20,", "with --names the number is replaced")
-	numbered, err := h1.Ofctl("--no-names", "dump-flows", "br-tun")
+	numbered, err := h1.Ofctl("dump-flows", "br-tun", "--no-names")
 	require.NoError(t, err)
 	assert.Contains(t, numbered, "table=20,", "the numbers stay")
 

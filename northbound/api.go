@@ -96,6 +96,8 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// Cluster reports the replicas for GET /v1/cluster; nil answers 503.
 	Cluster Cluster
+	// BGP reports BGP sessions; nil: sessions show state "disabled".
+	BGP BGP
 	// Tracer walks packets for GET .../ports/{port}/trace; nil answers 503.
 	Tracer Tracer
 }
@@ -116,6 +118,7 @@ type API struct {
 	router      *mux.Router
 	metrics     *apiMetrics // nil: no metrics
 	cluster     Cluster     // nil: GET /v1/cluster answers 503
+	bgp         BGP         // nil: no BGP speaker
 	tracer      Tracer      // nil: traces answer 503
 }
 
@@ -143,6 +146,7 @@ func New(opts Options) (*API, error) {
 		underlayMTU: opts.UnderlayMTU,
 		maxWait:     opts.MaxWait,
 		cluster:     opts.Cluster,
+		bgp:         opts.BGP,
 		tracer:      opts.Tracer,
 	}
 	if opts.Metrics != nil {
@@ -201,6 +205,20 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.getSubnet).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.patchSubnet).Methods(http.MethodPatch)
 	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.deleteSubnet).Methods(http.MethodDelete)
+
+	r.HandleFunc("/v1/networks/{network}/vteps", a.listVTEPs).Methods(http.MethodGet)
+
+	r.HandleFunc("/v1/remote-vteps", a.createRemoteVTEP).Methods(http.MethodPost)
+	r.HandleFunc("/v1/remote-vteps", a.listRemoteVTEPs).Methods(http.MethodGet)
+	r.HandleFunc("/v1/remote-vteps/{vtep}", a.getRemoteVTEP).Methods(http.MethodGet)
+	r.HandleFunc("/v1/remote-vteps/{vtep}", a.patchRemoteVTEP).Methods(http.MethodPatch)
+	r.HandleFunc("/v1/remote-vteps/{vtep}", a.deleteRemoteVTEP).Methods(http.MethodDelete)
+
+	r.HandleFunc("/v1/bgp/peers", a.createBGPPeer).Methods(http.MethodPost)
+	r.HandleFunc("/v1/bgp/peers", a.listBGPPeers).Methods(http.MethodGet)
+	r.HandleFunc("/v1/bgp/peers/{address}", a.getBGPPeer).Methods(http.MethodGet)
+	r.HandleFunc("/v1/bgp/peers/{address}", a.patchBGPPeer).Methods(http.MethodPatch)
+	r.HandleFunc("/v1/bgp/peers/{address}", a.deleteBGPPeer).Methods(http.MethodDelete)
 
 	r.HandleFunc("/v1/ports", a.listPorts).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports", a.createPort).Methods(http.MethodPost)

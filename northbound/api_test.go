@@ -294,7 +294,8 @@ func TestPorts(t *testing.T) {
 
 	r := a.must("POST", "/v1/networks/blue/ports", vm1Body, http.StatusCreated)
 	assert.JSONEq(t, `{"network":"blue","name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01",
-		"ips":["198.18.0.1"],"local_vlan":2,"status":"pending","admin_state_up":true,"description":"","tags":[],"revision_number":6}`, string(r.body))
+		"ips":["198.18.0.1"],"port_security_enabled":true,"local_vlan":2,"status":"pending","admin_state_up":true,"description":"","tags":[],"revision_number":6}`, string(r.body),
+		"port security is on by default")
 
 	ctrl.mu.Lock()
 	ctrl.bound["h1/tap0"] = true
@@ -303,9 +304,9 @@ func TestPorts(t *testing.T) {
 	assert.Equal(t, PortBound, r.json(t)["status"], "status follows the controller")
 
 	r = a.must("POST", "/v1/networks/blue/ports", `{"name":"vm2","host":"h1","interface":"tap1"}`, http.StatusCreated)
-	assert.JSONEq(t, `{"network":"blue","name":"vm2","host":"h1","interface":"tap1","mac":"02:62:74:00:00:02","local_vlan":2,"status":"pending",
+	assert.JSONEq(t, `{"network":"blue","name":"vm2","host":"h1","interface":"tap1","mac":"02:62:74:00:00:02","port_security_enabled":true,"local_vlan":2,"status":"pending",
 		"admin_state_up":true,"description":"","tags":[],"revision_number":7}`, string(r.body),
-		"mac and ips are optional; a MAC is generated, a network without subnets gives no address")
+		"mac and ips are optional; a MAC is generated (and with it port security), a network without subnets gives no address")
 
 	var list PortList
 	require.NoError(t, json.Unmarshal(a.must("GET", "/v1/networks/blue/ports", "", http.StatusOK).body, &list))
@@ -317,7 +318,7 @@ func TestPorts(t *testing.T) {
 	// The VM moves to h2: new host, new interface, new local VLAN there.
 	r = a.must("PUT", "/v1/networks/blue/ports/vm1", `{"host":"h2","interface":"tap5","mac":"02:00:00:00:00:01","ips":["198.18.0.1","2001:db8:100::1"]}`, http.StatusOK)
 	assert.JSONEq(t, `{"network":"blue","name":"vm1","host":"h2","interface":"tap5","mac":"02:00:00:00:00:01",
-		"ips":["198.18.0.1","2001:db8:100::1"],"local_vlan":1,"status":"pending","admin_state_up":true,"description":"","tags":[],"revision_number":8}`, string(r.body))
+		"ips":["198.18.0.1","2001:db8:100::1"],"port_security_enabled":true,"local_vlan":1,"status":"pending","admin_state_up":true,"description":"","tags":[],"revision_number":8}`, string(r.body))
 	a.must("PUT", "/v1/networks/blue/ports/vm1", `{"name":"vm1","host":"h2","interface":"tap6"}`, http.StatusOK)
 	r = a.must("PUT", "/v1/networks/blue/ports/vm1", `{"name":"other","host":"h2","interface":"tap6"}`, http.StatusBadRequest)
 	assert.Equal(t, codeInvalid, r.errorCode(t))

@@ -14,6 +14,8 @@ type NetworkRequest struct {
 	Type        string   `json:"type"`                   // a topology.TunnelTypes name
 	SegmentID   *int64   `json:"segment_id,omitempty"`   // allocated when absent
 	MACLearning *bool    `json:"mac_learning,omitempty"` // default true
+	EVPN        bool     `json:"evpn,omitempty"`         // VXLAN only: BGP EVPN advertises and imports it
+	RouteTarget string   `json:"route_target,omitempty"` // EVPN route target; default ASN:VNI
 	Description string   `json:"description,omitempty"`
 	Tags        []string `json:"tags,omitempty"`
 }
@@ -41,6 +43,8 @@ func networkList() listSpec[NetworkView] {
 			"type":         textField(func(n NetworkView) string { return string(n.Type) }),
 			"segment_id":   numberField(func(n NetworkView) uint64 { return uint64(n.SegmentID) }),
 			"mac_learning": boolField(func(n NetworkView) bool { return n.MACLearning }),
+			"evpn":         boolField(func(n NetworkView) bool { return n.EVPN }),
+			"route_target": textField(func(n NetworkView) string { return n.RouteTarget }),
 			"mtu":          numberField(func(n NetworkView) uint64 { return uint64(n.MTU) }),
 		}, func(n NetworkView) topology.Meta { return n.Meta }),
 	}
@@ -59,6 +63,7 @@ func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := topology.Network{Name: req.Name, Type: topology.NetworkType(req.Type), MACLearning: true,
+		EVPN: req.EVPN, RouteTarget: req.RouteTarget,
 		Meta: topology.Meta{Description: req.Description, Tags: req.Tags}}
 	if req.MACLearning != nil {
 		n.MACLearning = *req.MACLearning

@@ -303,7 +303,10 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	responses := map[string]any{
 		"Host": HostView{}, "HostList": HostList{}, "Network": NetworkView{}, "NetworkList": NetworkList{},
 		"Port": PortView{}, "PortList": PortList{}, "Flow": FlowView{}, "FlowList": FlowList{}, "Error": ErrorBody{},
-		"Cluster": ClusterStatus{}, "Subnet": topology.Subnet{}, "SubnetList": SubnetList{},
+		"Cluster":    ClusterStatus{},
+		"RemoteVTEP": topology.RemoteVTEP{}, "RemoteVTEPList": RemoteVTEPList{}, "BGPPeer": BGPPeerView{}, "BGPPeerList": BGPPeerList{},
+		"VTEPList": VTEPList{},
+		"Subnet":   topology.Subnet{}, "SubnetList": SubnetList{},
 		"Trace": TraceView{}, "TraceHop": TraceHop{}, "TraceLookup": TraceLookup{}, "TraceOutput": TraceOutput{},
 		"TraceEndpoint": TraceEndpoint{},
 	}
@@ -312,6 +315,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}
 	requests := map[string]any{
 		"HostRequest": HostRequest{}, "NetworkRequest": NetworkRequest{}, "PortRequest": PortRequest{}, "PortUpdate": PortUpdate{},
+		"RemoteVTEPRequest": RemoteVTEPRequest{}, "BGPPeerRequest": BGPPeerRequest{},
 		"SubnetRequest": SubnetRequest{},
 	}
 	for name, v := range requests {
@@ -322,7 +326,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}
 
 	// A merge patch names fields of the object it changes, with their types.
-	patches := map[string]any{"HostPatch": HostView{}, "NetworkPatch": NetworkView{}, "PortPatch": PortView{}, "SubnetPatch": topology.Subnet{}}
+	patches := map[string]any{"HostPatch": HostView{}, "NetworkPatch": NetworkView{}, "PortPatch": PortView{},
+		"RemoteVTEPPatch": topology.RemoteVTEP{}, "BGPPeerPatch": BGPPeerView{}, "SubnetPatch": topology.Subnet{}}
 	for name, v := range patches {
 		schema, _ := resolve(t, doc, ref(name))
 		c.visited[name] = true
@@ -395,18 +400,28 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 	cases := []struct {
 		schema, method, path, body string
 		setup                      []string // "METHOD PATH BODY"
+		// needs: an optional field another one needs; the two are left
+		// out together (allowed_address_pairs needs the mac).
+		needs map[string]string
 	}{
 		{schema: "HostRequest", method: "POST", path: "/v1/hosts",
 			body: `{"name":"h1","ovsdb":"tcp:198.51.100.1:6640","tunnel_ip":"192.0.2.1","datapath_type":"netdev","description":"rack 1","tags":["a"]}`},
 		{schema: "NetworkRequest", method: "POST", path: "/v1/networks",
-			body: `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":false,"description":"blue","tags":["a"]}`},
+			body: `{"name":"blue","type":"vxlan","segment_id":5001,"mac_learning":false,"evpn":true,"route_target":"65000:1","description":"blue","tags":["a"]}`},
+		{schema: "RemoteVTEPRequest", method: "POST", path: "/v1/remote-vteps",
+			body:  `{"name":"k1","tunnel_ip":"192.0.2.9","networks":["blue"],"macs":[{"mac":"02:00:00:00:09:01","ips":["198.18.0.9"]}],"description":"kernel","tags":["a"]}`,
+			setup: []string{netSetup}},
+		{schema: "BGPPeerRequest", method: "POST", path: "/v1/bgp/peers",
+			body: `{"address":"198.51.100.9","asn":65000,"password":"pw","description":"frr","tags":["a"]}`},
 		{schema: "PortRequest", method: "POST", path: "/v1/networks/blue/ports",
-			body:  `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"],"device_id":"c1","admin_state_up":false,"description":"web","tags":["a"]}`,
-			setup: []string{hostSetup, netSetup}},
+			body: `{"name":"vm1","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01","ips":["198.18.0.1"],"device_id":"c1","admin_state_up":false,"description":"web","tags":["a"],` +
+				`"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`,
+			setup: []string{hostSetup, netSetup}, needs: map[string]string{"mac": "allowed_address_pairs"}},
 		{schema: "PortUpdate", method: "PUT", path: "/v1/networks/blue/ports/vm1",
 			body: `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02","ips":["198.18.0.2"],"device_id":"c1","admin_state_up":false,
-				"description":"web","tags":["a"],"network":"blue","local_vlan":1,"revision_number":3,"status":"bound"}`,
-			setup: []string{hostSetup, netSetup, portSetup}},
+				"description":"web","tags":["a"],"network":"blue","local_vlan":1,"revision_number":3,"status":"bound",` +
+				`"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`,
+			setup: []string{hostSetup, netSetup, portSetup}, needs: map[string]string{"mac": "allowed_address_pairs"}},
 		{schema: "SubnetRequest", method: "POST", path: "/v1/networks/blue/subnets",
 			body: `{"name":"v6","cidr":"2001:db8::/64","gateway_ip":"2001:db8::1","allocation_pools":[{"start":"2001:db8::10","end":"2001:db8::ff"}],
 				"dns_servers":["2001:db8::53"],"host_routes":[{"destination":"2001:db8:8::/48","nexthop":"2001:db8::fe"}],"enable_dhcp":false,
@@ -433,7 +448,7 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 				}
 				body := make(map[string]any, len(full))
 				for k, v := range full {
-					if k != field {
+					if k != field && k != tc.needs[field] {
 						body[k] = v
 					}
 				}

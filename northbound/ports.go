@@ -18,9 +18,26 @@ type PortRequest struct {
 	MAC          string   `json:"mac,omitempty"`
 	IPs          []string `json:"ips,omitempty"`
 	AdminStateUp *bool    `json:"admin_state_up,omitempty"` // default true
-	DeviceID     string   `json:"device_id,omitempty"`
-	Description  string   `json:"description,omitempty"`
-	Tags         []string `json:"tags,omitempty"`
+	// PortSecurityEnabled defaults to true; a port without a MAC has none
+	// whatever this says.
+	PortSecurityEnabled *bool                  `json:"port_security_enabled,omitempty"`
+	DeviceID            string                 `json:"device_id,omitempty"`
+	AllowedAddressPairs []topology.AddressPair `json:"allowed_address_pairs,omitempty"`
+	Description         string                 `json:"description,omitempty"`
+	Tags                []string               `json:"tags,omitempty"`
+}
+
+// port is the topology.Port a request asks for (absent fields take their
+// defaults).
+func (req PortRequest) port(network, name string) topology.Port {
+	return topology.Port{
+		Network: network, Name: name, Host: req.Host, Interface: req.Interface, MAC: req.MAC, IPs: req.IPs,
+		PortSecurityEnabled: req.PortSecurityEnabled == nil || *req.PortSecurityEnabled,
+		AllowedAddressPairs: req.AllowedAddressPairs,
+		AdminStateUp:        topology.Bool(req.AdminStateUp == nil || *req.AdminStateUp),
+		DeviceID:            req.DeviceID,
+		Meta:                topology.Meta{Description: req.Description, Tags: req.Tags},
+	}
 }
 
 // PortUpdate is the body of PUT /v1/networks/{network}/ports/{port}: it
@@ -55,16 +72,17 @@ func portList() listSpec[PortView] {
 	return listSpec[PortView]{
 		key: func(p PortView) string { return p.Network + "\x00" + p.Name }, // by network, then name
 		fields: withMeta(map[string]listField[PortView]{
-			"name":           textField(func(p PortView) string { return p.Name }),
-			"network":        textField(func(p PortView) string { return p.Network }),
-			"host":           textField(func(p PortView) string { return p.Host }),
-			"interface":      textField(func(p PortView) string { return p.Interface }),
-			"mac":            textField(func(p PortView) string { return p.MAC }),
-			"device_id":      textField(func(p PortView) string { return p.DeviceID }),
-			"ips":            setField(func(p PortView) []string { return p.IPs }),
-			"local_vlan":     numberField(func(p PortView) uint64 { return uint64(p.LocalVLAN) }),
-			"admin_state_up": boolField(func(p PortView) bool { return p.Up() }),
-			"status":         textField(func(p PortView) string { return p.Status }),
+			"name":                  textField(func(p PortView) string { return p.Name }),
+			"network":               textField(func(p PortView) string { return p.Network }),
+			"host":                  textField(func(p PortView) string { return p.Host }),
+			"interface":             textField(func(p PortView) string { return p.Interface }),
+			"mac":                   textField(func(p PortView) string { return p.MAC }),
+			"device_id":             textField(func(p PortView) string { return p.DeviceID }),
+			"ips":                   setField(func(p PortView) []string { return p.IPs }),
+			"local_vlan":            numberField(func(p PortView) uint64 { return uint64(p.LocalVLAN) }),
+			"admin_state_up":        boolField(func(p PortView) bool { return p.Up() }),
+			"port_security_enabled": boolField(func(p PortView) bool { return p.PortSecurityEnabled }),
+			"status":                textField(func(p PortView) string { return p.Status }),
 		}, func(p PortView) topology.Meta { return p.Meta }),
 	}
 }
@@ -86,10 +104,7 @@ func (a *API) createPort(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	port, rev, err := a.store.CreatePort(r.Context(), topology.Port{
-		Network: mux.Vars(r)["network"], Name: req.Name, Host: req.Host, Interface: req.Interface, MAC: req.MAC, IPs: req.IPs,
-		AdminStateUp: req.AdminStateUp, DeviceID: req.DeviceID, Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
-	})
+	port, rev, err := a.store.CreatePort(r.Context(), req.port(mux.Vars(r)["network"], req.Name))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -116,9 +131,11 @@ func (a *API) updatePort(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	port, rev, err := a.store.UpdatePort(r.Context(), network, name, p.ifMatch, func(cur *topology.Port) error {
-		cur.Host, cur.Interface, cur.MAC, cur.IPs, cur.DeviceID = req.Host, req.Interface, req.MAC, req.IPs, req.DeviceID
-		cur.AdminStateUp = topology.Bool(req.AdminStateUp == nil || *req.AdminStateUp)
-		cur.Description, cur.Tags = req.Description, req.Tags
+		want := req.port(network, name)
+		cur.Host, cur.Interface, cur.MAC, cur.IPs, cur.DeviceID = want.Host, want.Interface, want.MAC, want.IPs, want.DeviceID
+		cur.PortSecurityEnabled, cur.AllowedAddressPairs = want.PortSecurityEnabled, want.AllowedAddressPairs
+		cur.AdminStateUp = want.AdminStateUp
+		cur.Description, cur.Tags = want.Description, want.Tags
 		if req.Network != "" {
 			cur.Network = req.Network
 		}
@@ -158,6 +175,9 @@ func (a *API) patchPort(w http.ResponseWriter, r *http.Request) {
 		}
 		if next.Status != PortPending && next.Status != PortBound {
 			return fieldErr("status", "%q is not a port status (want %s or %s)", next.Status, PortPending, PortBound)
+		}
+		if v, ok := patch["port_security_enabled"]; ok && v == nil {
+			next.PortSecurityEnabled = true // null: back to the default
 		}
 		*cur = next.Port
 		return nil

@@ -32,6 +32,18 @@ func testView() flows.View {
 			{Network: "blue", Name: "vm2", Host: "h2", MAC: "02:00:00:00:00:02", IPs: []string{"198.18.0.2", "2001:db8:100::2"}},
 			{Network: "red", Name: "vm3", Host: "h2", MAC: "02:00:00:00:00:03", IPs: []string{"198.18.0.3"}},
 		},
+		PatchTunOfport: 1,
+		LocalPorts: []flows.LocalPort{
+			{Network: "blue", Name: "vm1", Ofport: 2, LocalVLAN: 1, MAC: "02:00:00:00:00:01",
+				IPs: []string{"198.18.0.1", "2001:db8:100::1"}, PortSecurity: true,
+				AllowedAddressPairs: []topology.AddressPair{
+					{IPAddress: "198.18.0.100"},
+					{IPAddress: "198.18.1.0/24", MACAddress: "02:00:00:00:00:99"},
+					{IPAddress: "2001:db8:100::100"},
+				}},
+			{Network: "blue", Name: "appl", Ofport: 3, LocalVLAN: 1, MAC: "02:00:00:00:00:04"},
+			{Network: "red", Name: "vm5", Ofport: 4, LocalVLAN: 2, MAC: "02:00:00:00:00:05", IPs: []string{"198.18.0.5"}, PortSecurity: true},
+		},
 	}
 }
 
@@ -199,12 +211,12 @@ func TestEncodeRefusesWhatCannotBeInstalled(t *testing.T) {
 }
 
 func TestDecodeKeepsUnknownsRaw(t *testing.T) {
-	// An in_port match plus an IPv4 source match (brtun does not model it),
+	// An in_port match plus an IPv4 destination match (brtun does not model it),
 	// and actions brtun does not model: dec_ttl, output to CONTROLLER,
 	// NXAST_NOTE, a write-actions instruction.
 	match := []byte{
 		0x80, 0x00, 0x00, 0x04, 0, 0, 0, 5, // OXM in_port=5
-		0x80, 0x00, 0x16, 0x04, 198, 18, 0, 1, // OXM ipv4_src
+		0x80, 0x00, 0x18, 0x04, 198, 18, 0, 1, // OXM ipv4_dst
 	}
 	decTTL := []byte{0, 24, 0, 8, 0, 0, 0, 0}
 	toController := []byte{0, 0, 0, 16, 0xff, 0xff, 0xff, 0xfd, 0xff, 0xff, 0, 0, 0, 0, 0, 0}

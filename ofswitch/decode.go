@@ -93,6 +93,16 @@ func decodeMatch(b []byte) (flows.Match, error) {
 			keep(setOnce(&m.ICMPv6Type, t.value[0], t.masked))
 		case oxmNDTarget, nxmNDTarget:
 			keep(setOnce(&m.NDTarget, flows.IPv6(t.value), t.masked))
+		case oxmIPv4Src, nxmIPv4Src:
+			keep(setIPv4(&m.IPv4Src, t))
+		case oxmIPv6Src, nxmIPv6Src:
+			keep(setOnce(&m.IPv6Src, flows.IPv6(t.value), t.masked))
+		case oxmARPSHA, nxmARPSHA:
+			keep(setOnce(&m.ARPSHA, flows.MAC(t.value), t.masked))
+		case oxmUDPSrc, nxmUDPSrc:
+			keep(setOnce(&m.UDPSrc, uint16(beUint(t.value)), t.masked))
+		case oxmUDPDst, nxmUDPDst:
+			keep(setOnce(&m.UDPDst, uint16(beUint(t.value)), t.masked))
 		case oxmEthSrc, nxmEthSrc:
 			keep(setMAC(&m.EthSrc, t))
 		case oxmEthDst, nxmEthDst:

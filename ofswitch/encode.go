@@ -177,6 +177,12 @@ func appendMatch(b []byte, m flows.Match) ([]byte, error) {
 	if m.IPProto != nil {
 		b = appendUintEntry(b, oxmIPProto, uint64(*m.IPProto), exact)
 	}
+	if m.IPv4Src != nil {
+		b = appendEntry(b, oxmIPv4Src, m.IPv4Src.Value[:], m.IPv4Src.Mask != exactIPv4, m.IPv4Src.Mask[:])
+	}
+	if m.IPv6Src != nil {
+		b = appendEntry(b, oxmIPv6Src, m.IPv6Src[:], false, nil)
+	}
 	if m.ARPOp != nil {
 		b = appendUintEntry(b, oxmARPOp, uint64(*m.ARPOp), exact)
 	}
@@ -185,6 +191,15 @@ func appendMatch(b []byte, m flows.Match) ([]byte, error) {
 	}
 	if m.ARPTPA != nil {
 		b = appendEntry(b, oxmARPTPA, m.ARPTPA.Value[:], m.ARPTPA.Mask != exactIPv4, m.ARPTPA.Mask[:])
+	}
+	if m.ARPSHA != nil {
+		b = appendEntry(b, oxmARPSHA, m.ARPSHA[:], false, nil)
+	}
+	if m.UDPSrc != nil {
+		b = appendUintEntry(b, oxmUDPSrc, uint64(*m.UDPSrc), exact)
+	}
+	if m.UDPDst != nil {
+		b = appendUintEntry(b, oxmUDPDst, uint64(*m.UDPDst), exact)
 	}
 	if m.ICMPv6Type != nil {
 		b = appendUintEntry(b, oxmICMPv6Type, uint64(*m.ICMPv6Type), exact)

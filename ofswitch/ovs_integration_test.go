@@ -177,6 +177,43 @@ func TestOVSBundleInstallsCompiledPipeline(t *testing.T) {
 	}
 }
 
+// TestOVSBrIntPortSecurityRoundTrips installs a compiled br-int with port
+// security (every match field it uses: in_port, vlan_tci, reg0, dl_src,
+// dl_dst, arp_spa/arp_sha, nw_src with a prefix, ipv6_src, tp_src/tp_dst,
+// icmp_type, nd_target) and checks OVS prints each flow as its String and
+// reports it back as the same value.
+func TestOVSBrIntPortSecurityRoundTrips(t *testing.T) {
+	s := startOVS(t)
+	c := s.dial()
+	ctx := context.Background()
+	set := flows.Compile(testView())
+	require.Empty(t, set.Skipped)
+	want := set.BrInt
+	fields := map[flows.MatchField]bool{}
+	for _, f := range want {
+		for _, mf := range f.Match.Fields() {
+			fields[mf] = true
+		}
+	}
+	for _, mf := range []flows.MatchField{flows.MatchIPv4Src, flows.MatchIPv6Src, flows.MatchARPSHA, flows.MatchUDPSrc, flows.MatchUDPDst, flows.MatchReg0, flows.MatchNDTarget} {
+		assert.True(t, fields[mf], "br-int flows use %s", mf)
+	}
+
+	require.NoError(t, c.ApplyBundle(ctx, encodeAll(t, want, Add)))
+	assert.Equal(t, sortedStrings(want), s.dumpLines(), "ovs-ofctl dump equals the flows' String()")
+
+	got, err := c.DumpFlows(ctx, FlowFilter{Table: AllTables})
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	wantBy := byString(want)
+	for _, g := range got {
+		w, ok := wantBy[g.String()]
+		if assert.True(t, ok, "unexpected flow %s", g) {
+			assert.Equal(t, w, g, "decoded value equals the compiled one")
+		}
+	}
+}
+
 // TestOVSBundleDiscardedWhenAnAddIsRefused sends a bundle whose third flow
 // OVS refuses (goto_table backwards): nothing of it is installed and the
 // flows already there stay.

@@ -36,6 +36,9 @@ const (
 	oxmVLANVID    oxmHeader = classOXM<<16 | 6<<9 | 2
 	oxmVLANPCP    oxmHeader = classOXM<<16 | 7<<9 | 1
 	oxmIPProto    oxmHeader = classOXM<<16 | 10<<9 | 1
+	oxmIPv4Src    oxmHeader = classOXM<<16 | 11<<9 | 4
+	oxmUDPSrc     oxmHeader = classOXM<<16 | 15<<9 | 2
+	oxmUDPDst     oxmHeader = classOXM<<16 | 16<<9 | 2
 	oxmARPOp      oxmHeader = classOXM<<16 | 21<<9 | 2
 	oxmARPSPA     oxmHeader = classOXM<<16 | 22<<9 | 4
 	oxmARPTPA     oxmHeader = classOXM<<16 | 23<<9 | 4
@@ -56,6 +59,9 @@ const (
 	nxmEthType oxmHeader = classNXM0<<16 | 3<<9 | 2
 	nxmVLANTCI oxmHeader = classNXM0<<16 | 4<<9 | 2
 	nxmIPProto oxmHeader = classNXM0<<16 | 6<<9 | 1
+	nxmIPv4Src oxmHeader = classNXM0<<16 | 7<<9 | 4
+	nxmUDPSrc  oxmHeader = classNXM0<<16 | 11<<9 | 2
+	nxmUDPDst  oxmHeader = classNXM0<<16 | 12<<9 | 2
 	nxmARPOp   oxmHeader = classNXM0<<16 | 15<<9 | 2
 	nxmARPSPA  oxmHeader = classNXM0<<16 | 16<<9 | 4
 	nxmARPTPA  oxmHeader = classNXM0<<16 | 17<<9 | 4

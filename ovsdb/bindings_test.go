@@ -31,9 +31,11 @@ func TestBindOperatorMarkedInterface(t *testing.T) {
 	assert.Equal(t, "blue", f.Marked[0].Network)
 	assert.Equal(t, "tap0", f.Marked[0].Port, "port name defaults to the interface name")
 	assert.Equal(t, "02:00:00:00:01:01", f.Marked[0].MAC)
+	assert.True(t, f.Marked[0].MACAttached)
 	assert.Equal(t, BridgeInt, f.Marked[0].Bridge)
 	assert.Equal(t, "web1", f.Marked[1].Port)
 	assert.Regexp(t, "^02:00:00:00:", f.Marked[1].MAC, "mac_in_use when no attached-mac")
+	assert.False(t, f.Marked[1].MACAttached)
 	require.Len(t, f.Bindings, 1)
 	assert.Equal(t, "tap1", f.Bindings[0].Interface)
 

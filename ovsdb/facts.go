@@ -66,8 +66,11 @@ type MarkedInterface struct {
 	Network   string // external_ids:brtun-network
 	Port      string // external_ids:brtun-port, else the interface name
 	MAC       string // external_ids:attached-mac, else mac_in_use
-	Bridge    string // bridge holding it, "" when on none
-	OFPort    int
+	// MACAttached says MAC is external_ids:attached-mac (the VM's own), not
+	// mac_in_use (which, for a tap or veth, is the host side's).
+	MACAttached bool
+	Bridge      string // bridge holding it, "" when on none
+	OFPort      int
 }
 
 // factsOf derives Facts from a snapshot.
@@ -125,11 +128,12 @@ func factsOf(st *state) Facts {
 			continue
 		}
 		m := MarkedInterface{
-			Interface: i.Name,
-			Network:   network,
-			Port:      i.ExternalIDs[KeyPort],
-			MAC:       macOf(i),
-			OFPort:    ofport(i),
+			Interface:   i.Name,
+			Network:     network,
+			Port:        i.ExternalIDs[KeyPort],
+			MAC:         macOf(i),
+			MACAttached: i.ExternalIDs[KeyAttachedMAC] != "",
+			OFPort:      ofport(i),
 		}
 		if m.Port == "" {
 			m.Port = i.Name

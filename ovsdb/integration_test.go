@@ -354,7 +354,7 @@ func TestIntegrationBindingsCarryTraffic(t *testing.T) {
 		"external_ids:brtun-network=blue", "external_ids:attached-mac="+a1.MAC)
 	m := waitFacts(t, c1, func(f Facts) bool { return len(f.Marked) == 1 && f.Marked[0].OFPort > 0 })
 	assert.Equal(t, MarkedInterface{Interface: a1.HostIface, Network: "blue", Port: a1.HostIface, MAC: a1.MAC,
-		Bridge: BridgeInt, OFPort: m.Marked[0].OFPort}, m.Marked[0])
+		MACAttached: true, Bridge: BridgeInt, OFPort: m.Marked[0].OFPort}, m.Marked[0])
 	require.NoError(t, c1.BindPort(ctxLab(t), Binding{Interface: a1.HostIface, Port: m.Marked[0].Port, Network: "blue", VLAN: 5}))
 	// h2: brtun attaches the VM itself.
 	require.NoError(t, c2.BindPort(ctxLab(t), Binding{Interface: a2.HostIface, Port: "a2", Network: "blue", VLAN: 9}))

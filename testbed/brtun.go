@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -57,6 +58,8 @@ type BrtunOptions struct {
 	// LogPath receives stdout and stderr, appended across restarts; empty:
 	// they are kept in memory. Log returns them either way.
 	LogPath string
+	// Credential runs brtun as another user (nil: the test's own).
+	Credential *syscall.Credential
 }
 
 // Brtun is a `brtun serve` process of a test.
@@ -97,6 +100,7 @@ func (b *Brtun) Start(t TB) {
 	t.Helper()
 	cmd := exec.Command(b.opts.Binary, append([]string{"serve"}, b.Args...)...)
 	cmd.Env = append(os.Environ(), b.opts.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: b.opts.Credential}
 	if b.opts.LogPath == "" {
 		cmd.Stdout, cmd.Stderr = &b.mem, &b.mem
 	}

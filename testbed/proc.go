@@ -21,7 +21,8 @@ type Proc struct {
 
 // StartProc starts cmd as a child with a parent-death signal. With logPath
 // set, its stdout and stderr are appended to that file; otherwise they go
-// wherever cmd.Stdout and cmd.Stderr point (nowhere when nil). It does not
+// wherever cmd.Stdout and cmd.Stderr point (nowhere when nil). Other
+// cmd.SysProcAttr settings (a Credential) are kept. It does not
 // register a cleanup: the owner stops it.
 func StartProc(t TB, cmd *exec.Cmd, logPath string) *Proc {
 	t.Helper()
@@ -34,7 +35,10 @@ func StartProc(t TB, cmd *exec.Cmd, logPath string) *Proc {
 		logf = f
 		cmd.Stdout, cmd.Stderr = f, f
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	p := &Proc{name: cmd.Args[0], cmd: cmd, done: make(chan struct{})}
 	if len(cmd.Args) > 4 && cmd.Args[0] == "ip" && cmd.Args[1] == "netns" {
 		p.name = cmd.Args[4] // ip netns exec NS PROGRAM ...

@@ -55,6 +55,8 @@ func (b *boltBackend) view(_ context.Context, fn func(txn) error) error {
 	return b.db.View(func(tx *bolt.Tx) error { return fn(boltTxn{tx}) })
 }
 
+func (b *boltBackend) maxWrites() int { return 0 }
+
 func (b *boltBackend) close() error { return b.db.Close() }
 
 type boltTxn struct {

@@ -37,7 +37,15 @@ type EtcdOptions struct {
 	// RequestTimeout bounds each etcd request (default 5s). A request that
 	// does not complete in time fails with ErrUnavailable.
 	RequestTimeout time.Duration
+	// MaxTxnOps is the most operations etcd accepts in one transaction, its
+	// --max-txn-ops (default DefaultEtcdMaxTxnOps, etcd's own default).
+	// A cascade delete of a host or network with more ports than fit in
+	// one transaction deletes them in several (see DeleteHost).
+	MaxTxnOps int
 }
+
+// DefaultEtcdMaxTxnOps is etcd's default --max-txn-ops.
+const DefaultEtcdMaxTxnOps = 128
 
 // DialEtcd returns a client of the etcd cluster at endpoints (URLs such as
 // "https://198.51.100.10:2379"); tlsConfig is used for https endpoints and
@@ -90,20 +98,29 @@ func NewEtcdStore(opts EtcdOptions, storeOpts ...Option) (Store, error) {
 	if opts.Client == nil {
 		return nil, errors.New("etcd store: a client is required")
 	}
-	if opts.Prefix == "" {
-		opts.Prefix = DefaultEtcdPrefix
-	}
-	if !strings.HasSuffix(opts.Prefix, "/") {
-		opts.Prefix += "/"
-	}
-	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = 5 * time.Second
-	}
+	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	be := &etcdBackend{opts: opts, stop: cancel, done: make(chan struct{})}
 	s := newStore(be, storeOpts...)
 	go be.follow(ctx, s.publish)
 	return s, nil
+}
+
+// withDefaults fills in the defaults of unset options.
+func (o EtcdOptions) withDefaults() EtcdOptions {
+	if o.Prefix == "" {
+		o.Prefix = DefaultEtcdPrefix
+	}
+	if !strings.HasSuffix(o.Prefix, "/") {
+		o.Prefix += "/"
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 5 * time.Second
+	}
+	if o.MaxTxnOps <= 0 {
+		o.MaxTxnOps = DefaultEtcdMaxTxnOps
+	}
+	return o
 }
 
 type etcdBackend struct {
@@ -167,6 +184,8 @@ func (b *etcdBackend) view(ctx context.Context, fn func(txn) error) error {
 		return err
 	}
 }
+
+func (b *etcdBackend) maxWrites() int { return b.opts.MaxTxnOps }
 
 func (b *etcdBackend) close() error {
 	b.stop()

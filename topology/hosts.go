@@ -143,45 +143,49 @@ func (s *store) ListHosts(ctx context.Context) ([]Host, error) {
 }
 
 func (s *store) DeleteHost(ctx context.Context, name string, cascade bool, ifMatch IfMatch) (uint64, error) {
-	rev, err := s.write(ctx, func(t txn, _ uint64) error {
+	rev, err := s.deleteInSteps(ctx, func(t *budgetTxn) (bool, error) {
 		h, err := mustGetHost(t, name)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := ifMatch.check(h.RevisionNumber); err != nil {
-			return err
+			return false, err
 		}
 		bindings, err := scanJSON[binding](t, bucketBindings, key(name, ""))
 		if err != nil {
-			return err
+			return false, err
 		}
 		if len(bindings) > 0 && !cascade {
 			n := 0
 			for _, b := range bindings {
 				n += b.Ports
 			}
-			return conflict("host %q still has %d port(s) on %d network(s); delete them first or cascade", name, n, len(bindings))
+			return false, conflict("host %q still has %d port(s) on %d network(s); delete them first or cascade", name, n, len(bindings))
 		}
 		for _, b := range bindings {
 			ports, err := scanJSON[Port](t, bucketPorts, key(b.Network, ""))
 			if err != nil {
-				return err
+				return false, err
 			}
 			for _, p := range ports {
-				if p.Host == name {
-					if err := deletePort(t, p); err != nil {
-						return err
-					}
+				if p.Host != name {
+					continue
+				}
+				if !t.room(portDeleteWrites + hostDeleteWrites) {
+					return false, nil // the rest in the next transaction
+				}
+				if err := deletePort(t, p); err != nil {
+					return false, err
 				}
 			}
 		}
 		if err := t.del(bucketTunnelIPs, h.TunnelIP); err != nil {
-			return err
+			return false, err
 		}
 		if err := forgetVLANs(t, name); err != nil {
-			return err
+			return false, err
 		}
-		return t.del(bucketHosts, name)
+		return true, t.del(bucketHosts, name)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete host %q: %w", name, err)

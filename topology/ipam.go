@@ -234,6 +234,12 @@ func (s *store) assignAddresses(t txn, p Port, old *Port, others []Port) (Port, 
 		}
 		p.MAC = mac
 	}
+	if p.MAC == "" { // a port stored before MACs were generated
+		if len(p.AllowedAddressPairs) > 0 {
+			return p, invalid("allowed_address_pairs", "allowed address pairs need port security, which needs the port's mac")
+		}
+		p.PortSecurityEnabled = false // security needs the port's MAC
+	}
 	subnets, err := networkSubnets(t, p.Network)
 	if err != nil {
 		return p, err

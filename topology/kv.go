@@ -18,7 +18,7 @@ const (
 	bucketNetworks  bucket = "networks"  // network -> Network
 	bucketPorts     bucket = "ports"     // network/port -> Port
 	bucketSegments  bucket = "segments"  // type/%010d segment -> network
-	bucketTunnelIPs bucket = "tunnelips" // tunnel IP -> host
+	bucketTunnelIPs bucket = "tunnelips" // tunnel IP -> host, or "vtep:NAME" (remote.go)
 	bucketBindings  bucket = "bindings"  // host/network -> binding (local VLAN + port count)
 	bucketVLANs     bucket = "vlans"     // host/%04d vlan -> network
 	bucketIfaces    bucket = "ifaces"    // host/interface -> network/port
@@ -31,6 +31,7 @@ func allBuckets() []bucket {
 	return []bucket{
 		bucketMeta, bucketHosts, bucketNetworks, bucketPorts, bucketSegments,
 		bucketTunnelIPs, bucketBindings, bucketVLANs, bucketIfaces, bucketSubnets, bucketMACs,
+		bucketRemoteVTEPs, bucketBGPPeers, bucketEVPN,
 	}
 }
 
@@ -62,6 +63,9 @@ type txn interface {
 type backend interface {
 	update(ctx context.Context, fn func(txn) error) error
 	view(ctx context.Context, fn func(txn) error) error
+	// maxWrites is the most distinct keys one update may write (0: no
+	// limit); cascade deletes split themselves to stay under it.
+	maxWrites() int
 	close() error
 }
 

@@ -50,6 +50,8 @@ func (m *memoryBackend) view(_ context.Context, fn func(txn) error) error {
 	return fn(&memoryTxn{base: m.data})
 }
 
+func (m *memoryBackend) maxWrites() int { return 0 }
+
 func (m *memoryBackend) close() error { return nil }
 
 // memoryTxn reads through its overlay of writes (nil value = deleted) to the

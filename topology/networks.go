@@ -116,33 +116,37 @@ func (s *store) UpdateNetwork(ctx context.Context, name string, ifMatch IfMatch,
 }
 
 func (s *store) DeleteNetwork(ctx context.Context, name string, cascade bool, ifMatch IfMatch) (uint64, error) {
-	rev, err := s.write(ctx, func(t txn, _ uint64) error {
+	rev, err := s.deleteInSteps(ctx, func(t *budgetTxn) (bool, error) {
 		n, err := mustGetNetwork(t, name)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := ifMatch.check(n.RevisionNumber); err != nil {
-			return err
+			return false, err
 		}
 		ports, err := scanJSON[Port](t, bucketPorts, key(name, ""))
 		if err != nil {
-			return err
+			return false, err
 		}
 		if len(ports) > 0 && !cascade {
-			return conflict("network %q still has %d port(s); delete them first or cascade", name, len(ports))
+			return false, conflict("network %q still has %d port(s); delete them first or cascade", name, len(ports))
 		}
 		for _, p := range ports {
+			if !t.room(portDeleteWrites + networkDeleteWrites) {
+				return false, nil // the rest in the next transaction
+			}
 			if err := deletePort(t, p); err != nil {
-				return err
+				return false, err
 			}
 		}
-		if err := deleteSubnets(t, name); err != nil {
-			return err
+		// Subnets only once no port is left that could hold their addresses.
+		if done, err := deleteSubnets(t, name, networkDeleteWrites); err != nil || !done {
+			return false, err
 		}
 		if err := releaseSegment(t, n); err != nil {
-			return err
+			return false, err
 		}
-		return t.del(bucketNetworks, name)
+		return true, t.del(bucketNetworks, name)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete network %q: %w", name, err)

@@ -58,6 +58,7 @@ func (s *store) UpdatePort(ctx context.Context, network, name string, ifMatch If
 		p = old
 		p.IPs = slices.Clone(old.IPs)
 		p.Tags = slices.Clone(old.Tags)
+		p.AllowedAddressPairs = slices.Clone(old.AllowedAddressPairs)
 		p.AdminStateUp = Bool(old.Up())
 		if err := change(&p); err != nil {
 			return err

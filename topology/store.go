@@ -25,7 +25,11 @@ type Store interface {
 	// cannot change.
 	UpdateHost(ctx context.Context, name string, ifMatch IfMatch, change func(*Host) error) (Host, uint64, error)
 	// DeleteHost removes a host. While ports are bound on it, it fails with
-	// ErrConflict unless cascade is set, which deletes those ports too.
+	// ErrConflict unless cascade is set, which deletes those ports too: in
+	// the same transaction, or on etcd, when they do not fit in one
+	// (EtcdOptions.MaxTxnOps), in several, ports first and the host last,
+	// each a write of its own revision that leaves a valid state. If one
+	// of them fails, the ports deleted before stay deleted.
 	DeleteHost(ctx context.Context, name string, cascade bool, ifMatch IfMatch) (uint64, error)
 
 	// CreateNetwork stores a network. A zero SegmentID allocates the lowest
@@ -96,6 +100,8 @@ type Store interface {
 	Watch(ctx context.Context) <-chan uint64
 	// Close releases the store; Watch channels are closed.
 	Close() error
+
+	RemoteStore
 }
 
 // store implements Store over a backend; all validation and allocation
@@ -265,28 +271,43 @@ func (s *store) Snapshot(ctx context.Context) (Snapshot, error) {
 	var snap Snapshot
 	err := s.read(ctx, func(t txn) error {
 		var err error
-		if snap.Revision, err = readRevision(t); err != nil {
-			return err
-		}
-		if snap.Hosts, err = scanJSON[Host](t, bucketHosts, ""); err != nil {
-			return err
-		}
-		if snap.Networks, err = scanJSON[Network](t, bucketNetworks, ""); err != nil {
-			return err
-		}
-		if snap.Ports, err = scanJSON[Port](t, bucketPorts, ""); err != nil {
-			return err
-		}
-		sortPorts(snap.Ports)
-		if snap.Subnets, err = scanJSON[Subnet](t, bucketSubnets, ""); err != nil {
-			return err
-		}
-		sortSubnets(snap.Subnets)
-		return nil
+		snap, err = readSnapshot(t)
+		return err
 	})
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
+	return snap, nil
+}
+
+// readSnapshot reads the whole state in t.
+func readSnapshot(t txn) (Snapshot, error) {
+	var snap Snapshot
+	var err error
+	if snap.Revision, err = readRevision(t); err != nil {
+		return snap, err
+	}
+	if snap.Hosts, err = scanJSON[Host](t, bucketHosts, ""); err != nil {
+		return snap, err
+	}
+	if snap.Networks, err = scanJSON[Network](t, bucketNetworks, ""); err != nil {
+		return snap, err
+	}
+	if snap.Ports, err = scanJSON[Port](t, bucketPorts, ""); err != nil {
+		return snap, err
+	}
+	sortPorts(snap.Ports)
+	if snap.Subnets, err = scanJSON[Subnet](t, bucketSubnets, ""); err != nil {
+		return snap, err
+	}
+	sortSubnets(snap.Subnets)
+	if snap.RemoteVTEPs, err = scanJSON[RemoteVTEP](t, bucketRemoteVTEPs, ""); err != nil {
+		return snap, err
+	}
+	if _, err = getJSON(t, bucketEVPN, evpnKey, &snap.EVPN); err != nil {
+		return snap, err
+	}
+	snap.EVPN.State = nil // the speaker's own, not desired state
 	return snap, nil
 }
 

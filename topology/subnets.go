@@ -507,18 +507,23 @@ func (s *store) DeleteSubnet(ctx context.Context, network, name string, ifMatch 
 	return rev, nil
 }
 
-// deleteSubnets removes every subnet of a network that is deleted.
-func deleteSubnets(t txn, network string) error {
+// deleteSubnets removes the subnets of a network that is deleted, as many as
+// fit while keeping room for reserve more writes; done is false when some
+// did not fit.
+func deleteSubnets(t *budgetTxn, network string, reserve int) (done bool, err error) {
 	subnets, err := t.scan(bucketSubnets, key(network, ""))
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, kv := range subnets {
+		if !t.room(1 + reserve) {
+			return false, nil
+		}
 		if err := t.del(bucketSubnets, kv.key); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // getSubnet reads a subnet; invalid names are simply absent.

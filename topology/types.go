@@ -28,6 +28,11 @@ type Network struct {
 	Type        NetworkType `json:"type"`
 	SegmentID   uint32      `json:"segment_id"`
 	MACLearning bool        `json:"mac_learning"` // false: pure L2 population, no learn() flows
+	// EVPN makes brtun's BGP speaker advertise and import the network's
+	// VTEPs and MACs (VXLAN only); RouteTarget overrides the default
+	// ASN:VNI ("A:B" or "IP:N").
+	EVPN        bool   `json:"evpn,omitempty"`
+	RouteTarget string `json:"route_target,omitempty"`
 	Meta
 }
 
@@ -42,6 +47,13 @@ type Port struct {
 	// DeviceID names what uses the port (a container id for ports made by
 	// brtun-cni), so operators can find a device's ports; free-form.
 	DeviceID string `json:"device_id,omitempty"`
+	// PortSecurityEnabled drops, on br-int, what the port sends from other
+	// addresses than its own (MAC, IPs) and its AllowedAddressPairs. It needs
+	// the MAC: a port without one never has it.
+	PortSecurityEnabled bool `json:"port_security_enabled"`
+	// AllowedAddressPairs are further addresses the port may send from
+	// (virtual IPs that move between ports); they get no ARP/ND responder.
+	AllowedAddressPairs []AddressPair `json:"allowed_address_pairs,omitempty"`
 	// LocalVLAN is the host-local VLAN of the port's network on the port's
 	// host. The store allocates it; a value given by a caller is ignored.
 	LocalVLAN uint16 `json:"local_vlan"`
@@ -82,6 +94,14 @@ func (p *Port) afterDecode() {
 	}
 }
 
+// AddressPair is an address a port may send from besides its own:
+// IPAddress is an IPv4 address or prefix, or an IPv6 address; MACAddress,
+// when empty, is the port's MAC.
+type AddressPair struct {
+	IPAddress  string `json:"ip_address"`
+	MACAddress string `json:"mac_address,omitempty"`
+}
+
 // Snapshot is the whole desired state at one revision. Slices are sorted by
 // name (ports by network, then name).
 type Snapshot struct {
@@ -90,6 +110,10 @@ type Snapshot struct {
 	Networks []Network `json:"networks"`
 	Ports    []Port    `json:"ports"`
 	Subnets  []Subnet  `json:"subnets"` // by network, then name
+	// RemoteVTEPs are the static remote VTEPs, by name; EVPN what the BGP
+	// speaker imported (without the speaker's own state).
+	RemoteVTEPs []RemoteVTEP `json:"remote_vteps"`
+	EVPN        EVPNRoutes   `json:"evpn"`
 }
 
 // LocalVLANs maps each network that has a port on host to its local VLAN there.

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"path"
@@ -216,6 +217,9 @@ func normalizeNetwork(n Network) (Network, error) {
 	if n.SegmentID > n.Type.MaxSegment() {
 		return Network{}, invalid("segment_id", "%d is out of range for %s (1..%d)", n.SegmentID, n.Type, n.Type.MaxSegment())
 	}
+	if err := validateEVPN(n); err != nil {
+		return Network{}, err
+	}
 	var err error
 	if n.Meta, err = normalizeMeta(n.Meta); err != nil {
 		return Network{}, err
@@ -272,12 +276,94 @@ func normalizePort(p Port) (Port, error) {
 	}
 	p.IPs = ips
 	p.LocalVLAN = 0
+	pairs, err := normalizeAddressPairs(p)
+	if err != nil {
+		return Port{}, err
+	}
+	p.AllowedAddressPairs = pairs
 	p.AdminStateUp = Bool(p.Up())
-	var err error
 	if p.Meta, err = normalizeMeta(p.Meta); err != nil {
 		return Port{}, err
 	}
 	return p, nil
+}
+
+// maxAddressPairs bounds a port's allowed address pairs (Neutron's default).
+const maxAddressPairs = 10
+
+// normalizeAddressPairs validates p's allowed address pairs and returns them
+// in canonical form: an IPv4 address or prefix (host bits cleared, /32
+// written as the address), an IPv6 address (a /128 written as the address;
+// a shorter IPv6 prefix is refused, since neighbour advertisements are
+// checked per address), a lower-case unicast MAC or none.
+func normalizeAddressPairs(p Port) ([]AddressPair, error) {
+	if len(p.AllowedAddressPairs) == 0 {
+		return nil, nil
+	}
+	if !p.PortSecurityEnabled {
+		return nil, invalid("allowed_address_pairs", "allowed address pairs need port security, which needs the port's mac")
+	}
+	if len(p.AllowedAddressPairs) > maxAddressPairs {
+		return nil, invalid("allowed_address_pairs", "at most %d allowed address pairs per port", maxAddressPairs)
+	}
+	out := make([]AddressPair, 0, len(p.AllowedAddressPairs))
+	seen := map[AddressPair]bool{}
+	for i, ap := range p.AllowedAddressPairs {
+		field := "allowed_address_pairs[" + strconv.Itoa(i) + "]"
+		prefix, err := ParseAddressPairIP(ap.IPAddress)
+		if err != nil {
+			return nil, invalid(field+".ip_address", "%v", err)
+		}
+		ap.IPAddress = prefix.Addr().String()
+		if prefix.Bits() != prefix.Addr().BitLen() {
+			ap.IPAddress = prefix.String()
+		}
+		if ap.MACAddress != "" {
+			mac, err := net.ParseMAC(ap.MACAddress)
+			if err != nil || len(mac) != 6 || mac[0]&1 != 0 || string(mac) == "\x00\x00\x00\x00\x00\x00" {
+				return nil, invalid(field+".mac_address", "%q is not a unicast Ethernet MAC address", ap.MACAddress)
+			}
+			ap.MACAddress = mac.String()
+		}
+		if seen[ap] {
+			return nil, invalid(field, "%s %s is listed twice", ap.IPAddress, ap.MACAddress)
+		}
+		seen[ap] = true
+		out = append(out, ap)
+	}
+	return out, nil
+}
+
+// ParseAddressPairIP parses an allowed address pair's ip_address: an IPv4
+// address or prefix, or an IPv6 address (or /128). The prefix it returns has
+// its host bits cleared.
+func ParseAddressPairIP(s string) (netip.Prefix, error) {
+	var prefix netip.Prefix
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or prefix", s)
+		}
+		prefix = p
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or prefix", s)
+		}
+		a = a.Unmap()
+		prefix = netip.PrefixFrom(a, a.BitLen())
+	}
+	prefix = prefix.Masked()
+	a := prefix.Addr()
+	switch {
+	case a.Is6() && prefix.Bits() != 128:
+		return netip.Prefix{}, fmt.Errorf("%s: an IPv6 pair is one address (neighbour advertisements are checked per address)", prefix)
+	case a.IsMulticast() || a.IsLoopback() || (a.IsUnspecified() && prefix.Bits() == a.BitLen()):
+		return netip.Prefix{}, fmt.Errorf("%s cannot be a VM address", prefix)
+	case prefix.Bits() == 0:
+		return netip.Prefix{}, fmt.Errorf("%s would allow every source address (disable port security instead)", prefix)
+	}
+	return prefix, nil
 }
 
 // validateInterfaceName accepts Linux interface names: 1..15 bytes, no

@@ -80,6 +80,9 @@ func NewPacket(req Request, src topology.Port, srcMAC flows.MAC, registered []to
 			p.EthDst = owner
 		}
 		p.EthType = flows.EthTypeIPv4
+		if s, ok := srcAddr(src, true); ok {
+			p.IPv4Src = flows.IPv4(s.As4())
+		}
 		if dstIP.Is6() {
 			p.EthType = flows.EthTypeIPv6
 			p.IPv6Dst = flows.IPv6(dstIP.As16())
@@ -109,7 +112,10 @@ func NewPacket(req Request, src topology.Port, srcMAC flows.MAC, registered []to
 		}
 		p.EthDst, p.EthType = broadcastMAC, flows.EthTypeIPv4
 		if req.Kind == DHCP {
-			p.IPProto = flows.IPProtoUDP // from 0.0.0.0:68 to 255.255.255.255:67
+			// from 0.0.0.0:68 to 255.255.255.255:67
+			p.IPProto, p.UDPSrc, p.UDPDst = flows.IPProtoUDP, 68, 67
+		} else if s, ok := srcAddr(src, true); ok {
+			p.IPv4Src = flows.IPv4(s.As4())
 		}
 	default:
 		return p, reqErr("packet", "%q: want one of %v", clip(string(req.Kind)), Kinds)

@@ -47,7 +47,7 @@ func other(h string) string {
 func host(t *testing.T, h string, down ...string) trace.Host {
 	t.Helper()
 	peer := other(h)
-	view := flows.View{Host: h, PatchIntOfport: 1, Tunnels: []flows.TunnelPort{
+	view := flows.View{Host: h, PatchIntOfport: 1, PatchTunOfport: 1, Tunnels: []flows.TunnelPort{
 		{Ofport: 2, PeerHost: peer, RemoteIP: "192.0.2.9", Type: topology.VXLAN},
 		{Ofport: 3, PeerHost: peer, RemoteIP: "192.0.2.9", Type: topology.GRE},
 	}}
@@ -74,6 +74,9 @@ func host(t *testing.T, h string, down ...string) trace.Host {
 		if slices.Contains(down, p.Name) {
 			view.DownPorts = append(view.DownPorts, flows.DownPort{Network: p.Network, Name: p.Name, Ofport: ofports[p.Name]})
 			vlan = 4095
+		} else {
+			view.LocalPorts = append(view.LocalPorts, flows.LocalPort{Network: p.Network, Name: p.Name, Ofport: ofports[p.Name],
+				LocalVLAN: vlan, MAC: p.MAC, IPs: p.IPs, PortSecurity: true})
 		}
 		out.Int.Ports = append(out.Int.Ports, trace.Port{OFPort: ofports[p.Name], Name: p.Interface, Kind: trace.PortVM,
 			Network: p.Network, Port: p.Name, MAC: mac, VLAN: vlan})
@@ -131,22 +134,23 @@ func reached(res trace.Result) []string {
 func TestUnicastToARemotePortCrossesTheTunnel(t *testing.T) {
 	res := walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
 	assert.Empty(t, res.Missing)
-	assert.Equal(t, []string{"h1/br-int:0", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0"}, path(res))
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res),
+		"br-int's port security (10, 11, 12) and forwarding (30) tables, br-tun's unicast (20), the remote tunnel-in (3) and learn (10)")
 	assert.Equal(t, []string{"h2:blue/a2"}, reached(res))
 
 	first := res.Hops[0]
 	assert.Equal(t, "tap-a1", first.InPort)
-	assert.Equal(t, "in_port=5,dl_src=02:00:00:00:0a:01,dl_dst=02:00:00:00:0a:02,ip", first.Packet)
+	assert.Equal(t, "in_port=5,dl_src=02:00:00:00:0a:01,dl_dst=02:00:00:00:0a:02,ip,nw_src=198.18.0.1", first.Packet)
 	assert.Equal(t, -1, first.From)
 	require.Len(t, first.Outputs, 1)
 	assert.Equal(t, "patch-tun", first.Outputs[0].Port)
-	assert.Contains(t, first.Outputs[0].Note, "port blue/a2 on h2")
-	assert.Contains(t, first.Outputs[0].Note, "MAC table is not visible", "the hop says NORMAL's state is brtun's guess")
-	assert.Equal(t, "pipeline", first.Lookups[0].Owner)
+	assert.Empty(t, first.Outputs[0].Note, "table 30 sends it by flow, not NORMAL")
+	assert.Equal(t, fmt.Sprintf("port:0x%08x", flows.PortID("blue", "a1")), first.Lookups[1].Owner, "a1's port security")
+	assert.Equal(t, fmt.Sprintf("port:0x%08x", flows.PortID("blue", "a2")), first.Lookups[4].Owner, "a2's forwarding flow")
 
 	tun := res.Hops[1]
 	assert.Equal(t, "patch-int", tun.InPort)
-	assert.Equal(t, "in_port=1,dl_vlan=1,dl_src=02:00:00:00:0a:01,dl_dst=02:00:00:00:0a:02,ip", tun.Packet)
+	assert.Equal(t, "in_port=1,dl_vlan=1,dl_src=02:00:00:00:0a:01,dl_dst=02:00:00:00:0a:02,ip,nw_src=198.18.0.1", tun.Packet)
 	unicast := tun.Lookups[2]
 	assert.Equal(t, fmt.Sprintf("port:0x%08x", flows.PortID("blue", "a2")), unicast.Owner)
 	assert.Equal(t, fmt.Sprintf("cookie=%#x, table=20, priority=2,dl_vlan=1,dl_dst=02:00:00:00:0a:02 actions=pop_vlan,set_field:0x1389->tun_id,output:2",
@@ -157,7 +161,7 @@ func TestUnicastToARemotePortCrossesTheTunnel(t *testing.T) {
 
 	remote := res.Hops[2]
 	assert.Equal(t, "vxlan-h1", remote.InPort, "the copy enters h2 on h2's tunnel back to h1 of the same type")
-	assert.Equal(t, "in_port=2,tun_id=0x1389,dl_src=02:00:00:00:0a:01,dl_dst=02:00:00:00:0a:02,ip", remote.Packet)
+	assert.Equal(t, "in_port=2,tun_id=0x1389,dl_src=02:00:00:00:0a:01,dl_dst=02:00:00:00:0a:02,ip,nw_src=198.18.0.1", remote.Packet)
 	assert.Equal(t, "network:vxlan:5001", remote.Lookups[1].Owner)
 	assert.Equal(t, 1, remote.From)
 
@@ -172,7 +176,7 @@ func TestUnicastToARemotePortCrossesTheTunnel(t *testing.T) {
 
 func TestARPRequestIsAnsweredOnTheSendersHost(t *testing.T) {
 	res := walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.ARP, DstIP: "198.18.0.2"})
-	assert.Equal(t, []string{"h1/br-int:0", "h1/br-tun:0,1,21", "h1/br-int:0"}, path(res), "nothing crosses a tunnel")
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,21", "h1/br-int:0,30"}, path(res), "nothing crosses a tunnel")
 	assert.Equal(t, []string{"h1:blue/a1", "h1:blue/a3"}, reached(res), "br-int floods the request to a3; the answer comes back to a1")
 	responder := res.Hops[1].Lookups[2]
 	assert.Contains(t, responder.Flow, "arp_tpa=198.18.0.2,arp_op=1")
@@ -181,28 +185,32 @@ func TestARPRequestIsAnsweredOnTheSendersHost(t *testing.T) {
 	assert.Equal(t, "patch-int", res.Hops[1].Outputs[0].Port, "IN_PORT sends the answer back")
 	answer := res.Hops[2]
 	assert.Contains(t, answer.Packet, "dl_src=02:00:00:00:0a:02,dl_dst=02:00:00:00:0a:01,arp,arp_op=2,arp_spa=198.18.0.2,arp_tpa=198.18.0.1,arp_sha=02:00:00:00:0a:02,arp_tha=02:00:00:00:0a:01")
-	assert.Contains(t, answer.Outputs[0].Note, "port blue/a1 here")
+	assert.Equal(t, "tap-a1", answer.Outputs[0].Port)
+	flood := res.Hops[0].Outputs
+	require.Len(t, flood, 2)
+	assert.Contains(t, flood[0].Note, "NORMAL floods VLAN 1", "the hop says NORMAL did it")
 
 	// Control: an address nobody has is flooded to the peer instead.
 	res = walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.ARP, DstIP: "198.18.0.99"})
-	assert.Equal(t, []string{"h1/br-int:0", "h1/br-tun:0,1,21", "h2/br-tun:0,3,10", "h2/br-int:0"}, path(res))
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res))
 	assert.Equal(t, []string{"h1:blue/a3", "h2:blue/a2"}, reached(res))
 }
 
 func TestBroadcastAndDHCPFloodTheNetworkOnly(t *testing.T) {
 	for _, kind := range []trace.Kind{trace.Broadcast, trace.DHCP} {
 		res := walk(t, input(t), "blue", "a1", trace.Request{Kind: kind})
-		assert.Equal(t, []string{"h1/br-int:0", "h1/br-tun:0,1,21", "h2/br-tun:0,3,10", "h2/br-int:0"}, path(res), kind)
+		assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res), kind)
 		assert.Equal(t, []string{"h1:blue/a3", "h2:blue/a2"}, reached(res), "red's r1 on the same br-int gets nothing (%s)", kind)
 		assert.Contains(t, res.Hops[0].Outputs[0].Note, "NORMAL floods VLAN 1")
 	}
 	res := walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.DHCP})
-	assert.Contains(t, res.Hops[0].Packet, "dl_dst=ff:ff:ff:ff:ff:ff,udp")
+	assert.Contains(t, res.Hops[0].Packet, "dl_dst=ff:ff:ff:ff:ff:ff,udp,nw_src=0.0.0.0,tp_src=68,tp_dst=67")
+	assert.Contains(t, res.Hops[0].Lookups[2].Flow, "udp,in_port=5,dl_src=02:00:00:00:0a:01,nw_src=0.0.0.0,tp_src=68,tp_dst=67", "port security lets the discover through")
 }
 
 func TestIsolatedNetworkDropsAnotherNetworksMAC(t *testing.T) {
 	res := walk(t, input(t), "red", "r1", trace.Request{Kind: trace.Unicast, DstMAC: "02:00:00:00:0a:02"})
-	assert.Equal(t, []string{"h1/br-int:0", "h1/br-tun:0,1,20,21"}, path(res))
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,20,21"}, path(res))
 	assert.Empty(t, reached(res), "a2's MAC is blue's: red has nobody to deliver to")
 	drop := res.Hops[1]
 	assert.Equal(t, "table 21 drops it", drop.Dropped)
@@ -221,6 +229,7 @@ func TestDownPortIsDroppedAtItsFirstFlow(t *testing.T) {
 	require.Len(t, res.Hops, 1)
 	assert.Equal(t, "table 0 drops it", res.Hops[0].Dropped)
 	assert.Equal(t, fmt.Sprintf("port:0x%08x", flows.PortID("blue", "a1")), res.Hops[0].Lookups[0].Owner)
+	assert.Contains(t, res.Hops[0].Lookups[0].Flow, "priority=3,in_port=5 actions=drop")
 	assert.Empty(t, res.Reached)
 	// Control: a3, up on the same host, floods.
 	res = walk(t, in, "blue", "a3", trace.Request{Kind: trace.Broadcast})
@@ -232,12 +241,17 @@ func TestDownPortIsDroppedAtItsFirstFlow(t *testing.T) {
 func TestDriftShows(t *testing.T) {
 	in := input(t)
 	h1 := in.Hosts["h1"]
-	h1.Tun.Flows = slices.DeleteFunc(slices.Clone(h1.Tun.Flows), func(f flows.Flow) bool {
-		return f.Cookie == flows.PortCookie("blue", "a2") // a2's unicast entry and ARP answer
-	})
+	gone := func(f flows.Flow) bool { return f.Cookie == flows.PortCookie("blue", "a2") } // a2's entries on h1
+	h1.Int.Flows = slices.DeleteFunc(slices.Clone(h1.Int.Flows), gone)
+	h1.Tun.Flows = slices.DeleteFunc(slices.Clone(h1.Tun.Flows), gone)
 	in.Hosts["h1"] = h1
 	res := walk(t, in, "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
-	assert.Equal(t, []string{"h1/br-int:0", "h1/br-tun:0,1,20,21", "h2/br-tun:0,3,10", "h2/br-int:0"}, path(res), "the miss floods")
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,20,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res), "the miss floods")
+	assert.Equal(t, "cookie=0xb710000000000000, table=30, priority=0 actions=NORMAL", res.Hops[0].Lookups[4].Flow)
+	require.Len(t, res.Hops[0].Outputs, 1)
+	note := res.Hops[0].Outputs[0].Note
+	assert.Contains(t, note, "02:00:00:00:0a:02 is port blue/a2 on h2", "NORMAL is stood in for by brtun's ports")
+	assert.Contains(t, note, "MAC table is not visible", "and the hop says so")
 	assert.Equal(t, "cookie=0xb710000000000000, table=20, priority=0 actions=goto_table:21", res.Hops[1].Lookups[2].Flow)
 	assert.Equal(t, []string{"h2:blue/a2"}, reached(res))
 	res = walk(t, in, "blue", "a1", trace.Request{Kind: trace.ARP, DstIP: "198.18.0.2"})
@@ -273,7 +287,7 @@ func TestFollowsWhateverTablesTheBridgeHolds(t *testing.T) {
 	}
 	in.Hosts["h2"] = h2
 	res := walk(t, in, "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
-	assert.Equal(t, []string{"h1/br-int:0", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0,10,12,30"}, path(res))
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0,10,12,30"}, path(res))
 	assert.Equal(t, []string{"h2:blue/a2"}, reached(res))
 
 	// A broadcast misses table 30: no flow matches there.

@@ -113,6 +113,9 @@ and subnets); under -o json (yaml) errors are printed to stderr as JSON
 		newSubnetCommand(o),
 		newPortCommand(o),
 		newFlowsCommand(o),
+		newStoreCommand(o),
+		newVTEPCommand(o),
+		newBGPCommand(o),
 		newTraceCommand(o),
 	)
 	root.InitDefaultCompletionCmd() // brtun completion bash|zsh|fish|powershell, now so that finishTree sees it

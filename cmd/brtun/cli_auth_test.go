@@ -117,6 +117,7 @@ func writePKI(t *testing.T, dir string) ofswitch.TLSFiles {
 }
 
 func TestServeSecurityFlags(t *testing.T) {
+	t.Setenv("CREDENTIALS_DIRECTORY", "") // no systemd credential here
 	pki := writePKI(t, t.TempDir())
 	token := writeFile(t, "token", cliTestToken)
 	const tcp, ssl = "tcp:127.0.0.1:6653", "ssl:127.0.0.1:6653"
@@ -145,7 +146,7 @@ func TestServeSecurityFlags(t *testing.T) {
 		listen string
 		want   string
 	}{
-		"read open without token": {securityOptions{apiReadOpen: true}, tcp, "--api-read-open needs --api-token-file"},
+		"read open without token": {securityOptions{apiReadOpen: true}, tcp, "--api-read-open needs an API token"},
 		"short token":             {securityOptions{apiTokenFile: writeFile(t, "short", "abc")}, tcp, "at least 16"},
 		"api cert without key":    {securityOptions{apiTLS: ofswitch.TLSFiles{CertFile: pki.CertFile}}, tcp, "go together"},
 		"api key mismatch":        {securityOptions{apiTLS: ofswitch.TLSFiles{CertFile: pki.CAFile, KeyFile: pki.KeyFile}}, tcp, "--api-tls-cert"},

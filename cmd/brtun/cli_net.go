@@ -22,6 +22,8 @@ func newNetCreateCommand(o *cliOptions) *cobra.Command {
 		typ          string
 		segment      int64
 		noMACLearned bool
+		evpnOn       bool
+		routeTarget  string
 		description  string
 		tags         []string
 		wait         time.Duration
@@ -35,7 +37,8 @@ func newNetCreateCommand(o *cliOptions) *cobra.Command {
 		Short: "Create a network (the segment id is allocated when not given)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := northbound.NetworkRequest{Name: args[0], Type: typ, Description: description, Tags: tags}
+			req := northbound.NetworkRequest{Name: args[0], Type: typ, Description: description, Tags: tags,
+				EVPN: evpnOn, RouteTarget: routeTarget}
 			if cmd.Flags().Changed("segment") {
 				req.SegmentID = &segment
 			}
@@ -49,6 +52,8 @@ func newNetCreateCommand(o *cliOptions) *cobra.Command {
 	cmd.Flags().StringVar(&typ, "type", "", "tunnel type: "+topology.TunnelTypeNames())
 	cmd.Flags().Int64Var(&segment, "segment", 0, "segment id ("+topology.SegmentRanges()+"); lowest free of the type when not given")
 	cmd.Flags().BoolVar(&noMACLearned, "no-mac-learning", false, "no learned MACs: only ports registered with a MAC are reachable")
+	cmd.Flags().BoolVar(&evpnOn, "evpn", false, "advertise and import the network over BGP EVPN (VXLAN only; serve --bgp-asn)")
+	cmd.Flags().StringVar(&routeTarget, "route-target", "", "EVPN route target ASN:N or IPv4:N (default ASN:VNI)")
 	metaFlags(cmd, &description, &tags)
 	_ = cmd.MarkFlagRequired("type")
 	addWaitFlag(cmd, &wait)

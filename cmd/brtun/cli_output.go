@@ -153,6 +153,9 @@ func networkDetail(w io.Writer, n northbound.NetworkView) {
 	fmt.Fprintf(w, "Type:\t%s\n", n.Type)
 	fmt.Fprintf(w, "Segment:\t%d\n", n.SegmentID)
 	fmt.Fprintf(w, "MAC learning:\t%t\n", n.MACLearning)
+	if n.EVPN {
+		fmt.Fprintf(w, "EVPN:\ttrue (route target %s)\n", orDash(n.RouteTarget))
+	}
 	fmt.Fprintf(w, "MTU:\t%d\n", n.MTU)
 	metaDetail(w, n.Meta)
 }
@@ -205,6 +208,12 @@ func portDetail(w io.Writer, p northbound.PortView) {
 	if p.DeviceID != "" {
 		fmt.Fprintf(w, "Device ID:\t%s\n", p.DeviceID)
 	}
+	fmt.Fprintf(w, "Security:\t%t\n", p.PortSecurityEnabled)
+	pairs := make([]string, 0, len(p.AllowedAddressPairs))
+	for _, ap := range p.AllowedAddressPairs {
+		pairs = append(pairs, strings.TrimSuffix(ap.IPAddress+","+ap.MACAddress, ","))
+	}
+	fmt.Fprintf(w, "Pairs:\t%s\n", orDash(strings.Join(pairs, " ")))
 	fmt.Fprintf(w, "Local VLAN:\t%d\n", p.LocalVLAN)
 	fmt.Fprintf(w, "Status:\t%s\n", p.Status)
 	fmt.Fprintf(w, "Admin state:\t%s\n", adminState(p))

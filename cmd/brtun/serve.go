@@ -35,6 +35,7 @@ type serveOptions struct {
 	macLearnLimit     int
 	security          securityOptions
 	store             storeOptions
+	bgp               bgpOptions
 	pprof             bool
 	apiBodyTimeout    time.Duration
 }
@@ -68,6 +69,7 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.DurationVar(&o.apiBodyTimeout, "api-body-timeout", northbound.DefaultBodyTimeout, "longest a client may take to send a request body once its headers are read; a slower one is answered 408 and disconnected")
 	o.security.addFlags(f)
 	o.store.addFlags(f)
+	o.bgp.addFlags(f)
 	readsEnv(cmd)
 	withoutClientFlags(cmd)
 	return cmd
@@ -134,11 +136,23 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("--openflow-listen: %w", err)
 	}
-	api, err := northbound.New(northbound.Options{
+	bgp, err := startBGP(ctx, o.bgp, store, log, reg)
+	if err != nil {
+		_ = ofl.Close()
+		return err
+	}
+	apiOpts := northbound.Options{
 		Store: store, Controller: apiController{ctrl}, Logger: log, UnderlayMTU: o.underlayMTU,
 		Metrics: reg, Cluster: store, Tracer: ctrl,
-	})
+	}
+	if bgp != nil {
+		apiOpts.BGP = bgp
+	}
+	api, err := northbound.New(apiOpts)
 	if err != nil {
+		if bgp != nil {
+			bgp.speaker.Stop()
+		}
 		return err
 	}
 	mux := http.NewServeMux()
@@ -157,6 +171,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	mux.Handle("/", auth(api))
 	ln, err := net.Listen("tcp", o.apiListen)
 	if err != nil {
+		if bgp != nil {
+			bgp.speaker.Stop()
+		}
 		return fmt.Errorf("listen on --api-listen %s: %w", o.apiListen, err)
 	}
 	srv := &http.Server{
@@ -172,8 +189,14 @@ func runServe(ctx context.Context, o serveOptions) error {
 		zap.String("openflow_advertise", o.openflowAdvertise), zap.String("data_dir", o.dataDir))
 
 	store.runCluster(ctx)
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- ctrl.Run(ctx) }()
+	bgpDone := make(chan struct{})
+	if bgp != nil {
+		go func() { defer close(bgpDone); errc <- bgp.run(ctx) }()
+	} else {
+		close(bgpDone)
+	}
 	go func() { errc <- ofl.Serve(ctx) }()
 	go func() {
 		serve := func() error { return srv.Serve(ln) }
@@ -196,6 +219,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		err = fmt.Errorf("shut down REST API: %w", serr)
 	}
 	_ = ofl.Close()
+	<-bgpDone // the speaker closes its sessions (peers get a Cease)
 	return err
 }
 

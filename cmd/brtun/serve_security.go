@@ -4,7 +4,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -25,8 +28,8 @@ type securityOptions struct {
 }
 
 func (o *securityOptions) addFlags(f *pflag.FlagSet) {
-	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file holding the API bearer token; without it the API is open to anyone who reaches it")
-	f.BoolVar(&o.apiReadOpen, "api-read-open", false, "with --api-token-file: GET and HEAD need no token (writes and --pprof profiles still do)")
+	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file holding the API bearer token (default: the service credential "+apiTokenCredential+", $CREDENTIALS_DIRECTORY/"+apiTokenCredential+", when systemd passes one); without a token the API is open to anyone who reaches it")
+	f.BoolVar(&o.apiReadOpen, "api-read-open", false, "with an API token: GET and HEAD need no token (writes and --pprof profiles still do)")
 	f.StringVar(&o.apiTLS.CertFile, "api-tls-cert", "", "serve the API over HTTPS with this certificate (PEM; with --api-tls-key)")
 	f.StringVar(&o.apiTLS.KeyFile, "api-tls-key", "", "private key of --api-tls-cert (PEM)")
 	f.StringVar(&o.openflowTLS.CertFile, "openflow-tls-cert", "", "certificate brtun presents to switches on an ssl: --openflow-listen (PEM)")
@@ -39,25 +42,57 @@ func (o *securityOptions) addFlags(f *pflag.FlagSet) {
 
 // security is what the flags load to.
 type security struct {
-	apiToken    string      // empty: the API is open
-	apiReadOpen bool        // reads need no token
-	apiTLS      *tls.Config // nil: plain HTTP
-	openflowTLS *tls.Config // nil: --openflow-listen is tcp:
-	ovsdbTLS    *tls.Config // nil: hosts with an ssl: OVSDB address cannot be reached
+	apiToken       string      // empty: the API is open
+	apiTokenSource string      // where apiToken came from, for the log
+	apiReadOpen    bool        // reads need no token
+	apiTLS         *tls.Config // nil: plain HTTP
+	openflowTLS    *tls.Config // nil: --openflow-listen is tcp:
+	ovsdbTLS       *tls.Config // nil: hosts with an ssl: OVSDB address cannot be reached
+}
+
+// apiTokenCredential is the name of the systemd credential (LoadCredential=)
+// serve takes the API token from when --api-token-file is not given.
+const apiTokenCredential = "api-token"
+
+// tokenFile is the file the API token is read from: --api-token-file, else
+// the credential apiTokenCredential when the service manager passed it
+// ($CREDENTIALS_DIRECTORY, see systemd.exec(5)), else "" (no token).
+// getenv is os.Getenv outside tests.
+func (o securityOptions) tokenFile(getenv func(string) string) (file, source string, err error) {
+	if o.apiTokenFile != "" {
+		return o.apiTokenFile, "--api-token-file", nil
+	}
+	dir := getenv("CREDENTIALS_DIRECTORY")
+	if dir == "" {
+		return "", "", nil
+	}
+	path := filepath.Join(dir, apiTokenCredential)
+	switch _, err := os.Stat(path); {
+	case err == nil:
+		return path, "credential " + apiTokenCredential, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return "", "", nil
+	default:
+		return "", "", fmt.Errorf("credential %s: %w", apiTokenCredential, err)
+	}
 }
 
 // load checks the flags against each other and reads the files they name.
 func (o securityOptions) load(openflowListen string) (security, error) {
 	var s security
-	if o.apiReadOpen && o.apiTokenFile == "" {
-		return s, errors.New("--api-read-open needs --api-token-file")
+	file, source, err := o.tokenFile(os.Getenv)
+	if err != nil {
+		return s, err
 	}
-	if o.apiTokenFile != "" {
-		token, err := northbound.ReadTokenFile(o.apiTokenFile)
+	if o.apiReadOpen && file == "" {
+		return s, fmt.Errorf("--api-read-open needs an API token: --api-token-file, or the credential %s in $CREDENTIALS_DIRECTORY", apiTokenCredential)
+	}
+	if file != "" {
+		token, err := northbound.ReadTokenFile(file)
 		if err != nil {
-			return s, fmt.Errorf("--api-token-file: %w", err)
+			return s, fmt.Errorf("%s: %w", source, err)
 		}
-		s.apiToken, s.apiReadOpen = token, o.apiReadOpen
+		s.apiToken, s.apiReadOpen, s.apiTokenSource = token, o.apiReadOpen, source
 	}
 
 	switch {
@@ -113,9 +148,12 @@ func given(f ofswitch.TLSFiles) int {
 // warn logs what an operator should know about an insecure setting.
 func (s security) warn(log *zap.Logger, apiListen string) {
 	if s.apiToken == "" {
-		log.Warn("the REST API is open: anyone who reaches --api-listen can read and change the network; set --api-token-file",
+		log.Warn("the REST API is open: anyone who reaches --api-listen can read and change the network; set --api-token-file (or pass the systemd credential "+apiTokenCredential+")",
 			zap.String("api", apiListen))
-	} else if s.apiTLS == nil && !loopback(apiListen) {
+		return
+	}
+	log.Info("the REST API needs a token", zap.String("from", s.apiTokenSource), zap.Bool("reads_open", s.apiReadOpen))
+	if s.apiTLS == nil && !loopback(apiListen) {
 		log.Warn("the API token crosses the network in clear text; set --api-tls-cert and --api-tls-key",
 			zap.String("api", apiListen))
 	}

@@ -26,6 +26,9 @@ type Packet struct {
 	ARPTPA flows.IPv4
 
 	IPProto       uint8
+	IPv4Src       flows.IPv4
+	UDPSrc        uint16
+	UDPDst        uint16
 	IPv6Src       flows.IPv6
 	IPv6Dst       flows.IPv6
 	ICMPv6Type    uint8
@@ -68,9 +71,9 @@ func (p Packet) TraceFlow() string {
 		parts = append(parts, "icmp6", fmt.Sprintf("icmpv6_type=%d", p.ICMPv6Type), "ipv6_src="+p.IPv6Src.String(),
 			"ipv6_dst="+p.IPv6Dst.String(), "nd_target="+p.NDTarget.String())
 	case p.EthType == flows.EthTypeIPv4 && p.IPProto == flows.IPProtoUDP:
-		parts = append(parts, "udp")
+		parts = append(parts, "udp", "nw_src="+p.IPv4Src.String(), fmt.Sprintf("tp_src=%d", p.UDPSrc), fmt.Sprintf("tp_dst=%d", p.UDPDst))
 	case p.EthType == flows.EthTypeIPv4:
-		parts = append(parts, "ip")
+		parts = append(parts, "ip", "nw_src="+p.IPv4Src.String())
 	case p.EthType == flows.EthTypeIPv6:
 		parts = append(parts, "ipv6", "ipv6_src="+p.IPv6Src.String(), "ipv6_dst="+p.IPv6Dst.String())
 	case p.EthType != 0:
@@ -95,6 +98,11 @@ func matches(m flows.Match, p Packet) bool {
 		m.ARPOp != nil && *m.ARPOp != p.ARPOp,
 		m.ICMPv6Type != nil && *m.ICMPv6Type != p.ICMPv6Type,
 		m.NDTarget != nil && *m.NDTarget != p.NDTarget,
+		m.IPv4Src != nil && !ipv4Matches(*m.IPv4Src, p.IPv4Src),
+		m.IPv6Src != nil && *m.IPv6Src != p.IPv6Src,
+		m.ARPSHA != nil && *m.ARPSHA != p.ARPSHA,
+		m.UDPSrc != nil && *m.UDPSrc != p.UDPSrc,
+		m.UDPDst != nil && *m.UDPDst != p.UDPDst,
 		len(m.Raw) > 0:
 		return false
 	}

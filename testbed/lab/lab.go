@@ -60,7 +60,9 @@ type Lab struct {
 	mgmtBr  string
 	underBr string
 	vms     []*VM
-	lock    *os.File
+	// kernelHosts are hosts without OVS (kernel.go).
+	kernelHosts []*KernelHost
+	lock        *os.File
 }
 
 // New builds a lab with opts.Hosts hosts and registers its teardown with
@@ -107,6 +109,12 @@ func New(t TB, opts Options) *Lab {
 	l.mustRun("ip", "addr", "add", ControllerIP+"/24", "dev", l.mgmtBr)
 	l.mustRun("ip", "link", "set", l.mgmtBr, "up")
 	l.mustRun("ip", "link", "add", l.underBr, "type", "bridge")
+	// The root namespace must not answer ARP on the underlay for addresses
+	// it holds elsewhere: a machine whose own NIC has 192.0.2.N would else
+	// claim host N's tunnel IP towards the lab's kernel VTEPs.
+	if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+l.underBr+"/arp_ignore", []byte("1"), 0o644); err != nil {
+		t.Fatalf("lab: arp_ignore on %s: %v", l.underBr, err)
+	}
 	l.mustRun("ip", "link", "set", l.underBr, "up")
 
 	for i := 1; i <= opts.Hosts; i++ {
@@ -187,7 +195,7 @@ type VMOptions struct {
 // VM is a namespace standing in for a virtual machine on a host.
 type VM struct {
 	Name      string
-	Host      *Host
+	Host      *Host // nil for a VM behind a KernelHost
 	Netns     string
 	MAC       string
 	IP        string // IPv4 address without prefix length
@@ -274,6 +282,10 @@ func (l *Lab) teardown() {
 	}
 	for _, h := range l.Hosts {
 		_, _ = testbed.Run(nil, "ip", "netns", "del", h.Netns)
+	}
+	for _, k := range l.kernelHosts {
+		k.stopFRR(l.t)
+		_, _ = testbed.Run(nil, "ip", "netns", "del", k.Netns)
 	}
 	if l.mgmtBr != "" {
 		_, _ = testbed.Run(nil, "ip", "link", "del", l.mgmtBr)

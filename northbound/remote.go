@@ -1,0 +1,430 @@
+package northbound
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
+
+	"github.com/brtun/brtun/topology"
+)
+
+// RemoteVTEPRequest is the body of POST /v1/remote-vteps.
+type RemoteVTEPRequest struct {
+	Name        string               `json:"name"`
+	TunnelIP    string               `json:"tunnel_ip"`
+	Networks    []string             `json:"networks"`
+	MACs        []topology.RemoteMAC `json:"macs,omitempty"`
+	Description string               `json:"description,omitempty"`
+	Tags        []string             `json:"tags,omitempty"`
+}
+
+// RemoteVTEPList is the body of GET /v1/remote-vteps.
+type RemoteVTEPList struct {
+	RemoteVTEPs []topology.RemoteVTEP `json:"remote_vteps"`
+	NextMarker  string                `json:"next_marker,omitempty"`
+}
+
+func remoteVTEPList() listSpec[topology.RemoteVTEP] {
+	return listSpec[topology.RemoteVTEP]{
+		key: func(v topology.RemoteVTEP) string { return v.Name },
+		fields: withMeta(map[string]listField[topology.RemoteVTEP]{
+			"name":      textField(func(v topology.RemoteVTEP) string { return v.Name }),
+			"tunnel_ip": textField(func(v topology.RemoteVTEP) string { return v.TunnelIP }),
+			"network":   setField(func(v topology.RemoteVTEP) []string { return v.Networks }),
+		}, func(v topology.RemoteVTEP) topology.Meta { return v.Meta }),
+	}
+}
+
+func remoteVTEPPath(name string) string { return "/v1/remote-vteps/" + url.PathEscape(name) }
+
+func (a *API) createRemoteVTEP(w http.ResponseWriter, r *http.Request) {
+	var req RemoteVTEPRequest
+	p, err := a.parseWriteParams(r)
+	if err == nil {
+		err = decodeBody(w, r, &req)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	v, rev, err := a.store.CreateRemoteVTEP(r.Context(), topology.RemoteVTEP{
+		Name: req.Name, TunnelIP: req.TunnelIP, Networks: req.Networks, MACs: req.MACs,
+		Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.finishCreate(w, r, p, rev, remoteVTEPPath(v.Name), v.RevisionNumber, func() any { return v })
+}
+
+func (a *API) listRemoteVTEPs(w http.ResponseWriter, r *http.Request) {
+	spec := remoteVTEPList()
+	q, err := spec.parseList(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	vteps, err := a.store.ListRemoteVTEPs(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	list := RemoteVTEPList{}
+	list.RemoteVTEPs, list.NextMarker = spec.apply(q, vteps)
+	setNextLink(w, r, list.NextMarker)
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (a *API) getRemoteVTEP(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	v, err := a.store.GetRemoteVTEP(r.Context(), mux.Vars(r)["vtep"])
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	setETag(w, v.RevisionNumber)
+	writeJSON(w, http.StatusOK, v)
+}
+
+// patchRemoteVTEP applies a JSON merge patch (tunnel_ip, networks, macs,
+// description, tags).
+func (a *API) patchRemoteVTEP(w http.ResponseWriter, r *http.Request) {
+	p, err := a.parseWriteParams(r)
+	var patch map[string]any
+	if err == nil {
+		patch, err = readPatch(w, r)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	v, rev, err := a.store.UpdateRemoteVTEP(r.Context(), mux.Vars(r)["vtep"], p.ifMatch, func(v *topology.RemoteVTEP) error {
+		next, err := mergePatch(*v, patch)
+		*v = next
+		return err
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	setETag(w, v.RevisionNumber)
+	a.finishWrite(w, r, p, rev, http.StatusOK, func() any { return v })
+}
+
+func (a *API) deleteRemoteVTEP(w http.ResponseWriter, r *http.Request) {
+	p, err := a.parseWriteParams(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	rev, err := a.store.DeleteRemoteVTEP(r.Context(), mux.Vars(r)["vtep"], p.ifMatch)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.finishWrite(w, r, p, rev, http.StatusNoContent, nil)
+}
+
+// BGP is brtun's BGP EVPN speaker as the API needs it; safe for concurrent
+// use.
+type BGP interface {
+	// PeerStatus reports the session with the neighbor at address (false
+	// when the speaker does not know it, e.g. just added).
+	PeerStatus(ctx context.Context, address string) (BGPPeerStatus, bool, error)
+}
+
+// BGPPeerStatus is the live session of one neighbor.
+type BGPPeerStatus struct {
+	// State is the BGP FSM state (idle, connect, active, opensent,
+	// openconfirm, established), or "disabled" when brtun runs without
+	// --bgp-asn, "unknown" while the speaker has not taken the peer yet.
+	State string `json:"state"`
+	// Since is when the session last came up (RFC 3339; empty when never).
+	Since            string `json:"since,omitempty"`
+	RoutesReceived   uint64 `json:"routes_received"`
+	RoutesAccepted   uint64 `json:"routes_accepted"`
+	RoutesAdvertised uint64 `json:"routes_advertised"`
+}
+
+// BGPPeerRequest is the body of POST /v1/bgp/peers.
+type BGPPeerRequest struct {
+	Address     string   `json:"address"`
+	ASN         uint32   `json:"asn"`
+	Password    string   `json:"password,omitempty"` // TCP MD5; never answered
+	Description string   `json:"description,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+}
+
+// BGPPeerView is a BGP peer as the API shows it: without its password, with
+// its session.
+type BGPPeerView struct {
+	topology.BGPPeer
+	PasswordSet bool          `json:"password_set"`
+	Session     BGPPeerStatus `json:"session"`
+}
+
+// BGPPeerList is the body of GET /v1/bgp/peers.
+type BGPPeerList struct {
+	Peers      []BGPPeerView `json:"peers"`
+	NextMarker string        `json:"next_marker,omitempty"`
+}
+
+func bgpPeerList() listSpec[BGPPeerView] {
+	return listSpec[BGPPeerView]{
+		key: func(p BGPPeerView) string { return p.Address },
+		fields: withMeta(map[string]listField[BGPPeerView]{
+			"address": textField(func(p BGPPeerView) string { return p.Address }),
+			"asn":     numberField(func(p BGPPeerView) uint64 { return uint64(p.ASN) }),
+			"state":   textField(func(p BGPPeerView) string { return p.Session.State }),
+		}, func(p BGPPeerView) topology.Meta { return p.Meta }),
+	}
+}
+
+func bgpPeerPath(address string) string { return "/v1/bgp/peers/" + url.PathEscape(address) }
+
+// bgpPeerView hides the password and adds the live session.
+func (a *API) bgpPeerView(ctx context.Context, p topology.BGPPeer) BGPPeerView {
+	v := BGPPeerView{BGPPeer: p, PasswordSet: p.Password != ""}
+	v.Password = ""
+	v.Session.State = "disabled"
+	if a.bgp != nil {
+		st, ok, err := a.bgp.PeerStatus(ctx, p.Address)
+		switch {
+		case err != nil:
+			v.Session.State = "unknown"
+			a.log.Debug("read BGP peer status", zap.String("peer", p.Address), zap.Error(err))
+		case !ok:
+			v.Session.State = "unknown"
+		default:
+			v.Session = st
+		}
+	}
+	return v
+}
+
+func (a *API) createBGPPeer(w http.ResponseWriter, r *http.Request) {
+	var req BGPPeerRequest
+	p, err := a.parseWriteParams(r)
+	if err == nil {
+		err = decodeBody(w, r, &req)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	peer, rev, err := a.store.CreateBGPPeer(r.Context(), topology.BGPPeer{
+		Address: req.Address, ASN: req.ASN, Password: req.Password,
+		Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.finishCreate(w, r, p, rev, bgpPeerPath(peer.Address), peer.RevisionNumber, func() any { return a.bgpPeerView(r.Context(), peer) })
+}
+
+func (a *API) listBGPPeers(w http.ResponseWriter, r *http.Request) {
+	spec := bgpPeerList()
+	q, err := spec.parseList(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	peers, err := a.store.ListBGPPeers(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	views := make([]BGPPeerView, 0, len(peers))
+	for _, p := range peers {
+		views = append(views, a.bgpPeerView(r.Context(), p))
+	}
+	list := BGPPeerList{}
+	list.Peers, list.NextMarker = spec.apply(q, views)
+	setNextLink(w, r, list.NextMarker)
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (a *API) getBGPPeer(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	p, err := a.store.GetBGPPeer(r.Context(), mux.Vars(r)["address"])
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	setETag(w, p.RevisionNumber)
+	writeJSON(w, http.StatusOK, a.bgpPeerView(r.Context(), p))
+}
+
+// patchBGPPeer applies a JSON merge patch (asn, password, description,
+// tags); password_set and session are answer-only.
+func (a *API) patchBGPPeer(w http.ResponseWriter, r *http.Request) {
+	p, err := a.parseWriteParams(r)
+	var patch map[string]any
+	if err == nil {
+		patch, err = readPatch(w, r)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	peer, rev, err := a.store.UpdateBGPPeer(r.Context(), mux.Vars(r)["address"], p.ifMatch, func(bp *topology.BGPPeer) error {
+		cur := BGPPeerView{BGPPeer: *bp}
+		cur.Password = "" // absent unless the patch sets it
+		next, err := mergePatch(cur, patch)
+		if err != nil {
+			return err
+		}
+		if _, ok := patch["password"]; !ok {
+			next.Password = bp.Password
+		}
+		*bp = next.BGPPeer
+		return nil
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	setETag(w, peer.RevisionNumber)
+	a.finishWrite(w, r, p, rev, http.StatusOK, func() any { return a.bgpPeerView(r.Context(), peer) })
+}
+
+func (a *API) deleteBGPPeer(w http.ResponseWriter, r *http.Request) {
+	p, err := a.parseWriteParams(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	rev, err := a.store.DeleteBGPPeer(r.Context(), mux.Vars(r)["address"], p.ifMatch)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.finishWrite(w, r, p, rev, http.StatusNoContent, nil)
+}
+
+// VTEPView is one VTEP of a network: a brtun host carrying it, or a remote
+// VTEP and how it was learned.
+type VTEPView struct {
+	TunnelIP string `json:"tunnel_ip"`
+	// Kind is "host" (a brtun host with a port on the network) or "remote".
+	Kind string `json:"kind"`
+	// Host names the brtun host; Name the static remote VTEP.
+	Host string `json:"host,omitempty"`
+	Name string `json:"name,omitempty"`
+	// LearnedBy lists how a remote VTEP is known: "static", "evpn".
+	LearnedBy []string `json:"learned_by,omitempty"`
+	// BGPPeers are the neighbors an EVPN-learned VTEP came from.
+	BGPPeers []string `json:"bgp_peers,omitempty"`
+	// MACs counts the MACs installed behind the VTEP (remote ports, or the
+	// host's ports with a MAC).
+	MACs int `json:"macs"`
+}
+
+// VTEPList is the body of GET /v1/networks/{network}/vteps.
+type VTEPList struct {
+	VTEPs []VTEPView `json:"vteps"`
+}
+
+// listVTEPs serves GET /v1/networks/{network}/vteps from the desired state:
+// the hosts with a port on the network, the static remote VTEPs that joined
+// it and the VTEPs and MACs the EVPN speaker imported for it.
+func (a *API) listVTEPs(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	snap, err := a.store.Snapshot(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	name := mux.Vars(r)["network"]
+	n, ok := snap.Network(name)
+	if !ok {
+		_, err := a.store.GetNetwork(r.Context(), name) // the store's own not-found error
+		a.writeError(w, r, err)
+		return
+	}
+	byIP := map[string]*VTEPView{}
+	var order []string
+	get := func(ip string) *VTEPView {
+		if v, ok := byIP[ip]; ok {
+			return v
+		}
+		byIP[ip] = &VTEPView{TunnelIP: ip, Kind: "remote"}
+		order = append(order, ip)
+		return byIP[ip]
+	}
+	learned := func(v *VTEPView, how string) {
+		if !slices.Contains(v.LearnedBy, how) {
+			v.LearnedBy = append(v.LearnedBy, how)
+		}
+	}
+	for _, p := range snap.Ports {
+		if p.Network != n.Name {
+			continue
+		}
+		if h, ok := snap.Host(p.Host); ok {
+			v := get(h.TunnelIP)
+			v.Kind, v.Host = "host", h.Name
+			if p.MAC != "" && p.Up() {
+				v.MACs++
+			}
+		}
+	}
+	for _, rv := range snap.RemoteVTEPs {
+		if !slices.Contains(rv.Networks, n.Name) {
+			continue
+		}
+		if v := get(rv.TunnelIP); v.Kind == "remote" {
+			v.Name = rv.Name
+			learned(v, "static")
+			v.MACs += len(rv.MACs)
+		}
+	}
+	if n.EVPN {
+		for _, en := range snap.EVPN.Networks {
+			if en.VNI != n.SegmentID {
+				continue
+			}
+			for _, ev := range en.VTEPs {
+				if v := get(ev.IP); v.Kind == "remote" {
+					learned(v, "evpn")
+					if !slices.Contains(v.BGPPeers, ev.Peer) {
+						v.BGPPeers = append(v.BGPPeers, ev.Peer)
+					}
+				}
+			}
+			for _, m := range en.MACs {
+				if v := get(m.VTEP); v.Kind == "remote" {
+					learned(v, "evpn")
+					v.MACs++
+				}
+			}
+		}
+	}
+	list := VTEPList{VTEPs: make([]VTEPView, 0, len(order))}
+	for _, ip := range order {
+		list.VTEPs = append(list.VTEPs, *byIP[ip])
+	}
+	slices.SortFunc(list.VTEPs, func(x, y VTEPView) int {
+		if x.Kind != y.Kind {
+			return strings.Compare(x.Kind, y.Kind) // hosts first
+		}
+		return strings.Compare(x.TunnelIP, y.TunnelIP)
+	})
+	writeJSON(w, http.StatusOK, list)
+}
