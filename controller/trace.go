@@ -53,6 +53,11 @@ func (c *Controller) Trace(ctx context.Context, network, name string, req trace.
 			return res, err
 		}
 		for _, m := range res.Missing {
+			if _, ok := snap.Host(m); !ok {
+				// A tunnel's peer that is no brtun host: a remote VTEP.
+				in.Hosts[m] = trace.Host{Err: m + " is no brtun host (a remote VTEP): brtun does not read its flows"}
+				continue
+			}
 			h, err := c.traceHost(ctx, m)
 			if err != nil {
 				h = trace.Host{Err: err.Error()}
