@@ -106,7 +106,7 @@ func (c *Controller) traceHost(ctx context.Context, host string) (trace.Host, er
 
 // tracePorts lists a bridge's ports from the host's OVSDB facts.
 func tracePorts(bridge string, facts ovsdb.Facts) []trace.Port {
-	var out []trace.Port
+	out := []trace.Port{{OFPort: flows.PortLocal, Name: bridge, Kind: trace.PortLocal}}
 	if n := facts.Bridges[bridge].PatchOFPort; n > 0 {
 		name := topology.PatchTun
 		if bridge == BrTun {

@@ -124,7 +124,8 @@ func datapathOutputs(t *testing.T, h *lab.Host, actions string) []string {
 }
 
 // walkHits lists the lookups of the hops under hop i that stay on its
-// host, in the walk's order, and the interfaces reached there.
+// host, in the walk's order, and the ports where copies leave the bridges
+// there (VM ports, a bridge's internal port; not tunnels).
 func walkHits(t *testing.T, v northbound.TraceView, i int) ([]hit, []string) {
 	t.Helper()
 	var hits []hit
@@ -145,8 +146,8 @@ func walkHits(t *testing.T, v northbound.TraceView, i int) ([]hit, []string) {
 			hits = append(hits, h)
 		}
 		for _, o := range hop.Outputs {
-			if o.Reached != nil {
-				reached = append(reached, o.Reached.Interface)
+			if o.Next < 0 {
+				reached = append(reached, o.Port) // a VM port, the bridge's own port
 			}
 			if o.Next >= 0 && v.Hops[o.Next].Host == hop.Host {
 				visit(o.Next)
@@ -248,8 +249,8 @@ func TestTraceAgreesWithOFProtoTrace(t *testing.T) {
 	// Drift: delete h1's ARP answer for a2 by hand. The trace shows the
 	// request crossing the tunnel (and ofproto/trace agrees) until the
 	// drift check puts the flow back.
-	responder := fmt.Sprintf("table=21,priority=2,arp,dl_vlan=%d,arp_tpa=%s,arp_op=1", a1.Port.LocalVLAN, a2.IP)
-	_, err := h1.Ofctl("del-flows", "br-tun", "--strict", responder)
+	responder := fmt.Sprintf("table=21,arp,dl_vlan=%d,arp_tpa=%s,arp_op=1", a1.Port.LocalVLAN, a2.IP)
+	_, err := h1.Ofctl("del-flows", "br-tun", "--strict", "priority=2,"+responder)
 	require.NoError(t, err)
 	require.Empty(t, flowLines(t, h1, responder), "the responder is gone")
 	v = s.traceVia("blue", "a1", arp)

@@ -43,6 +43,7 @@ const (
 	PortVM     PortKind = "vm"     // a brtun port bound on br-int
 	PortPatch  PortKind = "patch"  // patch-tun on br-int, patch-int on br-tun
 	PortTunnel PortKind = "tunnel" // a tunnel port on br-tun
+	PortLocal  PortKind = "local"  // the bridge's internal port (flows.PortLocal): the host's own stack
 	PortOther  PortKind = "other"  // anything else the bridge holds
 )
 
@@ -267,6 +268,8 @@ func (w *walker) output(idx int, host, bridge string, b Bridge, ofport uint32, p
 		out.Next = w.visit(host, other, p, idx)
 	case port.Kind == PortTunnel:
 		out.Next = w.tunnel(idx, host, port, p, &out)
+	case port.Kind == PortLocal:
+		out.Note = join(note, "to the bridge's internal port: the host's own stack")
 	default:
 		out.Note = join(note, "leaves brtun's bridges on a port that is no brtun port")
 	}
@@ -301,7 +304,7 @@ type normalOut struct {
 }
 
 // normal stands in for br-int's NORMAL action: VM ports are access ports of
-// their tag, patch ports trunks. Broadcast and multicast flood the VLAN; a
+// their tag, patch ports and the bridge's internal port trunks. Broadcast and multicast flood the VLAN; a
 // unicast goes where brtun's registered ports say the MAC is, and floods
 // when brtun knows no port with that MAC. The switch's MAC table is not
 // visible: it may not have learned the MAC yet (then NORMAL floods).
@@ -324,7 +327,7 @@ func (w *walker) normal(host string, b Bridge, inPort uint32, p flowsim.Packet) 
 		if q.OFPort == inPort {
 			continue
 		}
-		if q.Kind == PortPatch || q.Kind == PortVM && q.VLAN == vlan {
+		if q.Kind == PortPatch || q.Kind == PortLocal || q.Kind == PortVM && q.VLAN == vlan {
 			candidates = append(candidates, q)
 		}
 	}
