@@ -97,7 +97,7 @@ func (a *API) tracePort(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apiErr(http.StatusConflict, codeConflict, "port %s/%s is not bound on %s: a trace starts at its ofport", network, name, port.Host))
 		return
 	case err != nil:
-		a.writeError(w, r, apiErr(http.StatusServiceUnavailable, codeUnavailable, "trace from %s/%s: %s", network, name, topology.Clip(err.Error())))
+		a.writeError(w, r, apiErr(http.StatusServiceUnavailable, codeUnavailable, "trace from %s/%s: %v", network, name, err))
 		return
 	}
 	writeJSON(w, http.StatusOK, traceView(port, req.Kind, res))

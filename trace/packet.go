@@ -21,9 +21,6 @@ const (
 	Broadcast Kind = "broadcast" // an IPv4 frame to ff:ff:ff:ff:ff:ff
 )
 
-// Kinds are the packet kinds, in the order the API lists them.
-var Kinds = []Kind{Unicast, ARP, DHCP, Broadcast}
-
 // Request describes the packet a trace sends.
 type Request struct {
 	Kind   Kind
@@ -43,13 +40,12 @@ func reqErr(field, format string, args ...any) error {
 	return &RequestError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-var broadcastMAC = flows.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-
 // NewPacket builds the frame port src (its MAC, srcMAC) sends for req.
 // registered are brtun's ports: a unicast to an IP goes to the MAC of the
 // port of src's network that holds it.
 func NewPacket(req Request, src topology.Port, srcMAC flows.MAC, registered []topology.Port) (flowsim.Packet, error) {
 	p := flowsim.Packet{EthSrc: srcMAC}
+	broadcastMAC := flows.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	var dstIP netip.Addr
 	if req.DstIP != "" {
 		a, err := netip.ParseAddr(req.DstIP)
@@ -118,7 +114,7 @@ func NewPacket(req Request, src topology.Port, srcMAC flows.MAC, registered []to
 			p.IPv4Src = flows.IPv4(s.As4())
 		}
 	default:
-		return p, reqErr("packet", "%q: want one of %v", clip(string(req.Kind)), Kinds)
+		return p, reqErr("packet", "%q: want unicast, arp, dhcp or broadcast", clip(string(req.Kind)))
 	}
 	return p, nil
 }
