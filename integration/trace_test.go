@@ -190,7 +190,7 @@ func (s *scenario) compareWithOFProto(v northbound.TraceView) []string {
 
 // TestTraceAgreesWithOFProtoTrace: on two lab hosts, brtun trace's hops of
 // a unicast to a remote port, an ARP request answered by h1's responder, a
-// broadcast flood and a drop (an isolated network's frame to another
+// broadcast flood, a DHCP discover and a drop (an isolated network's frame to another
 // network's MAC) are what ofproto/trace says on each host. A flow deleted
 // by hand shows in the trace until the drift check puts it back.
 func TestTraceAgreesWithOFProtoTrace(t *testing.T) {
@@ -236,6 +236,12 @@ func TestTraceAgreesWithOFProtoTrace(t *testing.T) {
 	v = s.traceVia("blue", "a1", url.Values{"packet": {"broadcast"}})
 	assert.Equal(t, []string{"h1:b1", "h2:a2"}, reached(v))
 	assert.Equal(t, []string{"h1", "h2"}, s.compareWithOFProto(v))
+
+	// A DHCP discover passes a1's port security and floods like a broadcast.
+	v = s.traceVia("blue", "a1", url.Values{"packet": {"dhcp"}})
+	assert.Equal(t, []string{"h1:b1", "h2:a2"}, reached(v))
+	assert.Equal(t, []string{"h1", "h2"}, s.compareWithOFProto(v))
+	assert.Contains(t, v.Hops[0].Packet, "udp,nw_src=0.0.0.0,udp_src=68,udp_dst=67")
 
 	// A drop: lone's l1 sends to a2's MAC; lone has nobody else. The
 	// unicast above (a1 -> a2) is its positive control.

@@ -212,7 +212,7 @@ func TestBroadcastAndDHCPFloodTheNetworkOnly(t *testing.T) {
 		assert.Contains(t, res.Hops[0].Outputs[0].Note, "NORMAL floods VLAN 1")
 	}
 	res := walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.DHCP})
-	assert.Contains(t, res.Hops[0].Packet, "dl_dst=ff:ff:ff:ff:ff:ff,udp,nw_src=0.0.0.0,tp_src=68,tp_dst=67")
+	assert.Contains(t, res.Hops[0].Packet, "dl_dst=ff:ff:ff:ff:ff:ff,udp,nw_src=0.0.0.0,udp_src=68,udp_dst=67")
 	assert.Contains(t, res.Hops[0].Lookups[2].Flow, "udp,in_port=5,dl_src=02:00:00:00:0a:01,nw_src=0.0.0.0,tp_src=68,tp_dst=67", "port security lets the discover through")
 }
 

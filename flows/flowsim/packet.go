@@ -71,7 +71,8 @@ func (p Packet) TraceFlow() string {
 		parts = append(parts, "icmp6", fmt.Sprintf("icmpv6_type=%d", p.ICMPv6Type), "ipv6_src="+p.IPv6Src.String(),
 			"ipv6_dst="+p.IPv6Dst.String(), "nd_target="+p.NDTarget.String())
 	case p.EthType == flows.EthTypeIPv4 && p.IPProto == flows.IPProtoUDP:
-		parts = append(parts, "udp", "nw_src="+p.IPv4Src.String(), fmt.Sprintf("tp_src=%d", p.UDPSrc), fmt.Sprintf("tp_dst=%d", p.UDPDst))
+		// udp_src, not tp_src: ofproto/trace parses tp_src as tcp_src
+		parts = append(parts, "udp", "nw_src="+p.IPv4Src.String(), fmt.Sprintf("udp_src=%d", p.UDPSrc), fmt.Sprintf("udp_dst=%d", p.UDPDst))
 	case p.EthType == flows.EthTypeIPv4:
 		parts = append(parts, "ip", "nw_src="+p.IPv4Src.String())
 	case p.EthType == flows.EthTypeIPv6:
