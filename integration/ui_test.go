@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,9 +13,11 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -260,4 +263,153 @@ func joinSorted(s []string) string {
 		out += v
 	}
 	return out
+}
+
+// devtools drives a headless Chromium page over the DevTools protocol, for
+// what --dump-dom cannot do: typing into the page and clicking.
+type devtools struct {
+	t    *testing.T
+	conn *websocket.Conn
+	id   int
+}
+
+// openPage starts Chromium on url with remote debugging on a free loopback
+// port and connects to the page; a cleanup stops the browser.
+func openPage(t *testing.T, url string) *devtools {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	require.NoError(t, err, "install Debian's chromium package (make test does)")
+	profile := t.TempDir()
+	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+profile, "--window-size=1400,900", "--remote-debugging-address=127.0.0.1",
+		"--remote-debugging-port=0", url)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	// Chromium writes the port it chose into its profile.
+	var port string
+	require.True(t, waitUntil(30*time.Second, func() bool {
+		raw, err := os.ReadFile(filepath.Join(profile, "DevToolsActivePort"))
+		if err != nil {
+			return false
+		}
+		port, _, _ = strings.Cut(string(raw), "\n")
+		return port != ""
+	}), "chromium wrote no DevToolsActivePort")
+	var wsURL string
+	require.True(t, waitUntil(30*time.Second, func() bool {
+		res, err := http.Get("http://127.0.0.1:" + port + "/json/list")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		var targets []struct{ Type, URL, WebSocketDebuggerURL string }
+		if json.NewDecoder(res.Body).Decode(&targets) != nil {
+			return false
+		}
+		for _, tg := range targets {
+			if tg.Type == "page" && strings.HasPrefix(tg.URL, url) {
+				wsURL = tg.WebSocketDebuggerURL
+			}
+		}
+		return wsURL != ""
+	}), "chromium shows no page for %s", url)
+	conn, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	return &devtools{t: t, conn: conn}
+}
+
+// eval runs a JavaScript expression in the page and answers its value.
+func (d *devtools) eval(expr string) any {
+	d.t.Helper()
+	d.id++
+	deadline := time.Now().Add(20 * time.Second)
+	require.NoError(d.t, d.conn.SetWriteDeadline(deadline))
+	require.NoError(d.t, d.conn.SetReadDeadline(deadline))
+	require.NoError(d.t, d.conn.WriteJSON(map[string]any{"id": d.id, "method": "Runtime.evaluate",
+		"params": map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}}))
+	for {
+		var msg struct {
+			ID     int `json:"id"`
+			Result struct {
+				Result           struct{ Value any }
+				ExceptionDetails any `json:"exceptionDetails"`
+			}
+			Error any
+		}
+		require.NoError(d.t, d.conn.ReadJSON(&msg))
+		if msg.ID != d.id {
+			continue // an event
+		}
+		require.Nil(d.t, msg.Error, "evaluate %s", expr)
+		require.Nil(d.t, msg.Result.ExceptionDetails, "evaluate %s", expr)
+		return msg.Result.Result.Value
+	}
+}
+
+// waitFor polls a JavaScript condition until it is true (an exception,
+// while the page is still loading, counts as false).
+func (d *devtools) waitFor(cond string) {
+	d.t.Helper()
+	expr := "(() => { try { return Boolean(" + cond + "); } catch (e) { return false; } })()"
+	require.True(d.t, waitUntil(20*time.Second, func() bool { return d.eval(expr) == true }),
+		"the page never got to %s", cond)
+}
+
+// TestTopologyPageLoginPrompt types a token into the page's prompt in
+// headless Chromium: a wrong token is refused, the viewer token shows the
+// 100 hosts and stays in sessionStorage, the network filter set in the page
+// narrows the hosts and goes into the address, and "forget token" brings the
+// prompt back. No OVS: the hosts' OVSDB addresses are served by nobody.
+func TestTopologyPageLoginPrompt(t *testing.T) {
+	l := &lab.Lab{Dir: t.TempDir(), ControllerIP: "127.0.0.1"}
+	viewerFile := filepath.Join(l.Dir, "viewer-token")
+	require.NoError(t, os.WriteFile(viewerFile, []byte(uiViewerToken+"\n"), 0o600))
+	d := startBrtun(t, l, daemonOptions{Token: uiAdminToken,
+		ExtraArgs: []string{"--api-token-file", writeToken(t, l.Dir, uiAdminToken), "--api-viewer-token-file", viewerFile}})
+	d.MustDo(201, "POST", "/v1/networks", map[string]any{"name": "blue", "type": "vxlan"}, nil)
+	d.MustDo(201, "POST", "/v1/networks", map[string]any{"name": "red", "type": "gre"}, nil)
+	for i := 1; i <= 100; i++ {
+		host := fmt.Sprintf("host%03d", i)
+		d.MustDo(201, "POST", "/v1/hosts", map[string]any{"name": host,
+			"ovsdb": "unix:" + filepath.Join(l.Dir, fmt.Sprintf("absent-%d.sock", i)), "tunnel_ip": fmt.Sprintf("192.0.2.%d", i)}, nil)
+		if i%10 == 0 {
+			d.MustDo(201, "POST", "/v1/networks/red/ports", map[string]any{"name": fmt.Sprintf("vm%d", i), "host": host,
+				"interface": fmt.Sprintf("tap%d", i)}, nil)
+		}
+	}
+
+	page := openPage(t, d.API+"/ui?refresh=0.5")
+	page.waitFor(`!document.getElementById("login").hidden`)
+	assert.Equal(t, "0", page.eval(`document.getElementById("hosts").dataset.total`), "no data before a token")
+
+	login := func(token string) {
+		page.eval(`document.getElementById("token").value = ` + strconv.Quote(token) + `; document.getElementById("login").requestSubmit(); true`)
+	}
+	login("wrong-token-0123456789")
+	page.waitFor(`document.getElementById("login-why").textContent === "the API refused this token"`)
+	assert.Equal(t, false, page.eval(`document.getElementById("login").hidden`))
+
+	login(uiViewerToken)
+	page.waitFor(`document.getElementById("hosts").dataset.total === "100"`)
+	assert.Equal(t, true, page.eval(`document.getElementById("login").hidden`))
+	assert.Equal(t, uiViewerToken, page.eval(`sessionStorage.getItem("brtun-token")`), "the token stays in the tab")
+	assert.Equal(t, 100.0, page.eval(`document.querySelectorAll("article.host").length`))
+
+	page.eval(`const s = document.getElementById("network-filter"); s.value = "red"; s.dispatchEvent(new Event("input")); true`)
+	page.waitFor(`document.getElementById("hosts").dataset.shown === "10"`)
+	assert.Equal(t, "?refresh=0.5&network=red", page.eval(`location.search`), "the filter is kept in the address")
+	assert.Equal(t, "host010 host020 host030 host040 host050 host060 host070 host080 host090 host100",
+		page.eval(`[...document.querySelectorAll("article.host")].map(e => e.dataset.host).join(" ")`))
+	page.eval(`const q = document.getElementById("search"); q.value = "vm70"; q.dispatchEvent(new Event("input")); true`)
+	page.waitFor(`document.getElementById("hosts").dataset.shown === "1"`)
+	assert.Equal(t, "host070", page.eval(`document.querySelector("article.host").dataset.host`))
+
+	page.eval(`document.getElementById("forget").click(); true`)
+	page.waitFor(`!document.getElementById("login").hidden`)
+	assert.Nil(t, page.eval(`sessionStorage.getItem("brtun-token")`), "forget drops the token")
 }
