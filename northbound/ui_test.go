@@ -48,6 +48,12 @@ func TestUIIsSelfContained(t *testing.T) {
 	styles := regexp.MustCompile(`(?is)<style>(.*?)</style>`).FindAllStringSubmatch(page, -1)
 	require.Len(t, styles, 1)
 	assert.Equal(t, 1, strings.Count(lower, "<style"))
+	// Names and descriptions come from the API: the page builds its DOM with
+	// textContent only, so none of them can run as markup in a page that
+	// holds a token.
+	for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
+		assert.NotContains(t, page, sink, "the page never parses data as HTML or code")
+	}
 	for _, id := range []string{`id="login"`, `id="network-filter"`, `id="search"`, `id="hosts"`, `id="networks"`, `id="tunnels"`} {
 		assert.Contains(t, page, id, "the page has its login prompt, filters and views")
 	}
