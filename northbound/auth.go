@@ -18,6 +18,10 @@ import (
 // work without one.
 const HealthPath = "/healthz"
 
+// UIPath is the topology page. It holds no data (the page reads the API
+// with the token the user gives it), so it never needs a token either.
+const UIPath = "/ui"
+
 // MinTokenLength is the shortest bearer token ReadTokenFile accepts.
 const MinTokenLength = 16
 
@@ -26,6 +30,10 @@ type AuthOptions struct {
 	// Token is the bearer token clients send as "Authorization: Bearer
 	// TOKEN". Empty leaves every request through.
 	Token string
+	// ViewerToken is a second bearer token that may only read: GET and HEAD
+	// pass with it, any other method answers 403 (code "forbidden"). Empty:
+	// no viewer token. It must differ from Token.
+	ViewerToken string
 	// ReadOpen lets GET and HEAD requests through without a token; writes
 	// still need it.
 	ReadOpen bool
@@ -54,8 +62,10 @@ func ReadTokenFile(path string) (string, error) {
 
 // RequireToken returns middleware that answers 401 with an Error body
 // (code "unauthorized") unless the request carries the bearer token, is a
-// read while reads are open, or asks for HealthPath. Tokens are compared in
-// constant time (as SHA-256 digests, so their length does not leak either).
+// read while reads are open, or asks for HealthPath or UIPath. A request
+// with the viewer token passes if it is a read and is answered 403 (code
+// "forbidden") otherwise. Tokens are compared in constant time (as SHA-256
+// digests, so their length does not leak either).
 func RequireToken(o AuthOptions) func(http.Handler) http.Handler {
 	if o.Token == "" {
 		return func(next http.Handler) http.Handler { return next }
@@ -66,19 +76,33 @@ func RequireToken(o AuthOptions) func(http.Handler) http.Handler {
 	}
 	log = log.Named("auth")
 	want := sha256.Sum256([]byte(o.Token))
+	var viewer *[sha256.Size]byte
+	if o.ViewerToken != "" {
+		sum := sha256.Sum256([]byte(o.ViewerToken))
+		viewer = &sum
+	}
 	refused := &refusalLog{}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			read := r.Method == http.MethodGet || r.Method == http.MethodHead
-			if r.URL.Path == HealthPath || (o.ReadOpen && read) {
+			if r.URL.Path == HealthPath || (r.URL.Path == UIPath && read) || (o.ReadOpen && read) {
 				next.ServeHTTP(w, r)
 				return
 			}
 			got, reason := bearerToken(r)
 			if reason == "" {
 				sum := sha256.Sum256([]byte(got))
-				if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+				isViewer := viewer != nil && subtle.ConstantTimeCompare(sum[:], viewer[:]) == 1
+				switch {
+				case subtle.ConstantTimeCompare(sum[:], want[:]) == 1, isViewer && read:
 					next.ServeHTTP(w, r)
+					return
+				case isViewer:
+					refused.log(log, r, "viewer token on a write")
+					writeJSON(w, http.StatusForbidden, ErrorBody{Error: ErrorDetail{
+						Code:    codeForbidden,
+						Message: "the viewer token may only read (GET, HEAD): send the API token to " + topology.Clip(r.Method),
+					}})
 					return
 				}
 				reason = "wrong token"

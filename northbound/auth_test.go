@@ -84,6 +84,65 @@ func TestRequireToken(t *testing.T) {
 	}
 }
 
+const viewerToken = "viewer-token-0123456789"
+
+// TestRequireTokenViewer: beside the full token, which reads and writes, the
+// viewer token reads and is refused every write with 403 forbidden.
+func TestRequireTokenViewer(t *testing.T) {
+	url := newAuthServer(t, AuthOptions{Token: testToken, ViewerToken: viewerToken})
+	const net = `{"name":"blue","type":"vxlan","segment_id":5001}`
+	full, viewer := "Bearer "+testToken, "Bearer "+viewerToken
+
+	// The full token writes.
+	require.Equal(t, http.StatusCreated, send(t, "POST", url+"/v1/networks", net, full).status)
+
+	// The viewer token reads.
+	r := send(t, "GET", url+"/v1/networks/blue", "", viewer)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, "blue", r.json(t)["name"])
+	assert.Equal(t, http.StatusOK, send(t, "GET", url+"/v1/networks", "", viewer).status)
+	assert.Equal(t, http.StatusNotFound, send(t, "GET", url+"/v1/networks/red", "", viewer).status,
+		"a read of a missing object reaches the API")
+
+	// Every write with the viewer token is refused with 403, and changes nothing.
+	for _, w := range []struct{ method, path, body string }{
+		{"POST", "/v1/networks", `{"name":"red","type":"gre"}`},
+		{"PATCH", "/v1/networks/blue", `{"mac_learning":false}`},
+		{"DELETE", "/v1/networks/blue", ""},
+		{"POST", "/v1/hosts", `{"name":"h1","ovsdb":"tcp:198.51.100.1:6640","tunnel_ip":"192.0.2.1"}`},
+		{"PUT", "/v1/networks/blue/ports/p1", `{"host":"h1"}`},
+	} {
+		r := send(t, w.method, url+w.path, w.body, viewer)
+		require.Equal(t, http.StatusForbidden, r.status, "%s %s with the viewer token: %s", w.method, w.path, r.body)
+		assert.Equal(t, codeForbidden, r.errorCode(t))
+		assert.Contains(t, string(r.body), "may only read")
+		assert.Empty(t, r.header.Get("WWW-Authenticate"), "the token was recognised: nothing to re-authenticate")
+	}
+	r = send(t, "GET", url+"/v1/networks/blue", "", full)
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, true, r.json(t)["mac_learning"], "the refused PATCH changed nothing")
+	assert.Equal(t, http.StatusNotFound, send(t, "GET", url+"/v1/networks/red", "", full).status, "the refused POST stored nothing")
+
+	// A wrong token is still 401, for reads and writes; the full token still writes.
+	requireUnauthorized(t, send(t, "GET", url+"/v1/networks", "", "Bearer "+viewerToken+"x"), "a read with a wrong token")
+	requireUnauthorized(t, send(t, "GET", url+"/v1/networks", "", ""), "a read without a token")
+	requireUnauthorized(t, send(t, "DELETE", url+"/v1/networks/blue", "", "Bearer wrong-token-0123456789"), "a delete with a wrong token")
+	assert.Equal(t, http.StatusNoContent, send(t, "DELETE", url+"/v1/networks/blue", "", full).status)
+}
+
+// TestRequireTokenUIPage: the topology page itself needs no token (it holds
+// no data; it reads the API with the token the user gives it), the API
+// behind it does.
+func TestRequireTokenUIPage(t *testing.T) {
+	url := newAuthServer(t, AuthOptions{Token: testToken, ViewerToken: viewerToken})
+	r := send(t, "GET", url+UIPath, "", "")
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, uiPage, r.body)
+	requireUnauthorized(t, send(t, "GET", url+"/v1/hosts", "", ""), "the data behind the page")
+	requireUnauthorized(t, send(t, "POST", url+UIPath, "", ""), "a write to /ui is no read")
+	assert.Equal(t, http.StatusOK, send(t, "GET", url+"/v1/hosts", "", "Bearer "+viewerToken).status)
+}
+
 func TestRequireTokenReadOpen(t *testing.T) {
 	url := newAuthServer(t, AuthOptions{Token: testToken, ReadOpen: true})
 	const net = `{"name":"blue","type":"vxlan","segment_id":5001}`
@@ -125,7 +184,8 @@ func TestReadTokenFile(t *testing.T) {
 }
 
 // TestOpenAPIDeclaresBearerAuth: the document declares the bearer scheme
-// for everything but /healthz, each protected operation lists the 401, and
+// for everything but /healthz and /ui, each protected operation lists the
+// 401 (and each write the viewer token's 403), and
 // the router behind RequireToken refuses exactly those operations.
 func TestOpenAPIDeclaresBearerAuth(t *testing.T) {
 	doc := loadOpenAPI(t)
@@ -144,7 +204,7 @@ func TestOpenAPIDeclaresBearerAuth(t *testing.T) {
 		op := obj(t, obj(t, paths, path), strings.ToLower(method))
 		_, has401 := obj(t, op, "responses")["401"]
 		r := send(t, method, url+vars.ReplaceAllString(path, "x"), "", "")
-		if path == HealthPath {
+		if path == HealthPath || path == UIPath {
 			sec, ok := op["security"].([]any)
 			assert.True(t, ok && len(sec) == 0, "%s: declares no security", route)
 			assert.False(t, has401, "%s: lists no 401", route)
@@ -153,6 +213,8 @@ func TestOpenAPIDeclaresBearerAuth(t *testing.T) {
 		}
 		assert.NotContains(t, op, "security", "%s: inherits the document's security", route)
 		assert.True(t, has401, "%s: lists the 401", route)
+		_, has403 := obj(t, op, "responses")["403"]
+		assert.Equal(t, method != http.MethodGet, has403, "%s: a write lists the viewer token's 403, a read does not", route)
 		assert.Equal(t, http.StatusUnauthorized, r.status, "%s without a token", route)
 	}
 }

@@ -18,6 +18,7 @@ const (
 	codeInvalidJSON        = "invalid_json"           // 400: malformed JSON, unknown field, wrong type
 	codeInvalidQuery       = "invalid_query"          // 400: a query parameter is wrong
 	codeUnauthorized       = "unauthorized"           // 401: no or wrong API token (auth.go)
+	codeForbidden          = "forbidden"              // 403: the viewer token on a write (auth.go)
 	codeNotFound           = "not_found"              // 404
 	codeMethodNotAllowed   = "method_not_allowed"     // 405
 	codeConflict           = "conflict"               // 409

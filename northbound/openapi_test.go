@@ -361,7 +361,7 @@ func enum(t *testing.T, doc map[string]any, name string) []string {
 func TestOpenAPIHealthAndEnums(t *testing.T) {
 	doc := loadOpenAPI(t)
 	assert.ElementsMatch(t, []string{
-		codeInvalid, codeInvalidJSON, codeInvalidQuery, codeUnauthorized, codeNotFound, codeMethodNotAllowed, codeConflict,
+		codeInvalid, codeInvalidJSON, codeInvalidQuery, codeUnauthorized, codeForbidden, codeNotFound, codeMethodNotAllowed, codeConflict,
 		codeTooLarge, codeUnsupportedMedia, codeInternal, codeUnavailable, codeNoSpace, codeNotApplied,
 		codePreconditionFailed, codeNotBound, codeRequestTimeout,
 	}, enum(t, doc, "ErrorCode"))

@@ -126,6 +126,12 @@ func TestServeSecurityFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, security{}, s, "no flags: open API, plain HTTP, tcp: OpenFlow")
 
+	viewer := writeFile(t, "viewer", "viewer-"+cliTestToken)
+	s, err = securityOptions{apiTokenFile: token, apiViewerTokenFile: viewer}.load(tcp)
+	require.NoError(t, err)
+	assert.Equal(t, cliTestToken, s.apiToken)
+	assert.Equal(t, "viewer-"+cliTestToken, s.apiViewerToken)
+
 	s, err = securityOptions{
 		apiTokenFile: token, apiReadOpen: true,
 		apiTLS:      ofswitch.TLSFiles{CertFile: pki.CertFile, KeyFile: pki.KeyFile},
@@ -147,6 +153,9 @@ func TestServeSecurityFlags(t *testing.T) {
 		want   string
 	}{
 		"read open without token": {securityOptions{apiReadOpen: true}, tcp, "--api-read-open needs an API token"},
+		"viewer without token":    {securityOptions{apiViewerTokenFile: token}, tcp, "--api-viewer-token-file needs an API token"},
+		"viewer same as token":    {securityOptions{apiTokenFile: token, apiViewerTokenFile: writeFile(t, "same", cliTestToken+"\n")}, tcp, "must differ"},
+		"short viewer token":      {securityOptions{apiTokenFile: token, apiViewerTokenFile: writeFile(t, "vshort", "abc")}, tcp, "--api-viewer-token-file: "},
 		"short token":             {securityOptions{apiTokenFile: writeFile(t, "short", "abc")}, tcp, "at least 16"},
 		"api cert without key":    {securityOptions{apiTLS: ofswitch.TLSFiles{CertFile: pki.CertFile}}, tcp, "go together"},
 		"api key mismatch":        {securityOptions{apiTLS: ofswitch.TLSFiles{CertFile: pki.CAFile, KeyFile: pki.KeyFile}}, tcp, "--api-tls-cert"},

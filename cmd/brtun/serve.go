@@ -156,7 +156,8 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	auth := northbound.RequireToken(northbound.AuthOptions{Token: sec.apiToken, ReadOpen: sec.apiReadOpen, Logger: log})
+	auth := northbound.RequireToken(northbound.AuthOptions{Token: sec.apiToken, ViewerToken: sec.apiViewerToken,
+		ReadOpen: sec.apiReadOpen, Logger: log})
 	mux.Handle("/metrics", auth(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	if o.pprof {
 		// Profiles show the process's memory and command line and cost CPU:

@@ -20,15 +20,17 @@ import (
 // securityOptions are serve's access-control flags: the API token, TLS for
 // the API, and TLS for OpenFlow and OVSDB.
 type securityOptions struct {
-	apiTokenFile string
-	apiReadOpen  bool
-	apiTLS       ofswitch.TLSFiles // CAFile unused: API clients are not asked for certificates
-	openflowTLS  ofswitch.TLSFiles
-	ovsdbTLS     ofswitch.TLSFiles
+	apiTokenFile       string
+	apiViewerTokenFile string
+	apiReadOpen        bool
+	apiTLS             ofswitch.TLSFiles // CAFile unused: API clients are not asked for certificates
+	openflowTLS        ofswitch.TLSFiles
+	ovsdbTLS           ofswitch.TLSFiles
 }
 
 func (o *securityOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.apiTokenFile, "api-token-file", "", "file holding the API bearer token (default: the service credential "+apiTokenCredential+", $CREDENTIALS_DIRECTORY/"+apiTokenCredential+", when systemd passes one); without a token the API is open to anyone who reaches it")
+	f.StringVar(&o.apiViewerTokenFile, "api-viewer-token-file", "", "with an API token: file holding a second bearer token that may only read (GET, HEAD; writes answer 403), e.g. for the /ui page")
 	f.BoolVar(&o.apiReadOpen, "api-read-open", false, "with an API token: GET and HEAD need no token (writes and --pprof profiles still do)")
 	f.StringVar(&o.apiTLS.CertFile, "api-tls-cert", "", "serve the API over HTTPS with this certificate (PEM; with --api-tls-key)")
 	f.StringVar(&o.apiTLS.KeyFile, "api-tls-key", "", "private key of --api-tls-cert (PEM)")
@@ -44,6 +46,7 @@ func (o *securityOptions) addFlags(f *pflag.FlagSet) {
 type security struct {
 	apiToken       string      // empty: the API is open
 	apiTokenSource string      // where apiToken came from, for the log
+	apiViewerToken string      // empty: no read-only token
 	apiReadOpen    bool        // reads need no token
 	apiTLS         *tls.Config // nil: plain HTTP
 	openflowTLS    *tls.Config // nil: --openflow-listen is tcp:
@@ -93,6 +96,19 @@ func (o securityOptions) load(openflowListen string) (security, error) {
 			return s, fmt.Errorf("%s: %w", source, err)
 		}
 		s.apiToken, s.apiReadOpen, s.apiTokenSource = token, o.apiReadOpen, source
+	}
+	if o.apiViewerTokenFile != "" {
+		if s.apiToken == "" {
+			return s, errors.New("--api-viewer-token-file needs an API token (--api-token-file or the credential " + apiTokenCredential + ")")
+		}
+		token, err := northbound.ReadTokenFile(o.apiViewerTokenFile)
+		if err != nil {
+			return s, fmt.Errorf("--api-viewer-token-file: %w", err)
+		}
+		if token == s.apiToken {
+			return s, errors.New("--api-viewer-token-file holds the same token as --api-token-file: a viewer token must differ")
+		}
+		s.apiViewerToken = token
 	}
 
 	switch {
