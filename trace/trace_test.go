@@ -345,3 +345,31 @@ func TestWalkNeedsTheBoundSourcePort(t *testing.T) {
 	_, err = trace.Walk(input(t), "h1", "blue", "a1", flowsim.Packet{})
 	assert.NoError(t, err, "control")
 }
+
+// TestLostCopiesSayWhy: a copy sent to a port the bridge lacks, or through
+// a tunnel the peer has no port of, ends with the reason.
+func TestLostCopiesSayWhy(t *testing.T) {
+	in := input(t)
+	h2 := in.Hosts["h2"]
+	h2.Tun.Ports = slices.DeleteFunc(slices.Clone(h2.Tun.Ports), func(p trace.Port) bool { return p.Kind == trace.PortTunnel && p.Type == topology.VXLAN })
+	in.Hosts["h2"] = h2
+	res := walk(t, in, "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
+	require.Len(t, res.Hops, 2)
+	out := res.Hops[1].Outputs[0]
+	assert.Equal(t, "vxlan-h2", out.Port)
+	assert.Equal(t, -1, out.Next)
+	assert.Equal(t, "h2 has no vxlan tunnel port towards h1: it drops the copy", out.Note)
+	assert.Empty(t, res.Reached)
+
+	in = input(t)
+	h1 := in.Hosts["h1"]
+	h1.Tun.Ports = slices.DeleteFunc(slices.Clone(h1.Tun.Ports), func(p trace.Port) bool { return p.OFPort == 2 })
+	in.Hosts["h1"] = h1
+	res = walk(t, in, "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
+	require.Len(t, res.Hops, 2)
+	assert.Equal(t, trace.Out{Port: "2", Next: -1, Note: "the bridge has no such port: the copy is lost"}, res.Hops[1].Outputs[0])
+
+	// Control: with both ports the copy arrives.
+	res = walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
+	assert.Equal(t, []string{"h2:blue/a2"}, reached(res))
+}
