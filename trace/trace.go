@@ -208,9 +208,12 @@ func (w *walker) visit(host, bridge string, p flowsim.Packet, from int) int {
 		}
 		hop.Lookups = append(hop.Lookups, l)
 	}
+	hop.Notes = res.Notes
 	switch {
 	case err != nil:
 		hop.Dropped = "the walk cannot follow the flows: " + err.Error()
+	case len(res.Outputs) == 0 && len(res.Notes) > 0:
+		hop.Dropped = res.Notes[len(res.Notes)-1]
 	case len(res.Outputs) == 0 && len(res.Steps) > 0 && res.Steps[len(res.Steps)-1].Miss:
 		hop.Dropped = fmt.Sprintf("no flow of table %d matches", res.Steps[len(res.Steps)-1].Table)
 	case len(res.Outputs) == 0 && len(res.Steps) > 0:

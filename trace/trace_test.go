@@ -369,6 +369,13 @@ func TestLostCopiesSayWhy(t *testing.T) {
 	require.Len(t, res.Hops, 2)
 	assert.Equal(t, trace.Out{Port: "2", Next: -1, Note: "the bridge has no such port: the copy is lost"}, res.Hops[1].Outputs[0])
 
+	// A frame to the sender's own MAC: table 30's output to it is the
+	// input port, which OVS skips.
+	res = walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.Unicast, DstMAC: "02:00:00:00:0a:01"})
+	require.Len(t, res.Hops, 1)
+	assert.Equal(t, "table 30: output:5 skipped: it is the input port (only IN_PORT sends back)", res.Hops[0].Dropped)
+	assert.Empty(t, res.Reached)
+
 	// Control: with both ports the copy arrives.
 	res = walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
 	assert.Equal(t, []string{"h2:blue/a2"}, reached(res))

@@ -48,6 +48,8 @@ type Result struct {
 	Steps []Step
 	// Trace lists every flow that ran, in order, as dump-flows lines.
 	Trace []string
+	// Notes say what OVS leaves out: an output:N to the packet's in_port.
+	Notes []string
 }
 
 // Ports returns the output ports in order.
@@ -150,6 +152,10 @@ func (w *walk) execute(f flows.Flow, p *Packet, depth int) error {
 		var err error
 		switch a := a.(type) {
 		case flows.Output:
+			if a.Port == w.inPort { // OVS sends back only with IN_PORT
+				w.res.Notes = append(w.res.Notes, fmt.Sprintf("table %d: %v skipped: it is the input port (only IN_PORT sends back)", f.Table, a))
+				continue
+			}
 			w.emit(a.Port, p)
 		case flows.InPort:
 			w.emit(w.inPort, p)

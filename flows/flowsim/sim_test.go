@@ -123,3 +123,15 @@ func TestSimMovesWholeAndPartialFields(t *testing.T) {
 	assert.Equal(t, uint64(0xffab00), p.TunID)
 	assert.Equal(t, uint32(0xfb), p.Reg0)
 }
+
+func TestSimSkipsOutputToTheInputPort(t *testing.T) {
+	sim := flowsim.New([]flows.Flow{{Table: 0, Priority: 1, Actions: []flows.Action{flows.Output{Port: 3}, flows.Output{Port: 4}}}})
+	res, err := sim.Run(flowsim.Packet{InPort: 3})
+	require.NoError(t, err)
+	assert.Equal(t, []uint32{4}, res.Ports(), "OVS drops output:N to the input port")
+	assert.Equal(t, []string{"table 0: output:3 skipped: it is the input port (only IN_PORT sends back)"}, res.Notes)
+	res, err = sim.Run(flowsim.Packet{InPort: 5})
+	require.NoError(t, err)
+	assert.Equal(t, []uint32{3, 4}, res.Ports(), "control: from another port both go")
+	assert.Empty(t, res.Notes)
+}
