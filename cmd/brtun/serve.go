@@ -22,6 +22,7 @@ import (
 	"github.com/brtun/brtun/controller"
 	"github.com/brtun/brtun/northbound"
 	"github.com/brtun/brtun/ofswitch"
+	"github.com/brtun/brtun/topology"
 )
 
 type serveOptions struct {
@@ -102,7 +103,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	sec.warn(log, o.apiListen)
 
-	store, err := o.store.open(o.dataDir, o.apiListen, log)
+	store, err := o.store.open(o.dataDir, o.apiListen, log, topology.WithMACLearnLimit(o.macLearnLimit))
 	if err != nil {
 		return err
 	}
