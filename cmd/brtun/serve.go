@@ -259,7 +259,8 @@ func (a apiController) HostStatus(host string) northbound.HostStatus {
 	return out
 }
 
-func (a apiController) PortBound(host, iface string) bool { return a.c.PortBound(host, iface) }
+func (a apiController) PortBound(host, iface string) bool   { return a.c.PortBound(host, iface) }
+func (a apiController) PortError(host, iface string) string { return a.c.PortError(host, iface) }
 
 func (a apiController) WaitApplied(ctx context.Context, rev uint64) ([]string, error) {
 	return a.c.WaitApplied(ctx, rev)
