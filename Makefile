@@ -17,7 +17,7 @@ FUZZTIME ?= 2m
 # podman and runc: brtun-cni's podman test (busybox-static makes its image); containernetworking-plugins: its host-local IPAM test.
 TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 python3-scapy isc-dhcp-client busybox-static frr ethtool podman runc containernetworking-plugins
 
-.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench bench-flood fuzz generate clean
+.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench fuzz generate clean
 
 all: build
 
@@ -75,10 +75,6 @@ lint:
 ## bench: brtun against OVS itself and OVN (bench/run.sh, root, < 15 min); figures go to docs/benchmarks.md.
 bench:
 	bench/run.sh
-
-## bench-flood: TestApplianceFloodStaysBounded with the issue's 100,000 random source MACs (root; the integration run sends 5,000).
-bench-flood:
-	BRTUN_FLOOD_FRAMES=100000 $(GO) test -tags integration -p 1 -count=1 -timeout 30m -v -run '^TestApplianceFloodStaysBounded$$' ./integration/
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m). The committed seeds run in `make test`.
 fuzz:
