@@ -626,3 +626,26 @@ func TestConcurrentRequests(t *testing.T) {
 	assert.Len(t, segs, 20)
 	assert.Equal(t, uint64(21), a.revision())
 }
+
+// A port that would take a host's br-tun table 20 past its share of
+// --mac-learn-limit is refused with 409, naming the host and the limit.
+func TestPortOverMACLearnLimitConflicts(t *testing.T) {
+	a := newTestAPI(t, nil, func(o *Options) {
+		s := topology.NewMemoryStore(topology.WithMACLearnLimit(4)) // 3 registered entries: the miss flow and 2 MACs
+		t.Cleanup(func() { _ = s.Close() })
+		o.Store = s
+	})
+	a.must("POST", "/v1/hosts", h1Body, http.StatusCreated)
+	a.must("POST", "/v1/hosts", h2Body, http.StatusCreated)
+	a.must("POST", "/v1/networks", blueBody, http.StatusCreated)
+	a.must("POST", "/v1/networks/blue/ports", `{"name":"a","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01"}`, http.StatusCreated)
+	a.must("POST", "/v1/networks/blue/ports", `{"name":"b1","host":"h2","interface":"tap1","mac":"02:00:00:00:00:02"}`, http.StatusCreated)
+	a.must("POST", "/v1/networks/blue/ports", `{"name":"b2","host":"h2","interface":"tap2","mac":"02:00:00:00:00:03"}`, http.StatusCreated)
+	r := a.must("POST", "/v1/networks/blue/ports", `{"name":"b3","host":"h2","interface":"tap3","mac":"02:00:00:00:00:04"}`, http.StatusConflict)
+	assert.Equal(t, codeConflict, r.errorCode(t))
+	assert.Contains(t, string(r.body), `host \"h1\" would hold 4 registered entries in br-tun table 20`)
+	assert.Contains(t, string(r.body), "--mac-learn-limit is 4")
+	a.must("GET", "/v1/networks/blue/ports/b3", "", http.StatusNotFound)
+	// Positive control: on h1 itself the port adds nothing to h1's table 20.
+	a.must("POST", "/v1/networks/blue/ports", `{"name":"b3","host":"h1","interface":"tap3","mac":"02:00:00:00:00:04"}`, http.StatusCreated)
+}
