@@ -38,9 +38,12 @@ func TestRefusedBindingStallsNothing(t *testing.T) {
 	assert.False(t, l.ctrl.PortBound("h1", "tap-bad"))
 	assert.Empty(t, l.ctrl.PortError("h1", "tap-a3"), "control: a bound port carries no error")
 	assert.NotEmpty(t, l.ctrl.PortError("h1", "tap-bad"), "still refused")
+	assert.Equal(t, 1.0, l.metric("brtun_refused_bindings", map[string]string{"host": "h1"}))
+	assert.Equal(t, 0.0, l.metric("brtun_refused_bindings", map[string]string{"host": "h2"}), "control")
 
 	// Deleting the bad port clears its error.
 	_, err = l.store.DeletePort(context.Background(), "blue", "bad", nil)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return l.ctrl.PortError("h1", "tap-bad") == "" }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 0.0, l.metric("brtun_refused_bindings", map[string]string{"host": "h1"}))
 }
