@@ -243,6 +243,8 @@ func TestRefusedBindingDoesNotStallHost(t *testing.T) {
 	require.True(t, get("rbad"))
 	assert.Equal(t, "error", pv.Status)
 	assert.Equal(t, "bind "+bad.HostIface+": interface is not on br-int", pv.Message)
+	assert.Equal(t, 1.0, metric(t, s.brtun, `brtun_refused_bindings{host="h1"}`))
+	assert.Equal(t, 0.0, metric(t, s.brtun, `brtun_refused_bindings{host="h2"}`), "control: h2 refused nothing")
 	ok, pout := good.Ping(b2.IP, 3)
 	require.True(t, ok, "the second port pings across hosts: %s", pout)
 	ok, pout = (&tenantVM{VM: bad}).Ping(b2.IP, 2)
@@ -258,6 +260,7 @@ func TestRefusedBindingDoesNotStallHost(t *testing.T) {
 		return get("rbad") && pv.Status == "bound"
 	}), "once free, the interface binds: %+v", pv)
 	assert.Empty(t, pv.Message)
+	assert.Equal(t, 0.0, metric(t, s.brtun, `brtun_refused_bindings{host="h1"}`))
 	ok, pout = (&tenantVM{VM: bad}).Ping(b2.IP, 3)
 	assert.True(t, ok, "bound, it pings: %s", pout)
 }
