@@ -89,6 +89,7 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	}
 	desired := set.Flows(b)
 	changes := Diff(desired, current, func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) })
+	changes = append(changes, staleLearned(changes)...)
 	var purge []uint64
 	for _, ck := range bs.learned {
 		if !set.ValidLearned(ck) {
@@ -125,4 +126,18 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	bs.installed, bs.conn, bs.learned, bs.tableFlows = now, conn, set.LearnedCookies, tables
 	c.mu.Unlock()
 	return nil
+}
+
+// staleLearned are the strict deletes of the learned entries that changes
+// of registered ports' table 20 flows leave stale (flows.LearnedShadow): a
+// port that moved to this host, from it, or between two others, and a
+// port that appeared or went. They go in the same bundle as the changes.
+func staleLearned(changes []Change) []Change {
+	var out []Change
+	for _, ch := range changes {
+		if f, ok := flows.LearnedShadow(ch.Flow); ok {
+			out = append(out, Change{Op: OpDeleteStrict, Flow: f})
+		}
+	}
+	return out
 }

@@ -67,3 +67,26 @@ func BenchmarkDiffResync(b *testing.B) {
 		}
 	}
 }
+
+// A registered port's table 20 entry that moves tunnel, appears or goes
+// brings the strict delete of the learned entry for its VLAN and MAC; other
+// changes bring none.
+func TestStaleLearnedFollowsRegisteredEntries(t *testing.T) {
+	mac, err := flows.ParseMAC("02:00:00:00:0b:01")
+	assert.NoError(t, err)
+	entry := func(tunnel uint32) flows.Flow {
+		return flows.Flow{Table: flows.TableUnicast, Priority: 2, Cookie: flows.PortCookie("blue", "x"),
+			Match:   flows.Match{VLANTCI: flows.VLANMatch(5), EthDst: flows.ExactMAC(mac)},
+			Actions: []flows.Action{flows.PopVLAN{}, flows.SetTunID(5001), flows.Output{Port: tunnel}}}
+	}
+	shadow, ok := flows.LearnedShadow(entry(7))
+	assert.True(t, ok)
+	del := Change{Op: OpDeleteStrict, Flow: shadow}
+	other := flow(21, 1, 9, flows.Output{Port: 3})
+
+	assert.Equal(t, []Change{del}, staleLearned(Diff([]flows.Flow{entry(8)}, []flows.Flow{entry(7)}, nil)), "moved between tunnels")
+	assert.Equal(t, []Change{del}, staleLearned(Diff(nil, []flows.Flow{entry(7)}, nil)), "moved here (or away)")
+	assert.Equal(t, []Change{del}, staleLearned(Diff([]flows.Flow{entry(7)}, nil, nil)), "appeared")
+	assert.Empty(t, staleLearned(Diff([]flows.Flow{entry(7)}, []flows.Flow{entry(7)}, nil)), "unchanged")
+	assert.Empty(t, staleLearned(Diff([]flows.Flow{other}, nil, nil)), "not a registered entry")
+}

@@ -32,6 +32,9 @@ type hostState struct {
 	driftDue bool
 	lastErr  error
 	bridges  map[string]*bridgeState
+	// refused are the bindings the last OVSDB transaction left out because
+	// OVSDB cannot take them: interface -> reason (see syncBindings).
+	refused map[string]string
 }
 
 // newHostState returns the state of a host first seen, with both bridges.

@@ -147,6 +147,7 @@ type stateCollector struct {
 	learned    *prometheus.Desc
 	portDrops  *prometheus.Desc
 	macTable   *prometheus.Desc
+	refused    *prometheus.Desc
 	macLimit   *prometheus.Desc
 }
 
@@ -169,6 +170,8 @@ func newStateCollector() *stateCollector {
 			[]string{"host", "network", "port"}, nil),
 		macTable: prometheus.NewDesc("brtun_mac_table_flows",
 			"Flows in br-tun table 20 of a host (registered remote ports, learned MACs, the miss flow), as of the bridge's last dump; OVS evicts learned MACs when it reaches brtun_mac_table_limit.", []string{"host"}, nil),
+		refused: prometheus.NewDesc("brtun_refused_bindings",
+			"Port bindings the host's OVSDB cannot take (an interface on another bridge, say), left out of its last OVSDB transaction; each such port answers status error with a message.", []string{"host"}, nil),
 		macLimit: prometheus.NewDesc("brtun_mac_table_limit",
 			"The flow limit of br-tun table 20 and the size of br-int's MAC table on every host (--mac-learn-limit; 0: unbounded).", nil, nil),
 	}
@@ -181,6 +184,7 @@ func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.learned
 	ch <- s.portDrops
 	ch <- s.macTable
+	ch <- s.refused
 	ch <- s.macLimit
 }
 
@@ -207,6 +211,7 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if h.macTable >= 0 {
 			ch <- prometheus.MustNewConstMetric(s.macTable, prometheus.GaugeValue, float64(h.macTable), h.name)
 		}
+		ch <- prometheus.MustNewConstMetric(s.refused, prometheus.GaugeValue, float64(h.refused), h.name)
 	}
 }
 
@@ -236,6 +241,7 @@ type hostMetrics struct {
 	// macTable is the flows of br-tun table 20: installed plus learned at
 	// the last dump (-1: br-tun holds nothing brtun knows of yet).
 	macTable int
+	refused  int // bindings the last OVSDB transaction left out
 }
 
 // portName names a port in metrics.
@@ -257,7 +263,7 @@ func (c *Controller) metricState() []hostMetrics {
 	}
 	out := make([]hostMetrics, 0, len(c.hosts))
 	for name, hs := range c.hosts {
-		h := hostMetrics{name: name, learned: map[string]int{}, macTable: -1, portDrops: map[portName]uint64{}}
+		h := hostMetrics{name: name, learned: map[string]int{}, macTable: -1, portDrops: map[portName]uint64{}, refused: len(hs.refused)}
 		if drops := hs.bridges[BrInt].portDrops; len(drops) > 0 {
 			for _, p := range c.desired.byHost[name] {
 				if n, ok := drops[flows.PortCookie(p.Network, p.Name)]; ok {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/brtun/brtun/ovsdb"
 )
 
@@ -21,6 +23,7 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs
 	}
 	uctx, cancel := context.WithTimeout(ctx, c.opts.OVSDBTimeout)
 	defer cancel()
+	var refused map[string]string
 	err = cl.Update(uctx, func(t *ovsdb.Txn) error {
 		if err := t.EnsureHost(hostSpec(in.host, c.opts)); err != nil {
 			return err
@@ -28,8 +31,17 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs
 		if err := t.EnsureTunnels(in.tunnels()); err != nil {
 			return err
 		}
-		return syncBindings(t, in.bindings, cl.Facts())
+		var err error
+		refused, err = syncBindings(t, in.bindings, cl.Facts())
+		return err
 	})
+	c.mu.Lock()
+	hs.refused = refused
+	c.mu.Unlock()
+	for iface, msg := range refused {
+		c.log.Warn("binding left out of the host's OVSDB transaction", zap.String("host", in.host.Name),
+			zap.String("interface", iface), zap.String("reason", msg))
+	}
 	if err != nil {
 		return cl, fmt.Errorf("ovsdb: %w", err)
 	}
@@ -37,21 +49,33 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs
 }
 
 // syncBindings tags every port of this host on br-int and unbinds the
-// bindings brtun made that are no longer desired.
-func syncBindings(t *ovsdb.Txn, bindings []ovsdb.Binding, facts ovsdb.Facts) error {
+// bindings brtun made that are no longer desired. A binding that the
+// host's OVSDB, as the client's cache shows it, cannot take (its interface
+// sits on another bridge, a port of that name has another interface, ...)
+// is left out and returned in refused (interface -> reason), so that one
+// bad port never stalls the host's other changes: they still commit
+// together, in one transaction. Checking against the cache rather than
+// retrying after a failed commit keeps that one transaction in the common
+// case; a binding the cache did not yet show as bad (a race with another
+// OVSDB client) fails the whole commit once, and the retry, against the
+// updated cache, leaves it out.
+func syncBindings(t *ovsdb.Txn, bindings []ovsdb.Binding, facts ovsdb.Facts) (refused map[string]string, err error) {
 	want := map[string]bool{}
 	for _, b := range bindings {
 		want[b.Interface] = true
 		if err := t.BindPort(b); err != nil {
-			return err
+			if refused == nil {
+				refused = map[string]string{}
+			}
+			refused[b.Interface] = err.Error()
 		}
 	}
 	for _, b := range facts.Bindings {
 		if !want[b.Interface] {
 			if err := t.UnbindPort(b.Interface); err != nil {
-				return err
+				return refused, err
 			}
 		}
 	}
-	return nil
+	return refused, nil
 }

@@ -73,6 +73,18 @@ func (c *Controller) PortBound(host, iface string) bool {
 	return false
 }
 
+// PortError is why host's OVSDB cannot take the binding of iface, which
+// the host's last OVSDB transaction left out ("" when it did not). Only the
+// replica that writes the host's OVSDB knows it.
+func (c *Controller) PortError(host, iface string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if hs := c.hosts[host]; hs != nil {
+		return hs.refused[iface]
+	}
+	return ""
+}
+
 // WaitApplied blocks until every bridge whose desired state changed at or
 // after revision rev has installed it. It returns nil, nil then; when ctx
 // ends first it returns the bridges that had not ("HOST/BRIDGE", sorted)

@@ -20,3 +20,23 @@ func (c *compiler) table20() []Flow {
 	}
 	return append(out, c.miss(BrTun, TableUnicast)...)
 }
+
+// LearnedShadow returns the learned entry (as learn() in table 10 writes
+// its match: priority 1, vlan_tci=VLAN/0x0fff, dl_dst=MAC) that a
+// registered port's table 20 flow f stands for, and false when f is not
+// one. When a registered entry appears, changes tunnel or goes (the port
+// moved here, there, or away), a learned entry for the same VLAN and MAC
+// still names the tunnel the MAC was last seen on: the controller deletes
+// it strictly in the same bundle, so no host keeps sending the MAC to its
+// old host once the registered entry is gone or hides it only until it
+// goes.
+func LearnedShadow(f Flow) (Flow, bool) {
+	vid, ok := f.Match.VLANID()
+	if f.Table != TableUnicast || f.Priority != 2 || !ok || f.Match.EthDst == nil || *f.Match.EthDst != *ExactMAC(f.Match.EthDst.Value) {
+		return Flow{}, false
+	}
+	return Flow{
+		Table: TableUnicast, Priority: learnedPriority,
+		Match: Match{VLANTCI: &MaskedU16{Value: vid, Mask: 0x0fff}, EthDst: ExactMAC(f.Match.EthDst.Value)},
+	}, true
+}

@@ -288,7 +288,9 @@ func TestFloodOnlyToCarriers(t *testing.T) {
 
 // TestMACMoveRecovers: VM x moves from h1 to h2 (a new namespace with the
 // same MAC and IP; the old one's link goes down) and its port is updated
-// with PUT. Pings from y on h3 recover within 5 s of the PUT, far below the
+// with PUT. The move deletes the learned entries for x's MAC on h2 (the
+// destination) and h3, so z on h2 reaches x before x sends anything.
+// Pings from y on h3 recover within 5 s of the PUT, far below the
 // 300 s of the learned entry that still points h3 at h1, and every host
 // carrying the network sends x's MAC to h2.
 func TestMACMoveRecovers(t *testing.T) {
@@ -304,18 +306,21 @@ func TestMACMoveRecovers(t *testing.T) {
 	s.waitApplied(30 * time.Second)
 	ok, out := y.Ping(x.IP, 3)
 	require.True(t, ok, "y -> x before the move: %s", out)
+	ok, out = z.Ping(x.IP, 3)
+	require.True(t, ok, "z -> x before the move: %s", out)
 
-	// h3 has learned x's MAC on its tunnel to h1 (priority 1, 300 s).
-	learnedToH1 := func() bool {
-		for _, line := range flowLines(t, h3, "table=20") {
+	// h3 and h2 have learned x's MAC on their tunnel to h1 (priority 1, 300 s).
+	learnedToH1 := func(h *lab.Host) bool {
+		for _, line := range flowLines(t, h, "table=20") {
 			if flows.IsLearned(cookieOf(line)) && strings.Contains(line, "dl_dst="+xMAC) &&
-				outputsTo(line, h3.Ofport(t, tunnelTo(h1))) {
+				outputsTo(line, h.Ofport(t, tunnelTo(h1))) {
 				return true
 			}
 		}
 		return false
 	}
-	require.True(t, learnedToH1(), "h3 must have learned x's MAC on its tunnel to h1")
+	require.True(t, learnedToH1(h3), "h3 must have learned x's MAC on its tunnel to h1")
+	require.True(t, learnedToH1(h2), "h2 must have learned x's MAC on its tunnel to h1")
 
 	// x moves: its old link goes down, a new VM with its MAC and IP comes up on h2.
 	_, err := x.Run("ip", "link", "set", "eth0", "down")
@@ -325,13 +330,22 @@ func TestMACMoveRecovers(t *testing.T) {
 	require.False(t, ok, "before the PUT, y's pings to x must go to the old host and be lost: %s", out)
 	ok, out = y.Ping(z.IP, 2)
 	require.True(t, ok, "positive control y -> z meanwhile: %s", out)
-	require.True(t, learnedToH1(), "the stale learned entry on h3 is still there when the port moves")
+	require.True(t, learnedToH1(h3), "the stale learned entry on h3 is still there when the port moves")
+	require.True(t, learnedToH1(h2), "the stale learned entry on h2 is still there when the port moves")
 
 	start := time.Now()
 	s.brtun.MustDo(200, "PUT", "/v1/networks/blue/ports/mx", map[string]any{
 		"host": h2.Name, "interface": x2.HostIface, "mac": xMAC, "ips": []string{x.IP},
 	}, nil)
 	answered := time.Since(start)
+	// The bundles moving x's registered entries also delete the learned
+	// entries for its MAC (issue 17 item 4): on the destination h2 and on
+	// h3, before x2 has sent anything (it is quiet), and z on h2 reaches it.
+	s.waitApplied(30 * time.Second)
+	assert.False(t, learnedToH1(h2), "h2 (the destination) keeps no learned entry sending x's MAC to h1")
+	assert.False(t, learnedToH1(h3), "h3 keeps no learned entry sending x's MAC to h1")
+	ok, out = z.Ping(x.IP, 2)
+	require.True(t, ok, "z (h2) -> x on h2 right after the move, with no stale learned entry: %s", out)
 	var recovered time.Duration
 	attempts := 0
 	for time.Since(start) < 30*time.Second {

@@ -34,6 +34,7 @@ const (
 const (
 	PortPending = "pending" // the interface is not (yet) on the host's br-int
 	PortBound   = "bound"   // the interface is on br-int and has an ofport
+	PortError   = "error"   // the host's OVSDB cannot take the binding; see the port's message
 )
 
 // Controller is the live side of brtun as the API needs it. All methods
@@ -44,6 +45,9 @@ type Controller interface {
 	HostStatus(host string) HostStatus
 	// PortBound reports whether iface exists on host's br-int with an ofport.
 	PortBound(host, iface string) bool
+	// PortError is why host's OVSDB cannot take the binding of iface (an
+	// interface on another bridge, say), "" when nothing is known against it.
+	PortError(host, iface string) string
 	// WaitApplied blocks until every bridge touched by the change of
 	// revision rev has applied rev (or a later revision), returning nil, nil.
 	// When ctx ends first it returns the bridges that did not apply it

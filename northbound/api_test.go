@@ -23,8 +23,9 @@ import (
 type fakeController struct {
 	mu         sync.Mutex
 	status     map[string]HostStatus
-	bound      map[string]bool // "host/iface"
-	notApplied []string        // when set, WaitApplied waits for ctx and reports these
+	bound      map[string]bool   // "host/iface"
+	refused    map[string]string // "host/iface" -> PortError's message
+	notApplied []string          // when set, WaitApplied waits for ctx and reports these
 	waited     []uint64
 	flows      []FlowEntry
 	flowsErr   error
@@ -33,7 +34,7 @@ type fakeController struct {
 }
 
 func newFakeController() *fakeController {
-	return &fakeController{status: make(map[string]HostStatus), bound: make(map[string]bool)}
+	return &fakeController{status: make(map[string]HostStatus), bound: make(map[string]bool), refused: make(map[string]string)}
 }
 
 func (f *fakeController) HostStatus(host string) HostStatus {
@@ -49,6 +50,12 @@ func (f *fakeController) PortBound(host, iface string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.bound[host+"/"+iface]
+}
+
+func (f *fakeController) PortError(host, iface string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused[host+"/"+iface]
 }
 
 func (f *fakeController) WaitApplied(ctx context.Context, rev uint64) ([]string, error) {
@@ -302,6 +309,7 @@ func TestPorts(t *testing.T) {
 	ctrl.mu.Unlock()
 	r = a.must("GET", "/v1/networks/blue/ports/vm1", "", http.StatusOK)
 	assert.Equal(t, PortBound, r.json(t)["status"], "status follows the controller")
+	assert.NotContains(t, r.json(t), "message", "no message while bound")
 
 	r = a.must("POST", "/v1/networks/blue/ports", `{"name":"vm2","host":"h1","interface":"tap1"}`, http.StatusCreated)
 	assert.JSONEq(t, `{"network":"blue","name":"vm2","host":"h1","interface":"tap1","mac":"02:62:74:00:00:02","port_security_enabled":true,"local_vlan":2,"status":"pending",
@@ -340,6 +348,22 @@ func TestPorts(t *testing.T) {
 
 	a.must("DELETE", "/v1/networks/blue/ports/vm2", "", http.StatusNoContent)
 	assert.Equal(t, codeNotFound, a.must("DELETE", "/v1/networks/blue/ports/vm2", "", http.StatusNotFound).errorCode(t))
+
+	// A binding OVSDB refuses is reported on the port, and the answer can
+	// be sent back as it is.
+	ctrl.mu.Lock()
+	ctrl.refused["h1/tap9"] = "bind tap9: interface is not on br-int"
+	ctrl.mu.Unlock()
+	r = a.must("GET", "/v1/networks/red/ports/r1", "", http.StatusOK)
+	assert.Equal(t, PortError, r.json(t)["status"])
+	assert.Equal(t, "bind tap9: interface is not on br-int", r.json(t)["message"])
+	a.must("PUT", "/v1/networks/red/ports/r1", string(r.body), http.StatusOK)
+	a.must("PATCH", "/v1/networks/red/ports/r1", `{"status":"error","message":"ignored"}`, http.StatusOK)
+	ctrl.mu.Lock()
+	delete(ctrl.refused, "h1/tap9")
+	ctrl.mu.Unlock()
+	r = a.must("GET", "/v1/networks/red/ports/r1", "", http.StatusOK)
+	assert.Equal(t, PortPending, r.json(t)["status"], "back to pending once OVSDB takes it")
 }
 
 // TestRejectedRequestsStoreNothing sends one request per error class and
@@ -601,4 +625,27 @@ func TestConcurrentRequests(t *testing.T) {
 	}
 	assert.Len(t, segs, 20)
 	assert.Equal(t, uint64(21), a.revision())
+}
+
+// A port that would take a host's br-tun table 20 past its share of
+// --mac-learn-limit is refused with 409, naming the host and the limit.
+func TestPortOverMACLearnLimitConflicts(t *testing.T) {
+	a := newTestAPI(t, nil, func(o *Options) {
+		s := topology.NewMemoryStore(topology.WithMACLearnLimit(4)) // 3 registered entries: the miss flow and 2 MACs
+		t.Cleanup(func() { _ = s.Close() })
+		o.Store = s
+	})
+	a.must("POST", "/v1/hosts", h1Body, http.StatusCreated)
+	a.must("POST", "/v1/hosts", h2Body, http.StatusCreated)
+	a.must("POST", "/v1/networks", blueBody, http.StatusCreated)
+	a.must("POST", "/v1/networks/blue/ports", `{"name":"a","host":"h1","interface":"tap0","mac":"02:00:00:00:00:01"}`, http.StatusCreated)
+	a.must("POST", "/v1/networks/blue/ports", `{"name":"b1","host":"h2","interface":"tap1","mac":"02:00:00:00:00:02"}`, http.StatusCreated)
+	a.must("POST", "/v1/networks/blue/ports", `{"name":"b2","host":"h2","interface":"tap2","mac":"02:00:00:00:00:03"}`, http.StatusCreated)
+	r := a.must("POST", "/v1/networks/blue/ports", `{"name":"b3","host":"h2","interface":"tap3","mac":"02:00:00:00:00:04"}`, http.StatusConflict)
+	assert.Equal(t, codeConflict, r.errorCode(t))
+	assert.Contains(t, string(r.body), `host \"h1\" would hold 4 registered entries in br-tun table 20`)
+	assert.Contains(t, string(r.body), "--mac-learn-limit is 4")
+	a.must("GET", "/v1/networks/blue/ports/b3", "", http.StatusNotFound)
+	// Positive control: on h1 itself the port adds nothing to h1's table 20.
+	a.must("POST", "/v1/networks/blue/ports", `{"name":"b3","host":"h1","interface":"tap3","mac":"02:00:00:00:00:04"}`, http.StatusCreated)
 }

@@ -378,7 +378,7 @@ func TestOpenAPIHealthAndEnums(t *testing.T) {
 	for _, v := range obj(t, obj(t, port, "properties"), "status")["enum"].([]any) {
 		status = append(status, v.(string))
 	}
-	assert.ElementsMatch(t, []string{PortPending, PortBound}, status)
+	assert.ElementsMatch(t, []string{PortPending, PortBound, PortError}, status)
 
 	a := newTestAPI(t, nil)
 	r := a.must("GET", "/healthz", "", http.StatusOK)
@@ -419,7 +419,7 @@ func TestOpenAPIRequiredFieldsMatchBehaviour(t *testing.T) {
 			setup: []string{hostSetup, netSetup}, needs: map[string]string{"mac": "allowed_address_pairs"}},
 		{schema: "PortUpdate", method: "PUT", path: "/v1/networks/blue/ports/vm1",
 			body: `{"name":"vm1","host":"h1","interface":"tap1","mac":"02:00:00:00:00:02","ips":["198.18.0.2"],"device_id":"c1","admin_state_up":false,
-				"description":"web","tags":["a"],"network":"blue","local_vlan":1,"revision_number":3,"status":"bound",` +
+				"description":"web","tags":["a"],"network":"blue","local_vlan":1,"revision_number":3,"status":"error","message":"ignored",` +
 				`"port_security_enabled":true,"allowed_address_pairs":[{"ip_address":"198.18.0.100"}]}`,
 			setup: []string{hostSetup, netSetup, portSetup}, needs: map[string]string{"mac": "allowed_address_pairs"}},
 		{schema: "SubnetRequest", method: "POST", path: "/v1/networks/blue/subnets",

@@ -52,12 +52,15 @@ type PortUpdate struct {
 	LocalVLAN      *uint16 `json:"local_vlan,omitempty"`
 	RevisionNumber *uint64 `json:"revision_number,omitempty"`
 	Status         string  `json:"status,omitempty"`
+	Message        string  `json:"message,omitempty"`
 }
 
 // PortView is a port as the API shows it.
 type PortView struct {
 	topology.Port
-	Status string `json:"status"` // PortPending or PortBound
+	Status string `json:"status"` // PortPending, PortBound or PortError
+	// Message says why the status is PortError.
+	Message string `json:"message,omitempty"`
 }
 
 // PortList is the body of GET /v1/ports and GET /v1/networks/{network}/ports.
@@ -118,8 +121,8 @@ func (a *API) updatePort(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = decodeBody(w, r, &req)
 	}
-	if err == nil && req.Status != "" && req.Status != PortPending && req.Status != PortBound {
-		err = fieldErr("status", "%q is not a port status (want %s or %s)", req.Status, PortPending, PortBound)
+	if err == nil && req.Status != "" && !validPortStatus(req.Status) {
+		err = fieldErr("status", "%q is not a port status (want %s, %s or %s)", req.Status, PortPending, PortBound, PortError)
 	}
 	if err != nil {
 		a.writeError(w, r, err)
@@ -173,8 +176,8 @@ func (a *API) patchPort(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		if next.Status != PortPending && next.Status != PortBound {
-			return fieldErr("status", "%q is not a port status (want %s or %s)", next.Status, PortPending, PortBound)
+		if !validPortStatus(next.Status) {
+			return fieldErr("status", "%q is not a port status (want %s, %s or %s)", next.Status, PortPending, PortBound, PortError)
 		}
 		if v, ok := patch["port_security_enabled"]; ok && v == nil {
 			next.PortSecurityEnabled = true // null: back to the default
@@ -295,9 +298,21 @@ func (a *API) deletePort(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) portView(p topology.Port) PortView {
-	status := PortPending
-	if a.ctrl != nil && a.ctrl.PortBound(p.Host, p.Interface) {
-		status = PortBound
+	v := PortView{Port: p, Status: PortPending}
+	switch {
+	case a.ctrl == nil:
+	case a.ctrl.PortBound(p.Host, p.Interface):
+		v.Status = PortBound
+	default:
+		if msg := a.ctrl.PortError(p.Host, p.Interface); msg != "" {
+			v.Status, v.Message = PortError, msg
+		}
 	}
-	return PortView{Port: p, Status: status}
+	return v
+}
+
+// validPortStatus reports whether s is a status a port view may carry
+// (PUT and PATCH accept a GET's answer back; status is live and ignored).
+func validPortStatus(s string) bool {
+	return s == PortPending || s == PortBound || s == PortError
 }

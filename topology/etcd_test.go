@@ -22,9 +22,9 @@ func etcdClient(t *testing.T, srv *etcdtest.Server) *clientv3.Client {
 	return cli
 }
 
-func newTestEtcdStore(t *testing.T, cli *clientv3.Client, prefix string) Store {
+func newTestEtcdStore(t *testing.T, cli *clientv3.Client, prefix string, opts ...Option) Store {
 	t.Helper()
-	s, err := NewEtcdStore(EtcdOptions{Client: cli, Prefix: prefix, RequestTimeout: time.Second})
+	s, err := NewEtcdStore(EtcdOptions{Client: cli, Prefix: prefix, RequestTimeout: time.Second}, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s

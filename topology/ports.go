@@ -13,7 +13,10 @@ func (s *store) CreatePort(ctx context.Context, req Port) (Port, uint64, error) 
 		if _, err := mustGetNetwork(t, p.Network); err != nil {
 			return err
 		}
-		var err error
+		guard, err := s.guardMACTable(t)
+		if err != nil {
+			return err
+		}
 		if p, err = normalizePort(p); err != nil {
 			return err
 		}
@@ -37,7 +40,10 @@ func (s *store) CreatePort(ctx context.Context, req Port) (Port, uint64, error) 
 			return err
 		}
 		p.RevisionNumber = rev
-		return putPort(t, p)
+		if err := putPort(t, p); err != nil {
+			return err
+		}
+		return guard.check(t)
 	})
 	if err != nil {
 		return Port{}, 0, fmt.Errorf("create port %q in network %q: %w", p.Name, p.Network, err)
@@ -53,6 +59,10 @@ func (s *store) UpdatePort(ctx context.Context, network, name string, ifMatch If
 			return err
 		}
 		if err := ifMatch.check(old.RevisionNumber); err != nil {
+			return err
+		}
+		guard, err := s.guardMACTable(t)
+		if err != nil {
 			return err
 		}
 		p = old
@@ -107,7 +117,10 @@ func (s *store) UpdatePort(ctx context.Context, network, name string, ifMatch If
 			}
 		}
 		p.RevisionNumber = rev
-		return putPort(t, p)
+		if err := putPort(t, p); err != nil {
+			return err
+		}
+		return guard.check(t)
 	})
 	if err != nil {
 		return Port{}, 0, fmt.Errorf("update port %q in network %q: %w", name, network, err)

@@ -107,8 +107,9 @@ type Store interface {
 // store implements Store over a backend; all validation and allocation
 // logic lives here, once, for every backend.
 type store struct {
-	be        backend
-	macPrefix MACPrefix // of generated MACs
+	be            backend
+	macPrefix     MACPrefix // of generated MACs
+	macLearnLimit int       // br-tun table 20 flow limit, see WithMACLearnLimit
 
 	mu       sync.Mutex // guards watchers, last, closed
 	watchers map[chan uint64]struct{}

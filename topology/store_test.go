@@ -17,19 +17,25 @@ import (
 // backends runs a test against every Store implementation.
 func backends(t *testing.T, test func(t *testing.T, s Store)) {
 	t.Helper()
+	backendsWith(t, nil, test)
+}
+
+// backendsWith runs test against each backend opened with opts.
+func backendsWith(t *testing.T, opts []Option, test func(t *testing.T, s Store)) {
+	t.Helper()
 	t.Run("memory", func(t *testing.T) {
-		s := NewMemoryStore()
+		s := NewMemoryStore(opts...)
 		t.Cleanup(func() { require.NoError(t, s.Close()) })
 		test(t, s)
 	})
 	t.Run("bolt", func(t *testing.T) {
-		s, err := OpenBoltStore(t.TempDir())
+		s, err := OpenBoltStore(t.TempDir(), opts...)
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, s.Close()) })
 		test(t, s)
 	})
 	t.Run("etcd", func(t *testing.T) {
-		s := newTestEtcdStore(t, etcdClient(t, etcdtest.Start(t)), DefaultEtcdPrefix)
+		s := newTestEtcdStore(t, etcdClient(t, etcdtest.Start(t)), DefaultEtcdPrefix, opts...)
 		test(t, s)
 	})
 }

@@ -39,6 +39,7 @@ func (c fakeController) HostStatus(string) northbound.HostStatus { return northb
 func (c fakeController) PortBound(host, iface string) bool {
 	return host == "h1" && c.dp.hasLink(iface) && !c.dp.neverBind
 }
+func (c fakeController) PortError(string, string) string                       { return "" }
 func (c fakeController) WaitApplied(context.Context, uint64) ([]string, error) { return nil, nil }
 func (c fakeController) DumpFlows(context.Context, string, string, int) ([]northbound.FlowEntry, error) {
 	return nil, nil

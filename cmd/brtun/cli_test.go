@@ -28,7 +28,8 @@ func (c *cliController) HostStatus(host string) northbound.HostStatus {
 	}}
 }
 
-func (c *cliController) PortBound(host, iface string) bool { return iface == "tap0" }
+func (c *cliController) PortBound(host, iface string) bool   { return iface == "tap0" }
+func (c *cliController) PortError(host, iface string) string { return "" }
 
 func (c *cliController) WaitApplied(ctx context.Context, rev uint64) ([]string, error) {
 	c.mu.Lock()

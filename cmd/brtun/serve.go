@@ -22,6 +22,7 @@ import (
 	"github.com/brtun/brtun/controller"
 	"github.com/brtun/brtun/northbound"
 	"github.com/brtun/brtun/ofswitch"
+	"github.com/brtun/brtun/topology"
 )
 
 type serveOptions struct {
@@ -102,7 +103,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	sec.warn(log, o.apiListen)
 
-	store, err := o.store.open(o.dataDir, o.apiListen, log)
+	store, err := o.store.open(o.dataDir, o.apiListen, log, topology.WithMACLearnLimit(o.macLearnLimit))
 	if err != nil {
 		return err
 	}
@@ -259,7 +260,8 @@ func (a apiController) HostStatus(host string) northbound.HostStatus {
 	return out
 }
 
-func (a apiController) PortBound(host, iface string) bool { return a.c.PortBound(host, iface) }
+func (a apiController) PortBound(host, iface string) bool   { return a.c.PortBound(host, iface) }
+func (a apiController) PortError(host, iface string) string { return a.c.PortError(host, iface) }
 
 func (a apiController) WaitApplied(ctx context.Context, rev uint64) ([]string, error) {
 	return a.c.WaitApplied(ctx, rev)

@@ -90,8 +90,9 @@ func (s *openedStore) Close() error {
 	return err
 }
 
-// open checks the flags and opens the store they name.
-func (o storeOptions) open(dataDir, apiListen string, log *zap.Logger) (*openedStore, error) {
+// open checks the flags and opens the store they name, with the extra
+// store options given.
+func (o storeOptions) open(dataDir, apiListen string, log *zap.Logger, extra ...topology.Option) (*openedStore, error) {
 	var prefix topology.MACPrefix // zero: the default
 	if o.macPrefix != "" {
 		var err error
@@ -104,7 +105,7 @@ func (o storeOptions) open(dataDir, apiListen string, log *zap.Logger) (*openedS
 		if o.etcdEndpoints != "" || o.etcdCert != "" || o.etcdKey != "" || o.etcdCA != "" || o.replicaName != "" {
 			return nil, errors.New("--etcd-* and --replica-name need --store etcd")
 		}
-		s, err := topology.OpenBoltStore(dataDir, topology.WithMACPrefix(prefix))
+		s, err := topology.OpenBoltStore(dataDir, append(extra, topology.WithMACPrefix(prefix))...)
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +127,7 @@ func (o storeOptions) open(dataDir, apiListen string, log *zap.Logger) (*openedS
 	if err != nil {
 		return nil, err
 	}
-	s, err := topology.NewEtcdStore(topology.EtcdOptions{Client: cli, Prefix: o.etcdPrefix}, topology.WithMACPrefix(prefix))
+	s, err := topology.NewEtcdStore(topology.EtcdOptions{Client: cli, Prefix: o.etcdPrefix}, append(extra, topology.WithMACPrefix(prefix))...)
 	if err != nil {
 		_ = cli.Close()
 		return nil, err
