@@ -72,7 +72,8 @@ func TestRestartDiffsAgainstTheDumpStartedAhead(t *testing.T) {
 	tun := l.connect("h1", BrTun, append([]flows.Flow{learned, stray}, wantTun[1:]...)...)
 	<-first.Done() // the newer connection replaces it
 	seen := failures(l, "h1")
-	require.Eventually(t, func() bool { return failures(l, "h1") >= seen+2 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return failures(l, "h1") >= seen+2 && tun.count("dump") > 0 }, 10*time.Second, 10*time.Millisecond,
+		"h1's reconciles go on, and the new connection is dumped")
 	for _, s := range []*testSwitch{first, integ, tun} {
 		assert.Equal(t, []string{"dump"}, s.history(), "no flow is sent without the OVSDB facts; one dump serves every reconcile")
 	}

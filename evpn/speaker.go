@@ -45,7 +45,7 @@ type Speaker struct {
 	srv      *server.BgpServer
 	onUpdate func(State)
 	cancel   context.CancelFunc
-	// unregister removes the metrics collector (Stop); nil without metrics.
+	// unregister removes the metrics collector (Stop); a no-op without metrics.
 	unregister func()
 	done       chan struct{}
 	kick       chan struct{}
@@ -112,8 +112,20 @@ func Start(ctx context.Context, o Options, initial Desired, peers []Peer) (*Spea
 			}
 		}
 	}
+	// Register first: a second speaker on the same registry fails here,
+	// before its BgpServer starts (GoBGP's StartBgp writes package-level
+	// settings that a running speaker reads).
+	unregister := func() {}
+	if o.Metrics != nil {
+		c := &collector{s: s}
+		if err := o.Metrics.Register(c); err != nil {
+			return nil, fmt.Errorf("bgp: register metrics: %w", err)
+		}
+		unregister = func() { o.Metrics.Unregister(c) }
+	}
 	go s.srv.Serve()
 	if err := s.startBGP(ctx); err != nil {
+		unregister()
 		s.srv.Stop()
 		return nil, err
 	}
@@ -121,30 +133,26 @@ func Start(ctx context.Context, o Options, initial Desired, peers []Peer) (*Spea
 	s.cancel = cancel
 	if err := s.watch(runCtx); err != nil {
 		cancel()
+		unregister()
 		s.srv.Stop()
 		return nil, err
 	}
 	if err := s.reconcile(ctx); err != nil {
 		cancel()
+		unregister()
 		s.srv.Stop()
 		return nil, err
 	}
 	if err := s.SetPeers(ctx, peers); err != nil {
 		cancel()
+		unregister()
 		s.srv.Stop()
 		return nil, err
 	}
 	if len(s.held) > 0 {
 		time.AfterFunc(cfg.GracefulRestart.restartTime(), func() { s.release(nil) })
 	}
-	if o.Metrics != nil {
-		c := &collector{s: s}
-		if err := o.Metrics.Register(c); err != nil {
-			s.Stop()
-			return nil, fmt.Errorf("bgp: register metrics: %w", err)
-		}
-		s.unregister = func() { o.Metrics.Unregister(c) }
-	}
+	s.unregister = unregister
 	s.runs = true
 	go s.run(runCtx)
 	return s, nil
