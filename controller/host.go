@@ -32,7 +32,13 @@ type hostState struct {
 	driftDue bool
 	lastErr  error
 	bridges  map[string]*bridgeState
+	// ofports maps br-int ofports to the up local ports on them, as the
+	// last reconcile saw them: packet-ins name their port by in_port.
+	ofports map[uint32]portRef
 }
+
+// portRef names a port.
+type portRef struct{ network, name string }
 
 // newHostState returns the state of a host first seen, with both bridges.
 func newHostState(name string) *hostState {
@@ -95,6 +101,17 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		c.autobind(ctx, hs, snap, in, facts.Marked)
 	}
 	view := buildView(in, facts)
+	if cl != nil {
+		ofports := make(map[uint32]portRef, len(view.LocalPorts))
+		for _, p := range view.LocalPorts {
+			if p.Ofport > 0 {
+				ofports[p.Ofport] = portRef{p.Network, p.Name}
+			}
+		}
+		c.mu.Lock()
+		hs.ofports = ofports
+		c.mu.Unlock()
+	}
 	set := c.opts.compile(view)
 	for _, s := range set.Skipped {
 		log.Debug("left out of the pipeline", zap.String("reason", s))

@@ -24,6 +24,11 @@ type InPort struct{}
 // Normal hands the packet to the switch's normal L2 processing (NORMAL).
 type Normal struct{}
 
+// ToController sends the whole packet to the controller as a packet-in
+// (output to CONTROLLER with max_len 65535, no buffering; OVS prints
+// CONTROLLER:65535). The flow's cookie travels with it.
+type ToController struct{}
+
 // GotoTable is the OpenFlow 1.3 goto_table instruction; it must be the last
 // action and go to a higher table.
 type GotoTable struct{ Table uint8 }
@@ -100,18 +105,19 @@ type LearnSpec struct {
 // Desired flows never contain it.
 type Raw struct{ Bytes []byte }
 
-func (Output) isAction()    {}
-func (InPort) isAction()    {}
-func (Normal) isAction()    {}
-func (GotoTable) isAction() {}
-func (Resubmit) isAction()  {}
-func (PushVLAN) isAction()  {}
-func (PopVLAN) isAction()   {}
-func (SetField) isAction()  {}
-func (Load) isAction()      {}
-func (Move) isAction()      {}
-func (Learn) isAction()     {}
-func (Raw) isAction()       {}
+func (Output) isAction()       {}
+func (InPort) isAction()       {}
+func (Normal) isAction()       {}
+func (ToController) isAction() {}
+func (GotoTable) isAction()    {}
+func (Resubmit) isAction()     {}
+func (PushVLAN) isAction()     {}
+func (PopVLAN) isAction()      {}
+func (SetField) isAction()     {}
+func (Load) isAction()         {}
+func (Move) isAction()         {}
+func (Learn) isAction()        {}
+func (Raw) isAction()          {}
 
 // OutputTo returns the canonical action for an OpenFlow output to port:
 // InPort or Normal for those reserved ports, Output otherwise.
@@ -172,6 +178,9 @@ func (InPort) String() string { return "IN_PORT" }
 
 // String implements Action.
 func (Normal) String() string { return "NORMAL" }
+
+// String implements Action.
+func (ToController) String() string { return "CONTROLLER:65535" }
 
 // String implements Action.
 func (a GotoTable) String() string { return "goto_table:" + strconv.Itoa(int(a.Table)) }

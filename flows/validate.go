@@ -218,7 +218,7 @@ func checkAction(t Table, m Match, a Action, last bool) []error {
 		if a.Port == 0 || a.Port >= PortMax {
 			add("output to %d: use an ordinary port (InPort/Normal for reserved ones)", a.Port)
 		}
-	case InPort, Normal, PopVLAN:
+	case InPort, Normal, PopVLAN, ToController:
 	case GotoTable:
 		if !last {
 			add("goto_table must be the last action")

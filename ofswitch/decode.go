@@ -329,6 +329,9 @@ func decodeAction(typ uint16, a []byte) flows.Action {
 		}
 		port := binary.BigEndian.Uint32(a[4:8])
 		if port == flows.PortController { // its max_len shows in OVS's text
+			if binary.BigEndian.Uint16(a[8:10]) == 0xffff {
+				return flows.ToController{}
+			}
 			return nil
 		}
 		return flows.OutputTo(port)

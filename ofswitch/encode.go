@@ -315,6 +315,8 @@ func appendAction(b []byte, a flows.Action) ([]byte, error) {
 		return appendOutput(b, flows.PortInPort), nil
 	case flows.Normal:
 		return appendOutput(b, flows.PortNormal), nil
+	case flows.ToController:
+		return appendOutput(b, flows.PortController), nil
 	case flows.Resubmit:
 		b = appendNXHeader(b, 16, of13.NXAST_RESUBMIT_TABLE)
 		b = binary.BigEndian.AppendUint16(b, of13.OFPP_IN_PORT)
