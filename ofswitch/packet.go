@@ -80,6 +80,6 @@ func (c *Conn) PacketOut(port uint32, frame []byte) error {
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	m = withXid(m, c.takeXidLocked())
+	m = withXid(m, c.takeXid())
 	return c.writeLocked([]Message{m})
 }

@@ -1,6 +1,7 @@
 package ofswitch
 
 import (
+	"context"
 	"encoding/binary"
 	"testing"
 
@@ -62,4 +63,33 @@ func FuzzParsePacketIn(f *testing.F) {
 		}
 		_, _ = ParsePacketIn(Message(b))
 	})
+}
+
+// TestPacketInToPacketOutOverAConn: a PACKET_IN from the switch reaches
+// OnMessage on the reader goroutine, a PacketOut sent from there reaches the
+// switch, and the connection keeps answering (echo) afterwards.
+func TestPacketInToPacketOutOverAConn(t *testing.T) {
+	opts := testOptions(t)
+	opts.OnMessage = func(c *Conn, m Message) {
+		pi, err := ParsePacketIn(m)
+		if assert.NoError(t, err) {
+			assert.NoError(t, c.PacketOut(pi.InPort, pi.Data))
+		}
+	}
+	c, f := dialFake(t, 1, opts)
+	frame := []byte{0xaa, 0xbb, 0xcc}
+	require.NoError(t, f.write(packetIn(20, 1, 4, frame)))
+	for {
+		m := f.read()
+		if m.Type() == typeEchoRequest {
+			continue
+		}
+		require.Equal(t, typePacketOut, m.Type())
+		assert.Equal(t, uint32(4), binary.BigEndian.Uint32(m.Body()[20:24]))
+		assert.Equal(t, frame, []byte(m.Body()[32:]))
+		break
+	}
+	f.serve(func(Message) {})
+	_, err := c.Echo(context.Background())
+	require.NoError(t, err, "the connection still works")
 }
