@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/brtun/brtun/dhcp"
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/testbed/lab"
 	"github.com/brtun/brtun/topology"
@@ -342,4 +343,58 @@ func TestDHCP(t *testing.T) {
 	assert.LessOrEqual(t, during-base, 2*time.Second, "the flood delays another VM's lease by at most 2 s")
 	assert.Greater(t, brtunSeries(t, s.brtun, `brtun_dhcp_dropped_total{reason="rate_limited"}`)-limitedBefore, 1000.0,
 		"brtun rate-limited the flooding port")
+}
+
+// TestDHCPv6AndRA: a VM with accept_ra gets its SLAAC address and default
+// route from brtun's router advertisement (answering its solicitation), and
+// `dhclient -6` the port's address on a dhcpv6-stateful subnet.
+func TestDHCPv6AndRA(t *testing.T) {
+	s := newScenario(t, 1, daemonOptions{Advertise: true, ExtraArgs: []string{"--dhcp-lease-time", "16s"}})
+	h1 := s.lab.Hosts[0]
+	s.network("six", topology.VXLAN, 6001)
+	s.brtun.MustDo(201, "POST", "/v1/networks/six/subnets", map[string]any{
+		"name": "slaac", "cidr": "2001:db8:100::/64", "ipv6_address_mode": "slaac"}, nil)
+	s.brtun.MustDo(201, "POST", "/v1/networks/six/subnets", map[string]any{
+		"name": "stateful", "cidr": "2001:db8:101::/64", "ipv6_address_mode": "dhcpv6-stateful",
+		"dns_servers": []string{"2001:db8:101::53"}}, nil)
+	v := s.dhcpVM(h1, "v6", "six", "02:00:00:0d:06:01", true, "")
+	s.waitApplied(30 * time.Second)
+	var slaac, stateful string
+	for _, ip := range v.Port.IPs {
+		switch {
+		case strings.HasPrefix(ip, "2001:db8:100:"):
+			slaac = ip
+		case strings.HasPrefix(ip, "2001:db8:101:"):
+			stateful = ip
+		}
+	}
+	require.NotEmpty(t, slaac, "IPAM gave the port its EUI-64 address: %v", v.Port.IPs)
+	require.NotEmpty(t, stateful, "IPAM gave the port a stateful address: %v", v.Port.IPs)
+
+	// The link comes up again now that the port's flows are in: the
+	// kernel solicits routers, brtun answers.
+	_, err := v.Run("ip", "link", "set", "eth0", "down")
+	require.NoError(t, err)
+	_, err = v.Run("ip", "link", "set", "eth0", "up")
+	require.NoError(t, err)
+	router := flows.RouterMAC("six")
+	routerLL := dhcp.LinkLocal(net.HardwareAddr(router[:])).String()
+	ok := waitUntil(20*time.Second, func() bool {
+		out, _ := v.Run("ip", "-6", "addr", "show", "dev", "eth0")
+		return strings.Contains(out, slaac+"/64")
+	})
+	out, _ := v.Run("ip", "-6", "addr", "show", "dev", "eth0")
+	require.True(t, ok, "SLAAC address %s from brtun's RA: %s", slaac, out)
+	route, err := v.Run("ip", "-6", "route", "show", "default")
+	require.NoError(t, err)
+	assert.Contains(t, route, "via "+routerLL, "default route via the router's link-local")
+	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="ra"}`), "a solicited RA was sent")
+
+	script, ev := v.script(t, "dhclient6")
+	v.start(t, "dhclient6", "dhclient", "-6", "-d", "-v", "-sf", script,
+		"-pf", filepath.Join(v.dir, "dhclient6.pid"), "-lf", filepath.Join(v.dir, "dhclient6.leases"), "eth0")
+	bound := waitEvent(t, ev, "BOUND6", 1, 20*time.Second)
+	assert.Equal(t, stateful, bound["new_ip6_address"])
+	assert.Equal(t, "2001:db8:101::53", bound["new_dhcp6_name_servers"])
+	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="dhcp6"}`))
 }
