@@ -160,6 +160,12 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 			}
 			continue // another replica programs this bridge
 		}
+		if b == BrInt && usesMeter(set.BrInt) {
+			if err := c.ensureMeter(ctx, bs, conn); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
+				continue // flows naming a missing meter would be refused
+			}
+		}
 		err := c.syncBridge(ctx, bs, conn, set, flowsBridge(b))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))

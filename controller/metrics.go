@@ -26,6 +26,7 @@ type Metrics struct {
 	packetIns   prometheus.Counter
 	answers     *prometheus.CounterVec
 	pinDrops    *prometheus.CounterVec
+	meterMods   prometheus.Counter
 	state       *stateCollector
 }
 
@@ -87,11 +88,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Packet-ins not answered, by reason (malformed, unknown_port, not_master, rate_limited, queue_full, " +
 				"unknown_mac, no_address, not_for_us, config, no_answer, panic, send_failed).",
 		}, []string{"reason"}),
+		meterMods: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "openflow", Name: "meter_mods_total",
+			Help: "Meter modifications sent (br-int's DHCP meter, added or changed); a restart that finds it right sends none.",
+		}),
 		state: newStateCollector(),
 	}
 	reg.MustRegister(m.reconciles, m.skips, m.invalid, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects,
-		m.packetIns, m.answers, m.pinDrops, m.state)
+		m.packetIns, m.answers, m.pinDrops, m.meterMods, m.state)
 	return m
+}
+
+func (m *Metrics) meterMod() {
+	if m != nil {
+		m.meterMods.Inc()
+	}
 }
 
 func (m *Metrics) packetIn() {

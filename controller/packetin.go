@@ -32,6 +32,12 @@ type DHCPOptions struct {
 	// requests is answered at that rate and the others are not held up.
 	PortRate  float64
 	PortBurst int
+	// MeterRate and MeterBurst are br-int's DHCP meter (packets per
+	// second; defaults 2000 and 500): what one bridge sends brtun in all.
+	// It is above one flooding VM's 1000/s, so the per-port limit, not the
+	// meter, decides whose requests are answered.
+	MeterRate  int
+	MeterBurst int
 	// RAInterval is the mean interval of the periodic router
 	// advertisements (default and at most 600s); each is jittered by
 	// ±25% (less than RFC 4861's MaxRtrAdvInterval).
@@ -50,6 +56,12 @@ func (o DHCPOptions) withDefaults() DHCPOptions {
 	}
 	if o.PortBurst <= 0 {
 		o.PortBurst = 20
+	}
+	if o.MeterRate <= 0 {
+		o.MeterRate = 2000
+	}
+	if o.MeterBurst <= 0 {
+		o.MeterBurst = 500
 	}
 	if o.RAInterval <= 0 || o.RAInterval > 600*time.Second {
 		o.RAInterval = 600 * time.Second

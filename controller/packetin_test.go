@@ -64,7 +64,7 @@ func catchFlows(sw *pktSwitch, network, port string) []flows.Flow {
 	var out []flows.Flow
 	for _, f := range sw.flows() {
 		if f.Table == flows.TableIntDHCP && f.Cookie == flows.PortCookie(network, port) &&
-			len(f.Actions) == 1 && f.Actions[0] == (flows.ToController{}) {
+			len(f.Actions) == 2 && f.Actions[0] == (flows.Meter{ID: flows.DHCPMeter}) && f.Actions[1] == (flows.ToController{}) {
 			out = append(out, f)
 		}
 	}

@@ -24,6 +24,11 @@ type InPort struct{}
 // Normal hands the packet to the switch's normal L2 processing (NORMAL).
 type Normal struct{}
 
+// Meter passes the packet through an OpenFlow meter (the OpenFlow 1.3
+// meter instruction): packets over the meter's rate are dropped. It must be
+// the first action; OVS prints it meter:ID.
+type Meter struct{ ID uint32 }
+
 // ToController sends the whole packet to the controller as a packet-in
 // (output to CONTROLLER with max_len 65535, no buffering; OVS prints
 // CONTROLLER:65535). The flow's cookie travels with it.
@@ -109,6 +114,7 @@ func (Output) isAction()       {}
 func (InPort) isAction()       {}
 func (Normal) isAction()       {}
 func (ToController) isAction() {}
+func (Meter) isAction()        {}
 func (GotoTable) isAction()    {}
 func (Resubmit) isAction()     {}
 func (PushVLAN) isAction()     {}
@@ -178,6 +184,9 @@ func (InPort) String() string { return "IN_PORT" }
 
 // String implements Action.
 func (Normal) String() string { return "NORMAL" }
+
+// String implements Action.
+func (a Meter) String() string { return "meter:" + strconv.FormatUint(uint64(a.ID), 10) }
 
 // String implements Action.
 func (ToController) String() string { return "CONTROLLER:65535" }

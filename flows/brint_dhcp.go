@@ -8,6 +8,14 @@ const (
 	icmp6RouterSolic uint8  = 133
 )
 
+// DHCPMeter is the OpenFlow meter every br-int's catch flows go through:
+// it bounds what one bridge sends brtun (the controller reconciles it, see
+// controller.DHCPOptions). MeterMax is the highest meter id OpenFlow allows.
+const (
+	DHCPMeter uint32 = 1
+	MeterMax  uint32 = 0xffff0000
+)
+
 // Priorities of br-int table 20.
 const (
 	dhcpCatchPrio  uint16 = 2
@@ -16,7 +24,8 @@ const (
 
 // intDHCP emits br-int table 20: from a VM port of a network with a
 // DHCP-enabled subnet, DHCP and DHCPv6 client messages and router
-// solicitations go to the controller under the port's cookie, which with
+// solicitations go through the bridge's DHCP meter to the controller under
+// the port's cookie, which with
 // in_port names the port (priority 2); ARP requests from the network's VM
 // ports (reg0 = its local VLAN) for its DHCP server identifiers are answered
 // with the network's router MAC, in the datapath, so that clients renewing
@@ -30,11 +39,11 @@ func (c *compiler) intDHCP() []Flow {
 		}
 		out = append(out,
 			p.flow(TableIntDHCP, dhcpCatchPrio, Match{EthType: Ptr(EthTypeIPv4), IPProto: Ptr(IPProtoUDP),
-				UDPSrc: Ptr(udpDHCPClient), UDPDst: Ptr(udpDHCPServer)}, ToController{}),
+				UDPSrc: Ptr(udpDHCPClient), UDPDst: Ptr(udpDHCPServer)}, Meter{ID: DHCPMeter}, ToController{}),
 			p.flow(TableIntDHCP, dhcpCatchPrio, Match{EthType: Ptr(EthTypeIPv6), IPProto: Ptr(IPProtoUDP),
-				UDPSrc: Ptr(udpDHCPv6Client), UDPDst: Ptr(udpDHCPv6Server)}, ToController{}),
+				UDPSrc: Ptr(udpDHCPv6Client), UDPDst: Ptr(udpDHCPv6Server)}, Meter{ID: DHCPMeter}, ToController{}),
 			p.flow(TableIntDHCP, dhcpCatchPrio, Match{EthType: Ptr(EthTypeIPv6), IPProto: Ptr(IPProtoICMPv6),
-				ICMPv6Type: Ptr(icmp6RouterSolic)}, ToController{}))
+				ICMPv6Type: Ptr(icmp6RouterSolic)}, Meter{ID: DHCPMeter}, ToController{}))
 	}
 	for _, n := range c.networks {
 		if !c.hasDHCPPort(n.Name) {

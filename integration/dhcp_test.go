@@ -301,6 +301,14 @@ func TestDHCP(t *testing.T) {
 	// a1's and a2's renewals may come in meanwhile: at most a few.
 	assert.LessOrEqual(t, pinsPlain-pinsBefore, 4.0, "plain's DISCOVERs raised no packet-in")
 
+	// The catch flows go through br-int's DHCP meter, set once.
+	for _, h := range []*lab.Host{h1, h2} {
+		meters, err := h.Ofctl("dump-meters", "br-int")
+		require.NoError(t, err)
+		assert.Contains(t, meters, "meter=1 pktps burst bands=\ntype=drop rate=2000 burst_size=500", "%s: %s", h.Name, meters)
+	}
+	assert.Equal(t, 2.0, brtunSeries(t, s.brtun, "brtun_openflow_meter_mods_total"), "one meter_mod per br-int")
+
 	// SIGKILL brtun mid-lease while a1 pings a2; restart it; the next
 	// renewal is answered and no ping is lost.
 	ping := exec.Command("ip", "netns", "exec", a1.Netns, "ping", "-i", "0.1", "-c", "150", "-W", "1", a2.Port.IPs[0])
@@ -315,6 +323,8 @@ func TestDHCP(t *testing.T) {
 	s.brtun.Start()
 	waitEvent(t, a1Events, "RENEW", renewsBefore+1, 20*time.Second)
 	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="dhcp4"}`), "the restarted brtun answered")
+	s.waitApplied(30 * time.Second)
+	assert.Zero(t, brtunSeries(t, s.brtun, "brtun_openflow_meter_mods_total"), "the restart found the meters right and sent no meter_mod")
 	require.NoError(t, ping.Wait(), "ping: %s", pingOut)
 	assert.Contains(t, pingOut.String(), " 0% packet loss", "no ping lost across the restart")
 

@@ -141,6 +141,7 @@ func (w *walk) execute(f flows.Flow, p *Packet, depth int) error {
 			w.emit(w.inPort, p)
 		case flows.Normal:
 			w.emit(flows.PortNormal, p)
+		case flows.Meter: // no rate in a simulation
 		case flows.ToController:
 			w.emit(flows.PortController, p)
 		case flows.GotoTable:
