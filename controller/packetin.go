@@ -42,6 +42,10 @@ type DHCPOptions struct {
 	// advertisements (default and at most 600s); each is jittered by
 	// ±25% (less than RFC 4861's MaxRtrAdvInterval).
 	RAInterval time.Duration
+
+	// firstRA, when set, replaces the 1 to 5 s delay of the first periodic
+	// round (tests that send RAs themselves).
+	firstRA time.Duration
 }
 
 func (o DHCPOptions) withDefaults() DHCPOptions {
@@ -219,6 +223,9 @@ func (c *Controller) runDHCP(ctx context.Context) {
 func (c *Controller) raDelay(first bool) time.Duration {
 	iv := c.opts.DHCP.RAInterval
 	if first {
+		if c.opts.DHCP.firstRA > 0 {
+			return c.opts.DHCP.firstRA
+		}
 		return time.Second + rand.N(4*time.Second)
 	}
 	return iv*3/4 + rand.N(iv/4+1)

@@ -39,12 +39,19 @@ func (s *pktSwitch) PacketOut(port uint32, frame []byte) error {
 // .254, DNS) holding vm1 and vm2, and red (no subnet) holding r1; h1's
 // br-int is a pktSwitch.
 func dhcpLab(t *testing.T) (*lab, *pktSwitch) {
+	return dhcpLabWith(t, Options{})
+}
+
+// dhcpLabWith is dhcpLab with more controller options (the DHCP ones are
+// the lab's).
+func dhcpLabWith(t *testing.T, opts Options) (*lab, *pktSwitch) {
 	l := newLab(t, "h1")
 	ctx := context.Background()
 	_, _, err := l.store.CreateSubnet(ctx, topology.Subnet{Network: "blue", Name: "v4", CIDR: "198.18.0.0/24",
 		GatewayIP: "198.18.0.254", DNSServers: []string{"198.18.0.53"}, EnableDHCP: true})
 	require.NoError(t, err)
-	l.start(Options{DHCP: DHCPOptions{LeaseTime: time.Hour, PortRate: 5, PortBurst: 5}})
+	opts.DHCP = DHCPOptions{LeaseTime: time.Hour, PortRate: 5, PortBurst: 5, firstRA: time.Hour}
+	l.start(opts)
 	sw := &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), nil), outs: make(chan packetOut, 1000)}
 	l.ctrl.AddSwitch(sw)
 	l.addPort("h1", "vm1", "02:00:00:00:01:01")
@@ -141,7 +148,8 @@ func TestPacketInAnswersDHCPDiscoverWithThePortsAddress(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no packet-out")
 	}
-	assert.Equal(t, 1.0, l.metric("brtun_dhcp_answers_total", map[string]string{"kind": "dhcp4"}))
+	require.Eventually(t, func() bool { return l.metric("brtun_dhcp_answers_total", map[string]string{"kind": "dhcp4"}) == 1 },
+		5*time.Second, 10*time.Millisecond)
 
 	// The router's ARP is answered by a flow for the gateway.
 	var arp bool
@@ -219,4 +227,61 @@ wait:
 	assert.Equal(t, 1, answered[of2], "vm2 is answered despite vm1's flood")
 	assert.LessOrEqual(t, answered[of1], 6+5*3, "vm1 at most its burst and rate")
 	assert.GreaterOrEqual(t, l.metric("brtun_dhcp_dropped_total", map[string]string{"reason": "rate_limited"}), 190.0)
+}
+
+// TestOnlyTheMasterAnswers: with several replicas, a replica answers the
+// packet-ins of a br-int it masters (control) and drops those of one it
+// does not, and sends its periodic RAs only there.
+func TestOnlyTheMasterAnswers(t *testing.T) {
+	m := newTestMastership()
+	for _, b := range bridgeNames {
+		m.set(bridgeRef{"h1", b}, true, 1)
+	}
+	l, sw := dhcpLabWith(t, Options{Mastership: m})
+	_, _, err := l.store.CreateSubnet(context.Background(), topology.Subnet{Network: "blue", Name: "v6", CIDR: "2001:db8:100::/64",
+		EnableDHCP: true, IPv6AddressMode: "slaac", GatewayIP: "2001:db8:100::1"})
+	require.NoError(t, err)
+	of1, of2 := inPortOf(sw, "blue", "vm1"), inPortOf(sw, "blue", "vm2")
+	disc := packetInMsg(flows.TableIntDHCP, flows.PortCookie("blue", "vm1"), of1, discover(t, "02:00:00:00:01:01"))
+
+	l.ctrl.PacketIn(sw, disc)
+	select {
+	case out := <-sw.outs:
+		assert.Equal(t, of1, out.port, "the master answers")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the master did not answer")
+	}
+	require.Eventually(t, func() bool {
+		l.ctrl.mu.Lock()
+		defer l.ctrl.mu.Unlock()
+		return l.ctrl.desired.dhcpEnabled("blue") && len(l.ctrl.desired.subnets["blue"]) == 2
+	}, 5*time.Second, 10*time.Millisecond)
+	l.ctrl.sendPeriodicRAs()
+	got := map[uint32]bool{}
+	for range 2 {
+		select {
+		case out := <-sw.outs:
+			p := gopacket.NewPacket(out.frame, layers.LayerTypeEthernet, gopacket.Default)
+			ra, ok := p.Layer(layers.LayerTypeICMPv6RouterAdvertisement).(*layers.ICMPv6RouterAdvertisement)
+			require.True(t, ok, "an RA: %s", p)
+			assert.Equal(t, uint16(1800), ra.RouterLifetime)
+			got[out.port] = true
+		case <-time.After(5 * time.Second):
+			t.Fatal("no periodic RA")
+		}
+	}
+	assert.Equal(t, map[uint32]bool{of1: true, of2: true}, got, "one RA to each port of blue, none to red's")
+	assert.Equal(t, 2.0, l.metric("brtun_dhcp_answers_total", map[string]string{"kind": "ra_periodic"}), "counted once sent (synchronously here)")
+
+	m.set(bridgeRef{"h1", BrInt}, false, 2)
+	l.ctrl.PacketIn(sw, disc)
+	l.ctrl.sendPeriodicRAs()
+	require.Eventually(t, func() bool {
+		return l.metric("brtun_dhcp_dropped_total", map[string]string{"reason": "not_master"}) == 1
+	}, 5*time.Second, 10*time.Millisecond)
+	select {
+	case out := <-sw.outs:
+		t.Fatalf("a replica that is not the master sent %d bytes to port %d", len(out.frame), out.port)
+	case <-time.After(300 * time.Millisecond):
+	}
 }
