@@ -408,3 +408,40 @@ func TestDHCPv6AndRA(t *testing.T) {
 	assert.Equal(t, "2001:db8:101::53", bound["new_dhcp6_name_servers"])
 	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="dhcp6"}`))
 }
+
+// TestDHCPFailover: with two replicas, only h1's br-int master answers its
+// VMs; when that replica is SIGKILLed, the renewal is answered by the new
+// master.
+func TestDHCPFailover(t *testing.T) {
+	l := lab.New(t, lab.Options{Hosts: 1})
+	h1 := l.Hosts[0]
+	c := startClusterWith(t, l, []string{"--dhcp-lease-time", "16s"}, "a", "b")
+	sa := c.scenario("a")
+	sa.brtun.MustDo(201, "POST", "/v1/hosts", map[string]any{
+		"name": h1.Name, "ovsdb": h1.OVSDB, "tunnel_ip": h1.TunnelIP, "datapath_type": h1.DatapathType,
+	}, nil)
+	c.pointBridges()
+	sa.network("blue", topology.VXLAN, 5001)
+	sa.brtun.MustDo(201, "POST", "/v1/networks/blue/subnets", map[string]any{"name": "v4", "cidr": "198.18.0.0/24"}, nil)
+	v := sa.dhcpVM(h1, "v1", "blue", "02:00:00:0d:00:21", false, "")
+	masters := c.waitApplied(60 * time.Second)
+	master := masters["h1/br-int"]
+	other := "a"
+	if master == "a" {
+		other = "b"
+	}
+
+	script, ev := v.script(t, "dhclient")
+	v.start(t, "dhclient", "dhclient", "-4", "-d", "-v", "-sf", script,
+		"-pf", filepath.Join(v.dir, "dhclient.pid"), "-lf", filepath.Join(v.dir, "dhclient.leases"), "eth0")
+	assert.Equal(t, v.Port.IPs[0], waitEvent(t, ev, "BOUND", 1, 15*time.Second)["new_ip_address"])
+	assert.Positive(t, brtunSeries(t, c.replicas[master], `brtun_dhcp_answers_total{kind="dhcp4"}`), "the master answered")
+	assert.Zero(t, brtunSeries(t, c.replicas[other], `brtun_dhcp_answers_total{kind="dhcp4"}`), "the other replica did not")
+
+	c.kill(master)
+	renewals := countEvents(ev, "RENEW") + countEvents(ev, "REBIND")
+	require.True(t, waitUntil(40*time.Second, func() bool {
+		return countEvents(ev, "RENEW")+countEvents(ev, "REBIND") > renewals &&
+			brtunSeries(t, c.replicas[other], `brtun_dhcp_answers_total{kind="dhcp4"}`) > 0
+	}), "no renewal answered by the new master %s: %v", other, events(ev))
+}
