@@ -134,7 +134,7 @@ func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16, remot
 				nv.Peers = append(nv.Peers, p.Host)
 			}
 		}
-		nv.RouterIPs = d.routerIPs(name)
+		nv.RouterIPs, nv.RouterND = d.routerIPs(name), d.routerND(name)
 		d.remote.addRemote(v, &nv, remotes)
 		slices.Sort(nv.Peers)
 		nv.Peers = slices.Compact(nv.Peers)
@@ -181,6 +181,18 @@ func (d *desiredState) routerIPs(network string) []string {
 		}
 	}
 	return out
+}
+
+// routerND reports whether network has a DHCP-enabled IPv6 subnet with an
+// address mode: brtun sends RAs from the router's link-local address, and
+// br-int answers neighbour solicitations for it.
+func (d *desiredState) routerND(network string) bool {
+	for _, sn := range d.subnets[network] {
+		if sn.EnableDHCP && sn.IPv6AddressMode != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // tunnels is the host's tunnel mesh: one port per other host and tunnel
@@ -280,7 +292,7 @@ func (in hostInputs) digest() hostDigest {
 	tun.str(in.host.TunnelIP).bytes(in.mesh[:])
 	tun.str(in.view.Host).num(uint64(len(in.view.Networks)))
 	for _, n := range in.view.Networks {
-		tun.str(n.Name).str(string(n.Type)).num(uint64(n.SegmentID)).num(uint64(n.LocalVLAN)).flag(n.MACLearning).strs(n.Peers).strs(n.RouterIPs)
+		tun.str(n.Name).str(string(n.Type)).num(uint64(n.SegmentID)).num(uint64(n.LocalVLAN)).flag(n.MACLearning).strs(n.Peers).strs(n.RouterIPs).flag(n.RouterND)
 	}
 	tun.num(uint64(len(in.view.RemotePorts)))
 	for _, p := range in.view.RemotePorts {

@@ -382,7 +382,7 @@ func TestDigestKnowsEveryField(t *testing.T) {
 		reflect.TypeFor[topology.AddressPair](): {"IPAddress", "MACAddress"},
 		reflect.TypeFor[flows.DownPort]():       {"Network", "Name", "Ofport"},
 		reflect.TypeFor[flows.TunnelPort]():     {"Ofport", "PeerHost", "RemoteIP", "Type"},
-		reflect.TypeFor[flows.NetworkView]():    {"Name", "Type", "SegmentID", "LocalVLAN", "MACLearning", "Peers", "RouterIPs"},
+		reflect.TypeFor[flows.NetworkView]():    {"Name", "Type", "SegmentID", "LocalVLAN", "MACLearning", "Peers", "RouterIPs", "RouterND"},
 		reflect.TypeFor[flows.RemotePort]():     {"Network", "Name", "Host", "MAC", "IPs"},
 	}
 	for typ, want := range summed {

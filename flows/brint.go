@@ -218,6 +218,7 @@ func (c *compiler) brInt() []Flow {
 	out = append(out, c.intPortIP()...)
 	out = append(out, c.intPortND()...)
 	out = append(out, c.intDHCP()...)
+	out = append(out, c.intRouterND()...)
 	out = append(out, c.intForward()...)
 	return out
 }

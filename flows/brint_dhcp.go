@@ -57,8 +57,59 @@ func (c *compiler) intDHCP() []Flow {
 			}
 			out = append(out, routerARP(n, a.As4()))
 		}
+		if n.RouterND {
+			out = append(out, routerNS(n))
+		}
 	}
 	return append(out, c.miss(BrInt, TableIntDHCP)...)
+}
+
+// intRouterND emits br-int table 21: the advertisement table 20 built for
+// the router's link-local address gets the router MAC as target link-layer
+// address (which OVS allows only once the lookup sees an NA) and goes back
+// to the asking port.
+func (c *compiler) intRouterND() []Flow {
+	var out []Flow
+	for _, n := range c.networks {
+		if !n.RouterND || !c.hasDHCPPort(n.Name) {
+			continue
+		}
+		mac := RouterMAC(n.Name)
+		out = append(out, Flow{
+			Table: TableIntRouterND, Priority: 1, Cookie: NetworkCookie(n.Type, n.SegmentID),
+			Match: Match{
+				EthType: Ptr(EthTypeIPv6), IPProto: Ptr(IPProtoICMPv6), Reg0: Exact32(uint32(n.LocalVLAN)),
+				ICMPv6Type: Ptr(icmp6NeighAdvert), NDTarget: Ptr(linkLocal(mac)),
+			},
+			Actions: []Action{SetMAC(FieldNDTLL, mac), InPort{}},
+		})
+	}
+	return append(out, c.miss(BrInt, TableIntRouterND)...)
+}
+
+// routerNS turns a neighbour solicitation from a VM port of n for the
+// router's link-local address into the advertisement the router would send;
+// table 21 completes it.
+func routerNS(n NetworkView) Flow {
+	mac := RouterMAC(n.Name)
+	ll := linkLocal(mac)
+	return Flow{
+		Table: TableIntDHCP, Priority: dhcpRouterPrio, Cookie: NetworkCookie(n.Type, n.SegmentID),
+		Match: Match{
+			EthType: Ptr(EthTypeIPv6), IPProto: Ptr(IPProtoICMPv6), Reg0: Exact32(uint32(n.LocalVLAN)),
+			ICMPv6Type: Ptr(icmp6NeighSolicit), NDTarget: Ptr(ll),
+		},
+		Actions: []Action{
+			SetUint(FieldICMPv6Type, uint64(icmp6NeighAdvert)),
+			SetUint(FieldNDOptionsType, 2),
+			SetUint(FieldNDReserved, ndReservedSolicitedOverride),
+			Move{Src: Whole(FieldEthSrc), Dst: Whole(FieldEthDst)},
+			SetMAC(FieldEthSrc, mac),
+			Move{Src: Whole(FieldIPv6Src), Dst: Whole(FieldIPv6Dst)},
+			SetIPv6(FieldIPv6Src, ll),
+			GotoTable{Table: TableIntRouterND},
+		},
+	}
 }
 
 // hasDHCPPort reports whether a local port of network has its requests

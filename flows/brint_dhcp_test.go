@@ -20,7 +20,7 @@ func dhcpCluster() cluster {
 		hosts: []string{"h1", "h2"},
 		types: []topology.NetworkType{topology.VXLAN},
 		nets: []testNet{
-			{name: "blue", typ: topology.VXLAN, seg: 5001, hosts: []string{"h1", "h2"}, learning: true, routers: []string{"198.18.0.254"}},
+			{name: "blue", typ: topology.VXLAN, seg: 5001, hosts: []string{"h1", "h2"}, learning: true, routers: []string{"198.18.0.254"}, nd: true},
 			{name: "red", typ: topology.VXLAN, seg: 5002, hosts: []string{"h1"}, learning: true},
 		},
 		locals: map[string][]flows.LocalPort{"h1": {
@@ -123,4 +123,30 @@ func TestRouterMACIsLocalUnicastAndPerNetwork(t *testing.T) {
 	assert.False(t, a.IsMulticast())
 	assert.Equal(t, byte(0x02), a[0]&0x02, "locally administered")
 	assert.Equal(t, a, flows.RouterMAC("blue"))
+}
+
+// TestDHCPRouterND: a neighbour solicitation from a VM port of the network
+// for the router's link-local address is answered with the router MAC;
+// one for another target is not.
+func TestDHCPRouterND(t *testing.T) {
+	s := flowtest.New(dhcpCluster().compile(t, "h1").BrInt)
+	router := flows.RouterMAC("blue")
+	ll := v6(fmt.Sprintf("fe80::8b7:%x:%x:%x", uint16(router[2])<<8|0xff, 0xfe00|uint16(router[3]), uint16(router[4])<<8|uint16(router[5])))
+	ns := ipv6From(ofVM1, macVM1, "fe80::ff:fe00:101", flows.IPProtoICMPv6, 135)
+	ns.NDTarget = ll
+	res, err := s.Run(ns)
+	require.NoError(t, err)
+	require.Len(t, res.Outputs, 1, "%v", res.Trace)
+	out := res.Outputs[0]
+	assert.Equal(t, uint32(ofVM1), out.Port)
+	assert.Equal(t, uint8(136), out.Packet.ICMPv6Type)
+	assert.Equal(t, router, out.Packet.NDTLL)
+	assert.Equal(t, router, out.Packet.EthSrc)
+	assert.Equal(t, macVM1, out.Packet.EthDst)
+	assert.Equal(t, ll, out.Packet.IPv6Src)
+	assert.Equal(t, v6("fe80::ff:fe00:101"), out.Packet.IPv6Dst)
+
+	other := ns
+	other.NDTarget = v6("fe80::1")
+	assert.Equal(t, "NORMAL", outcome(t, s, other), "another target goes on")
 }

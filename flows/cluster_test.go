@@ -27,6 +27,7 @@ type testNet struct {
 	hosts    []string
 	learning bool
 	routers  []string // NetworkView.RouterIPs
+	nd       bool     // NetworkView.RouterND
 }
 
 // cluster is a small topology from which each host's View is derived the
@@ -121,7 +122,7 @@ func (c cluster) view(host string) flows.View {
 		}
 		v.Networks = append(v.Networks, flows.NetworkView{
 			Name: n.name, Type: n.typ, SegmentID: n.seg, LocalVLAN: c.vlan(host, n.name),
-			MACLearning: n.learning, Peers: n.hosts, RouterIPs: n.routers,
+			MACLearning: n.learning, Peers: n.hosts, RouterIPs: n.routers, RouterND: n.nd,
 		})
 	}
 	return v

@@ -25,6 +25,7 @@ const (
 	TableIntPortIP   uint8 = 11 // br-int: port security, ARP/IPv4/IPv6 sources, server messages
 	TableIntPortND   uint8 = 12 // br-int: port security, neighbour advertisement targets
 	TableIntDHCP     uint8 = 20 // br-int: DHCP, DHCPv6, router solicitations to the controller; the router's ARP answered
+	TableIntRouterND uint8 = 21 // br-int: completes table 20's neighbour advertisement for the router
 	TableIntForward  uint8 = 30 // br-int: registered MACs by flow, else NORMAL
 )
 
@@ -178,7 +179,7 @@ type Pipeline struct {
 }
 
 // Declared returns brtun's pipeline: br-tun tables 0, 1, 2, 3, 10, 20, 21,
-// 22 and br-int tables 0, 10, 11, 12, 20, 30. It returns a fresh value each call.
+// 22 and br-int tables 0, 10, 11, 12, 20, 21, 30. It returns a fresh value each call.
 func Declared() Pipeline {
 	return Pipeline{
 		BrTun: []Table{
@@ -289,12 +290,20 @@ func Declared() Pipeline {
 				Bridge: BrInt, ID: TableIntDHCP, Name: "dhcp",
 				Doc: "from a VM port of a network with a DHCP-enabled subnet: DHCP (udp 68->67), DHCPv6 (udp 546->547) and " +
 					"router solicitations -> CONTROLLER with the port's cookie (2); ARP requests for the network's DHCP server " +
-					"identifiers (gateways), from its VM ports: answered with the network's router MAC (1); else -> 30",
+					"identifiers (gateways), from its VM ports: answered with the network's router MAC (1); neighbour solicitations " +
+					"for the router's link-local address (networks with a DHCP-enabled IPv6 subnet): turned into an advertisement -> 21 (1); else -> 30",
 				Matches: []MatchField{MatchReg0, MatchInPort, MatchEthType, MatchIPProto, MatchARPTPA, MatchARPOp,
-					MatchUDPSrc, MatchUDPDst, MatchICMPv6Type},
-				Gotos:      []uint8{TableIntForward},
+					MatchUDPSrc, MatchUDPDst, MatchICMPv6Type, MatchNDTarget},
+				Gotos:      []uint8{TableIntRouterND, TableIntForward},
 				Priorities: []uint16{0, 1, 2},
 				Miss:       MissGoto, MissTable: TableIntForward,
+			},
+			{
+				Bridge: BrInt, ID: TableIntRouterND, Name: "router-nd",
+				Doc:        "the router's neighbour advertisement built in 20: set the target link-layer address, back out of IN_PORT (1); else drop",
+				Matches:    []MatchField{MatchReg0, MatchEthType, MatchIPProto, MatchICMPv6Type, MatchNDTarget},
+				Priorities: []uint16{0, 1},
+				Miss:       MissDrop,
 			},
 			{
 				Bridge: BrInt, ID: TableIntForward, Name: "forward",

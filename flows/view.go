@@ -67,6 +67,10 @@ type NetworkView struct {
 	// network's DHCP-enabled subnets that no port holds: br-int answers
 	// its VM ports' ARP requests for them with RouterMAC(network).
 	RouterIPs []string
+	// RouterND: the network has a DHCP-enabled IPv6 subnet, so its VMs
+	// route via the router's link-local address (the RA's source):
+	// br-int answers their neighbour solicitations for it.
+	RouterND bool
 }
 
 // RemotePort is a port on another host, registered with MAC and IPs (IPv4

@@ -398,7 +398,18 @@ func TestDHCPv6AndRA(t *testing.T) {
 	route, err := v.Run("ip", "-6", "route", "show", "default")
 	require.NoError(t, err)
 	assert.Contains(t, route, "via "+routerLL, "default route via the router's link-local")
-	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="ra"}`), "a solicited RA was sent")
+	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="ra"}`)+brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="ra_periodic"}`),
+		"brtun sent the RA (solicited, or its first periodic round)")
+
+	// br-int answers the VM's neighbour solicitation for its router (once
+	// the VM's addresses are no longer tentative).
+	require.True(t, waitUntil(10*time.Second, func() bool {
+		out, err := v.Run("ip", "-6", "addr", "show", "dev", "eth0", "tentative")
+		return err == nil && strings.TrimSpace(out) == ""
+	}), "duplicate address detection did not finish")
+	nd, err := v.Run("ndisc6", "-1", "-r", "3", "-w", "1000", routerLL, "eth0")
+	require.NoError(t, err, "ndisc6: %s", nd)
+	assert.Contains(t, strings.ToLower(nd), strings.ToLower(net.HardwareAddr(router[:]).String()), "the router's MAC: %s", nd)
 
 	script, ev := v.script(t, "dhclient6")
 	v.start(t, "dhclient6", "dhclient", "-6", "-d", "-v", "-sf", script,
