@@ -33,8 +33,8 @@ build-cni:
 hollow:
 	$(GO) build -o bin/brtun-hollow ./cmd/brtun-hollow
 
-## demo: three simulated hosts and brtun, two tenants with overlapping IPs set up with the CLI,
-## pings inside and across tenants, a flow dump; cleans up on exit. DEMO_KEEP=1 stays up until Ctrl-C.
+## demo: three simulated hosts and brtun, two tenants with overlapping IPs set up with the CLI
+## (ports without MAC or IP, addresses by DHCP from brtun), pings inside and across tenants, a flow dump; cleans up on exit. DEMO_KEEP=1 stays up until Ctrl-C.
 demo: deps build
 	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root (network namespaces, OVS daemons)" >&2; exit 1; fi
 	$(GO) run -tags integration ./integration/demo --brtun $(BIN)

@@ -57,6 +57,9 @@ type Options struct {
 	// MACLearnLimit bounds br-tun table 20 and br-int's MAC table on every
 	// host (serve --mac-learn-limit, see hostSpec); 0 leaves them unbounded.
 	MACLearnLimit int
+	// DHCP configures the answers to VMs' DHCP, DHCPv6 and router
+	// solicitations (packetin.go).
+	DHCP DHCPOptions
 
 	// compile is the flow compiler (flows.Compile); tests give a broken
 	// one to check that what fails flows.Validate is never sent.
@@ -85,6 +88,8 @@ type Controller struct {
 	owners   map[uint64]bridgeRef // datapath id -> the host bridge it belongs to
 	switches map[uint64]Switch    // connected switches by datapath id
 	tick     chan struct{}        // closed and replaced whenever status changes
+
+	pins *pinState // the packet-in path (packetin.go); its own lock
 }
 
 // New returns a controller; Run starts it.
@@ -104,6 +109,7 @@ func New(opts Options) (*Controller, error) {
 	if opts.OVSDBTimeout <= 0 {
 		opts.OVSDBTimeout = 10 * time.Second
 	}
+	opts.DHCP = opts.DHCP.withDefaults()
 	if opts.compile == nil {
 		opts.compile = flows.Compile
 	}
@@ -117,6 +123,7 @@ func New(opts Options) (*Controller, error) {
 		owners:   map[uint64]bridgeRef{},
 		switches: map[uint64]Switch{},
 		tick:     make(chan struct{}),
+		pins:     newPinState(),
 	}
 	opts.Metrics.observe(c)
 	return c, nil

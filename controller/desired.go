@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"net/netip"
 	"slices"
 
 	"github.com/brtun/brtun/flows"
@@ -25,6 +26,8 @@ type desiredState struct {
 	mesh [32]byte
 	// remote holds the remote VTEPs and MACs, static and EVPN, per network.
 	remote remoteState
+	// subnets are the subnets of each network, in snapshot order.
+	subnets map[string][]topology.Subnet
 }
 
 func newDesiredState(snap topology.Snapshot) *desiredState {
@@ -32,6 +35,10 @@ func newDesiredState(snap topology.Snapshot) *desiredState {
 		snap:      snap,
 		byHost:    map[string][]*topology.Port{},
 		byNetwork: map[string][]*topology.Port{},
+		subnets:   map[string][]topology.Subnet{},
+	}
+	for _, sn := range snap.Subnets {
+		d.subnets[sn.Network] = append(d.subnets[sn.Network], sn)
 	}
 	for i := range snap.Ports {
 		p := &snap.Ports[i]
@@ -105,6 +112,7 @@ func (d *desiredState) inputs(host topology.Host) hostInputs {
 			in.view.LocalPorts = append(in.view.LocalPorts, flows.LocalPort{
 				Network: p.Network, Name: p.Name, LocalVLAN: p.LocalVLAN, MAC: p.MAC, IPs: p.IPs,
 				PortSecurity: p.PortSecurityEnabled, AllowedAddressPairs: p.AllowedAddressPairs,
+				DHCP: d.dhcpEnabled(p.Network),
 			})
 		}
 		if i == 0 || own[i-1].Network != p.Network { // ports sort by network: once per network
@@ -126,6 +134,7 @@ func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16, remot
 				nv.Peers = append(nv.Peers, p.Host)
 			}
 		}
+		nv.RouterIPs, nv.RouterND = d.routerIPs(name), d.routerND(name)
 		d.remote.addRemote(v, &nv, remotes)
 		slices.Sort(nv.Peers)
 		nv.Peers = slices.Compact(nv.Peers)
@@ -138,6 +147,52 @@ func (d *desiredState) addNetwork(v *flows.View, name string, vlan uint16, remot
 			v.RemotePorts = append(v.RemotePorts, flows.RemotePort{Network: p.Network, Name: p.Name, Host: p.Host, MAC: p.MAC, IPs: p.IPs})
 		}
 	}
+}
+
+// dhcpEnabled reports whether network has a subnet with DHCP enabled: its
+// VM ports' DHCP, DHCPv6 and router solicitations go to brtun.
+func (d *desiredState) dhcpEnabled(network string) bool {
+	for _, sn := range d.subnets[network] {
+		if sn.EnableDHCP {
+			return true
+		}
+	}
+	return false
+}
+
+// routerIPs are the DHCP server identifiers of network that br-int answers
+// ARP for: the gateways of its DHCP-enabled IPv4 subnets that no port holds.
+func (d *desiredState) routerIPs(network string) []string {
+	var out []string
+	for _, sn := range d.subnets[network] {
+		gw, err := netip.ParseAddr(sn.GatewayIP)
+		if !sn.EnableDHCP || err != nil || !gw.Is4() || slices.Contains(out, gw.String()) {
+			continue
+		}
+		held := false
+		for _, p := range d.byNetwork[network] {
+			if slices.Contains(p.IPs, gw.String()) {
+				held = true
+				break
+			}
+		}
+		if !held {
+			out = append(out, gw.String())
+		}
+	}
+	return out
+}
+
+// routerND reports whether network has a DHCP-enabled IPv6 subnet with an
+// address mode: brtun sends RAs from the router's link-local address, and
+// br-int answers neighbour solicitations for it.
+func (d *desiredState) routerND(network string) bool {
+	for _, sn := range d.subnets[network] {
+		if sn.EnableDHCP && sn.IPv6AddressMode != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // tunnels is the host's tunnel mesh: one port per other host and tunnel
@@ -237,7 +292,7 @@ func (in hostInputs) digest() hostDigest {
 	tun.str(in.host.TunnelIP).bytes(in.mesh[:])
 	tun.str(in.view.Host).num(uint64(len(in.view.Networks)))
 	for _, n := range in.view.Networks {
-		tun.str(n.Name).str(string(n.Type)).num(uint64(n.SegmentID)).num(uint64(n.LocalVLAN)).flag(n.MACLearning).strs(n.Peers)
+		tun.str(n.Name).str(string(n.Type)).num(uint64(n.SegmentID)).num(uint64(n.LocalVLAN)).flag(n.MACLearning).strs(n.Peers).strs(n.RouterIPs).flag(n.RouterND)
 	}
 	tun.num(uint64(len(in.view.RemotePorts)))
 	for _, p := range in.view.RemotePorts {
@@ -262,7 +317,7 @@ func (in hostInputs) digest() hostDigest {
 		br.str(b.Interface).str(b.Port).str(b.Network).num(uint64(b.VLAN))
 	}
 	for _, p := range in.view.LocalPorts {
-		br.str(p.MAC).strs(p.IPs).flag(p.PortSecurity).num(uint64(len(p.AllowedAddressPairs)))
+		br.str(p.MAC).strs(p.IPs).flag(p.PortSecurity).flag(p.DHCP).num(uint64(len(p.AllowedAddressPairs)))
 		for _, ap := range p.AllowedAddressPairs {
 			br.str(ap.IPAddress).str(ap.MACAddress)
 		}

@@ -378,11 +378,11 @@ func TestDigestKnowsEveryField(t *testing.T) {
 		reflect.TypeFor[ovsdb.Peer]():           {"Name", "IP", "Types"},
 		reflect.TypeFor[ovsdb.Binding]():        {"Interface", "Port", "Network", "VLAN"},
 		reflect.TypeFor[flows.View]():           {"Host", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts", "PatchTunOfport", "LocalPorts", "DownPorts"},
-		reflect.TypeFor[flows.LocalPort]():      {"Network", "Name", "Ofport", "LocalVLAN", "MAC", "IPs", "PortSecurity", "AllowedAddressPairs"},
+		reflect.TypeFor[flows.LocalPort]():      {"Network", "Name", "Ofport", "LocalVLAN", "MAC", "IPs", "PortSecurity", "AllowedAddressPairs", "DHCP"},
 		reflect.TypeFor[topology.AddressPair](): {"IPAddress", "MACAddress"},
 		reflect.TypeFor[flows.DownPort]():       {"Network", "Name", "Ofport"},
 		reflect.TypeFor[flows.TunnelPort]():     {"Ofport", "PeerHost", "RemoteIP", "Type"},
-		reflect.TypeFor[flows.NetworkView]():    {"Name", "Type", "SegmentID", "LocalVLAN", "MACLearning", "Peers"},
+		reflect.TypeFor[flows.NetworkView]():    {"Name", "Type", "SegmentID", "LocalVLAN", "MACLearning", "Peers", "RouterIPs", "RouterND"},
 		reflect.TypeFor[flows.RemotePort]():     {"Network", "Name", "Host", "MAC", "IPs"},
 	}
 	for typ, want := range summed {

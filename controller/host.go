@@ -35,7 +35,13 @@ type hostState struct {
 	// refused are the bindings the last OVSDB transaction left out because
 	// OVSDB cannot take them: interface -> reason (see syncBindings).
 	refused map[string]string
+	// ofports maps br-int ofports to the up local ports on them, as the
+	// last reconcile saw them: packet-ins name their port by in_port.
+	ofports map[uint32]portRef
 }
+
+// portRef names a port.
+type portRef struct{ network, name string }
 
 // newHostState returns the state of a host first seen, with both bridges.
 func newHostState(name string) *hostState {
@@ -98,6 +104,17 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		c.autobind(ctx, hs, snap, in, facts.Marked)
 	}
 	view := buildView(in, facts)
+	if cl != nil {
+		ofports := make(map[uint32]portRef, len(view.LocalPorts))
+		for _, p := range view.LocalPorts {
+			if p.Ofport > 0 {
+				ofports[p.Ofport] = portRef{p.Network, p.Name}
+			}
+		}
+		c.mu.Lock()
+		hs.ofports = ofports
+		c.mu.Unlock()
+	}
 	set := c.opts.compile(view)
 	for _, s := range set.Skipped {
 		log.Debug("left out of the pipeline", zap.String("reason", s))
@@ -145,6 +162,12 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
 			}
 			continue // another replica programs this bridge
+		}
+		if b == BrInt && usesMeter(set.BrInt) {
+			if err := c.ensureMeter(ctx, bs, conn); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
+				continue // flows naming a missing meter would be refused
+			}
 		}
 		err := c.syncBridge(ctx, bs, conn, set, flowsBridge(b))
 		if err != nil {

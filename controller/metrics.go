@@ -23,6 +23,10 @@ type Metrics struct {
 	drift       *prometheus.CounterVec
 	switchesNow prometheus.Gauge
 	connects    prometheus.Counter
+	packetIns   prometheus.Counter
+	answers     *prometheus.CounterVec
+	pinDrops    *prometheus.CounterVec
+	meterMods   prometheus.Counter
 	state       *stateCollector
 }
 
@@ -71,10 +75,52 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "brtun", Subsystem: "openflow", Name: "connections_total",
 			Help: "OpenFlow connections from switches that completed the handshake.",
 		}),
+		packetIns: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "dhcp", Name: "packet_ins_total",
+			Help: "Packet-ins received from br-int (DHCP, DHCPv6, router solicitations of VM ports).",
+		}),
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "dhcp", Name: "answers_total",
+			Help: "Answers sent to VM ports as packet-outs, by kind (dhcp4, dhcp6, ra for solicited, ra_periodic).",
+		}, []string{"kind"}),
+		pinDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "dhcp", Name: "dropped_total",
+			Help: "Packet-ins not answered, by reason (malformed, unknown_port, not_master, rate_limited, queue_full, " +
+				"unknown_mac, no_address, not_for_us, config, no_answer, panic, send_failed).",
+		}, []string{"reason"}),
+		meterMods: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "openflow", Name: "meter_mods_total",
+			Help: "Meter modifications sent (br-int's DHCP meter, added or changed); a restart that finds it right sends none.",
+		}),
 		state: newStateCollector(),
 	}
-	reg.MustRegister(m.reconciles, m.skips, m.invalid, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects, m.state)
+	reg.MustRegister(m.reconciles, m.skips, m.invalid, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects,
+		m.packetIns, m.answers, m.pinDrops, m.meterMods, m.state)
 	return m
+}
+
+func (m *Metrics) meterMod() {
+	if m != nil {
+		m.meterMods.Inc()
+	}
+}
+
+func (m *Metrics) packetIn() {
+	if m != nil {
+		m.packetIns.Inc()
+	}
+}
+
+func (m *Metrics) answered(kind string) {
+	if m != nil {
+		m.answers.WithLabelValues(kind).Inc()
+	}
+}
+
+func (m *Metrics) packetDropped(reason string) {
+	if m != nil {
+		m.pinDrops.WithLabelValues(reason).Inc()
+	}
 }
 
 func (m *Metrics) reconciled(err error, d time.Duration) {

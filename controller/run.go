@@ -21,6 +21,12 @@ func (c *Controller) Run(ctx context.Context) error {
 		})
 		close(workers)
 	}()
+	dhcpDone := make(chan struct{})
+	go func() {
+		defer close(dhcpDone)
+		c.runDHCP(ctx)
+	}()
+	defer func() { <-dhcpDone }()
 	sched := newDriftSchedule(c.opts.DriftInterval)
 	drift := time.NewTicker(sched.tick())
 	defer drift.Stop()

@@ -44,7 +44,7 @@ func TestTraceReadsWhatTheSwitchesHold(t *testing.T) {
 	unicast := trace.Request{Kind: trace.Unicast, DstMAC: "02:00:00:00:01:02"}
 	res, err := l.ctrl.Trace(ctx, "blue", "a1", unicast)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"h1/br-int:0,30", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, hopPath(res))
+	assert.Equal(t, []string{"h1/br-int:0,20,30", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, hopPath(res))
 	require.Len(t, res.Reached, 1)
 	assert.Equal(t, trace.Endpoint{Host: "h2", Network: "blue", Port: "a2", Interface: "tap-a2"}, res.Reached[0])
 	assert.Equal(t, "port:a2", res.Hops[1].Lookups[2].Owner, "owners are named as the flow endpoint names them")
@@ -60,7 +60,7 @@ func TestTraceReadsWhatTheSwitchesHold(t *testing.T) {
 	})
 	res, err = l.ctrl.Trace(ctx, "blue", "a1", unicast)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"h1/br-int:0,30", "h1/br-tun:0,1,20,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, hopPath(res))
+	assert.Equal(t, []string{"h1/br-int:0,20,30", "h1/br-tun:0,1,20,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, hopPath(res))
 	assert.Equal(t, "pipeline", res.Hops[1].Lookups[2].Owner)
 
 	// A host whose switch is gone ends its branch with the reason.

@@ -24,6 +24,16 @@ type InPort struct{}
 // Normal hands the packet to the switch's normal L2 processing (NORMAL).
 type Normal struct{}
 
+// Meter passes the packet through an OpenFlow meter (the OpenFlow 1.3
+// meter instruction): packets over the meter's rate are dropped. It must be
+// the first action; OVS prints it meter:ID.
+type Meter struct{ ID uint32 }
+
+// ToController sends the whole packet to the controller as a packet-in
+// (output to CONTROLLER with max_len 65535, no buffering; OVS prints
+// CONTROLLER:65535). The flow's cookie travels with it.
+type ToController struct{}
+
 // GotoTable is the OpenFlow 1.3 goto_table instruction; it must be the last
 // action and go to a higher table.
 type GotoTable struct{ Table uint8 }
@@ -100,18 +110,20 @@ type LearnSpec struct {
 // Desired flows never contain it.
 type Raw struct{ Bytes []byte }
 
-func (Output) isAction()    {}
-func (InPort) isAction()    {}
-func (Normal) isAction()    {}
-func (GotoTable) isAction() {}
-func (Resubmit) isAction()  {}
-func (PushVLAN) isAction()  {}
-func (PopVLAN) isAction()   {}
-func (SetField) isAction()  {}
-func (Load) isAction()      {}
-func (Move) isAction()      {}
-func (Learn) isAction()     {}
-func (Raw) isAction()       {}
+func (Output) isAction()       {}
+func (InPort) isAction()       {}
+func (Normal) isAction()       {}
+func (ToController) isAction() {}
+func (Meter) isAction()        {}
+func (GotoTable) isAction()    {}
+func (Resubmit) isAction()     {}
+func (PushVLAN) isAction()     {}
+func (PopVLAN) isAction()      {}
+func (SetField) isAction()     {}
+func (Load) isAction()         {}
+func (Move) isAction()         {}
+func (Learn) isAction()        {}
+func (Raw) isAction()          {}
 
 // OutputTo returns the canonical action for an OpenFlow output to port:
 // InPort or Normal for those reserved ports, Output otherwise.
@@ -172,6 +184,12 @@ func (InPort) String() string { return "IN_PORT" }
 
 // String implements Action.
 func (Normal) String() string { return "NORMAL" }
+
+// String implements Action.
+func (a Meter) String() string { return "meter:" + strconv.FormatUint(uint64(a.ID), 10) }
+
+// String implements Action.
+func (ToController) String() string { return "CONTROLLER:65535" }
 
 // String implements Action.
 func (a GotoTable) String() string { return "goto_table:" + strconv.Itoa(int(a.Table)) }

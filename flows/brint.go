@@ -42,6 +42,7 @@ type localPort struct {
 	hasMAC  bool
 	mac     MAC
 	secure  bool
+	dhcp    bool // its network has a DHCP-enabled subnet: table 20 catches its requests
 	// macOnly: a protected port with no addresses at all (no IPs, no
 	// pairs) is held to its MACs only, like OVN's MAC-only port security:
 	// until brtun knows a port's addresses it cannot check them.
@@ -89,7 +90,7 @@ func (c *compiler) indexLocalPorts(in []LocalPort) {
 			continue
 		}
 		seen[p.Ofport] = p.Network + "/" + p.Name
-		lp := localPort{network: p.Network, name: p.Name, ofport: p.Ofport, vlan: p.LocalVLAN}
+		lp := localPort{network: p.Network, name: p.Name, ofport: p.Ofport, vlan: p.LocalVLAN, dhcp: p.DHCP}
 		if p.MAC != "" {
 			mac, err := ParseMAC(p.MAC)
 			if err != nil || mac.IsMulticast() || mac == (MAC{}) {
@@ -216,6 +217,8 @@ func (c *compiler) brInt() []Flow {
 	out = append(out, c.intPortMAC()...)
 	out = append(out, c.intPortIP()...)
 	out = append(out, c.intPortND()...)
+	out = append(out, c.intDHCP()...)
+	out = append(out, c.intRouterND()...)
 	out = append(out, c.intForward()...)
 	return out
 }
@@ -223,7 +226,7 @@ func (c *compiler) brInt() []Flow {
 // intClassify emits br-int table 0: every frame from an administratively
 // down port is dropped (priority 3, the port's cookie); untagged frames
 // from a VM port get the port's local VLAN in reg0 and go to port security
-// (or straight to forwarding when it is off); frames from patch-tun go to
+// (or straight to table 20 when it is off); frames from patch-tun go to
 // forwarding; tagged frames from a VM port and frames from unknown ports
 // are dropped.
 func (c *compiler) intClassify() []Flow {
@@ -242,7 +245,7 @@ func (c *compiler) intClassify() []Flow {
 		})
 	}
 	for _, p := range c.local {
-		next := TableIntForward
+		next := TableIntDHCP
 		if p.secure {
 			next = TableIntPortMAC
 		}
@@ -376,7 +379,7 @@ func (c *compiler) intPortND() []Flow {
 			seen[t] = true
 			m := na
 			m.NDTarget = Ptr(t)
-			out = append(out, p.flow(TableIntPortND, portSecNDAllowPrio, m, GotoTable{Table: TableIntForward}))
+			out = append(out, p.flow(TableIntPortND, portSecNDAllowPrio, m, GotoTable{Table: TableIntDHCP}))
 		}
 		out = append(out, p.flow(TableIntPortND, portSecNDDropPrio, na))
 	}

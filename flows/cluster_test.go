@@ -26,6 +26,8 @@ type testNet struct {
 	seg      uint32
 	hosts    []string
 	learning bool
+	routers  []string // NetworkView.RouterIPs
+	nd       bool     // NetworkView.RouterND
 }
 
 // cluster is a small topology from which each host's View is derived the
@@ -120,7 +122,7 @@ func (c cluster) view(host string) flows.View {
 		}
 		v.Networks = append(v.Networks, flows.NetworkView{
 			Name: n.name, Type: n.typ, SegmentID: n.seg, LocalVLAN: c.vlan(host, n.name),
-			MACLearning: n.learning, Peers: n.hosts,
+			MACLearning: n.learning, Peers: n.hosts, RouterIPs: n.routers, RouterND: n.nd,
 		})
 	}
 	return v

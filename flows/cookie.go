@@ -181,3 +181,12 @@ func DecodeOwner(cookie uint64) string {
 	}
 	return o.String()
 }
+
+// RouterMAC is the MAC of a network's virtual router: the source of brtun's
+// DHCP and router advertisement answers and the ARP answer for the
+// network's gateways. Locally administered (0a:b7, then the name's hash), so
+// it is the same on every host and replica and after a restart.
+func RouterMAC(network string) MAC {
+	id := NameID(network)
+	return MAC{0x0a, 0xb7, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
+}

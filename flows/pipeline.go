@@ -24,9 +24,9 @@ const (
 	TableIntPortMAC  uint8 = 10 // br-int: port security, source MAC
 	TableIntPortIP   uint8 = 11 // br-int: port security, ARP/IPv4/IPv6 sources, server messages
 	TableIntPortND   uint8 = 12 // br-int: port security, neighbour advertisement targets
-	// Table 20 of br-int is reserved for catching DHCP and router
-	// solicitations (the addresses issue); it is not declared yet.
-	TableIntForward uint8 = 30 // br-int: registered MACs by flow, else NORMAL
+	TableIntDHCP     uint8 = 20 // br-int: DHCP, DHCPv6, router solicitations to the controller; the router's ARP answered
+	TableIntRouterND uint8 = 21 // br-int: completes table 20's neighbour advertisement for the router
+	TableIntForward  uint8 = 30 // br-int: registered MACs by flow, else NORMAL
 )
 
 // IntVLANReg is where br-int's table 0 keeps the local VLAN of a frame from
@@ -179,7 +179,7 @@ type Pipeline struct {
 }
 
 // Declared returns brtun's pipeline: br-tun tables 0, 1, 2, 3, 10, 20, 21,
-// 22 and br-int tables 0, 10, 11, 12, 30. It returns a fresh value each call.
+// 22 and br-int tables 0, 10, 11, 12, 20, 21, 30. It returns a fresh value each call.
 func Declared() Pipeline {
 	return Pipeline{
 		BrTun: []Table{
@@ -252,10 +252,10 @@ func Declared() Pipeline {
 			{
 				Bridge: BrInt, ID: TableIntClassify, Name: "classify",
 				Doc: "from an administratively down port: drop (priority 3); " +
-					"untagged frames from a VM port: reg0=local VLAN -> 10 (port security) or 30 (security off) (2); " +
+					"untagged frames from a VM port: reg0=local VLAN -> 10 (port security) or 20 (security off) (2); " +
 					"from patch-tun -> 30 (1); tagged frames from a VM port (1) and unknown ports: drop",
 				Matches:    []MatchField{MatchInPort, MatchVLAN},
-				Gotos:      []uint8{TableIntPortMAC, TableIntForward},
+				Gotos:      []uint8{TableIntPortMAC, TableIntDHCP, TableIntForward},
 				Priorities: []uint16{0, 1, 2, 3},
 				Miss:       MissDrop,
 			},
@@ -280,11 +280,30 @@ func Declared() Pipeline {
 			},
 			{
 				Bridge: BrInt, ID: TableIntPortND, Name: "port-nd",
-				Doc:        "from a protected port: neighbour advertisements for the port's or a pair's addresses -> 30 (2), for others: drop (1); else -> 30",
+				Doc:        "from a protected port: neighbour advertisements for the port's or a pair's addresses -> 20 (2), for others: drop (1); else -> 20",
 				Matches:    []MatchField{MatchInPort, MatchEthType, MatchIPProto, MatchICMPv6Type, MatchNDTarget},
-				Gotos:      []uint8{TableIntForward},
+				Gotos:      []uint8{TableIntDHCP},
+				Priorities: []uint16{0, 1, 2},
+				Miss:       MissGoto, MissTable: TableIntDHCP,
+			},
+			{
+				Bridge: BrInt, ID: TableIntDHCP, Name: "dhcp",
+				Doc: "from a VM port of a network with a DHCP-enabled subnet: DHCP (udp 68->67), DHCPv6 (udp 546->547) and " +
+					"router solicitations -> CONTROLLER with the port's cookie (2); ARP requests for the network's DHCP server " +
+					"identifiers (gateways), from its VM ports: answered with the network's router MAC (1); neighbour solicitations " +
+					"for the router's link-local address (networks with a DHCP-enabled IPv6 subnet): turned into an advertisement -> 21 (1); else -> 30",
+				Matches: []MatchField{MatchReg0, MatchInPort, MatchEthType, MatchIPProto, MatchARPTPA, MatchARPOp,
+					MatchUDPSrc, MatchUDPDst, MatchICMPv6Type, MatchNDTarget},
+				Gotos:      []uint8{TableIntRouterND, TableIntForward},
 				Priorities: []uint16{0, 1, 2},
 				Miss:       MissGoto, MissTable: TableIntForward,
+			},
+			{
+				Bridge: BrInt, ID: TableIntRouterND, Name: "router-nd",
+				Doc:        "the router's neighbour advertisement built in 20: set the target link-layer address, back out of IN_PORT (1); else drop",
+				Matches:    []MatchField{MatchReg0, MatchEthType, MatchIPProto, MatchICMPv6Type, MatchNDTarget},
+				Priorities: []uint16{0, 1},
+				Miss:       MissDrop,
 			},
 			{
 				Bridge: BrInt, ID: TableIntForward, Name: "forward",

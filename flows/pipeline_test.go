@@ -39,7 +39,7 @@ func TestPipelineDeclaration(t *testing.T) {
 			assert.True(t, ok, "br-int table %d goes to undeclared table %d", tb.ID, g)
 		}
 	}
-	assert.Equal(t, []uint8{0, 10, 11, 12, 30}, intIDs, "br-int: 20 is left free for the DHCP/RS catcher")
+	assert.Equal(t, []uint8{0, 10, 11, 12, 20, 21, 30}, intIDs)
 	assert.Equal(t, flows.MissNormal, p.BrInt[len(p.BrInt)-1].Miss, "br-int ends in NORMAL")
 
 	// Tables 0, 3 and 21 end in drop; 20 misses to 21; 2 is a single drop.

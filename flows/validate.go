@@ -95,7 +95,7 @@ func validateFlow(t Table, f Flow) []error {
 	}
 	for i, a := range f.Actions {
 		last := i == len(f.Actions)-1
-		for _, err := range checkAction(t, f.Match, a, last) {
+		for _, err := range checkAction(t, f.Match, a, i == 0, last) {
 			add("action %d (%v): %w", i, a, err)
 		}
 	}
@@ -201,7 +201,7 @@ func fieldPrereqOK(f Field, m Match) bool {
 }
 
 // checkAction checks one action of a flow in table t with match m.
-func checkAction(t Table, m Match, a Action, last bool) []error {
+func checkAction(t Table, m Match, a Action, first, last bool) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	checkSub := func(role string, s Subfield) {
@@ -218,7 +218,14 @@ func checkAction(t Table, m Match, a Action, last bool) []error {
 		if a.Port == 0 || a.Port >= PortMax {
 			add("output to %d: use an ordinary port (InPort/Normal for reserved ones)", a.Port)
 		}
-	case InPort, Normal, PopVLAN:
+	case InPort, Normal, PopVLAN, ToController:
+	case Meter:
+		if a.ID == 0 || a.ID > MeterMax {
+			add("meter:%d: not a meter id", a.ID)
+		}
+		if !first {
+			add("meter must be the first action")
+		}
 	case GotoTable:
 		if !last {
 			add("goto_table must be the last action")

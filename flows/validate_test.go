@@ -200,7 +200,7 @@ func TestValidateRejectsSetProblems(t *testing.T) {
 	assert.ErrorContains(t, flows.Validate(noNormal), "br-int table 30 (forward): 0 miss flows, want 1")
 
 	wrongBridge := base()
-	wrongBridge.BrInt = append(wrongBridge.BrInt, flows.Flow{Table: flows.TableFlood, Priority: 1, Cookie: flows.PipelineCookie()})
+	wrongBridge.BrInt = append(wrongBridge.BrInt, flows.Flow{Table: flows.TableNDReply, Priority: 1, Cookie: flows.PipelineCookie()})
 	assert.ErrorContains(t, flows.Validate(wrongBridge), "br-int: ")
 
 	badCookies := base()

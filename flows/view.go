@@ -33,6 +33,9 @@ type LocalPort struct {
 	// PortSecurity drops what the port sends from other addresses.
 	PortSecurity        bool
 	AllowedAddressPairs []topology.AddressPair
+	// DHCP: the port's network has a DHCP-enabled subnet, so br-int sends
+	// the port's DHCP, DHCPv6 and router solicitations to the controller.
+	DHCP bool
 }
 
 // DownPort is a port of this host with admin_state_up false.
@@ -60,6 +63,14 @@ type NetworkView struct {
 	// Peers are the other hosts with a port on this network: flooding goes
 	// to their tunnel ports of the network's type, and only to them.
 	Peers []string
+	// RouterIPs are the IPv4 DHCP server identifiers (gateways) of the
+	// network's DHCP-enabled subnets that no port holds: br-int answers
+	// its VM ports' ARP requests for them with RouterMAC(network).
+	RouterIPs []string
+	// RouterND: the network has a DHCP-enabled IPv6 subnet, so its VMs
+	// route via the router's link-local address (the RA's source):
+	// br-int answers their neighbour solicitations for it.
+	RouterND bool
 }
 
 // RemotePort is a port on another host, registered with MAC and IPs (IPv4

@@ -65,12 +65,18 @@ func (c *cluster) clusterStatus(name string) clusterView {
 // startCluster starts an embedded etcd on loopback and one `brtun serve
 // --store etcd` per name next to lab l.
 func startCluster(t *testing.T, l *lab.Lab, names ...string) *cluster {
+	return startClusterWith(t, l, nil, names...)
+}
+
+// startClusterWith is startCluster with more `brtun serve` flags for every
+// replica.
+func startClusterWith(t *testing.T, l *lab.Lab, extra []string, names ...string) *cluster {
 	c := &cluster{t: t, lab: l, etcd: etcdtest.Start(t), names: names, replicas: map[string]*daemon{}, live: names}
 	for _, n := range names {
-		c.replicas[n] = startBrtun(t, l, daemonOptions{Name: n, ExtraArgs: []string{
+		c.replicas[n] = startBrtun(t, l, daemonOptions{Name: n, ExtraArgs: append([]string{
 			"--store", "etcd", "--etcd-endpoints", c.etcd.Endpoint(),
 			"--replica-name", n, "--etcd-lease-ttl", clusterLeaseTTL.String(),
-		}})
+		}, extra...)})
 	}
 	return c
 }

@@ -25,7 +25,7 @@ const (
 	TypeSetConfig        = uint8(9)
 	TypePacketIn         = typePacketIn
 	TypePortStatus       = typePortStatus
-	TypePacketOut        = uint8(13)
+	TypePacketOut        = typePacketOut
 	TypeFlowMod          = typeFlowMod
 	TypeMultipartRequest = typeMultipartRequest
 	TypeMultipartReply   = typeMultipartReply

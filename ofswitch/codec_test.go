@@ -212,14 +212,15 @@ func TestEncodeRefusesWhatCannotBeInstalled(t *testing.T) {
 
 func TestDecodeKeepsUnknownsRaw(t *testing.T) {
 	// An in_port match plus an IPv4 destination match (brtun does not model it),
-	// and actions brtun does not model: dec_ttl, output to CONTROLLER,
+	// and actions brtun does not model: dec_ttl, output to CONTROLLER with
+	// a max_len other than brtun's (65535, which decodes as ToController),
 	// NXAST_NOTE, a write-actions instruction.
 	match := []byte{
 		0x80, 0x00, 0x00, 0x04, 0, 0, 0, 5, // OXM in_port=5
 		0x80, 0x00, 0x18, 0x04, 198, 18, 0, 1, // OXM ipv4_dst
 	}
 	decTTL := []byte{0, 24, 0, 8, 0, 0, 0, 0}
-	toController := []byte{0, 0, 0, 16, 0xff, 0xff, 0xff, 0xfd, 0xff, 0xff, 0, 0, 0, 0, 0, 0}
+	toController := []byte{0, 0, 0, 16, 0xff, 0xff, 0xff, 0xfd, 0x00, 0x80, 0, 0, 0, 0, 0, 0}
 	note := []byte{0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 8, 'h', 'i', 0, 0, 0, 0}
 	popVLAN := []byte{0, 18, 0, 8, 0, 0, 0, 0}
 	apply := append([]byte{0, 4, 0, 0, 0, 0, 0, 0}, append(append(append(append([]byte{}, popVLAN...), decTTL...), toController...), note...)...)

@@ -241,6 +241,7 @@ func port16to32(p uint16) uint32 {
 const (
 	instrGotoTable    = 1
 	instrApplyActions = 4
+	instrMeter        = 6
 )
 
 // decodeInstructions flattens the instructions into brtun's action list:
@@ -259,6 +260,8 @@ func decodeInstructions(b []byte) ([]flows.Action, error) {
 		in := b[off : off+length]
 		off += length
 		switch {
+		case typ == instrMeter && length == 8 && len(out) == 0:
+			out = append(out, flows.Meter{ID: binary.BigEndian.Uint32(in[4:8])})
 		case typ == instrGotoTable && length == 8:
 			out = append(out, flows.GotoTable{Table: in[4]})
 		case typ == instrApplyActions:
@@ -329,6 +332,9 @@ func decodeAction(typ uint16, a []byte) flows.Action {
 		}
 		port := binary.BigEndian.Uint32(a[4:8])
 		if port == flows.PortController { // its max_len shows in OVS's text
+			if binary.BigEndian.Uint16(a[8:10]) == 0xffff {
+				return flows.ToController{}
+			}
 			return nil
 		}
 		return flows.OutputTo(port)

@@ -270,6 +270,11 @@ func appendVLAN(b []byte, t flows.MaskedU16) []byte {
 // appendInstructions appends actions as an apply-actions instruction plus
 // an optional trailing goto-table.
 func appendInstructions(b []byte, actions []flows.Action) ([]byte, error) {
+	if m, ok := first[flows.Meter](actions); ok { // the meter instruction comes first
+		b = append(b, 0, instrMeter, 0, 8)
+		b = binary.BigEndian.AppendUint32(b, m.ID)
+		actions = actions[1:]
+	}
 	start := len(b)
 	b = append(b, 0, of13.InstrType_APPLY_ACTIONS, 0, 0, 0, 0, 0, 0) // type, length, pad
 	closeApply := func(b []byte) []byte {
@@ -280,6 +285,9 @@ func appendInstructions(b []byte, actions []flows.Action) ([]byte, error) {
 		return b
 	}
 	for i, a := range actions {
+		if _, ok := a.(flows.Meter); ok {
+			return nil, fmt.Errorf("meter must be the first action")
+		}
 		if g, ok := a.(flows.GotoTable); ok {
 			if i != len(actions)-1 {
 				return nil, fmt.Errorf("goto_table:%d must be the last action", g.Table)
@@ -315,6 +323,8 @@ func appendAction(b []byte, a flows.Action) ([]byte, error) {
 		return appendOutput(b, flows.PortInPort), nil
 	case flows.Normal:
 		return appendOutput(b, flows.PortNormal), nil
+	case flows.ToController:
+		return appendOutput(b, flows.PortController), nil
 	case flows.Resubmit:
 		b = appendNXHeader(b, 16, of13.NXAST_RESUBMIT_TABLE)
 		b = binary.BigEndian.AppendUint16(b, of13.OFPP_IN_PORT)
@@ -476,4 +486,14 @@ func appendLearnSpec(b []byte, s flows.LearnSpec) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unknown learn spec kind %d", s.Kind)
 	}
+}
+
+// first returns actions[0] as a T, if it is one.
+func first[T flows.Action](actions []flows.Action) (T, bool) {
+	var zero T
+	if len(actions) == 0 {
+		return zero, false
+	}
+	a, ok := actions[0].(T)
+	return a, ok
 }

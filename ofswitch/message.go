@@ -26,6 +26,7 @@ const (
 	typePacketIn         uint8 = 10
 	typeFlowRemoved      uint8 = 11
 	typePortStatus       uint8 = 12
+	typePacketOut        uint8 = 13
 	typeFlowMod          uint8 = 14
 	typeMultipartRequest uint8 = 18
 	typeMultipartReply   uint8 = 19

@@ -138,7 +138,7 @@ func reached(res trace.Result) []string {
 func TestUnicastToARemotePortCrossesTheTunnel(t *testing.T) {
 	res := walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
 	assert.Empty(t, res.Missing)
-	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res),
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,20,30", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res),
 		"br-int's port security (10, 11, 12) and forwarding (30) tables, br-tun's unicast (20), the remote tunnel-in (3) and learn (10)")
 	assert.Equal(t, []string{"h2:blue/a2"}, reached(res))
 
@@ -150,7 +150,7 @@ func TestUnicastToARemotePortCrossesTheTunnel(t *testing.T) {
 	assert.Equal(t, "patch-tun", first.Outputs[0].Port)
 	assert.Empty(t, first.Outputs[0].Note, "table 30 sends it by flow, not NORMAL")
 	assert.Equal(t, fmt.Sprintf("port:0x%08x", flows.PortID("blue", "a1")), first.Lookups[1].Owner, "a1's port security")
-	assert.Equal(t, fmt.Sprintf("port:0x%08x", flows.PortID("blue", "a2")), first.Lookups[4].Owner, "a2's forwarding flow")
+	assert.Equal(t, fmt.Sprintf("port:0x%08x", flows.PortID("blue", "a2")), first.Lookups[5].Owner, "a2's forwarding flow")
 
 	tun := res.Hops[1]
 	assert.Equal(t, "patch-int", tun.InPort)
@@ -180,7 +180,7 @@ func TestUnicastToARemotePortCrossesTheTunnel(t *testing.T) {
 
 func TestARPRequestIsAnsweredOnTheSendersHost(t *testing.T) {
 	res := walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.ARP, DstIP: "198.18.0.2"})
-	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,21", "h1/br-int:0,30"}, path(res), "nothing crosses a tunnel")
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,20,30", "h1/br-tun:0,1,21", "h1/br-int:0,30"}, path(res), "nothing crosses a tunnel")
 	assert.Equal(t, []string{"h1:blue/a1", "h1:blue/a3"}, reached(res), "br-int floods the request to a3; the answer comes back to a1")
 	responder := res.Hops[1].Lookups[2]
 	assert.Contains(t, responder.Flow, "arp_tpa=198.18.0.2,arp_op=1")
@@ -200,14 +200,14 @@ func TestARPRequestIsAnsweredOnTheSendersHost(t *testing.T) {
 
 	// Control: an address nobody has is flooded to the peer instead.
 	res = walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.ARP, DstIP: "198.18.0.99"})
-	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res))
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,20,30", "h1/br-tun:0,1,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res))
 	assert.Equal(t, []string{"h1:blue/a3", "h2:blue/a2"}, reached(res))
 }
 
 func TestBroadcastAndDHCPFloodTheNetworkOnly(t *testing.T) {
 	for _, kind := range []trace.Kind{trace.Broadcast, trace.DHCP} {
 		res := walk(t, input(t), "blue", "a1", trace.Request{Kind: kind})
-		assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res), kind)
+		assert.Equal(t, []string{"h1/br-int:0,10,11,12,20,30", "h1/br-tun:0,1,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res), kind)
 		assert.Equal(t, []string{"h1:blue/a3", "h2:blue/a2"}, reached(res), "red's r1 on the same br-int gets nothing (%s)", kind)
 		assert.Contains(t, res.Hops[0].Outputs[0].Note, "NORMAL floods VLAN 1")
 	}
@@ -218,7 +218,7 @@ func TestBroadcastAndDHCPFloodTheNetworkOnly(t *testing.T) {
 
 func TestIsolatedNetworkDropsAnotherNetworksMAC(t *testing.T) {
 	res := walk(t, input(t), "red", "r1", trace.Request{Kind: trace.Unicast, DstMAC: "02:00:00:00:0a:02"})
-	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,20,21"}, path(res))
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,20,30", "h1/br-tun:0,1,20,21"}, path(res))
 	assert.Empty(t, reached(res), "a2's MAC is blue's: red has nobody to deliver to")
 	drop := res.Hops[1]
 	assert.Equal(t, "table 21 drops it", drop.Dropped)
@@ -254,8 +254,8 @@ func TestDriftShows(t *testing.T) {
 	h1.Tun.Flows = slices.DeleteFunc(slices.Clone(h1.Tun.Flows), gone)
 	in.Hosts["h1"] = h1
 	res := walk(t, in, "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
-	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,20,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res), "the miss floods")
-	assert.Equal(t, "cookie=0xb710000000000000, table=30, priority=0 actions=NORMAL", res.Hops[0].Lookups[4].Flow)
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,20,30", "h1/br-tun:0,1,20,21", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res), "the miss floods")
+	assert.Equal(t, "cookie=0xb710000000000000, table=30, priority=0 actions=NORMAL", res.Hops[0].Lookups[5].Flow)
 	require.Len(t, res.Hops[0].Outputs, 1)
 	note := res.Hops[0].Outputs[0].Note
 	assert.Contains(t, note, "02:00:00:00:0a:02 is port blue/a2 on h2", "NORMAL is stood in for by brtun's ports")
@@ -295,7 +295,7 @@ func TestFollowsWhateverTablesTheBridgeHolds(t *testing.T) {
 	}
 	in.Hosts["h2"] = h2
 	res := walk(t, in, "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
-	assert.Equal(t, []string{"h1/br-int:0,10,11,12,30", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0,10,12,30"}, path(res))
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,20,30", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0,10,12,30"}, path(res))
 	assert.Equal(t, []string{"h2:blue/a2"}, reached(res))
 
 	// A broadcast misses table 30: no flow matches there.

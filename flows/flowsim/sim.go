@@ -161,6 +161,9 @@ func (w *walk) execute(f flows.Flow, p *Packet, depth int) error {
 			w.emit(w.inPort, p)
 		case flows.Normal:
 			w.emit(flows.PortNormal, p)
+		case flows.Meter: // no rate in a simulation
+		case flows.ToController:
+			w.emit(flows.PortController, p)
 		case flows.GotoTable:
 			if a.Table <= f.Table {
 				return fmt.Errorf("table %d: goto_table:%d does not go forward", f.Table, a.Table)

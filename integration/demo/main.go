@@ -2,8 +2,10 @@
 
 // Command demo shows brtun at work on three simulated hosts: two tenants whose
 // VMs use the same IP addresses, one on VXLAN and one on GRE with the same
-// segment id, set up entirely with the brtun CLI. Pings succeed inside each
-// tenant and fail across tenants. Everything is torn down on exit; with
+// segment id, set up entirely with the brtun CLI. Ports are created with no
+// MAC or IP: brtun generates the MAC and allocates the address from the
+// tenant's subnet, and each VM takes its address by DHCP from brtun (busybox
+// udhcpc). Pings succeed inside each tenant and fail across tenants. Everything is torn down on exit; with
 // DEMO_KEEP=1 the demo stays up until it is interrupted.
 //
 // Run it with `make demo` (as root; it installs Open vSwitch when missing).
@@ -11,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,19 +72,28 @@ func (r *runner) teardown() {
 	r.cleanups = nil
 }
 
-// tenantVM is one VM of the demo.
+// tenantVM is one VM of the demo; ip is the address brtun allocates it
+// (the lowest free one of its tenant's subnet, in creation order).
 type tenantVM struct {
-	name, tenant, mac, cidr string
-	host                    int // 1-based
+	name, tenant, ip string
+	host             int // 1-based
 }
 
 var vms = []tenantVM{
-	{"a1", "tenant-a", "02:00:00:00:0a:01", "198.18.0.1/24", 1},
-	{"a2", "tenant-a", "02:00:00:00:0a:02", "198.18.0.2/24", 2},
-	{"a3", "tenant-a", "02:00:00:00:0a:03", "198.18.0.3/24", 3},
-	{"b1", "tenant-b", "02:00:00:00:0b:01", "198.18.0.1/24", 1},
-	{"b2", "tenant-b", "02:00:00:00:0b:02", "198.18.0.2/24", 2},
+	{"a1", "tenant-a", "198.18.0.2", 1},
+	{"a2", "tenant-a", "198.18.0.3", 2},
+	{"a3", "tenant-a", "198.18.0.4", 3},
+	{"b1", "tenant-b", "198.18.0.2", 1},
+	{"b2", "tenant-b", "198.18.0.3", 2},
 }
+
+// udhcpcScript applies a lease from busybox udhcpc.
+const udhcpcScript = `#!/bin/sh
+case "$1" in
+  bound|renew) ip addr replace "$ip/$subnet" dev "$interface" ;;
+esac
+exit 0
+`
 
 // check is one ping of the demo and what it must do.
 type check struct {
@@ -90,10 +102,10 @@ type check struct {
 }
 
 var checks = []check{
-	{"a1", "198.18.0.2", "tenant-a, h1 -> h2 over VXLAN", true},
-	{"a1", "198.18.0.3", "tenant-a, h1 -> h3 over VXLAN", true},
-	{"b1", "198.18.0.2", "tenant-b, h1 -> h2 over GRE, same IP as a2", true},
-	{"b1", "198.18.0.3", "only tenant-a has .3: tenant-b must not reach it", false},
+	{"a1", "198.18.0.3", "tenant-a, h1 -> h2 over VXLAN", true},
+	{"a1", "198.18.0.4", "tenant-a, h1 -> h3 over VXLAN", true},
+	{"b1", "198.18.0.3", "tenant-b, h1 -> h2 over GRE, same IP as a2", true},
+	{"b1", "198.18.0.4", "only tenant-a has .4: tenant-b must not reach it", false},
 }
 
 func run(w io.Writer, o options) (err error) {
@@ -147,14 +159,41 @@ func run(w io.Writer, o options) (err error) {
 	cli("net", "create", "tenant-a", "--type", "vxlan", "--segment", "5001")
 	cli("net", "create", "tenant-b", "--type", "gre", "--segment", "5001")
 
-	step("starting VMs (namespaces) and binding them; both tenants use 198.18.0.0/24")
+	step("giving both tenants the same subnet, 198.18.0.0/24; brtun answers their DHCP")
+	cli("subnet", "create", "tenant-a", "v4", "--cidr", "198.18.0.0/24", "--dns", "198.18.0.53")
+	cli("subnet", "create", "tenant-b", "v4", "--cidr", "198.18.0.0/24", "--dns", "198.18.0.54")
+
+	step("starting VMs (namespaces), binding them without MAC or IP, and leasing their addresses by DHCP")
+	script := filepath.Join(l.Dir, "udhcpc.sh")
+	if err := os.WriteFile(script, []byte(udhcpcScript), 0o755); err != nil {
+		r.Fatalf("write %s: %v", script, err)
+	}
 	vmByName := map[string]*lab.VM{}
 	for _, v := range vms {
 		h := l.Hosts[v.host-1]
-		vm := l.AddVM(r, h, lab.VMOptions{Name: v.name, MAC: v.mac, CIDR: v.cidr})
+		vm := l.AddVM(r, h, lab.VMOptions{Name: v.name, Quiet: true})
 		vmByName[v.name] = vm
-		cli("port", "add", v.tenant, v.name, "--host", h.Name, "--interface", vm.HostIface,
-			"--mac", v.mac, "--ip", vm.IP, "--wait", "30s")
+		var port struct {
+			MAC string   `json:"mac"`
+			IPs []string `json:"ips"`
+		}
+		out := cli("port", "add", v.tenant, v.name, "--host", h.Name, "--interface", vm.HostIface, "--wait", "30s", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &port); err != nil || port.MAC == "" {
+			r.Fatalf("port add %s: no MAC in %q (%v)", v.name, out, err)
+		}
+		for _, args := range [][]string{{"link", "set", "eth0", "down"}, {"link", "set", "eth0", "address", port.MAC}, {"link", "set", "eth0", "up"}} {
+			if out, err := vm.Run(append([]string{"ip"}, args...)...); err != nil {
+				r.Fatalf("%s: ip %v: %v: %s", v.name, args, err, out)
+			}
+		}
+		out, err := vm.Run("busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1", "-s", script)
+		fmt.Fprintf(w, "  %s (%s): %s", v.name, port.MAC, indent(lastLine(out)))
+		if err != nil {
+			r.Fatalf("%s: udhcpc: %v: %s", v.name, err, out)
+		}
+		if got, _ := vm.Run("ip", "-4", "-o", "addr", "show", "dev", "eth0"); !strings.Contains(got, " "+v.ip+"/24") {
+			r.Fatalf("%s: leased address is not %s: %s", v.name, v.ip, got)
+		}
 	}
 	cli("host", "list")
 
@@ -190,6 +229,12 @@ func run(w io.Writer, o options) (err error) {
 	return nil
 }
 
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
 func reach(ok bool) string {
 	if ok {
 		return "reachable"
@@ -213,7 +258,7 @@ The demo stays up (DEMO_KEEP=1). From another terminal, as root:
   %[1]s --server %[2]s net list
   %[1]s --server %[2]s flows h1 --bridge br-tun
   curl -s %[2]s/v1/hosts/h1 ; open %[2]s/ui in a browser on this machine
-  ip netns exec %[3]s ping 198.18.0.2          # VM a1 (tenant-a) on h1
+  ip netns exec %[3]s ping 198.18.0.3          # VM a1 (tenant-a) on h1 -> a2
   ovs-ofctl -O OpenFlow13 dump-flows %[4]s
   ovs-vsctl --db=%[5]s show
 Tear it all down: press Ctrl-C here, or run: kill %[6]d

@@ -19,4 +19,5 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out.String(), "Demo passed")
 	require.Contains(t, out.String(), "tun_id=0x1389", "the flow dump of table 3 is shown")
+	require.Contains(t, out.String(), "lease of 198.18.0.4 obtained", "a3 leased its address from brtun")
 }

@@ -1,0 +1,458 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/brtun/brtun/dhcp"
+	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/testbed/lab"
+	"github.com/brtun/brtun/topology"
+)
+
+// Native DHCP with real Debian clients in VM namespaces, answered by a
+// real brtun through br-int's table 20 (packet-in) and packet-outs.
+
+// dhcpScript records every call of a DHCP client script as one line of
+// key=value pairs and applies the address, so that renewals (unicast from
+// the leased address) can be sent.
+const dhcpScript = `#!/bin/sh
+out=%s
+{
+  printf 'reason=%%s' "${reason:-$1}"
+  for v in new_ip_address new_subnet_mask new_routers new_domain_name_servers new_interface_mtu \
+           new_dhcp_lease_time new_dhcp_server_identifier new_ip6_address new_dhcp6_name_servers \
+           ip subnet router dns mtu lease serverid; do
+    eval "val=\${$v}"
+    [ -n "$val" ] && printf ' %%s=%%s' "$v" "$(echo $val | tr ' ' ',')"
+  done
+  echo
+} >> "$out"
+case "${reason:-$1}" in
+  BOUND|RENEW|REBIND|REBOOT) ip addr replace "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
+  BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface" ;;
+  bound|renew) ip addr replace "$ip/$subnet" dev "$interface" ;;
+esac
+exit 0
+`
+
+// dhcpVM is a VM without a configured address, bound to a network whose
+// port brtun addresses.
+type dhcpVM struct {
+	*tenantVM
+	dir string
+}
+
+// dhcpVM creates a VM with MAC mac on host h (IPv6 off unless v6) and a
+// port for it on network with that MAC and no IPs (IPAM picks them), or
+// with portMAC as the port's MAC and port security off when portMAC is set.
+func (s *scenario) dhcpVM(h *lab.Host, name, network, mac string, v6 bool, portMAC string) *dhcpVM {
+	vm := s.lab.AddVM(s.t, h, lab.VMOptions{Name: name, MAC: mac, Quiet: !v6})
+	tv := &tenantVM{VM: vm, Network: network}
+	body := map[string]any{"name": name, "host": h.Name, "interface": vm.HostIface, "mac": mac}
+	if portMAC != "" {
+		body["mac"], body["port_security_enabled"] = portMAC, false
+	}
+	s.brtun.MustDo(201, "POST", "/v1/networks/"+network+"/ports", body, &tv.Port)
+	dir := filepath.Join(s.lab.Dir, "dhcp-"+name)
+	require.NoError(s.t, os.MkdirAll(dir, 0o755))
+	return &dhcpVM{tenantVM: tv, dir: dir}
+}
+
+// script writes a client script recording into name.events.
+func (v *dhcpVM) script(t *testing.T, name string) (script, events string) {
+	t.Helper()
+	events = filepath.Join(v.dir, name+".events")
+	script = filepath.Join(v.dir, name+".sh")
+	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(dhcpScript, events)), 0o755))
+	return script, events
+}
+
+// start runs a long-lived client in the VM, killed (by its PID) at the end.
+func (v *dhcpVM) start(t *testing.T, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", v.Netns}, args...)...)
+	logf, err := os.Create(filepath.Join(v.dir, name+".log"))
+	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("%s %s output:\n%s", v.Name, name, b)
+		}
+	})
+	return cmd
+}
+
+// events reads the script calls recorded in file, complete lines only.
+func events(file string) []map[string]string {
+	b, _ := os.ReadFile(file)
+	lines := strings.Split(string(b), "\n")
+	var out []map[string]string
+	for _, line := range lines[:len(lines)-1] {
+		f := map[string]string{}
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			f[k] = v
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// waitEvent waits for the n-th (from 1) script call with reason.
+func waitEvent(t *testing.T, file, reason string, n int, timeout time.Duration) map[string]string {
+	t.Helper()
+	var found map[string]string
+	ok := waitUntil(timeout, func() bool {
+		seen := 0
+		for _, e := range events(file) {
+			if e["reason"] == reason {
+				if seen++; seen == n {
+					found = e
+					return true
+				}
+			}
+		}
+		return false
+	})
+	require.True(t, ok, "no %s event #%d in %s: %v", reason, n, file, events(file))
+	return found
+}
+
+func countEvents(file, reason string) int {
+	n := 0
+	for _, e := range events(file) {
+		if e["reason"] == reason {
+			n++
+		}
+	}
+	return n
+}
+
+// udhcpcOnce runs busybox udhcpc until it has a lease (or gives up after
+// tries DISCOVERs a second apart) and returns how long it took.
+func (v *dhcpVM) udhcpcOnce(t *testing.T, name string, tries int) (time.Duration, map[string]string, error) {
+	t.Helper()
+	script, ev := v.script(t, name)
+	start := time.Now()
+	out, err := v.Run("busybox", "udhcpc", "-i", "eth0", "-f", "-n", "-q", "-t", strconv.Itoa(tries), "-T", "1", "-O", "mtu", "-s", script)
+	took := time.Since(start)
+	if err != nil {
+		return took, nil, fmt.Errorf("%w: %s", err, out)
+	}
+	for _, e := range events(ev) {
+		if e["reason"] == "bound" {
+			return took, e, nil
+		}
+	}
+	return took, nil, fmt.Errorf("no bound event: %s", out)
+}
+
+// discoverFrame is a DHCPDISCOVER from mac, as bytes.
+func discoverFrame(t *testing.T, mac string) []byte {
+	hw, err := net.ParseMAC(mac)
+	require.NoError(t, err)
+	eth := &layers.Ethernet{SrcMAC: hw, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4zero, DstIP: net.IPv4bcast}
+	udp := &layers.UDP{SrcPort: 68, DstPort: 67}
+	require.NoError(t, udp.SetNetworkLayerForChecksum(ip))
+	d := &layers.DHCPv4{Operation: layers.DHCPOpRequest, HardwareType: layers.LinkTypeEthernet, HardwareLen: 6,
+		Xid: 0xf100d, ClientHWAddr: hw, Options: layers.DHCPOptions{
+			layers.NewDHCPOption(layers.DHCPOptMessageType, []byte{byte(layers.DHCPMsgTypeDiscover)}),
+		}}
+	buf := gopacket.NewSerializeBuffer()
+	require.NoError(t, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, d))
+	return buf.Bytes()
+}
+
+// flooder sends frame (hex) on eth0 at rate per second for secs seconds,
+// from Python's AF_PACKET socket, and prints how many it sent.
+const flooder = `
+import socket, sys, time
+frame = bytes.fromhex(sys.argv[1]); rate = int(sys.argv[2]); secs = float(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(("eth0", 0))
+start = time.monotonic(); n = 0
+while time.monotonic() - start < secs:
+    due = start + n / rate
+    now = time.monotonic()
+    if due > now: time.sleep(due - now)
+    s.send(frame); n += 1
+print(n)
+`
+
+func brtunSeries(t *testing.T, d *daemon, name string) float64 {
+	v, _ := series(t, d, name)
+	return v
+}
+
+// TestDHCP: dhclient and busybox udhcpc get their ports' addresses, router,
+// DNS and MTU from brtun and renew; a MAC that is not the port's and a
+// network without DHCP get nothing (beside the leases of the same run); two
+// tenants with the same CIDR each get their own answers; brtun SIGKILLed
+// mid-lease and restarted answers the renewal while bound VMs ping on; a
+// VM sending 1000 DISCOVERs/s does not hold up another VM's lease.
+func TestDHCP(t *testing.T) {
+	s := newScenario(t, 2, daemonOptions{Advertise: true, ExtraArgs: []string{"--dhcp-lease-time", "16s"}})
+	h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		b, _ := exec.Command("sh", "-c", "curl -s "+s.brtun.API+"/metrics | grep brtun_dhcp; tail -n 30 "+s.lab.Dir+"/h1/*vswitchd*.log").CombinedOutput()
+		t.Logf("dhcp metrics, h1's ovs-vswitchd log:\n%s", b)
+	})
+	s.network("blue", topology.VXLAN, 5001)
+	s.network("red", topology.VXLAN, 5002)
+	s.network("plain", topology.VXLAN, 5003)
+	s.brtun.MustDo(201, "POST", "/v1/networks/blue/subnets", map[string]any{
+		"name": "v4", "cidr": "198.18.0.0/24", "dns_servers": []string{"198.18.0.53"}}, nil)
+	s.brtun.MustDo(201, "POST", "/v1/networks/red/subnets", map[string]any{
+		"name": "v4", "cidr": "198.18.0.0/24", "dns_servers": []string{"198.18.0.54"}}, nil)
+
+	a1 := s.dhcpVM(h1, "a1", "blue", "02:00:00:0d:00:01", false, "")
+	a2 := s.dhcpVM(h2, "a2", "blue", "02:00:00:0d:00:02", false, "")
+	r1 := s.dhcpVM(h1, "r1", "red", "02:00:00:0d:01:01", false, "")
+	p1 := s.dhcpVM(h1, "p1", "plain", "02:00:00:0d:02:01", false, "")
+	// A port without port security whose VM uses another MAC.
+	st := s.dhcpVM(h1, "st", "blue", "02:00:00:0d:00:0c", false, "02:00:00:0d:00:0d")
+	s.waitApplied(30 * time.Second)
+	mtu := strconv.Itoa(topology.VXLAN.MTU(1500))
+	require.Len(t, a1.Port.IPs, 1)
+	require.Len(t, r1.Port.IPs, 1)
+	require.Equal(t, a1.Port.IPs[0], r1.Port.IPs[0], "the two tenants' first ports hold the same address")
+
+	// The catch flows: blue's and red's ports, not plain's.
+	for _, p := range []struct {
+		net, name string
+		want      int
+	}{{"blue", "a1", 3}, {"red", "r1", 3}, {"plain", "p1", 0}} {
+		assert.Len(t, brIntLines(t, h1, int(flows.TableIntDHCP), flows.PortCookie(p.net, p.name)), p.want, "%s/%s", p.net, p.name)
+	}
+
+	// dhclient on a1: lease, options, and renewals at T1 (8 s), unicast to
+	// the gateway whose ARP br-int answers.
+	script, a1Events := a1.script(t, "dhclient")
+	a1.start(t, "dhclient", "dhclient", "-4", "-d", "-v", "-sf", script,
+		"-pf", filepath.Join(a1.dir, "dhclient.pid"), "-lf", filepath.Join(a1.dir, "dhclient.leases"), "eth0")
+	bound := waitEvent(t, a1Events, "BOUND", 1, 15*time.Second)
+	assert.Equal(t, a1.Port.IPs[0], bound["new_ip_address"])
+	assert.Equal(t, "255.255.255.0", bound["new_subnet_mask"])
+	assert.Equal(t, "198.18.0.1", bound["new_routers"])
+	assert.Equal(t, "198.18.0.53", bound["new_domain_name_servers"])
+	assert.Equal(t, mtu, bound["new_interface_mtu"])
+	assert.Equal(t, "16", bound["new_dhcp_lease_time"])
+	assert.Equal(t, "198.18.0.1", bound["new_dhcp_server_identifier"])
+
+	// udhcpc on a2 (the other host), renewing on SIGUSR1.
+	script2, a2Events := a2.script(t, "udhcpc")
+	udhcpc := a2.start(t, "udhcpc", "busybox", "udhcpc", "-i", "eth0", "-f", "-t", "5", "-T", "1", "-O", "mtu", "-s", script2)
+	b2 := waitEvent(t, a2Events, "bound", 1, 15*time.Second)
+	assert.Equal(t, a2.Port.IPs[0], b2["ip"])
+	assert.Equal(t, "255.255.255.0", b2["subnet"])
+	assert.Equal(t, "198.18.0.1", b2["router"])
+	assert.Equal(t, "198.18.0.53", b2["dns"])
+	assert.Equal(t, mtu, b2["mtu"])
+	assert.Equal(t, "198.18.0.1", b2["serverid"])
+	require.NoError(t, udhcpc.Process.Signal(unix.SIGUSR1))
+	assert.Equal(t, a2.Port.IPs[0], waitEvent(t, a2Events, "renew", 1, 10*time.Second)["ip"])
+
+	renew := waitEvent(t, a1Events, "RENEW", 1, 15*time.Second)
+	assert.Equal(t, a1.Port.IPs[0], renew["new_ip_address"])
+	ok, out := a1.Ping(a2.Port.IPs[0], 2)
+	require.True(t, ok, "a1 reaches a2 at their leased addresses: %s", out)
+
+	// red: the same address, red's own DNS server.
+	_, rb, err := r1.udhcpcOnce(t, "udhcpc", 5)
+	require.NoError(t, err)
+	assert.Equal(t, r1.Port.IPs[0], rb["ip"])
+	assert.Equal(t, "198.18.0.54", rb["dns"], "red's answer, not blue's")
+
+	// No answer: the stranger's MAC, and plain (no DHCP, no packet-in).
+	unknownBefore := brtunSeries(t, s.brtun, `brtun_dhcp_dropped_total{reason="unknown_mac"}`)
+	pinsBefore := brtunSeries(t, s.brtun, "brtun_dhcp_packet_ins_total")
+	_, _, err = p1.udhcpcOnce(t, "udhcpc", 3)
+	assert.Error(t, err, "plain has no DHCP")
+	pinsPlain := brtunSeries(t, s.brtun, "brtun_dhcp_packet_ins_total")
+	_, _, err = st.udhcpcOnce(t, "udhcpc", 3)
+	assert.Error(t, err, "a MAC that is not the port's gets nothing")
+	assert.GreaterOrEqual(t, brtunSeries(t, s.brtun, `brtun_dhcp_dropped_total{reason="unknown_mac"}`)-unknownBefore, 3.0,
+		"the stranger's DISCOVERs reached brtun and were refused")
+	// a1's and a2's renewals may come in meanwhile: at most a few.
+	assert.LessOrEqual(t, pinsPlain-pinsBefore, 4.0, "plain's DISCOVERs raised no packet-in")
+
+	// The catch flows go through br-int's DHCP meter, set once.
+	for _, h := range []*lab.Host{h1, h2} {
+		meters, err := h.Ofctl("dump-meters", "br-int")
+		require.NoError(t, err)
+		assert.Contains(t, meters, "meter=1 pktps burst bands=\ntype=drop rate=2000 burst_size=500", "%s: %s", h.Name, meters)
+	}
+	assert.Equal(t, 2.0, brtunSeries(t, s.brtun, "brtun_openflow_meter_mods_total"), "one meter_mod per br-int")
+
+	// SIGKILL brtun mid-lease while a1 pings a2; restart it; the next
+	// renewal is answered and no ping is lost.
+	ping := exec.Command("ip", "netns", "exec", a1.Netns, "ping", "-i", "0.1", "-c", "150", "-W", "1", a2.Port.IPs[0])
+	pingOut := &strings.Builder{}
+	ping.Stdout, ping.Stderr = pingOut, pingOut
+	require.NoError(t, ping.Start())
+	t.Cleanup(func() { _ = ping.Process.Kill(); _ = ping.Wait() })
+	time.Sleep(time.Second)
+	s.brtun.Kill()
+	time.Sleep(2 * time.Second)
+	renewsBefore := countEvents(a1Events, "RENEW")
+	s.brtun.Start()
+	waitEvent(t, a1Events, "RENEW", renewsBefore+1, 20*time.Second)
+	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="dhcp4"}`), "the restarted brtun answered")
+	s.waitApplied(30 * time.Second)
+	assert.Zero(t, brtunSeries(t, s.brtun, "brtun_openflow_meter_mods_total"), "the restart found the meters right and sent no meter_mod")
+	require.NoError(t, ping.Wait(), "ping: %s", pingOut)
+	assert.Contains(t, pingOut.String(), " 0% packet loss", "no ping lost across the restart")
+
+	// Fairness: f1 sends 1000 DISCOVERs/s for 8 s; a fresh lease of r1's
+	// neighbour on blue takes at most 2 s longer than without the flood.
+	f1 := s.dhcpVM(h1, "f1", "blue", "02:00:00:0d:00:0f", false, "")
+	c1 := s.dhcpVM(h1, "c1", "blue", "02:00:00:0d:00:10", false, "")
+	s.waitApplied(30 * time.Second)
+	base, _, err := c1.udhcpcOnce(t, "base", 5)
+	require.NoError(t, err)
+	flood := exec.Command("ip", "netns", "exec", f1.Netns, "python3", "-c", flooder, hex.EncodeToString(discoverFrame(t, f1.MAC)), "1000", "8")
+	floodOut := &strings.Builder{}
+	flood.Stdout, flood.Stderr = floodOut, floodOut
+	limitedBefore := brtunSeries(t, s.brtun, `brtun_dhcp_dropped_total{reason="rate_limited"}`)
+	require.NoError(t, flood.Start())
+	t.Cleanup(func() { _ = flood.Process.Kill(); _ = flood.Wait() })
+	time.Sleep(2 * time.Second)
+	during, cb, err := c1.udhcpcOnce(t, "during", 5)
+	require.NoError(t, err, "c1 leases during the flood")
+	assert.Equal(t, c1.Port.IPs[0], cb["ip"])
+	require.NoError(t, flood.Wait(), "flooder: %s", floodOut)
+	sent, err := strconv.Atoi(strings.TrimSpace(floodOut.String()))
+	require.NoError(t, err, floodOut.String())
+	assert.Greater(t, sent, 6000, "the flood ran at about 1000/s")
+	t.Logf("lease without flood %s, during the flood %s; flood sent %d", base, during, sent)
+	assert.LessOrEqual(t, during-base, 2*time.Second, "the flood delays another VM's lease by at most 2 s")
+	assert.Greater(t, brtunSeries(t, s.brtun, `brtun_dhcp_dropped_total{reason="rate_limited"}`)-limitedBefore, 1000.0,
+		"brtun rate-limited the flooding port")
+}
+
+// TestDHCPv6AndRA: a VM with accept_ra gets its SLAAC address and default
+// route from brtun's router advertisement (answering its solicitation), and
+// `dhclient -6` the port's address on a dhcpv6-stateful subnet.
+func TestDHCPv6AndRA(t *testing.T) {
+	s := newScenario(t, 1, daemonOptions{Advertise: true, ExtraArgs: []string{"--dhcp-lease-time", "16s"}})
+	h1 := s.lab.Hosts[0]
+	s.network("six", topology.VXLAN, 6001)
+	s.brtun.MustDo(201, "POST", "/v1/networks/six/subnets", map[string]any{
+		"name": "slaac", "cidr": "2001:db8:100::/64", "ipv6_address_mode": "slaac"}, nil)
+	s.brtun.MustDo(201, "POST", "/v1/networks/six/subnets", map[string]any{
+		"name": "stateful", "cidr": "2001:db8:101::/64", "ipv6_address_mode": "dhcpv6-stateful",
+		"dns_servers": []string{"2001:db8:101::53"}}, nil)
+	v := s.dhcpVM(h1, "v6", "six", "02:00:00:0d:06:01", true, "")
+	s.waitApplied(30 * time.Second)
+	var slaac, stateful string
+	for _, ip := range v.Port.IPs {
+		switch {
+		case strings.HasPrefix(ip, "2001:db8:100:"):
+			slaac = ip
+		case strings.HasPrefix(ip, "2001:db8:101:"):
+			stateful = ip
+		}
+	}
+	require.NotEmpty(t, slaac, "IPAM gave the port its EUI-64 address: %v", v.Port.IPs)
+	require.NotEmpty(t, stateful, "IPAM gave the port a stateful address: %v", v.Port.IPs)
+
+	// The link comes up again now that the port's flows are in: the
+	// kernel solicits routers, brtun answers.
+	_, err := v.Run("ip", "link", "set", "eth0", "down")
+	require.NoError(t, err)
+	_, err = v.Run("ip", "link", "set", "eth0", "up")
+	require.NoError(t, err)
+	router := flows.RouterMAC("six")
+	routerLL := dhcp.LinkLocal(net.HardwareAddr(router[:])).String()
+	ok := waitUntil(20*time.Second, func() bool {
+		out, _ := v.Run("ip", "-6", "addr", "show", "dev", "eth0")
+		return strings.Contains(out, slaac+"/64")
+	})
+	out, _ := v.Run("ip", "-6", "addr", "show", "dev", "eth0")
+	require.True(t, ok, "SLAAC address %s from brtun's RA: %s", slaac, out)
+	route, err := v.Run("ip", "-6", "route", "show", "default")
+	require.NoError(t, err)
+	assert.Contains(t, route, "via "+routerLL, "default route via the router's link-local")
+	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="ra"}`)+brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="ra_periodic"}`),
+		"brtun sent the RA (solicited, or its first periodic round)")
+
+	// br-int answers the VM's neighbour solicitation for its router (once
+	// the VM's addresses are no longer tentative).
+	require.True(t, waitUntil(10*time.Second, func() bool {
+		out, err := v.Run("ip", "-6", "addr", "show", "dev", "eth0", "tentative")
+		return err == nil && strings.TrimSpace(out) == ""
+	}), "duplicate address detection did not finish")
+	nd, err := v.Run("ndisc6", "-1", "-r", "3", "-w", "1000", routerLL, "eth0")
+	require.NoError(t, err, "ndisc6: %s", nd)
+	assert.Contains(t, strings.ToLower(nd), strings.ToLower(net.HardwareAddr(router[:]).String()), "the router's MAC: %s", nd)
+
+	script, ev := v.script(t, "dhclient6")
+	v.start(t, "dhclient6", "dhclient", "-6", "-d", "-v", "-sf", script,
+		"-pf", filepath.Join(v.dir, "dhclient6.pid"), "-lf", filepath.Join(v.dir, "dhclient6.leases"), "eth0")
+	bound := waitEvent(t, ev, "BOUND6", 1, 20*time.Second)
+	assert.Equal(t, stateful, bound["new_ip6_address"])
+	assert.Equal(t, "2001:db8:101::53", bound["new_dhcp6_name_servers"])
+	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="dhcp6"}`))
+}
+
+// TestDHCPFailover: with two replicas, only h1's br-int master answers its
+// VMs; when that replica is SIGKILLed, the renewal is answered by the new
+// master.
+func TestDHCPFailover(t *testing.T) {
+	l := lab.New(t, lab.Options{Hosts: 1})
+	h1 := l.Hosts[0]
+	c := startClusterWith(t, l, []string{"--dhcp-lease-time", "16s"}, "a", "b")
+	sa := c.scenario("a")
+	sa.brtun.MustDo(201, "POST", "/v1/hosts", map[string]any{
+		"name": h1.Name, "ovsdb": h1.OVSDB, "tunnel_ip": h1.TunnelIP, "datapath_type": h1.DatapathType,
+	}, nil)
+	c.pointBridges()
+	sa.network("blue", topology.VXLAN, 5001)
+	sa.brtun.MustDo(201, "POST", "/v1/networks/blue/subnets", map[string]any{"name": "v4", "cidr": "198.18.0.0/24"}, nil)
+	v := sa.dhcpVM(h1, "v1", "blue", "02:00:00:0d:00:21", false, "")
+	masters := c.waitApplied(60 * time.Second)
+	master := masters["h1/br-int"]
+	other := "a"
+	if master == "a" {
+		other = "b"
+	}
+
+	script, ev := v.script(t, "dhclient")
+	v.start(t, "dhclient", "dhclient", "-4", "-d", "-v", "-sf", script,
+		"-pf", filepath.Join(v.dir, "dhclient.pid"), "-lf", filepath.Join(v.dir, "dhclient.leases"), "eth0")
+	assert.Equal(t, v.Port.IPs[0], waitEvent(t, ev, "BOUND", 1, 15*time.Second)["new_ip_address"])
+	assert.Positive(t, brtunSeries(t, c.replicas[master], `brtun_dhcp_answers_total{kind="dhcp4"}`), "the master answered")
+	assert.Zero(t, brtunSeries(t, c.replicas[other], `brtun_dhcp_answers_total{kind="dhcp4"}`), "the other replica did not")
+
+	c.kill(master)
+	renewals := countEvents(ev, "RENEW") + countEvents(ev, "REBIND")
+	require.True(t, waitUntil(40*time.Second, func() bool {
+		return countEvents(ev, "RENEW")+countEvents(ev, "REBIND") > renewals &&
+			brtunSeries(t, c.replicas[other], `brtun_dhcp_answers_total{kind="dhcp4"}`) > 0
+	}), "no renewal answered by the new master %s: %v", other, events(ev))
+}
