@@ -222,6 +222,10 @@ func (l *Lab) AddVM(t TB, h *Host, o VMOptions) *VM {
 	mtu := strconv.Itoa(o.MTU)
 	l.mustRun("ip", "link", "add", "name", o.HostIface, "netns", h.Netns, "mtu", mtu,
 		"type", "veth", "peer", "name", "eth0", "netns", vm.Netns, "mtu", mtu)
+	// The host-side end carries no IPv6: the host's kernel would send its
+	// own router solicitations and MLD reports on it, which br-int's
+	// counters of the port count as frames delivered to the VM.
+	h.mustExec("sysctl", "-q", "-w", "net.ipv6.conf."+o.HostIface+".disable_ipv6=1")
 	h.mustExec("ip", "link", "set", o.HostIface, "up")
 	vm.mustExec(t, "ip", "link", "set", "lo", "up")
 	if o.MAC != "" {
