@@ -56,7 +56,7 @@ func (t *budgetTxn) room(n int) bool { return t.limit <= 0 || len(t.written)+n <
 func (s *store) deleteInSteps(ctx context.Context, step func(t *budgetTxn) (done bool, err error)) (uint64, error) {
 	limit := s.be.maxWrites()
 	if limit > 0 {
-		limit-- // the revision key
+		limit -= 2 // the revision key and the macTable's (store.write)
 	}
 	for {
 		var done bool
@@ -67,7 +67,7 @@ func (s *store) deleteInSteps(ctx context.Context, step func(t *budgetTxn) (done
 				return err
 			}
 			if !done && len(bt.written) == 0 {
-				return fmt.Errorf("the store's transactions hold at most %d writes: too few to delete anything", limit+1)
+				return fmt.Errorf("the store's transactions hold at most %d writes: too few to delete anything", limit+2)
 			}
 			return nil
 		})

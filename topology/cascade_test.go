@@ -18,7 +18,8 @@ import (
 // every port's host and network exist, its binding counts it and carries
 // its local VLAN, its interface and MAC claims point at it, its addresses
 // lie in subnets of its network, and no claim, binding or VLAN is left
-// without its port. at names the state in messages.
+// without its port, and the stored MAC table is what a full scan counts.
+// at names the state in messages.
 func checkConsistent(t *testing.T, tx txn, at string) {
 	t.Helper()
 	snap, err := readSnapshot(tx)
@@ -83,6 +84,7 @@ func checkConsistent(t *testing.T, tx txn, at string) {
 		require.NoError(t, err)
 		assert.Len(t, kvs, want, "%s: keys in %s", at, bk)
 	}
+	checkMACTable(t, tx, at)
 }
 
 // etcdRevision is etcd's current revision.

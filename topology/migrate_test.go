@@ -84,6 +84,7 @@ func TestMigrateBoltToEtcd(t *testing.T) {
 	got, err := migrated.Snapshot(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, want, got, "etcd serves the state file's snapshot")
+	viewMACTable(t, migrated, "migrated")
 	vm0, err := migrated.GetPort(ctx, "blue", "vm0")
 	require.NoError(t, err)
 	assert.Equal(t, "moved", vm0.Description)
@@ -108,6 +109,8 @@ func TestMigrateBoltToEtcd(t *testing.T) {
 	assert.Equal(t, bn, en)
 	assert.Equal(t, want.Revision+2, erev, "revisions go on from the state file's")
 	assert.Equal(t, brev, erev)
+	viewMACTable(t, bolt, "state file after the next writes")
+	viewMACTable(t, migrated, "etcd after the next writes")
 
 	// A non-empty target is refused, dry or not, and left as it is.
 	require.NoError(t, bolt.Close())

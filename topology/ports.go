@@ -13,10 +13,7 @@ func (s *store) CreatePort(ctx context.Context, req Port) (Port, uint64, error) 
 		if _, err := mustGetNetwork(t, p.Network); err != nil {
 			return err
 		}
-		guard, err := s.guardMACTable(t)
-		if err != nil {
-			return err
-		}
+		var err error
 		if p, err = normalizePort(p); err != nil {
 			return err
 		}
@@ -40,10 +37,7 @@ func (s *store) CreatePort(ctx context.Context, req Port) (Port, uint64, error) 
 			return err
 		}
 		p.RevisionNumber = rev
-		if err := putPort(t, p); err != nil {
-			return err
-		}
-		return guard.check(t)
+		return putPort(t, p)
 	})
 	if err != nil {
 		return Port{}, 0, fmt.Errorf("create port %q in network %q: %w", p.Name, p.Network, err)
@@ -59,10 +53,6 @@ func (s *store) UpdatePort(ctx context.Context, network, name string, ifMatch If
 			return err
 		}
 		if err := ifMatch.check(old.RevisionNumber); err != nil {
-			return err
-		}
-		guard, err := s.guardMACTable(t)
-		if err != nil {
 			return err
 		}
 		p = old
@@ -117,10 +107,7 @@ func (s *store) UpdatePort(ctx context.Context, network, name string, ifMatch If
 			}
 		}
 		p.RevisionNumber = rev
-		if err := putPort(t, p); err != nil {
-			return err
-		}
-		return guard.check(t)
+		return putPort(t, p)
 	})
 	if err != nil {
 		return Port{}, 0, fmt.Errorf("update port %q in network %q: %w", name, network, err)

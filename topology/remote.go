@@ -244,14 +244,7 @@ func (s *store) CreateRemoteVTEP(ctx context.Context, v RemoteVTEP) (RemoteVTEP,
 		if err := claimVTEPIP(t, v); err != nil {
 			return err
 		}
-		guard, err := s.guardMACTable(t)
-		if err != nil {
-			return err
-		}
-		if err := putJSON(t, bucketRemoteVTEPs, v.Name, v); err != nil {
-			return err
-		}
-		return guard.check(t)
+		return putJSON(t, bucketRemoteVTEPs, v.Name, v)
 	})
 	if err != nil {
 		return RemoteVTEP{}, 0, fmt.Errorf("create remote VTEP %q: %w", v.Name, err)
@@ -314,10 +307,6 @@ func (s *store) UpdateRemoteVTEP(ctx context.Context, name string, ifMatch IfMat
 		if err := checkRemoteVTEP(t, v); err != nil {
 			return err
 		}
-		guard, err := s.guardMACTable(t)
-		if err != nil {
-			return err
-		}
 		v.RevisionNumber = rev
 		if v.TunnelIP != old.TunnelIP {
 			if err := t.del(bucketTunnelIPs, old.TunnelIP); err != nil {
@@ -327,10 +316,7 @@ func (s *store) UpdateRemoteVTEP(ctx context.Context, name string, ifMatch IfMat
 				return err
 			}
 		}
-		if err := putJSON(t, bucketRemoteVTEPs, v.Name, v); err != nil {
-			return err
-		}
-		return guard.check(t)
+		return putJSON(t, bucketRemoteVTEPs, v.Name, v)
 	})
 	if err != nil {
 		return RemoteVTEP{}, 0, fmt.Errorf("update remote VTEP %q: %w", name, err)

@@ -151,18 +151,24 @@ func (m IfMatch) check(rev uint64) error {
 // write runs fn in one transaction with the revision the transaction will
 // commit as (objects fn stores carry it as their revision_number), bumps
 // the store's revision when fn succeeds and tells watchers after the commit.
+// The transaction keeps the macTable in step with fn's changes and refuses
+// those that overfill a host's br-tun table 20 (macTableTxn).
 func (s *store) write(ctx context.Context, fn func(t txn, rev uint64) error) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	var rev uint64
-	err := s.be.update(ctx, func(t txn) error {
+	err := s.be.update(ctx, func(bt txn) error {
+		t := s.macTableTxn(bt)
 		cur, err := readRevision(t)
 		if err != nil {
 			return err
 		}
 		rev = cur + 1
 		if err := fn(t, rev); err != nil {
+			return err
+		}
+		if err := t.finish(); err != nil {
 			return err
 		}
 		return writeRevision(t, rev)
