@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -168,18 +169,25 @@ func readMACTable(t txn) (*macTable, error) {
 
 // macTableTxn is the transaction every store write runs in (store.write).
 // Before the write first changes a network's ports, or a remote VTEP (and
-// so its networks), it records each host's share of those networks as it
-// was; finish takes their shares again, applies the difference to the
-// macTable and stores it, refusing the write when a host's load grew past
-// the store's limit. Hosts already over it (after the limit was lowered)
-// are not made worse but may stay so; writes that do not grow a host's load
-// always pass, so deletes are never refused.
+// so its networks), it reads the network's ports and records each host's
+// share of the network; it follows the write's changes to those ports, and
+// finish takes the shares again, applies the difference to the macTable and
+// stores it, refusing the write when a host's load grew past the store's
+// limit. Hosts already over it (after the limit was lowered) are not made
+// worse but may stay so; writes that do not grow a host's load always
+// pass, so deletes are never refused.
 type macTableTxn struct {
 	txn
 	flowLimit int // --mac-learn-limit
 
-	table  *macTable                 // nil until the write changes ports or remote VTEPs
-	shares map[string]map[string]int // network -> host -> share before the write
+	table    *macTable                  // nil until the write changes ports or remote VTEPs
+	networks map[string]*touchedNetwork // the networks the write changes
+}
+
+// touchedNetwork is a network a write changes.
+type touchedNetwork struct {
+	share map[string]int     // host -> the network's share before the write
+	ports map[string]portMAC // port key -> port, as the write leaves them
 }
 
 func (s *store) macTableTxn(t txn) *macTableTxn {
@@ -205,7 +213,19 @@ func (t *macTableTxn) changing(b bucket, k string, val []byte) error {
 	switch b {
 	case bucketPorts:
 		network, _, _ := strings.Cut(k, "/")
-		return t.touch(network)
+		tn, err := t.touch(network)
+		if err != nil {
+			return err
+		}
+		if val == nil {
+			delete(tn.ports, k)
+			return nil
+		}
+		var p portMAC
+		if err := decodeStored(val, &p); err != nil {
+			return fmt.Errorf("decode %s/%s: %w", b, k, err)
+		}
+		tn.ports[k] = p
 	case bucketRemoteVTEPs:
 		if err := t.load(); err != nil {
 			return err
@@ -217,11 +237,11 @@ func (t *macTableTxn) changing(b bucket, k string, val []byte) error {
 		}
 		if val != nil {
 			if err := decodeStored(val, &v); err != nil {
-				return err
+				return fmt.Errorf("decode %s/%s: %w", b, k, err)
 			}
 		}
 		for _, n := range append(slices.Clone(old.Networks), v.Networks...) {
-			if err := t.touch(n); err != nil {
+			if _, err := t.touch(n); err != nil {
 				return err
 			}
 		}
@@ -241,24 +261,34 @@ func (t *macTableTxn) load() error {
 	}
 	var err error
 	t.table, err = readMACTable(t.txn)
-	t.shares = make(map[string]map[string]int)
+	t.networks = make(map[string]*touchedNetwork)
 	return err
 }
 
-// touch records each host's share of network before the write changes it.
-func (t *macTableTxn) touch(network string) error {
+// touch reads network's ports and its share of each host before the write
+// changes them, once per write.
+func (t *macTableTxn) touch(network string) (*touchedNetwork, error) {
 	if err := t.load(); err != nil {
-		return err
+		return nil, err
 	}
-	if _, ok := t.shares[network]; ok {
-		return nil
+	if tn, ok := t.networks[network]; ok {
+		return tn, nil
 	}
-	ports, err := scanJSON[portMAC](t.txn, bucketPorts, key(network, ""))
+	pairs, err := t.txn.scan(bucketPorts, key(network, ""))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	t.shares[network] = networkShare(ports, t.table.VTEPMACs[network])
-	return nil
+	tn := &touchedNetwork{ports: make(map[string]portMAC, len(pairs)+1)}
+	for _, kv := range pairs {
+		var p portMAC
+		if err := decodeStored(kv.val, &p); err != nil {
+			return nil, fmt.Errorf("decode %s/%s: %w", bucketPorts, kv.key, err)
+		}
+		tn.ports[kv.key] = p
+	}
+	tn.share = networkShare(slices.Collect(maps.Values(tn.ports)), t.table.VTEPMACs[network])
+	t.networks[network] = tn
+	return tn, nil
 }
 
 // finish brings the stored macTable up to date with the write's changes
@@ -269,20 +299,16 @@ func (t *macTableTxn) finish() error {
 	}
 	before := make(map[string]int)           // host -> load before the write
 	after := make(map[string]map[string]int) // network -> host -> share after it
-	for n, share := range t.shares {
-		ports, err := scanJSON[portMAC](t.txn, bucketPorts, key(n, ""))
-		if err != nil {
-			return err
-		}
-		after[n] = networkShare(ports, t.table.VTEPMACs[n])
-		for _, hosts := range []map[string]int{share, after[n]} {
+	for n, tn := range t.networks {
+		after[n] = networkShare(slices.Collect(maps.Values(tn.ports)), t.table.VTEPMACs[n])
+		for _, hosts := range []map[string]int{tn.share, after[n]} {
 			for h := range hosts {
 				before[h] = t.table.Hosts[h].load()
 			}
 		}
 	}
-	for n, share := range t.shares {
-		t.table.addShare(share, -1)
+	for n, tn := range t.networks {
+		t.table.addShare(tn.share, -1)
 		t.table.addShare(after[n], 1)
 	}
 	if limit := RegisteredMACLimit(t.flowLimit); limit > 0 {

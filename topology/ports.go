@@ -30,7 +30,7 @@ func (s *store) CreatePort(ctx context.Context, req Port) (Port, uint64, error) 
 		if p, err = s.assignAddresses(t, p, nil, others); err != nil {
 			return err
 		}
-		if err := checkPortClaims(t, p, nil); err != nil {
+		if err := checkPortClaims(t, p, nil, others); err != nil {
 			return err
 		}
 		if p.LocalVLAN, err = acquireVLAN(t, p.Host, p.Network); err != nil {
@@ -86,7 +86,7 @@ func (s *store) UpdatePort(ctx context.Context, network, name string, ifMatch If
 		if p, err = s.assignAddresses(t, p, &old, others); err != nil {
 			return err
 		}
-		if err := checkPortClaims(t, p, &old); err != nil {
+		if err := checkPortClaims(t, p, &old, others); err != nil {
 			return err
 		}
 		if err := t.del(bucketIfaces, key(old.Host, old.Interface)); err != nil {
@@ -168,8 +168,9 @@ func (s *store) DeletePort(ctx context.Context, network, name string, ifMatch If
 }
 
 // checkPortClaims checks that p's host exists and that its interface, MAC
-// and IPs are not claimed by another port (old is p's stored version on update).
-func checkPortClaims(t txn, p Port, old *Port) error {
+// and IPs are not claimed by another port (old is p's stored version on
+// update, others the stored ports of p's network).
+func checkPortClaims(t txn, p Port, old *Port, others []Port) error {
 	if _, found, err := getHost(t, p.Host); err != nil || !found {
 		if err == nil {
 			err = invalid("host", "host %q does not exist (register it with POST /v1/hosts first)", p.Host)
@@ -183,10 +184,6 @@ func checkPortClaims(t txn, p Port, old *Port) error {
 	}
 	if owner != nil && string(owner) != self {
 		return conflict("interface %q on host %q is already bound to port %s", p.Interface, p.Host, owner)
-	}
-	others, err := scanJSON[Port](t, bucketPorts, key(p.Network, ""))
-	if err != nil {
-		return err
 	}
 	for _, o := range others {
 		if o.Name == p.Name {
