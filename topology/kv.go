@@ -13,7 +13,7 @@ type bucket string
 
 // The buckets brtun keeps. Names cannot contain '/', so it separates key parts.
 const (
-	bucketMeta      bucket = "meta"      // "revision", allocation hints -> uint64 big-endian
+	bucketMeta      bucket = "meta"      // "revision", allocation hints -> uint64 big-endian; "mac-table" -> macTable (maclimit.go)
 	bucketHosts     bucket = "hosts"     // host -> Host
 	bucketNetworks  bucket = "networks"  // network -> Network
 	bucketPorts     bucket = "ports"     // network/port -> Port
