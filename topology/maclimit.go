@@ -152,11 +152,11 @@ func scanMACTable(t txn) (*macTable, error) {
 func readMACTable(t txn) (*macTable, error) {
 	var m macTable
 	found, err := getJSON(t, bucketMeta, macTableKey, &m)
-	if err != nil || !found {
-		if err == nil {
-			return scanMACTable(t)
-		}
+	if err != nil {
 		return nil, err
+	}
+	if !found {
+		return scanMACTable(t)
 	}
 	if m.Hosts == nil {
 		m.Hosts = map[string]hostMACs{}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -486,4 +487,50 @@ func TestMACTableSurvivesRestart(t *testing.T) {
 		viewMACTable(t, s, "second replica")
 		requireFullHost(t, s)
 	})
+}
+
+// Two etcd replicas adding ports at the same time cannot together take a
+// host past the limit: each write checks and updates the stored counts at
+// one etcd revision and commits only if no other write came in between.
+// With --mac-learn-limit 8, h1 (port a in blue) takes 5 of the 20 ports
+// the replicas try to add on h2; the others are refused.
+func TestMACTableEtcdReplicasCannotOvershoot(t *testing.T) {
+	srv := etcdtest.Start(t)
+	replicas := []Store{
+		newTestEtcdStore(t, etcdClient(t, srv), DefaultEtcdPrefix, WithMACLearnLimit(8)),
+		newTestEtcdStore(t, etcdClient(t, srv), DefaultEtcdPrefix, WithMACLearnLimit(8)),
+	}
+	ctx := context.Background()
+	mustHost(t, replicas[0], "h1", "192.0.2.1")
+	mustHost(t, replicas[0], "h2", "192.0.2.2")
+	mustNetwork(t, replicas[0], "blue", VXLAN, 0)
+	mustPort(t, replicas[0], Port{Network: "blue", Name: "a", Host: "h1", Interface: "tap-a"})
+	var mu sync.Mutex
+	accepted, refused := 0, 0
+	var wg sync.WaitGroup
+	for r, s := range replicas {
+		for i := range 10 {
+			wg.Go(func() {
+				name := fmt.Sprintf("r%d-%d", r, i)
+				_, _, err := s.CreatePort(ctx, Port{Network: "blue", Name: name, Host: "h2", Interface: "tap-" + name})
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					accepted++
+					return
+				}
+				refused++
+				assert.ErrorIs(t, err, ErrConflict)
+				assert.ErrorContains(t, err, `host "h1" would hold 7 registered entries`)
+			})
+		}
+	}
+	wg.Wait()
+	assert.Equal(t, 5, accepted)
+	assert.Equal(t, 15, refused)
+	ports, err := replicas[1].ListPorts(ctx, "blue")
+	require.NoError(t, err)
+	assert.Len(t, ports, 6)
+	viewMACTable(t, replicas[1], "after the race")
+	assert.Equal(t, map[string]int{"h1": 6, "h2": 2}, loadsOf(t, replicas[1]))
 }
