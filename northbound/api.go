@@ -191,11 +191,7 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc("/v1/cluster", a.getCluster).Methods(http.MethodGet)
 
 	// Every route on the one router (no subrouter), so 405 works for all of them.
-	r.HandleFunc("/v1/hosts", a.createHost).Methods(http.MethodPost)
-	r.HandleFunc("/v1/hosts", a.listHosts).Methods(http.MethodGet)
-	r.HandleFunc("/v1/hosts/{host}", a.getHost).Methods(http.MethodGet)
-	r.HandleFunc("/v1/hosts/{host}", a.patchHost).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/hosts/{host}", a.deleteHost).Methods(http.MethodDelete)
+	register(r, a, a.hostResource())
 	r.HandleFunc("/v1/hosts/{host}/flows", a.dumpFlows).Methods(http.MethodGet)
 
 	r.HandleFunc("/v1/networks", a.createNetwork).Methods(http.MethodPost)
