@@ -194,11 +194,7 @@ func (a *API) routes() *mux.Router {
 	register(r, a, a.hostResource())
 	r.HandleFunc("/v1/hosts/{host}/flows", a.dumpFlows).Methods(http.MethodGet)
 
-	r.HandleFunc("/v1/networks", a.createNetwork).Methods(http.MethodPost)
-	r.HandleFunc("/v1/networks", a.listNetworks).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}", a.getNetwork).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}", a.patchNetwork).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/networks/{network}", a.deleteNetwork).Methods(http.MethodDelete)
+	register(r, a, a.networkResource())
 
 	r.HandleFunc("/v1/networks/{network}/subnets", a.createSubnet).Methods(http.MethodPost)
 	r.HandleFunc("/v1/networks/{network}/subnets", a.listSubnets).Methods(http.MethodGet)
