@@ -196,11 +196,7 @@ func (a *API) routes() *mux.Router {
 
 	register(r, a, a.networkResource())
 
-	r.HandleFunc("/v1/networks/{network}/subnets", a.createSubnet).Methods(http.MethodPost)
-	r.HandleFunc("/v1/networks/{network}/subnets", a.listSubnets).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.getSubnet).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.patchSubnet).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.deleteSubnet).Methods(http.MethodDelete)
+	register(r, a, a.subnetResource())
 
 	r.HandleFunc("/v1/networks/{network}/vteps", a.listVTEPs).Methods(http.MethodGet)
 
