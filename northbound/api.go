@@ -200,11 +200,7 @@ func (a *API) routes() *mux.Router {
 
 	r.HandleFunc("/v1/networks/{network}/vteps", a.listVTEPs).Methods(http.MethodGet)
 
-	r.HandleFunc("/v1/remote-vteps", a.createRemoteVTEP).Methods(http.MethodPost)
-	r.HandleFunc("/v1/remote-vteps", a.listRemoteVTEPs).Methods(http.MethodGet)
-	r.HandleFunc("/v1/remote-vteps/{vtep}", a.getRemoteVTEP).Methods(http.MethodGet)
-	r.HandleFunc("/v1/remote-vteps/{vtep}", a.patchRemoteVTEP).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/remote-vteps/{vtep}", a.deleteRemoteVTEP).Methods(http.MethodDelete)
+	register(r, a, a.remoteVTEPResource())
 
 	r.HandleFunc("/v1/bgp/peers", a.createBGPPeer).Methods(http.MethodPost)
 	r.HandleFunc("/v1/bgp/peers", a.listBGPPeers).Methods(http.MethodGet)

@@ -40,98 +40,38 @@ func remoteVTEPList() listSpec[topology.RemoteVTEP] {
 	}
 }
 
-func remoteVTEPPath(name string) string { return "/v1/remote-vteps/" + url.PathEscape(name) }
-
-func (a *API) createRemoteVTEP(w http.ResponseWriter, r *http.Request) {
-	var req RemoteVTEPRequest
-	p, err := a.parseWriteParams(r)
-	if err == nil {
-		err = decodeBody(w, r, &req)
+// remoteVTEPResource is the spec of /v1/remote-vteps.
+func (a *API) remoteVTEPResource() resource[topology.RemoteVTEP, topology.RemoteVTEP, RemoteVTEPRequest] {
+	return resource[topology.RemoteVTEP, topology.RemoteVTEP, RemoteVTEPRequest]{
+		collection: "/v1/remote-vteps", item: "vtep",
+		key:  func(v topology.RemoteVTEP) objKey { return objKey{name: v.Name} },
+		rev:  func(v topology.RemoteVTEP) uint64 { return v.RevisionNumber },
+		view: asIs[topology.RemoteVTEP],
+		list: remoteVTEPList(),
+		page: func(vteps []topology.RemoteVTEP, next string) any {
+			return RemoteVTEPList{RemoteVTEPs: vteps, NextMarker: next}
+		},
+		fromRequest: func(_ string, req RemoteVTEPRequest) (topology.RemoteVTEP, error) {
+			return topology.RemoteVTEP{
+				Name: req.Name, TunnelIP: req.TunnelIP, Networks: req.Networks, MACs: req.MACs,
+				Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
+			}, nil
+		},
+		patch:  mergeInto[topology.RemoteVTEP], // tunnel_ip, networks, macs, description, tags
+		create: a.store.CreateRemoteVTEP,
+		get: func(ctx context.Context, k objKey) (topology.RemoteVTEP, error) {
+			return a.store.GetRemoteVTEP(ctx, k.name)
+		},
+		all: func(ctx context.Context, _ string) ([]topology.RemoteVTEP, error) {
+			return a.store.ListRemoteVTEPs(ctx)
+		},
+		update: func(ctx context.Context, k objKey, m topology.IfMatch, change func(*topology.RemoteVTEP) error) (topology.RemoteVTEP, uint64, error) {
+			return a.store.UpdateRemoteVTEP(ctx, k.name, m, change)
+		},
+		remove: func(ctx context.Context, k objKey, _ bool, m topology.IfMatch) (uint64, error) {
+			return a.store.DeleteRemoteVTEP(ctx, k.name, m)
+		},
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	v, rev, err := a.store.CreateRemoteVTEP(r.Context(), topology.RemoteVTEP{
-		Name: req.Name, TunnelIP: req.TunnelIP, Networks: req.Networks, MACs: req.MACs,
-		Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishCreate(w, r, p, rev, remoteVTEPPath(v.Name), v.RevisionNumber, func() any { return v })
-}
-
-func (a *API) listRemoteVTEPs(w http.ResponseWriter, r *http.Request) {
-	spec := remoteVTEPList()
-	q, err := spec.parseList(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	vteps, err := a.store.ListRemoteVTEPs(r.Context())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	list := RemoteVTEPList{}
-	list.RemoteVTEPs, list.NextMarker = spec.apply(q, vteps)
-	setNextLink(w, r, list.NextMarker)
-	writeJSON(w, http.StatusOK, list)
-}
-
-func (a *API) getRemoteVTEP(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	v, err := a.store.GetRemoteVTEP(r.Context(), mux.Vars(r)["vtep"])
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, v.RevisionNumber)
-	writeJSON(w, http.StatusOK, v)
-}
-
-// patchRemoteVTEP applies a JSON merge patch (tunnel_ip, networks, macs,
-// description, tags).
-func (a *API) patchRemoteVTEP(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	var patch map[string]any
-	if err == nil {
-		patch, err = readPatch(w, r)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	v, rev, err := a.store.UpdateRemoteVTEP(r.Context(), mux.Vars(r)["vtep"], p.ifMatch, func(v *topology.RemoteVTEP) error {
-		next, err := mergePatch(*v, patch)
-		*v = next
-		return err
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, v.RevisionNumber)
-	a.finishWrite(w, r, p, rev, http.StatusOK, func() any { return v })
-}
-
-func (a *API) deleteRemoteVTEP(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	rev, err := a.store.DeleteRemoteVTEP(r.Context(), mux.Vars(r)["vtep"], p.ifMatch)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishWrite(w, r, p, rev, http.StatusNoContent, nil)
 }
 
 // BGP is brtun's BGP EVPN speaker as the API needs it; safe for concurrent
