@@ -202,11 +202,7 @@ func (a *API) routes() *mux.Router {
 
 	register(r, a, a.remoteVTEPResource())
 
-	r.HandleFunc("/v1/bgp/peers", a.createBGPPeer).Methods(http.MethodPost)
-	r.HandleFunc("/v1/bgp/peers", a.listBGPPeers).Methods(http.MethodGet)
-	r.HandleFunc("/v1/bgp/peers/{address}", a.getBGPPeer).Methods(http.MethodGet)
-	r.HandleFunc("/v1/bgp/peers/{address}", a.patchBGPPeer).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/bgp/peers/{address}", a.deleteBGPPeer).Methods(http.MethodDelete)
+	register(r, a, a.bgpPeerResource())
 
 	r.HandleFunc("/v1/ports", a.listPorts).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports", a.createPort).Methods(http.MethodPost)
