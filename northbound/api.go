@@ -204,13 +204,10 @@ func (a *API) routes() *mux.Router {
 
 	register(r, a, a.bgpPeerResource())
 
-	r.HandleFunc("/v1/ports", a.listPorts).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}/ports", a.createPort).Methods(http.MethodPost)
-	r.HandleFunc("/v1/networks/{network}/ports", a.listPorts).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.getPort).Methods(http.MethodGet)
+	ports := a.portResource()
+	register(r, a, ports)
+	r.HandleFunc("/v1/ports", ports.listHandler(a)).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.updatePort).Methods(http.MethodPut)
-	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.patchPort).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.deletePort).Methods(http.MethodDelete)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}/trace", a.tracePort).Methods(http.MethodGet)
 	return r
 }

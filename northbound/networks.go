@@ -3,7 +3,6 @@ package northbound
 import (
 	"context"
 	"net/http"
-	"net/url"
 
 	"github.com/brtun/brtun/topology"
 )
@@ -49,8 +48,6 @@ func networkList() listSpec[NetworkView] {
 		}, func(n NetworkView) topology.Meta { return n.Meta }),
 	}
 }
-
-func networkPath(name string) string { return "/v1/networks/" + url.PathEscape(name) }
 
 // networkResource is the spec of /v1/networks.
 func (a *API) networkResource() resource[topology.Network, NetworkView, NetworkRequest] {
