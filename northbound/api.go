@@ -190,22 +190,19 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc("/v1/openapi.json", a.openAPI).Methods(http.MethodGet)
 	r.HandleFunc("/v1/cluster", a.getCluster).Methods(http.MethodGet)
 
-	// Every route on the one router (no subrouter), so 405 works for all of them.
+	// Every route on the one router (no subrouter), so 405 works for all of
+	// them. Each object type is a resource: POST and GET on its collection,
+	// GET, PATCH and DELETE on one object (resource.go).
 	register(r, a, a.hostResource())
-	r.HandleFunc("/v1/hosts/{host}/flows", a.dumpFlows).Methods(http.MethodGet)
-
 	register(r, a, a.networkResource())
-
 	register(r, a, a.subnetResource())
-
-	r.HandleFunc("/v1/networks/{network}/vteps", a.listVTEPs).Methods(http.MethodGet)
-
 	register(r, a, a.remoteVTEPResource())
-
 	register(r, a, a.bgpPeerResource())
-
 	ports := a.portResource()
 	register(r, a, ports)
+
+	r.HandleFunc("/v1/hosts/{host}/flows", a.dumpFlows).Methods(http.MethodGet)
+	r.HandleFunc("/v1/networks/{network}/vteps", a.listVTEPs).Methods(http.MethodGet)
 	r.HandleFunc("/v1/ports", ports.listHandler(a)).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.updatePort).Methods(http.MethodPut)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}/trace", a.tracePort).Methods(http.MethodGet)
