@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -13,19 +12,31 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// subnetObject is a subnet as the CLI's verbs name it.
+func subnetObject() cliObject {
+	return cliObject{
+		kind: "subnet", args: []string{"NET", "NAME"},
+		path:  func(args ...string) string { return subnetPath(args[0], args[1:]...) },
+		print: showSubnet,
+	}
+}
+
 func newSubnetCommand(o *cliOptions) *cobra.Command {
+	subnet := subnetObject()
 	cmd := &cobra.Command{Use: "subnet", Short: "Give networks IP ranges their ports take addresses from"}
-	cmd.AddCommand(newSubnetCreateCommand(o), newSubnetSetCommand(o), newSubnetListCommand(o), newSubnetShowCommand(o),
-		newSubnetRmCommand(o))
+	cmd.AddCommand(newSubnetCreateCommand(o), newSubnetSetCommand(o),
+		listCommand(o, subnet, listVerb[northbound.SubnetList]{
+			use: "list NET [--tag T]...", short: "List the subnets of a network", args: cobra.ExactArgs(1),
+			table: anyArgs(subnetTable), tagged: "subnets",
+		}),
+		showCommand(o, subnet, "Show a subnet", nil),
+		rmCommand(o, subnet, "Delete a subnet (refused while ports hold addresses of it)", ""))
 	return cmd
 }
 
+// subnetPath is the path of a network's subnets, or of the one named.
 func subnetPath(network string, subnet ...string) string {
-	p := "/v1/networks/" + url.PathEscape(network) + "/subnets"
-	for _, name := range subnet {
-		p += "/" + url.PathEscape(name)
-	}
-	return p
+	return apiPath(apiPath("/v1/networks", network)+"/subnets", subnet...)
 }
 
 // subnetFlags are the flags of subnet create and subnet set.
@@ -154,53 +165,6 @@ func newSubnetSetCommand(o *cliOptions) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&dhcp, "dhcp", true, "whether brtun answers DHCP for the subnet")
 	f.add(cmd)
-	addWaitFlag(cmd, &wait)
-	return cmd
-}
-
-func newSubnetListCommand(o *cliOptions) *cobra.Command {
-	var tags []string
-	cmd := &cobra.Command{
-		Use:   "list NET [--tag T]...",
-		Short: "List the subnets of a network",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.getQuery(cmd, subnetPath(args[0]), tagQuery(tags))
-			if err != nil {
-				return err
-			}
-			return show(o, raw, subnetTable)
-		},
-	}
-	cmd.Flags().StringArrayVar(&tags, "tag", nil, "only subnets carrying this tag (repeat: all of them)")
-	return cmd
-}
-
-func newSubnetShowCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NET NAME",
-		Short: "Show a subnet",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, subnetPath(args[0], args[1]))
-			if err != nil {
-				return err
-			}
-			return showSubnet(o, raw)
-		},
-	}
-}
-
-func newSubnetRmCommand(o *cliOptions) *cobra.Command {
-	var wait time.Duration
-	cmd := &cobra.Command{
-		Use:   "rm NET NAME",
-		Short: "Delete a subnet (refused while ports hold addresses of it)",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.remove(cmd, wait, subnetPath(args[0], args[1]), false, "subnet "+args[0]+"/"+args[1])
-		},
-	}
 	addWaitFlag(cmd, &wait)
 	return cmd
 }
