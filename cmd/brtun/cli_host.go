@@ -13,11 +13,7 @@ import (
 
 // hostObject is a host as the CLI's verbs name it.
 func hostObject() cliObject {
-	return cliObject{
-		kind: "host", args: []string{"NAME"},
-		path:  func(args ...string) string { return apiPath("/v1/hosts", args...) },
-		print: showHost,
-	}
+	return cliObject{kind: "host", args: []string{"NAME"}, collection: "/v1/hosts", print: showHost}
 }
 
 func newHostCommand(o *cliOptions) *cobra.Command {

@@ -12,11 +12,7 @@ import (
 
 // networkObject is a network as the CLI's verbs name it.
 func networkObject() cliObject {
-	return cliObject{
-		kind: "network", args: []string{"NAME"},
-		path:  func(args ...string) string { return apiPath("/v1/networks", args...) },
-		print: showNetwork,
-	}
+	return cliObject{kind: "network", args: []string{"NAME"}, collection: "/v1/networks", print: showNetwork}
 }
 
 func newNetCommand(o *cliOptions) *cobra.Command {

@@ -16,11 +16,7 @@ import (
 
 // portObject is a port as the CLI's verbs name it.
 func portObject() cliObject {
-	return cliObject{
-		kind: "port", args: []string{"NET", "NAME"},
-		path:  func(args ...string) string { return portPath(args[0], args[1:]...) },
-		print: showPort,
-	}
+	return cliObject{kind: "port", args: []string{"NET", "NAME"}, collection: "/v1/networks/{NET}/ports", print: showPort}
 }
 
 func newPortCommand(o *cliOptions) *cobra.Command {
@@ -48,11 +44,6 @@ func newPortCommand(o *cliOptions) *cobra.Command {
 		newPortWaitCommand(o),
 		rmCommand(o, port, "Delete a port", ""))
 	return cmd
-}
-
-// portPath is the path of a network's ports, or of the one named.
-func portPath(network string, port ...string) string {
-	return apiPath(apiPath("/v1/networks", network)+"/ports", port...)
 }
 
 // portSecurityFlags are the port-security flags of port add and port set.
@@ -123,7 +114,7 @@ func newPortAddCommand(o *cliOptions) *cobra.Command {
 			if !up {
 				req.AdminStateUp = &up
 			}
-			return o.write(cmd, wait, http.MethodPost, portPath(args[0]), false, req, showPort)
+			return o.write(cmd, wait, http.MethodPost, portObject().path(args[0]), false, req, showPort)
 		},
 	}
 	portFlags(cmd, &req, &sec, &adminState)
@@ -147,7 +138,7 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 			"If-Match, so when someone changed the port in between it fails (HTTP 412) instead of overwriting their change.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, etag, err := o.getETag(cmd, portPath(args[0], args[1]), nil, 0)
+			raw, etag, err := o.getETag(cmd, portObject().path(args[0], args[1]), nil, 0)
 			if err != nil {
 				return err
 			}
@@ -200,7 +191,7 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 			if f.Changed("ip") {
 				next.IPs = splitList(strings.Join(req.IPs, ",")) // --ip '': none
 			}
-			return o.writeHeaders(cmd, wait, http.MethodPut, portPath(args[0], args[1]), false, next,
+			return o.writeHeaders(cmd, wait, http.MethodPut, portObject().path(args[0], args[1]), false, next,
 				http.Header{"If-Match": {etag}}, showPort)
 		},
 	}
@@ -221,7 +212,7 @@ func newPortWaitCommand(o *cliOptions) *cobra.Command {
 			if timeout <= 0 {
 				return usageErrorf("--timeout %s: want a positive duration", timeout)
 			}
-			raw, _, err := o.getETag(cmd, portPath(args[0], args[1]), url.Values{"wait": {timeout.String()}}, timeout)
+			raw, _, err := o.getETag(cmd, portObject().path(args[0], args[1]), url.Values{"wait": {timeout.String()}}, timeout)
 			if err != nil {
 				if obj := objectOf(err); obj != nil {
 					if pErr := showPort(o, obj); pErr != nil {

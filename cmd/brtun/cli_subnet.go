@@ -14,11 +14,7 @@ import (
 
 // subnetObject is a subnet as the CLI's verbs name it.
 func subnetObject() cliObject {
-	return cliObject{
-		kind: "subnet", args: []string{"NET", "NAME"},
-		path:  func(args ...string) string { return subnetPath(args[0], args[1:]...) },
-		print: showSubnet,
-	}
+	return cliObject{kind: "subnet", args: []string{"NET", "NAME"}, collection: "/v1/networks/{NET}/subnets", print: showSubnet}
 }
 
 func newSubnetCommand(o *cliOptions) *cobra.Command {
@@ -32,11 +28,6 @@ func newSubnetCommand(o *cliOptions) *cobra.Command {
 		showCommand(o, subnet, "Show a subnet", nil),
 		rmCommand(o, subnet, "Delete a subnet (refused while ports hold addresses of it)", ""))
 	return cmd
-}
-
-// subnetPath is the path of a network's subnets, or of the one named.
-func subnetPath(network string, subnet ...string) string {
-	return apiPath(apiPath("/v1/networks", network)+"/subnets", subnet...)
 }
 
 // subnetFlags are the flags of subnet create and subnet set.
@@ -122,7 +113,7 @@ func newSubnetCreateCommand(o *cliOptions) *cobra.Command {
 				return err
 			}
 			req.DNSServers = tagsOrEmpty(f.dns)
-			return o.write(cmd, wait, http.MethodPost, subnetPath(args[0]), false, req, showSubnet)
+			return o.write(cmd, wait, http.MethodPost, subnetObject().path(args[0]), false, req, showSubnet)
 		},
 	}
 	cmd.Flags().StringVar(&cidr, "cidr", "", "the subnet, e.g. 198.18.0.0/24 or 2001:db8::/64")
@@ -160,7 +151,7 @@ func newSubnetSetCommand(o *cliOptions) *cobra.Command {
 				"route": {"host_routes", routes}, "dhcp": {"enable_dhcp", dhcp},
 				"description": {"description", f.description}, "tag": {"tags", tagsOrEmpty(f.tags)},
 			})
-			return o.patch(cmd, wait, subnetPath(args[0], args[1]), patch, showSubnet)
+			return o.patch(cmd, wait, subnetObject().path(args[0], args[1]), patch, showSubnet)
 		},
 	}
 	cmd.Flags().BoolVar(&dhcp, "dhcp", true, "whether brtun answers DHCP for the subnet")

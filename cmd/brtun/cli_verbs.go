@@ -15,11 +15,24 @@ import (
 type cliObject struct {
 	kind string   // in messages: "host", "remote VTEP" ("deleted host h1")
 	args []string // the arguments naming one object: NAME, NET NAME, ADDRESS
-	// path is the API path of the object all of args name, or of the
-	// collection the leading ones name (path() is "/v1/hosts").
-	path func(args ...string) string
+	// collection is the API path of the objects; the leading args fill
+	// its placeholders ("/v1/networks/{NET}/subnets").
+	collection string
 	// print prints one object as the API answered it (show, and the writes).
 	print func(o *cliOptions, raw []byte) error
+}
+
+// path is the API path of the object args name, or, given only the
+// arguments that fill the collection's placeholders, of the collection.
+func (c cliObject) path(args ...string) string {
+	p := c.collection
+	for len(args) > 0 && strings.Contains(p, "{") {
+		start := strings.Index(p, "{")
+		end := start + strings.Index(p[start:], "}")
+		p = p[:start] + url.PathEscape(args[0]) + p[end+1:]
+		args = args[1:]
+	}
+	return apiPath(p, args...)
 }
 
 // apiPath is base followed by each of names, escaped.

@@ -15,11 +15,7 @@ import (
 
 // vtepObject is a static remote VTEP as the CLI's verbs name it.
 func vtepObject() cliObject {
-	return cliObject{
-		kind: "remote VTEP", args: []string{"NAME"},
-		path:  func(args ...string) string { return apiPath("/v1/remote-vteps", args...) },
-		print: showVTEP,
-	}
+	return cliObject{kind: "remote VTEP", args: []string{"NAME"}, collection: "/v1/remote-vteps", print: showVTEP}
 }
 
 func newVTEPCommand(o *cliOptions) *cobra.Command {
@@ -118,7 +114,7 @@ func newVTEPListCommand(o *cliOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if network != "" {
-				raw, err := o.get(cmd, apiPath("/v1/networks", network)+"/vteps")
+				raw, err := o.get(cmd, networkObject().path(network)+"/vteps")
 				if err != nil {
 					return err
 				}
@@ -179,11 +175,7 @@ func networkVTEPTable(w io.Writer, list northbound.VTEPList) {
 
 // bgpPeerObject is a BGP neighbor as the CLI's verbs name it.
 func bgpPeerObject() cliObject {
-	return cliObject{
-		kind: "BGP peer", args: []string{"ADDRESS"},
-		path:  func(args ...string) string { return apiPath("/v1/bgp/peers", args...) },
-		print: showBGPPeer,
-	}
+	return cliObject{kind: "BGP peer", args: []string{"ADDRESS"}, collection: "/v1/bgp/peers", print: showBGPPeer}
 }
 
 func newBGPCommand(o *cliOptions) *cobra.Command {
