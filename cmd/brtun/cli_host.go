@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/brtun/brtun/northbound"
@@ -149,24 +148,4 @@ func (o *cliOptions) writeHeaders(cmd *cobra.Command, wait time.Duration, method
 		return err
 	}
 	return print(o, raw)
-}
-
-// remove deletes path and says so; what is "KIND ID" ("port blue/vm1"),
-// -o name prints the ID.
-func (o *cliOptions) remove(cmd *cobra.Command, wait time.Duration, path string, cascade bool, what string) error {
-	c, err := newClient(o, wait)
-	if err != nil {
-		return err
-	}
-	if _, err := c.do(cmd.Context(), http.MethodDelete, path, writeQuery(wait, cascade), nil); err != nil {
-		return err
-	}
-	switch o.output {
-	case outputTable:
-		fmt.Fprintf(o.out, "deleted %s\n", what)
-	case outputName:
-		_, id, _ := strings.Cut(what, " ")
-		fmt.Fprintln(o.out, id)
-	}
-	return nil
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -74,7 +76,7 @@ func rmCommand(o *cliOptions, obj cliObject, short, cascadeHelp string) *cobra.C
 		Short: short,
 		Args:  cobra.ExactArgs(len(obj.args)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.remove(cmd, wait, obj.path(args...), cascade, obj.kind+" "+strings.Join(args, "/"))
+			return o.remove(cmd, wait, obj.path(args...), cascade, obj.kind, strings.Join(args, "/"))
 		},
 	}
 	if cascadeHelp != "" {
@@ -82,6 +84,25 @@ func rmCommand(o *cliOptions, obj cliObject, short, cascadeHelp string) *cobra.C
 	}
 	addWaitFlag(cmd, &wait)
 	return cmd
+}
+
+// remove deletes path and says so: "deleted KIND ID" ("deleted port
+// blue/vm1"), or with -o name the ID.
+func (o *cliOptions) remove(cmd *cobra.Command, wait time.Duration, path string, cascade bool, kind, id string) error {
+	c, err := newClient(o, wait)
+	if err != nil {
+		return err
+	}
+	if _, err := c.do(cmd.Context(), http.MethodDelete, path, writeQuery(wait, cascade), nil); err != nil {
+		return err
+	}
+	switch o.output {
+	case outputTable:
+		fmt.Fprintf(o.out, "deleted %s %s\n", kind, id)
+	case outputName:
+		fmt.Fprintln(o.out, id)
+	}
+	return nil
 }
 
 // listVerb is the list verb of an object type: it reads the collection

@@ -28,3 +28,23 @@ func TestCLIObjectPaths(t *testing.T) {
 		assert.Equal(t, c.want, c.obj.path(c.args...), "%s %v", c.obj.kind, c.args)
 	}
 }
+
+// TestCLIRmSaysWhatItDeleted: rm says "deleted KIND ID"; -o name prints
+// the ID alone, also for kinds of two words.
+func TestCLIRmSaysWhatItDeleted(t *testing.T) {
+	url, _ := newCLIServer(t)
+	s := "--server=" + url
+	mustRun(t, s, "host", "add", "h1", "--ovsdb", "tcp:198.51.100.1:6640", "--tunnel-ip", "192.0.2.1")
+	mustRun(t, s, "net", "create", "blue", "--type", "vxlan")
+	for _, name := range []string{"k1", "k2"} {
+		mustRun(t, s, "vtep", "add", name, "--tunnel-ip", "192.0.2.1"+name[1:]+"0", "--network", "blue")
+	}
+	mustRun(t, s, "bgp", "peer", "add", "198.51.100.9", "--asn", "65009")
+
+	assert.Equal(t, "deleted remote VTEP k1\n", mustRun(t, s, "vtep", "rm", "k1"))
+	assert.Equal(t, "k2\n", mustRun(t, s, "-o", "name", "vtep", "rm", "k2"))
+	assert.Equal(t, "198.51.100.9\n", mustRun(t, s, "-o", "name", "bgp", "peer", "rm", "198.51.100.9"))
+	assert.Equal(t, "blue\n", mustRun(t, s, "-o", "name", "net", "rm", "blue"))
+	assert.Equal(t, "deleted host h1\n", mustRun(t, s, "host", "rm", "h1"))
+	assert.Empty(t, mustRun(t, s, "-o", "name", "vtep", "list"), "both VTEPs are gone")
+}
