@@ -190,47 +190,21 @@ func (a *API) routes() *mux.Router {
 	r.HandleFunc("/v1/openapi.json", a.openAPI).Methods(http.MethodGet)
 	r.HandleFunc("/v1/cluster", a.getCluster).Methods(http.MethodGet)
 
-	// Every route on the one router (no subrouter), so 405 works for all of them.
-	r.HandleFunc("/v1/hosts", a.createHost).Methods(http.MethodPost)
-	r.HandleFunc("/v1/hosts", a.listHosts).Methods(http.MethodGet)
-	r.HandleFunc("/v1/hosts/{host}", a.getHost).Methods(http.MethodGet)
-	r.HandleFunc("/v1/hosts/{host}", a.patchHost).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/hosts/{host}", a.deleteHost).Methods(http.MethodDelete)
+	// Every route on the one router (no subrouter), so 405 works for all of
+	// them. Each object type is a resource: POST and GET on its collection,
+	// GET, PATCH and DELETE on one object (resource.go).
+	register(r, a, a.hostResource())
+	register(r, a, a.networkResource())
+	register(r, a, a.subnetResource())
+	register(r, a, a.remoteVTEPResource())
+	register(r, a, a.bgpPeerResource())
+	ports := a.portResource()
+	register(r, a, ports)
+
 	r.HandleFunc("/v1/hosts/{host}/flows", a.dumpFlows).Methods(http.MethodGet)
-
-	r.HandleFunc("/v1/networks", a.createNetwork).Methods(http.MethodPost)
-	r.HandleFunc("/v1/networks", a.listNetworks).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}", a.getNetwork).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}", a.patchNetwork).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/networks/{network}", a.deleteNetwork).Methods(http.MethodDelete)
-
-	r.HandleFunc("/v1/networks/{network}/subnets", a.createSubnet).Methods(http.MethodPost)
-	r.HandleFunc("/v1/networks/{network}/subnets", a.listSubnets).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.getSubnet).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.patchSubnet).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/networks/{network}/subnets/{subnet}", a.deleteSubnet).Methods(http.MethodDelete)
-
 	r.HandleFunc("/v1/networks/{network}/vteps", a.listVTEPs).Methods(http.MethodGet)
-
-	r.HandleFunc("/v1/remote-vteps", a.createRemoteVTEP).Methods(http.MethodPost)
-	r.HandleFunc("/v1/remote-vteps", a.listRemoteVTEPs).Methods(http.MethodGet)
-	r.HandleFunc("/v1/remote-vteps/{vtep}", a.getRemoteVTEP).Methods(http.MethodGet)
-	r.HandleFunc("/v1/remote-vteps/{vtep}", a.patchRemoteVTEP).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/remote-vteps/{vtep}", a.deleteRemoteVTEP).Methods(http.MethodDelete)
-
-	r.HandleFunc("/v1/bgp/peers", a.createBGPPeer).Methods(http.MethodPost)
-	r.HandleFunc("/v1/bgp/peers", a.listBGPPeers).Methods(http.MethodGet)
-	r.HandleFunc("/v1/bgp/peers/{address}", a.getBGPPeer).Methods(http.MethodGet)
-	r.HandleFunc("/v1/bgp/peers/{address}", a.patchBGPPeer).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/bgp/peers/{address}", a.deleteBGPPeer).Methods(http.MethodDelete)
-
-	r.HandleFunc("/v1/ports", a.listPorts).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}/ports", a.createPort).Methods(http.MethodPost)
-	r.HandleFunc("/v1/networks/{network}/ports", a.listPorts).Methods(http.MethodGet)
-	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.getPort).Methods(http.MethodGet)
+	r.HandleFunc("/v1/ports", ports.listHandler(a)).Methods(http.MethodGet)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.updatePort).Methods(http.MethodPut)
-	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.patchPort).Methods(http.MethodPatch)
-	r.HandleFunc("/v1/networks/{network}/ports/{port}", a.deletePort).Methods(http.MethodDelete)
 	r.HandleFunc("/v1/networks/{network}/ports/{port}/trace", a.tracePort).Methods(http.MethodGet)
 	return r
 }

@@ -1,11 +1,9 @@
 package northbound
 
 import (
-	"net/http"
-	"net/url"
+	"context"
 
 	"github.com/brtun/brtun/topology"
-	"github.com/gorilla/mux"
 )
 
 // HostRequest is the body of POST /v1/hosts.
@@ -44,102 +42,38 @@ func hostList() listSpec[HostView] {
 	}
 }
 
-func hostPath(name string) string { return "/v1/hosts/" + url.PathEscape(name) }
-
-func (a *API) createHost(w http.ResponseWriter, r *http.Request) {
-	var req HostRequest
-	p, err := a.parseWriteParams(r)
-	if err == nil {
-		err = decodeBody(w, r, &req)
+// hostResource is the spec of /v1/hosts.
+func (a *API) hostResource() resource[topology.Host, HostView, HostRequest] {
+	return resource[topology.Host, HostView, HostRequest]{
+		collection: "/v1/hosts", item: "host",
+		key:  func(h topology.Host) objKey { return objKey{name: h.Name} },
+		rev:  func(h topology.Host) uint64 { return h.RevisionNumber },
+		view: func(_ context.Context, h topology.Host) HostView { return a.hostView(h) },
+		list: hostList(),
+		page: func(hosts []HostView, next string) any { return HostList{Hosts: hosts, NextMarker: next} },
+		fromRequest: func(_ string, req HostRequest) (topology.Host, error) {
+			return topology.Host{
+				Name: req.Name, OVSDB: req.OVSDB, TunnelIP: req.TunnelIP, DatapathType: req.DatapathType,
+				Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
+			}, nil
+		},
+		// tunnel_ip, ovsdb, datapath_type, description and tags change;
+		// status is live and ignored.
+		patch: func(h *topology.Host, patch map[string]any) error {
+			next, err := mergePatch(HostView{Host: *h}, patch)
+			*h = next.Host
+			return err
+		},
+		create: a.store.CreateHost,
+		get:    func(ctx context.Context, k objKey) (topology.Host, error) { return a.store.GetHost(ctx, k.name) },
+		all:    func(ctx context.Context, _ string) ([]topology.Host, error) { return a.store.ListHosts(ctx) },
+		update: func(ctx context.Context, k objKey, m topology.IfMatch, change func(*topology.Host) error) (topology.Host, uint64, error) {
+			return a.store.UpdateHost(ctx, k.name, m, change)
+		},
+		remove: func(ctx context.Context, k objKey, cascade bool, m topology.IfMatch) (uint64, error) {
+			return a.store.DeleteHost(ctx, k.name, cascade, m)
+		},
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	h, rev, err := a.store.CreateHost(r.Context(), topology.Host{
-		Name: req.Name, OVSDB: req.OVSDB, TunnelIP: req.TunnelIP, DatapathType: req.DatapathType,
-		Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishCreate(w, r, p, rev, hostPath(h.Name), h.RevisionNumber, func() any { return a.hostView(h) })
-}
-
-// patchHost applies a JSON merge patch to a host (tunnel_ip, ovsdb,
-// datapath_type, description, tags). status is live and ignored.
-func (a *API) patchHost(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	var patch map[string]any
-	if err == nil {
-		patch, err = readPatch(w, r)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	h, rev, err := a.store.UpdateHost(r.Context(), mux.Vars(r)["host"], p.ifMatch, func(h *topology.Host) error {
-		next, err := mergePatch(HostView{Host: *h}, patch)
-		*h = next.Host
-		return err
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, h.RevisionNumber)
-	a.finishWrite(w, r, p, rev, http.StatusOK, func() any { return a.hostView(h) })
-}
-
-func (a *API) listHosts(w http.ResponseWriter, r *http.Request) {
-	spec := hostList()
-	q, err := spec.parseList(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	hosts, err := a.store.ListHosts(r.Context())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	views := make([]HostView, 0, len(hosts))
-	for _, h := range hosts {
-		views = append(views, a.hostView(h))
-	}
-	list := HostList{}
-	list.Hosts, list.NextMarker = spec.apply(q, views)
-	setNextLink(w, r, list.NextMarker)
-	writeJSON(w, http.StatusOK, list)
-}
-
-func (a *API) getHost(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	h, err := a.store.GetHost(r.Context(), mux.Vars(r)["host"])
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, h.RevisionNumber)
-	writeJSON(w, http.StatusOK, a.hostView(h))
-}
-
-func (a *API) deleteHost(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	rev, err := a.store.DeleteHost(r.Context(), mux.Vars(r)["host"], p.cascade, p.ifMatch)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishWrite(w, r, p, rev, http.StatusNoContent, nil)
 }
 
 // hostView adds the live status; both managed bridges always appear.

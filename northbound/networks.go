@@ -1,11 +1,10 @@
 package northbound
 
 import (
+	"context"
 	"net/http"
-	"net/url"
 
 	"github.com/brtun/brtun/topology"
-	"github.com/gorilla/mux"
 )
 
 // NetworkRequest is the body of POST /v1/networks.
@@ -50,18 +49,47 @@ func networkList() listSpec[NetworkView] {
 	}
 }
 
-func networkPath(name string) string { return "/v1/networks/" + url.PathEscape(name) }
+// networkResource is the spec of /v1/networks.
+func (a *API) networkResource() resource[topology.Network, NetworkView, NetworkRequest] {
+	return resource[topology.Network, NetworkView, NetworkRequest]{
+		collection: "/v1/networks", item: "network",
+		key:  func(n topology.Network) objKey { return objKey{name: n.Name} },
+		rev:  func(n topology.Network) uint64 { return n.RevisionNumber },
+		view: func(_ context.Context, n topology.Network) NetworkView { return a.networkView(n) },
+		list: networkList(),
+		page: func(networks []NetworkView, next string) any {
+			return NetworkList{Networks: networks, NextMarker: next}
+		},
+		fromRequest: networkFromRequest,
+		// mac_learning, description and tags change; type and segment_id
+		// cannot (the store names them), mtu is computed.
+		patch: func(n *topology.Network, patch map[string]any) error {
+			before := a.networkView(*n)
+			next, err := mergePatch(before, patch)
+			if err != nil {
+				return err
+			}
+			*n = next.Network
+			if n.Type != before.Type {
+				return nil // the store names "type"
+			}
+			return answerOnly("mtu", before.MTU, next.MTU)
+		},
+		create: a.store.CreateNetwork,
+		get:    func(ctx context.Context, k objKey) (topology.Network, error) { return a.store.GetNetwork(ctx, k.name) },
+		all:    func(ctx context.Context, _ string) ([]topology.Network, error) { return a.store.ListNetworks(ctx) },
+		update: func(ctx context.Context, k objKey, m topology.IfMatch, change func(*topology.Network) error) (topology.Network, uint64, error) {
+			return a.store.UpdateNetwork(ctx, k.name, m, change)
+		},
+		remove: func(ctx context.Context, k objKey, cascade bool, m topology.IfMatch) (uint64, error) {
+			return a.store.DeleteNetwork(ctx, k.name, cascade, m)
+		},
+	}
+}
 
-func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
-	var req NetworkRequest
-	p, err := a.parseWriteParams(r)
-	if err == nil {
-		err = decodeBody(w, r, &req)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
+// networkFromRequest is the network a create asks for: MAC learning by
+// default, the segment allocated when absent.
+func networkFromRequest(_ string, req NetworkRequest) (topology.Network, error) {
 	n := topology.Network{Name: req.Name, Type: topology.NetworkType(req.Type), MACLearning: true,
 		EVPN: req.EVPN, RouteTarget: req.RouteTarget,
 		Meta: topology.Meta{Description: req.Description, Tags: req.Tags}}
@@ -74,99 +102,11 @@ func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 		if seg < 1 || seg > int64(topology.MaxSegmentOfAnyType()) {
 			ae := apiErr(http.StatusBadRequest, codeInvalid, "segment_id: %d is out of range (%s)", seg, topology.SegmentRanges())
 			ae.detail.Field = "segment_id"
-			a.writeError(w, r, ae)
-			return
+			return n, ae
 		}
 		n.SegmentID = uint32(seg)
 	}
-	n, rev, err := a.store.CreateNetwork(r.Context(), n)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishCreate(w, r, p, rev, networkPath(n.Name), n.RevisionNumber, func() any { return a.networkView(n) })
-}
-
-// patchNetwork applies a JSON merge patch to a network (mac_learning,
-// description, tags); type and segment_id cannot change, mtu is computed.
-func (a *API) patchNetwork(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	var patch map[string]any
-	if err == nil {
-		patch, err = readPatch(w, r)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	n, rev, err := a.store.UpdateNetwork(r.Context(), mux.Vars(r)["network"], p.ifMatch, func(n *topology.Network) error {
-		before := a.networkView(*n)
-		next, err := mergePatch(before, patch)
-		if err != nil {
-			return err
-		}
-		*n = next.Network
-		if n.Type != before.Type {
-			return nil // the store names "type"
-		}
-		return answerOnly("mtu", before.MTU, next.MTU)
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, n.RevisionNumber)
-	a.finishWrite(w, r, p, rev, http.StatusOK, func() any { return a.networkView(n) })
-}
-
-func (a *API) listNetworks(w http.ResponseWriter, r *http.Request) {
-	spec := networkList()
-	q, err := spec.parseList(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	networks, err := a.store.ListNetworks(r.Context())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	views := make([]NetworkView, 0, len(networks))
-	for _, n := range networks {
-		views = append(views, a.networkView(n))
-	}
-	list := NetworkList{}
-	list.Networks, list.NextMarker = spec.apply(q, views)
-	setNextLink(w, r, list.NextMarker)
-	writeJSON(w, http.StatusOK, list)
-}
-
-func (a *API) getNetwork(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	n, err := a.store.GetNetwork(r.Context(), mux.Vars(r)["network"])
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, n.RevisionNumber)
-	writeJSON(w, http.StatusOK, a.networkView(n))
-}
-
-func (a *API) deleteNetwork(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	rev, err := a.store.DeleteNetwork(r.Context(), mux.Vars(r)["network"], p.cascade, p.ifMatch)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishWrite(w, r, p, rev, http.StatusNoContent, nil)
+	return n, nil
 }
 
 func (a *API) networkView(n topology.Network) NetworkView {

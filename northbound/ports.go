@@ -3,7 +3,6 @@ package northbound
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/brtun/brtun/topology"
@@ -90,29 +89,38 @@ func portList() listSpec[PortView] {
 	}
 }
 
-func portPath(network, name string) string {
-	return networkPath(network) + "/ports/" + url.PathEscape(name)
-}
-
-// portPollInterval is how often a port GET with ?wait looks at the binding.
-const portPollInterval = 50 * time.Millisecond
-
-func (a *API) createPort(w http.ResponseWriter, r *http.Request) {
-	var req PortRequest
-	p, err := a.parseWriteParams(r)
-	if err == nil {
-		err = decodeBody(w, r, &req)
+// portResource is the spec of /v1/networks/{network}/ports (and of the
+// list GET /v1/ports).
+func (a *API) portResource() resource[topology.Port, PortView, PortRequest] {
+	return resource[topology.Port, PortView, PortRequest]{
+		collection: "/v1/networks/{network}/ports", item: "port",
+		key:  func(p topology.Port) objKey { return objKey{parent: p.Network, name: p.Name} },
+		rev:  func(p topology.Port) uint64 { return p.RevisionNumber },
+		view: func(_ context.Context, p topology.Port) PortView { return a.portView(p) },
+		list: portList(),
+		page: func(ports []PortView, next string) any { return PortList{Ports: ports, NextMarker: next} },
+		fromRequest: func(network string, req PortRequest) (topology.Port, error) {
+			return req.port(network, req.Name), nil
+		},
+		patch:  patchPort,
+		create: a.store.CreatePort,
+		get: func(ctx context.Context, k objKey) (topology.Port, error) {
+			return a.store.GetPort(ctx, k.parent, k.name)
+		},
+		all: a.store.ListPorts, // every network's on GET /v1/ports
+		update: func(ctx context.Context, k objKey, m topology.IfMatch, change func(*topology.Port) error) (topology.Port, uint64, error) {
+			return a.store.UpdatePort(ctx, k.parent, k.name, m, change)
+		},
+		remove: func(ctx context.Context, k objKey, _ bool, m topology.IfMatch) (uint64, error) {
+			return a.store.DeletePort(ctx, k.parent, k.name, m)
+		},
+		// GET ?wait=DURATION waits until the port is bound, answering 504
+		// not_bound with the port when it is not bound in time.
+		ready: func(p PortView) bool { return p.Status == PortBound },
+		notReady: func(k objKey, wait time.Duration) ErrorDetail {
+			return ErrorDetail{Code: codeNotBound, Message: "port " + k.parent + "/" + k.name + " was not bound within " + wait.String()}
+		},
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	port, rev, err := a.store.CreatePort(r.Context(), req.port(mux.Vars(r)["network"], req.Name))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishCreate(w, r, p, rev, portPath(port.Network, port.Name), port.RevisionNumber, func() any { return a.portView(port) })
 }
 
 func (a *API) updatePort(w http.ResponseWriter, r *http.Request) {
@@ -160,141 +168,19 @@ func (a *API) updatePort(w http.ResponseWriter, r *http.Request) {
 
 // patchPort applies a JSON merge patch to a port; network, name and
 // local_vlan cannot change, status is live and ignored.
-func (a *API) patchPort(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	var patch map[string]any
-	if err == nil {
-		patch, err = readPatch(w, r)
-	}
+func patchPort(cur *topology.Port, patch map[string]any) error {
+	next, err := mergePatch(PortView{Port: *cur, Status: PortPending}, patch)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return err
 	}
-	network, name := mux.Vars(r)["network"], mux.Vars(r)["port"]
-	port, rev, err := a.store.UpdatePort(r.Context(), network, name, p.ifMatch, func(cur *topology.Port) error {
-		next, err := mergePatch(PortView{Port: *cur, Status: PortPending}, patch)
-		if err != nil {
-			return err
-		}
-		if !validPortStatus(next.Status) {
-			return fieldErr("status", "%q is not a port status (want %s, %s or %s)", next.Status, PortPending, PortBound, PortError)
-		}
-		if v, ok := patch["port_security_enabled"]; ok && v == nil {
-			next.PortSecurityEnabled = true // null: back to the default
-		}
-		*cur = next.Port
-		return nil
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
+	if !validPortStatus(next.Status) {
+		return fieldErr("status", "%q is not a port status (want %s, %s or %s)", next.Status, PortPending, PortBound, PortError)
 	}
-	setETag(w, port.RevisionNumber)
-	a.finishWrite(w, r, p, rev, http.StatusOK, func() any { return a.portView(port) })
-}
-
-// listPorts serves GET /v1/ports (every network) and
-// GET /v1/networks/{network}/ports.
-func (a *API) listPorts(w http.ResponseWriter, r *http.Request) {
-	spec := portList()
-	q, err := spec.parseList(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
+	if v, ok := patch["port_security_enabled"]; ok && v == nil {
+		next.PortSecurityEnabled = true // null: back to the default
 	}
-	ports, err := a.store.ListPorts(r.Context(), mux.Vars(r)["network"])
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	views := make([]PortView, 0, len(ports))
-	for _, p := range ports {
-		views = append(views, a.portView(p))
-	}
-	list := PortList{}
-	list.Ports, list.NextMarker = spec.apply(q, views)
-	setNextLink(w, r, list.NextMarker)
-	writeJSON(w, http.StatusOK, list)
-}
-
-// getPort answers a port; with ?wait=DURATION it first waits until the
-// port is bound, answering 504 not_bound with the port when it is not
-// bound in time.
-func (a *API) getPort(w http.ResponseWriter, r *http.Request) {
-	var wait time.Duration
-	err := checkQuery(r, "wait")
-	if s := r.URL.Query().Get("wait"); err == nil && s != "" {
-		wait, err = a.parseWait(s)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	network, name := mux.Vars(r)["network"], mux.Vars(r)["port"]
-	port, err := a.store.GetPort(r.Context(), network, name)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	view := a.portView(port)
-	if wait > 0 && view.Status != PortBound {
-		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		view, err = a.waitBound(ctx, network, name)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				a.writeError(w, r, err) // the port was deleted meanwhile, or the store failed
-				return
-			}
-			setETag(w, view.RevisionNumber)
-			writeJSON(w, http.StatusGatewayTimeout, ErrorBody{
-				Error:  ErrorDetail{Code: codeNotBound, Message: "port " + network + "/" + name + " was not bound within " + wait.String()},
-				Object: view,
-			})
-			return
-		}
-	}
-	setETag(w, view.RevisionNumber)
-	writeJSON(w, http.StatusOK, view)
-}
-
-// waitBound polls the port until it is bound; when ctx ends first it
-// returns the port as last seen and ctx's error.
-func (a *API) waitBound(ctx context.Context, network, name string) (PortView, error) {
-	tick := time.NewTicker(portPollInterval)
-	defer tick.Stop()
-	var view PortView
-	for {
-		port, err := a.store.GetPort(ctx, network, name)
-		if err != nil {
-			if ctx.Err() != nil {
-				return view, ctx.Err()
-			}
-			return view, err
-		}
-		if view = a.portView(port); view.Status == PortBound {
-			return view, nil
-		}
-		select {
-		case <-ctx.Done():
-			return view, ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-func (a *API) deletePort(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	rev, err := a.store.DeletePort(r.Context(), mux.Vars(r)["network"], mux.Vars(r)["port"], p.ifMatch)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishWrite(w, r, p, rev, http.StatusNoContent, nil)
+	*cur = next.Port
+	return nil
 }
 
 func (a *API) portView(p topology.Port) PortView {

@@ -3,7 +3,6 @@ package northbound
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -40,98 +39,38 @@ func remoteVTEPList() listSpec[topology.RemoteVTEP] {
 	}
 }
 
-func remoteVTEPPath(name string) string { return "/v1/remote-vteps/" + url.PathEscape(name) }
-
-func (a *API) createRemoteVTEP(w http.ResponseWriter, r *http.Request) {
-	var req RemoteVTEPRequest
-	p, err := a.parseWriteParams(r)
-	if err == nil {
-		err = decodeBody(w, r, &req)
+// remoteVTEPResource is the spec of /v1/remote-vteps.
+func (a *API) remoteVTEPResource() resource[topology.RemoteVTEP, topology.RemoteVTEP, RemoteVTEPRequest] {
+	return resource[topology.RemoteVTEP, topology.RemoteVTEP, RemoteVTEPRequest]{
+		collection: "/v1/remote-vteps", item: "vtep",
+		key:  func(v topology.RemoteVTEP) objKey { return objKey{name: v.Name} },
+		rev:  func(v topology.RemoteVTEP) uint64 { return v.RevisionNumber },
+		view: asIs[topology.RemoteVTEP],
+		list: remoteVTEPList(),
+		page: func(vteps []topology.RemoteVTEP, next string) any {
+			return RemoteVTEPList{RemoteVTEPs: vteps, NextMarker: next}
+		},
+		fromRequest: func(_ string, req RemoteVTEPRequest) (topology.RemoteVTEP, error) {
+			return topology.RemoteVTEP{
+				Name: req.Name, TunnelIP: req.TunnelIP, Networks: req.Networks, MACs: req.MACs,
+				Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
+			}, nil
+		},
+		patch:  mergeInto[topology.RemoteVTEP], // tunnel_ip, networks, macs, description, tags
+		create: a.store.CreateRemoteVTEP,
+		get: func(ctx context.Context, k objKey) (topology.RemoteVTEP, error) {
+			return a.store.GetRemoteVTEP(ctx, k.name)
+		},
+		all: func(ctx context.Context, _ string) ([]topology.RemoteVTEP, error) {
+			return a.store.ListRemoteVTEPs(ctx)
+		},
+		update: func(ctx context.Context, k objKey, m topology.IfMatch, change func(*topology.RemoteVTEP) error) (topology.RemoteVTEP, uint64, error) {
+			return a.store.UpdateRemoteVTEP(ctx, k.name, m, change)
+		},
+		remove: func(ctx context.Context, k objKey, _ bool, m topology.IfMatch) (uint64, error) {
+			return a.store.DeleteRemoteVTEP(ctx, k.name, m)
+		},
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	v, rev, err := a.store.CreateRemoteVTEP(r.Context(), topology.RemoteVTEP{
-		Name: req.Name, TunnelIP: req.TunnelIP, Networks: req.Networks, MACs: req.MACs,
-		Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishCreate(w, r, p, rev, remoteVTEPPath(v.Name), v.RevisionNumber, func() any { return v })
-}
-
-func (a *API) listRemoteVTEPs(w http.ResponseWriter, r *http.Request) {
-	spec := remoteVTEPList()
-	q, err := spec.parseList(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	vteps, err := a.store.ListRemoteVTEPs(r.Context())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	list := RemoteVTEPList{}
-	list.RemoteVTEPs, list.NextMarker = spec.apply(q, vteps)
-	setNextLink(w, r, list.NextMarker)
-	writeJSON(w, http.StatusOK, list)
-}
-
-func (a *API) getRemoteVTEP(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	v, err := a.store.GetRemoteVTEP(r.Context(), mux.Vars(r)["vtep"])
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, v.RevisionNumber)
-	writeJSON(w, http.StatusOK, v)
-}
-
-// patchRemoteVTEP applies a JSON merge patch (tunnel_ip, networks, macs,
-// description, tags).
-func (a *API) patchRemoteVTEP(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	var patch map[string]any
-	if err == nil {
-		patch, err = readPatch(w, r)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	v, rev, err := a.store.UpdateRemoteVTEP(r.Context(), mux.Vars(r)["vtep"], p.ifMatch, func(v *topology.RemoteVTEP) error {
-		next, err := mergePatch(*v, patch)
-		*v = next
-		return err
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, v.RevisionNumber)
-	a.finishWrite(w, r, p, rev, http.StatusOK, func() any { return v })
-}
-
-func (a *API) deleteRemoteVTEP(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	rev, err := a.store.DeleteRemoteVTEP(r.Context(), mux.Vars(r)["vtep"], p.ifMatch)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishWrite(w, r, p, rev, http.StatusNoContent, nil)
 }
 
 // BGP is brtun's BGP EVPN speaker as the API needs it; safe for concurrent
@@ -189,8 +128,6 @@ func bgpPeerList() listSpec[BGPPeerView] {
 	}
 }
 
-func bgpPeerPath(address string) string { return "/v1/bgp/peers/" + url.PathEscape(address) }
-
 // bgpPeerView hides the password and adds the live session.
 func (a *API) bgpPeerView(ctx context.Context, p topology.BGPPeer) BGPPeerView {
 	v := BGPPeerView{BGPPeer: p, PasswordSet: p.Password != ""}
@@ -211,108 +148,46 @@ func (a *API) bgpPeerView(ctx context.Context, p topology.BGPPeer) BGPPeerView {
 	return v
 }
 
-func (a *API) createBGPPeer(w http.ResponseWriter, r *http.Request) {
-	var req BGPPeerRequest
-	p, err := a.parseWriteParams(r)
-	if err == nil {
-		err = decodeBody(w, r, &req)
+// bgpPeerResource is the spec of /v1/bgp/peers.
+func (a *API) bgpPeerResource() resource[topology.BGPPeer, BGPPeerView, BGPPeerRequest] {
+	return resource[topology.BGPPeer, BGPPeerView, BGPPeerRequest]{
+		collection: "/v1/bgp/peers", item: "address",
+		key:  func(p topology.BGPPeer) objKey { return objKey{name: p.Address} },
+		rev:  func(p topology.BGPPeer) uint64 { return p.RevisionNumber },
+		view: a.bgpPeerView,
+		list: bgpPeerList(),
+		page: func(peers []BGPPeerView, next string) any { return BGPPeerList{Peers: peers, NextMarker: next} },
+		fromRequest: func(_ string, req BGPPeerRequest) (topology.BGPPeer, error) {
+			return topology.BGPPeer{
+				Address: req.Address, ASN: req.ASN, Password: req.Password,
+				Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
+			}, nil
+		},
+		// asn, password, description and tags change; password_set and
+		// session are answer-only.
+		patch: func(bp *topology.BGPPeer, patch map[string]any) error {
+			cur := BGPPeerView{BGPPeer: *bp}
+			cur.Password = "" // absent unless the patch sets it
+			next, err := mergePatch(cur, patch)
+			if err != nil {
+				return err
+			}
+			if _, ok := patch["password"]; !ok {
+				next.Password = bp.Password
+			}
+			*bp = next.BGPPeer
+			return nil
+		},
+		create: a.store.CreateBGPPeer,
+		get:    func(ctx context.Context, k objKey) (topology.BGPPeer, error) { return a.store.GetBGPPeer(ctx, k.name) },
+		all:    func(ctx context.Context, _ string) ([]topology.BGPPeer, error) { return a.store.ListBGPPeers(ctx) },
+		update: func(ctx context.Context, k objKey, m topology.IfMatch, change func(*topology.BGPPeer) error) (topology.BGPPeer, uint64, error) {
+			return a.store.UpdateBGPPeer(ctx, k.name, m, change)
+		},
+		remove: func(ctx context.Context, k objKey, _ bool, m topology.IfMatch) (uint64, error) {
+			return a.store.DeleteBGPPeer(ctx, k.name, m)
+		},
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	peer, rev, err := a.store.CreateBGPPeer(r.Context(), topology.BGPPeer{
-		Address: req.Address, ASN: req.ASN, Password: req.Password,
-		Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishCreate(w, r, p, rev, bgpPeerPath(peer.Address), peer.RevisionNumber, func() any { return a.bgpPeerView(r.Context(), peer) })
-}
-
-func (a *API) listBGPPeers(w http.ResponseWriter, r *http.Request) {
-	spec := bgpPeerList()
-	q, err := spec.parseList(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	peers, err := a.store.ListBGPPeers(r.Context())
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	views := make([]BGPPeerView, 0, len(peers))
-	for _, p := range peers {
-		views = append(views, a.bgpPeerView(r.Context(), p))
-	}
-	list := BGPPeerList{}
-	list.Peers, list.NextMarker = spec.apply(q, views)
-	setNextLink(w, r, list.NextMarker)
-	writeJSON(w, http.StatusOK, list)
-}
-
-func (a *API) getBGPPeer(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	p, err := a.store.GetBGPPeer(r.Context(), mux.Vars(r)["address"])
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, p.RevisionNumber)
-	writeJSON(w, http.StatusOK, a.bgpPeerView(r.Context(), p))
-}
-
-// patchBGPPeer applies a JSON merge patch (asn, password, description,
-// tags); password_set and session are answer-only.
-func (a *API) patchBGPPeer(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	var patch map[string]any
-	if err == nil {
-		patch, err = readPatch(w, r)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	peer, rev, err := a.store.UpdateBGPPeer(r.Context(), mux.Vars(r)["address"], p.ifMatch, func(bp *topology.BGPPeer) error {
-		cur := BGPPeerView{BGPPeer: *bp}
-		cur.Password = "" // absent unless the patch sets it
-		next, err := mergePatch(cur, patch)
-		if err != nil {
-			return err
-		}
-		if _, ok := patch["password"]; !ok {
-			next.Password = bp.Password
-		}
-		*bp = next.BGPPeer
-		return nil
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, peer.RevisionNumber)
-	a.finishWrite(w, r, p, rev, http.StatusOK, func() any { return a.bgpPeerView(r.Context(), peer) })
-}
-
-func (a *API) deleteBGPPeer(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	rev, err := a.store.DeleteBGPPeer(r.Context(), mux.Vars(r)["address"], p.ifMatch)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishWrite(w, r, p, rev, http.StatusNoContent, nil)
 }
 
 // VTEPView is one VTEP of a network: a brtun host carrying it, or a remote

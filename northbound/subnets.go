@@ -1,11 +1,10 @@
 package northbound
 
 import (
+	"context"
 	"net/http"
-	"net/url"
 
 	"github.com/brtun/brtun/topology"
-	"github.com/gorilla/mux"
 )
 
 // SubnetRequest is the body of POST /v1/networks/{network}/subnets.
@@ -49,108 +48,46 @@ func subnetList() listSpec[topology.Subnet] {
 	}
 }
 
-func subnetPath(network, name string) string {
-	return networkPath(network) + "/subnets/" + url.PathEscape(name)
-}
-
-func (a *API) createSubnet(w http.ResponseWriter, r *http.Request) {
-	var req SubnetRequest
-	p, err := a.parseWriteParams(r)
-	if err == nil {
-		err = decodeBody(w, r, &req)
+// subnetResource is the spec of /v1/networks/{network}/subnets.
+func (a *API) subnetResource() resource[topology.Subnet, topology.Subnet, SubnetRequest] {
+	return resource[topology.Subnet, topology.Subnet, SubnetRequest]{
+		collection: "/v1/networks/{network}/subnets", item: "subnet",
+		key:  func(s topology.Subnet) objKey { return objKey{parent: s.Network, name: s.Name} },
+		rev:  func(s topology.Subnet) uint64 { return s.RevisionNumber },
+		view: asIs[topology.Subnet],
+		list: subnetList(),
+		page: func(subnets []topology.Subnet, next string) any {
+			return SubnetList{Subnets: subnets, NextMarker: next}
+		},
+		fromRequest: func(network string, req SubnetRequest) (topology.Subnet, error) {
+			s := topology.Subnet{
+				Network: network, Name: req.Name, CIDR: req.CIDR, GatewayIP: topology.DefaultGatewayIP(req.CIDR),
+				AllocationPools: req.AllocationPools, DNSServers: req.DNSServers, HostRoutes: req.HostRoutes,
+				EnableDHCP: req.EnableDHCP == nil || *req.EnableDHCP, IPv6AddressMode: req.IPv6AddressMode,
+				Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
+			}
+			if req.GatewayIP != nil {
+				s.GatewayIP = *req.GatewayIP
+			}
+			return s, nil
+		},
+		// allocation_pools, dns_servers, host_routes, enable_dhcp,
+		// description and tags change; the store answers 400 naming any
+		// other field unless it is sent unchanged.
+		patch:  mergeInto[topology.Subnet],
+		create: a.store.CreateSubnet,
+		get: func(ctx context.Context, k objKey) (topology.Subnet, error) {
+			return a.store.GetSubnet(ctx, k.parent, k.name)
+		},
+		all: a.store.ListSubnets,
+		update: func(ctx context.Context, k objKey, m topology.IfMatch, change func(*topology.Subnet) error) (topology.Subnet, uint64, error) {
+			return a.store.UpdateSubnet(ctx, k.parent, k.name, m, change)
+		},
+		remove: func(ctx context.Context, k objKey, cascade bool, m topology.IfMatch) (uint64, error) {
+			if cascade {
+				return 0, apiErr(http.StatusBadRequest, codeInvalidQuery, "cascade: a subnet delete does not cascade; delete or re-address the ports holding its addresses first")
+			}
+			return a.store.DeleteSubnet(ctx, k.parent, k.name, m)
+		},
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	s := topology.Subnet{
-		Network: mux.Vars(r)["network"], Name: req.Name, CIDR: req.CIDR, GatewayIP: topology.DefaultGatewayIP(req.CIDR),
-		AllocationPools: req.AllocationPools, DNSServers: req.DNSServers, HostRoutes: req.HostRoutes,
-		EnableDHCP: req.EnableDHCP == nil || *req.EnableDHCP, IPv6AddressMode: req.IPv6AddressMode,
-		Meta: topology.Meta{Description: req.Description, Tags: req.Tags},
-	}
-	if req.GatewayIP != nil {
-		s.GatewayIP = *req.GatewayIP
-	}
-	s, rev, err := a.store.CreateSubnet(r.Context(), s)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishCreate(w, r, p, rev, subnetPath(s.Network, s.Name), s.RevisionNumber, func() any { return s })
-}
-
-// patchSubnet applies a JSON merge patch to a subnet: allocation_pools,
-// dns_servers, host_routes, enable_dhcp, description and tags change; the
-// other fields answer 400 naming the field unless sent unchanged.
-func (a *API) patchSubnet(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	var patch map[string]any
-	if err == nil {
-		patch, err = readPatch(w, r)
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	s, rev, err := a.store.UpdateSubnet(r.Context(), mux.Vars(r)["network"], mux.Vars(r)["subnet"], p.ifMatch, func(s *topology.Subnet) error {
-		next, err := mergePatch(*s, patch)
-		*s = next
-		return err
-	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, s.RevisionNumber)
-	a.finishWrite(w, r, p, rev, http.StatusOK, func() any { return s })
-}
-
-func (a *API) listSubnets(w http.ResponseWriter, r *http.Request) {
-	spec := subnetList()
-	q, err := spec.parseList(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	subnets, err := a.store.ListSubnets(r.Context(), mux.Vars(r)["network"])
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	list := SubnetList{}
-	list.Subnets, list.NextMarker = spec.apply(q, subnets)
-	setNextLink(w, r, list.NextMarker)
-	writeJSON(w, http.StatusOK, list)
-}
-
-func (a *API) getSubnet(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	s, err := a.store.GetSubnet(r.Context(), mux.Vars(r)["network"], mux.Vars(r)["subnet"])
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	setETag(w, s.RevisionNumber)
-	writeJSON(w, http.StatusOK, s)
-}
-
-func (a *API) deleteSubnet(w http.ResponseWriter, r *http.Request) {
-	p, err := a.parseWriteParams(r)
-	if err == nil && p.cascade {
-		err = apiErr(http.StatusBadRequest, codeInvalidQuery, "cascade: a subnet delete does not cascade; delete or re-address the ports holding its addresses first")
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	rev, err := a.store.DeleteSubnet(r.Context(), mux.Vars(r)["network"], mux.Vars(r)["subnet"], p.ifMatch)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.finishWrite(w, r, p, rev, http.StatusNoContent, nil)
 }

@@ -57,7 +57,7 @@ func addCompletion(cmd *cobra.Command, o *cliOptions) {
 			path = "/v1/networks"
 		case argPort:
 			if len(args) > 0 {
-				path = portPath(args[0])
+				path = portObject().path(args[0])
 			}
 		case argName:
 			if !creates {
@@ -95,11 +95,11 @@ func groupListPath(group string, args []string) string {
 		return "/v1/networks"
 	case "port":
 		if len(args) > 0 {
-			return portPath(args[0])
+			return portObject().path(args[0])
 		}
 	case "subnet":
 		if len(args) > 0 {
-			return subnetPath(args[0])
+			return subnetObject().path(args[0])
 		}
 	}
 	return ""

@@ -4,17 +4,38 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/brtun/brtun/northbound"
 	"github.com/spf13/cobra"
 )
 
+// hostObject is a host as the CLI's verbs name it.
+func hostObject() cliObject {
+	return cliObject{kind: "host", args: []string{"NAME"}, collection: "/v1/hosts", print: showHost}
+}
+
 func newHostCommand(o *cliOptions) *cobra.Command {
+	host := hostObject()
 	cmd := &cobra.Command{Use: "host", Short: "Register and inspect hypervisors"}
-	cmd.AddCommand(newHostAddCommand(o), newHostSetCommand(o), newHostListCommand(o), newHostShowCommand(o), newHostRmCommand(o))
+	cmd.AddCommand(newHostAddCommand(o), newHostSetCommand(o),
+		listCommand(o, host, listVerb[northbound.HostList]{
+			use: "list [--tag T]...", short: "List hosts and their connection status", table: anyArgs(hostTable), tagged: "hosts",
+		}),
+		showCommand(o, host, "Show a host, the status of its bridges and the ports bound on it (-o json, yaml, name: the host only)",
+			o.hostPorts),
+		rmCommand(o, host, "Remove a host (with --cascade also its ports)", "also delete the ports bound on the host"))
 	return cmd
+}
+
+// hostPorts prints the ports bound on the host args[0] names (host show).
+func (o *cliOptions) hostPorts(cmd *cobra.Command, args []string) error {
+	ports, err := o.getQuery(cmd, "/v1/ports", url.Values{"host": {args[0]}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(o.out, "\nPorts:")
+	return show(o, ports, portTableWithNetwork)
 }
 
 func newHostAddCommand(o *cliOptions) *cobra.Command {
@@ -26,7 +47,7 @@ func newHostAddCommand(o *cliOptions) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[0]
-			return o.write(cmd, wait, http.MethodPost, "/v1/hosts", false, req, showHost)
+			return o.write(cmd, wait, http.MethodPost, hostObject().path(), false, req, showHost)
 		},
 	}
 	cmd.Flags().StringVar(&req.OVSDB, "ovsdb", "", "the host's OVSDB: tcp:IP:PORT, ssl:IP:PORT or unix:PATH")
@@ -54,70 +75,13 @@ func newHostSetCommand(o *cliOptions) *cobra.Command {
 				"datapath-type": {"datapath_type", req.DatapathType},
 				"description":   {"description", req.Description}, "tag": {"tags", tagsOrEmpty(req.Tags)},
 			})
-			return o.patch(cmd, wait, "/v1/hosts/"+url.PathEscape(args[0]), patch, showHost)
+			return o.patch(cmd, wait, hostObject().path(args...), patch, showHost)
 		},
 	}
 	cmd.Flags().StringVar(&req.OVSDB, "ovsdb", "", "the host's OVSDB: tcp:IP:PORT, ssl:IP:PORT or unix:PATH")
 	cmd.Flags().StringVar(&req.TunnelIP, "tunnel-ip", "", "underlay address the host's tunnels use")
 	cmd.Flags().StringVar(&req.DatapathType, "datapath-type", "", "OVS datapath type of the host's bridges")
 	metaFlags(cmd, &req.Description, &req.Tags)
-	addWaitFlag(cmd, &wait)
-	return cmd
-}
-
-func newHostListCommand(o *cliOptions) *cobra.Command {
-	var tags []string
-	cmd := &cobra.Command{
-		Use:   "list [--tag T]...",
-		Short: "List hosts and their connection status",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.getQuery(cmd, "/v1/hosts", tagQuery(tags))
-			if err != nil {
-				return err
-			}
-			return show(o, raw, hostTable)
-		},
-	}
-	cmd.Flags().StringArrayVar(&tags, "tag", nil, "only hosts carrying this tag (repeat: all of them)")
-	return cmd
-}
-
-func newHostShowCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show a host, the status of its bridges and the ports bound on it (-o json, yaml, name: the host only)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, "/v1/hosts/"+url.PathEscape(args[0]))
-			if err != nil {
-				return err
-			}
-			if err := showHost(o, raw); err != nil || o.output != outputTable {
-				return err
-			}
-			ports, err := o.getQuery(cmd, "/v1/ports", url.Values{"host": {args[0]}})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(o.out, "\nPorts:")
-			return show(o, ports, portTableWithNetwork)
-		},
-	}
-}
-
-func newHostRmCommand(o *cliOptions) *cobra.Command {
-	var wait time.Duration
-	var cascade bool
-	cmd := &cobra.Command{
-		Use:   "rm NAME",
-		Short: "Remove a host (with --cascade also its ports)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.remove(cmd, wait, "/v1/hosts/"+url.PathEscape(args[0]), cascade, "host "+args[0])
-		},
-	}
-	cmd.Flags().BoolVar(&cascade, "cascade", false, "also delete the ports bound on the host")
 	addWaitFlag(cmd, &wait)
 	return cmd
 }
@@ -184,24 +148,4 @@ func (o *cliOptions) writeHeaders(cmd *cobra.Command, wait time.Duration, method
 		return err
 	}
 	return print(o, raw)
-}
-
-// remove deletes path and says so; what is "KIND ID" ("port blue/vm1"),
-// -o name prints the ID.
-func (o *cliOptions) remove(cmd *cobra.Command, wait time.Duration, path string, cascade bool, what string) error {
-	c, err := newClient(o, wait)
-	if err != nil {
-		return err
-	}
-	if _, err := c.do(cmd.Context(), http.MethodDelete, path, writeQuery(wait, cascade), nil); err != nil {
-		return err
-	}
-	switch o.output {
-	case outputTable:
-		fmt.Fprintf(o.out, "deleted %s\n", what)
-	case outputName:
-		_, id, _ := strings.Cut(what, " ")
-		fmt.Fprintln(o.out, id)
-	}
-	return nil
 }

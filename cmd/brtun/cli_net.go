@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -11,9 +10,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// networkObject is a network as the CLI's verbs name it.
+func networkObject() cliObject {
+	return cliObject{kind: "network", args: []string{"NAME"}, collection: "/v1/networks", print: showNetwork}
+}
+
 func newNetCommand(o *cliOptions) *cobra.Command {
+	network := networkObject()
 	cmd := &cobra.Command{Use: "net", Short: "Create and inspect tenant networks"}
-	cmd.AddCommand(newNetCreateCommand(o), newNetSetCommand(o), newNetListCommand(o), newNetShowCommand(o), newNetRmCommand(o))
+	cmd.AddCommand(newNetCreateCommand(o), newNetSetCommand(o),
+		listCommand(o, network, listVerb[northbound.NetworkList]{
+			use: "list [--type T] [--tag T]...", short: "List networks", table: anyArgs(networkTable),
+			filters: []listFilter{{flag: "type", param: "type", help: "only networks of this tunnel type"}}, tagged: "networks",
+		}),
+		showCommand(o, network, "Show a network", nil),
+		rmCommand(o, network, "Delete a network (with --cascade also its ports)", "also delete the network's ports"))
 	return cmd
 }
 
@@ -46,7 +57,7 @@ func newNetCreateCommand(o *cliOptions) *cobra.Command {
 				learn := false
 				req.MACLearning = &learn
 			}
-			return o.write(cmd, wait, http.MethodPost, "/v1/networks", false, req, showNetwork)
+			return o.write(cmd, wait, http.MethodPost, networkObject().path(), false, req, showNetwork)
 		},
 	}
 	cmd.Flags().StringVar(&typ, "type", "", "tunnel type: "+topology.TunnelTypeNames())
@@ -76,68 +87,11 @@ func newNetSetCommand(o *cliOptions) *cobra.Command {
 				"mac-learning": {"mac_learning", macLearning},
 				"description":  {"description", description}, "tag": {"tags", tagsOrEmpty(tags)},
 			})
-			return o.patch(cmd, wait, "/v1/networks/"+url.PathEscape(args[0]), patch, showNetwork)
+			return o.patch(cmd, wait, networkObject().path(args...), patch, showNetwork)
 		},
 	}
 	cmd.Flags().BoolVar(&macLearning, "mac-learning", true, "learn MACs (false: only ports registered with a MAC are reachable)")
 	metaFlags(cmd, &description, &tags)
-	addWaitFlag(cmd, &wait)
-	return cmd
-}
-
-func newNetListCommand(o *cliOptions) *cobra.Command {
-	var (
-		typ  string
-		tags []string
-	)
-	cmd := &cobra.Command{
-		Use:   "list [--type T] [--tag T]...",
-		Short: "List networks",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			q := tagQuery(tags)
-			if typ != "" {
-				q.Set("type", typ)
-			}
-			raw, err := o.getQuery(cmd, "/v1/networks", q)
-			if err != nil {
-				return err
-			}
-			return show(o, raw, networkTable)
-		},
-	}
-	cmd.Flags().StringVar(&typ, "type", "", "only networks of this tunnel type")
-	cmd.Flags().StringArrayVar(&tags, "tag", nil, "only networks carrying this tag (repeat: all of them)")
-	return cmd
-}
-
-func newNetShowCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show a network",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, "/v1/networks/"+url.PathEscape(args[0]))
-			if err != nil {
-				return err
-			}
-			return showNetwork(o, raw)
-		},
-	}
-}
-
-func newNetRmCommand(o *cliOptions) *cobra.Command {
-	var wait time.Duration
-	var cascade bool
-	cmd := &cobra.Command{
-		Use:   "rm NAME",
-		Short: "Delete a network (with --cascade also its ports)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.remove(cmd, wait, "/v1/networks/"+url.PathEscape(args[0]), cascade, "network "+args[0])
-		},
-	}
-	cmd.Flags().BoolVar(&cascade, "cascade", false, "also delete the network's ports")
 	addWaitFlag(cmd, &wait)
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,19 +14,36 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newPortCommand(o *cliOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "port", Short: "Bind VM interfaces to networks"}
-	cmd.AddCommand(newPortAddCommand(o), newPortSetCommand(o), newPortListCommand(o), newPortShowCommand(o),
-		newPortWaitCommand(o), newPortRmCommand(o))
-	return cmd
+// portObject is a port as the CLI's verbs name it.
+func portObject() cliObject {
+	return cliObject{kind: "port", args: []string{"NET", "NAME"}, collection: "/v1/networks/{NET}/ports", print: showPort}
 }
 
-func portPath(network string, port ...string) string {
-	p := "/v1/networks/" + url.PathEscape(network) + "/ports"
-	for _, name := range port {
-		p += "/" + url.PathEscape(name)
-	}
-	return p
+func newPortCommand(o *cliOptions) *cobra.Command {
+	port := portObject()
+	cmd := &cobra.Command{Use: "port", Short: "Bind VM interfaces to networks"}
+	cmd.AddCommand(newPortAddCommand(o), newPortSetCommand(o),
+		listCommand(o, port, listVerb[northbound.PortList]{
+			use: "list [NET] [--host H] [--tag T]...", short: "List the ports of a network, or of every network",
+			args: cobra.MaximumNArgs(1),
+			path: func(args []string) string {
+				if len(args) == 0 {
+					return "/v1/ports"
+				}
+				return port.path(args...)
+			},
+			table: func(args []string) func(io.Writer, northbound.PortList) {
+				if len(args) == 0 {
+					return portTableWithNetwork
+				}
+				return portTable
+			},
+			filters: []listFilter{{flag: "host", param: "host", help: "only ports on this host"}}, tagged: "ports",
+		}),
+		showCommand(o, port, "Show a port", nil),
+		newPortWaitCommand(o),
+		rmCommand(o, port, "Delete a port", ""))
+	return cmd
 }
 
 // portSecurityFlags are the port-security flags of port add and port set.
@@ -96,7 +114,7 @@ func newPortAddCommand(o *cliOptions) *cobra.Command {
 			if !up {
 				req.AdminStateUp = &up
 			}
-			return o.write(cmd, wait, http.MethodPost, portPath(args[0]), false, req, showPort)
+			return o.write(cmd, wait, http.MethodPost, portObject().path(args[0]), false, req, showPort)
 		},
 	}
 	portFlags(cmd, &req, &sec, &adminState)
@@ -120,7 +138,7 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 			"If-Match, so when someone changed the port in between it fails (HTTP 412) instead of overwriting their change.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, etag, err := o.getETag(cmd, portPath(args[0], args[1]), nil, 0)
+			raw, etag, err := o.getETag(cmd, portObject().path(args[0], args[1]), nil, 0)
 			if err != nil {
 				return err
 			}
@@ -173,7 +191,7 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 			if f.Changed("ip") {
 				next.IPs = splitList(strings.Join(req.IPs, ",")) // --ip '': none
 			}
-			return o.writeHeaders(cmd, wait, http.MethodPut, portPath(args[0], args[1]), false, next,
+			return o.writeHeaders(cmd, wait, http.MethodPut, portObject().path(args[0], args[1]), false, next,
 				http.Header{"If-Match": {etag}}, showPort)
 		},
 	}
@@ -181,39 +199,6 @@ func newPortSetCommand(o *cliOptions) *cobra.Command {
 	cmd.Flags().BoolVar(&noPairs, "no-allowed-addresses", false, "remove every allowed address")
 	cmd.MarkFlagsMutuallyExclusive("allowed-address", "no-allowed-addresses")
 	addWaitFlag(cmd, &wait)
-	return cmd
-}
-
-func newPortListCommand(o *cliOptions) *cobra.Command {
-	var (
-		host string
-		tags []string
-	)
-	cmd := &cobra.Command{
-		Use:   "list [NET] [--host H] [--tag T]...",
-		Short: "List the ports of a network, or of every network",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			q := tagQuery(tags)
-			if host != "" {
-				q.Set("host", host)
-			}
-			if len(args) == 0 {
-				raw, err := o.getQuery(cmd, "/v1/ports", q)
-				if err != nil {
-					return err
-				}
-				return show(o, raw, portTableWithNetwork)
-			}
-			raw, err := o.getQuery(cmd, portPath(args[0]), q)
-			if err != nil {
-				return err
-			}
-			return show(o, raw, portTable)
-		},
-	}
-	cmd.Flags().StringVar(&host, "host", "", "only ports on this host")
-	cmd.Flags().StringArrayVar(&tags, "tag", nil, "only ports carrying this tag (repeat: all of them)")
 	return cmd
 }
 
@@ -227,7 +212,7 @@ func newPortWaitCommand(o *cliOptions) *cobra.Command {
 			if timeout <= 0 {
 				return usageErrorf("--timeout %s: want a positive duration", timeout)
 			}
-			raw, _, err := o.getETag(cmd, portPath(args[0], args[1]), url.Values{"wait": {timeout.String()}}, timeout)
+			raw, _, err := o.getETag(cmd, portObject().path(args[0], args[1]), url.Values{"wait": {timeout.String()}}, timeout)
 			if err != nil {
 				if obj := objectOf(err); obj != nil {
 					if pErr := showPort(o, obj); pErr != nil {
@@ -240,35 +225,6 @@ func newPortWaitCommand(o *cliOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the binding (at most the server's --api-max-wait); here it replaces the global --timeout")
-	return cmd
-}
-
-func newPortShowCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NET NAME",
-		Short: "Show a port",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, portPath(args[0], args[1]))
-			if err != nil {
-				return err
-			}
-			return showPort(o, raw)
-		},
-	}
-}
-
-func newPortRmCommand(o *cliOptions) *cobra.Command {
-	var wait time.Duration
-	cmd := &cobra.Command{
-		Use:   "rm NET NAME",
-		Short: "Delete a port",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.remove(cmd, wait, portPath(args[0], args[1]), false, "port "+args[0]+"/"+args[1])
-		},
-	}
-	addWaitFlag(cmd, &wait)
 	return cmd
 }
 

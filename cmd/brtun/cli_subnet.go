@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -13,19 +12,22 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newSubnetCommand(o *cliOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "subnet", Short: "Give networks IP ranges their ports take addresses from"}
-	cmd.AddCommand(newSubnetCreateCommand(o), newSubnetSetCommand(o), newSubnetListCommand(o), newSubnetShowCommand(o),
-		newSubnetRmCommand(o))
-	return cmd
+// subnetObject is a subnet as the CLI's verbs name it.
+func subnetObject() cliObject {
+	return cliObject{kind: "subnet", args: []string{"NET", "NAME"}, collection: "/v1/networks/{NET}/subnets", print: showSubnet}
 }
 
-func subnetPath(network string, subnet ...string) string {
-	p := "/v1/networks/" + url.PathEscape(network) + "/subnets"
-	for _, name := range subnet {
-		p += "/" + url.PathEscape(name)
-	}
-	return p
+func newSubnetCommand(o *cliOptions) *cobra.Command {
+	subnet := subnetObject()
+	cmd := &cobra.Command{Use: "subnet", Short: "Give networks IP ranges their ports take addresses from"}
+	cmd.AddCommand(newSubnetCreateCommand(o), newSubnetSetCommand(o),
+		listCommand(o, subnet, listVerb[northbound.SubnetList]{
+			use: "list NET [--tag T]...", short: "List the subnets of a network", args: cobra.ExactArgs(1),
+			table: anyArgs(subnetTable), tagged: "subnets",
+		}),
+		showCommand(o, subnet, "Show a subnet", nil),
+		rmCommand(o, subnet, "Delete a subnet (refused while ports hold addresses of it)", ""))
+	return cmd
 }
 
 // subnetFlags are the flags of subnet create and subnet set.
@@ -111,7 +113,7 @@ func newSubnetCreateCommand(o *cliOptions) *cobra.Command {
 				return err
 			}
 			req.DNSServers = tagsOrEmpty(f.dns)
-			return o.write(cmd, wait, http.MethodPost, subnetPath(args[0]), false, req, showSubnet)
+			return o.write(cmd, wait, http.MethodPost, subnetObject().path(args[0]), false, req, showSubnet)
 		},
 	}
 	cmd.Flags().StringVar(&cidr, "cidr", "", "the subnet, e.g. 198.18.0.0/24 or 2001:db8::/64")
@@ -149,58 +151,11 @@ func newSubnetSetCommand(o *cliOptions) *cobra.Command {
 				"route": {"host_routes", routes}, "dhcp": {"enable_dhcp", dhcp},
 				"description": {"description", f.description}, "tag": {"tags", tagsOrEmpty(f.tags)},
 			})
-			return o.patch(cmd, wait, subnetPath(args[0], args[1]), patch, showSubnet)
+			return o.patch(cmd, wait, subnetObject().path(args[0], args[1]), patch, showSubnet)
 		},
 	}
 	cmd.Flags().BoolVar(&dhcp, "dhcp", true, "whether brtun answers DHCP for the subnet")
 	f.add(cmd)
-	addWaitFlag(cmd, &wait)
-	return cmd
-}
-
-func newSubnetListCommand(o *cliOptions) *cobra.Command {
-	var tags []string
-	cmd := &cobra.Command{
-		Use:   "list NET [--tag T]...",
-		Short: "List the subnets of a network",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.getQuery(cmd, subnetPath(args[0]), tagQuery(tags))
-			if err != nil {
-				return err
-			}
-			return show(o, raw, subnetTable)
-		},
-	}
-	cmd.Flags().StringArrayVar(&tags, "tag", nil, "only subnets carrying this tag (repeat: all of them)")
-	return cmd
-}
-
-func newSubnetShowCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NET NAME",
-		Short: "Show a subnet",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, subnetPath(args[0], args[1]))
-			if err != nil {
-				return err
-			}
-			return showSubnet(o, raw)
-		},
-	}
-}
-
-func newSubnetRmCommand(o *cliOptions) *cobra.Command {
-	var wait time.Duration
-	cmd := &cobra.Command{
-		Use:   "rm NET NAME",
-		Short: "Delete a subnet (refused while ports hold addresses of it)",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.remove(cmd, wait, subnetPath(args[0], args[1]), false, "subnet "+args[0]+"/"+args[1])
-		},
-	}
 	addWaitFlag(cmd, &wait)
 	return cmd
 }

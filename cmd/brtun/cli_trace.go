@@ -51,7 +51,7 @@ the API answers them.`,
 			if dstIP != "" {
 				q.Set("dst_ip", dstIP)
 			}
-			raw, err := o.getQuery(cmd, portPath(args[0], args[1])+"/trace", q)
+			raw, err := o.getQuery(cmd, portObject().path(args[0], args[1])+"/trace", q)
 			if err != nil {
 				return err
 			}

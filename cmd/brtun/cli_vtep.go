@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -14,9 +13,17 @@ import (
 	"github.com/brtun/brtun/topology"
 )
 
+// vtepObject is a static remote VTEP as the CLI's verbs name it.
+func vtepObject() cliObject {
+	return cliObject{kind: "remote VTEP", args: []string{"NAME"}, collection: "/v1/remote-vteps", print: showVTEP}
+}
+
 func newVTEPCommand(o *cliOptions) *cobra.Command {
+	vtep := vtepObject()
 	cmd := &cobra.Command{Use: "vtep", Short: "Static remote VTEPs (kernel VXLAN hosts, hardware switches) and the VTEPs of a network"}
-	cmd.AddCommand(newVTEPAddCommand(o), newVTEPSetCommand(o), newVTEPListCommand(o), newVTEPShowCommand(o), newVTEPRmCommand(o))
+	cmd.AddCommand(newVTEPAddCommand(o), newVTEPSetCommand(o), newVTEPListCommand(o),
+		showCommand(o, vtep, "Show a static remote VTEP", nil),
+		rmCommand(o, vtep, "Remove a static remote VTEP", ""))
 	return cmd
 }
 
@@ -51,7 +58,7 @@ func newVTEPAddCommand(o *cliOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[0]
 			req.MACs = parseMACs(macs)
-			return o.write(cmd, wait, http.MethodPost, "/v1/remote-vteps", false, req, showVTEP)
+			return o.write(cmd, wait, http.MethodPost, vtepObject().path(), false, req, showVTEP)
 		},
 	}
 	cmd.Flags().StringVar(&req.TunnelIP, "tunnel-ip", "", "the VTEP's underlay address")
@@ -86,7 +93,7 @@ func newVTEPSetCommand(o *cliOptions) *cobra.Command {
 				"mac":         {"macs", parseMACs(kept)},
 				"description": {"description", req.Description}, "tag": {"tags", tagsOrEmpty(req.Tags)},
 			})
-			return o.patch(cmd, wait, "/v1/remote-vteps/"+url.PathEscape(args[0]), patch, showVTEP)
+			return o.patch(cmd, wait, vtepObject().path(args...), patch, showVTEP)
 		},
 	}
 	cmd.Flags().StringVar(&req.TunnelIP, "tunnel-ip", "", "the VTEP's underlay address")
@@ -97,6 +104,8 @@ func newVTEPSetCommand(o *cliOptions) *cobra.Command {
 	return cmd
 }
 
+// newVTEPListCommand is vtep list, not a listVerb: with --network it lists
+// another collection, of another type (a network's VTEPs, VTEPList).
 func newVTEPListCommand(o *cliOptions) *cobra.Command {
 	var network string
 	cmd := &cobra.Command{
@@ -105,13 +114,13 @@ func newVTEPListCommand(o *cliOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if network != "" {
-				raw, err := o.get(cmd, "/v1/networks/"+url.PathEscape(network)+"/vteps")
+				raw, err := o.get(cmd, networkObject().path(network)+"/vteps")
 				if err != nil {
 					return err
 				}
 				return show(o, raw, networkVTEPTable)
 			}
-			raw, err := o.get(cmd, "/v1/remote-vteps")
+			raw, err := o.get(cmd, vtepObject().path())
 			if err != nil {
 				return err
 			}
@@ -119,35 +128,6 @@ func newVTEPListCommand(o *cliOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&network, "network", "", "list the VTEPs of this network: brtun hosts, static and EVPN-learned remote VTEPs")
-	return cmd
-}
-
-func newVTEPShowCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show a static remote VTEP",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, "/v1/remote-vteps/"+url.PathEscape(args[0]))
-			if err != nil {
-				return err
-			}
-			return showVTEP(o, raw)
-		},
-	}
-}
-
-func newVTEPRmCommand(o *cliOptions) *cobra.Command {
-	var wait time.Duration
-	cmd := &cobra.Command{
-		Use:   "rm NAME",
-		Short: "Remove a static remote VTEP",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.remove(cmd, wait, "/v1/remote-vteps/"+url.PathEscape(args[0]), false, "remote VTEP "+args[0])
-		},
-	}
-	addWaitFlag(cmd, &wait)
 	return cmd
 }
 
@@ -193,10 +173,21 @@ func networkVTEPTable(w io.Writer, list northbound.VTEPList) {
 	}
 }
 
+// bgpPeerObject is a BGP neighbor as the CLI's verbs name it.
+func bgpPeerObject() cliObject {
+	return cliObject{kind: "BGP peer", args: []string{"ADDRESS"}, collection: "/v1/bgp/peers", print: showBGPPeer}
+}
+
 func newBGPCommand(o *cliOptions) *cobra.Command {
+	bgpPeer := bgpPeerObject()
 	cmd := &cobra.Command{Use: "bgp", Short: "BGP EVPN peers of brtun's speaker (serve --bgp-asn)"}
 	peer := &cobra.Command{Use: "peer", Short: "Add, inspect and remove BGP neighbors"}
-	peer.AddCommand(newBGPPeerAddCommand(o), newBGPPeerSetCommand(o), newBGPPeerListCommand(o), newBGPPeerShowCommand(o), newBGPPeerRmCommand(o))
+	peer.AddCommand(newBGPPeerAddCommand(o), newBGPPeerSetCommand(o),
+		listCommand(o, bgpPeer, listVerb[northbound.BGPPeerList]{
+			use: "list", short: "List BGP neighbors and their sessions", table: anyArgs(bgpPeerTable),
+		}),
+		showCommand(o, bgpPeer, "Show a BGP neighbor, its session state and route counts", nil),
+		rmCommand(o, bgpPeer, "Remove a BGP neighbor (its session closes, its routes are withdrawn)", ""))
 	cmd.AddCommand(peer)
 	return cmd
 }
@@ -212,7 +203,7 @@ func newBGPPeerAddCommand(o *cliOptions) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Address = args[0]
-			return o.write(cmd, wait, http.MethodPost, "/v1/bgp/peers", false, req, showBGPPeer)
+			return o.write(cmd, wait, http.MethodPost, bgpPeerObject().path(), false, req, showBGPPeer)
 		},
 	}
 	cmd.Flags().Uint32Var(&req.ASN, "asn", 0, "the neighbor's AS number")
@@ -237,56 +228,12 @@ func newBGPPeerSetCommand(o *cliOptions) *cobra.Command {
 				"asn": {"asn", req.ASN}, "password": {"password", req.Password},
 				"description": {"description", req.Description}, "tag": {"tags", tagsOrEmpty(req.Tags)},
 			})
-			return o.patch(cmd, wait, "/v1/bgp/peers/"+url.PathEscape(args[0]), patch, showBGPPeer)
+			return o.patch(cmd, wait, bgpPeerObject().path(args...), patch, showBGPPeer)
 		},
 	}
 	cmd.Flags().Uint32Var(&req.ASN, "asn", 0, "the neighbor's AS number")
 	cmd.Flags().StringVar(&req.Password, "password", "", "TCP MD5 password of the session ('' removes it)")
 	metaFlags(cmd, &req.Description, &req.Tags)
-	addWaitFlag(cmd, &wait)
-	return cmd
-}
-
-func newBGPPeerListCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List BGP neighbors and their sessions",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, "/v1/bgp/peers")
-			if err != nil {
-				return err
-			}
-			return show(o, raw, bgpPeerTable)
-		},
-	}
-}
-
-func newBGPPeerShowCommand(o *cliOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show ADDRESS",
-		Short: "Show a BGP neighbor, its session state and route counts",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := o.get(cmd, "/v1/bgp/peers/"+url.PathEscape(args[0]))
-			if err != nil {
-				return err
-			}
-			return showBGPPeer(o, raw)
-		},
-	}
-}
-
-func newBGPPeerRmCommand(o *cliOptions) *cobra.Command {
-	var wait time.Duration
-	cmd := &cobra.Command{
-		Use:   "rm ADDRESS",
-		Short: "Remove a BGP neighbor (its session closes, its routes are withdrawn)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.remove(cmd, wait, "/v1/bgp/peers/"+url.PathEscape(args[0]), false, "BGP peer "+args[0])
-		},
-	}
 	addWaitFlag(cmd, &wait)
 	return cmd
 }
