@@ -100,11 +100,15 @@ func startEVPNLab(t *testing.T) *evpnLab {
 		rev = b.mustDo("POST", "/v1/networks/blue/ports", map[string]any{"name": vm.Name, "host": h.Name, "interface": vm.HostIface, "mac": vm.MAC, "ips": []string{vm.IP}})
 	}
 	b.waitApplied(2*time.Minute, rev, "h1", "h2")
-	// Every session is up and every side holds the others' MACs.
-	waitTrue(t, time.Minute, func() bool {
-		return e.fdbHas(e.f2, "02:00:00:00:09:09", e.f1.TunnelIP) && e.fdbHas(e.f1, "02:00:00:00:09:08", e.f2.TunnelIP) &&
+	// Every session is up: a MAC behind each FRR reaches the other FRR and
+	// both OVS hosts, and brtun's port MACs reach both FRRs.
+	w1, w2 := "02:c0:00:00:00:09", "02:c0:00:00:00:08"
+	e.staticMACs(e.f1, e.fv1, "add", []string{w1})
+	e.staticMACs(e.f2, e.fv2, "add", []string{w2})
+	waitTrue(t, 2*time.Minute, func() bool {
+		return e.fdbHas(e.f2, w1, e.f1.TunnelIP) && e.fdbHas(e.f1, w2, e.f2.TunnelIP) &&
 			e.fdbHas(e.f1, "02:00:00:00:01:01", l.Hosts[0].TunnelIP) && e.fdbHas(e.f2, "02:00:00:00:01:02", l.Hosts[1].TunnelIP) &&
-			e.hostsHave([]string{"02:00:00:00:09:09", "02:00:00:00:09:08"})
+			e.hostsHave([]string{w1, w2})
 	}, "BGP sessions up and the initial MACs everywhere")
 	return e
 }

@@ -137,16 +137,9 @@ func (r *bgpRunner) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			now := r.leader()
-			if now && !led {
-				r.log.Info("this replica now stores the imported EVPN routes")
-				r.storeState(ctx, r.speaker.State())
-			} else if !now && led {
-				r.log.Info("another replica now stores the imported EVPN routes")
-			}
-			led = now
+			led = r.follow(ctx, led)
 		case st := <-r.states:
-			if led = r.leader(); led {
+			if led = r.follow(ctx, led); led {
 				r.storeState(ctx, st)
 			}
 		case _, ok := <-revs:
@@ -165,6 +158,20 @@ func (r *bgpRunner) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// follow returns whether this replica leads now; led is whether it led
+// before. A replica that just became the leader stores its speaker's state.
+func (r *bgpRunner) follow(ctx context.Context, led bool) bool {
+	now := r.leader()
+	switch {
+	case now && !led:
+		r.log.Info("this replica now stores the imported EVPN routes")
+		r.storeState(ctx, r.speaker.State())
+	case !now && led:
+		r.log.Info("another replica now stores the imported EVPN routes")
+	}
+	return now
 }
 
 // storeState stores st, retrying while the store is unavailable.
