@@ -105,11 +105,27 @@ func startEVPNLab(t *testing.T) *evpnLab {
 	w1, w2 := "02:c0:00:00:00:09", "02:c0:00:00:00:08"
 	e.staticMACs(e.f1, e.fv1, "add", []string{w1})
 	e.staticMACs(e.f2, e.fv2, "add", []string{w2})
-	waitTrue(t, 2*time.Minute, func() bool {
-		return e.fdbHas(e.f2, w1, e.f1.TunnelIP) && e.fdbHas(e.f1, w2, e.f2.TunnelIP) &&
-			e.fdbHas(e.f1, "02:00:00:00:01:01", l.Hosts[0].TunnelIP) && e.fdbHas(e.f2, "02:00:00:00:01:02", l.Hosts[1].TunnelIP) &&
-			e.hostsHave([]string{w1, w2})
-	}, "BGP sessions up and the initial MACs everywhere")
+	checks := map[string]func() bool{
+		"FRR 2 has FRR 1's MAC":   func() bool { return e.fdbHas(e.f2, w1, e.f1.TunnelIP) },
+		"FRR 1 has FRR 2's MAC":   func() bool { return e.fdbHas(e.f1, w2, e.f2.TunnelIP) },
+		"FRR 1 has h1's port MAC": func() bool { return e.fdbHas(e.f1, "02:00:00:00:01:01", l.Hosts[0].TunnelIP) },
+		"FRR 2 has h2's port MAC": func() bool { return e.fdbHas(e.f2, "02:00:00:00:01:02", l.Hosts[1].TunnelIP) },
+		"the OVS hosts have both": func() bool { return e.hostsHave([]string{w1, w2}) },
+	}
+	var missing []string
+	ready := testbed.Poll(2*time.Minute, 100*time.Millisecond, func() bool {
+		missing = missing[:0]
+		for what, ok := range checks {
+			if !ok() {
+				missing = append(missing, what)
+			}
+		}
+		return len(missing) == 0
+	})
+	if !ready {
+		dump, _ := l.Hosts[0].Ofctl("dump-flows", "br-tun", "table=20", "--no-names")
+		t.Fatalf("BGP sessions up and the initial MACs everywhere; still missing: %v\nFRR 1 FDB:\n%s\nFRR 2 FDB:\n%s\nh1 br-tun table 20:\n%s", missing, fdb(e.f1), fdb(e.f2), dump)
+	}
 	return e
 }
 

@@ -135,7 +135,7 @@ func TestEVPNReplicaFailover(t *testing.T) {
 	require.True(t, waitUntil(10*time.Second, func() bool { return unicastEntry(t, h1, fv.MAC) != "" }), "FRR's VM is imported into h1's table 20")
 
 	// Kill the leader while a1 pings fv every 10 ms.
-	const count, interval = 3000, 10 * time.Millisecond
+	const count, interval = 5000, 10 * time.Millisecond // 50 s or more: both failovers fit
 	changes := watchFlows(t, h1)
 	pings := fastPing(a1.VM, fv.IP, count, interval)
 	time.Sleep(time.Second)
