@@ -75,7 +75,8 @@ func (f *frrLab) nsExec(args ...string) (string, error) {
 	return run(append([]string{"ip", "netns", "exec", f.ns}, args...)...)
 }
 
-func newFRRLab(t *testing.T) *frrLab {
+// newFRRLab starts FRR; bgpExtra are more `router bgp` lines.
+func newFRRLab(t *testing.T, bgpExtra ...string) *frrLab {
 	require.Zero(t, os.Geteuid(), "the FRR test needs root (network namespaces); run it as root")
 	for _, bin := range []string{"ip", "bridge", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "vtysh"} {
 		_, err := exec.LookPath(bin)
@@ -127,13 +128,13 @@ router bgp 65000
  bgp router-id %[2]s
  no bgp default ipv4-unicast
  timers bgp 1 3
- neighbor %[3]s remote-as 65000
+%[4]s neighbor %[3]s remote-as 65000
  neighbor %[3]s timers connect 1
  address-family l2vpn evpn
   neighbor %[3]s activate
   advertise-all-vni
  exit-address-family
-`, p, frrMgmtIP, speakerIP)
+`, p, frrMgmtIP, speakerIP, strings.Join(bgpExtra, ""))
 	f.frr = testbed.StartFRR(t, testbed.FRROptions{Netns: f.ns, Dir: f.dir, BGPD: bgpd})
 	return f
 }
@@ -413,10 +414,13 @@ func importsVM(st State) bool {
 // FRR 8.4 itself does not keep EVPN routes across our restart: it retains a
 // restarting peer's routes only for unicast, multicast and VPN families
 // (FOREACH_AFI_SAFI_NSF in lib/zebra.h), so its FDB loses our entries when
-// the session drops, graceful restart or not. The test measures and logs
-// that gap rather than asserting it away.
+// the session drops, even with `bgp graceful-restart` and
+// `preserve-fw-state` configured as here. The test measures and logs that
+// gap rather than asserting it away.
 func TestFRRSpeakerRestart(t *testing.T) {
-	f := newFRRLab(t)
+	// FRR as an explicit graceful restart helper that preserves forwarding
+	// state: it still drops our EVPN routes at once.
+	f := newFRRLab(t, " bgp graceful-restart\n", " bgp graceful-restart preserve-fw-state\n", " bgp graceful-restart restart-time 30\n")
 	_, _ = run("ip", "netns", "exec", f.vmNS, "ping", "-c", "1", "-W", "1", "198.18.0.99")
 	run1 := filepath.Join(f.dir, "states1.jsonl")
 	run2 := filepath.Join(f.dir, "states2.jsonl")
@@ -435,6 +439,7 @@ func TestFRRSpeakerRestart(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, nb, "L2VPN EVPN(preserved)", "our OPEN carries the F bit for EVPN")
 	assert.Contains(t, nb, "R bit: True")
+	assert.Contains(t, nb, "Local GR Mode: Restart", "positive control: FRR runs graceful restart itself")
 	l := states(t, run1)
 	stored := l[len(l)-1]
 	b, err := json.Marshal(stored)

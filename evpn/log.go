@@ -3,6 +3,7 @@ package evpn
 import (
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // gobgpLogger hands GoBGP's log lines to zap. GoBGP's info level is chatty
@@ -19,13 +20,29 @@ func fields(f gobgplog.Fields) []zap.Field {
 	return out
 }
 
+// write logs at level, converting GoBGP's fields only when zap keeps the
+// entry: GoBGP logs per route at debug level.
+func (l *gobgpLogger) write(level zapcore.Level, msg string, f gobgplog.Fields) {
+	if ce := l.log.Check(level, msg); ce != nil {
+		ce.Write(fields(f)...)
+	}
+}
+
 func (l *gobgpLogger) Panic(msg string, f gobgplog.Fields) { l.log.Panic(msg, fields(f)...) }
 
 // Fatal is logged as an error: a library must not exit brtun.
-func (l *gobgpLogger) Fatal(msg string, f gobgplog.Fields) { l.log.Error(msg, fields(f)...) }
-func (l *gobgpLogger) Error(msg string, f gobgplog.Fields) { l.log.Error(msg, fields(f)...) }
-func (l *gobgpLogger) Warn(msg string, f gobgplog.Fields)  { l.log.Warn(msg, fields(f)...) }
-func (l *gobgpLogger) Info(msg string, f gobgplog.Fields)  { l.log.Debug(msg, fields(f)...) }
-func (l *gobgpLogger) Debug(msg string, f gobgplog.Fields) { l.log.Debug(msg, fields(f)...) }
+func (l *gobgpLogger) Fatal(msg string, f gobgplog.Fields) { l.write(zapcore.ErrorLevel, msg, f) }
+func (l *gobgpLogger) Error(msg string, f gobgplog.Fields) { l.write(zapcore.ErrorLevel, msg, f) }
+func (l *gobgpLogger) Warn(msg string, f gobgplog.Fields)  { l.write(zapcore.WarnLevel, msg, f) }
+func (l *gobgpLogger) Info(msg string, f gobgplog.Fields)  { l.write(zapcore.DebugLevel, msg, f) }
+func (l *gobgpLogger) Debug(msg string, f gobgplog.Fields) { l.write(zapcore.DebugLevel, msg, f) }
 func (l *gobgpLogger) SetLevel(gobgplog.LogLevel)          {}
-func (l *gobgpLogger) GetLevel() gobgplog.LogLevel         { return gobgplog.DebugLevel }
+
+// GetLevel tells GoBGP to skip building the fields of entries zap would
+// drop (it asks before some per-route debug lines).
+func (l *gobgpLogger) GetLevel() gobgplog.LogLevel {
+	if l.log.Core().Enabled(zapcore.DebugLevel) {
+		return gobgplog.DebugLevel
+	}
+	return gobgplog.WarnLevel
+}

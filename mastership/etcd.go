@@ -201,6 +201,27 @@ func (m *Etcd) Replicas() []Replica {
 	return out
 }
 
+// Leads reports whether this replica leads the cluster: it holds a fresh
+// lease and its name is the first of the live replicas. The leader does
+// what one replica must do for all (storing the routes the BGP speakers
+// import). When the leader dies, the next one leads once its lease
+// expired; while the replicas' views of each other differ (for a moment
+// after a replica joins or leaves) two may both lead.
+func (m *Etcd) Leads() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.freshLocked() {
+		return false
+	}
+	first := ""
+	for _, r := range m.live {
+		if first == "" || r.Name < first {
+			first = r.Name
+		}
+	}
+	return first == m.opts.Name
+}
+
 // Masters maps every bridge with a master to its replica's name.
 func (m *Etcd) Masters() map[string]string {
 	m.mu.Lock()

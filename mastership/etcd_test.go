@@ -146,6 +146,25 @@ func TestEtcdSpreadsAndFailsOver(t *testing.T) {
 	}
 }
 
+// Exactly one live replica leads (the first by name); when it dies without
+// a goodbye the next one leads within the lease TTL plus a bound, and a
+// replica cut off from etcd never leads.
+func TestEtcdLeaderFailsOver(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a := startReplica(t, srv, "a", nil)
+	b := startReplica(t, srv, "b", nil)
+	require.Eventually(t, func() bool {
+		return len(a.m.Replicas()) == 2 && len(b.m.Replicas()) == 2 && a.m.Leads() && !b.m.Leads()
+	}, 10*time.Second, 20*time.Millisecond, "a leads, b does not: a=%v b=%v", a.m.Leads(), b.m.Leads())
+
+	require.NoError(t, a.cli.Close())
+	killed := time.Now()
+	require.Eventually(t, func() bool { return !a.m.Leads() }, testLeaseTTL, 20*time.Millisecond,
+		"a replica without etcd stops leading before its lease can expire")
+	require.Eventually(t, b.m.Leads, testLeaseTTL+5*time.Second, 20*time.Millisecond, "b takes over")
+	t.Logf("leader failover took %s (lease TTL %s)", time.Since(killed), testLeaseTTL)
+}
+
 // While etcd is unreachable no replica masters anything (so none sends
 // flow_mods); when it returns, every bridge gets one master again.
 func TestEtcdWithoutEtcd(t *testing.T) {

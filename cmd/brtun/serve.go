@@ -147,7 +147,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("--openflow-listen: %w", err)
 	}
-	bgp, err := startBGP(ctx, o.bgp, store, log, reg)
+	bgp, err := startBGP(ctx, o.bgp, store, store.leads(), log, reg)
 	if err != nil {
 		_ = ofl.Close()
 		return err

@@ -23,6 +23,7 @@ type bgpOptions struct {
 	routerID      string
 	listenAddress string
 	listenPort    int32
+	restartTime   time.Duration
 }
 
 func (o *bgpOptions) addFlags(f *pflag.FlagSet) {
@@ -30,25 +31,43 @@ func (o *bgpOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.routerID, "bgp-router-id", "", "BGP router id (an IPv4 address; required with --bgp-asn)")
 	f.StringVar(&o.listenAddress, "bgp-listen-address", "", "address the speaker listens on and opens sessions from (empty: all addresses)")
 	f.Int32Var(&o.listenPort, "bgp-listen-port", 179, "TCP port the speaker listens on (-1: no listener, only outgoing sessions)")
+	f.DurationVar(&o.restartTime, "bgp-graceful-restart-time", 120*time.Second, "graceful restart time (RFC 4724) advertised to peers: how long they keep brtun's routes when its session drops; also how long a restarted brtun holds the routes it stored for a peer that sends no End-of-RIB (1s..4095s)")
 }
 
 // bgpRunner keeps the speaker's routes and peers in step with the store and
 // stores what it imports, which the controller compiles like any other
 // desired state.
+//
+// With several replicas every replica given --bgp-asn runs a speaker with
+// its own sessions, all advertising the same routes (they derive from the
+// shared store), so a peer keeps forwarding on the survivors' copy when
+// one replica dies. Only the cluster's leader stores the imported routes;
+// when it dies, the next leader stores its own (live) view.
 type bgpRunner struct {
 	store   topology.Store
 	log     *zap.Logger
 	speaker *evpn.Speaker
 	states  chan evpn.State // one slot: the newest state not yet stored
+	// leads tells whether this replica stores the imported routes (nil:
+	// always, a single replica).
+	leads func() bool
 }
 
+// leaderCheck is how often a replica checks whether it became the one
+// that stores the imported routes.
+const leaderCheck = 500 * time.Millisecond
+
 // startBGP starts the speaker with the stored state, or returns nil when
-// --bgp-asn is 0.
-func startBGP(ctx context.Context, o bgpOptions, store topology.Store, log *zap.Logger, reg prometheus.Registerer) (*bgpRunner, error) {
+// --bgp-asn is 0. leads is nil for a single replica, else whether this
+// replica currently leads the cluster.
+func startBGP(ctx context.Context, o bgpOptions, store topology.Store, leads func() bool, log *zap.Logger, reg prometheus.Registerer) (*bgpRunner, error) {
 	if o.asn == 0 {
 		return nil, nil
 	}
-	cfg := evpn.Config{ASN: o.asn, ListenPort: o.listenPort}
+	if o.restartTime < time.Second || o.restartTime > 4095*time.Second {
+		return nil, fmt.Errorf("--bgp-graceful-restart-time %s: want 1s..4095s", o.restartTime)
+	}
+	cfg := evpn.Config{ASN: o.asn, ListenPort: o.listenPort, GracefulRestart: evpn.GracefulRestart{RestartTime: o.restartTime}}
 	var err error
 	if cfg.RouterID, err = netip.ParseAddr(o.routerID); err != nil || !cfg.RouterID.Is4() {
 		return nil, fmt.Errorf("--bgp-router-id %q: want an IPv4 address", o.routerID)
@@ -72,7 +91,7 @@ func startBGP(ctx context.Context, o bgpOptions, store topology.Store, log *zap.
 			return nil, fmt.Errorf("decode stored EVPN state: %w", err)
 		}
 	}
-	r := &bgpRunner{store: store, log: log.Named("bgp"), states: make(chan evpn.State, 1)}
+	r := &bgpRunner{store: store, log: log.Named("bgp"), states: make(chan evpn.State, 1), leads: leads}
 	desired, peers, err := r.read(ctx)
 	if err != nil {
 		return nil, err
@@ -102,17 +121,27 @@ func (r *bgpRunner) offer(st evpn.State) {
 	}
 }
 
-// run stores imported routes and follows the store until ctx ends, then
-// stops the speaker.
+// leader tells whether this replica stores the imported routes.
+func (r *bgpRunner) leader() bool { return r.leads == nil || r.leads() }
+
+// run stores imported routes (as the leader) and follows the store until
+// ctx ends, then stops the speaker.
 func (r *bgpRunner) run(ctx context.Context) error {
 	defer r.speaker.Stop()
 	revs := r.store.Watch(ctx)
+	tick := time.NewTicker(leaderCheck)
+	defer tick.Stop()
+	led := r.leader()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-tick.C:
+			led = r.follow(ctx, led)
 		case st := <-r.states:
-			r.storeState(ctx, st)
+			if led = r.follow(ctx, led); led {
+				r.storeState(ctx, st)
+			}
 		case _, ok := <-revs:
 			if !ok {
 				return nil
@@ -129,6 +158,20 @@ func (r *bgpRunner) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// follow returns whether this replica leads now; led is whether it led
+// before. A replica that just became the leader stores its speaker's state.
+func (r *bgpRunner) follow(ctx context.Context, led bool) bool {
+	now := r.leader()
+	switch {
+	case now && !led:
+		r.log.Info("this replica now stores the imported EVPN routes")
+		r.storeState(ctx, r.speaker.State())
+	case !now && led:
+		r.log.Info("another replica now stores the imported EVPN routes")
+	}
+	return now
 }
 
 // storeState stores st, retrying while the store is unavailable.

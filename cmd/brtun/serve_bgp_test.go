@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -65,4 +69,40 @@ func TestEVPNRoutesKeepTheStateForRestore(t *testing.T) {
 	var back evpn.State
 	require.NoError(t, json.Unmarshal(r.State, &back))
 	assert.Equal(t, st, back, "the stored state restores the speaker exactly")
+}
+
+// Only the leading replica stores what its speaker imports; a replica that
+// becomes the leader stores its speaker's state at once.
+func TestOnlyTheLeaderStoresImportedRoutes(t *testing.T) {
+	store, err := topology.OpenBoltStore(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	var leads atomic.Bool
+	opts := bgpOptions{asn: 65000, routerID: "198.51.100.1", listenPort: -1, restartTime: 10 * time.Second}
+	r, err := startBGP(t.Context(), opts, store, leads.Load, zap.NewNop(), prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	stored := func() bool {
+		routes, err := store.EVPNRoutes(t.Context())
+		require.NoError(t, err)
+		return len(routes.State) > 0
+	}
+	time.Sleep(3 * leaderCheck)
+	assert.False(t, stored(), "a replica that does not lead stores nothing")
+	leads.Store(true)
+	assert.Eventually(t, stored, 5*time.Second, 20*time.Millisecond, "the new leader stores its speaker's state")
+}
+
+func TestGracefulRestartTimeBounds(t *testing.T) {
+	store, err := topology.OpenBoltStore(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	for _, d := range []time.Duration{0, 500 * time.Millisecond, 4096 * time.Second} {
+		_, err := startBGP(t.Context(), bgpOptions{asn: 65000, routerID: "198.51.100.1", listenPort: -1, restartTime: d}, store, nil, zap.NewNop(), nil)
+		assert.ErrorContains(t, err, "--bgp-graceful-restart-time", "%s", d)
+	}
 }

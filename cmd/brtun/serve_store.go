@@ -65,6 +65,15 @@ func (s *openedStore) mastership() controller.Mastership {
 	return s.cluster
 }
 
+// leads is nil for bolt (one replica), else a function telling whether this
+// replica leads the cluster (see mastership.Etcd.Leads).
+func (s *openedStore) leads() func() bool {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.cluster.Leads
+}
+
 // runCluster makes this replica take part in the cluster until ctx ends.
 func (s *openedStore) runCluster(ctx context.Context) {
 	if s.cluster == nil {
