@@ -286,6 +286,15 @@ func (c *Controller) dhcpConfig(n topology.Network) dhcp.Config {
 	return dhcp.Config{LeaseTime: o.LeaseTime, MTU: n.Type.MTU(o.UnderlayMTU), ServerMAC: net.HardwareAddr(router[:])}
 }
 
+// dhcpServerIP is the DHCPv4 server identifier of an IPv4 subnet: its
+// gateway, or its DHCP server address when it has none.
+func dhcpServerIP(s topology.Subnet) string {
+	if s.GatewayIP != "" {
+		return s.GatewayIP
+	}
+	return s.DHCPServerIP
+}
+
 // dhcpSubnets maps a network's subnets onto what package dhcp reads.
 func dhcpSubnets(in []topology.Subnet) []dhcp.Subnet {
 	out := make([]dhcp.Subnet, 0, len(in))
@@ -297,6 +306,9 @@ func dhcpSubnets(in []topology.Subnet) []dhcp.Subnet {
 		ds := dhcp.Subnet{CIDR: cidr, EnableDHCP: s.EnableDHCP, IPv6AddressMode: dhcp.AddressMode(s.IPv6AddressMode)}
 		if gw, err := netip.ParseAddr(s.GatewayIP); err == nil {
 			ds.Gateway = gw
+		}
+		if srv, err := netip.ParseAddr(s.DHCPServerIP); err == nil {
+			ds.ServerIP = srv
 		}
 		for _, d := range s.DNSServers {
 			if a, err := netip.ParseAddr(d); err == nil {

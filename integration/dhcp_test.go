@@ -101,7 +101,9 @@ func brtunSeries(t *testing.T, d *daemon, name string) float64 {
 // mid-lease and restarted answers the renewal while bound VMs ping on; a
 // VM sending 1000 DISCOVERs/s does not hold up another VM's lease.
 func TestDHCP(t *testing.T) {
-	s := newScenario(t, 2, daemonOptions{Advertise: true, ExtraArgs: []string{"--dhcp-lease-time", "16s"}})
+	// The meter's flags are not the defaults, to see them reach OVS.
+	s := newScenario(t, 2, daemonOptions{Advertise: true, ExtraArgs: []string{"--dhcp-lease-time", "16s",
+		"--dhcp-meter-rate", "1800", "--dhcp-meter-burst", "400"}})
 	h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
 	t.Cleanup(func() {
 		if !t.Failed() {
@@ -188,11 +190,12 @@ func TestDHCP(t *testing.T) {
 	// a1's and a2's renewals may come in meanwhile: at most a few.
 	assert.LessOrEqual(t, pinsPlain-pinsBefore, 4.0, "plain's DISCOVERs raised no packet-in")
 
-	// The catch flows go through br-int's DHCP meter, set once.
+	// The catch flows go through br-int's DHCP meter, set once, as the
+	// --dhcp-meter-* flags say.
 	for _, h := range []*lab.Host{h1, h2} {
 		meters, err := h.Ofctl("dump-meters", "br-int")
 		require.NoError(t, err)
-		assert.Contains(t, meters, "meter=1 pktps burst bands=\ntype=drop rate=2000 burst_size=500", "%s: %s", h.Name, meters)
+		assert.Contains(t, meters, "meter=1 pktps burst bands=\ntype=drop rate=1800 burst_size=400", "%s: %s", h.Name, meters)
 	}
 	assert.Equal(t, 2.0, brtunSeries(t, s.brtun, "brtun_openflow_meter_mods_total"), "one meter_mod per br-int")
 
