@@ -17,7 +17,7 @@ FUZZTIME ?= 2m
 # podman and runc: brtun-cni's podman test (busybox-static makes its image); containernetworking-plugins: its host-local IPAM test.
 TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 python3-scapy isc-dhcp-client busybox-static frr ethtool podman runc containernetworking-plugins
 
-.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench fuzz generate clean
+.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench bench-dhcp fuzz generate clean
 
 all: build
 
@@ -75,6 +75,11 @@ lint:
 ## bench: brtun against OVS itself and OVN (bench/run.sh, root, < 15 min); figures go to docs/benchmarks.md.
 bench:
 	bench/run.sh
+
+## bench-dhcp: brtun's DHCP against dnsmasq on a lab of real OVS hosts with dhclient and udhcpc
+## (bench/run.sh dhcp, root, about 5 min); figures go to docs/benchmarks.md.
+bench-dhcp:
+	bench/run.sh dhcp
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m). The committed seeds run in `make test`.
 fuzz:

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -243,6 +244,68 @@ func TestDHCP(t *testing.T) {
 	assert.LessOrEqual(t, during-base, 2*time.Second, "the flood delays another VM's lease by at most 2 s")
 	assert.Greater(t, brtunSeries(t, s.brtun, `brtun_dhcp_dropped_total{reason="rate_limited"}`)-limitedBefore, 1000.0,
 		"brtun rate-limited the flooding port")
+}
+
+// TestDHCPWithoutGateway: on an IPv4 subnet without a gateway, brtun gives
+// the subnet a DHCP server address (the first host address, which no port
+// gets) and answers from it: dhclient leases the port's address with that
+// server identifier and no router, and its renewal, unicast to that
+// address (br-int answers its ARP), is answered; udhcpc on another host
+// leases too. Beside it, a subnet with a gateway in another network still
+// answers from its gateway.
+func TestDHCPWithoutGateway(t *testing.T) {
+	s := newScenario(t, 2, daemonOptions{Advertise: true, ExtraArgs: []string{"--dhcp-lease-time", "16s"}})
+	h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
+	s.network("nogw", topology.VXLAN, 5101)
+	s.network("gw", topology.VXLAN, 5102)
+	var sub topology.Subnet
+	s.brtun.MustDo(201, "POST", "/v1/networks/nogw/subnets", map[string]any{
+		"name": "v4", "cidr": "198.18.4.0/24", "gateway_ip": "", "dns_servers": []string{"198.18.4.53"}}, &sub)
+	require.Equal(t, "", sub.GatewayIP)
+	require.Equal(t, "198.18.4.1", sub.DHCPServerIP, "the first host address, as a user would expect")
+	s.brtun.MustDo(201, "POST", "/v1/networks/gw/subnets", map[string]any{"name": "v4", "cidr": "198.18.4.0/24"}, nil)
+
+	n1 := s.dhcpVM(h1, "n1", "nogw", "02:00:00:0d:04:01", false, "")
+	n2 := s.dhcpVM(h2, "n2", "nogw", "02:00:00:0d:04:02", false, "")
+	g1 := s.dhcpVM(h1, "g1", "gw", "02:00:00:0d:05:01", false, "")
+	s.waitApplied(30 * time.Second)
+	assert.Equal(t, []string{"198.18.4.2"}, n1.Port.IPs, "IPAM skipped the DHCP server address")
+	assert.Equal(t, []string{"198.18.4.3"}, n2.Port.IPs)
+	// A port may not take the server's address.
+	var refused json.RawMessage
+	s.brtun.MustDo(400, "POST", "/v1/networks/nogw/ports", map[string]any{
+		"name": "x", "host": h1.Name, "interface": "tx", "ips": []string{"198.18.4.1"}}, &refused)
+	assert.Contains(t, string(refused), "the DHCP server address")
+
+	script, ev := n1.Script(t, "dhclient")
+	n1.Start(t, "dhclient", n1.Dhclient("dhclient", script, false)...)
+	bound := dhcpclient.WaitEvent(t, ev, "BOUND", 1, 15*time.Second)
+	assert.Equal(t, "198.18.4.2", bound["new_ip_address"])
+	assert.Equal(t, "255.255.255.0", bound["new_subnet_mask"])
+	assert.Equal(t, "198.18.4.1", bound["new_dhcp_server_identifier"])
+	assert.Equal(t, "198.18.4.53", bound["new_domain_name_servers"])
+	assert.Empty(t, bound["new_routers"], "no gateway, no router")
+	renew := dhcpclient.WaitEvent(t, ev, "RENEW", 1, 15*time.Second)
+	assert.Equal(t, "198.18.4.2", renew["new_ip_address"], "the renewal, unicast to 198.18.4.1, was answered")
+	neigh, err := n1.Run("ip", "neigh", "show", "198.18.4.1")
+	require.NoError(t, err)
+	router := flows.RouterMAC("nogw")
+	assert.Contains(t, neigh, net.HardwareAddr(router[:]).String(), "br-int answered the ARP for the server address")
+
+	l2, err := n2.Once(t, dhcpclient.Udhcpc, "udhcpc", 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "198.18.4.3", l2.Event["ip"])
+	assert.Equal(t, "198.18.4.1", l2.Event["serverid"])
+	assert.Empty(t, l2.Event["router"])
+	ok, out := n2.Ping("198.18.4.2", 2)
+	assert.True(t, ok, "the two VMs reach each other at their leased addresses: %s", out)
+
+	// The subnet with a gateway answers from its gateway, with a router.
+	lg, err := g1.Once(t, dhcpclient.Udhcpc, "udhcpc", 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, g1.Port.IPs[0], lg.Event["ip"])
+	assert.Equal(t, "198.18.4.1", lg.Event["serverid"])
+	assert.Equal(t, "198.18.4.1", lg.Event["router"])
 }
 
 // TestDHCPv6AndRA: a VM with accept_ra gets its SLAAC address and default

@@ -167,6 +167,7 @@ func (c *Client) Udhcpc(scriptPath string, extra ...string) []string {
 // Lease is the outcome of a one-shot client run.
 type Lease struct {
 	Took  time.Duration // from starting the client until it reported the lease
+	At    time.Time     // when it reported the lease
 	Event Event         // the bound event
 }
 
@@ -198,7 +199,8 @@ func (c *Client) Once(t testbed.TB, kind Kind, name string, timeout time.Duratio
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	took := time.Since(start)
+	at := time.Now()
+	took := at.Sub(start)
 	if kind == Dhclient {
 		// Stop the background dhclient (also after a failure: -1 may have
 		// left one retrying). Without a pid file there is none.
@@ -217,7 +219,7 @@ func (c *Client) Once(t testbed.TB, kind Kind, name string, timeout time.Duratio
 	reason := map[Kind]string{Dhclient: "BOUND", Udhcpc: "bound"}[kind]
 	for _, e := range Events(events) {
 		if e["reason"] == reason {
-			return Lease{Took: took, Event: e}, nil
+			return Lease{Took: took, At: at, Event: e}, nil
 		}
 	}
 	return Lease{Took: took}, fmt.Errorf("dhcpclient: %s %s in %s exited without a %s event: %v: %s", kind, name, c.Netns, reason, Events(events), out)
