@@ -177,8 +177,8 @@ func (r subnetRange) reserved(ip netip.Addr) string {
 // needsServerIP reports whether the subnet needs a DHCP server address it
 // does not have yet: IPv4, DHCP enabled, no gateway.
 func (s Subnet) needsServerIP() bool {
-	return s.EnableDHCP && s.GatewayIP == "" && s.DHCPServerIP == "" && s.IPv6AddressMode == "" &&
-		netip.MustParsePrefix(s.CIDR).Addr().Is4()
+	p, err := netip.ParsePrefix(s.CIDR)
+	return err == nil && p.Addr().Is4() && s.EnableDHCP && s.GatewayIP == "" && s.DHCPServerIP == ""
 }
 
 // setServerIP gives a subnet that needs one its DHCP server address: the
