@@ -17,7 +17,7 @@ FUZZTIME ?= 2m
 # podman and runc: brtun-cni's podman test (busybox-static makes its image); containernetworking-plugins: its host-local IPAM test.
 TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 python3-scapy isc-dhcp-client busybox-static frr ethtool podman runc containernetworking-plugins
 
-.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench bench-evpn fuzz generate clean
+.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench bench-dhcp bench-evpn fuzz generate clean
 
 all: build
 
@@ -80,6 +80,11 @@ bench:
 ## (root, FRR, about 3 min; BENCH_EVPN_ARGS e.g. "-evpn-macs 200 -evpn-reps 3"); figures go to docs/benchmarks.md.
 bench-evpn: deps
 	$(GO) test -tags bench -count=1 -run '^TestBenchEVPN$$' -timeout 15m -v ./bench/ -args -doc "$(CURDIR)/docs/benchmarks.md" $(BENCH_EVPN_ARGS)
+
+## bench-dhcp: brtun's DHCP against dnsmasq on a lab of real OVS hosts with dhclient and udhcpc
+## (bench/run.sh dhcp, root, about 5 min); figures go to docs/benchmarks.md.
+bench-dhcp:
+	bench/run.sh dhcp
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m). The committed seeds run in `make test`.
 fuzz:

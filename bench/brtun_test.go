@@ -30,16 +30,23 @@ type brtun struct {
 
 func startBrtun(t testing.TB, bin, dir string) *brtun {
 	t.Helper()
-	apiPort, ofPort := testbed.FreePort(t, "127.0.0.1"), testbed.FreePort(t, "127.0.0.1")
+	return startBrtunOn(t, bin, dir, "127.0.0.1")
+}
+
+// startBrtunOn is startBrtun with the OpenFlow listener on ofIP (a lab's
+// controller address) and extra flags.
+func startBrtunOn(t testing.TB, bin, dir, ofIP string, extra ...string) *brtun {
+	t.Helper()
+	apiPort, ofPort := testbed.FreePort(t, "127.0.0.1"), testbed.FreePort(t, ofIP)
 	must(t, os.MkdirAll(dir, 0o755))
 	b := &brtun{t: t, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}}
 	b.Brtun = testbed.StartBrtun(t, testbed.BrtunOptions{
 		Binary: bin,
-		Args: []string{
+		Args: append([]string{
 			"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
-			"--openflow-listen", fmt.Sprintf("tcp:127.0.0.1:%d", ofPort),
-			"--openflow-advertise", fmt.Sprintf("tcp:127.0.0.1:%d", ofPort),
-			"--data-dir", filepath.Join(dir, "data"), "--drift-interval", "1h", "--log-level", "warn", "--pprof"},
+			"--openflow-listen", fmt.Sprintf("tcp:%s:%d", ofIP, ofPort),
+			"--openflow-advertise", fmt.Sprintf("tcp:%s:%d", ofIP, ofPort),
+			"--data-dir", filepath.Join(dir, "data"), "--drift-interval", "1h", "--log-level", "warn", "--pprof"}, extra...),
 		API:     fmt.Sprintf("http://127.0.0.1:%d", apiPort),
 		Client:  b.client,
 		LogPath: filepath.Join(dir, "brtun.log"),
@@ -57,6 +64,11 @@ func (b *brtun) pid() int { return b.PID() }
 
 // do sends a JSON request; it returns the status and the X-Brtun-Revision.
 func (b *brtun) do(method, path string, body any) (int, uint64, error) {
+	return b.call(method, path, body, nil)
+}
+
+// call is do that decodes a successful answer into out (when not nil).
+func (b *brtun) call(method, path string, body, out any) (int, uint64, error) {
 	var rd io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -81,6 +93,11 @@ func (b *brtun) do(method, path string, body any) (int, uint64, error) {
 	rev, _ := strconv.ParseUint(resp.Header.Get("X-Brtun-Revision"), 10, 64)
 	if resp.StatusCode >= 300 {
 		return resp.StatusCode, rev, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, rev, fmt.Errorf("%s %s: %w: %s", method, path, err, data)
+		}
 	}
 	return resp.StatusCode, rev, nil
 }

@@ -161,11 +161,12 @@ func (d *desiredState) dhcpEnabled(network string) bool {
 }
 
 // routerIPs are the DHCP server identifiers of network that br-int answers
-// ARP for: the gateways of its DHCP-enabled IPv4 subnets that no port holds.
+// ARP for: the gateways of its DHCP-enabled IPv4 subnets, or their DHCP
+// server addresses when they have no gateway, that no port holds.
 func (d *desiredState) routerIPs(network string) []string {
 	var out []string
 	for _, sn := range d.subnets[network] {
-		gw, err := netip.ParseAddr(sn.GatewayIP)
+		gw, err := netip.ParseAddr(dhcpServerIP(sn))
 		if !sn.EnableDHCP || err != nil || !gw.Is4() || slices.Contains(out, gw.String()) {
 			continue
 		}

@@ -18,6 +18,15 @@ import (
 	"github.com/brtun/brtun/topology"
 )
 
+// Defaults of DHCPOptions (serve's --dhcp-* flags).
+const (
+	DefaultDHCPLeaseTime  = 24 * time.Hour
+	DefaultDHCPPortRate   = 10.0
+	DefaultDHCPPortBurst  = 20
+	DefaultDHCPMeterRate  = 2000
+	DefaultDHCPMeterBurst = 500
+)
+
 // DHCPOptions configure brtun's answers to its VMs' DHCP, DHCPv6 and router
 // solicitations, and the router advertisements it sends unasked.
 type DHCPOptions struct {
@@ -28,12 +37,14 @@ type DHCPOptions struct {
 	// the underlay MTU less the tunnel type's overhead (default 1500).
 	UnderlayMTU int
 	// PortRate and PortBurst limit the packet-ins brtun takes from one
-	// port (token bucket; defaults 10/s, burst 20): a port flooding
-	// requests is answered at that rate and the others are not held up.
+	// port (token bucket; defaults 10/s, burst 20; serve --dhcp-port-rate,
+	// --dhcp-port-burst): a port flooding requests is answered at that
+	// rate and the others are not held up.
 	PortRate  float64
 	PortBurst int
 	// MeterRate and MeterBurst are br-int's DHCP meter (packets per
-	// second; defaults 2000 and 500): what one bridge sends brtun in all.
+	// second; defaults 2000 and 500; serve --dhcp-meter-rate,
+	// --dhcp-meter-burst): what one bridge sends brtun in all.
 	// It is above one flooding VM's 1000/s, so the per-port limit, not the
 	// meter, decides whose requests are answered.
 	MeterRate  int
@@ -50,22 +61,22 @@ type DHCPOptions struct {
 
 func (o DHCPOptions) withDefaults() DHCPOptions {
 	if o.LeaseTime <= 0 {
-		o.LeaseTime = 24 * time.Hour
+		o.LeaseTime = DefaultDHCPLeaseTime
 	}
 	if o.UnderlayMTU <= 0 {
 		o.UnderlayMTU = 1500
 	}
 	if o.PortRate <= 0 {
-		o.PortRate = 10
+		o.PortRate = DefaultDHCPPortRate
 	}
 	if o.PortBurst <= 0 {
-		o.PortBurst = 20
+		o.PortBurst = DefaultDHCPPortBurst
 	}
 	if o.MeterRate <= 0 {
-		o.MeterRate = 2000
+		o.MeterRate = DefaultDHCPMeterRate
 	}
 	if o.MeterBurst <= 0 {
-		o.MeterBurst = 500
+		o.MeterBurst = DefaultDHCPMeterBurst
 	}
 	if o.RAInterval <= 0 || o.RAInterval > 600*time.Second {
 		o.RAInterval = 600 * time.Second
@@ -275,6 +286,15 @@ func (c *Controller) dhcpConfig(n topology.Network) dhcp.Config {
 	return dhcp.Config{LeaseTime: o.LeaseTime, MTU: n.Type.MTU(o.UnderlayMTU), ServerMAC: net.HardwareAddr(router[:])}
 }
 
+// dhcpServerIP is the DHCPv4 server identifier of an IPv4 subnet: its
+// gateway, or its DHCP server address when it has none.
+func dhcpServerIP(s topology.Subnet) string {
+	if s.GatewayIP != "" {
+		return s.GatewayIP
+	}
+	return s.DHCPServerIP
+}
+
 // dhcpSubnets maps a network's subnets onto what package dhcp reads.
 func dhcpSubnets(in []topology.Subnet) []dhcp.Subnet {
 	out := make([]dhcp.Subnet, 0, len(in))
@@ -286,6 +306,9 @@ func dhcpSubnets(in []topology.Subnet) []dhcp.Subnet {
 		ds := dhcp.Subnet{CIDR: cidr, EnableDHCP: s.EnableDHCP, IPv6AddressMode: dhcp.AddressMode(s.IPv6AddressMode)}
 		if gw, err := netip.ParseAddr(s.GatewayIP); err == nil {
 			ds.Gateway = gw
+		}
+		if srv, err := netip.ParseAddr(s.DHCPServerIP); err == nil {
+			ds.ServerIP = srv
 		}
 		for _, d := range s.DNSServers {
 			if a, err := netip.ParseAddr(d); err == nil {

@@ -161,6 +161,49 @@ func TestPacketInAnswersDHCPDiscoverWithThePortsAddress(t *testing.T) {
 	assert.Empty(t, catchFlows(sw, "red", "r1"))
 }
 
+// A subnet without a gateway: the answers come from its DHCP server
+// address, which br-int answers ARP for, and which no router option names.
+func TestPacketInAnswersFromTheServerAddressWithoutGateway(t *testing.T) {
+	l := newLab(t, "h1")
+	ctx := context.Background()
+	sub, _, err := l.store.CreateSubnet(ctx, topology.Subnet{Network: "blue", Name: "v4", CIDR: "198.18.0.0/24", EnableDHCP: true})
+	require.NoError(t, err)
+	require.Equal(t, "198.18.0.1", sub.DHCPServerIP)
+	l.start(Options{DHCP: DHCPOptions{LeaseTime: time.Hour, firstRA: time.Hour}})
+	sw := &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), nil), outs: make(chan packetOut, 10)}
+	l.ctrl.AddSwitch(sw)
+	l.addPort("h1", "vm1", "02:00:00:00:01:01")
+	require.Eventually(t, func() bool { return len(catchFlows(sw, "blue", "vm1")) == 3 }, 10*time.Second, 20*time.Millisecond)
+	of1 := inPortOf(sw, "blue", "vm1")
+
+	l.ctrl.PacketIn(sw, packetInMsg(flows.TableIntDHCP, flows.PortCookie("blue", "vm1"), of1, discover(t, "02:00:00:00:01:01")))
+	select {
+	case out := <-sw.outs:
+		d := offerOf(t, out.frame)
+		assert.Equal(t, "198.18.0.2", d.YourClientIP.String(), "IPAM skipped the server address")
+		var serverID, router []byte
+		for _, o := range d.Options {
+			switch o.Type {
+			case layers.DHCPOptServerID:
+				serverID = o.Data
+			case layers.DHCPOptRouter:
+				router = o.Data
+			}
+		}
+		assert.Equal(t, []byte{198, 18, 0, 1}, serverID, "server identifier: the DHCP server address")
+		assert.Nil(t, router, "no gateway, no router option")
+		ip := gopacket.NewPacket(out.frame, layers.LayerTypeEthernet, gopacket.Default).Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		assert.Equal(t, "198.18.0.1", ip.SrcIP.String(), "sent from the server address")
+	case <-time.After(5 * time.Second):
+		t.Fatal("no packet-out")
+	}
+	var arp bool
+	for _, f := range sw.flows() {
+		arp = arp || (f.Table == flows.TableIntDHCP && f.Match.ARPTPA != nil && f.Match.ARPTPA.Value == flows.IPv4{198, 18, 0, 1})
+	}
+	assert.True(t, arp, "br-int answers ARP for the server address (renewals are unicast to it)")
+}
+
 func TestPacketInDropsWhatItCannotPlace(t *testing.T) {
 	l, sw := dhcpLab(t)
 	of1 := inPortOf(sw, "blue", "vm1")

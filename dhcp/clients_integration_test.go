@@ -7,12 +7,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +21,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/brtun/brtun/testbed/dhcpclient"
 )
 
 // The real-client test: each VM is a network namespace holding one end of a
@@ -32,98 +32,10 @@ import (
 // Debian's: dhclient (isc-dhcp-client), busybox udhcpc (busybox-static),
 // dhclient -6, the kernel's own SLAAC, and rdisc6 (ndisc6).
 
-// clientScript records every call of a DHCP client script as one line of
-// key=value pairs and applies the address, so that renewals (unicast from
-// the leased address through the kernel) can be sent.
-const clientScript = `#!/bin/sh
-out=%s
-env | sort > "$out.env.${reason:-$1}"
-{
-  printf 'reason=%%s' "${reason:-$1}"
-  for v in new_ip_address new_subnet_mask new_routers new_domain_name_servers new_interface_mtu \
-           new_rfc3442_classless_static_routes new_dhcp_lease_time new_dhcp_server_identifier \
-           new_ip6_address new_ip6_prefixlen new_dhcp6_name_servers \
-           ip subnet router dns mtu staticroutes lease serverid; do
-    eval "val=\${$v}"
-    [ -n "$val" ] && printf ' %%s=%%s' "$v" "$(echo $val | tr ' ' ',')"
-  done
-  echo
-} >> "$out"
-case "${reason:-$1}" in
-  BOUND|RENEW|REBIND|REBOOT) ip addr replace "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
-  BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface" ;;
-  bound|renew) ip addr replace "$ip/$subnet" dev "$interface" ;;
-esac
-exit 0
-`
-
 type vm struct {
+	*dhcpclient.Client
 	ns, hostIface string
 	mac           net.HardwareAddr
-	dir           string
-}
-
-// run runs a command inside the VM's namespace.
-func (v *vm) run(args ...string) (string, error) {
-	out, err := exec.Command("ip", append([]string{"netns", "exec", v.ns}, args...)...).CombinedOutput()
-	return string(out), err
-}
-
-// start starts a long-running command inside the VM's namespace; it is
-// killed (by its own PID) at the end of the test.
-func (v *vm) start(t *testing.T, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", v.ns}, args...)...)
-	logf, err := os.Create(filepath.Join(v.dir, name+".log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			env, _ := exec.Command("sh", "-c", "cat "+v.dir+"/*.env.*").CombinedOutput()
-			t.Logf("%s %s output:\n%s\nscript environments:\n%s", v.ns, name, b, env)
-		}
-	})
-	return cmd
-}
-
-// script writes a client script recording into name.events.
-func (v *vm) script(t *testing.T, name string) (script, events string) {
-	t.Helper()
-	events = filepath.Join(v.dir, name+".events")
-	script = filepath.Join(v.dir, name+".sh")
-	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(clientScript, events)), 0o755))
-	return script, events
-}
-
-// waitEvent waits for a script call with the given reason and returns its
-// fields.
-func waitEvent(t *testing.T, events, reason string, timeout time.Duration) map[string]string {
-	t.Helper()
-	var found map[string]string
-	require.Eventually(t, func() bool {
-		b, _ := os.ReadFile(events)
-		lines := strings.Split(string(b), "\n")
-		// The last element is an unfinished line (or empty): the script
-		// may still be writing it.
-		for _, line := range lines[:len(lines)-1] {
-			f := map[string]string{}
-			for _, kv := range strings.Fields(line) {
-				k, v, _ := strings.Cut(kv, "=")
-				f[k] = v
-			}
-			if f["reason"] == reason {
-				found = f
-				return true
-			}
-		}
-		return false
-	}, timeout, 100*time.Millisecond, "no %s event in %s", reason, events)
-	return found
 }
 
 func sh(t *testing.T, args ...string) {
@@ -137,7 +49,8 @@ func sh(t *testing.T, args ...string) {
 // talks on the link. Everything is deleted at the end of the test.
 func newVM(t *testing.T, prefix, name string, mac net.HardwareAddr) *vm {
 	t.Helper()
-	v := &vm{ns: prefix + "-" + name, hostIface: prefix + name, mac: mac, dir: t.TempDir()}
+	v := &vm{ns: prefix + "-" + name, hostIface: prefix + name, mac: mac}
+	v.Client = dhcpclient.New(t, v.ns, t.TempDir())
 	sh(t, "ip", "netns", "add", v.ns)
 	t.Cleanup(func() {
 		_ = exec.Command("ip", "netns", "del", v.ns).Run()
@@ -247,7 +160,7 @@ func serve(t *testing.T, iface string, port Port, subnets []Subnet, cfg Config) 
 
 func TestRealClients(t *testing.T) {
 	require.Zero(t, os.Geteuid(), "needs root: network namespaces and AF_PACKET")
-	for _, bin := range []string{"dhclient", "busybox", "rdisc6"} {
+	for _, bin := range append(dhcpclient.Binaries(), "rdisc6") {
 		_, err := exec.LookPath(bin)
 		require.NoError(t, err, "%s missing: run make deps", bin)
 	}
@@ -284,16 +197,16 @@ func TestRealClients(t *testing.T) {
 
 		// The kernel's SLAAC from brtun's RA: address and default route.
 		require.Eventually(t, func() bool {
-			out, _ := v.run("ip", "-6", "addr", "show", "dev", "eth0")
+			out, _ := v.Run("ip", "-6", "addr", "show", "dev", "eth0")
 			return strings.Contains(out, "2001:db8:100:1:42:c6ff:fe12:a/64")
 		}, 15*time.Second, 200*time.Millisecond, "SLAAC address from the RA")
-		route, err := v.run("ip", "-6", "route", "show", "default")
+		route, err := v.Run("ip", "-6", "route", "show", "default")
 		require.NoError(t, err)
 		assert.Contains(t, route, "via "+LinkLocal(serverMAC).String(), "default route via the router's link-local")
 		assert.Positive(t, r.count(r.answered, "rs"))
 
 		// rdisc6 shows the whole advertisement.
-		out, err := v.run("rdisc6", "-1", "-w", "2000", "eth0")
+		out, err := v.Run("rdisc6", "-1", "-w", "2000", "eth0")
 		require.NoError(t, err, out)
 		for _, want := range []string{
 			"Stateful address conf.    :          Yes",
@@ -309,10 +222,9 @@ func TestRealClients(t *testing.T) {
 		}
 
 		// dhclient: lease, options, and a renewal at T1 (5 s).
-		script, events := v.script(t, "dhclient")
-		v.start(t, "dhclient", "dhclient", "-4", "-d", "-1", "-v", "-sf", script,
-			"-pf", filepath.Join(v.dir, "dhclient.pid"), "-lf", filepath.Join(v.dir, "dhclient.leases"), "eth0")
-		bound := waitEvent(t, events, "BOUND", 15*time.Second)
+		script, events := v.Script(t, "dhclient")
+		v.Start(t, "dhclient", v.Dhclient("dhclient", script, false, "-1")...)
+		bound := dhcpclient.WaitEvent(t, events, "BOUND", 1, 15*time.Second)
 		assert.Equal(t, "198.18.0.10", bound["new_ip_address"])
 		assert.Equal(t, "255.255.255.0", bound["new_subnet_mask"])
 		assert.Equal(t, "198.18.0.1", bound["new_routers"])
@@ -321,20 +233,19 @@ func TestRealClients(t *testing.T) {
 		assert.Equal(t, "10", bound["new_dhcp_lease_time"])
 		assert.Equal(t, "198.18.0.1", bound["new_dhcp_server_identifier"])
 		assert.Equal(t, "24,198,19,5,198,18,0,254,0,198,18,0,1", bound["new_rfc3442_classless_static_routes"])
-		renew := waitEvent(t, events, "RENEW", 15*time.Second)
+		renew := dhcpclient.WaitEvent(t, events, "RENEW", 1, 15*time.Second)
 		assert.Equal(t, "198.18.0.10", renew["new_ip_address"])
 		assert.Positive(t, r.count(r.answered, "v4-Request-ciaddr"), "the renewal (ciaddr set) was answered")
 
 		// dhclient -6: the stateful address, DNS, and a renewal.
-		script6, events6 := v.script(t, "dhclient6")
-		v.start(t, "dhclient6", "dhclient", "-6", "-d", "-1", "-v", "-sf", script6,
-			"-pf", filepath.Join(v.dir, "dhclient6.pid"), "-lf", filepath.Join(v.dir, "dhclient6.leases"), "eth0")
-		bound6 := waitEvent(t, events6, "BOUND6", 20*time.Second)
+		script6, events6 := v.Script(t, "dhclient6")
+		v.Start(t, "dhclient6", v.Dhclient("dhclient6", script6, true, "-1")...)
+		bound6 := dhcpclient.WaitEvent(t, events6, "BOUND6", 1, 20*time.Second)
 		assert.Equal(t, "2001:db8:100:2::10", bound6["new_ip6_address"])
 		assert.Equal(t, "2001:db8:100::53", bound6["new_dhcp6_name_servers"])
-		waitEvent(t, events6, "RENEW6", 20*time.Second)
+		dhcpclient.WaitEvent(t, events6, "RENEW6", 1, 20*time.Second)
 		assert.Positive(t, r.count(r.answered, "v6-Renew"))
-		addrs, err := v.run("ip", "-6", "addr", "show", "dev", "eth0")
+		addrs, err := v.Run("ip", "-6", "addr", "show", "dev", "eth0")
 		require.NoError(t, err)
 		assert.Contains(t, addrs, "2001:db8:100:2::10/128")
 	})
@@ -353,10 +264,9 @@ func TestRealClients(t *testing.T) {
 			IPs: []netip.Addr{mustAddr("198.18.0.12")}}, subnets, cfg)
 		stranger.up(t)
 
-		script, events := v.script(t, "udhcpc")
-		cmd := v.start(t, "udhcpc", "busybox", "udhcpc", "-i", "eth0", "-f", "-t", "5", "-T", "1",
-			"-O", "mtu", "-O", "staticroutes", "-s", script)
-		bound := waitEvent(t, events, "bound", 15*time.Second)
+		script, events := v.Script(t, "udhcpc")
+		cmd := v.Start(t, "udhcpc", v.Udhcpc(script, "-t", "5", "-T", "1")...)
+		bound := dhcpclient.WaitEvent(t, events, "bound", 1, 15*time.Second)
 		assert.Equal(t, "198.18.0.11", bound["ip"])
 		assert.Equal(t, "255.255.255.0", bound["subnet"])
 		assert.Equal(t, "198.18.0.1", bound["router"])
@@ -367,16 +277,13 @@ func TestRealClients(t *testing.T) {
 
 		// SIGUSR1: renew now (unicast to the server from the leased address).
 		require.NoError(t, cmd.Process.Signal(unix.SIGUSR1))
-		renew := waitEvent(t, events, "renew", 10*time.Second)
+		renew := dhcpclient.WaitEvent(t, events, "renew", 1, 10*time.Second)
 		assert.Equal(t, "198.18.0.11", renew["ip"])
 		assert.Positive(t, r.count(r.answered, "v4-Request-ciaddr"), "the renewal (ciaddr set) was answered")
 
 		// The stranger asks and asks and gets nothing.
-		sscript, sevents := stranger.script(t, "udhcpc")
-		out, err := stranger.run("busybox", "udhcpc", "-i", "eth0", "-f", "-n", "-q", "-t", "3", "-T", "1", "-s", sscript)
-		assert.Error(t, err, "udhcpc without a lease exits non-zero: %s", out)
-		b, _ := os.ReadFile(sevents)
-		assert.NotContains(t, string(b), "reason=bound")
+		lease, err := stranger.Once(t, dhcpclient.Udhcpc, "udhcpc", 3*time.Second)
+		assert.Error(t, err, "udhcpc without a lease exits non-zero: %v", lease)
 		assert.GreaterOrEqual(t, rs.count(rs.seen, "v4-Discover"), 3, "the stranger's DISCOVERs reached the responder")
 		assert.Zero(t, rs.count(rs.answered, "v4-Discover"))
 		assert.GreaterOrEqual(t, rs.count(rs.refused, ErrUnknownMAC.Error()), 3)

@@ -290,7 +290,7 @@ func Declared() Pipeline {
 				Bridge: BrInt, ID: TableIntDHCP, Name: "dhcp",
 				Doc: "from a VM port of a network with a DHCP-enabled subnet: DHCP (udp 68->67), DHCPv6 (udp 546->547) and " +
 					"router solicitations -> CONTROLLER with the port's cookie (2); ARP requests for the network's DHCP server " +
-					"identifiers (gateways), from its VM ports: answered with the network's router MAC (1); neighbour solicitations " +
+					"identifiers (gateways, or subnets' DHCP server addresses), from its VM ports: answered with the network's router MAC (1); neighbour solicitations " +
 					"for the router's link-local address (networks with a DHCP-enabled IPv6 subnet): turned into an advertisement -> 21 (1); else -> 30",
 				Matches: []MatchField{MatchReg0, MatchInPort, MatchEthType, MatchIPProto, MatchARPTPA, MatchARPOp,
 					MatchUDPSrc, MatchUDPDst, MatchICMPv6Type, MatchNDTarget},

@@ -63,8 +63,9 @@ type NetworkView struct {
 	// Peers are the other hosts with a port on this network: flooding goes
 	// to their tunnel ports of the network's type, and only to them.
 	Peers []string
-	// RouterIPs are the IPv4 DHCP server identifiers (gateways) of the
-	// network's DHCP-enabled subnets that no port holds: br-int answers
+	// RouterIPs are the IPv4 DHCP server identifiers (gateways, or the
+	// DHCP server addresses of subnets without one) of the network's
+	// DHCP-enabled subnets that no port holds: br-int answers
 	// its VM ports' ARP requests for them with RouterMAC(network).
 	RouterIPs []string
 	// RouterND: the network has a DHCP-enabled IPv6 subnet, so its VMs

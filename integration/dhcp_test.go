@@ -4,9 +4,8 @@ package integration
 
 import (
 	"encoding/hex"
-	"fmt"
+	"encoding/json"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/brtun/brtun/dhcp"
 	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/testbed/dhcpclient"
 	"github.com/brtun/brtun/testbed/lab"
 	"github.com/brtun/brtun/topology"
 )
@@ -29,34 +29,11 @@ import (
 // Native DHCP with real Debian clients in VM namespaces, answered by a
 // real brtun through br-int's table 20 (packet-in) and packet-outs.
 
-// dhcpScript records every call of a DHCP client script as one line of
-// key=value pairs and applies the address, so that renewals (unicast from
-// the leased address) can be sent.
-const dhcpScript = `#!/bin/sh
-out=%s
-{
-  printf 'reason=%%s' "${reason:-$1}"
-  for v in new_ip_address new_subnet_mask new_routers new_domain_name_servers new_interface_mtu \
-           new_dhcp_lease_time new_dhcp_server_identifier new_ip6_address new_dhcp6_name_servers \
-           ip subnet router dns mtu lease serverid; do
-    eval "val=\${$v}"
-    [ -n "$val" ] && printf ' %%s=%%s' "$v" "$(echo $val | tr ' ' ',')"
-  done
-  echo
-} >> "$out"
-case "${reason:-$1}" in
-  BOUND|RENEW|REBIND|REBOOT) ip addr replace "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
-  BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface" ;;
-  bound|renew) ip addr replace "$ip/$subnet" dev "$interface" ;;
-esac
-exit 0
-`
-
 // dhcpVM is a VM without a configured address, bound to a network whose
 // port brtun addresses.
 type dhcpVM struct {
 	*tenantVM
-	dir string
+	*dhcpclient.Client
 }
 
 // dhcpVM creates a VM with MAC mac on host h (IPv6 off unless v6) and a
@@ -70,103 +47,15 @@ func (s *scenario) dhcpVM(h *lab.Host, name, network, mac string, v6 bool, portM
 		body["mac"], body["port_security_enabled"] = portMAC, false
 	}
 	s.brtun.MustDo(201, "POST", "/v1/networks/"+network+"/ports", body, &tv.Port)
-	dir := filepath.Join(s.lab.Dir, "dhcp-"+name)
-	require.NoError(s.t, os.MkdirAll(dir, 0o755))
-	return &dhcpVM{tenantVM: tv, dir: dir}
-}
-
-// script writes a client script recording into name.events.
-func (v *dhcpVM) script(t *testing.T, name string) (script, events string) {
-	t.Helper()
-	events = filepath.Join(v.dir, name+".events")
-	script = filepath.Join(v.dir, name+".sh")
-	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(dhcpScript, events)), 0o755))
-	return script, events
-}
-
-// start runs a long-lived client in the VM, killed (by its PID) at the end.
-func (v *dhcpVM) start(t *testing.T, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", v.Netns}, args...)...)
-	logf, err := os.Create(filepath.Join(v.dir, name+".log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("%s %s output:\n%s", v.Name, name, b)
-		}
-	})
-	return cmd
-}
-
-// events reads the script calls recorded in file, complete lines only.
-func events(file string) []map[string]string {
-	b, _ := os.ReadFile(file)
-	lines := strings.Split(string(b), "\n")
-	var out []map[string]string
-	for _, line := range lines[:len(lines)-1] {
-		f := map[string]string{}
-		for _, kv := range strings.Fields(line) {
-			k, v, _ := strings.Cut(kv, "=")
-			f[k] = v
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
-// waitEvent waits for the n-th (from 1) script call with reason.
-func waitEvent(t *testing.T, file, reason string, n int, timeout time.Duration) map[string]string {
-	t.Helper()
-	var found map[string]string
-	ok := waitUntil(timeout, func() bool {
-		seen := 0
-		for _, e := range events(file) {
-			if e["reason"] == reason {
-				if seen++; seen == n {
-					found = e
-					return true
-				}
-			}
-		}
-		return false
-	})
-	require.True(t, ok, "no %s event #%d in %s: %v", reason, n, file, events(file))
-	return found
-}
-
-func countEvents(file, reason string) int {
-	n := 0
-	for _, e := range events(file) {
-		if e["reason"] == reason {
-			n++
-		}
-	}
-	return n
+	return &dhcpVM{tenantVM: tv, Client: dhcpclient.New(s.t, vm.Netns, filepath.Join(s.lab.Dir, "dhcp-"+name))}
 }
 
 // udhcpcOnce runs busybox udhcpc until it has a lease (or gives up after
 // tries DISCOVERs a second apart) and returns how long it took.
-func (v *dhcpVM) udhcpcOnce(t *testing.T, name string, tries int) (time.Duration, map[string]string, error) {
+func (v *dhcpVM) udhcpcOnce(t *testing.T, name string, tries int) (time.Duration, dhcpclient.Event, error) {
 	t.Helper()
-	script, ev := v.script(t, name)
-	start := time.Now()
-	out, err := v.Run("busybox", "udhcpc", "-i", "eth0", "-f", "-n", "-q", "-t", strconv.Itoa(tries), "-T", "1", "-O", "mtu", "-s", script)
-	took := time.Since(start)
-	if err != nil {
-		return took, nil, fmt.Errorf("%w: %s", err, out)
-	}
-	for _, e := range events(ev) {
-		if e["reason"] == "bound" {
-			return took, e, nil
-		}
-	}
-	return took, nil, fmt.Errorf("no bound event: %s", out)
+	l, err := v.Once(t, dhcpclient.Udhcpc, name, time.Duration(tries)*time.Second)
+	return l.Took, l.Event, err
 }
 
 // discoverFrame is a DHCPDISCOVER from mac, as bytes.
@@ -213,7 +102,9 @@ func brtunSeries(t *testing.T, d *daemon, name string) float64 {
 // mid-lease and restarted answers the renewal while bound VMs ping on; a
 // VM sending 1000 DISCOVERs/s does not hold up another VM's lease.
 func TestDHCP(t *testing.T) {
-	s := newScenario(t, 2, daemonOptions{Advertise: true, ExtraArgs: []string{"--dhcp-lease-time", "16s"}})
+	// The meter's flags are not the defaults, to see them reach OVS.
+	s := newScenario(t, 2, daemonOptions{Advertise: true, ExtraArgs: []string{"--dhcp-lease-time", "16s",
+		"--dhcp-meter-rate", "1800", "--dhcp-meter-burst", "400"}})
 	h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
 	t.Cleanup(func() {
 		if !t.Failed() {
@@ -252,10 +143,9 @@ func TestDHCP(t *testing.T) {
 
 	// dhclient on a1: lease, options, and renewals at T1 (8 s), unicast to
 	// the gateway whose ARP br-int answers.
-	script, a1Events := a1.script(t, "dhclient")
-	a1.start(t, "dhclient", "dhclient", "-4", "-d", "-v", "-sf", script,
-		"-pf", filepath.Join(a1.dir, "dhclient.pid"), "-lf", filepath.Join(a1.dir, "dhclient.leases"), "eth0")
-	bound := waitEvent(t, a1Events, "BOUND", 1, 15*time.Second)
+	script, a1Events := a1.Script(t, "dhclient")
+	a1.Start(t, "dhclient", a1.Dhclient("dhclient", script, false)...)
+	bound := dhcpclient.WaitEvent(t, a1Events, "BOUND", 1, 15*time.Second)
 	assert.Equal(t, a1.Port.IPs[0], bound["new_ip_address"])
 	assert.Equal(t, "255.255.255.0", bound["new_subnet_mask"])
 	assert.Equal(t, "198.18.0.1", bound["new_routers"])
@@ -265,9 +155,9 @@ func TestDHCP(t *testing.T) {
 	assert.Equal(t, "198.18.0.1", bound["new_dhcp_server_identifier"])
 
 	// udhcpc on a2 (the other host), renewing on SIGUSR1.
-	script2, a2Events := a2.script(t, "udhcpc")
-	udhcpc := a2.start(t, "udhcpc", "busybox", "udhcpc", "-i", "eth0", "-f", "-t", "5", "-T", "1", "-O", "mtu", "-s", script2)
-	b2 := waitEvent(t, a2Events, "bound", 1, 15*time.Second)
+	script2, a2Events := a2.Script(t, "udhcpc")
+	udhcpc := a2.Start(t, "udhcpc", a2.Udhcpc(script2, "-t", "5", "-T", "1")...)
+	b2 := dhcpclient.WaitEvent(t, a2Events, "bound", 1, 15*time.Second)
 	assert.Equal(t, a2.Port.IPs[0], b2["ip"])
 	assert.Equal(t, "255.255.255.0", b2["subnet"])
 	assert.Equal(t, "198.18.0.1", b2["router"])
@@ -275,9 +165,9 @@ func TestDHCP(t *testing.T) {
 	assert.Equal(t, mtu, b2["mtu"])
 	assert.Equal(t, "198.18.0.1", b2["serverid"])
 	require.NoError(t, udhcpc.Process.Signal(unix.SIGUSR1))
-	assert.Equal(t, a2.Port.IPs[0], waitEvent(t, a2Events, "renew", 1, 10*time.Second)["ip"])
+	assert.Equal(t, a2.Port.IPs[0], dhcpclient.WaitEvent(t, a2Events, "renew", 1, 10*time.Second)["ip"])
 
-	renew := waitEvent(t, a1Events, "RENEW", 1, 15*time.Second)
+	renew := dhcpclient.WaitEvent(t, a1Events, "RENEW", 1, 15*time.Second)
 	assert.Equal(t, a1.Port.IPs[0], renew["new_ip_address"])
 	ok, out := a1.Ping(a2.Port.IPs[0], 2)
 	require.True(t, ok, "a1 reaches a2 at their leased addresses: %s", out)
@@ -301,11 +191,12 @@ func TestDHCP(t *testing.T) {
 	// a1's and a2's renewals may come in meanwhile: at most a few.
 	assert.LessOrEqual(t, pinsPlain-pinsBefore, 4.0, "plain's DISCOVERs raised no packet-in")
 
-	// The catch flows go through br-int's DHCP meter, set once.
+	// The catch flows go through br-int's DHCP meter, set once, as the
+	// --dhcp-meter-* flags say.
 	for _, h := range []*lab.Host{h1, h2} {
 		meters, err := h.Ofctl("dump-meters", "br-int")
 		require.NoError(t, err)
-		assert.Contains(t, meters, "meter=1 pktps burst bands=\ntype=drop rate=2000 burst_size=500", "%s: %s", h.Name, meters)
+		assert.Contains(t, meters, "meter=1 pktps burst bands=\ntype=drop rate=1800 burst_size=400", "%s: %s", h.Name, meters)
 	}
 	assert.Equal(t, 2.0, brtunSeries(t, s.brtun, "brtun_openflow_meter_mods_total"), "one meter_mod per br-int")
 
@@ -319,9 +210,9 @@ func TestDHCP(t *testing.T) {
 	time.Sleep(time.Second)
 	s.brtun.Kill()
 	time.Sleep(2 * time.Second)
-	renewsBefore := countEvents(a1Events, "RENEW")
+	renewsBefore := dhcpclient.Count(a1Events, "RENEW")
 	s.brtun.Start()
-	waitEvent(t, a1Events, "RENEW", renewsBefore+1, 20*time.Second)
+	dhcpclient.WaitEvent(t, a1Events, "RENEW", renewsBefore+1, 20*time.Second)
 	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="dhcp4"}`), "the restarted brtun answered")
 	s.waitApplied(30 * time.Second)
 	assert.Zero(t, brtunSeries(t, s.brtun, "brtun_openflow_meter_mods_total"), "the restart found the meters right and sent no meter_mod")
@@ -353,6 +244,68 @@ func TestDHCP(t *testing.T) {
 	assert.LessOrEqual(t, during-base, 2*time.Second, "the flood delays another VM's lease by at most 2 s")
 	assert.Greater(t, brtunSeries(t, s.brtun, `brtun_dhcp_dropped_total{reason="rate_limited"}`)-limitedBefore, 1000.0,
 		"brtun rate-limited the flooding port")
+}
+
+// TestDHCPWithoutGateway: on an IPv4 subnet without a gateway, brtun gives
+// the subnet a DHCP server address (the first host address, which no port
+// gets) and answers from it: dhclient leases the port's address with that
+// server identifier and no router, and its renewal, unicast to that
+// address (br-int answers its ARP), is answered; udhcpc on another host
+// leases too. Beside it, a subnet with a gateway in another network still
+// answers from its gateway.
+func TestDHCPWithoutGateway(t *testing.T) {
+	s := newScenario(t, 2, daemonOptions{Advertise: true, ExtraArgs: []string{"--dhcp-lease-time", "16s"}})
+	h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
+	s.network("nogw", topology.VXLAN, 5101)
+	s.network("gw", topology.VXLAN, 5102)
+	var sub topology.Subnet
+	s.brtun.MustDo(201, "POST", "/v1/networks/nogw/subnets", map[string]any{
+		"name": "v4", "cidr": "198.18.4.0/24", "gateway_ip": "", "dns_servers": []string{"198.18.4.53"}}, &sub)
+	require.Equal(t, "", sub.GatewayIP)
+	require.Equal(t, "198.18.4.1", sub.DHCPServerIP, "the first host address, as a user would expect")
+	s.brtun.MustDo(201, "POST", "/v1/networks/gw/subnets", map[string]any{"name": "v4", "cidr": "198.18.4.0/24"}, nil)
+
+	n1 := s.dhcpVM(h1, "n1", "nogw", "02:00:00:0d:04:01", false, "")
+	n2 := s.dhcpVM(h2, "n2", "nogw", "02:00:00:0d:04:02", false, "")
+	g1 := s.dhcpVM(h1, "g1", "gw", "02:00:00:0d:05:01", false, "")
+	s.waitApplied(30 * time.Second)
+	assert.Equal(t, []string{"198.18.4.2"}, n1.Port.IPs, "IPAM skipped the DHCP server address")
+	assert.Equal(t, []string{"198.18.4.3"}, n2.Port.IPs)
+	// A port may not take the server's address.
+	var refused json.RawMessage
+	s.brtun.MustDo(400, "POST", "/v1/networks/nogw/ports", map[string]any{
+		"name": "x", "host": h1.Name, "interface": "tx", "ips": []string{"198.18.4.1"}}, &refused)
+	assert.Contains(t, string(refused), "the DHCP server address")
+
+	script, ev := n1.Script(t, "dhclient")
+	n1.Start(t, "dhclient", n1.Dhclient("dhclient", script, false)...)
+	bound := dhcpclient.WaitEvent(t, ev, "BOUND", 1, 15*time.Second)
+	assert.Equal(t, "198.18.4.2", bound["new_ip_address"])
+	assert.Equal(t, "255.255.255.0", bound["new_subnet_mask"])
+	assert.Equal(t, "198.18.4.1", bound["new_dhcp_server_identifier"])
+	assert.Equal(t, "198.18.4.53", bound["new_domain_name_servers"])
+	assert.Empty(t, bound["new_routers"], "no gateway, no router")
+	renew := dhcpclient.WaitEvent(t, ev, "RENEW", 1, 15*time.Second)
+	assert.Equal(t, "198.18.4.2", renew["new_ip_address"], "the renewal, unicast to 198.18.4.1, was answered")
+	neigh, err := n1.Run("ip", "neigh", "show", "198.18.4.1")
+	require.NoError(t, err)
+	router := flows.RouterMAC("nogw")
+	assert.Contains(t, neigh, net.HardwareAddr(router[:]).String(), "br-int answered the ARP for the server address")
+
+	l2, err := n2.Once(t, dhcpclient.Udhcpc, "udhcpc", 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "198.18.4.3", l2.Event["ip"])
+	assert.Equal(t, "198.18.4.1", l2.Event["serverid"])
+	assert.Empty(t, l2.Event["router"])
+	ok, out := n2.Ping("198.18.4.2", 2)
+	assert.True(t, ok, "the two VMs reach each other at their leased addresses: %s", out)
+
+	// The subnet with a gateway answers from its gateway, with a router.
+	lg, err := g1.Once(t, dhcpclient.Udhcpc, "udhcpc", 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, g1.Port.IPs[0], lg.Event["ip"])
+	assert.Equal(t, "198.18.4.1", lg.Event["serverid"])
+	assert.Equal(t, "198.18.4.1", lg.Event["router"])
 }
 
 // TestDHCPv6AndRA: a VM with accept_ra gets its SLAAC address and default
@@ -411,10 +364,9 @@ func TestDHCPv6AndRA(t *testing.T) {
 	require.NoError(t, err, "ndisc6: %s", nd)
 	assert.Contains(t, strings.ToLower(nd), strings.ToLower(net.HardwareAddr(router[:]).String()), "the router's MAC: %s", nd)
 
-	script, ev := v.script(t, "dhclient6")
-	v.start(t, "dhclient6", "dhclient", "-6", "-d", "-v", "-sf", script,
-		"-pf", filepath.Join(v.dir, "dhclient6.pid"), "-lf", filepath.Join(v.dir, "dhclient6.leases"), "eth0")
-	bound := waitEvent(t, ev, "BOUND6", 1, 20*time.Second)
+	script, ev := v.Script(t, "dhclient6")
+	v.Start(t, "dhclient6", v.Dhclient("dhclient6", script, true)...)
+	bound := dhcpclient.WaitEvent(t, ev, "BOUND6", 1, 20*time.Second)
 	assert.Equal(t, stateful, bound["new_ip6_address"])
 	assert.Equal(t, "2001:db8:101::53", bound["new_dhcp6_name_servers"])
 	assert.Positive(t, brtunSeries(t, s.brtun, `brtun_dhcp_answers_total{kind="dhcp6"}`))
@@ -442,17 +394,16 @@ func TestDHCPFailover(t *testing.T) {
 		other = "b"
 	}
 
-	script, ev := v.script(t, "dhclient")
-	v.start(t, "dhclient", "dhclient", "-4", "-d", "-v", "-sf", script,
-		"-pf", filepath.Join(v.dir, "dhclient.pid"), "-lf", filepath.Join(v.dir, "dhclient.leases"), "eth0")
-	assert.Equal(t, v.Port.IPs[0], waitEvent(t, ev, "BOUND", 1, 15*time.Second)["new_ip_address"])
+	script, ev := v.Script(t, "dhclient")
+	v.Start(t, "dhclient", v.Dhclient("dhclient", script, false)...)
+	assert.Equal(t, v.Port.IPs[0], dhcpclient.WaitEvent(t, ev, "BOUND", 1, 15*time.Second)["new_ip_address"])
 	assert.Positive(t, brtunSeries(t, c.replicas[master], `brtun_dhcp_answers_total{kind="dhcp4"}`), "the master answered")
 	assert.Zero(t, brtunSeries(t, c.replicas[other], `brtun_dhcp_answers_total{kind="dhcp4"}`), "the other replica did not")
 
 	c.kill(master)
-	renewals := countEvents(ev, "RENEW") + countEvents(ev, "REBIND")
+	renewals := dhcpclient.Count(ev, "RENEW") + dhcpclient.Count(ev, "REBIND")
 	require.True(t, waitUntil(40*time.Second, func() bool {
-		return countEvents(ev, "RENEW")+countEvents(ev, "REBIND") > renewals &&
+		return dhcpclient.Count(ev, "RENEW")+dhcpclient.Count(ev, "REBIND") > renewals &&
 			brtunSeries(t, c.replicas[other], `brtun_dhcp_answers_total{kind="dhcp4"}`) > 0
-	}), "no renewal answered by the new master %s: %v", other, events(ev))
+	}), "no renewal answered by the new master %s: %v", other, dhcpclient.Events(ev))
 }

@@ -55,6 +55,14 @@ type Subnet struct {
 	// IPv6AddressMode is slaac (the default), dhcpv6-stateful or
 	// dhcpv6-stateless on IPv6 subnets, "" on IPv4 ones.
 	IPv6AddressMode string `json:"ipv6_address_mode,omitempty"`
+	// DHCPServerIP is the address brtun's DHCPv4 answers come from (the
+	// server identifier) on an IPv4 subnet without a gateway, as Neutron's
+	// DHCP port holds one: the lowest address of the allocation pools no
+	// port held when DHCP was first enabled on the subnet. The store sets
+	// it and never changes it; ports never take it. "" on subnets with a
+	// gateway (the gateway is the server), on IPv6 subnets and on
+	// gateway-less ones that never had DHCP enabled.
+	DHCPServerIP string `json:"dhcp_server_ip,omitempty"`
 	Meta
 }
 
@@ -100,6 +108,7 @@ type subnetRange struct {
 	s       Subnet
 	prefix  netip.Prefix
 	gateway netip.Addr // invalid when none
+	server  netip.Addr // the DHCP server address; invalid when none
 	pools   [][2]netip.Addr
 }
 
@@ -112,6 +121,11 @@ func parseSubnet(s Subnet) (subnetRange, error) {
 	}
 	if s.GatewayIP != "" {
 		if r.gateway, err = netip.ParseAddr(s.GatewayIP); err != nil {
+			return r, fmt.Errorf("stored subnet %s/%s: %w", s.Network, s.Name, err)
+		}
+	}
+	if s.DHCPServerIP != "" {
+		if r.server, err = netip.ParseAddr(s.DHCPServerIP); err != nil {
 			return r, fmt.Errorf("stored subnet %s/%s: %w", s.Network, s.Name, err)
 		}
 	}
@@ -144,7 +158,8 @@ func lastAddr(p netip.Prefix) netip.Addr {
 }
 
 // reserved reports why ip cannot be a port's address of the subnet: the
-// network address, the IPv4 broadcast address or the gateway; "" if it can.
+// network address, the IPv4 broadcast address, the gateway or the DHCP
+// server address; "" if it can.
 func (r subnetRange) reserved(ip netip.Addr) string {
 	switch {
 	case ip == r.prefix.Addr():
@@ -153,8 +168,45 @@ func (r subnetRange) reserved(ip netip.Addr) string {
 		return "the broadcast address"
 	case r.gateway.IsValid() && ip == r.gateway:
 		return "the gateway address"
+	case r.server.IsValid() && ip == r.server:
+		return "the DHCP server address"
 	}
 	return ""
+}
+
+// needsServerIP reports whether the subnet needs a DHCP server address it
+// does not have yet: IPv4, DHCP enabled, no gateway.
+func (s Subnet) needsServerIP() bool {
+	p, err := netip.ParsePrefix(s.CIDR)
+	return err == nil && p.Addr().Is4() && s.EnableDHCP && s.GatewayIP == "" && s.DHCPServerIP == ""
+}
+
+// setServerIP gives a subnet that needs one its DHCP server address: the
+// lowest address of its pools that no port of the network (ports) holds,
+// as a DHCP port would take it. s must be normalized.
+func setServerIP(s *Subnet, ports []Port) error {
+	if !s.needsServerIP() {
+		return nil
+	}
+	r, err := parseSubnet(*s)
+	if err != nil {
+		return err
+	}
+	used := make(map[netip.Addr]bool)
+	for _, p := range ports {
+		for _, a := range p.IPs {
+			if ip, err := netip.ParseAddr(a); err == nil {
+				used[ip] = true
+			}
+		}
+	}
+	ip, ok := lowestFree(r, used)
+	if !ok {
+		return conflict("subnet %q (%s) has no gateway and no free address left in its allocation pools for its DHCP server; free one, or create it with a gateway",
+			s.Name, s.CIDR)
+	}
+	s.DHCPServerIP = ip.String()
+	return nil
 }
 
 // autoAddressed reports whether ports take their EUI-64 address on the subnet.
@@ -342,6 +394,9 @@ func (s *store) CreateSubnet(ctx context.Context, req Subnet) (Subnet, uint64, e
 		if _, err := mustGetNetwork(t, req.Network); err != nil {
 			return err
 		}
+		if req.DHCPServerIP != "" {
+			return invalid("dhcp_server_ip", "is chosen by brtun (on IPv4 subnets without a gateway), not given")
+		}
 		var err error
 		if sub, err = normalizeSubnet(req); err != nil {
 			return err
@@ -381,6 +436,9 @@ func (s *store) CreateSubnet(ctx context.Context, req Subnet) (Subnet, uint64, e
 					}
 				}
 			}
+		}
+		if err := setServerIP(&sub, ports); err != nil {
+			return err
 		}
 		sub.RevisionNumber = rev
 		return putJSON(t, bucketSubnets, key(sub.Network, sub.Name), sub)
@@ -451,6 +509,7 @@ func (s *store) UpdateSubnet(ctx context.Context, network, name string, ifMatch 
 			{"cidr", sub.CIDR == old.CIDR},
 			{"gateway_ip", sub.GatewayIP == old.GatewayIP},
 			{"ipv6_address_mode", sub.IPv6AddressMode == old.IPv6AddressMode},
+			{"dhcp_server_ip", sub.DHCPServerIP == old.DHCPServerIP},
 			{"revision_number", sub.RevisionNumber == old.RevisionNumber},
 		} {
 			if err := immutable(f.field, f.same); err != nil {
@@ -459,6 +518,15 @@ func (s *store) UpdateSubnet(ctx context.Context, network, name string, ifMatch 
 		}
 		if sub, err = normalizeSubnet(sub); err != nil {
 			return err
+		}
+		if sub.needsServerIP() { // DHCP turned on for the first time
+			ports, err := scanJSON[Port](t, bucketPorts, key(sub.Network, ""))
+			if err != nil {
+				return err
+			}
+			if err := setServerIP(&sub, ports); err != nil {
+				return err
+			}
 		}
 		sub.RevisionNumber = rev
 		return putJSON(t, bucketSubnets, key(sub.Network, sub.Name), sub)

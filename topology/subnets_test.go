@@ -335,3 +335,69 @@ func TestParallelAllocation(t *testing.T) {
 		assert.Len(t, stored, n)
 	})
 }
+
+// An IPv4 subnet without a gateway that has DHCP gets a DHCP server
+// address, as Neutron's DHCP port takes one: the lowest pool address no
+// port holds, fixed from then on, never a port's.
+func TestSubnetDHCPServerAddress(t *testing.T) {
+	backends(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		mustHost(t, s, "h1", "192.0.2.1")
+		for _, n := range []string{"blue", "red", "green", "six"} {
+			mustNetwork(t, s, n, "vxlan", 0)
+		}
+
+		// With DHCP on create: the first host address; the pools stay as
+		// the API describes them (the whole CIDR less network, broadcast
+		// and gateway); IPAM and given addresses skip the server's.
+		nogw := mustSubnet(t, s, Subnet{Network: "blue", Name: "v4", CIDR: "198.18.0.0/24", EnableDHCP: true})
+		assert.Equal(t, "", nogw.GatewayIP)
+		assert.Equal(t, "198.18.0.1", nogw.DHCPServerIP)
+		assert.Equal(t, []AllocationPool{{Start: "198.18.0.1", End: "198.18.0.254"}}, nogw.AllocationPools)
+		a := mustPort(t, s, Port{Network: "blue", Name: "a", Host: "h1", Interface: "tap-a"})
+		assert.Equal(t, []string{"198.18.0.2"}, a.IPs, "IPAM skips the DHCP server address")
+		_, _, err := s.CreatePort(ctx, Port{Network: "blue", Name: "b", Host: "h1", Interface: "tap-b", IPs: []string{"198.18.0.1"}})
+		requireKind(t, err, ErrInvalid, "ips[0]")
+		assert.Contains(t, err.Error(), "the DHCP server address")
+		_, _, err = s.UpdatePort(ctx, "blue", "a", nil, func(p *Port) error { p.IPs = []string{"198.18.0.1"}; return nil })
+		requireKind(t, err, ErrInvalid, "ips[0]")
+
+		// It cannot be given or changed, and stays when DHCP goes off.
+		_, _, err = s.CreateSubnet(ctx, Subnet{Network: "red", Name: "v4", CIDR: "198.18.0.0/24", EnableDHCP: true, DHCPServerIP: "198.18.0.9"})
+		requireKind(t, err, ErrInvalid, "dhcp_server_ip")
+		_, _, err = s.UpdateSubnet(ctx, "blue", "v4", nil, func(x *Subnet) error { x.DHCPServerIP = "198.18.0.9"; return nil })
+		requireKind(t, err, ErrInvalid, "dhcp_server_ip")
+		off, _, err := s.UpdateSubnet(ctx, "blue", "v4", nil, func(x *Subnet) error { x.EnableDHCP = false; return nil })
+		require.NoError(t, err)
+		assert.Equal(t, "198.18.0.1", off.DHCPServerIP)
+
+		// Gateways, IPv6 and DHCP off: none.
+		gw := mustSubnet(t, s, Subnet{Network: "red", Name: "v4", CIDR: "198.18.0.0/24", GatewayIP: "198.18.0.1", EnableDHCP: true})
+		assert.Equal(t, "", gw.DHCPServerIP, "the gateway is the server")
+		v6 := mustSubnet(t, s, Subnet{Network: "six", Name: "v6", CIDR: "2001:db8:1::/64", EnableDHCP: true})
+		assert.Equal(t, "", v6.DHCPServerIP, "DHCPv6 answers from the router's link-local address")
+		later := mustSubnet(t, s, Subnet{Network: "six", Name: "v4", CIDR: "198.18.3.0/24"})
+		assert.Equal(t, "", later.DHCPServerIP, "no DHCP, no server address")
+
+		// Turned on later: the lowest pool address no port holds then.
+		p1 := mustPort(t, s, Port{Network: "six", Name: "p1", Host: "h1", Interface: "tap-p1", IPs: []string{"198.18.3.1"}})
+		on, _, err := s.UpdateSubnet(ctx, "six", "v4", nil, func(x *Subnet) error { x.EnableDHCP = true; return nil })
+		require.NoError(t, err)
+		assert.Equal(t, "198.18.3.2", on.DHCPServerIP, "198.18.3.1 is %s's", p1.Name)
+
+		// Ports that were there first keep their addresses; a subnet whose
+		// pools they fill gets no server address and is refused.
+		for i, ip := range []string{"198.18.2.1", "198.18.2.2"} {
+			mustPort(t, s, Port{Network: "green", Name: fmt.Sprintf("g%d", i), Host: "h1", Interface: fmt.Sprintf("tap-g%d", i), IPs: []string{ip}})
+		}
+		_, _, err = s.CreateSubnet(ctx, Subnet{Network: "green", Name: "v4", CIDR: "198.18.2.0/30", EnableDHCP: true})
+		requireKind(t, err, ErrConflict, "")
+		assert.Contains(t, err.Error(), "no free address left in its allocation pools for its DHCP server")
+		full := mustSubnet(t, s, Subnet{Network: "green", Name: "v4", CIDR: "198.18.2.0/30"})
+		_, _, err = s.UpdateSubnet(ctx, "green", "v4", nil, func(x *Subnet) error { x.EnableDHCP = true; return nil })
+		requireKind(t, err, ErrConflict, "")
+		got, err := s.GetSubnet(ctx, "green", "v4")
+		require.NoError(t, err)
+		assert.Equal(t, full, got, "the refused update changed nothing")
+	})
+}

@@ -191,6 +191,9 @@ func subnetDetail(w io.Writer, s topology.Subnet) {
 	fmt.Fprintf(w, "Name:\t%s\n", s.Name)
 	fmt.Fprintf(w, "CIDR:\t%s\n", s.CIDR)
 	fmt.Fprintf(w, "Gateway:\t%s\n", orDash(s.GatewayIP))
+	if s.DHCPServerIP != "" {
+		fmt.Fprintf(w, "DHCP server:\t%s\n", s.DHCPServerIP)
+	}
 	fmt.Fprintf(w, "Pools:\t%s\n", orDash(poolsText(s.AllocationPools)))
 	fmt.Fprintf(w, "DNS servers:\t%s\n", orDash(strings.Join(s.DNSServers, ", ")))
 	fmt.Fprintf(w, "Host routes:\t%s\n", orDash(routesText(s.HostRoutes)))

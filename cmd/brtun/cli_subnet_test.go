@@ -30,6 +30,12 @@ func TestCLISubnets(t *testing.T) {
 	assert.Contains(t, out, "Gateway:      -")
 	assert.Contains(t, out, "DHCP:         false")
 	assert.Contains(t, out, "IPv6 mode:    slaac")
+	assert.NotContains(t, out, "DHCP server")
+	// An IPv4 subnet without a gateway shows the address DHCP answers from.
+	mustRun(t, s, "net", "create", "red", "--type", "vxlan")
+	out = mustRun(t, s, "subnet", "create", "red", "v4", "--cidr", "198.18.0.0/24", "--no-gateway")
+	assert.Contains(t, out, "Gateway:      -")
+	assert.Contains(t, out, "DHCP server:  198.18.0.1")
 
 	out = mustRun(t, s, "subnet", "list", "blue")
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -34,7 +34,7 @@ type serveOptions struct {
 	logLevel          string
 	driftInterval     time.Duration
 	macLearnLimit     int
-	dhcpLeaseTime     time.Duration
+	dhcp              dhcpOptions
 	security          securityOptions
 	store             storeOptions
 	bgp               bgpOptions
@@ -66,10 +66,10 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.IntVar(&o.underlayMTU, "underlay-mtu", northbound.DefaultUnderlayMTU, "MTU of the underlay network (networks report the VM MTU that fits)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often each host gets its drift check: a full reconcile with a dump of its bridges' flows (the hosts' checks are spread over the interval)")
-	f.DurationVar(&o.dhcpLeaseTime, "dhcp-lease-time", 24*time.Hour, "lease time of the DHCPv4 addresses and lifetime of the DHCPv6 ones brtun hands to VMs (renewal at half of it)")
 	f.IntVar(&o.macLearnLimit, "mac-learn-limit", controller.DefaultMACLearnLimit, "flows br-tun table 20 (registered remote ports and learned MACs) may hold on each host; when full, OVS evicts learned MACs of the network holding the most; also br-int's MAC table size (0: unbounded)")
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set, even with --api-read-open)")
 	f.DurationVar(&o.apiBodyTimeout, "api-body-timeout", northbound.DefaultBodyTimeout, "longest a client may take to send a request body once its headers are read; a slower one is answered 408 and disconnected")
+	o.dhcp.addFlags(f)
 	o.security.addFlags(f)
 	o.store.addFlags(f)
 	o.bgp.addFlags(f)
@@ -89,8 +89,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if o.apiBodyTimeout <= 0 {
 		return fmt.Errorf("--api-body-timeout must be positive, got %s", o.apiBodyTimeout)
 	}
-	if o.dhcpLeaseTime < 10*time.Second {
-		return fmt.Errorf("--dhcp-lease-time must be at least 10s, got %s", o.dhcpLeaseTime)
+	dhcpOpts, err := o.dhcp.check(o.underlayMTU)
+	if err != nil {
+		return err
 	}
 	if o.macLearnLimit < 0 {
 		return fmt.Errorf("--mac-learn-limit must be 0 (unbounded) or positive, got %d", o.macLearnLimit)
@@ -129,7 +130,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		MACLearnLimit:     o.macLearnLimit,
 		OVSDBTLS:          sec.ovsdbTLS,
 		Mastership:        store.mastership(),
-		DHCP:              controller.DHCPOptions{LeaseTime: o.dhcpLeaseTime, UnderlayMTU: o.underlayMTU},
+		DHCP:              dhcpOpts,
 	})
 	if err != nil {
 		return err
