@@ -17,7 +17,7 @@ FUZZTIME ?= 2m
 # podman and runc: brtun-cni's podman test (busybox-static makes its image); containernetworking-plugins: its host-local IPAM test.
 TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 python3-scapy isc-dhcp-client busybox-static frr ethtool podman runc containernetworking-plugins
 
-.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench fuzz generate clean
+.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench bench-cni fuzz generate clean
 
 all: build
 
@@ -75,6 +75,12 @@ lint:
 ## bench: brtun against OVS itself and OVN (bench/run.sh, root, < 15 min); figures go to docs/benchmarks.md.
 bench:
 	bench/run.sh
+
+## bench-cni: CNI ADD/DEL latency of brtun-cni against bridge + host-local on a lab host (root, about 2 min); figures go to docs/benchmarks.md.
+bench-cni: deps
+	@if [ "$$(id -u)" != 0 ]; then echo "make bench-cni needs root (network namespaces, OVS daemons)" >&2; exit 1; fi
+	$(GO) test -tags bench -count=1 -run '^TestCNIBench$$' -timeout 20m -v ./bench/ -args -doc "$(CURDIR)/docs/benchmarks.md" $(BENCH_ARGS) | \
+	  grep --line-buffered -E '^(BENCH|--- |FAIL|ok|PASS)|Error|_test.go'
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m). The committed seeds run in `make test`.
 fuzz:
