@@ -94,8 +94,14 @@ func portPath(network, name string) string {
 	return networkPath(network) + "/ports/" + url.PathEscape(name)
 }
 
-// portPollInterval is how often a port GET with ?wait looks at the binding.
-const portPollInterval = 50 * time.Millisecond
+// How often a port GET with ?wait looks at the binding: soon at first (on
+// a connected host a new port binds within milliseconds, and a CNI ADD
+// waits for it), then half as often again each time, up to
+// portPollInterval.
+const (
+	portPollFirst    = 4 * time.Millisecond
+	portPollInterval = 50 * time.Millisecond
+)
 
 func (a *API) createPort(w http.ResponseWriter, r *http.Request) {
 	var req PortRequest
@@ -261,8 +267,9 @@ func (a *API) getPort(w http.ResponseWriter, r *http.Request) {
 // waitBound polls the port until it is bound; when ctx ends first it
 // returns the port as last seen and ctx's error.
 func (a *API) waitBound(ctx context.Context, network, name string) (PortView, error) {
-	tick := time.NewTicker(portPollInterval)
-	defer tick.Stop()
+	delay := portPollFirst
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
 	var view PortView
 	for {
 		port, err := a.store.GetPort(ctx, network, name)
@@ -278,8 +285,10 @@ func (a *API) waitBound(ctx context.Context, network, name string) (PortView, er
 		select {
 		case <-ctx.Done():
 			return view, ctx.Err()
-		case <-tick.C:
+		case <-timer.C:
 		}
+		delay = min(delay+delay/2, portPollInterval)
+		timer.Reset(delay)
 	}
 }
 
