@@ -34,10 +34,10 @@ hollow:
 	$(GO) build -o bin/brtun-hollow ./cmd/brtun-hollow
 
 ## demo: three simulated hosts and brtun, two tenants with overlapping IPs set up with the CLI
-## (ports without MAC or IP, addresses by DHCP from brtun), pings inside and across tenants, a flow dump; cleans up on exit. DEMO_KEEP=1 stays up until Ctrl-C.
+## (ports without MAC or IP, addresses by DHCP from brtun), a container attached by brtun-cni, pings inside and across tenants, a flow dump; cleans up on exit. DEMO_KEEP=1 stays up until Ctrl-C.
 demo: deps build
 	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root (network namespaces, OVS daemons)" >&2; exit 1; fi
-	$(GO) run -tags integration ./integration/demo --brtun $(BIN)
+	$(GO) run -tags integration ./integration/demo --brtun $(BIN) --cni $(BIN_CNI)
 
 ## test: everything CI checks, on a fresh machine as root: OS packages, lint, unit and integration tests.
 test: deps lint test-unit integration
