@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,8 @@ func TestCNIBench(t *testing.T) {
 		}
 	}
 
+	floor := ovsPortFloor(t, h1, 3)
+
 	for i := range n {
 		for k := range plugins {
 			p := plugins[(i+k)%2]
@@ -174,6 +177,11 @@ func TestCNIBench(t *testing.T) {
 
 	rep := &report{}
 	mine, ref := plugins[0], plugins[1]
+	// The first and last containers, before percentiles sorts the samples.
+	tens := min(10, n/2)
+	trend := fmt.Sprintf("ADD p50 of the first %d containers and of the last %d: brtun-cni %.0f and %.0f ms (its host's br-int holding 1..%d and %d..%d container ports), bridge + host-local %.0f and %.0f ms.",
+		tens, tens, ms(percentiles(slices.Clone(mine.add[:tens])).p50), ms(percentiles(slices.Clone(mine.add[n-tens:])).p50), tens, n-tens+1, n,
+		ms(percentiles(slices.Clone(ref.add[:tens])).p50), ms(percentiles(slices.Clone(ref.add[n-tens:])).p50))
 	for _, op := range []struct {
 		name       string
 		brtun, ref []time.Duration
@@ -184,8 +192,10 @@ func TestCNIBench(t *testing.T) {
 		fmt.Printf("BENCH CNI %s brtun-cni %s (max %.0f ms), bridge + host-local %s (max %.0f ms), ratio p50 %.2fx p99 %.2fx\n",
 			op.name, fmtLat(bl), secs(bl.max)*1e3, fmtLat(rl), secs(rl.max)*1e3, secs(bl.p50)/secs(rl.p50), secs(bl.p99)/secs(rl.p99))
 	}
+	rep.note("%s", trend)
+	rep.note("what OVS alone needs to bind one more interface on h1 once its br-int holds all %d container ports: `ovs-vsctl add-port` of a veth end (which waits until ovs-vswitchd applied it) took %.0f ms (median of %d); brtun-cni's ADD waits for the same on top of brtun's own work.", n, ms(floor.p50), 3)
 	rep.note("%d containers (network namespaces) per plugin on lab host h1 (its own ovsdb-server and ovs-vswitchd, userspace datapath, in a namespace), attached one after another and then detached one after another, the two plugins alternating container by container; p99 is the sorted sample at index %d of %d.", n, int(0.99*float64(n)), n)
-	rep.note("brtun-cni: network blue (VXLAN) with subnet 198.18.0.0/24, addresses and MACs allocated by brtun; ADD answers once brtun reports the port bound (interface on br-int, flows installed); the real brtun daemon on the management network; containers 0 and %d pinged a VM on h2 through the overlay.", n-1)
+	rep.note("brtun-cni: network blue (VXLAN) with subnet 198.18.0.0/24, addresses and MACs allocated by brtun; ADD answers once brtun reports the port bound (its interface on br-int with an ofport and its local VLAN); the real brtun daemon on the management network; containers 0 and %d pinged a VM on h2 through the overlay.", n-1)
 	rep.note("reference: `bridge` (isGateway, Linux bridge cnibr0 in h1's namespace) with `host-local` (198.18.1.0/24), Debian's containernetworking-plugins %s; its containers 0 and 1 pinged each other.", debVersion("containernetworking-plugins"))
 	rep.note("both driven by libcni %s (what podman and containerd use) from h1's network namespace, conflist cniVersion 1.0.0; the time is libcni's AddNetworkList / DelNetworkList, plugin process start included.", moduleVersion("github.com/containernetworking/cni"))
 	rep.note("whole run: %.0f s on %d CPUs (%s); the machine was shared with other jobs, so the absolute times are loose; the ratios, measured interleaved, are what to compare.", time.Since(began).Seconds(), runtime.NumCPU(), machine())
@@ -195,6 +205,33 @@ func TestCNIBench(t *testing.T) {
 			"| CNI command | brtun-cni | bridge + host-local, same run | ratio |", rep))
 	}
 }
+
+// ovsPortFloor times `ovs-vsctl add-port br-int` of a fresh veth end on h,
+// reps times (each removed again, untimed): what ovs-vswitchd needs to take
+// one more interface there, brtun not involved.
+func ovsPortFloor(t *testing.T, h *lab.Host, reps int) latency {
+	t.Helper()
+	var ds []time.Duration
+	for i := range reps {
+		name := fmt.Sprintf("floor%d", i)
+		_, err := h.Exec("ip", "link", "add", name, "type", "veth", "peer", "name", name+"p")
+		must(t, err)
+		_, err = h.Exec("ip", "link", "set", name, "up")
+		must(t, err)
+		start := time.Now()
+		_, err = h.Vsctl("add-port", "br-int", name, "--", "set", "Port", name, "tag=4095")
+		ds = append(ds, time.Since(start))
+		must(t, err)
+		h.Ofport(t, name) // fails the test unless the interface is on br-int
+		_, err = h.Vsctl("del-port", "br-int", name)
+		must(t, err)
+		_, err = h.Exec("ip", "link", "del", name)
+		must(t, err)
+	}
+	return percentiles(ds)
+}
+
+func ms(d time.Duration) float64 { return secs(d) * 1e3 }
 
 // confList builds a conflist of cniVersion 1.0.0 with one plugin.
 func confList(t *testing.T, plugin map[string]any, name string) *libcni.NetworkConfigList {
