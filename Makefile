@@ -76,7 +76,7 @@ lint:
 bench:
 	bench/run.sh
 
-## bench-cni: CNI ADD/DEL latency of brtun-cni against bridge + host-local on a lab host (root, about 2 min); figures go to docs/benchmarks.md.
+## bench-cni: CNI ADD/DEL latency of brtun-cni against bridge + host-local on a lab host (root, about a minute); figures go to docs/benchmarks.md.
 bench-cni: deps
 	@if [ "$$(id -u)" != 0 ]; then echo "make bench-cni needs root (network namespaces, OVS daemons)" >&2; exit 1; fi
 	$(GO) test -tags bench -count=1 -run '^TestCNIBench$$' -timeout 20m -v ./bench/ -args -doc "$(CURDIR)/docs/benchmarks.md" $(BENCH_ARGS) | \

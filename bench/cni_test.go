@@ -108,7 +108,14 @@ func TestCNIBench(t *testing.T) {
 	}
 	ctx := context.Background()
 
+	var profiled func()
+	vswitchd := h1.VswitchdPID()
+	cpuBrtun, cpuOVS, addStart := cpuSeconds(b.pid()), cpuSeconds(vswitchd), time.Now()
 	for i := range n {
+		if i == n*7/10 && *flagProfiles != "" {
+			// brtun's CPU while the host's br-int fills up.
+			profiled = b.profile(10*time.Second, filepath.Join(*flagProfiles, "cni-add.pprof"))
+		}
 		for k := range plugins {
 			p := plugins[(i+k)%2] // alternate which plugin goes first
 			var res any
@@ -125,6 +132,12 @@ func TestCNIBench(t *testing.T) {
 				p.addresses = append(p.addresses, resultIPv4(t, res))
 			}
 		}
+	}
+
+	addWall := time.Since(addStart)
+	cpuBrtun, cpuOVS = cpuSeconds(b.pid())-cpuBrtun, cpuSeconds(vswitchd)-cpuOVS
+	if profiled != nil {
+		profiled()
 	}
 
 	// Positive controls: the containers are on their networks.
@@ -193,6 +206,7 @@ func TestCNIBench(t *testing.T) {
 			op.name, fmtLat(bl), secs(bl.max)*1e3, fmtLat(rl), secs(rl.max)*1e3, secs(bl.p50)/secs(rl.p50), secs(bl.p99)/secs(rl.p99))
 	}
 	rep.note("%s", trend)
+	rep.note("CPU during the %.0f s of ADDs (both plugins): brtun %.1f s, h1's ovs-vswitchd %.1f s.", addWall.Seconds(), cpuBrtun, cpuOVS)
 	rep.note("what OVS alone needs to bind one more interface on h1 once its br-int holds all %d container ports: `ovs-vsctl add-port` of a veth end (which waits until ovs-vswitchd applied it) took %.0f ms (median of %d); brtun-cni's ADD waits for the same on top of brtun's own work.", n, ms(floor.p50), 3)
 	rep.note("%d containers (network namespaces) per plugin on lab host h1 (its own ovsdb-server and ovs-vswitchd, userspace datapath, in a namespace), attached one after another and then detached one after another, the two plugins alternating container by container; p99 is the sorted sample at index %d of %d.", n, int(0.99*float64(n)), n)
 	rep.note("brtun-cni: network blue (VXLAN) with subnet 198.18.0.0/24, addresses and MACs allocated by brtun; ADD answers once brtun reports the port bound (its interface on br-int with an ofport and its local VLAN); the real brtun daemon on the management network; containers 0 and %d pinged a VM on h2 through the overlay.", n-1)

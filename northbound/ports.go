@@ -96,8 +96,8 @@ func portPath(network, name string) string {
 
 // How often a port GET with ?wait looks at the binding: soon at first (on
 // a connected host a new port binds within milliseconds, and a CNI ADD
-// waits for it), then half as often again each time, up to
-// portPollInterval.
+// waits for it), then after each wait one and a half times the one
+// before, up to portPollInterval.
 const (
 	portPollFirst    = 4 * time.Millisecond
 	portPollInterval = 50 * time.Millisecond
