@@ -17,7 +17,7 @@ FUZZTIME ?= 2m
 # podman and runc: brtun-cni's podman test (busybox-static makes its image); containernetworking-plugins: its host-local IPAM test.
 TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 python3-scapy isc-dhcp-client busybox-static frr ethtool podman runc containernetworking-plugins
 
-.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench bench-dhcp bench-evpn fuzz generate clean
+.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench bench-cni bench-dhcp bench-evpn fuzz generate clean
 
 all: build
 
@@ -34,10 +34,10 @@ hollow:
 	$(GO) build -o bin/brtun-hollow ./cmd/brtun-hollow
 
 ## demo: three simulated hosts and brtun, two tenants with overlapping IPs set up with the CLI
-## (ports without MAC or IP, addresses by DHCP from brtun), pings inside and across tenants, a flow dump; cleans up on exit. DEMO_KEEP=1 stays up until Ctrl-C.
+## (ports without MAC or IP, addresses by DHCP from brtun), a container attached by brtun-cni, pings inside and across tenants, a flow dump; cleans up on exit. DEMO_KEEP=1 stays up until Ctrl-C.
 demo: deps build
 	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root (network namespaces, OVS daemons)" >&2; exit 1; fi
-	$(GO) run -tags integration ./integration/demo --brtun $(BIN)
+	$(GO) run -tags integration ./integration/demo --brtun $(BIN) --cni $(BIN_CNI)
 
 ## test: everything CI checks, on a fresh machine as root: OS packages, lint, unit and integration tests.
 test: deps lint test-unit integration
@@ -85,6 +85,12 @@ bench-evpn: deps
 ## (bench/run.sh dhcp, root, about 5 min); figures go to docs/benchmarks.md.
 bench-dhcp:
 	bench/run.sh dhcp
+
+## bench-cni: CNI ADD/DEL latency of brtun-cni against bridge + host-local on a lab host (root, about a minute); figures go to docs/benchmarks.md.
+bench-cni: deps
+	@if [ "$$(id -u)" != 0 ]; then echo "make bench-cni needs root (network namespaces, OVS daemons)" >&2; exit 1; fi
+	$(GO) test -tags bench -count=1 -run '^TestCNIBench$$' -timeout 20m -v ./bench/ -args -doc "$(CURDIR)/docs/benchmarks.md" $(BENCH_ARGS) | \
+	  grep --line-buffered -E '^(BENCH|--- |FAIL|ok|PASS)|Error|_test.go'
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m). The committed seeds run in `make test`.
 fuzz:

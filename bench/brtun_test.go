@@ -20,8 +20,9 @@ import (
 	"github.com/brtun/brtun/testbed"
 )
 
-// brtun is a `brtun serve` process with its API on loopback and its
-// OpenFlow listener on loopback, written into every bridge it manages.
+// brtun is a `brtun serve` process with its API and its OpenFlow listener
+// on one address (loopback, or a lab's controller address), the latter
+// written into every bridge it manages.
 type brtun struct {
 	*testbed.Brtun
 	t      testing.TB
@@ -33,21 +34,22 @@ func startBrtun(t testing.TB, bin, dir string) *brtun {
 	return startBrtunOn(t, bin, dir, "127.0.0.1")
 }
 
-// startBrtunOn is startBrtun with the OpenFlow listener on ofIP (a lab's
-// controller address) and extra flags.
-func startBrtunOn(t testing.TB, bin, dir, ofIP string, extra ...string) *brtun {
+// startBrtunOn starts brtun with its API and OpenFlow listener on ip (a
+// lab's controller address, which its hosts' namespaces reach) and extra
+// flags.
+func startBrtunOn(t testing.TB, bin, dir, ip string, extra ...string) *brtun {
 	t.Helper()
-	apiPort, ofPort := testbed.FreePort(t, "127.0.0.1"), testbed.FreePort(t, ofIP)
+	apiPort, ofPort := testbed.FreePort(t, ip), testbed.FreePort(t, ip)
 	must(t, os.MkdirAll(dir, 0o755))
 	b := &brtun{t: t, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}}
 	b.Brtun = testbed.StartBrtun(t, testbed.BrtunOptions{
 		Binary: bin,
 		Args: append([]string{
-			"--api-listen", fmt.Sprintf("127.0.0.1:%d", apiPort),
-			"--openflow-listen", fmt.Sprintf("tcp:%s:%d", ofIP, ofPort),
-			"--openflow-advertise", fmt.Sprintf("tcp:%s:%d", ofIP, ofPort),
+			"--api-listen", fmt.Sprintf("%s:%d", ip, apiPort),
+			"--openflow-listen", fmt.Sprintf("tcp:%s:%d", ip, ofPort),
+			"--openflow-advertise", fmt.Sprintf("tcp:%s:%d", ip, ofPort),
 			"--data-dir", filepath.Join(dir, "data"), "--drift-interval", "1h", "--log-level", "warn", "--pprof"}, extra...),
-		API:     fmt.Sprintf("http://127.0.0.1:%d", apiPort),
+		API:     fmt.Sprintf("http://%s:%d", ip, apiPort),
 		Client:  b.client,
 		LogPath: filepath.Join(dir, "brtun.log"),
 	})
@@ -100,6 +102,20 @@ func (b *brtun) call(method, path string, body, out any) (int, uint64, error) {
 		}
 	}
 	return resp.StatusCode, rev, nil
+}
+
+// get decodes the answer of a GET into out.
+func (b *brtun) get(path string, out any) error {
+	resp, err := b.client.Get(b.API + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, data)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func (b *brtun) mustDo(method, path string, body any) uint64 {

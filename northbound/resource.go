@@ -196,14 +196,21 @@ func (res resource[O, V, Req]) parseGetWait(a *API, r *http.Request) (time.Durat
 	return 0, nil
 }
 
-// objectPollInterval is how often a GET with ?wait reads the object again.
-const objectPollInterval = 50 * time.Millisecond
+// How often a GET with ?wait reads the object again: soon at first (on a
+// connected host a new port binds within milliseconds, and a CNI ADD waits
+// for it), then after each wait one and a half times the one before, up to
+// objectPollInterval.
+const (
+	objectPollFirst    = 4 * time.Millisecond
+	objectPollInterval = 50 * time.Millisecond
+)
 
 // waitReady reads the object until its view is ready; when ctx ends first
 // it returns the object as last seen and ctx's error.
 func (res resource[O, V, Req]) waitReady(ctx context.Context, k objKey) (O, V, error) {
-	tick := time.NewTicker(objectPollInterval)
-	defer tick.Stop()
+	delay := objectPollFirst
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
 	var obj O
 	var view V
 	for {
@@ -220,8 +227,10 @@ func (res resource[O, V, Req]) waitReady(ctx context.Context, k objKey) (O, V, e
 		select {
 		case <-ctx.Done():
 			return obj, view, ctx.Err()
-		case <-tick.C:
+		case <-timer.C:
 		}
+		delay = min(delay+delay/2, objectPollInterval)
+		timer.Reset(delay)
 	}
 }
 

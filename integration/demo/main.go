@@ -5,7 +5,9 @@
 // segment id, set up entirely with the brtun CLI. Ports are created with no
 // MAC or IP: brtun generates the MAC and allocates the address from the
 // tenant's subnet, and each VM takes its address by DHCP from brtun (busybox
-// udhcpc). Pings succeed inside each tenant and fail across tenants. Everything is torn down on exit; with
+// udhcpc). A container (a network namespace) joins tenant-a through the
+// brtun-cni plugin, run as a container runtime runs it. Pings succeed inside
+// each tenant and fail across tenants. Everything is torn down on exit; with
 // DEMO_KEEP=1 the demo stays up until it is interrupted.
 //
 // Run it with `make demo` (as root; it installs Open vSwitch when missing).
@@ -33,6 +35,7 @@ import (
 func main() {
 	var o options
 	flag.StringVar(&o.brtun, "brtun", "", "brtun binary to use (default: build ./cmd/brtun)")
+	flag.StringVar(&o.cni, "cni", "", "brtun-cni binary to use (default: build ./cmd/brtun-cni)")
 	flag.Parse()
 	o.keep = os.Getenv("DEMO_KEEP") == "1"
 	if err := run(os.Stdout, o); err != nil {
@@ -43,6 +46,7 @@ func main() {
 
 type options struct {
 	brtun string // path of the brtun binary; built when empty
+	cni   string // path of the brtun-cni binary; built when empty
 	keep  bool   // stay up until interrupted
 }
 
@@ -95,6 +99,14 @@ esac
 exit 0
 `
 
+// The demo's container: brtun-cni attaches it to tenant-a on h1, and
+// brtun allocates it the next free address of tenant-a's subnet.
+const (
+	ctrName = "c1"
+	ctrHost = 1
+	ctrIP   = "198.18.0.5"
+)
+
 // check is one ping of the demo and what it must do.
 type check struct {
 	from, to, why string
@@ -104,6 +116,8 @@ type check struct {
 var checks = []check{
 	{"a1", "198.18.0.3", "tenant-a, h1 -> h2 over VXLAN", true},
 	{"a1", "198.18.0.4", "tenant-a, h1 -> h3 over VXLAN", true},
+	{"c1", "198.18.0.4", "tenant-a, container on h1 -> a3 on h3 over VXLAN", true},
+	{"a2", ctrIP, "tenant-a, a2 on h2 -> the container on h1", true},
 	{"b1", "198.18.0.3", "tenant-b, h1 -> h2 over GRE, same IP as a2", true},
 	{"b1", "198.18.0.4", "only tenant-a has .4: tenant-b must not reach it", false},
 }
@@ -132,8 +146,17 @@ func run(w io.Writer, o options) (err error) {
 		bin = testbed.BrtunBinary(r)
 	}
 
+	cniBin := o.cni
+	if cniBin == "" {
+		cniBin = filepath.Join(l.Dir, "brtun-cni")
+		if out, err := exec.Command("go", "build", "-o", cniBin, "github.com/brtun/brtun/cmd/brtun-cni").CombinedOutput(); err != nil {
+			r.Fatalf("go build brtun-cni: %v: %s", err, out)
+		}
+	}
+
 	step("starting brtun serve")
-	api := fmt.Sprintf("http://127.0.0.1:%d", testbed.FreePort(r, "127.0.0.1"))
+	// The API listens on the management LAN: brtun-cni calls it from h1.
+	api := fmt.Sprintf("http://%s:%d", l.ControllerIP, testbed.FreePort(r, l.ControllerIP))
 	of := "tcp:" + l.ControllerIP + ":6653"
 	testbed.StartBrtun(r, testbed.BrtunOptions{
 		Binary: bin, API: api, LogPath: filepath.Join(l.Dir, "brtun.log"),
@@ -168,11 +191,11 @@ func run(w io.Writer, o options) (err error) {
 	if err := os.WriteFile(script, []byte(udhcpcScript), 0o755); err != nil {
 		r.Fatalf("write %s: %v", script, err)
 	}
-	vmByName := map[string]*lab.VM{}
+	pingers := map[string]func(ip string) bool{}
 	for _, v := range vms {
 		h := l.Hosts[v.host-1]
 		vm := l.AddVM(r, h, lab.VMOptions{Name: v.name, Quiet: true})
-		vmByName[v.name] = vm
+		pingers[v.name] = func(ip string) bool { ok, _ := vm.Ping(ip, 3); return ok }
 		var port struct {
 			MAC string   `json:"mac"`
 			IPs []string `json:"ips"`
@@ -197,12 +220,20 @@ func run(w io.Writer, o options) (err error) {
 	}
 	cli("host", "list")
 
+	step("attaching a container (a network namespace) to tenant-a on h%d with the brtun-cni plugin, as a container runtime would", ctrHost)
+	ctr := attachContainer(r, w, l, l.Hosts[ctrHost-1], cniBin, api)
+	pingers[ctrName] = func(ip string) bool {
+		_, err := testbed.Run(nil, "ip", "netns", "exec", ctr, "ping", "-c", "3", "-i", "0.2", "-W", "1", ip)
+		return err == nil
+	}
+	cli("port", "list", "tenant-a", "--tag", "brtun-cni")
+
 	step("pinging inside and across tenants")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  FROM\tTO\tEXPECTED\tGOT\tCHECK\tWHY")
 	var failures []string
 	for _, c := range checks {
-		ok, _ := vmByName[c.from].Ping(c.to, 3)
+		ok := pingers[c.from](c.to)
 		verdict := "ok"
 		if ok != c.want {
 			verdict = "WRONG"
@@ -227,6 +258,57 @@ func run(w io.Writer, o options) (err error) {
 		fmt.Fprintln(w, "\ntearing down")
 	}
 	return nil
+}
+
+// cniConf is brtun-cni's network configuration for tenant-a on host.
+const cniConf = `{"cniVersion":"1.0.0","name":"tenant-a","type":"brtun-cni","server":%q,"network":"tenant-a","host":%q}`
+
+// attachContainer makes a network namespace standing for a container and
+// runs brtun-cni's ADD for it from host h's namespace, with the CNI
+// environment and configuration a runtime passes; the plugin creates the
+// veth, registers its host end as a brtun port and configures the
+// container's eth0 with the port's MAC and address. It returns the
+// namespace's name.
+func attachContainer(r *runner, w io.Writer, l *lab.Lab, h *lab.Host, cniBin, api string) string {
+	ctr := l.Prefix + ctrName
+	if _, err := testbed.Run(nil, "ip", "netns", "add", ctr); err != nil {
+		r.Fatalf("%v", err)
+	}
+	r.Cleanup(func() { _, _ = testbed.Run(nil, "ip", "netns", "del", ctr) })
+	conf := fmt.Sprintf(cniConf, api, h.Name)
+	env := []string{"CNI_COMMAND=ADD", "CNI_CONTAINERID=demo-" + ctrName, "CNI_NETNS=/run/netns/" + ctr, "CNI_IFNAME=eth0", "CNI_PATH=" + filepath.Dir(cniBin)}
+	fmt.Fprintf(w, "$ ip netns exec %s env %s brtun-cni <<< '%s'\n", h.Netns, strings.Join(env, " "), conf)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", h.Netns, "env"}, append(env, cniBin)...)...)
+	cmd.Stdin = strings.NewReader(conf)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		r.Fatalf("brtun-cni ADD: %v: %s%s", err, out, stderr.String())
+	}
+	var res struct {
+		Interfaces []struct {
+			Name    string `json:"name"`
+			MAC     string `json:"mac"`
+			Sandbox string `json:"sandbox"`
+		} `json:"interfaces"`
+		IPs []struct {
+			Address string `json:"address"`
+			Gateway string `json:"gateway"`
+		} `json:"ips"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || len(res.IPs) == 0 {
+		r.Fatalf("brtun-cni ADD printed no address: %s (%v)", out, err)
+	}
+	for _, i := range res.Interfaces {
+		if i.Sandbox != "" {
+			fmt.Fprintf(w, "  %s: %s %s, gateway %s, MAC %s (all from brtun)\n", ctrName, i.Name, res.IPs[0].Address, res.IPs[0].Gateway, i.MAC)
+		}
+	}
+	if res.IPs[0].Address != ctrIP+"/24" {
+		r.Fatalf("the container got %s, not %s/24", res.IPs[0].Address, ctrIP)
+	}
+	return ctr
 }
 
 // lastLine is the last non-empty line of s.
@@ -259,8 +341,9 @@ The demo stays up (DEMO_KEEP=1). From another terminal, as root:
   %[1]s --server %[2]s flows h1 --bridge br-tun
   curl -s %[2]s/v1/hosts/h1 ; open %[2]s/ui in a browser on this machine
   ip netns exec %[3]s ping 198.18.0.3          # VM a1 (tenant-a) on h1 -> a2
+  ip netns exec %[7]s ping 198.18.0.4           # the brtun-cni container on h1 -> a3
   ovs-ofctl -O OpenFlow13 dump-flows %[4]s
   ovs-vsctl --db=%[5]s show
 Tear it all down: press Ctrl-C here, or run: kill %[6]d
-`, bin, api, l.Prefix+"va1", h1.BridgeTarget("br-tun"), h1.DBSock, os.Getpid())
+`, bin, api, l.Prefix+"va1", h1.BridgeTarget("br-tun"), h1.DBSock, os.Getpid(), l.Prefix+ctrName)
 }

@@ -20,4 +20,5 @@ func TestDemo(t *testing.T) {
 	require.Contains(t, out.String(), "Demo passed")
 	require.Contains(t, out.String(), "tun_id=0x1389", "the flow dump of table 3 is shown")
 	require.Contains(t, out.String(), "lease of 198.18.0.4 obtained", "a3 leased its address from brtun")
+	require.Contains(t, out.String(), "c1: eth0 198.18.0.5/24, gateway 198.18.0.1", "brtun-cni gave the container brtun's address")
 }
