@@ -58,6 +58,18 @@ func TestCLISetFlagsAndLists(t *testing.T) {
 	assert.Regexp(t, `(?m)^red\s+vm3\s+h2\s`, out)
 	assert.NotContains(t, out, "vm1")
 	assert.NotContains(t, mustRun(t, s, "port", "list", "red", "--host", "h2"), "vm2")
+
+	// --device-id: the ports a container runtime's plugin made for one
+	// container (brtun-cni sets device_id to the container ID).
+	body := strings.NewReader(`{"name":"c1","host":"h2","interface":"vethc1","device_id":"ctr-1"}`)
+	resp, err := http.Post(url+"/v1/networks/red/ports", "application/json", body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	out = mustRun(t, s, "port", "list", "--device-id", "ctr-1")
+	assert.Regexp(t, `(?m)^red\s+c1\s+h2\s`, out)
+	assert.NotContains(t, out, "vm3", "another device's port is not listed")
+	assert.Contains(t, mustRun(t, s, "port", "list", "--host", "h2"), "vm3", "control: without the filter it is")
 }
 
 func TestCLIPortWait(t *testing.T) {

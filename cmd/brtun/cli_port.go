@@ -24,7 +24,7 @@ func newPortCommand(o *cliOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "port", Short: "Bind VM interfaces to networks"}
 	cmd.AddCommand(newPortAddCommand(o), newPortSetCommand(o),
 		listCommand(o, port, listVerb[northbound.PortList]{
-			use: "list [NET] [--host H] [--tag T]...", short: "List the ports of a network, or of every network",
+			use: "list [NET] [--host H] [--device-id ID] [--tag T]...", short: "List the ports of a network, or of every network",
 			args: cobra.MaximumNArgs(1),
 			path: func(args []string) string {
 				if len(args) == 0 {
@@ -38,7 +38,10 @@ func newPortCommand(o *cliOptions) *cobra.Command {
 				}
 				return portTable
 			},
-			filters: []listFilter{{flag: "host", param: "host", help: "only ports on this host"}}, tagged: "ports",
+			filters: []listFilter{
+				{flag: "host", param: "host", help: "only ports on this host"},
+				{flag: "device-id", param: "device_id", help: "only ports of this device (a container's, as brtun-cni sets it)"},
+			}, tagged: "ports",
 		}),
 		showCommand(o, port, "Show a port", nil),
 		newPortWaitCommand(o),
