@@ -54,3 +54,25 @@ func TestFlowTunnelPortsInputsAndView(t *testing.T) {
 		buildView(perPeer, facts).Tunnels)
 	assert.NotEqual(t, perPeer.digest(), in.digest(), "the mode is an input of the digest")
 }
+
+// A restart with the other --tunnel-ports swaps a host's tunnel ports only
+// once its br-tun switch is connected, so the flows follow at once.
+func TestTunnelSwapWaitsForTheSwitch(t *testing.T) {
+	c, err := New(Options{Store: topology.NewMemoryStore(), TunnelPorts: topology.FlowTunnels})
+	require.NoError(t, err)
+	snap := testSnapshot()
+	h1, ok := snap.Host("h1")
+	require.True(t, ok)
+	in := newDesiredState(snap, topology.FlowTunnels).inputs(h1)
+	hs := newHostState("h1")
+	perPeer := ovsdb.Facts{Tunnels: []ovsdb.TunnelPort{{Name: "vxlan-c6336402", Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2}}}
+	flowPorts := ovsdb.Facts{Tunnels: []ovsdb.TunnelPort{{Name: "vxlan-flow", Type: topology.VXLAN, Flow: true, OFPort: 3}}}
+
+	assert.True(t, c.tunnelSwapWaits(hs, in, perPeer), "per-peer ports, flow mode, no switch: wait")
+	assert.False(t, c.tunnelSwapWaits(hs, in, flowPorts), "the mode's own ports: nothing to wait for")
+	assert.False(t, c.tunnelSwapWaits(hs, in, ovsdb.Facts{}), "a new host: nothing to wait for")
+	c.mu.Lock()
+	c.switches[hs.bridges[BrTun].dpid] = struct{ Switch }{}
+	c.mu.Unlock()
+	assert.False(t, c.tunnelSwapWaits(hs, in, perPeer), "br-tun's switch connected: swap now")
+}

@@ -142,10 +142,11 @@ var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`
 
 // TestTunnelPortModeSwitch measures the maintenance step of switching a
 // running deployment between tunnel-port modes: brtun restarted with the
-// other --tunnel-ports while a VM pings across hosts at 10/s. Each host's
-// one OVSDB transaction swaps the ports (their ofports change), then its
-// flows follow; the pings lost in between are the switch's cost
-// (docs/operations.md), logged here. After each switch br-tun holds the
+// other --tunnel-ports while a VM pings across hosts at 10/s. Once br-tun's
+// switch is connected, each host's one OVSDB transaction swaps the ports
+// (their ofports change) and its flows follow in the same reconcile; the
+// pings lost in between are the switch's cost (docs/operations.md), logged
+// here. After each switch br-tun holds the
 // new mode's ports and flows only, the other mode's learned entries are
 // gone, and traffic flows.
 func TestTunnelPortModeSwitch(t *testing.T) {
@@ -182,6 +183,10 @@ func TestTunnelPortModeSwitch(t *testing.T) {
 			}
 		}
 		require.Positive(t, learned, "a2's frames taught h1 its MAC in the new mode")
-		require.Less(t, lost, count/2, "the switch must not cut traffic for long")
+		// The swap waits for br-tun's switch, so only the moment between the
+		// ports' transaction and the new flows' bundle is lost: 0 or 1 ping
+		// in the runs of docs/operations.md; half a second on a loaded
+		// machine at most.
+		require.LessOrEqual(t, lost, 5, "the switch must cut traffic for a moment at most")
 	}
 }
