@@ -181,7 +181,7 @@ func (c *compiler) indexTunnels(in []TunnelPort) {
 		case ipErr != nil:
 			c.skip("tunnel to %s (%s): %v", t.PeerHost, t.Type, ipErr)
 			continue
-		case typed && prevType != t.Type:
+		case c.flowPorts && typed && prevType != t.Type:
 			c.skip("tunnel to %s (%s): ofport %d is a %s port", t.PeerHost, t.Type, t.Ofport, prevType)
 			continue
 		case seen[use{tn.ofport, tn.ip}] && c.flowPorts:

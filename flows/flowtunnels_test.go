@@ -147,4 +147,12 @@ func TestFlowTunnelsSkipNonIPv4Peers(t *testing.T) {
 	require.NoError(t, flows.Validate(set))
 	assert.Contains(t, strings.Join(set.Skipped, "\n"), "tunnel to h9 (vxlan): remote IP 2001:db8::9: flow-based tunnel ports carry IPv4 tunnel IPs only")
 	assert.Contains(t, strings.Join(flows.Strings(set.BrTun), "\n"), "tun_src=192.0.2.2,in_port=2", "positive control: h2 compiles")
+
+	// One flow-based port is of one type: a GRE tunnel at the VXLAN port's
+	// ofport is left out.
+	v = c.view("h1")
+	v.Tunnels = append(v.Tunnels, flows.TunnelPort{Ofport: 2, PeerHost: "h2", RemoteIP: "192.0.2.2", Type: topology.GRE})
+	set = flows.Compile(v)
+	require.NoError(t, flows.Validate(set))
+	assert.Contains(t, strings.Join(set.Skipped, "\n"), "tunnel to h2 (gre): ofport 2 is a vxlan port")
 }
