@@ -109,7 +109,11 @@ func tunnelPorts(spec TunnelSpec) (map[string]portSpec, error) {
 		return nil, fmt.Errorf("local IP %s: flow-based tunnel ports (--tunnel-ports flow) carry IPv4 tunnel IPs only", local)
 	}
 	out := map[string]portSpec{}
-	for _, peer := range spec.Peers {
+	peers := spec.Peers
+	if spec.Ports.Flow() {
+		peers = nil // no port per peer: the flows address the peers (and leave out one they cannot)
+	}
+	for _, peer := range peers {
 		ip, err := netip.ParseAddr(peer.IP)
 		if err != nil {
 			return nil, fmt.Errorf("peer %s: IP %q: %w", peer.Name, peer.IP, err)
@@ -120,9 +124,6 @@ func tunnelPorts(spec TunnelSpec) (map[string]portSpec, error) {
 		}
 		if ip == local {
 			return nil, fmt.Errorf("peer %s: IP %s is the local IP", peer.Name, ip)
-		}
-		if spec.Ports.Flow() {
-			continue // the flows address the peer
 		}
 		var types []topology.NetworkType
 		for _, typ := range peer.Types {

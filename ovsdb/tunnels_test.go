@@ -311,15 +311,19 @@ func TestEnsureTunnelsFlowPorts(t *testing.T) {
 }
 
 // Flow-based ports carry IPv4 tunnel IPs only: an IPv6 host is refused
-// with an error that says so.
+// with an error that says so. Its peers are not: they have no port
+// towards it (their flows leave it out and say so).
 func TestFlowTunnelPortsRefuseIPv6(t *testing.T) {
 	types := []topology.NetworkType{topology.VXLAN}
 	_, err := tunnelPorts(TunnelSpec{Ports: topology.FlowTunnels, Types: types, LocalIP: "2001:db8::1",
 		Peers: []Peer{{Name: "h2", IP: "2001:db8::2", Types: types}}})
 	require.ErrorContains(t, err, "local IP 2001:db8::1: flow-based tunnel ports (--tunnel-ports flow) carry IPv4 tunnel IPs only")
-	_, err = tunnelPorts(TunnelSpec{Ports: topology.FlowTunnels, Types: types, LocalIP: "192.0.2.1",
-		Peers: []Peer{{Name: "h2", IP: "2001:db8::2", Types: types}}})
-	require.ErrorContains(t, err, "different families")
+	got, err := tunnelPorts(TunnelSpec{Ports: topology.FlowTunnels, Types: types, LocalIP: "192.0.2.1",
+		Peers: []Peer{{Name: "h6", IP: "2001:db8::6", Types: types}}})
+	require.NoError(t, err, "an IPv6 peer is the flows' business")
+	assert.Equal(t, []string{"vxlan-flow"}, sortedKeys(got))
+	_, err = tunnelPorts(TunnelSpec{Types: types, LocalIP: "192.0.2.1", Peers: []Peer{{Name: "h6", IP: "2001:db8::6", Types: types}}})
+	require.ErrorContains(t, err, "different families", "per-peer: a port towards it cannot be made")
 	// Positive control: per-peer takes IPv6.
 	_, err = tunnelPorts(TunnelSpec{Types: types, LocalIP: "2001:db8::1", Peers: []Peer{{Name: "h2", IP: "2001:db8::2", Types: types}}})
 	require.NoError(t, err)
