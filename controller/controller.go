@@ -60,6 +60,10 @@ type Options struct {
 	// DHCP configures the answers to VMs' DHCP, DHCPv6 and router
 	// solicitations (packetin.go).
 	DHCP DHCPOptions
+	// TunnelPorts is how br-tun's tunnel ports reach the other hosts
+	// (serve --tunnel-ports): per-peer (the zero value) or flow-based. It
+	// goes, as data, into every host's flows.View and ovsdb.TunnelSpec.
+	TunnelPorts topology.TunnelPortMode
 
 	// compile is the flow compiler (flows.Compile); tests give a broken
 	// one to check that what fails flows.Validate is never sent.
@@ -118,7 +122,7 @@ func New(opts Options) (*Controller, error) {
 		log:      opts.Logger.Named("controller"),
 		metrics:  opts.Metrics,
 		q:        newQueue(200*time.Millisecond, 10*time.Second),
-		desired:  newDesiredState(topology.Snapshot{}),
+		desired:  newDesiredState(topology.Snapshot{}, opts.TunnelPorts),
 		hosts:    map[string]*hostState{},
 		owners:   map[uint64]bridgeRef{},
 		switches: map[uint64]Switch{},

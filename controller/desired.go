@@ -28,14 +28,17 @@ type desiredState struct {
 	remote remoteState
 	// subnets are the subnets of each network, in snapshot order.
 	subnets map[string][]topology.Subnet
+	// tunnelPorts is the tunnel-port mode (Options.TunnelPorts).
+	tunnelPorts topology.TunnelPortMode
 }
 
-func newDesiredState(snap topology.Snapshot) *desiredState {
+func newDesiredState(snap topology.Snapshot, tunnelPorts topology.TunnelPortMode) *desiredState {
 	d := &desiredState{
-		snap:      snap,
-		byHost:    map[string][]*topology.Port{},
-		byNetwork: map[string][]*topology.Port{},
-		subnets:   map[string][]topology.Subnet{},
+		tunnelPorts: tunnelPorts,
+		snap:        snap,
+		byHost:      map[string][]*topology.Port{},
+		byNetwork:   map[string][]*topology.Port{},
+		subnets:     map[string][]topology.Subnet{},
 	}
 	for _, sn := range snap.Subnets {
 		d.subnets[sn.Network] = append(d.subnets[sn.Network], sn)
@@ -95,7 +98,7 @@ func (d *desiredState) inputs(host topology.Host) hostInputs {
 		host:  host,
 		hosts: d.snap.Hosts,
 		types: d.types,
-		view:  flows.View{Host: host.Name},
+		view:  flows.View{Host: host.Name, TunnelPorts: d.tunnelPorts},
 		mesh:  d.mesh,
 	}
 	own := d.byHost[host.Name]
@@ -196,10 +199,12 @@ func (d *desiredState) routerND(network string) bool {
 	return false
 }
 
-// tunnels is the host's tunnel mesh: one port per other host and tunnel
-// type in use by any network.
+// tunnels is the host's tunnel mesh: per-peer, one port per other host and
+// tunnel type in use by any network; with flow-based ports, one port per
+// type in use, and the same peers for the flows to address.
 func (in hostInputs) tunnels() ovsdb.TunnelSpec {
-	spec := ovsdb.TunnelSpec{LocalIP: in.host.TunnelIP, Peers: make([]ovsdb.Peer, 0, len(in.hosts))}
+	spec := ovsdb.TunnelSpec{Ports: in.view.TunnelPorts, Types: in.types, LocalIP: in.host.TunnelIP,
+		Peers: make([]ovsdb.Peer, 0, len(in.hosts))}
 	for _, h := range in.hosts {
 		if h.Name != in.host.Name {
 			spec.Peers = append(spec.Peers, ovsdb.Peer{Name: h.Name, IP: h.TunnelIP, Types: in.types})
@@ -268,12 +273,38 @@ func buildView(in hostInputs, facts ovsdb.Facts) flows.View {
 		dp := &v.DownPorts[i]
 		dp.Ofport = bound[dp.Network+"\x00"+dp.Name]
 	}
-	for _, t := range facts.Tunnels {
-		if t.OFPort > 0 {
-			v.Tunnels = append(v.Tunnels, flows.TunnelPort{Ofport: uint32(t.OFPort), PeerHost: t.PeerName, RemoteIP: t.PeerIP, Type: t.Type})
+	v.Tunnels = viewTunnels(in, facts.Tunnels)
+	return v
+}
+
+// viewTunnels are the ways to the host's peers that OVSDB shows ports for,
+// in the view's tunnel-port mode: per-peer, each port of the mode is one
+// peer's; flow-based, each peer of the mesh is reached, for each of its
+// types, through that type's one port.
+func viewTunnels(in hostInputs, ports []ovsdb.TunnelPort) []flows.TunnelPort {
+	var out []flows.TunnelPort
+	if !in.view.TunnelPorts.Flow() {
+		for _, t := range ports {
+			if t.OFPort > 0 && !t.Flow {
+				out = append(out, flows.TunnelPort{Ofport: uint32(t.OFPort), PeerHost: t.PeerName, RemoteIP: t.PeerIP, Type: t.Type})
+			}
+		}
+		return out
+	}
+	flowPort := map[topology.NetworkType]uint32{}
+	for _, t := range ports {
+		if t.OFPort > 0 && t.Flow {
+			flowPort[t.Type] = uint32(t.OFPort)
 		}
 	}
-	return v
+	for _, p := range in.tunnels().Peers {
+		for _, typ := range p.Types {
+			if of, ok := flowPort[typ]; ok {
+				out = append(out, flows.TunnelPort{Ofport: of, PeerHost: p.Name, RemoteIP: p.IP, Type: typ})
+			}
+		}
+	}
+	return out
 }
 
 // hostDigest sums a host's inputs without compiling or rendering a flow:
@@ -287,7 +318,7 @@ func (in hostInputs) digest() hostDigest {
 	var d hostDigest
 
 	tun := newSummer()
-	tun.str(in.host.Name).str(in.host.DatapathType)
+	tun.str(in.host.Name).str(in.host.DatapathType).str(in.view.TunnelPorts.String())
 	// The peers are every host but this one, with the types in use: the
 	// mesh sum and the host's name (above) determine them.
 	tun.str(in.host.TunnelIP).bytes(in.mesh[:])

@@ -46,14 +46,14 @@ func h1Inputs(t *testing.T, snap topology.Snapshot) hostInputs {
 	t.Helper()
 	h1, ok := snap.Host("h1")
 	require.True(t, ok)
-	return newDesiredState(snap).inputs(h1)
+	return newDesiredState(snap, topology.PerPeerTunnels).inputs(h1)
 }
 
 func TestInputsAreWhatTheHostCarries(t *testing.T) {
 	in := h1Inputs(t, testSnapshot())
 
 	vxlan := []topology.NetworkType{topology.VXLAN}
-	require.Equal(t, ovsdb.TunnelSpec{LocalIP: "198.51.100.1", Peers: []ovsdb.Peer{
+	require.Equal(t, ovsdb.TunnelSpec{Ports: topology.PerPeerTunnels, Types: vxlan, LocalIP: "198.51.100.1", Peers: []ovsdb.Peer{
 		{Name: "h2", IP: "198.51.100.2", Types: vxlan},
 		{Name: "h3", IP: "198.51.100.3", Types: vxlan},
 	}}, in.tunnels())
@@ -63,7 +63,7 @@ func TestInputsAreWhatTheHostCarries(t *testing.T) {
 		{Interface: "tap-g1", Port: "g1", Network: "green", VLAN: 2},
 	}, in.bindings)
 	require.Equal(t, flows.View{
-		Host: "h1",
+		Host: "h1", TunnelPorts: topology.PerPeerTunnels,
 		Networks: []flows.NetworkView{
 			{Name: "blue", Type: topology.VXLAN, SegmentID: 5001, LocalVLAN: 1, MACLearning: true, Peers: []string{"h2"}},
 			{Name: "green", Type: topology.VXLAN, SegmentID: 5002, LocalVLAN: 2},
@@ -321,7 +321,7 @@ func TestPortCreateTouchesOnlyTheCarriers(t *testing.T) {
 	slices.SortFunc(after.Ports, func(a, b topology.Port) int {
 		return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Name, b.Name))
 	})
-	db, da := newDesiredState(before), newDesiredState(after)
+	db, da := newDesiredState(before, topology.PerPeerTunnels), newDesiredState(after, topology.PerPeerTunnels)
 	var touched []string
 	for _, h := range after.Hosts {
 		if db.inputs(h).digest() != da.inputs(h).digest() {
@@ -338,14 +338,14 @@ func TestPortCreateTouchesOnlyTheCarriers(t *testing.T) {
 // every network, h02 about 84.
 func BenchmarkRevisionOnAHost(b *testing.B) {
 	snap := manyHosts(50, 4094)
-	d := newDesiredState(snap)
+	d := newDesiredState(snap, topology.PerPeerTunnels)
 	facts := ovsdb.Facts{Bridges: map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}}}
 	for i, h := range snap.Hosts[1:] {
 		facts.Tunnels = append(facts.Tunnels, ovsdb.TunnelPort{Type: topology.VXLAN, PeerName: h.Name, PeerIP: h.TunnelIP, OFPort: i + 2})
 	}
 	b.Run("index", func(b *testing.B) {
 		for b.Loop() {
-			newDesiredState(snap)
+			newDesiredState(snap, topology.PerPeerTunnels)
 		}
 	})
 	for _, host := range []string{"h01", "h02"} {
@@ -374,10 +374,10 @@ func TestDigestKnowsEveryField(t *testing.T) {
 	summed := map[reflect.Type][]string{
 		// Meta (description, tags, revision_number) never reaches a switch.
 		reflect.TypeFor[topology.Host]():        {"Name", "OVSDB", "TunnelIP", "DatapathType", "Meta"},
-		reflect.TypeFor[ovsdb.TunnelSpec]():     {"LocalIP", "UDPPorts", "Peers"},
+		reflect.TypeFor[ovsdb.TunnelSpec]():     {"Ports", "Types", "LocalIP", "UDPPorts", "Peers"},
 		reflect.TypeFor[ovsdb.Peer]():           {"Name", "IP", "Types"},
 		reflect.TypeFor[ovsdb.Binding]():        {"Interface", "Port", "Network", "VLAN"},
-		reflect.TypeFor[flows.View]():           {"Host", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts", "PatchTunOfport", "LocalPorts", "DownPorts"},
+		reflect.TypeFor[flows.View]():           {"Host", "TunnelPorts", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts", "PatchTunOfport", "LocalPorts", "DownPorts"},
 		reflect.TypeFor[flows.LocalPort]():      {"Network", "Name", "Ofport", "LocalVLAN", "MAC", "IPs", "PortSecurity", "AllowedAddressPairs", "DHCP"},
 		reflect.TypeFor[topology.AddressPair](): {"IPAddress", "MACAddress"},
 		reflect.TypeFor[flows.DownPort]():       {"Network", "Name", "Ofport"},

@@ -28,7 +28,10 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs
 		if err := t.EnsureHost(hostSpec(in.host, c.opts)); err != nil {
 			return err
 		}
-		if err := t.EnsureTunnels(in.tunnels()); err != nil {
+		if c.tunnelSwapWaits(hs, in, cl.Facts()) {
+			c.log.Info("tunnel ports of the other --tunnel-ports mode: swapping them once br-tun's switch is connected",
+				zap.String("host", in.host.Name))
+		} else if err := t.EnsureTunnels(in.tunnels()); err != nil {
 			return err
 		}
 		var err error
@@ -46,6 +49,30 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs
 		return cl, fmt.Errorf("ovsdb: %w", err)
 	}
 	return cl, nil
+}
+
+// tunnelSwapWaits reports whether the host's br-tun holds tunnel ports of
+// the other tunnel-port mode (brtun restarted with another --tunnel-ports)
+// while its br-tun switch is not connected to this replica. Swapping the
+// ports then would leave the flows the switch holds sending to ports that
+// are gone until it connects; waiting keeps the gap between the swap and
+// the new flows to one reconcile (the switch's connection enqueues the
+// host).
+func (c *Controller) tunnelSwapWaits(hs *hostState, in hostInputs, facts ovsdb.Facts) bool {
+	swap := false
+	for _, t := range facts.Tunnels {
+		if t.Flow != in.view.TunnelPorts.Flow() {
+			swap = true
+			break
+		}
+	}
+	if !swap {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	bs := hs.bridges[BrTun]
+	return bs == nil || bs.dpid == 0 || c.switches[bs.dpid] == nil
 }
 
 // syncBindings tags every port of this host on br-int and unbinds the

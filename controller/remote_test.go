@@ -110,7 +110,7 @@ func TestRemoteMACCookieDependsOnNetworkMACAndVTEPOnly(t *testing.T) {
 		return flows.RemotePort{}
 	}
 	assert.Equal(t, port(static), port(evpn), "a MAC learned statically or over EVPN, from any peer, is the same port")
-	d := newDesiredState(evpn)
+	d := newDesiredState(evpn, topology.PerPeerTunnels)
 	assert.Equal(t, "evpn:203.0.113.7:02:00:00:00:09:01@198.51.100.9",
 		d.remote.owners[flows.PortID("blue", "02:00:00:00:09:01@198.51.100.9")])
 }

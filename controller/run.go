@@ -65,7 +65,7 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // setSnapshot makes snap the desired state and enqueues every host.
 func (c *Controller) setSnapshot(snap topology.Snapshot) {
-	desired := newDesiredState(snap)
+	desired := newDesiredState(snap, c.opts.TunnelPorts)
 	c.mu.Lock()
 	if snap.Revision < c.desired.snap.Revision {
 		c.mu.Unlock()

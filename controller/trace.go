@@ -46,7 +46,11 @@ func (c *Controller) Trace(ctx context.Context, network, name string, req trace.
 	if err != nil {
 		return trace.Result{}, err
 	}
-	in := trace.Input{Hosts: map[string]trace.Host{src.Host: h}, Registered: snap.Ports, Owner: c.Owners()}
+	in := trace.Input{Hosts: map[string]trace.Host{src.Host: h}, Registered: snap.Ports, Owner: c.Owners(),
+		TunnelIPs: make(map[string]string, len(snap.Hosts))}
+	for _, sh := range snap.Hosts {
+		in.TunnelIPs[sh.Name] = sh.TunnelIP
+	}
 	for {
 		res, err := trace.Walk(in, src.Host, network, name, pkt)
 		if err != nil || len(res.Missing) == 0 {
@@ -117,7 +121,7 @@ func tracePorts(bridge string, facts ovsdb.Facts) []trace.Port {
 	if bridge == BrTun {
 		for _, t := range facts.Tunnels {
 			if t.OFPort > 0 {
-				out = append(out, trace.Port{OFPort: uint32(t.OFPort), Name: t.Name, Kind: trace.PortTunnel, Peer: t.PeerName, Type: t.Type})
+				out = append(out, trace.Port{OFPort: uint32(t.OFPort), Name: t.Name, Kind: trace.PortTunnel, Peer: t.PeerName, Type: t.Type, Flow: t.Flow})
 			}
 		}
 		return out

@@ -15,13 +15,13 @@ func TestTunnelTypesInUseFollowTheTable(t *testing.T) {
 	snap := testSnapshot()
 	h1, ok := snap.Host("h1")
 	require.True(t, ok)
-	assert.Equal(t, []topology.NetworkType{topology.VXLAN}, newDesiredState(snap).inputs(h1).tunnels().Peers[0].Types)
+	assert.Equal(t, []topology.NetworkType{topology.VXLAN}, newDesiredState(snap, topology.PerPeerTunnels).inputs(h1).tunnels().Peers[0].Types)
 
 	snap.Networks = append(snap.Networks,
 		topology.Network{Name: "yellow", Type: topology.Geneve, SegmentID: 5001},
 		topology.Network{Name: "zinc", Type: topology.GRE, SegmentID: 5001})
-	before := newDesiredState(testSnapshot()).inputs(h1).digest()
-	in := newDesiredState(snap).inputs(h1)
+	before := newDesiredState(testSnapshot(), topology.PerPeerTunnels).inputs(h1).digest()
+	in := newDesiredState(snap, topology.PerPeerTunnels).inputs(h1)
 	spec := in.tunnels()
 	require.Len(t, spec.Peers, 2)
 	for _, p := range spec.Peers {
@@ -32,5 +32,5 @@ func TestTunnelTypesInUseFollowTheTable(t *testing.T) {
 	// Only Geneve networks: only Geneve tunnels.
 	snap.Networks = []topology.Network{{Name: "yellow", Type: topology.Geneve, SegmentID: 1}}
 	snap.Ports = nil
-	assert.Equal(t, []topology.NetworkType{topology.Geneve}, newDesiredState(snap).inputs(h1).tunnels().Peers[0].Types)
+	assert.Equal(t, []topology.NetworkType{topology.Geneve}, newDesiredState(snap, topology.PerPeerTunnels).inputs(h1).tunnels().Peers[0].Types)
 }

@@ -33,9 +33,11 @@ type testNet struct {
 // cluster is a small topology from which each host's View is derived the
 // way the controller derives it: every host has a tunnel port of each of
 // the cluster's types (VXLAN and GRE unless types says otherwise) to every
-// other host; local VLANs are allocated per host, in network order, only
-// for networks present there.
+// other host, or with flow-based ports (mode) one port of each type for
+// all of them; local VLANs are allocated per host, in network order, only
+// for networks present there. Host i (from 0) has tunnel IP 192.0.2.i+1.
 type cluster struct {
+	mode  topology.TunnelPortMode
 	hosts []string
 	types []topology.NetworkType
 	nets  []testNet
@@ -54,9 +56,24 @@ func (c cluster) tunnelTypes() []topology.NetworkType {
 	return c.types
 }
 
+// withMode returns c with tunnel-port mode m.
+func (c cluster) withMode(m topology.TunnelPortMode) cluster {
+	c.mode = m
+	return c
+}
+
+// ip is the tunnel IP of host.
+func (c cluster) ip(host string) flows.IPv4 {
+	return flows.IPv4{192, 0, 2, byte(slices.Index(c.hosts, host) + 1)}
+}
+
 // tunnelOfport is the ofport on host's br-tun of its tunnel to peer: from
-// 2 on, per peer one port of each type in order.
+// 2 on, per peer one port of each type in order; with flow-based ports,
+// one port of each type in order, whatever the peer.
 func (c cluster) tunnelOfport(host, peer string, t topology.NetworkType) uint32 {
+	if c.mode.Flow() {
+		return uint32(2 + slices.Index(c.tunnelTypes(), t))
+	}
 	k := 0
 	for _, h := range c.hosts {
 		if h == host {
@@ -71,15 +88,17 @@ func (c cluster) tunnelOfport(host, peer string, t topology.NetworkType) uint32 
 	return uint32(2 + len(types)*k + slices.Index(types, t))
 }
 
-// peerOf returns which peer and tunnel type a tunnel ofport of host leads to.
-func (c cluster) peerOf(host string, ofport uint32) (string, topology.NetworkType, bool) {
-	for _, p := range c.hosts {
-		if p == host {
+// peerOf returns which peer and tunnel type a packet leaving host through a
+// tunnel ofport goes to: the port's, or with flow-based ports the host at
+// the packet's tun_dst.
+func (c cluster) peerOf(host string, ofport uint32, p flowsim.Packet) (string, topology.NetworkType, bool) {
+	for _, peer := range c.hosts {
+		if peer == host || c.mode.Flow() && c.ip(peer) != p.TunDst {
 			continue
 		}
 		for _, t := range c.tunnelTypes() {
-			if c.tunnelOfport(host, p, t) == ofport {
-				return p, t, true
+			if c.tunnelOfport(host, peer, t) == ofport {
+				return peer, t, true
 			}
 		}
 	}
@@ -103,7 +122,7 @@ func (c cluster) vlan(host, name string) uint16 {
 
 // view is host's View.
 func (c cluster) view(host string) flows.View {
-	v := flows.View{Host: host, PatchIntOfport: patchInt, RemotePorts: c.ports, PatchTunOfport: patchTun,
+	v := flows.View{Host: host, TunnelPorts: c.mode, PatchIntOfport: patchInt, RemotePorts: c.ports, PatchTunOfport: patchTun,
 		LocalPorts: c.locals[host], DownPorts: c.downs[host]}
 	for _, p := range c.hosts {
 		if p == host {
@@ -112,7 +131,7 @@ func (c cluster) view(host string) flows.View {
 		for _, t := range c.tunnelTypes() {
 			v.Tunnels = append(v.Tunnels, flows.TunnelPort{
 				Ofport: c.tunnelOfport(host, p, t), PeerHost: p, Type: t,
-				RemoteIP: fmt.Sprintf("192.0.2.%d", slices.Index(c.hosts, p)+1),
+				RemoteIP: c.ip(p).String(),
 			})
 		}
 	}
@@ -180,6 +199,7 @@ func (f *fabric) fromVM(t *testing.T, host, net string, p flowsim.Packet) result
 func (f *fabric) fromTunnel(t *testing.T, host, peer string, typ topology.NetworkType, p flowsim.Packet) result {
 	t.Helper()
 	p.InPort = f.c.tunnelOfport(host, peer, typ)
+	p.TunSrc, p.TunDst = f.c.ip(peer), f.c.ip(host)
 	return f.inject(t, host, p)
 }
 
@@ -197,14 +217,15 @@ func (f *fabric) inject(t *testing.T, host string, p flowsim.Packet) result {
 			out.deliveries = append(out.deliveries, delivery{host: host, vlan: vid, packet: o.Packet})
 			continue
 		}
-		peer, typ, ok := f.c.peerOf(host, o.Port)
-		require.True(t, ok, "%s: output to unknown port %d", host, o.Port)
+		peer, typ, ok := f.c.peerOf(host, o.Port, o.Packet)
+		require.True(t, ok, "%s: output to unknown port %d (tun_dst %s)", host, o.Port, o.Packet.TunDst)
 		_, tagged := o.Packet.VLAN()
 		require.False(t, tagged, "frames leave through a tunnel untagged")
 		out.tunnels = append(out.tunnels, peer+"/"+string(typ))
 		in := o.Packet
 		in.Reg0 = 0 // metadata does not cross the tunnel
 		in.InPort = f.c.tunnelOfport(peer, host, typ)
+		in.TunSrc, in.TunDst = f.c.ip(host), f.c.ip(peer)
 		res, err := f.sims[peer].Run(in)
 		require.NoError(t, err, "trace on %s:\n%v", peer, res.Trace)
 		for _, o2 := range res.Outputs {

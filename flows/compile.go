@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -71,9 +72,11 @@ type compiler struct {
 	host     string
 	pipeline Pipeline
 	patch    uint32 // 0: unknown
-	tunnels  []TunnelPort
-	// tunnelOf maps type, then peer, to the ofport used to reach the peer.
-	tunnelOf map[topology.NetworkType]map[string]uint32
+	// flowPorts: the tunnel ports are flow-based (View.TunnelPorts).
+	flowPorts bool
+	tunnels   []tunnel
+	// tunnelOf maps type, then peer, to the tunnel used to reach the peer.
+	tunnelOf map[topology.NetworkType]map[string]tunnel
 	networks []NetworkView // valid ones, by local VLAN
 	// netByName indexes networks.
 	netByName map[string]int
@@ -90,11 +93,20 @@ type typedSegment struct {
 	segment uint32
 }
 
+// tunnel is a usable TunnelPort: its ofport and, for a flow-based port,
+// the peer's address (tun_dst out, tun_src in).
+type tunnel struct {
+	peer   string
+	typ    topology.NetworkType
+	ofport uint32
+	ip     IPv4 // flow-based ports only
+}
+
 // remotePort is a RemotePort with parsed addresses, on a network of this host.
 type remotePort struct {
 	network NetworkView
 	name    string
-	tunnel  uint32
+	tunnel  tunnel
 	mac     MAC
 	ipv4    []IPv4
 	ipv6    []IPv6
@@ -105,7 +117,8 @@ func newCompiler(v View) *compiler {
 		host:      v.Host,
 		pipeline:  Declared(),
 		patch:     v.PatchIntOfport,
-		tunnelOf:  map[topology.NetworkType]map[string]uint32{},
+		flowPorts: v.TunnelPorts.Flow(),
+		tunnelOf:  map[topology.NetworkType]map[string]tunnel{},
 		netByName: map[string]int{},
 	}
 	if c.patch == 0 || c.patch >= PortMax {
@@ -130,12 +143,31 @@ func (c *compiler) skip(format string, args ...any) {
 }
 
 // indexTunnels keeps tunnel ports with a usable ofport and known type, sorted
-// by ofport; for each (peer, type) the lowest ofport is the one used.
+// by ofport, then peer; for each (peer, type) the lowest ofport is the one
+// used. A per-peer port is one peer's alone; a flow-based port is shared by
+// the peers of its type, each with an IPv4 address no other peer of the
+// port has.
 func (c *compiler) indexTunnels(in []TunnelPort) {
 	ts := slices.Clone(in)
-	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Ofport < ts[j].Ofport })
-	seen := map[uint32]bool{}
+	sort.SliceStable(ts, func(i, j int) bool {
+		if ts[i].Ofport != ts[j].Ofport {
+			return ts[i].Ofport < ts[j].Ofport
+		}
+		return ts[i].PeerHost < ts[j].PeerHost
+	})
+	type use struct {
+		ofport uint32
+		ip     IPv4 // flow-based ports: one use per peer address
+	}
+	portType := map[uint32]topology.NetworkType{}
+	seen := map[use]bool{}
 	for _, t := range ts {
+		tn := tunnel{peer: t.PeerHost, typ: t.Type, ofport: t.Ofport}
+		var ipErr error
+		if c.flowPorts {
+			tn.ip, ipErr = parseTunnelIPv4(t.RemoteIP)
+		}
+		prevType, typed := portType[t.Ofport]
 		switch {
 		case t.Ofport == 0 || t.Ofport >= PortMax:
 			c.skip("tunnel to %s (%s): no usable ofport (%d) yet", t.PeerHost, t.Type, t.Ofport)
@@ -146,23 +178,65 @@ func (c *compiler) indexTunnels(in []TunnelPort) {
 		case t.Ofport == c.patch:
 			c.skip("tunnel to %s: ofport %d is patch-int's", t.PeerHost, t.Ofport)
 			continue
-		case seen[t.Ofport]:
+		case ipErr != nil:
+			c.skip("tunnel to %s (%s): %v", t.PeerHost, t.Type, ipErr)
+			continue
+		case c.flowPorts && typed && prevType != t.Type:
+			c.skip("tunnel to %s (%s): ofport %d is a %s port", t.PeerHost, t.Type, t.Ofport, prevType)
+			continue
+		case seen[use{tn.ofport, tn.ip}] && c.flowPorts:
+			c.skip("tunnel to %s: %s at ofport %d used twice", t.PeerHost, tn.ip, t.Ofport)
+			continue
+		case seen[use{tn.ofport, tn.ip}]:
 			c.skip("tunnel to %s: ofport %d used twice", t.PeerHost, t.Ofport)
 			continue
 		}
-		seen[t.Ofport] = true
-		c.tunnels = append(c.tunnels, t)
+		seen[use{tn.ofport, tn.ip}] = true
+		portType[t.Ofport] = t.Type
+		c.tunnels = append(c.tunnels, tn)
 		byPeer := c.tunnelOf[t.Type]
 		if byPeer == nil {
-			byPeer = map[string]uint32{}
+			byPeer = map[string]tunnel{}
 			c.tunnelOf[t.Type] = byPeer
 		}
 		if _, dup := byPeer[t.PeerHost]; dup {
 			c.skip("tunnel to %s (%s) at ofport %d: another one has a lower ofport, flooding uses that", t.PeerHost, t.Type, t.Ofport)
 			continue
 		}
-		byPeer[t.PeerHost] = t.Ofport
+		byPeer[t.PeerHost] = tn
 	}
+}
+
+// parseTunnelIPv4 parses the remote IP of a tunnel behind a flow-based port.
+func parseTunnelIPv4(s string) (IPv4, error) {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		return IPv4{}, fmt.Errorf("remote IP %q: %w", s, err)
+	case !a.Unmap().Is4():
+		return IPv4{}, fmt.Errorf("remote IP %s: flow-based tunnel ports carry IPv4 tunnel IPs only", a)
+	}
+	return a.Unmap().As4(), nil
+}
+
+// send is the actions that send a frame, untagged and with its tun_id
+// set, through tunnel t: output to its port, after setting tun_dst to the
+// peer's address when the port is flow-based.
+func (c *compiler) send(t tunnel) []Action {
+	if c.flowPorts {
+		return []Action{SetIPv4(FieldTunIPv4Dst, t.ip), Output{Port: t.ofport}}
+	}
+	return []Action{Output{Port: t.ofport}}
+}
+
+// from is table 0's match of a frame that came through tunnel t: its port
+// and, when the port is flow-based, the peer's address as tun_src.
+func (c *compiler) from(t tunnel) Match {
+	m := Match{InPort: Ptr(t.ofport)}
+	if c.flowPorts {
+		m.TunSrc = Ptr(t.ip)
+	}
+	return m
 }
 
 // indexNetworks keeps networks with a valid type, segment id and local VLAN,
@@ -209,10 +283,10 @@ func (c *compiler) indexNetworks(in []NetworkView) {
 	}
 }
 
-// floodPorts returns the tunnel ofports of the peers carrying n, ascending
-// and without repeats (this host and unknown peers left out).
-func (c *compiler) floodPorts(n NetworkView) []uint32 {
-	out := make([]uint32, 0, len(n.Peers))
+// floodTunnels returns the tunnels of the peers carrying n, by ofport (then
+// address) and without repeats (this host and unknown peers left out).
+func (c *compiler) floodTunnels(n NetworkView) []tunnel {
+	out := make([]tunnel, 0, len(n.Peers))
 	byPeer := c.tunnelOf[n.Type]
 	var missing map[string]bool
 	for _, p := range n.Peers {
@@ -232,8 +306,13 @@ func (c *compiler) floodPorts(n NetworkView) []uint32 {
 		}
 		out = append(out, of)
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	slices.SortFunc(out, func(a, b tunnel) int {
+		if c := cmp.Compare(a.ofport, b.ofport); c != 0 {
+			return c
+		}
+		return slices.Compare(a.ip[:], b.ip[:])
+	})
+	return slices.CompactFunc(out, func(a, b tunnel) bool { return a.ofport == b.ofport && a.ip == b.ip })
 }
 
 // indexPorts keeps remote ports of this host's networks whose peer has a
@@ -327,7 +406,7 @@ func (c *compiler) learnedCookies() []uint64 {
 	var out []uint64
 	for _, n := range c.networks {
 		if n.MACLearning {
-			out = append(out, LearnedCookie(n.Type, n.SegmentID, n.LocalVLAN))
+			out = append(out, c.learnedCookie(n))
 		}
 	}
 	slices.Sort(out)

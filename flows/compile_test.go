@@ -76,6 +76,10 @@ func TestGoldenPipelines(t *testing.T) {
 		{"shared_segment", sharedSegment(), []string{"h1", "h2", "h3"}},
 		{"partial_peers", partialPeers(), []string{"h1", "h2", "h4"}},
 		{"remote_ports", remotePorts(), []string{"h1", "h3"}},
+		// The same scenarios with flow-based tunnel ports (--tunnel-ports flow).
+		{"flow_one_network", oneNetwork().withMode(topology.FlowTunnels), []string{"h1"}},
+		{"flow_partial_peers", partialPeers().withMode(topology.FlowTunnels), []string{"h1", "h4"}},
+		{"flow_remote_ports", remotePorts().withMode(topology.FlowTunnels), []string{"h1", "h3"}},
 	}
 	for _, tc := range cases {
 		for _, h := range tc.hosts {

@@ -19,7 +19,7 @@ import (
 //	  network:   bits 51..48 tunnel type code, bits 31..0 segment id
 //	  port:      bits 31..0  PortID(network, port)
 //	  learned:   bits 51..48 tunnel type code, bits 47..36 local VLAN,
-//	             bits 31..0 segment id
+//	             bit 32 set for flow-based tunnel ports, bits 31..0 segment id
 //
 // Learned flows carry the cookie of the learn action that created them, which
 // encodes (type, segment, VLAN). A learned cookie that is not in a FlowSet's
@@ -32,6 +32,10 @@ const (
 	kindShift   = 52
 	typeShift   = 48
 	vlanShift   = 36
+	// learnedFlowBit marks the learned cookies of flow-based tunnel ports,
+	// whose learned flows set tun_dst: after a switch of tunnel-port modes
+	// the other mode's learned flows are stale.
+	learnedFlowBit uint64 = 1 << 32
 )
 
 // OwnerKind says what a flow belongs to.
@@ -69,7 +73,9 @@ type Owner struct {
 	Type    topology.NetworkType // network and learned
 	Segment uint32               // network and learned
 	VLAN    uint16               // learned
-	ID      uint32               // tunnel: NameID(peer host); port: PortID(network, port)
+	// FlowTunnels: a learned flow of flow-based tunnel ports (it sets tun_dst).
+	FlowTunnels bool
+	ID          uint32 // tunnel: NameID(peer host); port: PortID(network, port)
 }
 
 // String renders the owner: "pipeline", "tunnel:0x1a2b3c4d",
@@ -83,6 +89,9 @@ func (o Owner) String() string {
 	case OwnerNetwork:
 		return fmt.Sprintf("network:%s:%d", o.Type, o.Segment)
 	case OwnerLearned:
+		if o.FlowTunnels {
+			return fmt.Sprintf("learned:%s:%d:vlan=%d:flow", o.Type, o.Segment, o.VLAN)
+		}
 		return fmt.Sprintf("learned:%s:%d:vlan=%d", o.Type, o.Segment, o.VLAN)
 	}
 	return o.Kind.String()
@@ -166,7 +175,8 @@ func DecodeCookie(cookie uint64) (o Owner, ok bool) {
 		o.Type = typeOfCode(uint8(cookie >> typeShift & 0xf))
 		o.VLAN = uint16(cookie >> vlanShift & 0x0fff)
 		o.Segment = uint32(cookie)
-		return o, o.Type != "" && cookie>>32&0xf == 0
+		o.FlowTunnels = cookie&learnedFlowBit != 0
+		return o, o.Type != "" && cookie>>33&0x7 == 0
 	}
 	return Owner{}, false
 }

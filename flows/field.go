@@ -33,6 +33,8 @@ const (
 	FieldNDTLL
 	FieldNDReserved
 	FieldNDOptionsType
+	FieldTunIPv4Src
+	FieldTunIPv4Dst
 	fieldEnd
 )
 
@@ -98,6 +100,10 @@ func (f Field) info() fieldInfo {
 		return fieldInfo{"nd_reserved", "ERICOXM_OF_ICMPV6_ND_RESERVED", 32, formatDecimal}
 	case FieldNDOptionsType:
 		return fieldInfo{"nd_options_type", "ERICOXM_OF_ICMPV6_ND_OPTIONS_TYPE", 8, formatDecimal}
+	case FieldTunIPv4Src:
+		return fieldInfo{"tun_src", "NXM_NX_TUN_IPV4_SRC", 32, formatIPv4}
+	case FieldTunIPv4Dst:
+		return fieldInfo{"tun_dst", "NXM_NX_TUN_IPV4_DST", 32, formatIPv4}
 	}
 	return fieldInfo{}
 }

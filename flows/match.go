@@ -51,6 +51,7 @@ type Match struct {
 	IPProto    *uint8      // nw_proto; with EthType printed as icmp6, tcp, ...
 	Reg0       *MaskedU32  // NXM_NX_REG0
 	TunID      *MaskedU64  // tun_id
+	TunSrc     *IPv4       // tun_src, exact: the outer source of a tunnel packet
 	InPort     *uint32     // in_port (OpenFlow 1.3 port number)
 	VLANTCI    *MaskedU16  // vlan_tci; dl_vlan=V is {VLANCFI|V, 0x1fff}
 	EthSrc     *MaskedMAC  // dl_src
@@ -145,6 +146,11 @@ func (m Match) format(b *strings.Builder) {
 	}
 	if m.TunID != nil {
 		formatMaskedHex(b, "tun_id", m.TunID.Value, m.TunID.Mask, ^uint64(0))
+	}
+	if m.TunSrc != nil {
+		b.WriteString("tun_src=")
+		b.WriteString(m.TunSrc.String())
+		b.WriteByte(',')
 	}
 	if m.InPort != nil {
 		b.WriteString("in_port=")

@@ -78,6 +78,8 @@ func TestCompiledFlowSetEqualsOVSDump(t *testing.T) {
 		{"remote_ports_h1", flows.Compile(remotePorts().view("h1"))},
 		{"remote_ports_h3", flows.Compile(remotePorts().view("h3"))},
 		{"big_4094_networks_100_peers", flows.Compile(bigView(4094, 100))},
+		{"flow_partial_peers_h1", flows.Compile(partialPeers().withMode(topology.FlowTunnels).view("h1"))},
+		{"flow_remote_ports_h1", flows.Compile(remotePorts().withMode(topology.FlowTunnels).view("h1"))},
 	}
 	for i, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -163,11 +165,18 @@ func simHits(t *testing.T, set flows.FlowSet, p flowsim.Packet) []traceHit {
 // went through the same flows (table, priority, cookie) in the same order.
 func TestSimulatorAgreesWithOVSTrace(t *testing.T) {
 	o := startOVS(t)
-	c := remotePorts()
+	for _, mode := range topology.TunnelPortModes() {
+		t.Run(mode.String(), func(t *testing.T) { simulatorAgreesWithOVSTrace(t, o, mode) })
+	}
+}
+
+func simulatorAgreesWithOVSTrace(t *testing.T, o *privateOVS, mode topology.TunnelPortMode) {
+	c := remotePorts().withMode(mode)
 	set := flows.Compile(c.view("h1"))
 	require.NoError(t, flows.Validate(set))
-	o.addBridge(t, "br-tun", ofports(set.BrTun)...)
-	o.load(t, "br-tun", set.BrTun)
+	bridge := "tun-" + mode.String()
+	o.addBridge(t, bridge, ofports(set.BrTun)...)
+	o.load(t, bridge, set.BrTun)
 
 	m := func(s string) flows.MAC { return mac(t, s) }
 	vm1 := m("02:00:00:00:01:01")
@@ -190,11 +199,22 @@ func TestSimulatorAgreesWithOVSTrace(t *testing.T) {
 			EthType: flows.EthTypeIPv4},
 		"GRE frame of quiet": {InPort: greH3, TunID: 7, EthSrc: m("02:00:00:00:03:02"), EthDst: vm1, EthType: flows.EthTypeIPv4},
 		"unknown port":       {InPort: 99, EthSrc: vm1, EthDst: m("ff:ff:ff:ff:ff:ff"), EthType: flows.EthTypeIPv4},
+		"VXLAN frame from an unknown address": {InPort: vxlanH2, TunSrc: flows.IPv4{192, 0, 2, 99}, TunID: 5001,
+			EthSrc: m("02:00:00:00:02:01"), EthDst: vm1, EthType: flows.EthTypeIPv4},
 	}
-	o.AddDummyPorts(t, "br-tun", 99)
+	for name, p := range packets {
+		if p.InPort == vxlanH2 && p.TunSrc == (flows.IPv4{}) {
+			p.TunSrc = c.ip("h2")
+		}
+		if p.InPort == greH3 {
+			p.TunSrc = c.ip("h3")
+		}
+		packets[name] = p
+	}
+	o.AddDummyPorts(t, bridge, 99)
 	for name, p := range packets {
 		t.Run(name, func(t *testing.T) {
-			assert.Equal(t, o.trace(t, "br-tun", p.TraceFlow()), simHits(t, set, p))
+			assert.Equal(t, o.trace(t, bridge, p.TraceFlow()), simHits(t, set, p))
 		})
 	}
 }

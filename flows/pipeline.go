@@ -63,6 +63,7 @@ const (
 	MatchARPSHA
 	MatchUDPSrc
 	MatchUDPDst
+	MatchTunSrc
 )
 
 // String names the field as OVS prints it in a match.
@@ -104,6 +105,8 @@ func (f MatchField) String() string {
 		return "tp_src"
 	case MatchUDPDst:
 		return "tp_dst"
+	case MatchTunSrc:
+		return "tun_src"
 	}
 	return "unknown"
 }
@@ -120,6 +123,7 @@ func (m Match) Fields() []MatchField {
 	add(m.IPProto != nil, MatchIPProto)
 	add(m.Reg0 != nil, MatchReg0)
 	add(m.TunID != nil, MatchTunID)
+	add(m.TunSrc != nil, MatchTunSrc)
 	add(m.InPort != nil, MatchInPort)
 	add(m.VLANTCI != nil, MatchVLAN)
 	add(m.EthSrc != nil, MatchEthSrc)
@@ -185,8 +189,9 @@ func Declared() Pipeline {
 		BrTun: []Table{
 			{
 				Bridge: BrTun, ID: TableDispatch, Name: "dispatch",
-				Doc:        "from patch-int -> 1; from a tunnel port: reg0[0..7]=tunnel type -> 3; else drop",
-				Matches:    []MatchField{MatchInPort},
+				Doc: "from patch-int -> 1; from a tunnel port (with --tunnel-ports flow: and the tun_src of a known host or remote VTEP): " +
+					"reg0[0..7]=tunnel type -> 3; else drop",
+				Matches:    []MatchField{MatchInPort, MatchTunSrc},
 				Gotos:      []uint8{TableOutbound, TableTunnelIn},
 				Priorities: []uint16{0, 1},
 				Miss:       MissDrop,

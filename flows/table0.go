@@ -4,7 +4,9 @@ import "github.com/brtun/brtun/topology"
 
 // table0 emits br-tun table 0 (dispatch): frames from patch-int go to the
 // outbound split, frames from a tunnel port load the port's tunnel type into
-// reg0[0..7] and go to table 3, anything else is dropped.
+// reg0[0..7] and go to table 3, anything else is dropped. A flow-based
+// port takes frames from any underlay address: its flows match the tun_src
+// of each known peer, so a frame from anyone else is dropped.
 func (c *compiler) table0() []Flow {
 	out := make([]Flow, 0, len(c.tunnels)+2)
 	if c.patch != 0 {
@@ -16,10 +18,10 @@ func (c *compiler) table0() []Flow {
 	}
 	for _, t := range c.tunnels {
 		out = append(out, Flow{
-			Table: TableDispatch, Priority: 1, Cookie: TunnelCookie(t.PeerHost),
-			Match: Match{InPort: Ptr(t.Ofport)},
+			Table: TableDispatch, Priority: 1, Cookie: TunnelCookie(t.peer),
+			Match: c.from(t),
 			Actions: []Action{
-				Load{Dst: TunnelTypeReg(), Value: uint64(t.Type.Code())},
+				Load{Dst: TunnelTypeReg(), Value: uint64(t.typ.Code())},
 				GotoTable{Table: TableTunnelIn},
 			},
 		})

@@ -10,7 +10,7 @@ func (c *compiler) table10() []Flow {
 		for _, n := range c.networks {
 			var actions []Action
 			if n.MACLearning {
-				actions = append(actions, LearnFromTunnel(LearnedCookie(n.Type, n.SegmentID, n.LocalVLAN)))
+				actions = append(actions, c.learn(n))
 			}
 			actions = append(actions, Output{Port: c.patch})
 			out = append(out, Flow{
@@ -21,6 +21,37 @@ func (c *compiler) table10() []Flow {
 		}
 	}
 	return append(out, c.miss(BrTun, TableLearn)...)
+}
+
+// learn is the learn action of network n in table 10: LearnFromTunnel
+// with per-peer ports, LearnFromFlowTunnel with flow-based ones.
+func (c *compiler) learn(n NetworkView) Learn {
+	if c.flowPorts {
+		return LearnFromFlowTunnel(c.learnedCookie(n))
+	}
+	return LearnFromTunnel(c.learnedCookie(n))
+}
+
+// learnedCookie is the cookie of the flows network n's learn action
+// creates: LearnedCookie, marked as flow-based with flow-based ports, so a
+// switch of modes makes the other mode's learned entries stale.
+func (c *compiler) learnedCookie(n NetworkView) uint64 {
+	cookie := LearnedCookie(n.Type, n.SegmentID, n.LocalVLAN)
+	if c.flowPorts {
+		cookie |= learnedFlowBit
+	}
+	return cookie
+}
+
+// LearnFromFlowTunnel is LearnFromTunnel for a flow-based tunnel port: the
+// learned flow also loads this frame's tun_src into tun_dst, so it goes
+// back to the host the MAC was seen behind.
+func LearnFromFlowTunnel(cookie uint64) Learn {
+	l := LearnFromTunnel(cookie)
+	out := l.Specs[len(l.Specs)-1]
+	l.Specs = append(l.Specs[:len(l.Specs)-1:len(l.Specs)-1],
+		LearnSpec{Kind: LearnLoadField, Dst: Whole(FieldTunIPv4Dst), Src: Whole(FieldTunIPv4Src)}, out)
+	return l
 }
 
 // LearnFromTunnel is the learn action of table 10: in table 20 at priority

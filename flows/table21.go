@@ -7,7 +7,8 @@ const ndReservedSolicitedOverride = 0x60000000
 // solicitations for a known remote port's address are answered locally
 // (priority 2); other multicast and broadcast of a local VLAN goes untagged
 // with the network's tun_id to the tunnels of the peers carrying the network,
-// and to no other host (priority 1). Anything else is dropped.
+// and to no other host (priority 1; through a flow-based port, each output
+// after setting tun_dst to its peer's address). Anything else is dropped.
 func (c *compiler) table21() []Flow {
 	out := make([]Flow, 0, 2*len(c.ports)+len(c.networks)+1)
 	for _, p := range c.ports {
@@ -19,14 +20,14 @@ func (c *compiler) table21() []Flow {
 		}
 	}
 	for _, n := range c.networks {
-		ports := c.floodPorts(n)
-		if len(ports) == 0 {
+		tunnels := c.floodTunnels(n)
+		if len(tunnels) == 0 {
 			continue
 		}
-		actions := make([]Action, 0, len(ports)+2)
+		actions := make([]Action, 0, 2*len(tunnels)+2)
 		actions = append(actions, PopVLAN{}, SetTunID(uint64(n.SegmentID)))
-		for _, of := range ports {
-			actions = append(actions, Output{Port: of})
+		for _, t := range tunnels {
+			actions = append(actions, c.send(t)...)
 		}
 		out = append(out, Flow{
 			Table: TableFlood, Priority: 1, Cookie: NetworkCookie(n.Type, n.SegmentID),

@@ -7,6 +7,13 @@ import "github.com/brtun/brtun/topology"
 // them, and the remote ports it should know about.
 type View struct {
 	Host string
+	// TunnelPorts is how br-tun's tunnel ports reach the peers (serve
+	// --tunnel-ports). Per-peer (the zero value): a port per peer and type,
+	// which alone says where a packet goes and came from. Flow: one port
+	// per type for every peer, so outputs set tun_dst to the peer's
+	// RemoteIP, learned entries copy tun_src into tun_dst, and table 0
+	// takes a tunnel packet only from the tun_src of a listed tunnel.
+	TunnelPorts topology.TunnelPortMode
 	// PatchIntOfport is the ofport of patch-int on br-tun (0: not known yet).
 	PatchIntOfport uint32
 	Tunnels        []TunnelPort
@@ -45,7 +52,11 @@ type DownPort struct {
 	Ofport  uint32 // on br-int; 0: not known yet, the port is left out
 }
 
-// TunnelPort is one tunnel port on br-tun.
+// TunnelPort is one way to a peer on br-tun: the port of one tunnel type
+// towards PeerHost at RemoteIP. Per-peer, each has a port (ofport) of its
+// own; with flow-based ports, every tunnel of a type has that type's one
+// port's ofport, and RemoteIP (IPv4) is what flows put in tun_dst and what
+// table 0 accepts as tun_src.
 type TunnelPort struct {
 	Ofport   uint32 // 0: not known yet, the port is left out
 	PeerHost string

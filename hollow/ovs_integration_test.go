@@ -174,6 +174,34 @@ func runOpenFlowScenario(t *testing.T, hollowSwitch bool) []string {
 	outcome("batch with a backwards goto_table", c.SendBatch(ctx, enc(bad, ofswitch.Add)))
 	dump("after refused bundle and partly refused batch")
 
+	// Flow-based tunnel ports (serve --tunnel-ports flow) get ofports like
+	// any port, and take flows matching tun_src and setting tun_dst. (One
+	// port per transaction: the order in which one transaction's new ports
+	// get their numbers is each vswitchd's own.)
+	for _, typ := range []string{"vxlan", "gre"} {
+		vsctl("add-port", "br0", typ+"-flow", "--", "set", "interface", typ+"-flow", "type="+typ,
+			"options:remote_ip=flow", "options:local_ip=192.0.2.1", "options:key=flow", "options:df_default=true")
+	}
+	flowPorts := map[string]uint32{}
+	for _, iface := range []string{"vxlan-flow", "gre-flow"} {
+		of := vsctl("get", "interface", iface, "ofport")
+		record("ofport %s %s", iface, of)
+		n, err := strconv.Atoi(of)
+		require.NoError(t, err, "ofport of %s: %s", iface, of)
+		flowPorts[iface] = uint32(n)
+	}
+	tunnelFlows := []flows.Flow{
+		{Table: 6, Priority: 1, Cookie: 0xc1, Match: flows.Match{InPort: flows.Ptr(flowPorts["vxlan-flow"]), TunSrc: &flows.IPv4{192, 0, 2, 2}},
+			Actions: []flows.Action{flows.GotoTable{Table: 7}}},
+		{Table: 7, Priority: 1, Cookie: 0xc2, Actions: []flows.Action{
+			flows.LearnFromFlowTunnel(flows.LearnedCookie("vxlan", 5001, 1)),
+			flows.SetIPv4(flows.FieldTunIPv4Dst, flows.IPv4{192, 0, 2, 3}), flows.Output{Port: flowPorts["gre-flow"]},
+			flows.SetIPv4(flows.FieldTunIPv4Dst, flows.IPv4{192, 0, 2, 4}), flows.Output{Port: flowPorts["gre-flow"]},
+		}},
+	}
+	outcome("flow-based tunnel flows", c.SendBatch(ctx, enc(tunnelFlows, ofswitch.Add)))
+	dump("after flow-based tunnel flows")
+
 	role, gen, err := c.RequestRole(ctx, ofswitch.RolePrimary, 5)
 	outcome("role primary 5", err)
 	record("role %s generation %d", role, gen)

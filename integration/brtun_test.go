@@ -21,6 +21,7 @@ import (
 
 	"github.com/brtun/brtun/testbed"
 	"github.com/brtun/brtun/testbed/lab"
+	"github.com/brtun/brtun/topology"
 )
 
 // daemon is a running `brtun serve` next to a lab, with the helpers the
@@ -53,6 +54,8 @@ type daemonOptions struct {
 	// Name tells apart several daemons next to one lab (replicas): it
 	// suffixes their data directory and log file.
 	Name string
+	// TunnelPorts is --tunnel-ports; "" leaves brtun's default (per-peer).
+	TunnelPorts topology.TunnelPortMode
 }
 
 // startBrtun starts `brtun serve` with its OpenFlow listener on the lab's
@@ -97,6 +100,9 @@ func startBrtun(t *testing.T, l *lab.Lab, o daemonOptions) *daemon {
 	}
 	if o.Advertise {
 		args = append(args, "--openflow-advertise", d.Target(l))
+	}
+	if o.TunnelPorts != "" {
+		args = append(args, "--tunnel-ports", string(o.TunnelPorts))
 	}
 	args = append(args, o.ExtraArgs...)
 	d.Brtun = testbed.StartBrtun(t, testbed.BrtunOptions{Args: args, API: api, Client: d.client, LogPath: d.logPath})

@@ -32,65 +32,67 @@ import (
 // first phase and again after the restart, the canonical flow dumps of
 // br-int and br-tun and the OVSDB rows brtun wrote must be equal host by
 // host. Ofport numbers are mapped to interface names: they are assigned by
-// each vswitchd in its own order.
+// each vswitchd in its own order. It runs once per tunnel-port mode.
 func TestHollowHostsAgreeWithOVS(t *testing.T) {
-	var real, fake []confSnapshot
-	t.Run("ovs", func(t *testing.T) {
-		l := lab.New(t, lab.Options{Hosts: 3})
-		var hosts []confHost
-		for _, h := range l.Hosts {
-			hosts = append(hosts, confHost{
-				name: h.Name, ovsdb: h.OVSDB, tunnelIP: h.TunnelIP, db: h.DBSock,
-				dump: func(bridge string) ([]string, error) {
-					out, err := h.Ofctl("dump-flows", bridge, "--no-stats", "--no-names")
-					return strings.Split(out, "\n"), err
-				},
-				addIface: func(t *testing.T, vm string) string {
-					return l.AddVM(t, h, lab.VMOptions{Name: vm, Quiet: true}).HostIface
-				},
-			})
+	forEachTunnelMode(t, func(t *testing.T, mode topology.TunnelPortMode) {
+		var real, fake []confSnapshot
+		t.Run("ovs", func(t *testing.T) {
+			l := lab.New(t, lab.Options{Hosts: 3})
+			var hosts []confHost
+			for _, h := range l.Hosts {
+				hosts = append(hosts, confHost{
+					name: h.Name, ovsdb: h.OVSDB, tunnelIP: h.TunnelIP, db: h.DBSock,
+					dump: func(bridge string) ([]string, error) {
+						out, err := h.Ofctl("dump-flows", bridge, "--no-stats", "--no-names")
+						return strings.Split(out, "\n"), err
+					},
+					addIface: func(t *testing.T, vm string) string {
+						return l.AddVM(t, h, lab.VMOptions{Name: vm, Quiet: true}).HostIface
+					},
+				})
+			}
+			real = runConformance(t, l, hosts, mode)
+		})
+		t.Run("hollow", func(t *testing.T) {
+			// brtun next to no lab: its OpenFlow listener on loopback.
+			l := &lab.Lab{Dir: t.TempDir(), ControllerIP: "127.0.0.1"}
+			var hosts []confHost
+			for i := 1; i <= 3; i++ {
+				name := fmt.Sprintf("h%d", i)
+				db, err := hollow.StartDBServer(t.Context(), hollow.DBServerOptions{Dir: filepath.Join(l.Dir, name)})
+				require.NoError(t, err)
+				t.Cleanup(db.Stop)
+				h := hollow.Start(hollow.Options{Name: name, OVSDB: db.Socket})
+				t.Cleanup(h.Close)
+				hosts = append(hosts, confHost{
+					name: name, ovsdb: db.Socket, tunnelIP: fmt.Sprintf("192.0.2.%d", i), db: db.Socket,
+					dump: func(bridge string) ([]string, error) {
+						b := h.Bridge(bridge)
+						if b == nil {
+							return nil, fmt.Errorf("%s has no bridge %s", name, bridge)
+						}
+						return b.DumpFlows(), nil
+					},
+					addIface: func(_ *testing.T, vm string) string { return "t" + vm },
+				})
+			}
+			fake = runConformance(t, l, hosts, mode)
+		})
+		require.Len(t, real, 2, "the OVS run did not finish")
+		require.Len(t, fake, 2, "the hollow run did not finish")
+		for phase := range real {
+			for i := range real[phase].hosts {
+				r, f := real[phase].hosts[i], fake[phase].hosts[i]
+				require.NotEmpty(t, r.flows["br-tun"], "positive control: %s has br-tun flows", r.name)
+				require.NotEmpty(t, r.rows, "positive control: %s has OVSDB rows", r.name)
+				t.Logf("phase %d, %s: %d br-tun flows, %d br-int flows, %d OVSDB rows compared",
+					phase+1, r.name, len(r.flows["br-tun"]), len(r.flows["br-int"]), len(r.rows))
+				require.Equal(t, r.flows["br-tun"], f.flows["br-tun"], "phase %d, %s br-tun: OVS vs hollow", phase+1, r.name)
+				require.Equal(t, r.flows["br-int"], f.flows["br-int"], "phase %d, %s br-int: OVS vs hollow", phase+1, r.name)
+				require.Equal(t, r.rows, f.rows, "phase %d, %s OVSDB rows: OVS vs hollow", phase+1, r.name)
+			}
 		}
-		real = runConformance(t, l, hosts)
 	})
-	t.Run("hollow", func(t *testing.T) {
-		// brtun next to no lab: its OpenFlow listener on loopback.
-		l := &lab.Lab{Dir: t.TempDir(), ControllerIP: "127.0.0.1"}
-		var hosts []confHost
-		for i := 1; i <= 3; i++ {
-			name := fmt.Sprintf("h%d", i)
-			db, err := hollow.StartDBServer(t.Context(), hollow.DBServerOptions{Dir: filepath.Join(l.Dir, name)})
-			require.NoError(t, err)
-			t.Cleanup(db.Stop)
-			h := hollow.Start(hollow.Options{Name: name, OVSDB: db.Socket})
-			t.Cleanup(h.Close)
-			hosts = append(hosts, confHost{
-				name: name, ovsdb: db.Socket, tunnelIP: fmt.Sprintf("192.0.2.%d", i), db: db.Socket,
-				dump: func(bridge string) ([]string, error) {
-					b := h.Bridge(bridge)
-					if b == nil {
-						return nil, fmt.Errorf("%s has no bridge %s", name, bridge)
-					}
-					return b.DumpFlows(), nil
-				},
-				addIface: func(_ *testing.T, vm string) string { return "t" + vm },
-			})
-		}
-		fake = runConformance(t, l, hosts)
-	})
-	require.Len(t, real, 2, "the OVS run did not finish")
-	require.Len(t, fake, 2, "the hollow run did not finish")
-	for phase := range real {
-		for i := range real[phase].hosts {
-			r, f := real[phase].hosts[i], fake[phase].hosts[i]
-			require.NotEmpty(t, r.flows["br-tun"], "positive control: %s has br-tun flows", r.name)
-			require.NotEmpty(t, r.rows, "positive control: %s has OVSDB rows", r.name)
-			t.Logf("phase %d, %s: %d br-tun flows, %d br-int flows, %d OVSDB rows compared",
-				phase+1, r.name, len(r.flows["br-tun"]), len(r.flows["br-int"]), len(r.rows))
-			require.Equal(t, r.flows["br-tun"], f.flows["br-tun"], "phase %d, %s br-tun: OVS vs hollow", phase+1, r.name)
-			require.Equal(t, r.flows["br-int"], f.flows["br-int"], "phase %d, %s br-int: OVS vs hollow", phase+1, r.name)
-			require.Equal(t, r.rows, f.rows, "phase %d, %s OVSDB rows: OVS vs hollow", phase+1, r.name)
-		}
-	}
 }
 
 // confHost is one host of the conformance scenario, real or hollow.
@@ -112,8 +114,8 @@ type hostSnapshot struct {
 
 // runConformance plays the scenario and returns a snapshot after each of
 // its two phases.
-func runConformance(t *testing.T, l *lab.Lab, hosts []confHost) []confSnapshot {
-	d := startBrtun(t, l, daemonOptions{Advertise: true})
+func runConformance(t *testing.T, l *lab.Lab, hosts []confHost, mode topology.TunnelPortMode) []confSnapshot {
+	d := startBrtun(t, l, daemonOptions{Advertise: true, TunnelPorts: mode})
 	for _, h := range hosts {
 		d.MustDo(201, "POST", "/v1/hosts", map[string]any{
 			"name": h.name, "ovsdb": h.ovsdb, "tunnel_ip": h.tunnelIP, "datapath_type": "netdev",

@@ -217,73 +217,75 @@ func TestARPAndNDAnsweredLocally(t *testing.T) {
 // the flood flow is modified in place (never deleted and re-added) and the
 // broadcast reaches h3 too; when the port leaves, h3 is dropped again.
 func TestFloodOnlyToCarriers(t *testing.T) {
-	s := newScenario(t, 3, daemonOptions{Advertise: true})
-	h1, h2, h3 := s.lab.Hosts[0], s.lab.Hosts[1], s.lab.Hosts[2]
-	s.network("blue", topology.VXLAN, 5001)
-	s.network("green", topology.VXLAN, 5002)
-	b1 := s.quietVM(h1, "b1", "blue", "02:00:00:00:0b:01", "198.18.0.1/24")
-	b2 := s.quietVM(h2, "b2", "blue", "02:00:00:00:0b:02", "198.18.0.2/24")
-	g2 := s.quietVM(h2, "g2", "green", "02:00:00:00:06:02", "198.18.0.2/24")
-	g3 := s.quietVM(h3, "g3", "green", "02:00:00:00:06:03", "198.18.0.3/24")
-	s.waitApplied(30 * time.Second)
-	ok, out := b1.Ping(b2.IP, 2)
-	require.True(t, ok, "b1 -> b2 in blue: %s", out)
-	ok, out = g3.Ping(g2.IP, 2)
-	require.True(t, ok, "g3 -> g2 in green (h3 is a live host): %s", out)
+	forEachTunnelMode(t, func(t *testing.T, mode topology.TunnelPortMode) {
+		s := newScenario(t, 3, daemonOptions{Advertise: true, TunnelPorts: mode})
+		h1, h2, h3 := s.lab.Hosts[0], s.lab.Hosts[1], s.lab.Hosts[2]
+		s.network("blue", topology.VXLAN, 5001)
+		s.network("green", topology.VXLAN, 5002)
+		b1 := s.quietVM(h1, "b1", "blue", "02:00:00:00:0b:01", "198.18.0.1/24")
+		b2 := s.quietVM(h2, "b2", "blue", "02:00:00:00:0b:02", "198.18.0.2/24")
+		g2 := s.quietVM(h2, "g2", "green", "02:00:00:00:06:02", "198.18.0.2/24")
+		g3 := s.quietVM(h3, "g3", "green", "02:00:00:00:06:03", "198.18.0.3/24")
+		s.waitApplied(30 * time.Second)
+		ok, out := b1.Ping(b2.IP, 2)
+		require.True(t, ok, "b1 -> b2 in blue: %s", out)
+		ok, out = g3.Ping(g2.IP, 2)
+		require.True(t, ok, "g3 -> g2 in green (h3 is a live host): %s", out)
 
-	// broadcast sends ARP requests for an address nobody has in blue, so
-	// no responder answers and they take the flood flow; it returns the tx
-	// increase of h1's tunnels to h2 and h3. Only b1 sends on h1, so
-	// nothing else can reach a tunnel that does not carry blue.
-	broadcast := func() (toH2, toH3 uint64) {
-		t.Helper()
-		before := tunnelTx(t, h1)
-		_, _ = b1.Run("arping", "-i", "eth0", "-c", "3", "-W", "0.2", "-w", "2", "198.18.0.99")
-		after := tunnelTx(t, h1)
-		return after[tunnelTo(h2)] - before[tunnelTo(h2)], after[tunnelTo(h3)] - before[tunnelTo(h3)]
-	}
-	toH2, toH3 := broadcast()
-	require.GreaterOrEqual(t, toH2, uint64(3), "blue's broadcasts must reach h2, which carries blue")
-	require.Zero(t, toH3, "blue's broadcasts must not reach h3, which does not carry blue")
-
-	floodCookie := flows.NetworkCookie(topology.VXLAN, 5001)
-	floodEvents := func(raw string) (modified, other []string) {
-		for _, e := range flowEvents(raw) {
-			if !strings.Contains(e, fmt.Sprintf("cookie=0x%x", floodCookie)) || !strings.Contains(e, "table=21") {
-				continue
-			}
-			if strings.HasPrefix(e, "event=MODIFIED") {
-				modified = append(modified, e)
-			} else {
-				other = append(other, e)
-			}
+		// broadcast sends ARP requests for an address nobody has in blue, so
+		// no responder answers and they take the flood flow; it returns the tx
+		// increase of h1's tunnels to h2 and h3. Only b1 sends on h1, so
+		// nothing else can reach a tunnel that does not carry blue.
+		broadcast := func() (toH2, toH3 uint64) {
+			t.Helper()
+			before := sentTo(t, mode, h1, h2, h3)
+			_, _ = b1.Run("arping", "-i", "eth0", "-c", "3", "-W", "0.2", "-w", "2", "198.18.0.99")
+			after := sentTo(t, mode, h1, h2, h3)
+			return after[0] - before[0], after[1] - before[1]
 		}
-		return modified, other
-	}
+		toH2, toH3 := broadcast()
+		require.GreaterOrEqual(t, toH2, uint64(3), "blue's broadcasts must reach h2, which carries blue")
+		require.Zero(t, toH3, "blue's broadcasts must not reach h3, which does not carry blue")
 
-	// A port of blue appears on h3.
-	stop := h1.Monitor(t, "br-tun")
-	s.quietVM(h3, "b3", "blue", "02:00:00:00:0b:03", "198.18.0.3/24")
-	s.waitApplied(30 * time.Second)
-	raw := stop()
-	modified, other := floodEvents(raw)
-	require.Len(t, modified, 1, "h1's flood flow for blue must be modified once; monitor printed:\n%s", raw)
-	require.Empty(t, other, "h1's flood flow for blue must never be deleted or re-added")
-	toH2, toH3 = broadcast()
-	require.GreaterOrEqual(t, toH2, uint64(3), "blue's broadcasts still reach h2")
-	require.GreaterOrEqual(t, toH3, uint64(3), "blue's broadcasts now reach h3, which carries blue")
+		floodCookie := flows.NetworkCookie(topology.VXLAN, 5001)
+		floodEvents := func(raw string) (modified, other []string) {
+			for _, e := range flowEvents(raw) {
+				if !strings.Contains(e, fmt.Sprintf("cookie=0x%x", floodCookie)) || !strings.Contains(e, "table=21") {
+					continue
+				}
+				if strings.HasPrefix(e, "event=MODIFIED") {
+					modified = append(modified, e)
+				} else {
+					other = append(other, e)
+				}
+			}
+			return modified, other
+		}
 
-	// The port leaves h3 again.
-	stop = h1.Monitor(t, "br-tun")
-	s.brtun.MustDo(204, "DELETE", "/v1/networks/blue/ports/b3", nil, nil)
-	s.waitApplied(30 * time.Second)
-	raw = stop()
-	modified, other = floodEvents(raw)
-	require.Len(t, modified, 1, "h1's flood flow for blue must be modified once; monitor printed:\n%s", raw)
-	require.Empty(t, other, "h1's flood flow for blue must never be deleted or re-added")
-	toH2, toH3 = broadcast()
-	require.GreaterOrEqual(t, toH2, uint64(3), "blue's broadcasts still reach h2")
-	require.Zero(t, toH3, "blue's broadcasts must stop reaching h3 once it carries blue no more")
+		// A port of blue appears on h3.
+		stop := h1.Monitor(t, "br-tun")
+		s.quietVM(h3, "b3", "blue", "02:00:00:00:0b:03", "198.18.0.3/24")
+		s.waitApplied(30 * time.Second)
+		raw := stop()
+		modified, other := floodEvents(raw)
+		require.Len(t, modified, 1, "h1's flood flow for blue must be modified once; monitor printed:\n%s", raw)
+		require.Empty(t, other, "h1's flood flow for blue must never be deleted or re-added")
+		toH2, toH3 = broadcast()
+		require.GreaterOrEqual(t, toH2, uint64(3), "blue's broadcasts still reach h2")
+		require.GreaterOrEqual(t, toH3, uint64(3), "blue's broadcasts now reach h3, which carries blue")
+
+		// The port leaves h3 again.
+		stop = h1.Monitor(t, "br-tun")
+		s.brtun.MustDo(204, "DELETE", "/v1/networks/blue/ports/b3", nil, nil)
+		s.waitApplied(30 * time.Second)
+		raw = stop()
+		modified, other = floodEvents(raw)
+		require.Len(t, modified, 1, "h1's flood flow for blue must be modified once; monitor printed:\n%s", raw)
+		require.Empty(t, other, "h1's flood flow for blue must never be deleted or re-added")
+		toH2, toH3 = broadcast()
+		require.GreaterOrEqual(t, toH2, uint64(3), "blue's broadcasts still reach h2")
+		require.Zero(t, toH3, "blue's broadcasts must stop reaching h3 once it carries blue no more")
+	})
 }
 
 // TestMACMoveRecovers: VM x moves from h1 to h2 (a new namespace with the

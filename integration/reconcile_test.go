@@ -82,34 +82,36 @@ var durationRe = regexp.MustCompile(`duration=([0-9.]+)s`)
 // TestRestartTouchesNoFlow: brtun killed with SIGKILL and restarted while a
 // VM pings across hosts at 10/s for 8 s loses no packet and changes no flow.
 func TestRestartTouchesNoFlow(t *testing.T) {
-	s, a1, a2 := blueScenario(t, daemonOptions{Advertise: true})
-	h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
-	learnedBefore := len(durations(t, h1, "br-tun", 20, "cookie=0xb75"))
-	require.Positive(t, learnedBefore, "the pings must have taught br-tun table 20 a MAC")
+	forEachTunnelMode(t, func(t *testing.T, mode topology.TunnelPortMode) {
+		s, a1, a2 := blueScenario(t, daemonOptions{Advertise: true, TunnelPorts: mode})
+		h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
+		learnedBefore := len(durations(t, h1, "br-tun", 20, "cookie=0xb75"))
+		require.Positive(t, learnedBefore, "the pings must have taught br-tun table 20 a MAC")
 
-	changes := watchFlows(t, h1, h2)
-	pingDone := make(chan string, 1)
-	go func() {
-		out, _ := a1.Run("ping", "-c", "80", "-i", "0.1", "-W", "1", a2.IP)
-		pingDone <- out
-	}()
-	time.Sleep(2 * time.Second)
-	killedAt := time.Now()
-	s.brtun.Kill()
-	s.brtun.Start()
-	s.waitApplied(20 * time.Second)
-	t.Logf("brtun was back and had resynced both hosts %.2fs after the SIGKILL", time.Since(killedAt).Seconds())
-	pingOut := <-pingDone
-	events := changes() // with the marker-flow positive control
+		changes := watchFlows(t, h1, h2)
+		pingDone := make(chan string, 1)
+		go func() {
+			out, _ := a1.Run("ping", "-c", "80", "-i", "0.1", "-W", "1", a2.IP)
+			pingDone <- out
+		}()
+		time.Sleep(2 * time.Second)
+		killedAt := time.Now()
+		s.brtun.Kill()
+		s.brtun.Start()
+		s.waitApplied(20 * time.Second)
+		t.Logf("brtun was back and had resynced both hosts %.2fs after the SIGKILL", time.Since(killedAt).Seconds())
+		pingOut := <-pingDone
+		events := changes() // with the marker-flow positive control
 
-	require.Contains(t, pingOut, "80 packets transmitted, 80 received", "no packet may be lost across the restart:\n%s", pingOut)
-	require.Empty(t, events, "the restart must not add, modify or delete any flow")
-	flood := durations(t, h1, "br-tun", 21, "dl_vlan=")
-	require.NotEmpty(t, flood)
-	for _, d := range flood {
-		assert.Greater(t, d, time.Since(killedAt).Seconds(), "the flood flow's duration must span the restart")
-	}
-	assert.Positive(t, len(durations(t, h1, "br-tun", 20, "cookie=0xb75")), "learned entries must survive the restart")
+		require.Contains(t, pingOut, "80 packets transmitted, 80 received", "no packet may be lost across the restart:\n%s", pingOut)
+		require.Empty(t, events, "the restart must not add, modify or delete any flow")
+		flood := durations(t, h1, "br-tun", 21, "dl_vlan=")
+		require.NotEmpty(t, flood)
+		for _, d := range flood {
+			assert.Greater(t, d, time.Since(killedAt).Seconds(), "the flood flow's duration must span the restart")
+		}
+		assert.Positive(t, len(durations(t, h1, "br-tun", 20, "cookie=0xb75")), "learned entries must survive the restart")
+	})
 }
 
 // TestRestartWithOVSDBDownTouchesNoFlow: brtun restarts while h1's OVSDB
@@ -143,29 +145,31 @@ func TestRestartWithOVSDBDownTouchesNoFlow(t *testing.T) {
 // TestDriftIsRepaired: a brtun flow deleted by hand, one modified by hand
 // and a stray flow are repaired within one drift period, and counted.
 func TestDriftIsRepaired(t *testing.T) {
-	const period = 2 * time.Second
-	s, _, _ := blueScenario(t, daemonOptions{Advertise: true, DriftInterval: period})
-	h1 := s.lab.Hosts[0]
-	want := dumpFlows(t, h1, "br-tun")
+	forEachTunnelMode(t, func(t *testing.T, mode topology.TunnelPortMode) {
+		const period = 2 * time.Second
+		s, _, _ := blueScenario(t, daemonOptions{Advertise: true, DriftInterval: period, TunnelPorts: mode})
+		h1 := s.lab.Hosts[0]
+		want := dumpFlows(t, h1, "br-tun")
 
-	for _, args := range [][]string{
-		{"del-flows", "br-tun", "--strict", "table=3,priority=0"},
-		{"mod-flows", "br-tun", "--strict", "table=20,priority=0,actions=drop"},
-		{"add-flow", "br-tun", "table=2,priority=100,actions=drop"},
-	} {
-		out, err := h1.Ofctl(args...)
-		require.NoError(t, err, out)
-	}
-	require.NotEqual(t, want, dumpFlows(t, h1, "br-tun"), "the hand edits must have changed the bridge")
-	start := time.Now()
-	repaired := waitUntil(2*period+5*time.Second, func() bool {
-		return strings.Join(dumpFlows(t, h1, "br-tun"), "\n") == strings.Join(want, "\n")
+		for _, args := range [][]string{
+			{"del-flows", "br-tun", "--strict", "table=3,priority=0"},
+			{"mod-flows", "br-tun", "--strict", "table=20,priority=0,actions=drop"},
+			{"add-flow", "br-tun", "table=2,priority=100,actions=drop"},
+		} {
+			out, err := h1.Ofctl(args...)
+			require.NoError(t, err, out)
+		}
+		require.NotEqual(t, want, dumpFlows(t, h1, "br-tun"), "the hand edits must have changed the bridge")
+		start := time.Now()
+		repaired := waitUntil(2*period+5*time.Second, func() bool {
+			return strings.Join(dumpFlows(t, h1, "br-tun"), "\n") == strings.Join(want, "\n")
+		})
+		require.True(t, repaired, "drift not repaired; bridge now:\n%s", strings.Join(dumpFlows(t, h1, "br-tun"), "\n"))
+		t.Logf("drift repaired %.2fs after the hand edits (drift period %s)", time.Since(start).Seconds(), period)
+		require.Eventually(t, func() bool {
+			return metric(t, s.brtun, `brtun_controller_drift_repaired_flows_total{bridge="br-tun",host="h1"}`) >= 3
+		}, 5*time.Second, 100*time.Millisecond, "the three repairs must be counted")
 	})
-	require.True(t, repaired, "drift not repaired; bridge now:\n%s", strings.Join(dumpFlows(t, h1, "br-tun"), "\n"))
-	t.Logf("drift repaired %.2fs after the hand edits (drift period %s)", time.Since(start).Seconds(), period)
-	require.Eventually(t, func() bool {
-		return metric(t, s.brtun, `brtun_controller_drift_repaired_flows_total{bridge="br-tun",host="h1"}`) >= 3
-	}, 5*time.Second, 100*time.Millisecond, "the three repairs must be counted")
 }
 
 // TestVswitchdRestartRecovers: after ovs-vswitchd restarts with empty flow

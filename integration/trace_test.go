@@ -192,88 +192,96 @@ func (s *scenario) compareWithOFProto(v northbound.TraceView) []string {
 // a unicast to a remote port, an ARP request answered by h1's responder, a
 // broadcast flood, a DHCP discover and a drop (an isolated network's frame to another
 // network's MAC) are what ofproto/trace says on each host. A flow deleted
-// by hand shows in the trace until the drift check puts it back.
+// by hand shows in the trace until the drift check puts it back. It runs
+// once per tunnel-port mode.
 func TestTraceAgreesWithOFProtoTrace(t *testing.T) {
-	s := newScenario(t, 2, daemonOptions{Advertise: true, DriftInterval: 20 * time.Second})
-	h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
-	s.network("blue", topology.VXLAN, 5001)
-	s.network("lone", topology.VXLAN, 5002) // only on h1: nowhere to flood
-	a1 := s.quietVM(h1, "a1", "blue", "02:00:00:00:0a:01", "198.18.0.1/24")
-	s.quietVM(h1, "b1", "blue", "02:00:00:00:0a:03", "198.18.0.3/24")
-	a2 := s.quietVM(h2, "a2", "blue", "02:00:00:00:0a:02", "198.18.0.2/24")
-	s.quietVM(h1, "l1", "lone", "02:00:00:00:0c:01", "198.18.0.1/24")
-	s.waitApplied(30 * time.Second)
-	require.True(t, waitUntil(20*time.Second, func() bool {
-		var p portView
-		return s.brtun.Do("GET", "/v1/networks/blue/ports/a2", nil, &p) == 200 && p.Status == "bound"
-	}))
+	forEachTunnelMode(t, func(t *testing.T, mode topology.TunnelPortMode) {
+		s := newScenario(t, 2, daemonOptions{Advertise: true, DriftInterval: 20 * time.Second, TunnelPorts: mode})
+		h1, h2 := s.lab.Hosts[0], s.lab.Hosts[1]
+		s.network("blue", topology.VXLAN, 5001)
+		s.network("lone", topology.VXLAN, 5002) // only on h1: nowhere to flood
+		a1 := s.quietVM(h1, "a1", "blue", "02:00:00:00:0a:01", "198.18.0.1/24")
+		s.quietVM(h1, "b1", "blue", "02:00:00:00:0a:03", "198.18.0.3/24")
+		a2 := s.quietVM(h2, "a2", "blue", "02:00:00:00:0a:02", "198.18.0.2/24")
+		s.quietVM(h1, "l1", "lone", "02:00:00:00:0c:01", "198.18.0.1/24")
+		s.waitApplied(30 * time.Second)
+		require.True(t, waitUntil(20*time.Second, func() bool {
+			var p portView
+			return s.brtun.Do("GET", "/v1/networks/blue/ports/a2", nil, &p) == 200 && p.Status == "bound"
+		}))
 
-	reached := func(v northbound.TraceView) []string {
-		var out []string
-		for _, e := range v.Reached {
-			out = append(out, e.Host+":"+e.Port)
+		reached := func(v northbound.TraceView) []string {
+			var out []string
+			for _, e := range v.Reached {
+				out = append(out, e.Host+":"+e.Port)
+			}
+			slices.Sort(out)
+			return out
 		}
-		slices.Sort(out)
-		return out
-	}
 
-	// Unicast a1 -> a2: h1's br-int and br-tun, the tunnel, h2's br-tun and br-int.
-	v := s.traceVia("blue", "a1", url.Values{"dst_ip": {a2.IP}})
-	assert.Equal(t, []string{"h2:a2"}, reached(v))
-	assert.Equal(t, []string{"h1", "h2"}, s.compareWithOFProto(v))
-	assert.Equal(t, []string{"h1/br-int", "h1/br-tun", "h2/br-tun", "h2/br-int"}, hopBridges(v))
-	assert.Equal(t, "vxlan-"+ipHex(h2.TunnelIP), v.Hops[1].Outputs[0].Port)
-	assert.Equal(t, "vxlan-"+ipHex(h1.TunnelIP), v.Hops[2].InPort)
+		// Unicast a1 -> a2: h1's br-int and br-tun, the tunnel, h2's br-tun and br-int.
+		v := s.traceVia("blue", "a1", url.Values{"dst_ip": {a2.IP}})
+		assert.Equal(t, []string{"h2:a2"}, reached(v))
+		assert.Equal(t, []string{"h1", "h2"}, s.compareWithOFProto(v))
+		assert.Equal(t, []string{"h1/br-int", "h1/br-tun", "h2/br-tun", "h2/br-int"}, hopBridges(v))
+		toH2, fromH1 := "vxlan-"+ipHex(h2.TunnelIP), "vxlan-"+ipHex(h1.TunnelIP)
+		if mode.Flow() {
+			toH2, fromH1 = "vxlan-flow", "vxlan-flow"
+			assert.Contains(t, v.Hops[2].Packet, "tun_src="+h1.TunnelIP, "h2's table 0 checks where the copy came from")
+		}
+		assert.Equal(t, toH2, v.Hops[1].Outputs[0].Port)
+		assert.Equal(t, fromH1, v.Hops[2].InPort)
 
-	// ARP for a2's address: h1's br-tun answers; nothing crosses the tunnel.
-	arp := url.Values{"packet": {"arp"}, "dst_ip": {a2.IP}}
-	v = s.traceVia("blue", "a1", arp)
-	assert.Equal(t, []string{"h1:a1", "h1:b1"}, reached(v), "the request floods to b1, the answer comes back to a1")
-	assert.Equal(t, []string{"h1"}, s.compareWithOFProto(v))
-	assert.Contains(t, v.Hops[1].Lookups[len(v.Hops[1].Lookups)-1].Flow, "arp_tpa="+a2.IP)
+		// ARP for a2's address: h1's br-tun answers; nothing crosses the tunnel.
+		arp := url.Values{"packet": {"arp"}, "dst_ip": {a2.IP}}
+		v = s.traceVia("blue", "a1", arp)
+		assert.Equal(t, []string{"h1:a1", "h1:b1"}, reached(v), "the request floods to b1, the answer comes back to a1")
+		assert.Equal(t, []string{"h1"}, s.compareWithOFProto(v))
+		assert.Contains(t, v.Hops[1].Lookups[len(v.Hops[1].Lookups)-1].Flow, "arp_tpa="+a2.IP)
 
-	// A broadcast floods blue on both hosts, and only blue.
-	v = s.traceVia("blue", "a1", url.Values{"packet": {"broadcast"}})
-	assert.Equal(t, []string{"h1:b1", "h2:a2"}, reached(v))
-	assert.Equal(t, []string{"h1", "h2"}, s.compareWithOFProto(v))
+		// A broadcast floods blue on both hosts, and only blue.
+		v = s.traceVia("blue", "a1", url.Values{"packet": {"broadcast"}})
+		assert.Equal(t, []string{"h1:b1", "h2:a2"}, reached(v))
+		assert.Equal(t, []string{"h1", "h2"}, s.compareWithOFProto(v))
 
-	// A DHCP discover passes a1's port security and floods like a broadcast.
-	v = s.traceVia("blue", "a1", url.Values{"packet": {"dhcp"}})
-	assert.Equal(t, []string{"h1:b1", "h2:a2"}, reached(v))
-	assert.Equal(t, []string{"h1", "h2"}, s.compareWithOFProto(v))
-	assert.Contains(t, v.Hops[0].Packet, "udp,nw_src=0.0.0.0,udp_src=68,udp_dst=67")
+		// A DHCP discover passes a1's port security and floods like a broadcast.
+		v = s.traceVia("blue", "a1", url.Values{"packet": {"dhcp"}})
+		assert.Equal(t, []string{"h1:b1", "h2:a2"}, reached(v))
+		assert.Equal(t, []string{"h1", "h2"}, s.compareWithOFProto(v))
+		assert.Contains(t, v.Hops[0].Packet, "udp,nw_src=0.0.0.0,udp_src=68,udp_dst=67")
 
-	// A drop: lone's l1 sends to a2's MAC; lone has nobody else. The
-	// unicast above (a1 -> a2) is its positive control.
-	v = s.traceVia("lone", "l1", url.Values{"dst_mac": {a2.MAC}})
-	assert.Empty(t, reached(v))
-	assert.Equal(t, []string{"h1"}, s.compareWithOFProto(v))
-	last := v.Hops[len(v.Hops)-1]
-	assert.Equal(t, "h1/br-tun", last.Host+"/"+last.Bridge)
-	assert.Equal(t, "table 21 drops it", last.Dropped)
+		// A drop: lone's l1 sends to a2's MAC; lone has nobody else. The
+		// unicast above (a1 -> a2) is its positive control.
+		v = s.traceVia("lone", "l1", url.Values{"dst_mac": {a2.MAC}})
+		assert.Empty(t, reached(v))
+		assert.Equal(t, []string{"h1"}, s.compareWithOFProto(v))
+		last := v.Hops[len(v.Hops)-1]
+		assert.Equal(t, "h1/br-tun", last.Host+"/"+last.Bridge)
+		assert.Equal(t, "table 21 drops it", last.Dropped)
 
-	// Drift: delete h1's ARP answer for a2 by hand. The trace shows the
-	// request crossing the tunnel (and ofproto/trace agrees) until the
-	// drift check puts the flow back.
-	responder := fmt.Sprintf("table=21,arp,dl_vlan=%d,arp_tpa=%s,arp_op=1", a1.Port.LocalVLAN, a2.IP)
-	_, err := h1.Ofctl("del-flows", "br-tun", "--strict", "priority=2,"+responder)
-	require.NoError(t, err)
-	require.Empty(t, flowLines(t, h1, responder), "the responder is gone")
-	v = s.traceVia("blue", "a1", arp)
-	assert.Equal(t, []string{"h1:b1", "h2:a2"}, reached(v), "nobody answers on h1: the request reaches a2 through the tunnel")
-	assert.Equal(t, []string{"h1", "h2"}, s.compareWithOFProto(v))
-	require.True(t, waitUntil(45*time.Second, func() bool { return len(flowLines(t, h1, responder)) == 1 }),
-		"the drift check puts the responder back")
-	v = s.traceVia("blue", "a1", arp)
-	assert.Equal(t, []string{"h1:a1", "h1:b1"}, reached(v), "answered on h1 again")
-	assert.Equal(t, []string{"h1"}, s.compareWithOFProto(v))
+		// Drift: delete h1's ARP answer for a2 by hand. The trace shows the
+		// request crossing the tunnel (and ofproto/trace agrees) until the
+		// drift check puts the flow back.
+		responder := fmt.Sprintf("table=21,arp,dl_vlan=%d,arp_tpa=%s,arp_op=1", a1.Port.LocalVLAN, a2.IP)
+		_, err := h1.Ofctl("del-flows", "br-tun", "--strict", "priority=2,"+responder)
+		require.NoError(t, err)
+		require.Empty(t, flowLines(t, h1, responder), "the responder is gone")
+		v = s.traceVia("blue", "a1", arp)
+		assert.Equal(t, []string{"h1:b1", "h2:a2"}, reached(v), "nobody answers on h1: the request reaches a2 through the tunnel")
+		assert.Equal(t, []string{"h1", "h2"}, s.compareWithOFProto(v))
+		require.True(t, waitUntil(45*time.Second, func() bool { return len(flowLines(t, h1, responder)) == 1 }),
+			"the drift check puts the responder back")
+		v = s.traceVia("blue", "a1", arp)
+		assert.Equal(t, []string{"h1:a1", "h1:b1"}, reached(v), "answered on h1 again")
+		assert.Equal(t, []string{"h1"}, s.compareWithOFProto(v))
 
-	// The CLI prints the same walk.
-	cli, err := exec.Command(testbed.BrtunBinary(t), "--server", s.brtun.API, "trace", "blue", "a1", "--arp", "--dst-ip", a2.IP).CombinedOutput()
-	out := string(cli)
-	require.NoError(t, err, out)
-	assert.Contains(t, out, "hop 0: h1/br-int")
-	assert.Contains(t, out, "reached: blue/a1 on h1 (")
+		// The CLI prints the same walk.
+		cli, err := exec.Command(testbed.BrtunBinary(t), "--server", s.brtun.API, "trace", "blue", "a1", "--arp", "--dst-ip", a2.IP).CombinedOutput()
+		out := string(cli)
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "hop 0: h1/br-int")
+		assert.Contains(t, out, "reached: blue/a1 on h1 (")
+	})
 }
 
 func hopBridges(v northbound.TraceView) []string {

@@ -64,6 +64,13 @@ func extraFlows() []flows.Flow {
 			EthType: flows.Ptr(flows.EthTypeARP),
 			ARPSPA:  &flows.MaskedIPv4{Value: flows.IPv4{198, 18, 0, 0}, Mask: flows.IPv4{255, 255, 255, 0}},
 		}, Actions: []flows.Action{flows.Load{Dst: flows.Bitrange(flows.FieldTunID, 8, 16), Value: 0xabcd}, flows.InPort{}}},
+		// The shapes of flow-based tunnel ports: tun_src matched, tun_dst
+		// set, and learned from tun_src.
+		{Table: 8, Priority: 3, Cookie: 0xb7, Match: flows.Match{InPort: flows.Ptr(uint32(2)), TunSrc: &flows.IPv4{192, 0, 2, 2}},
+			Actions: []flows.Action{
+				flows.LearnFromFlowTunnel(flows.LearnedCookie(topology.VXLAN, 5001, 1)),
+				flows.SetIPv4(flows.FieldTunIPv4Dst, flows.IPv4{192, 0, 2, 3}), flows.Output{Port: 2},
+			}},
 	}
 }
 

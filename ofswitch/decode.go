@@ -113,6 +113,8 @@ func decodeMatch(b []byte) (flows.Match, error) {
 			keep(setIPv4(&m.ARPTPA, t))
 		case oxmTunID, nxmTunID:
 			keep(setMasked64(&m.TunID, t))
+		case nxmTunIPv4Src:
+			keep(setOnce(&m.TunSrc, flows.IPv4(t.value), t.masked))
 		case nxmReg0:
 			keep(setMasked32(&m.Reg0, t))
 		case oxmVLANVID, oxmVLANPCP, nxmVLANTCI:

@@ -210,6 +210,9 @@ func appendMatch(b []byte, m flows.Match) ([]byte, error) {
 	if m.TunID != nil {
 		b = appendUintEntry(b, oxmTunID, m.TunID.Value, m.TunID.Mask)
 	}
+	if m.TunSrc != nil {
+		b = appendEntry(b, nxmTunIPv4Src, m.TunSrc[:], false, nil)
+	}
 	if m.Reg0 != nil {
 		b = appendUintEntry(b, nxmReg0, uint64(m.Reg0.Value), uint64(m.Reg0.Mask))
 	}

@@ -77,6 +77,8 @@ const (
 	nxmNDTarget   oxmHeader = classNXM1<<16 | 23<<9 | 16
 	nxmNDSLL      oxmHeader = classNXM1<<16 | 24<<9 | 6
 	nxmNDTLL      oxmHeader = classNXM1<<16 | 25<<9 | 6
+	nxmTunIPv4Src oxmHeader = classNXM1<<16 | 31<<9 | 4
+	nxmTunIPv4Dst oxmHeader = classNXM1<<16 | 32<<9 | 4
 
 	// ERICOXM_OF_*.
 	ericNDReserved    oxmHeader = classEricsson<<16 | 1<<9 | 4
@@ -139,6 +141,10 @@ func fieldHeaders(f flows.Field) (nxm, oxm oxmHeader, ok bool) {
 		return 0, ericNDReserved, true
 	case flows.FieldNDOptionsType:
 		return 0, ericNDOptionsType, true
+	case flows.FieldTunIPv4Src:
+		return nxmTunIPv4Src, 0, true
+	case flows.FieldTunIPv4Dst:
+		return nxmTunIPv4Dst, 0, true
 	}
 	return 0, 0, false
 }

@@ -40,10 +40,13 @@ type BridgeFacts struct {
 
 // TunnelPort is a tunnel port brtun owns on br-tun.
 type TunnelPort struct {
-	Name     string
-	Type     topology.NetworkType
+	Name string
+	Type topology.NetworkType
+	// PeerName and PeerIP are the peer of a per-peer port; a flow-based
+	// port (Flow, remote_ip=flow) has none.
 	PeerName string
 	PeerIP   string
+	Flow     bool
 	OFPort   int
 	Error    string
 }

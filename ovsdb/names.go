@@ -63,6 +63,7 @@ const (
 	optLocalIP   = "local_ip"
 	optInKey     = "in_key"
 	optOutKey    = "out_key"
+	optKey       = "key"
 	optDFDefault = "df_default"
 	optDstPort   = "dst_port"
 	optPeer      = "peer"

@@ -13,6 +13,15 @@ import (
 
 // TunnelSpec is the complete tunnel mesh of one host.
 type TunnelSpec struct {
+	// Ports is the tunnel-port mode (serve --tunnel-ports). Per-peer (the
+	// zero value): one port per peer and type, remote_ip the peer's
+	// address. Flow: one port per type in Types (remote_ip=flow,
+	// key=flow), whatever the peers; the flows address each peer, so the
+	// ports do not change when hosts come and go.
+	Ports topology.TunnelPortMode
+	// Types are the tunnel types in use; with flow-based ports, each gets
+	// its port, peers or not.
+	Types []topology.NetworkType
 	// LocalIP is this host's underlay address (options:local_ip).
 	LocalIP string
 	// UDPPorts overrides the UDP port of the tunnels of a type. A type
@@ -43,7 +52,8 @@ func TunnelPortName(typ topology.NetworkType, peer netip.Addr) string {
 
 // EnsureTunnels makes br-tun hold exactly the tunnel ports of spec, in one
 // transaction: missing ports are created, wrong ones repaired, and tunnel
-// ports brtun created for peers no longer listed are removed. Ports brtun
+// ports brtun created for peers no longer listed (or of the other
+// tunnel-port mode) are removed. Ports brtun
 // does not own are never touched; a desired port whose name one of them
 // already uses is skipped and reported in a *ConflictError after the rest
 // was applied.
@@ -95,8 +105,15 @@ func tunnelPorts(spec TunnelSpec) (map[string]portSpec, error) {
 			return nil, fmt.Errorf("UDP port %d for tunnel type %s, which is not carried over UDP", port, typ)
 		}
 	}
+	if spec.Ports.Flow() && !local.Is4() {
+		return nil, fmt.Errorf("local IP %s: flow-based tunnel ports (--tunnel-ports flow) carry IPv4 tunnel IPs only", local)
+	}
 	out := map[string]portSpec{}
-	for _, peer := range spec.Peers {
+	peers := spec.Peers
+	if spec.Ports.Flow() {
+		peers = nil // no port per peer: the flows address the peers (and leave out one they cannot)
+	}
+	for _, peer := range peers {
 		ip, err := netip.ParseAddr(peer.IP)
 		if err != nil {
 			return nil, fmt.Errorf("peer %s: IP %q: %w", peer.Name, peer.IP, err)
@@ -126,9 +143,7 @@ func tunnelPorts(spec TunnelSpec) (map[string]portSpec, error) {
 			if !ok {
 				return nil, fmt.Errorf("peer %s: unsupported tunnel type %q", peer.Name, typ)
 			}
-			if port := spec.UDPPorts[typ]; port != 0 && port != tt.UDPPort {
-				options[optDstPort] = strconv.Itoa(int(port))
-			}
+			addDstPort(options, spec, tt)
 			name := TunnelPortName(typ, ip)
 			if prev, dup := out[name]; dup {
 				return nil, fmt.Errorf("peers %s and %s both map to tunnel port %s", prev.portIDs[KeyPeer], peer.Name, name)
@@ -139,7 +154,36 @@ func tunnelPorts(spec TunnelSpec) (map[string]portSpec, error) {
 			}
 		}
 	}
+	if spec.Ports.Flow() {
+		for _, typ := range spec.Types {
+			tt, ok := typ.Tunnel()
+			if !ok {
+				return nil, fmt.Errorf("unsupported tunnel type %q", typ)
+			}
+			options := map[string]string{
+				optRemoteIP:  remoteFlow,
+				optLocalIP:   local.String(),
+				optKey:       "flow",
+				optDFDefault: "true",
+			}
+			addDstPort(options, spec, tt)
+			name := topology.FlowTunnelPortName(typ)
+			out[name] = portSpec{bridge: BridgeTun, name: name, ifaceType: tt.OVSType, options: options, role: roleTunnel}
+		}
+	}
 	return out, nil
+}
+
+// remoteFlow is options:remote_ip of a flow-based tunnel port: the flows
+// set the destination (tun_dst), and it takes packets from any source.
+const remoteFlow = "flow"
+
+// addDstPort adds options:dst_port when spec gives type tt another UDP port
+// than its own.
+func addDstPort(options map[string]string, spec TunnelSpec, tt topology.TunnelType) {
+	if port := spec.UDPPorts[tt.Name]; port != 0 && port != tt.UDPPort {
+		options[optDstPort] = strconv.Itoa(int(port))
+	}
 }
 
 // tunnelOf describes an owned tunnel port, or returns false.
@@ -153,12 +197,15 @@ func tunnelOf(p *vswitchd.Port, i *vswitchd.Interface) (TunnelPort, bool) {
 	if tt, ok := topology.TunnelTypeByOVSType(i.Type); ok {
 		typ = tt.Name
 	}
-	return TunnelPort{
-		Name:     p.Name,
-		Type:     typ,
-		PeerName: p.ExternalIDs[KeyPeer],
-		PeerIP:   i.Options[optRemoteIP],
-		OFPort:   ofport(i),
-		Error:    deref(i.Error),
-	}, true
+	tp := TunnelPort{
+		Name:   p.Name,
+		Type:   typ,
+		OFPort: ofport(i),
+		Error:  deref(i.Error),
+		Flow:   i.Options[optRemoteIP] == remoteFlow,
+	}
+	if !tp.Flow {
+		tp.PeerName, tp.PeerIP = p.ExternalIDs[KeyPeer], i.Options[optRemoteIP]
+	}
+	return tp, true
 }

@@ -260,3 +260,71 @@ func TestEnsureTunnelsGeneve(t *testing.T) {
 	assert.Equal(t, i.UUID, i2.UUID, "same row")
 	assert.Equal(t, topology.Geneve, geneveFacts().Type)
 }
+
+// With flow-based tunnel ports br-tun holds one port per type in use,
+// whatever the peers: a peer coming or going changes nothing in OVSDB.
+// Switching modes replaces one layout with the other in one transaction.
+func TestEnsureTunnelsFlowPorts(t *testing.T) {
+	m := newMemOVS(t, memOptions{})
+	c := m.dial(t)
+	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
+	types := []topology.NetworkType{topology.VXLAN, topology.GRE}
+	peers := []Peer{{Name: "h2", IP: "192.0.2.2", Types: types}}
+	spec := TunnelSpec{Ports: topology.FlowTunnels, Types: types, LocalIP: "192.0.2.1", Peers: peers}
+	require.NoError(t, c.EnsureTunnels(ctxT(t), spec))
+	st := m.state(t)
+	assert.Equal(t, []string{BridgeTun, "gre-flow", PatchInt, "vxlan-flow"}, tunnelNames(t, st))
+	assert.Equal(t, map[string]string{"remote_ip": "flow", "local_ip": "192.0.2.1", "key": "flow", "df_default": "true"},
+		st.ifaceByName["vxlan-flow"].Options)
+	assert.Equal(t, "gre", st.ifaceByName["gre-flow"].Type)
+	assert.Equal(t, map[string]string{"brtun-owner": "brtun", "brtun-role": "tunnel"}, st.portByName["vxlan-flow"].ExternalIDs)
+	f := c.Facts()
+	require.Len(t, f.Tunnels, 2)
+	assert.Equal(t, TunnelPort{Name: "vxlan-flow", Type: topology.VXLAN, Flow: true, OFPort: f.Tunnels[1].OFPort}, f.Tunnels[1])
+	assert.Positive(t, f.Tunnels[1].OFPort, "ovs-vswitchd gave it an ofport")
+
+	// Another host joins, one leaves: no transaction at all.
+	cfg := m.state(t).root.NextCfg
+	spec.Peers = append(peers, Peer{Name: "h3", IP: "192.0.2.3", Types: types})
+	require.NoError(t, c.EnsureTunnels(ctxT(t), spec))
+	spec.Peers = nil
+	require.NoError(t, c.EnsureTunnels(ctxT(t), spec))
+	assert.Equal(t, cfg, m.state(t).root.NextCfg, "peers do not change flow-based ports")
+
+	// Positive control: per-peer, the same join changes br-tun, and the
+	// switch replaces the flow ports with per-peer ones.
+	perPeer := TunnelSpec{Types: types, LocalIP: "192.0.2.1", Peers: peers}
+	require.NoError(t, c.EnsureTunnels(ctxT(t), perPeer))
+	assert.Equal(t, []string{BridgeTun, "gre-c0000202", PatchInt, "vxlan-c0000202"}, tunnelNames(t, m.state(t)))
+	cfg = m.state(t).root.NextCfg
+	perPeer.Peers = append(peers, Peer{Name: "h3", IP: "192.0.2.3", Types: types})
+	require.NoError(t, c.EnsureTunnels(ctxT(t), perPeer))
+	assert.Greater(t, m.state(t).root.NextCfg, cfg, "per-peer: a new host is a new port")
+	// And back.
+	require.NoError(t, c.EnsureTunnels(ctxT(t), spec))
+	assert.Equal(t, []string{BridgeTun, "gre-flow", PatchInt, "vxlan-flow"}, tunnelNames(t, m.state(t)))
+
+	// A UDP port override applies to the flow port too.
+	spec.UDPPorts = map[topology.NetworkType]uint16{topology.VXLAN: 4790}
+	require.NoError(t, c.EnsureTunnels(ctxT(t), spec))
+	assert.Equal(t, "4790", m.state(t).ifaceByName["vxlan-flow"].Options["dst_port"])
+}
+
+// Flow-based ports carry IPv4 tunnel IPs only: an IPv6 host is refused
+// with an error that says so. Its peers are not: they have no port
+// towards it (their flows leave it out and say so).
+func TestFlowTunnelPortsRefuseIPv6(t *testing.T) {
+	types := []topology.NetworkType{topology.VXLAN}
+	_, err := tunnelPorts(TunnelSpec{Ports: topology.FlowTunnels, Types: types, LocalIP: "2001:db8::1",
+		Peers: []Peer{{Name: "h2", IP: "2001:db8::2", Types: types}}})
+	require.ErrorContains(t, err, "local IP 2001:db8::1: flow-based tunnel ports (--tunnel-ports flow) carry IPv4 tunnel IPs only")
+	got, err := tunnelPorts(TunnelSpec{Ports: topology.FlowTunnels, Types: types, LocalIP: "192.0.2.1",
+		Peers: []Peer{{Name: "h6", IP: "2001:db8::6", Types: types}}})
+	require.NoError(t, err, "an IPv6 peer is the flows' business")
+	assert.Equal(t, []string{"vxlan-flow"}, sortedKeys(got))
+	_, err = tunnelPorts(TunnelSpec{Types: types, LocalIP: "192.0.2.1", Peers: []Peer{{Name: "h6", IP: "2001:db8::6", Types: types}}})
+	require.ErrorContains(t, err, "different families", "per-peer: a port towards it cannot be made")
+	// Positive control: per-peer takes IPv6.
+	_, err = tunnelPorts(TunnelSpec{Types: types, LocalIP: "2001:db8::1", Peers: []Peer{{Name: "h2", IP: "2001:db8::2", Types: types}}})
+	require.NoError(t, err)
+}

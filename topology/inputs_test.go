@@ -126,9 +126,11 @@ func TestOwnedInterfacesRefused(t *testing.T) {
 		for _, peer := range []string{"192.0.2.2", "255.255.255.254", "2001:db8::2", "::ffff:192.0.2.9"} {
 			owned = append(owned, TunnelPortName(tt.Name, netip.MustParseAddr(peer)))
 		}
+		owned = append(owned, FlowTunnelPortName(tt.Name))
 	}
+	require.Contains(t, owned, "vxlan-flow", "the flow-based port of --tunnel-ports flow")
 	require.Contains(t, owned, "vxlan-c0000202", "the documented example")
-	mine := []string{"br-int0", "br-ex", "patch-tun1", "vxlan-c000020", "vxlan-c00002020", "vxlan-C0000202", "vxlan-c000020g", "gre-", "geneve0", "tap0", "vxlan_sys_4789"}
+	mine := []string{"br-int0", "br-ex", "patch-tun1", "vxlan-c000020", "vxlan-c00002020", "vxlan-C0000202", "vxlan-c000020g", "gre-", "gre-flows", "vxlan-Flow", "geneve0", "tap0", "vxlan_sys_4789"}
 
 	backends(t, func(t *testing.T, s Store) {
 		ctx := context.Background()

@@ -10,7 +10,8 @@ import (
 // Names of what brtun creates on every host: its two bridges (each with
 // its internal port of the same name) and the patch pair between them. The
 // ovsdb package creates them under these names; tunnel ports are named by
-// TunnelPortName. No VM port may use any of them (OwnedInterface).
+// TunnelPortName (per-peer) and FlowTunnelPortName (flow-based). No VM port
+// may use any of them (OwnedInterface).
 const (
 	// BridgeInt is the integration bridge holding VM ports.
 	BridgeInt = "br-int"
@@ -49,12 +50,21 @@ func OwnedInterface(name string) bool {
 		return true
 	}
 	for _, tt := range tunnelTypes {
-		if digits, ok := strings.CutPrefix(name, string(tt.Name)+"-"); ok && isTunnelPortDigits(digits) {
+		if digits, ok := strings.CutPrefix(name, string(tt.Name)+"-"); ok && (isTunnelPortDigits(digits) || digits == flowTunnelSuffix) {
 			return true
 		}
 	}
 	return false
 }
+
+// flowTunnelSuffix follows the type's name and a dash in the name of a
+// flow-based tunnel port.
+const flowTunnelSuffix = "flow"
+
+// FlowTunnelPortName returns the br-tun port name of the flow-based tunnel
+// port of a type (vxlan-flow): with --tunnel-ports flow, the one port of
+// that type, towards every peer.
+func FlowTunnelPortName(typ NetworkType) string { return string(typ) + "-" + flowTunnelSuffix }
 
 // isTunnelPortDigits reports whether s is what TunnelPortName puts after
 // the dash: tunnelPortDigits lower-case hex digits.

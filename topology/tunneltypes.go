@@ -154,3 +154,47 @@ func MaxSegmentOfAnyType() uint32 {
 	}
 	return m
 }
+
+// TunnelPortMode says how br-tun's tunnel ports reach the other hosts
+// (serve --tunnel-ports). It is one input to the flow compiler (flows.View)
+// and to the tunnel ports OVSDB holds (ovsdb.TunnelSpec); nothing else
+// depends on it.
+type TunnelPortMode string
+
+// The tunnel-port modes. The zero value is PerPeerTunnels.
+const (
+	// PerPeerTunnels: one port per other host and tunnel type, whose
+	// remote_ip is the peer's tunnel IP (the original Neutron layout, the
+	// default). The port says where a packet goes and where one came from.
+	PerPeerTunnels TunnelPortMode = "per-peer"
+	// FlowTunnels: one port per tunnel type (remote_ip=flow, key=flow).
+	// Flows set tun_dst before each output, learned flows copy tun_src into
+	// tun_dst, and br-tun's table 0 takes a tunnel packet only from the
+	// tun_src of a known host or remote VTEP. IPv4 tunnel IPs only.
+	FlowTunnels TunnelPortMode = "flow"
+)
+
+// TunnelPortModes lists the modes, the default first.
+func TunnelPortModes() []TunnelPortMode { return []TunnelPortMode{PerPeerTunnels, FlowTunnels} }
+
+// ParseTunnelPortMode parses "per-peer" or "flow".
+func ParseTunnelPortMode(s string) (TunnelPortMode, error) {
+	for _, m := range TunnelPortModes() {
+		if s == string(m) {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("tunnel-port mode %q: want %q or %q", s, PerPeerTunnels, FlowTunnels)
+}
+
+// Flow reports whether m is FlowTunnels; any other value, the zero value
+// included, is per-peer.
+func (m TunnelPortMode) Flow() bool { return m == FlowTunnels }
+
+// String is the mode's flag value; the zero value prints as per-peer.
+func (m TunnelPortMode) String() string {
+	if m.Flow() {
+		return string(FlowTunnels)
+	}
+	return string(PerPeerTunnels)
+}

@@ -14,6 +14,7 @@ package trace
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/brtun/brtun/flows"
@@ -56,9 +57,12 @@ type Port struct {
 	Network, Port string
 	MAC           flows.MAC
 	VLAN          uint16
-	// A tunnel port: the peer host it leads to and its type.
+	// A tunnel port: the peer host it leads to and its type. A flow-based
+	// one (Flow, --tunnel-ports flow) leads to every peer of its type: a
+	// copy goes to the host at its tun_dst.
 	Peer string
 	Type topology.NetworkType
+	Flow bool
 }
 
 // Bridge is what one bridge holds: the flows dumped from the switch and
@@ -101,6 +105,11 @@ type Input struct {
 	Registered []topology.Port
 	// Owner names a flow's owner by its cookie; nil: flows.DecodeOwner.
 	Owner func(cookie uint64) string
+	// TunnelIPs are every brtun host's tunnel IP, by name: a copy sent
+	// through a flow-based tunnel port goes to the host at its tun_dst
+	// (an address no host has is a remote VTEP, "vtep:IP"), and arrives
+	// with the sender's address as tun_src.
+	TunnelIPs map[string]string
 }
 
 // Lookup is one table lookup of a hop.
@@ -279,24 +288,45 @@ func (w *walker) output(idx int, host, bridge string, b Bridge, ofport uint32, p
 	w.res.Hops[idx].Outputs = append(w.res.Hops[idx].Outputs, out)
 }
 
-// tunnel carries a copy through a tunnel port to the peer's br-tun.
+// tunnel carries a copy through a tunnel port to the peer's br-tun: the
+// port's peer, or for a flow-based port the host at the copy's tun_dst. It
+// arrives on the peer's port of the type towards this host (a flow-based
+// one takes every host), with this host's tunnel IP as tun_src.
 func (w *walker) tunnel(idx int, host string, port Port, p flowsim.Packet, out *Out) int {
-	peer, ok := w.in.Hosts[port.Peer]
+	to := port.Peer
+	if port.Flow {
+		to = w.hostAt(p.TunDst)
+	}
+	peer, ok := w.in.Hosts[to]
 	if !ok {
-		return w.visit(port.Peer, BridgeTun, p, idx) // listed as missing
+		return w.visit(to, BridgeTun, p, idx) // listed as missing
 	}
 	i := slices.IndexFunc(peer.Tun.Ports, func(q Port) bool {
-		return q.Kind == PortTunnel && q.Peer == host && q.Type == port.Type
+		return q.Kind == PortTunnel && (q.Flow || q.Peer == host) && q.Type == port.Type
 	})
 	if peer.Err == "" && i < 0 {
-		out.Note = join(out.Note, fmt.Sprintf("%s has no %s tunnel port towards %s: it drops the copy", port.Peer, port.Type, host))
+		out.Note = join(out.Note, fmt.Sprintf("%s has no %s tunnel port towards %s: it drops the copy", to, port.Type, host))
 		return -1
 	}
 	if i >= 0 {
 		p.InPort = peer.Tun.Ports[i].OFPort
 	}
+	if ip, err := netip.ParseAddr(w.in.TunnelIPs[host]); err == nil && ip.Unmap().Is4() && i >= 0 && peer.Tun.Ports[i].Flow {
+		p.TunSrc = ip.Unmap().As4() // what a flow-based port's table 0 checks
+	}
 	p.Reg0 = 0 // registers do not cross a tunnel; tun_id does
-	return w.visit(port.Peer, BridgeTun, p, idx)
+	return w.visit(to, BridgeTun, p, idx)
+}
+
+// hostAt names the host whose tunnel IP is ip, or "vtep:IP" (a remote
+// VTEP, as the controller names it) when no host has it.
+func (w *walker) hostAt(ip flows.IPv4) string {
+	for name, s := range w.in.TunnelIPs {
+		if a, err := netip.ParseAddr(s); err == nil && a.Unmap() == netip.AddrFrom4(ip) {
+			return name
+		}
+	}
+	return "vtep:" + ip.String()
 }
 
 // normalOut is one copy NORMAL sends.

@@ -46,11 +46,26 @@ func other(h string) string {
 // host compiles h's flows as brtun would and lists its ports as OVSDB would.
 func host(t *testing.T, h string, down ...string) trace.Host {
 	t.Helper()
+	return hostIn(t, topology.PerPeerTunnels, h, down...)
+}
+
+// tunnelIPs are the hosts' tunnel IPs with flow-based tunnel ports.
+var tunnelIPs = map[string]string{"h1": "192.0.2.1", "h2": "192.0.2.2"}
+
+// hostIn is host with the given tunnel-port mode: flow-based, br-tun's
+// VXLAN (2) and GRE (3) ports are flow ports towards every peer.
+func hostIn(t *testing.T, mode topology.TunnelPortMode, h string, down ...string) trace.Host {
+	t.Helper()
 	peer := other(h)
-	view := flows.View{Host: h, PatchIntOfport: 1, PatchTunOfport: 1, Tunnels: []flows.TunnelPort{
+	view := flows.View{Host: h, TunnelPorts: mode, PatchIntOfport: 1, PatchTunOfport: 1, Tunnels: []flows.TunnelPort{
 		{Ofport: 2, PeerHost: peer, RemoteIP: "192.0.2.9", Type: topology.VXLAN},
 		{Ofport: 3, PeerHost: peer, RemoteIP: "192.0.2.9", Type: topology.GRE},
 	}}
+	if mode.Flow() {
+		for i := range view.Tunnels {
+			view.Tunnels[i].RemoteIP = tunnelIPs[peer]
+		}
+	}
 	view.Networks = append(view.Networks, flows.NetworkView{Name: "blue", Type: topology.VXLAN, SegmentID: 5001, LocalVLAN: 1, MACLearning: true, Peers: []string{peer}})
 	if h == "h1" {
 		view.Networks = append(view.Networks, flows.NetworkView{Name: "red", Type: topology.GRE, SegmentID: 7, LocalVLAN: 2, MACLearning: true})
@@ -84,6 +99,10 @@ func host(t *testing.T, h string, down ...string) trace.Host {
 		}
 		out.Int.Ports = append(out.Int.Ports, trace.Port{OFPort: ofports[p.Name], Name: p.Interface, Kind: trace.PortVM,
 			Network: p.Network, Port: p.Name, MAC: mac, VLAN: vlan})
+	}
+	if mode.Flow() {
+		out.Tun.Ports[2] = trace.Port{OFPort: 2, Name: "vxlan-flow", Kind: trace.PortTunnel, Type: topology.VXLAN, Flow: true}
+		out.Tun.Ports[3] = trace.Port{OFPort: 3, Name: "gre-flow", Kind: trace.PortTunnel, Type: topology.GRE, Flow: true}
 	}
 	set := flows.Compile(view)
 	require.NoError(t, flows.Validate(set))
@@ -379,4 +398,33 @@ func TestLostCopiesSayWhy(t *testing.T) {
 	// Control: with both ports the copy arrives.
 	res = walk(t, input(t), "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
 	assert.Equal(t, []string{"h2:blue/a2"}, reached(res))
+}
+
+// With flow-based tunnel ports a copy goes to the host at its tun_dst and
+// arrives with the sender's tunnel IP as tun_src, which the peer's table 0
+// checks.
+func TestFlowTunnelPortsCrossToTheHostAtTunDst(t *testing.T) {
+	in := trace.Input{Hosts: map[string]trace.Host{"h1": hostIn(t, topology.FlowTunnels, "h1"), "h2": hostIn(t, topology.FlowTunnels, "h2")},
+		Registered: ports, TunnelIPs: tunnelIPs}
+	res := walk(t, in, "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
+	assert.Empty(t, res.Missing)
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,20,30", "h1/br-tun:0,1,20", "h2/br-tun:0,3,10", "h2/br-int:0,30"}, path(res))
+	assert.Equal(t, []string{"h2:blue/a2"}, reached(res))
+	require.Len(t, res.Hops[1].Outputs, 1)
+	assert.Equal(t, "vxlan-flow", res.Hops[1].Outputs[0].Port)
+	remote := res.Hops[2]
+	assert.Equal(t, "vxlan-flow", remote.InPort)
+	assert.Equal(t, "in_port=2,tun_id=0x1389,tun_src=192.0.2.1,dl_src=02:00:00:00:0a:01,dl_dst=02:00:00:00:0a:02,ip,nw_src=198.18.0.1", remote.Packet)
+
+	// A sender whose tunnel IP h2 does not know is dropped in h2's table 0.
+	in.TunnelIPs = map[string]string{"h1": "192.0.2.77", "h2": "192.0.2.2"}
+	res = walk(t, in, "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
+	assert.Equal(t, []string{"h1/br-int:0,10,11,12,20,30", "h1/br-tun:0,1,20", "h2/br-tun:0"}, path(res))
+	assert.Empty(t, reached(res))
+
+	// A tun_dst no host has is a remote VTEP, which the walk asks for.
+	in.TunnelIPs = map[string]string{"h1": "192.0.2.1"}
+	delete(in.Hosts, "h2")
+	res = walk(t, in, "blue", "a1", trace.Request{Kind: trace.Unicast, DstIP: "198.18.0.2"})
+	assert.Equal(t, []string{"vtep:192.0.2.2"}, res.Missing)
 }

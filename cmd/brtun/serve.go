@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os/signal"
 	"path"
 	"strings"
@@ -40,6 +41,7 @@ type serveOptions struct {
 	bgp               bgpOptions
 	pprof             bool
 	apiBodyTimeout    time.Duration
+	tunnelPorts       string
 }
 
 func newServeCommand() *cobra.Command {
@@ -68,6 +70,8 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often each host gets its drift check: a full reconcile with a dump of its bridges' flows (the hosts' checks are spread over the interval)")
 	f.IntVar(&o.macLearnLimit, "mac-learn-limit", controller.DefaultMACLearnLimit, "flows br-tun table 20 (registered remote ports and learned MACs) may hold on each host; when full, OVS evicts learned MACs of the network holding the most; also br-int's MAC table size (0: unbounded)")
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set, even with --api-read-open)")
+	f.StringVar(&o.tunnelPorts, "tunnel-ports", string(topology.PerPeerTunnels), "how br-tun reaches the other hosts: per-peer (a tunnel port per host and tunnel type) "+
+		"or flow (one port per tunnel type with remote_ip=flow: flows set tun_dst and check tun_src, and a host joining changes no other host's OVSDB; IPv4 tunnel IPs only)")
 	f.DurationVar(&o.apiBodyTimeout, "api-body-timeout", northbound.DefaultBodyTimeout, "longest a client may take to send a request body once its headers are read; a slower one is answered 408 and disconnected")
 	o.dhcp.addFlags(f)
 	o.security.addFlags(f)
@@ -96,6 +100,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if o.macLearnLimit < 0 {
 		return fmt.Errorf("--mac-learn-limit must be 0 (unbounded) or positive, got %d", o.macLearnLimit)
 	}
+	tunnelPorts, err := topology.ParseTunnelPortMode(o.tunnelPorts)
+	if err != nil {
+		return fmt.Errorf("--tunnel-ports: %w", err)
+	}
 	cfg := zap.NewProductionConfig()
 	cfg.Level = level
 	log, err := cfg.Build()
@@ -119,6 +127,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 		}
 	}()
 
+	if err := checkTunnelPorts(ctx, store, tunnelPorts); err != nil {
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newBuildInfo())
 	ctrl, err := controller.New(controller.Options{
@@ -131,6 +143,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		OVSDBTLS:          sec.ovsdbTLS,
 		Mastership:        store.mastership(),
 		DHCP:              dhcpOpts,
+		TunnelPorts:       tunnelPorts,
 	})
 	if err != nil {
 		return err
@@ -234,6 +247,25 @@ func runServe(ctx context.Context, o serveOptions) error {
 	_ = ofl.Close()
 	<-bgpDone // the speaker closes its sessions (peers get a Cease)
 	return err
+}
+
+// checkTunnelPorts refuses to start with flow-based tunnel ports while a
+// registered host has an IPv6 tunnel IP: those ports carry IPv4 only.
+func checkTunnelPorts(ctx context.Context, store topology.Store, mode topology.TunnelPortMode) error {
+	if !mode.Flow() {
+		return nil
+	}
+	hosts, err := store.ListHosts(ctx)
+	if err != nil {
+		return fmt.Errorf("--tunnel-ports flow: list hosts: %w", err)
+	}
+	for _, h := range hosts {
+		if ip, err := netip.ParseAddr(h.TunnelIP); err == nil && !ip.Unmap().Is4() {
+			return fmt.Errorf("--tunnel-ports flow: host %s has IPv6 tunnel IP %s, and flow-based tunnel ports carry IPv4 tunnel IPs only "+
+				"(run with --tunnel-ports per-peer, or give the host an IPv4 tunnel IP)", h.Name, h.TunnelIP)
+		}
+	}
+	return nil
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -11,8 +11,13 @@ import (
 // Packet is the part of a frame (and its metadata) the pipeline looks at.
 // VLANTCI is 0 for an untagged frame, else VLANCFI|vid as OVS holds it.
 type Packet struct {
-	InPort  uint32
-	TunID   uint64
+	InPort uint32
+	TunID  uint64
+	// TunSrc and TunDst are the outer IPv4 addresses of a tunnel packet:
+	// on arrival the sender's and this host's, and what a flow-based
+	// tunnel port sends to once a flow set tun_dst.
+	TunSrc  flows.IPv4
+	TunDst  flows.IPv4
 	Reg0    uint32
 	EthSrc  flows.MAC
 	EthDst  flows.MAC
@@ -59,6 +64,9 @@ func (p Packet) TraceFlow() string {
 	if p.TunID != 0 {
 		parts = append(parts, fmt.Sprintf("tun_id=%#x", p.TunID))
 	}
+	if p.TunSrc != (flows.IPv4{}) {
+		parts = append(parts, "tun_src="+p.TunSrc.String())
+	}
 	if vid, ok := p.VLAN(); ok {
 		parts = append(parts, fmt.Sprintf("dl_vlan=%d", vid))
 	}
@@ -90,6 +98,7 @@ func matches(m flows.Match, p Packet) bool {
 		m.IPProto != nil && (*m.IPProto != p.IPProto || !isIP(p)),
 		m.Reg0 != nil && p.Reg0&m.Reg0.Mask != m.Reg0.Value,
 		m.TunID != nil && p.TunID&m.TunID.Mask != m.TunID.Value,
+		m.TunSrc != nil && *m.TunSrc != p.TunSrc,
 		m.InPort != nil && *m.InPort != p.InPort,
 		m.VLANTCI != nil && p.VLANTCI&m.VLANTCI.Mask != m.VLANTCI.Value,
 		m.EthSrc != nil && !macMatches(*m.EthSrc, p.EthSrc),
@@ -173,6 +182,10 @@ func (p *Packet) get(f flows.Field) ([]byte, error) {
 		return binary.BigEndian.AppendUint32(nil, p.NDReserved), nil
 	case flows.FieldNDOptionsType:
 		return []byte{p.NDOptionsType}, nil
+	case flows.FieldTunIPv4Src:
+		return clone(p.TunSrc[:]), nil
+	case flows.FieldTunIPv4Dst:
+		return clone(p.TunDst[:]), nil
 	}
 	return nil, fmt.Errorf("field %v is not simulated", f)
 }
@@ -226,6 +239,10 @@ func (p *Packet) set(f flows.Field, v []byte) error {
 		p.NDReserved = binary.BigEndian.Uint32(v)
 	case flows.FieldNDOptionsType:
 		p.NDOptionsType = v[0]
+	case flows.FieldTunIPv4Src:
+		copy(p.TunSrc[:], v)
+	case flows.FieldTunIPv4Dst:
+		copy(p.TunDst[:], v)
 	default:
 		return fmt.Errorf("field %v is not simulated", f)
 	}

@@ -1,0 +1,78 @@
+package controller
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/topology"
+)
+
+// With --tunnel-ports flow the mode reaches the OVSDB spec and the view as
+// data: one port per type in use, and every peer of the mesh reached
+// through its type's port, addressed by its tunnel IP.
+func TestFlowTunnelPortsInputsAndView(t *testing.T) {
+	snap := testSnapshot()
+	h1, ok := snap.Host("h1")
+	require.True(t, ok)
+	in := newDesiredState(snap, topology.FlowTunnels).inputs(h1)
+
+	vxlan := []topology.NetworkType{topology.VXLAN}
+	spec := in.tunnels()
+	assert.Equal(t, topology.FlowTunnels, spec.Ports)
+	assert.Equal(t, vxlan, spec.Types)
+	assert.Equal(t, topology.FlowTunnels, in.view.TunnelPorts)
+
+	facts := ovsdb.Facts{
+		Bridges: map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}},
+		Tunnels: []ovsdb.TunnelPort{
+			{Name: "vxlan-flow", Type: topology.VXLAN, Flow: true, OFPort: 5},
+			// A per-peer leftover of the other mode is not used.
+			{Name: "vxlan-c6336402", Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2},
+		},
+	}
+	v := buildView(in, facts)
+	assert.Equal(t, []flows.TunnelPort{
+		{Ofport: 5, PeerHost: "h2", RemoteIP: "198.51.100.2", Type: topology.VXLAN},
+		{Ofport: 5, PeerHost: "h3", RemoteIP: "198.51.100.3", Type: topology.VXLAN},
+	}, v.Tunnels)
+	set := flows.Compile(v)
+	require.NoError(t, flows.Validate(set))
+	dump := strings.Join(flows.Strings(set.BrTun), "\n")
+	assert.Contains(t, dump, "tun_src=198.51.100.2,in_port=5")
+	assert.Contains(t, dump, "tun_src=198.51.100.3,in_port=5")
+	assert.NotContains(t, dump, "in_port=2 ", "the per-peer leftover is no way in")
+
+	// Positive control: per-peer, the same facts give the per-peer port
+	// and not the flow port.
+	perPeer := newDesiredState(snap, topology.PerPeerTunnels).inputs(h1)
+	assert.Equal(t, []flows.TunnelPort{{Ofport: 2, PeerHost: "h2", RemoteIP: "198.51.100.2", Type: topology.VXLAN}},
+		buildView(perPeer, facts).Tunnels)
+	assert.NotEqual(t, perPeer.digest(), in.digest(), "the mode is an input of the digest")
+}
+
+// A restart with the other --tunnel-ports swaps a host's tunnel ports only
+// once its br-tun switch is connected, so the flows follow at once.
+func TestTunnelSwapWaitsForTheSwitch(t *testing.T) {
+	c, err := New(Options{Store: topology.NewMemoryStore(), TunnelPorts: topology.FlowTunnels})
+	require.NoError(t, err)
+	snap := testSnapshot()
+	h1, ok := snap.Host("h1")
+	require.True(t, ok)
+	in := newDesiredState(snap, topology.FlowTunnels).inputs(h1)
+	hs := newHostState("h1")
+	perPeer := ovsdb.Facts{Tunnels: []ovsdb.TunnelPort{{Name: "vxlan-c6336402", Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2}}}
+	flowPorts := ovsdb.Facts{Tunnels: []ovsdb.TunnelPort{{Name: "vxlan-flow", Type: topology.VXLAN, Flow: true, OFPort: 3}}}
+
+	assert.True(t, c.tunnelSwapWaits(hs, in, perPeer), "per-peer ports, flow mode, no switch: wait")
+	assert.False(t, c.tunnelSwapWaits(hs, in, flowPorts), "the mode's own ports: nothing to wait for")
+	assert.False(t, c.tunnelSwapWaits(hs, in, ovsdb.Facts{}), "a new host: nothing to wait for")
+	c.mu.Lock()
+	c.switches[hs.bridges[BrTun].dpid] = struct{ Switch }{}
+	c.mu.Unlock()
+	assert.False(t, c.tunnelSwapWaits(hs, in, perPeer), "br-tun's switch connected: swap now")
+}
