@@ -33,6 +33,7 @@ var (
 	flagScaleReal    = flag.Int("scale-real", envInt("BENCH_SCALE_REAL_HOSTS", 100), "TestBenchScaleReal: real lab hosts, and as many hollow hosts beside them (env BENCH_SCALE_REAL_HOSTS)")
 	flagScaleLease   = flag.Duration("scale-lease-ttl", 5*time.Second, "--etcd-lease-ttl of the replicas (brtun's default)")
 	flagScaleWorkers = flag.Int("scale-clients", 16, "parallel REST clients registering hosts and binding ports")
+	flagScaleRepl    = flag.Bool("scale-replicas", true, "also run the three-replica part (etcd)")
 )
 
 func envInt(name string, def int) int {
@@ -89,7 +90,7 @@ func TestBenchScale(t *testing.T) {
 	n := *flagScaleHosts
 	checkFits(t, n, *flagScaleMode, nil)
 
-	main := runScale(t, bin, filepath.Join(root, "main"), startHollowFleet(t, filepath.Join(root, "hollow"), "h", n), *flagScaleMode, *flagScaleOps, *flagScaleIdle, true)
+	main := runScale(t, bin, filepath.Join(root, "main"), startHollowFleet(t, filepath.Join(root, "hollow"), "h", n), *flagScaleMode, *flagScaleOps, *flagScaleIdle, *flagScaleRepl)
 	results := []*scaleResult{main}
 
 	var series []*scaleResult
@@ -290,7 +291,11 @@ func runScale(t *testing.T, bin, dir string, f *fleet, mode string, ops int, idl
 	// 5. Idle.
 	time.Sleep(5 * time.Second)
 	cpu0, t0 := cpuSeconds(b.pid()), time.Now()
-	time.Sleep(idle)
+	if *flagProfiles != "" {
+		b.profile(idle, filepath.Join(*flagProfiles, fmt.Sprintf("scale-%s-%s-%d-idle-cpu.pprof", f.kind, mode, n)))()
+	} else {
+		time.Sleep(idle)
+	}
 	r.idleCPU = (cpuSeconds(b.pid()) - cpu0) / time.Since(t0).Seconds()
 	r.rss = rssBytes(b.pid())
 	m := b.metrics("go_")
