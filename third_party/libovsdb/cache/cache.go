@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-logr/logr"
 	"github.com/ovn-kubernetes/libovsdb/mapper"
@@ -1030,6 +1031,15 @@ func (t *TableCache) AddEventHandler(handler EventHandler) {
 	t.eventProcessor.AddEventHandler(handler)
 }
 
+// QueuedEvents returns how many events wait in the cache's event queue and
+// how many the cache dropped since it was made because the queue was full
+// (brtun's copy). While none waits and no more were dropped, every change
+// in the cache has been handed to the event handlers, or is being handed
+// to them.
+func (t *TableCache) QueuedEvents() (queued int, dropped uint64) {
+	return len(t.eventProcessor.events), t.eventProcessor.dropped.Load()
+}
+
 // Run starts the event processing and update processing loops.
 // It blocks until the stop channel is closed.
 // Once closed, it clears the updates/updates2 channels to ensure we don't process stale updates on a new connection
@@ -1110,6 +1120,9 @@ type eventProcessor struct {
 	handlersMutex sync.Mutex
 	handlers      []EventHandler
 	logger        *logr.Logger
+	// dropped counts the events AddEvent dropped because events was full
+	// (brtun's copy).
+	dropped atomic.Uint64
 }
 
 func newEventProcessor(capacity int, logger *logr.Logger) *eventProcessor {
@@ -1145,6 +1158,7 @@ func (e *eventProcessor) AddEvent(eventType string, table string, old model.Mode
 		// noop
 		return
 	default:
+		e.dropped.Add(1)
 		e.logger.V(0).Info("dropping event because event buffer is full")
 	}
 }
