@@ -24,16 +24,17 @@ import (
 )
 
 var (
-	flagScaleHosts   = flag.Int("scale-hosts", envInt("BENCH_SCALE_HOSTS", 1000), "TestBenchScale: hollow hosts (env BENCH_SCALE_HOSTS)")
-	flagScaleMode    = flag.String("scale-mode", envString("BENCH_SCALE_MODE", "flow"), "tunnel port mode: per-peer, or a mode given to brtun as --tunnel-ports MODE (env BENCH_SCALE_MODE)")
-	flagScaleOps     = flag.Int("scale-ops", envInt("BENCH_SCALE_OPS", 100), "single-port ?wait operations at 1 host and at N hosts (env BENCH_SCALE_OPS)")
-	flagScaleIdle    = flag.Duration("scale-idle", 60*time.Second, "window of the idle CPU figure (brtun's default drift interval is 60s)")
-	flagScaleBudget  = flag.Duration("scale-per-peer-budget", 5*time.Minute, "per-peer series at growing host counts after the main run (0: none)")
-	flagScaleSeries  = flag.String("scale-per-peer-counts", "250,500,1000,2000,4000", "host counts of the per-peer series, tried in order until one does not fit")
-	flagScaleReal    = flag.Int("scale-real", envInt("BENCH_SCALE_REAL_HOSTS", 100), "TestBenchScaleReal: real lab hosts, and as many hollow hosts beside them (env BENCH_SCALE_REAL_HOSTS)")
-	flagScaleLease   = flag.Duration("scale-lease-ttl", 5*time.Second, "--etcd-lease-ttl of the replicas (brtun's default)")
-	flagScaleWorkers = flag.Int("scale-clients", 16, "parallel REST clients registering hosts and binding ports")
-	flagScaleRepl    = flag.Bool("scale-replicas", true, "also run the three-replica part (etcd)")
+	flagScaleHosts    = flag.Int("scale-hosts", envInt("BENCH_SCALE_HOSTS", 1000), "TestBenchScale: hollow hosts (env BENCH_SCALE_HOSTS)")
+	flagScaleMode     = flag.String("scale-mode", envString("BENCH_SCALE_MODE", "flow"), "tunnel port mode: per-peer, or a mode given to brtun as --tunnel-ports MODE (env BENCH_SCALE_MODE)")
+	flagScaleOps      = flag.Int("scale-ops", envInt("BENCH_SCALE_OPS", 100), "single-port ?wait operations at 1 host and at N hosts (env BENCH_SCALE_OPS)")
+	flagScaleIdle     = flag.Duration("scale-idle", 60*time.Second, "window of the idle CPU figure (brtun's default drift interval is 60s)")
+	flagScaleBudget   = flag.Duration("scale-per-peer-budget", 5*time.Minute, "per-peer series at growing host counts after the main run (0: none)")
+	flagScaleSeries   = flag.String("scale-per-peer-counts", "250,500,1000,2000,4000", "host counts of the per-peer series, tried in order until one does not fit")
+	flagScaleReal     = flag.Int("scale-real", envInt("BENCH_SCALE_REAL_HOSTS", 100), "TestBenchScaleReal: real lab hosts, and as many hollow hosts beside them (env BENCH_SCALE_REAL_HOSTS)")
+	flagScaleLease    = flag.Duration("scale-lease-ttl", 5*time.Second, "--etcd-lease-ttl of the replicas (brtun's default)")
+	flagScaleWorkers  = flag.Int("scale-clients", 16, "parallel REST clients registering hosts and binding ports")
+	flagScaleRepl     = flag.Bool("scale-replicas", true, "also run the three-replica part (etcd)")
+	flagScaleReplWait = flag.Duration("scale-replica-wait", 3*time.Minute, "longest wait for the replicas to apply the state, and after the kill")
 )
 
 func envInt(name string, def int) int {
@@ -61,8 +62,8 @@ type scaleResult struct {
 	registerAll  time.Duration // from the first POST until every bridge applied
 	bind         time.Duration // all N ports bound (POST answered)
 	flood        time.Duration // from the last bind answered until every host held the complete flood list
-	lat1, latN   latency // a port in a network only h1 carries
-	wide1, wideN latency // a port in the network every host carries
+	lat1, latN   latency       // a port in a network only h1 carries
+	wide1, wideN latency       // a port in the network every host carries
 	restart      time.Duration // from the restarted process's start until every bridge applied
 	restartMods  int
 	restartCtl   int // positive control: flow changes of one port bound afterwards
@@ -76,6 +77,7 @@ type scaleResult struct {
 	failoverMods int
 	failoverCtl  int
 	replicaRSS   float64 // sum over the three replicas, before the kill
+	replicaErr   string  // why the replica part did not finish
 	wall         time.Duration
 }
 
@@ -370,7 +372,19 @@ func runReplicas(t *testing.T, bin, dir string, f *fleet, mode string, r *scaleR
 	// A write through one replica: its revision is what all must apply.
 	rev := reps["a"].mustDo("POST", "/v1/networks", map[string]any{"name": "after-migrate", "type": "vxlan", "segment_id": 5001})
 	live := slices.Clone(names)
-	masters := waitReplicasApplied(t, reps, live, n, rev, 10*time.Minute)
+	stopAll := func() {
+		for _, name := range live {
+			reps[name].Kill()
+		}
+		etcd.Stop()
+	}
+	masters, err := waitReplicasApplied(reps, live, n, rev, *flagScaleReplWait)
+	if err != nil {
+		r.replicaErr = "the three replicas never all applied the migrated state: " + err.Error()
+		t.Error(r.replicaErr)
+		stopAll()
+		return
+	}
 	count := map[string]int{}
 	for _, m := range masters {
 		count[m]++
@@ -386,7 +400,12 @@ func runReplicas(t *testing.T, bin, dir string, f *fleet, mode string, r *scaleR
 	reps[victim].Kill()
 	start := time.Now()
 	live = slices.DeleteFunc(live, func(s string) bool { return s == victim })
-	waitReplicasApplied(t, reps, live, n, rev, 5*time.Minute)
+	if _, err := waitReplicasApplied(reps, live, n, rev, *flagScaleReplWait); err != nil {
+		r.replicaErr = fmt.Sprintf("replica %s killed: its bridges were not all taken over: %v", victim, err)
+		t.Error(r.replicaErr)
+		stopAll()
+		return
+	}
 	r.failover = time.Since(start)
 	time.Sleep(2 * time.Second)
 	r.failoverMods = stop()
@@ -396,10 +415,7 @@ func runReplicas(t *testing.T, bin, dir string, f *fleet, mode string, r *scaleR
 	if r.failoverCtl == 0 {
 		t.Fatalf("positive control: binding a port after the failover changed no flow")
 	}
-	for _, name := range live {
-		reps[name].Kill()
-	}
-	etcd.Stop()
+	stopAll()
 }
 
 // controlChange binds one more port on h and returns the flow changes that
@@ -603,8 +619,7 @@ func waitAllApplied(t testing.TB, b *brtun, n int, rev uint64, d time.Duration) 
 // waitReplicasApplied waits until every bridge of the n hosts has one master
 // among the live replicas, all live replicas agree on it, and the master
 // reports it connected with rev applied. It returns the masters.
-func waitReplicasApplied(t testing.TB, reps map[string]*brtun, live []string, n int, rev uint64, d time.Duration) map[string]string {
-	t.Helper()
+func waitReplicasApplied(reps map[string]*brtun, live []string, n int, rev uint64, d time.Duration) (map[string]string, error) {
 	var last string
 	var masters map[string]string
 	ok := testbed.Poll(d, 100*time.Millisecond, func() bool {
@@ -652,9 +667,9 @@ func waitReplicasApplied(t testing.TB, reps map[string]*brtun, live []string, n 
 		return true
 	})
 	if !ok {
-		t.Fatalf("timed out after %s waiting for the replicas to apply revision %d: %s", d, rev, last)
+		return nil, fmt.Errorf("timed out after %s waiting for the replicas to apply revision %d: %s", d, rev, last)
 	}
-	return masters
+	return masters, nil
 }
 
 // save writes a GET of path on brtun's API to file.
@@ -679,6 +694,9 @@ func scaleSection(target, command string, rs []*scaleResult) string {
 	s.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		split, fail := "—", "—"
+		if r.replicaErr != "" {
+			split, fail = "**failed** (below)", "—"
+		}
 		if len(r.split) > 0 {
 			lo, hi := slices.Min(r.split), slices.Max(r.split)
 			mean := float64(2*r.hosts) / float64(len(r.split))
@@ -706,6 +724,9 @@ func scaleSection(target, command string, rs []*scaleResult) string {
 			fmt.Fprintf(&s, ", %d after the failover; the three replicas' RSS together %.0f MB", r.failoverCtl, r.replicaRSS/1e6)
 		}
 		fmt.Fprintf(&s, "; run took %.0f s.\n", r.wall.Seconds())
+		if r.replicaErr != "" {
+			fmt.Fprintf(&s, "- %d %s hosts, %s, three replicas: **%s**\n", r.hosts, r.kind, r.mode, r.replicaErr)
+		}
 	}
 	return s.String()
 }
