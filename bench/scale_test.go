@@ -34,6 +34,8 @@ var (
 	flagScaleLease    = flag.Duration("scale-lease-ttl", 5*time.Second, "--etcd-lease-ttl of the replicas (brtun's default)")
 	flagScaleWorkers  = flag.Int("scale-clients", 16, "parallel REST clients registering hosts and binding ports")
 	flagScaleRepl     = flag.Bool("scale-replicas", true, "also run the three-replica part (etcd)")
+	flagScaleBin      = flag.String("scale-brtun", "", "brtun binary to run (default: built from this tree), e.g. an older build for a before/after figure")
+	flagScaleNoNet    = flag.Bool("scale-no-network", false, "register the hosts and measure memory and idle CPU with no network (so no tunnel port): the fixed cost per host, where per-peer ports do not fit")
 	flagScaleReplWait = flag.Duration("scale-replica-wait", 3*time.Minute, "longest wait for the replicas to apply the state, and after the kill")
 )
 
@@ -78,6 +80,7 @@ type scaleResult struct {
 	failoverCtl  int
 	replicaRSS   float64 // sum over the three replicas, before the kill
 	replicaErr   string  // why the replica part did not finish
+	noNetwork    bool    // hosts registered only (-scale-no-network): no tunnel port, no latency, no restart
 	wall         time.Duration
 }
 
@@ -88,12 +91,18 @@ type scaleResult struct {
 func TestBenchScale(t *testing.T) {
 	began := time.Now()
 	root := testbed.RunDir(t)
-	bin := testbed.BrtunBinary(t)
+	bin := scaleBinary(t)
 	checkMode(t, bin, *flagScaleMode)
 	n := *flagScaleHosts
 	checkFits(t, n, *flagScaleMode, nil)
 
-	main := runScale(t, bin, filepath.Join(root, "main"), startHollowFleet(t, filepath.Join(root, "hollow"), "h", n), *flagScaleMode, *flagScaleOps, *flagScaleIdle, *flagScaleRepl)
+	fleet := startHollowFleet(t, filepath.Join(root, "hollow"), "h", n)
+	var main *scaleResult
+	if *flagScaleNoNet {
+		main = runRegisteredOnly(t, bin, filepath.Join(root, "main"), fleet, *flagScaleMode, *flagScaleIdle)
+	} else {
+		main = runScale(t, bin, filepath.Join(root, "main"), fleet, *flagScaleMode, *flagScaleOps, *flagScaleIdle, *flagScaleRepl)
+	}
 	results := []*scaleResult{main}
 
 	var series []*scaleResult
@@ -118,7 +127,7 @@ func TestBenchScale(t *testing.T) {
 func TestBenchScaleReal(t *testing.T) {
 	began := time.Now()
 	root := testbed.RunDir(t)
-	bin := testbed.BrtunBinary(t)
+	bin := scaleBinary(t)
 	modes := []string{*flagScaleMode}
 	if *flagScaleMode != perPeer {
 		modes = append(modes, perPeer)
@@ -139,6 +148,14 @@ func TestBenchScaleReal(t *testing.T) {
 	if *flagDoc != "" {
 		must(t, writeSection(*flagDoc, "make bench-scale-real", "## Scale: real lab hosts beside hollow hosts (latest `make bench-scale-real`)", sec))
 	}
+}
+
+// scaleBinary is -scale-brtun, or brtun built from this tree.
+func scaleBinary(t testing.TB) string {
+	if *flagScaleBin != "" {
+		return *flagScaleBin
+	}
+	return testbed.BrtunBinary(t)
 }
 
 // checkMode fails with a clear message when brtun does not know
@@ -305,23 +322,7 @@ func runScale(t *testing.T, bin, dir string, f *fleet, mode string, ops int, idl
 	logf("latency at %d hosts: %s; in the network on every host %s", n, fmtLat(r.latN), fmtLat(r.wideN))
 
 	// 5. Idle.
-	time.Sleep(5 * time.Second)
-	cpu0, t0 := cpuSeconds(b.pid()), time.Now()
-	if *flagProfiles != "" {
-		b.profile(idle, filepath.Join(*flagProfiles, fmt.Sprintf("scale-%s-%s-%d-idle-cpu.pprof", f.kind, mode, n)))()
-	} else {
-		time.Sleep(idle)
-	}
-	r.idleCPU = (cpuSeconds(b.pid()) - cpu0) / time.Since(t0).Seconds()
-	r.rss = rssBytes(b.pid())
-	m := b.metrics("go_")
-	r.heap, r.goroutines = m["go_memstats_heap_inuse_bytes"], m["go_goroutines"]
-	r.hollowMem, r.ovsdbPSS = f.memory()
-	if *flagProfiles != "" {
-		b.save(t, "/debug/pprof/heap", filepath.Join(*flagProfiles, fmt.Sprintf("scale-%s-%s-%d-heap.pprof", f.kind, mode, n)))
-	}
-	logf("idle: %.3f cores, RSS %.0f MB (%.2f MB/host), heap %.0f MB, %.0f goroutines (%.1f/host)",
-		r.idleCPU, r.rss/1e6, r.rss/1e6/float64(n), r.heap/1e6, r.goroutines, r.goroutines/float64(n))
+	measureIdle(t, b, f, mode, idle, r)
 
 	// 6. SIGKILL and restart.
 	stop := f.watch(t)
@@ -346,6 +347,55 @@ func runScale(t *testing.T, bin, dir string, f *fleet, mode string, ops int, idl
 	}
 	r.wall = time.Since(began)
 	return r
+}
+
+// runRegisteredOnly registers every host of the fleet and measures brtun
+// idle, with no network: no host has a tunnel port.
+func runRegisteredOnly(t *testing.T, bin, dir string, f *fleet, mode string, idle time.Duration) *scaleResult {
+	began := time.Now()
+	n := len(f.hosts)
+	r := &scaleResult{kind: f.kind, mode: mode, hosts: n, noNetwork: true}
+	if *flagProfiles != "" {
+		must(t, os.MkdirAll(*flagProfiles, 0o755))
+	}
+	b := startScaleBrtun(t, bin, dir, f.controllerIP, mode, nil)
+	b.mustDo("POST", "/v1/hosts", hostRegistration(f.hosts[0]))
+	start := time.Now()
+	rev := parallel(t, *flagScaleWorkers, f.hosts[1:], func(h *fleetHost) (uint64, error) {
+		_, rev, err := b.do("POST", "/v1/hosts", hostRegistration(h))
+		return rev, err
+	})
+	r.register = time.Since(start)
+	waitAllApplied(t, b, n, rev, 10*time.Minute)
+	r.registerAll = time.Since(start)
+	fmt.Printf("BENCH scale %s %d %s, no network: registered %d hosts in %.1f s, all applied after %.1f s\n", f.kind, n, mode, n-1, r.register.Seconds(), r.registerAll.Seconds())
+	measureIdle(t, b, f, mode, idle, r)
+	b.Kill()
+	r.wall = time.Since(began)
+	return r
+}
+
+// measureIdle waits 5 s, then takes brtun's CPU over idle, its RSS, heap
+// and goroutines, and the fleet's memory (and profiles, with -profiles).
+func measureIdle(t *testing.T, b *brtun, f *fleet, mode string, idle time.Duration, r *scaleResult) {
+	n := len(f.hosts)
+	time.Sleep(5 * time.Second)
+	cpu0, t0 := cpuSeconds(b.pid()), time.Now()
+	if *flagProfiles != "" {
+		b.profile(idle, filepath.Join(*flagProfiles, fmt.Sprintf("scale-%s-%s-%d-idle-cpu.pprof", f.kind, mode, n)))()
+	} else {
+		time.Sleep(idle)
+	}
+	r.idleCPU = (cpuSeconds(b.pid()) - cpu0) / time.Since(t0).Seconds()
+	r.rss = rssBytes(b.pid())
+	m := b.metrics("go_")
+	r.heap, r.goroutines = m["go_memstats_heap_inuse_bytes"], m["go_goroutines"]
+	r.hollowMem, r.ovsdbPSS = f.memory()
+	if *flagProfiles != "" {
+		b.save(t, "/debug/pprof/heap", filepath.Join(*flagProfiles, fmt.Sprintf("scale-%s-%s-%d-heap.pprof", f.kind, mode, n)))
+	}
+	fmt.Printf("BENCH scale %s %d %s: idle: %.3f cores, RSS %.0f MB (%.2f MB/host), heap %.0f MB, %.0f goroutines (%.1f/host)\n",
+		f.kind, n, mode, r.idleCPU, r.rss/1e6, r.rss/1e6/float64(n), r.heap/1e6, r.goroutines, r.goroutines/float64(n))
 }
 
 // runReplicas migrates the state into etcd and runs three replicas: the
@@ -703,6 +753,12 @@ func scaleSection(target, command string, rs []*scaleResult) string {
 			split = fmt.Sprintf("%v (spread %.0f%%)", r.split, 100*float64(hi-lo)/mean)
 			fail = fmt.Sprintf("%.2f s (TTL %s), %d", r.failover.Seconds(), *flagScaleLease, r.failoverMods)
 		}
+		if r.noNetwork {
+			fmt.Fprintf(&s, "| %d %s, no network | %s | %.1f s = %.0f hosts/s; %.1f s | — | — | — | — | — | — | **%.2f MB** (%.0f MB) | %.1f | **%.1f%%** | — | — |\n",
+				r.hosts, r.kind, r.mode, r.register.Seconds(), float64(r.hosts-1)/r.register.Seconds(), r.registerAll.Seconds(),
+				r.rss/1e6/float64(r.hosts), r.rss/1e6, r.goroutines/float64(r.hosts), 100*r.idleCPU)
+			continue
+		}
 		fmt.Fprintf(&s, "| %d %s | %s | %.1f s = %.0f hosts/s; %.1f s | %.2f s | %s | %s | **%.2fx** | %s; %s | %.2f s, %d | **%.2f MB** (%.0f MB) | %.1f | **%.1f%%** | %s | %s |\n",
 			r.hosts, r.kind, r.mode, r.register.Seconds(), float64(r.hosts-1)/r.register.Seconds(), r.registerAll.Seconds(),
 			r.flood.Seconds(), fmtLat(r.lat1), fmtLat(r.latN), secs(r.latN.p99)/secs(r.lat1.p99), fmtLat(r.wide1), fmtLat(r.wideN),
@@ -715,6 +771,11 @@ func scaleSection(target, command string, rs []*scaleResult) string {
 		"(every host gains a flow for the new port, so all N reconcile). Restart: SIGKILL, then from the new process's start until every bridge applied; " +
 		"flow changes counted on the switches (hollow: flow_mods applied; real: `ovs-ofctl monitor`).\n")
 	for _, r := range rs {
+		if r.noNetwork {
+			fmt.Fprintf(&s, "- %d %s hosts, %s, no network (so no tunnel port anywhere): hosts registered and idle only; Go heap in use %.0f MB; idle window %s; hollow side per host: %.2f MB of the harness process's RSS, ovsdb-server PSS %.2f MB; run took %.0f s.\n",
+				r.hosts, r.kind, r.mode, r.heap/1e6, *flagScaleIdle, r.hollowMem/1e6, r.ovsdbPSS/1e6, r.wall.Seconds())
+			continue
+		}
 		fmt.Fprintf(&s, "- %d %s hosts, %s: %d ports bound in %.1f s; Go heap in use %.0f MB; idle window %s; ", r.hosts, r.kind, r.mode, r.hosts-1, r.bind.Seconds(), r.heap/1e6, *flagScaleIdle)
 		if r.kind == "hollow" {
 			fmt.Fprintf(&s, "hollow side per host: %.2f MB of the harness process's RSS, ovsdb-server PSS %.2f MB; ", r.hollowMem/1e6, r.ovsdbPSS/1e6)
