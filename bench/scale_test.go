@@ -233,7 +233,7 @@ func perPeerSeries(t *testing.T, bin, root string, main *scaleResult) ([]*scaleR
 		}
 		dir := filepath.Join(root, fmt.Sprintf("pp%d", n))
 		f := startHollowFleet(t, filepath.Join(dir, "hollow"), "h", n)
-		r := runScale(t, bin, filepath.Join(dir, "b"), f, perPeer, 20, 15*time.Second, false)
+		r := runScale(t, bin, filepath.Join(dir, "b"), f, perPeer, 20, 15*time.Second, *flagScaleRepl)
 		f.close()
 		out = append(out, r)
 		last = r
