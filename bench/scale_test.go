@@ -210,8 +210,8 @@ func perPeerSeries(t *testing.T, bin, root string, main *scaleResult) ([]*scaleR
 	deadline := time.Now().Add(*flagScaleBudget)
 	var out []*scaleResult
 	last := main
-	if main.mode != perPeer {
-		last = nil
+	if main.mode != perPeer || main.noNetwork {
+		last = nil // no per-peer figure yet
 	}
 	for _, s := range strings.Split(*flagScaleSeries, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
