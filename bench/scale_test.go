@@ -71,10 +71,11 @@ type scaleResult struct {
 	restartCtl   int // positive control: flow changes of one port bound afterwards
 	rss, heap    float64
 	goroutines   float64
-	idleCPU      float64 // cores
-	hollowMem    float64 // per host
-	ovsdbPSS     float64 // per host
-	split        []int   // bridges per replica
+	idleCPU      float64       // cores
+	idle         time.Duration // its window
+	hollowMem    float64       // per host
+	ovsdbPSS     float64       // per host
+	split        []int         // bridges per replica
 	failover     time.Duration
 	failoverMods int
 	failoverCtl  int
@@ -386,7 +387,7 @@ func measureIdle(t *testing.T, b *brtun, f *fleet, mode string, idle time.Durati
 	} else {
 		time.Sleep(idle)
 	}
-	r.idleCPU = (cpuSeconds(b.pid()) - cpu0) / time.Since(t0).Seconds()
+	r.idleCPU, r.idle = (cpuSeconds(b.pid())-cpu0)/time.Since(t0).Seconds(), idle
 	r.rss = rssBytes(b.pid())
 	m := b.metrics("go_")
 	r.heap, r.goroutines = m["go_memstats_heap_inuse_bytes"], m["go_goroutines"]
@@ -773,10 +774,10 @@ func scaleSection(target, command string, rs []*scaleResult) string {
 	for _, r := range rs {
 		if r.noNetwork {
 			fmt.Fprintf(&s, "- %d %s hosts, %s, no network (so no tunnel port anywhere): hosts registered and idle only; Go heap in use %.0f MB; idle window %s; hollow side per host: %.2f MB of the harness process's RSS, ovsdb-server PSS %.2f MB; run took %.0f s.\n",
-				r.hosts, r.kind, r.mode, r.heap/1e6, *flagScaleIdle, r.hollowMem/1e6, r.ovsdbPSS/1e6, r.wall.Seconds())
+				r.hosts, r.kind, r.mode, r.heap/1e6, r.idle, r.hollowMem/1e6, r.ovsdbPSS/1e6, r.wall.Seconds())
 			continue
 		}
-		fmt.Fprintf(&s, "- %d %s hosts, %s: %d ports bound in %.1f s; Go heap in use %.0f MB; idle window %s; ", r.hosts, r.kind, r.mode, r.hosts-1, r.bind.Seconds(), r.heap/1e6, *flagScaleIdle)
+		fmt.Fprintf(&s, "- %d %s hosts, %s: %d ports bound in %.1f s; Go heap in use %.0f MB; idle window %s; ", r.hosts, r.kind, r.mode, r.hosts-1, r.bind.Seconds(), r.heap/1e6, r.idle)
 		if r.kind == "hollow" {
 			fmt.Fprintf(&s, "hollow side per host: %.2f MB of the harness process's RSS, ovsdb-server PSS %.2f MB; ", r.hollowMem/1e6, r.ovsdbPSS/1e6)
 		}
