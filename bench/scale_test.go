@@ -35,6 +35,7 @@ var (
 	flagScaleWorkers  = flag.Int("scale-clients", 16, "parallel REST clients registering hosts and binding ports")
 	flagScaleRepl     = flag.Bool("scale-replicas", true, "also run the three-replica part (etcd)")
 	flagScaleBin      = flag.String("scale-brtun", "", "brtun binary to run (default: built from this tree), e.g. an older build for a before/after figure")
+	flagScaleWideOps  = flag.Int("scale-wide-ops", 20, "at most this many of the ?wait operations in the network on every host (each makes every host reconcile)")
 	flagScaleNoNet    = flag.Bool("scale-no-network", false, "register the hosts and measure memory and idle CPU with no network (so no tunnel port): the fixed cost per host, where per-peer ports do not fit")
 	flagScaleReplWait = flag.Duration("scale-replica-wait", 3*time.Minute, "longest wait for the replicas to apply the state, and after the kill")
 )
@@ -275,7 +276,7 @@ func runScale(t *testing.T, bin, dir string, f *fleet, mode string, ops int, idl
 	b.waitApplied(2*time.Minute, rev, h1.name)
 	b.mustDo("POST", "/v1/networks", map[string]any{"name": "solo", "type": "vxlan", "segment_id": 5002})
 	r.lat1, _ = portLatency(t, b, h1, "solo", ops)
-	r.wide1, _ = portLatency(t, b, h1, "wide", ops)
+	r.wide1, _ = portLatency(t, b, h1, "wide", min(ops, *flagScaleWideOps))
 	logf("latency at 1 host: %s; in the network on every host %s", fmtLat(r.lat1), fmtLat(r.wide1))
 
 	// 2. Registration.
@@ -315,7 +316,7 @@ func runScale(t *testing.T, bin, dir string, f *fleet, mode string, ops int, idl
 	if *flagProfiles != "" {
 		profiled = b.profile(10*time.Second, filepath.Join(*flagProfiles, fmt.Sprintf("scale-%s-%s-%d-latency-cpu.pprof", f.kind, mode, n)))
 	}
-	r.wideN, _ = portLatency(t, b, h1, "wide", ops)
+	r.wideN, _ = portLatency(t, b, h1, "wide", min(ops, *flagScaleWideOps))
 	if profiled != nil {
 		profiled()
 	}
