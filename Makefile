@@ -17,7 +17,7 @@ FUZZTIME ?= 2m
 # podman and runc: brtun-cni's podman test (busybox-static makes its image); containernetworking-plugins: its host-local IPAM test.
 TEST_DEPS := openvswitch-switch iproute2 iputils-ping arping tcpdump shellcheck systemd curl chromium ndisc6 python3-scapy isc-dhcp-client busybox-static frr ethtool podman runc containernetworking-plugins
 
-.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench bench-cni bench-dhcp bench-evpn fuzz generate clean
+.PHONY: all build build-cni hollow demo test test-unit integration deps lint bench bench-cni bench-dhcp bench-evpn bench-scale bench-scale-real fuzz generate clean
 
 all: build
 
@@ -91,6 +91,15 @@ bench-cni: deps
 	@if [ "$$(id -u)" != 0 ]; then echo "make bench-cni needs root (network namespaces, OVS daemons)" >&2; exit 1; fi
 	$(GO) test -tags bench -count=1 -run '^TestCNIBench$$' -timeout 20m -v ./bench/ -args -doc "$(CURDIR)/docs/benchmarks.md" $(BENCH_ARGS) | \
 	  grep --line-buffered -E '^(BENCH|--- |FAIL|ok|PASS)|Error|_test.go'
+
+## bench-scale: brtun against BENCH_SCALE_HOSTS (1000) hollow hosts in BENCH_SCALE_MODE (flow, or per-peer),
+## then per-peer tunnel ports at growing host counts (bench/scale.sh, root, < 15 min); figures go to docs/benchmarks.md.
+bench-scale:
+	bench/scale.sh
+
+## bench-scale-real: the same figures at BENCH_SCALE_REAL_HOSTS (100) real lab hosts beside as many hollow hosts.
+bench-scale-real:
+	bench/scale.sh real
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m). The committed seeds run in `make test`.
 fuzz:

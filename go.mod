@@ -117,3 +117,5 @@ require (
 )
 
 tool github.com/ovn-kubernetes/libovsdb/cmd/modelgen
+
+replace github.com/ovn-kubernetes/libovsdb => ./third_party/libovsdb

@@ -61,6 +61,7 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	c.mu.Unlock()
 
 	var current []flows.Flow
+	var currentKeys []flows.Key
 	if dump != nil {
 		stats, err := dump.result()
 		if err != nil {
@@ -82,14 +83,18 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		bs.learnedMACs = learnedMACs
 		bs.portDrops = portDrops
 		c.mu.Unlock()
+		currentKeys = keysOf(current)
 	} else {
 		current = make([]flows.Flow, 0, len(installed))
-		for _, f := range installed {
+		currentKeys = make([]flows.Key, 0, len(installed))
+		for k, f := range installed {
 			current = append(current, f)
+			currentKeys = append(currentKeys, k)
 		}
 	}
 	desired := set.Flows(b)
-	changes := Diff(desired, current, func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) })
+	desiredKeys := keysOf(desired)
+	changes := diffKeyed(desired, desiredKeys, current, currentKeys, func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) })
 	changes = append(changes, staleLearned(changes)...)
 	var purge []uint64
 	for _, ck := range bs.learned {
@@ -119,8 +124,8 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	}
 	now := make(map[flows.Key]flows.Flow, len(desired))
 	tables := map[uint8]int{}
-	for _, f := range desired {
-		now[f.Key()] = f
+	for i, f := range desired {
+		now[desiredKeys[i]] = f
 		tables[f.Table]++
 	}
 	c.mu.Lock()

@@ -42,18 +42,31 @@ type Change struct {
 // flow whose cookie or timeouts differ is replaced with an add (which resets
 // its counters); only a change of actions is a strict modify.
 func Diff(desired, installed []flows.Flow, keep func(flows.Flow) bool) []Change {
-	// Each key is rendered once: a resync diffs tens of thousands of flows.
-	keys := make([]flows.Key, len(desired))
+	return diffKeyed(desired, keysOf(desired), installed, keysOf(installed), keep)
+}
+
+// keysOf renders the key of every flow once.
+func keysOf(fs []flows.Flow) []flows.Key {
+	keys := make([]flows.Key, len(fs))
+	for i := range fs {
+		keys[i] = fs[i].Key()
+	}
+	return keys
+}
+
+// diffKeyed is Diff with the flows' keys given (keys[i] is fs[i].Key()):
+// rendering a key prints the whole match, and a reconcile that diffs against
+// what it installed last already holds those keys.
+func diffKeyed(desired []flows.Flow, desiredKeys []flows.Key, installed []flows.Flow, installedKeys []flows.Key, keep func(flows.Flow) bool) []Change {
 	want := make(map[flows.Key]int, len(desired))
 	for i := range desired {
-		keys[i] = desired[i].Key()
-		want[keys[i]] = i
+		want[desiredKeys[i]] = i
 	}
 	installedAs := make([]bool, len(desired)) // by want's index of a key
 	var dels, mods, adds []Change
 	for i := range installed {
 		f := installed[i]
-		j, ok := want[f.Key()]
+		j, ok := want[installedKeys[i]]
 		if ok {
 			installedAs[j] = true
 		}
@@ -70,7 +83,7 @@ func Diff(desired, installed []flows.Flow, keep func(flows.Flow) bool) []Change 
 		}
 	}
 	for i := range desired {
-		if !installedAs[want[keys[i]]] {
+		if !installedAs[want[desiredKeys[i]]] {
 			adds = append(adds, Change{Op: OpAdd, Flow: desired[i]})
 		}
 	}

@@ -77,7 +77,7 @@ type Conn struct {
 	// writeMu serialises writers and owns nextXid, so xids increase in the
 	// order messages go out on the wire.
 	writeMu sync.Mutex
-	w       *bufio.Writer
+	dw      deadlineWriter
 	nextXid uint32
 
 	// mu guards the requests waiting for answers.
@@ -126,14 +126,14 @@ func newConn(ctx context.Context, nc net.Conn, opts Options) (*Conn, error) {
 		nc:      nc,
 		opts:    opts,
 		log:     opts.Logger.Named("ofswitch").With(zap.String("remote", remoteName(nc))),
-		rd:      bufio.NewReaderSize(nc, 64<<10),
+		rd:      bufio.NewReaderSize(nc, readBufferSize),
+		dw:      deadlineWriter{nc: nc, timeout: opts.WriteTimeout},
 		nextXid: 1,
 		calls:   make(map[uint32]*call),
 		batches: make(map[*batch]struct{}),
 		ctrl:    make(chan Message, 16),
 		closed:  make(chan struct{}),
 	}
-	c.w = bufio.NewWriterSize(deadlineWriter{nc: nc, timeout: opts.WriteTimeout}, 64<<10)
 	if err := c.handshake(ctx); err != nil {
 		_ = nc.Close()
 		return nil, fmt.Errorf("openflow handshake with %s: %w", remoteName(nc), err)
@@ -516,12 +516,33 @@ func (c *Conn) writeLocked(msgs []Message) error {
 	if err := c.checkOpen(); err != nil {
 		return err
 	}
+	total := 0
 	for _, m := range msgs {
-		if _, err := c.w.Write(m); err != nil {
+		total += len(m)
+	}
+	w := c.writeBuffer(total)
+	for _, m := range msgs {
+		if _, err := w.Write(m); err != nil {
 			return c.writeFailed(fmt.Errorf("write %s: %w", typeName(m.Type()), err))
 		}
 	}
-	return c.flushLocked()
+	return c.flush(w)
+}
+
+// Buffer sizes. A connection keeps only its read buffer while idle, and
+// reads of messages larger than it go straight into the message, so a small
+// one costs no extra copy; a write buffer exists only for the duration of
+// a write. (With 64 KiB each way held per connection, a thousand hosts'
+// bridges kept 128 MB of buffers.)
+const (
+	readBufferSize = 4 << 10
+	maxWriteBuffer = 64 << 10
+)
+
+// writeBuffer returns a buffered writer to the socket for a write of about
+// n bytes that ends with flush; the caller holds writeMu.
+func (c *Conn) writeBuffer(n int) *bufio.Writer {
+	return bufio.NewWriterSize(c.dw, max(min(n, maxWriteBuffer), 16))
 }
 
 // checkOpen fails once the connection has closed.
@@ -534,9 +555,9 @@ func (c *Conn) checkOpen() error {
 	}
 }
 
-// flushLocked sends what the buffer holds; the caller holds writeMu.
-func (c *Conn) flushLocked() error {
-	if err := c.w.Flush(); err != nil {
+// flush sends what w holds; the caller holds writeMu.
+func (c *Conn) flush(w *bufio.Writer) error {
+	if err := w.Flush(); err != nil {
 		return c.writeFailed(fmt.Errorf("write: %w", err))
 	}
 	return nil
@@ -676,9 +697,14 @@ func (c *Conn) sendBundleAdds(id uint32, msgs []Message, base int) (*batch, erro
 	c.mu.Unlock()
 	var hdr [bundleAddInnerOffset + headerLen]byte
 	echo := withXid(buildEchoRequest(), 0) // xid 0: its reply answers no request
+	total := len(msgs) * bundleAddInnerOffset
+	for _, m := range msgs {
+		total += len(m)
+	}
+	w := c.writeBuffer(total + len(msgs)/bundleEchoEvery*len(echo))
 	for i, m := range msgs {
 		if i > 0 && i%bundleEchoEvery == 0 {
-			if _, err := c.w.Write(echo); err != nil {
+			if _, err := w.Write(echo); err != nil {
 				c.dropBatch(b)
 				return nil, c.writeFailed(fmt.Errorf("write echo request: %w", err))
 			}
@@ -688,16 +714,16 @@ func (c *Conn) sendBundleAdds(id uint32, msgs []Message, base int) (*batch, erro
 		binary.BigEndian.PutUint32(hdr[4:8], xid)
 		copy(hdr[bundleAddInnerOffset:], m[:headerLen])
 		binary.BigEndian.PutUint32(hdr[bundleAddInnerOffset+4:], xid)
-		if _, err := c.w.Write(hdr[:]); err != nil {
+		if _, err := w.Write(hdr[:]); err != nil {
 			c.dropBatch(b)
 			return nil, c.writeFailed(fmt.Errorf("write bundle add: %w", err))
 		}
-		if _, err := c.w.Write(m[headerLen:]); err != nil {
+		if _, err := w.Write(m[headerLen:]); err != nil {
 			c.dropBatch(b)
 			return nil, c.writeFailed(fmt.Errorf("write bundle add: %w", err))
 		}
 	}
-	if err := c.flushLocked(); err != nil {
+	if err := c.flush(w); err != nil {
 		c.dropBatch(b)
 		return nil, err
 	}

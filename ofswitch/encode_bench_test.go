@@ -1,11 +1,11 @@
 package ofswitch
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
-	"io"
+	"net"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -54,7 +54,7 @@ func BenchmarkBundleAddBulk(b *testing.B) {
 		msgs[i] = m
 	}
 	c := &Conn{
-		log: zap.NewNop(), w: bufio.NewWriterSize(io.Discard, 64<<10), nextXid: 1,
+		log: zap.NewNop(), dw: deadlineWriter{nc: discardConn{}}, nextXid: 1,
 		calls: map[uint32]*call{}, batches: map[*batch]struct{}{}, closed: make(chan struct{}),
 	}
 	b.ReportAllocs()
@@ -107,3 +107,9 @@ func BenchmarkDecodeBulk(b *testing.B) {
 		}
 	}
 }
+
+// discardConn is a socket that takes every write and does nothing else.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }

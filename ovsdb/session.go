@@ -32,8 +32,9 @@ import (
 // rootReached): views are built one at a time, each from the cache as it is
 // then, so every reader sees the same sequence of states, never one older
 // than a state another reader already saw. libovsdb drops events when its
-// queue is full; hold compares the newest view with the cache once a second
-// to recover (see outdated).
+// queue is full, and a change whose event still waits in the queue is in the
+// cache already; hold compares the newest view with the cache once a second
+// while that can be the case (see outdated).
 type session struct {
 	ovs  client.Client
 	disc chan struct{} // libovsdb's disconnect notification
@@ -41,9 +42,12 @@ type session struct {
 	dead     chan struct{} // closed by kill
 	killOnce sync.Once
 
-	gen    atomic.Uint64 // cache change events seen
-	viewMu sync.Mutex    // held while building, so one view per generation
-	newest *view         // nil until the first view
+	gen atomic.Uint64 // cache change events seen
+	// dropped is the cache's count of dropped events when outdated last
+	// looked (hold's goroutine only).
+	dropped uint64
+	viewMu  sync.Mutex // held while building, so one view per generation
+	newest  *view      // nil until the first view
 }
 
 // view is what a session's readers derive from its cache at one generation.
@@ -107,9 +111,22 @@ func (s *session) state() (*state, error) {
 }
 
 // outdated reports whether the cache changed without a change event
-// reaching the session (libovsdb drops events when its queue is full), so
-// the view of the current generation is wrong.
+// reaching the session (libovsdb drops events when its queue is full, and
+// an event waiting in the queue has not reached it yet), so the view of the
+// current generation is wrong. When no event waits and none was dropped
+// since the last call, every change has reached the session and the
+// comparison of the view with the cache, which copies every table's index
+// of rows, is skipped: idle sessions of a thousand hosts then cost nothing.
 func (s *session) outdated() bool {
+	tc := s.ovs.Cache()
+	if tc == nil {
+		return false // disconnected: hold ends the session
+	}
+	queued, dropped := tc.QueuedEvents()
+	if queued == 0 && dropped == s.dropped {
+		return false
+	}
+	s.dropped = dropped
 	s.viewMu.Lock()
 	v := s.newest
 	s.viewMu.Unlock()
