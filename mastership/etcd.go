@@ -58,9 +58,12 @@ type Replica struct {
 // later master always has a larger one.
 //
 // A replica counts itself master only while its last lease renewal is
-// younger than two thirds of LeaseTTL: a replica cut off from etcd stops
+// younger than two thirds of LeaseTTL (a replica cut off from etcd stops
 // sending flow_mods before its lease expires and another replica takes
-// over.
+// over) and while the election keys it watches agree that it holds the
+// bridge. It deletes election keys of its own that no campaign stands
+// behind (a resign or a campaign that etcd answered too late), which
+// would otherwise hold a bridge for no one until the lease ends.
 type Etcd struct {
 	opts    EtcdOptions
 	log     *zap.Logger
@@ -88,11 +91,16 @@ type leader struct {
 	rev     int64
 }
 
-// campaign is this replica's candidacy for one bridge.
+// campaign is this replica's candidacy for one bridge. It stays in
+// Etcd.campaigns until its goroutine has finished with etcd, so a new
+// campaign for the same bridge (the same election key) never overlaps a
+// resign still under way.
 type campaign struct {
-	cancel  context.CancelFunc
-	elected bool
-	gen     uint64
+	cancel    context.CancelFunc
+	elected   bool
+	electedAt time.Time
+	gen       uint64
+	leaving   bool // cancelled; resigning
 }
 
 // NewEtcd returns a Mastership; Run makes it take part.
@@ -165,7 +173,7 @@ func (m *Etcd) Changes() <-chan struct{} { return m.changes }
 func (m *Etcd) Role(ref string) (bool, uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if c := m.campaigns[ref]; c != nil && c.elected && m.freshLocked() {
+	if c := m.campaigns[ref]; c != nil && c.elected && !c.leaving && m.freshLocked() && m.holdsLocked(ref, c) {
 		return true, c.gen
 	}
 	if l, ok := m.leaderLocked(ref); ok {
@@ -245,6 +253,13 @@ func (m *Etcd) leaderLocked(ref string) (leader, bool) {
 		}
 	}
 	return best, found
+}
+
+// holdsLocked reports whether the election keys as watched agree that c
+// holds ref: the oldest key is this replica's, created at c's generation.
+func (m *Etcd) holdsLocked(ref string, c *campaign) bool {
+	l, ok := m.leaderLocked(ref)
+	return ok && l.replica == m.opts.Name && uint64(l.rev) == c.gen
 }
 
 func (m *Etcd) freshLocked() bool {
@@ -353,9 +368,17 @@ func (m *Etcd) session(ctx context.Context) error {
 	}
 }
 
-// place starts campaigns for the bridges assigned to this replica and
-// ends the others; it also reports a lease that went stale.
+// place starts campaigns for the bridges assigned to this replica, ends
+// the others, and removes this replica's election keys that no campaign
+// stands behind; it also reports a lease that went stale.
 func (m *Etcd) place(ctx context.Context, sess *concurrency.Session) {
+	stale := m.placeLocked(ctx, sess)
+	m.release(ctx, stale)
+}
+
+// placeLocked does place's work under the lock and returns the orphaned
+// election keys for release.
+func (m *Etcd) placeLocked(ctx context.Context, sess *concurrency.Session) map[string]int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if fresh := m.freshLocked(); fresh != m.fresh {
@@ -366,7 +389,7 @@ func (m *Etcd) place(ctx context.Context, sess *concurrency.Session) {
 		}
 	}
 	if !m.fresh {
-		return
+		return nil
 	}
 	hosts := map[string]bool{}
 	for _, ref := range m.bridges {
@@ -386,9 +409,15 @@ func (m *Etcd) place(ctx context.Context, sess *concurrency.Session) {
 		}
 	}
 	for ref, c := range m.campaigns {
-		if !want[ref] {
+		switch {
+		case !want[ref] && !c.leaving:
+			c.leaving = true
 			c.cancel() // resigns, or withdraws the candidacy
-			delete(m.campaigns, ref)
+		case want[ref] && c.elected && !c.leaving && !m.holdsLocked(ref, c) && time.Since(c.electedAt) > m.opts.LeaseTTL:
+			// Elected, but etcd no longer has the key: campaign anew.
+			m.log.Warn("election key of a bridge mastered here is gone; campaigning again", zap.String("bridge", ref))
+			c.leaving = true
+			c.cancel()
 		}
 	}
 	for ref := range want {
@@ -397,6 +426,45 @@ func (m *Etcd) place(ctx context.Context, sess *concurrency.Session) {
 			c := &campaign{cancel: cancel}
 			m.campaigns[ref] = c
 			go m.campaign(cctx, sess, ref, c)
+		}
+	}
+	// Keys of this replica no campaign stands behind: left by a resign that
+	// did not reach etcd, by a campaign whose write landed after it gave
+	// up, or by an earlier lease of this replica. Left alone they would
+	// hold their bridges for no one until the lease ends.
+	lease := fmt.Sprintf("%x", int64(sess.Lease()))
+	stale := map[string]int64{}
+	for ref, keys := range m.leaders {
+		for k, l := range keys {
+			if l.replica != m.opts.Name {
+				continue
+			}
+			if m.campaigns[ref] == nil || !strings.HasSuffix(k, "/"+lease) {
+				stale[k] = l.rev
+			}
+		}
+	}
+	return stale
+}
+
+// release deletes the orphaned election keys (key -> create revision) in
+// one transaction per key, each only if the key is still the one seen.
+// It runs in the session's loop, the only one that starts campaigns, so no
+// campaign for these bridges can start meanwhile; one that fails is tried
+// again at the next placement.
+func (m *Etcd) release(ctx context.Context, stale map[string]int64) {
+	for _, k := range slices.Sorted(maps.Keys(stale)) {
+		dctx, cancel := context.WithTimeout(ctx, m.opts.LeaseTTL)
+		resp, err := m.opts.Client.Txn(dctx).
+			If(clientv3.Compare(clientv3.CreateRevision(k), "=", stale[k])).
+			Then(clientv3.OpDelete(k)).Commit()
+		cancel()
+		if err != nil {
+			m.log.Debug("release an orphaned election key; retrying", zap.String("key", k), zap.Error(err))
+			return
+		}
+		if resp.Succeeded {
+			m.log.Info("released an election key no campaign stood behind", zap.String("key", k))
 		}
 	}
 }
@@ -437,20 +505,22 @@ func assignHosts(hosts, replicas []string) map[string]string {
 // campaign runs for one bridge until elected, holds it until ctx ends,
 // then resigns.
 func (m *Etcd) campaign(ctx context.Context, sess *concurrency.Session, ref string, c *campaign) {
+	defer func() {
+		m.mu.Lock()
+		if m.campaigns[ref] == c {
+			delete(m.campaigns, ref) // placed again at the next tick if still wanted
+		}
+		m.mu.Unlock()
+	}()
 	e := concurrency.NewElection(sess, m.mastersPrefix()+ref)
 	if err := e.Campaign(ctx, m.opts.Name); err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("campaign failed; retrying", zap.String("bridge", ref), zap.Error(err))
-			m.mu.Lock()
-			if m.campaigns[ref] == c {
-				delete(m.campaigns, ref) // placed again at the next tick
-			}
-			m.mu.Unlock()
 		}
 		return
 	}
 	m.mu.Lock()
-	c.elected, c.gen = true, uint64(e.Rev())
+	c.elected, c.electedAt, c.gen = true, time.Now(), uint64(e.Rev())
 	m.mu.Unlock()
 	m.log.Info("elected master", zap.String("bridge", ref), zap.Int64("generation", e.Rev()))
 	signal(m.changes)
@@ -459,11 +529,14 @@ func (m *Etcd) campaign(ctx context.Context, sess *concurrency.Session, ref stri
 	c.elected = false
 	m.mu.Unlock()
 	signal(m.changes)
-	rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	if err := e.Resign(rctx); err != nil {
-		m.log.Debug("resign", zap.String("bridge", ref), zap.Error(err))
-	}
+	rctx, cancel := context.WithTimeout(context.Background(), m.opts.LeaseTTL)
+	err := e.Resign(rctx)
 	cancel()
+	if err != nil {
+		// The key stays until place releases it as orphaned.
+		m.log.Info("resign failed; the election key is released later", zap.String("bridge", ref), zap.Error(err))
+		return
+	}
 	m.log.Info("resigned", zap.String("bridge", ref))
 }
 

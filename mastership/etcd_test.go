@@ -67,10 +67,11 @@ func waitSettled(t *testing.T, replicas []*testReplica, bridges []string) map[st
 	t.Helper()
 	var masters map[string]*testReplica
 	var err error
-	require.Eventually(t, func() bool {
+	settled := assert.Eventually(t, func() bool {
 		masters, err = settledMasters(replicas, bridges)
 		return err == nil
-	}, 45*time.Second, 50*time.Millisecond, "masters did not settle: %v", err)
+	}, 45*time.Second, 50*time.Millisecond)
+	require.True(t, settled, "masters did not settle: %v", err)
 	return masters
 }
 
@@ -220,4 +221,163 @@ func TestAssignHosts(t *testing.T) {
 	for _, h := range hosts {
 		assert.Contains(t, []string{"a", "b"}, two[h])
 	}
+}
+
+// hostBridges names the two bridges of n hosts, and the hosts.
+func hostBridges(n int) (hosts, bridges []string) {
+	for i := range n {
+		h := fmt.Sprintf("h%d", i)
+		hosts = append(hosts, h)
+		bridges = append(bridges, h+"/br-int", h+"/br-tun")
+	}
+	return hosts, bridges
+}
+
+// waitJoined waits until every replica sees all of them live.
+func waitJoined(t *testing.T, replicas []*testReplica) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, r := range replicas {
+			if len(r.m.Replicas()) != len(replicas) {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// assertPlacement checks a settled placement: every host's two bridges on
+// the replica it is assigned to, and every replica's Masters (the source of
+// GET /v1/cluster) naming exactly the replica that holds each election.
+func assertPlacement(t *testing.T, replicas []*testReplica, hosts []string, masters map[string]*testReplica) {
+	t.Helper()
+	var names []string
+	for _, r := range replicas {
+		names = append(names, r.m.Self())
+	}
+	owner := assignHosts(hosts, names)
+	for _, h := range hosts {
+		in, tun := masters[h+"/br-int"], masters[h+"/br-tun"]
+		assert.Same(t, in, tun, "both bridges of %s on one replica", h)
+		assert.Equal(t, owner[h], tun.m.Self(), "%s on the replica it is assigned to", h)
+	}
+	for _, r := range replicas {
+		view := r.m.Masters()
+		assert.Len(t, view, len(masters), "%s's view names a master for every bridge, no more", r.m.Self())
+		for ref, holder := range masters {
+			assert.Equal(t, holder.m.Self(), view[ref], "%s's view of %s", r.m.Self(), ref)
+		}
+	}
+}
+
+// leaseOf is the lease a replica registered itself under.
+func leaseOf(t *testing.T, cli *clientv3.Client, name string) clientv3.LeaseID {
+	t.Helper()
+	var lease clientv3.LeaseID
+	require.Eventually(t, func() bool {
+		resp, err := cli.Get(context.Background(), "/brtun/cluster/replicas/"+name)
+		if err != nil || len(resp.Kvs) != 1 {
+			return false
+		}
+		lease = clientv3.LeaseID(resp.Kvs[0].Lease)
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+	return lease
+}
+
+// An election key a replica holds under its live lease but no longer
+// campaigns for (a resign that timed out while etcd was slow, or a
+// campaign whose put landed after the campaign gave up) must not keep the
+// bridge: the replica removes it, the host's assigned replica wins, both
+// bridges of the host end on it and every view agrees. A positive control:
+// the same replica's own, assigned hosts stay with it throughout.
+func TestEtcdOrphanElectionKeyReleased(t *testing.T) {
+	srv := etcdtest.Start(t)
+	hosts, bridges := hostBridges(9)
+	a := startReplica(t, srv, "a", nil)
+	lease := leaseOf(t, a.cli, "a")
+
+	// Hosts a will not be assigned: leave an election key of a (under a's
+	// lease) on their br-tun, as a resign that never reached etcd would.
+	owner := assignHosts(hosts, []string{"a", "b", "c"})
+	var orphaned []string
+	for _, h := range hosts {
+		if owner[h] == "a" {
+			continue
+		}
+		key := fmt.Sprintf("/brtun/cluster/masters/%s/br-tun/%x", h, int64(lease))
+		_, err := a.cli.Put(context.Background(), key, "a", clientv3.WithLease(lease))
+		require.NoError(t, err)
+		orphaned = append(orphaned, h)
+	}
+	require.NotEmpty(t, orphaned)
+
+	replicas := []*testReplica{a, startReplica(t, srv, "b", bridges), startReplica(t, srv, "c", bridges)}
+	// a learns the bridges only once it sees all three replicas, so it
+	// never campaigns for the orphaned hosts itself.
+	waitJoined(t, replicas)
+	a.m.SetBridges(bridges)
+	masters := waitSettled(t, replicas, bridges)
+	assertPlacement(t, replicas, hosts, masters)
+	for _, h := range orphaned {
+		assert.NotSame(t, a, masters[h+"/br-tun"], "%s/br-tun left the orphaned key's replica", h)
+	}
+}
+
+// A replica whose lease is lost in the middle (revoked here, as etcd does
+// when it expires) stops claiming its bridges as soon as etcd drops its
+// election keys, never beside another master, then rejoins with a new
+// lease: every host ends with one master for both bridges, on the replica
+// it is assigned to, and the views agree.
+func TestEtcdLostLeaseReconverges(t *testing.T) {
+	srv := etcdtest.Start(t)
+	hosts, bridges := hostBridges(12)
+	replicas := []*testReplica{
+		startReplica(t, srv, "a", bridges),
+		startReplica(t, srv, "b", bridges),
+		startReplica(t, srv, "c", bridges),
+	}
+	waitJoined(t, replicas)
+	masters := waitSettled(t, replicas, bridges)
+	assertPlacement(t, replicas, hosts, masters)
+
+	victim := masters["h0/br-tun"]
+	var lost []string // the victim's bridges
+	for ref, r := range masters {
+		if r == victim {
+			lost = append(lost, ref)
+		}
+	}
+	lease := leaseOf(t, victim.cli, victim.m.Self())
+	_, err := victim.cli.Revoke(context.Background(), lease)
+	require.NoError(t, err)
+
+	// Until the bridges settle again, no bridge has two replicas that each
+	// consider themselves its master.
+	moved := false
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, ref := range bridges {
+			var holders []string
+			for _, r := range replicas {
+				if ok, _ := r.m.Role(ref); ok {
+					holders = append(holders, r.m.Self())
+				}
+			}
+			require.LessOrEqual(t, len(holders), 1, "%s has masters %v", ref, holders)
+			if len(holders) == 1 && holders[0] != victim.m.Self() && ref == lost[0] {
+				moved = true
+			}
+		}
+		if moved {
+			if _, err := settledMasters(replicas, bridges); err == nil && leaseOf(t, victim.cli, victim.m.Self()) != lease {
+				break
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	assert.True(t, moved, "another replica took %s over while the victim rejoined", lost[0])
+	waitJoined(t, replicas)
+	masters = waitSettled(t, replicas, bridges)
+	assertPlacement(t, replicas, hosts, masters)
 }
