@@ -381,3 +381,24 @@ func TestEtcdLostLeaseReconverges(t *testing.T) {
 	masters = waitSettled(t, replicas, bridges)
 	assertPlacement(t, replicas, hosts, masters)
 }
+
+// A replica that came up first and won every bridge hands two thirds of
+// the hosts over when two more join, both bridges of each host together.
+func TestEtcdFirstReplicaHandsOver(t *testing.T) {
+	srv := etcdtest.Start(t)
+	hosts, bridges := hostBridges(200)
+	a := startReplica(t, srv, "a", bridges)
+	first := waitSettled(t, []*testReplica{a}, bridges)
+	assert.Len(t, first, len(bridges), "a alone masters every bridge")
+
+	replicas := []*testReplica{a, startReplica(t, srv, "b", bridges), startReplica(t, srv, "c", bridges)}
+	waitJoined(t, replicas)
+	masters := waitSettled(t, replicas, bridges)
+	assertPlacement(t, replicas, hosts, masters)
+	per := map[string]int{}
+	for _, r := range masters {
+		per[r.m.Self()]++
+	}
+	t.Logf("bridges per replica: %v", per)
+	assert.Len(t, per, 3)
+}
