@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brtun/brtun/northbound"
 	"github.com/brtun/brtun/testbed"
 	"github.com/brtun/brtun/topology/etcdtest"
 )
@@ -421,8 +422,47 @@ func runReplicas(t *testing.T, bin, dir string, f *fleet, mode string, r *scaleR
 			name: name, etcd: etcd.Endpoint(), ofPort: ofPorts[name], advertise: strings.Join(targets, ","),
 		})
 	}
+	// The split is measured once every replica knows the other two (the
+	// first one up masters every bridge until then).
+	var joined string
+	if !testbed.Poll(*flagScaleReplWait, 200*time.Millisecond, func() bool {
+		for _, name := range names {
+			var st northbound.ClusterStatus
+			if err := reps[name].get("/v1/cluster", &st); err != nil {
+				joined = err.Error()
+				return false
+			}
+			healthy := 0
+			for _, rs := range st.Replicas {
+				if rs.Healthy {
+					healthy++
+				}
+			}
+			if len(st.Replicas) != len(names) || healthy != len(names) {
+				joined = fmt.Sprintf("replica %s sees %+v", name, st.Replicas)
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Errorf("the three replicas never all saw each other healthy: %s", joined)
+	}
 	// A write through one replica: its revision is what all must apply.
-	rev := reps["a"].mustDo("POST", "/v1/networks", map[string]any{"name": "after-migrate", "type": "vxlan", "segment_id": 5001})
+	// While three replicas start at once on hundreds of hosts, the embedded
+	// etcd (in this busy process) can answer too late for the API, which
+	// says 503 and stores nothing: try again for a while.
+	var rev uint64
+	for deadline := time.Now().Add(time.Minute); ; {
+		status, got, err := reps["a"].do("POST", "/v1/networks", map[string]any{"name": "after-migrate", "type": "vxlan", "segment_id": 5001})
+		if status == http.StatusServiceUnavailable && time.Now().Before(deadline) {
+			logf("write through replica a refused (%v); retrying", err)
+			time.Sleep(2 * time.Second)
+			continue
+		}
+		must(t, err)
+		rev = got
+		break
+	}
 	live := slices.Clone(names)
 	stopAll := func() {
 		for _, name := range live {
@@ -669,8 +709,8 @@ func waitAllApplied(t testing.TB, b *brtun, n int, rev uint64, d time.Duration) 
 }
 
 // waitReplicasApplied waits until every bridge of the n hosts has one master
-// among the live replicas, all live replicas agree on it, and the master
-// reports it connected with rev applied. It returns the masters.
+// among the live replicas, all live replicas agree on it, both bridges of a
+// host have the same, and the master reports it connected with rev applied. It returns the masters.
 func waitReplicasApplied(reps map[string]*brtun, live []string, n int, rev uint64, d time.Duration) (map[string]string, error) {
 	var last string
 	var masters map[string]string
@@ -693,6 +733,13 @@ func waitReplicasApplied(reps map[string]*brtun, live []string, n int, rev uint6
 					}
 					masters[ref] = m
 				}
+			}
+		}
+		// A host's two bridges go together (docs/operations.md).
+		for ref, m := range masters {
+			if host, ok := strings.CutSuffix(ref, "/br-int"); ok && masters[host+"/br-tun"] != m {
+				last = fmt.Sprintf("the bridges of %s are on different replicas: br-int on %q, br-tun on %q", host, m, masters[host+"/br-tun"])
+				return false
 			}
 		}
 		// The master's own view of each bridge.
