@@ -72,11 +72,11 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 		c.forgetHost(hs)
 		return nil
 	}
-	in := desired.inputs(host)
-	sum := in.digest()
-	if c.takeIfClean(hs, in, sum, desired.snap.Revision) {
+	sum := desired.digest(host)
+	if c.takeIfClean(hs, desired, host, sum) {
 		return nil
 	}
+	in := desired.inputs(host)
 	err := c.reconcileFull(ctx, hs, in, sum, desired.snap)
 	c.metrics.reconciled(err, time.Since(start))
 	c.log.Debug("reconciled", zap.String("host", name), zap.Uint64("revision", desired.snap.Revision),

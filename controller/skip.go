@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/topology"
 )
 
 // syncedState is what a successful full reconcile of a host was computed
@@ -24,13 +25,14 @@ type syncedState struct {
 // reconcile installed on the connection it has now. The full reconcile
 // would then send nothing and compile the same flows; only the revision
 // moves. It reports whether it took the revision.
-func (c *Controller) takeIfClean(hs *hostState, in hostInputs, sum hostDigest, rev uint64) bool {
-	cl := hs.ovsdb.clientFor(in.host.OVSDB)
+func (c *Controller) takeIfClean(hs *hostState, desired *desiredState, host topology.Host, sum hostDigest) bool {
+	rev := desired.snap.Revision
+	cl := hs.ovsdb.clientFor(host.OVSDB)
 	if cl == nil {
 		return false
 	}
 	facts := cl.Facts()
-	if in.unboundMarks(facts.Marked) {
+	if desired.unboundMarks(host.Name, facts.Marked) {
 		return false
 	}
 	c.mu.Lock()
