@@ -1,8 +1,6 @@
 package controller
 
 import (
-	"reflect"
-
 	"go.uber.org/zap"
 
 	"github.com/brtun/brtun/ovsdb"
@@ -31,12 +29,16 @@ func (c *Controller) takeIfClean(hs *hostState, desired *desiredState, host topo
 	if cl == nil {
 		return false
 	}
-	facts := cl.Facts()
-	if desired.unboundMarks(host.Name, facts.Marked) {
+	c.mu.Lock()
+	synced := hs.synced
+	c.mu.Unlock()
+	// The facts are compared in place (a host's hold a tunnel port per
+	// peer in per-peer mode), outside mu like every OVSDB call.
+	if synced == nil || !cl.SameFacts(synced.facts) || desired.unboundMarks(host.Name, synced.facts.Marked) {
 		return false
 	}
 	c.mu.Lock()
-	if !c.cleanLocked(hs, sum, facts) {
+	if hs.synced != synced || !c.cleanLocked(hs, sum) {
 		c.mu.Unlock()
 		return false
 	}
@@ -62,10 +64,11 @@ func (c *Controller) takeIfClean(hs *hostState, desired *desiredState, host topo
 }
 
 // cleanLocked reports whether a full reconcile of hs with inputs summed in
-// sum and the OVSDB facts facts would find nothing to do (see takeIfClean).
-func (c *Controller) cleanLocked(hs *hostState, sum hostDigest, facts ovsdb.Facts) bool {
+// sum would find nothing to do (see takeIfClean), given that the host's
+// OVSDB facts are still those hs.synced was computed with.
+func (c *Controller) cleanLocked(hs *hostState, sum hostDigest) bool {
 	s := hs.synced
-	if s == nil || hs.driftDue || s.digest != sum.all || s.ownsOVSDB != c.ownsOVSDB(hs.name) || !reflect.DeepEqual(s.facts, facts) {
+	if s == nil || hs.driftDue || s.digest != sum.all || s.ownsOVSDB != c.ownsOVSDB(hs.name) {
 		return false
 	}
 	for _, b := range bridgeNames {
