@@ -44,8 +44,8 @@ func TestDownPortIsDroppedAndWithdrawn(t *testing.T) {
 
 	// Taking a port down changes h1's br-int digest (its flows), and br-tun's
 	// (the withdrawn remote port); the ofport is in the br-int fingerprint.
-	up := h1Inputs(t, snap).digest()
-	d := in.digest()
+	up := h1Digest(t, snap)
+	d := h1Digest(t, down)
 	require.NotEqual(t, up.brInt, d.brInt)
 	require.NotEqual(t, up.brTun, d.brTun)
 	require.NotEqual(t, d.bridge(BrInt, v), d.bridge(BrInt, in.view))

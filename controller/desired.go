@@ -6,6 +6,7 @@ import (
 	"hash"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ovsdb"
@@ -30,6 +31,11 @@ type desiredState struct {
 	subnets map[string][]topology.Subnet
 	// tunnelPorts is the tunnel-port mode (Options.TunnelPorts).
 	tunnelPorts topology.TunnelPortMode
+	// networks sums, once per revision, what each network with a port
+	// gives the hosts that carry it (see networkSum): a host's digest then
+	// costs in proportion to its own ports and networks, not to the ports
+	// of the other hosts.
+	networks map[string]*networkSum
 }
 
 func newDesiredState(snap topology.Snapshot, tunnelPorts topology.TunnelPortMode) *desiredState {
@@ -67,11 +73,137 @@ func newDesiredState(snap topology.Snapshot, tunnelPorts topology.TunnelPortMode
 	}
 	d.mesh = mesh.sum()
 	d.remote = newRemoteState(snap, d.byNetwork)
+	d.networks = make(map[string]*networkSum, len(d.byNetwork))
+	scratch := newSummer()
+	for i := range snap.Networks {
+		if n := &snap.Networks[i]; len(d.byNetwork[n.Name]) > 0 {
+			d.networks[n.Name] = d.sumNetwork(n.Name, n, scratch)
+		}
+	}
+	for name := range d.byNetwork {
+		if d.networks[name] == nil { // ports of a network the snapshot lacks
+			d.networks[name] = d.sumNetwork(name, nil, scratch)
+		}
+	}
 	return d
 }
 
+// networkSum is what one network gives each host carrying it, summed once
+// per revision: head covers the network itself (what addNetwork reads of
+// it besides the ports) and entries each carrier's ports as the other
+// carriers see them, in host order. A host's view of the network leaves
+// its own entry out: prefix[i] chains entries[:i] and suffix[i]
+// entries[i:], so the sum of every entry but the i-th is that of
+// (prefix[i], suffix[i+1]), at the cost of two hashes per carrier once
+// per revision instead of a walk over every carrier per host. (Networks
+// with one or two carriers skip the chains.)
+type networkSum struct {
+	head     [32]byte
+	carriers []string   // the hosts with a port in the network, sorted
+	entries  [][32]byte // per carrier
+	prefix   [][32]byte // len(carriers)+1, with more than two carriers
+	suffix   [][32]byte // len(carriers)+1, with more than two carriers
+}
+
+// sumNetwork sums network name and its ports: exactly what addNetwork and
+// addRemote read, so a change the carriers do not see (a port's interface
+// or local VLAN on its own host) leaves the sum alone.
+// n is the network (nil when the snapshot has none of that name); s is a
+// scratch summer.
+func (d *desiredState) sumNetwork(name string, n *topology.Network, s *summer) *networkSum {
+	if n != nil {
+		s.flag(true).str(n.Name).str(string(n.Type)).num(uint64(n.SegmentID)).flag(n.MACLearning)
+		s.strs(d.routerIPs(name)).flag(d.routerND(name))
+		s.strs(d.remote.vteps[name])
+	} else {
+		s.flag(false)
+	}
+	macs := d.remote.macs[name]
+	s.num(uint64(len(macs)))
+	for _, m := range macs {
+		s.str(m.port.Name).str(m.port.Host).str(m.port.MAC).strs(m.port.IPs)
+	}
+	ns := &networkSum{head: s.sum()}
+
+	// Each carrier's ports, as the others read them (addNetwork): the
+	// carrier (a flood peer) and its ports with a remote entry, which
+	// addNetwork lists in name order, summed here by host, then name.
+	ports := d.byNetwork[name]
+	byHost := func(a, b *topology.Port) int { return strings.Compare(a.Host, b.Host) }
+	if !slices.IsSortedFunc(ports, byHost) {
+		ports = slices.Clone(ports)
+		slices.SortStableFunc(ports, byHost)
+	}
+	ns.carriers = make([]string, 0, len(ports))
+	ns.entries = make([][32]byte, 0, len(ports))
+	for i, p := range ports {
+		if i == 0 || ports[i-1].Host != p.Host {
+			s.str(p.Host)
+			ns.carriers = append(ns.carriers, p.Host)
+		}
+		if p.MAC != "" && p.Up() && !d.remote.superseded[name][p.MAC] {
+			s.str(p.Name).str(p.MAC).strs(p.IPs) // a remote port on the other carriers
+		}
+		if i == len(ports)-1 || ports[i+1].Host != p.Host {
+			ns.entries = append(ns.entries, s.sum())
+		}
+	}
+	k := len(ns.entries)
+	if k <= 2 {
+		return ns // others goes through the entries themselves
+	}
+	chains := make([][32]byte, 2*(k+1))
+	ns.prefix, ns.suffix = chains[:k+1], chains[k+1:]
+	for i := range k {
+		ns.prefix[i+1] = sumPair(0, ns.prefix[i], ns.entries[i])
+	}
+	for i := k - 1; i >= 0; i-- {
+		ns.suffix[i] = sumPair(0, ns.entries[i], ns.suffix[i+1])
+	}
+	return ns
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// sumPair sums a tag and two sums.
+func sumPair(tag byte, a, b [32]byte) [32]byte {
+	var buf [65]byte
+	buf[0] = tag
+	copy(buf[1:], a[:])
+	copy(buf[33:], b[:])
+	return sha256.Sum256(buf[:])
+}
+
+// others sums the entries of every carrier but host.
+func (ns *networkSum) others(host string) [32]byte {
+	i, found := slices.BinarySearch(ns.carriers, host)
+	if len(ns.entries) <= 2 {
+		// Most networks have one or two carriers: the chains would cost
+		// more than going through the entries.
+		var rest [2][32]byte
+		n := 0
+		for j, e := range ns.entries {
+			if !found || j != i {
+				rest[n] = e
+				n++
+			}
+		}
+		return sumPair(byte(16+4*n)+boolByte(found), rest[0], rest[1])
+	}
+	if found {
+		return sumPair(1, ns.prefix[i], ns.suffix[i+1])
+	}
+	return sumPair(2, ns.prefix[i], ns.suffix[i])
+}
+
 // hostInputs is everything a reconcile of one host reads from the desired
-// state. Its digest tells whether a revision touched the host.
+// state. desiredState.digest sums it without collecting it, and tells
+// whether a revision touched the host.
 type hostInputs struct {
 	host topology.Host
 	// hosts and types are every host and the tunnel types in use, shared
@@ -84,9 +216,6 @@ type hostInputs struct {
 	// view is the host's flows.View without what OVSDB reports (the
 	// ofports); buildView adds that.
 	view flows.View
-	// mesh is desiredState.mesh, which the digest sums instead of every
-	// tunnel peer.
-	mesh [32]byte
 	// remotes are the remote VTEPs the host tunnels to: those of the
 	// networks it carries.
 	remotes []ovsdb.Peer
@@ -99,7 +228,6 @@ func (d *desiredState) inputs(host topology.Host) hostInputs {
 		hosts: d.snap.Hosts,
 		types: d.types,
 		view:  flows.View{Host: host.Name, TunnelPorts: d.tunnelPorts},
-		mesh:  d.mesh,
 	}
 	own := d.byHost[host.Name]
 	in.bindings = make([]ovsdb.Binding, 0, len(own))
@@ -224,14 +352,18 @@ func (in hostInputs) boundInterfaces() map[string]bool {
 	return bound
 }
 
-// unboundMarks reports whether an operator marked an interface for
-// autobind that no port binds yet: such a host must be reconciled whenever
-// the desired state changes, since the network it names may have appeared.
-func (in hostInputs) unboundMarks(marked []ovsdb.MarkedInterface) bool {
+// unboundMarks reports whether an operator marked an interface of host
+// for autobind that no port binds yet: such a host must be reconciled
+// whenever the desired state changes, since the network it names may have
+// appeared.
+func (d *desiredState) unboundMarks(host string, marked []ovsdb.MarkedInterface) bool {
 	if len(marked) == 0 {
 		return false
 	}
-	bound := in.boundInterfaces()
+	bound := make(map[string]bool, len(d.byHost[host]))
+	for _, p := range d.byHost[host] {
+		bound[p.Interface] = true
+	}
 	for _, m := range marked {
 		if !bound[m.Interface] {
 			return true
@@ -314,56 +446,71 @@ type hostDigest struct {
 	all, brTun, brInt [32]byte
 }
 
-func (in hostInputs) digest() hostDigest {
-	var d hostDigest
+// digest sums host's inputs without collecting them (inputs), compiling
+// or rendering a flow: from the host's own ports and, for each network it
+// carries, that network's sum without the host's own entry, so it costs in
+// proportion to the host's share of the state.
+func (d *desiredState) digest(host topology.Host) hostDigest {
+	var out hostDigest
+	own := d.byHost[host.Name]
 
 	tun := newSummer()
-	tun.str(in.host.Name).str(in.host.DatapathType).str(in.view.TunnelPorts.String())
+	tun.str(host.Name).str(host.DatapathType).str(d.tunnelPorts.String())
 	// The peers are every host but this one, with the types in use: the
 	// mesh sum and the host's name (above) determine them.
-	tun.str(in.host.TunnelIP).bytes(in.mesh[:])
-	tun.str(in.view.Host).num(uint64(len(in.view.Networks)))
-	for _, n := range in.view.Networks {
-		tun.str(n.Name).str(string(n.Type)).num(uint64(n.SegmentID)).num(uint64(n.LocalVLAN)).flag(n.MACLearning).strs(n.Peers).strs(n.RouterIPs).flag(n.RouterND)
-	}
-	tun.num(uint64(len(in.view.RemotePorts)))
-	for _, p := range in.view.RemotePorts {
-		tun.str(p.Network).str(p.Name).str(p.Host).str(p.MAC).strs(p.IPs)
-	}
-	tun.num(uint64(len(in.remotes)))
-	for _, r := range in.remotes {
-		tun.str(r.Name).str(r.IP).num(uint64(len(r.Types)))
-		for _, t := range r.Types {
-			tun.str(string(t))
+	tun.str(host.TunnelIP).bytes(d.mesh[:])
+	for i, p := range own {
+		if i > 0 && own[i-1].Network == p.Network {
+			continue // ports sort by network: once per network, with its first port's VLAN as inputs takes it
 		}
+		// The network, its remote VTEPs and MACs (so the host's remote
+		// tunnel peers), and the other carriers' ports.
+		ns := d.networks[p.Network]
+		others := ns.others(host.Name)
+		tun.str(p.Network).num(uint64(p.LocalVLAN)).bytes(ns.head[:]).bytes(others[:])
 	}
-	d.brTun = tun.sum()
+	out.brTun = tun.sum()
 
 	// br-int's OVSDB configuration is the host row and the bindings (a
 	// down port's on the dead VLAN); its flows are the local ports'
 	// addresses and port security, the down ports, and the remote ports
 	// (in brTun), which bridge adds.
 	br := newSummer()
-	br.str(in.host.Name).str(in.host.DatapathType).num(uint64(len(in.bindings)))
-	for _, b := range in.bindings {
-		br.str(b.Interface).str(b.Port).str(b.Network).num(uint64(b.VLAN))
+	br.str(host.Name).str(host.DatapathType).num(uint64(len(own)))
+	for _, p := range own {
+		vlan := int(p.LocalVLAN)
+		if !p.Up() {
+			vlan = ovsdb.DeadVLAN
+		}
+		br.str(p.Interface).str(p.Name).str(p.Network).num(uint64(vlan))
 	}
-	for _, p := range in.view.LocalPorts {
-		br.str(p.MAC).strs(p.IPs).flag(p.PortSecurity).flag(p.DHCP).num(uint64(len(p.AllowedAddressPairs)))
+	for _, p := range own {
+		if !p.Up() {
+			continue
+		}
+		br.str(p.MAC).strs(p.IPs).flag(p.PortSecurityEnabled).flag(d.dhcpEnabled(p.Network)).num(uint64(len(p.AllowedAddressPairs)))
 		for _, ap := range p.AllowedAddressPairs {
 			br.str(ap.IPAddress).str(ap.MACAddress)
 		}
 	}
-	br.num(uint64(len(in.view.DownPorts)))
-	for _, p := range in.view.DownPorts {
-		br.str(p.Network).str(p.Name)
+	downs := 0
+	for _, p := range own {
+		if !p.Up() {
+			downs++
+		}
 	}
-	d.brInt = br.sum()
+	br.num(uint64(downs))
+	for _, p := range own {
+		if !p.Up() {
+			br.str(p.Network).str(p.Name)
+		}
+	}
+	out.brInt = br.sum()
 
 	all := newSummer()
-	all.bytes(d.brTun[:]).bytes(d.brInt[:]).str(in.host.OVSDB).str(in.host.TunnelIP)
-	d.all = all.sum()
-	return d
+	all.bytes(out.brTun[:]).bytes(out.brInt[:]).str(host.OVSDB).str(host.TunnelIP)
+	out.all = all.sum()
+	return out
 }
 
 // bridge sums what one bridge's desired flows and OVSDB configuration are
@@ -390,14 +537,22 @@ func (d hostDigest) bridge(b string, view flows.View) [32]byte {
 }
 
 // summer is a SHA-256 over length-prefixed fields, so no two different
-// sequences of fields sum alike by concatenation.
+// sequences of fields sum alike by concatenation. Fields go into a buffer,
+// hashed in one go when it stays small (most sums: a network, a host's
+// ports in it) and in 4 KiB steps otherwise.
 type summer struct {
-	h   hash.Hash
+	h   hash.Hash // nil until the buffer first fills
 	buf []byte
 }
 
 func newSummer() *summer {
-	return &summer{h: sha256.New(), buf: make([]byte, 0, 4096)}
+	return &summer{buf: make([]byte, 0, 256)}
+}
+
+// reset empties s for a new sum.
+func (s *summer) reset() {
+	s.h = nil
+	s.buf = s.buf[:0]
 }
 
 func (s *summer) bytes(b []byte) *summer {
@@ -435,17 +590,25 @@ func (s *summer) flag(v bool) *summer {
 // flushFull hashes the buffer once it has grown past its capacity.
 func (s *summer) flushFull() *summer {
 	if len(s.buf) >= 4096 {
+		if s.h == nil {
+			s.h = sha256.New()
+		}
 		s.h.Write(s.buf)
 		s.buf = s.buf[:0]
 	}
 	return s
 }
 
+// sum returns the sum and leaves s empty for the next one.
 func (s *summer) sum() [32]byte {
-	s.h.Write(s.buf)
-	s.buf = s.buf[:0]
 	var out [32]byte
-	s.h.Sum(out[:0])
+	if s.h == nil {
+		out = sha256.Sum256(s.buf)
+	} else {
+		s.h.Write(s.buf)
+		s.h.Sum(out[:0])
+	}
+	s.reset()
 	return out
 }
 

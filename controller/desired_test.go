@@ -49,6 +49,13 @@ func h1Inputs(t *testing.T, snap topology.Snapshot) hostInputs {
 	return newDesiredState(snap, topology.PerPeerTunnels).inputs(h1)
 }
 
+func h1Digest(t *testing.T, snap topology.Snapshot) hostDigest {
+	t.Helper()
+	h1, ok := snap.Host("h1")
+	require.True(t, ok)
+	return newDesiredState(snap, topology.PerPeerTunnels).digest(h1)
+}
+
 func TestInputsAreWhatTheHostCarries(t *testing.T) {
 	in := h1Inputs(t, testSnapshot())
 
@@ -138,12 +145,12 @@ func TestDigestFollowsEveryInputOfTheHost(t *testing.T) {
 			s.Ports = slices.Delete(s.Ports, 2, 3) // a4
 		}, []string{tun}},
 	}
-	base := h1Inputs(t, testSnapshot()).digest()
+	base := h1Digest(t, testSnapshot())
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			snap := testSnapshot()
 			tc.change(&snap)
-			got := h1Inputs(t, snap).digest()
+			got := h1Digest(t, snap)
 			require.NotEqual(t, base.all, got.all)
 			require.Equal(t, slices.Contains(tc.bridges, tun), base.brTun != got.brTun, "br-tun part changed")
 			require.Equal(t, slices.Contains(tc.bridges, brint), base.brInt != got.brInt, "br-int part changed")
@@ -178,19 +185,19 @@ func TestDigestIgnoresWhatTheHostDoesNotCarry(t *testing.T) {
 		}},
 		{"the revision", func(s *topology.Snapshot) { s.Revision++ }},
 	}
-	base := h1Inputs(t, testSnapshot()).digest()
+	base := h1Digest(t, testSnapshot())
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			snap := testSnapshot()
 			tc.change(&snap)
-			require.Equal(t, base, h1Inputs(t, snap).digest())
+			require.Equal(t, base, h1Digest(t, snap))
 		})
 	}
 }
 
 func TestBridgeDigestFollowsTheOfports(t *testing.T) {
 	in := h1Inputs(t, testSnapshot())
-	sum := in.digest()
+	sum := h1Digest(t, testSnapshot())
 	facts := ovsdb.Facts{
 		Bridges: map[string]ovsdb.BridgeFacts{BrTun: {Name: BrTun, PatchOFPort: 1}, BrInt: {Name: BrInt, PatchOFPort: 1}},
 		Tunnels: []ovsdb.TunnelPort{{Name: "vxlan-c6336402", Type: topology.VXLAN, PeerName: "h2", PeerIP: "198.51.100.2", OFPort: 2}},
@@ -242,7 +249,7 @@ func TestBridgeDigestFollowsTheOfports(t *testing.T) {
 // TestBrIntDigestFollowsPortSecurity: a local port's addresses, port
 // security and allowed pairs change br-int's flows, so its digest.
 func TestBrIntDigestFollowsPortSecurity(t *testing.T) {
-	base := h1Inputs(t, testSnapshot()).digest()
+	base := h1Digest(t, testSnapshot())
 	changes := map[string]func(p *topology.Port){
 		"security": func(p *topology.Port) { p.PortSecurityEnabled = true },
 		"pairs":    func(p *topology.Port) { p.AllowedAddressPairs = []topology.AddressPair{{IPAddress: "10.0.0.100"}} },
@@ -252,7 +259,7 @@ func TestBrIntDigestFollowsPortSecurity(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			snap := testSnapshot()
 			change(&snap.Ports[0]) // a1, on h1
-			d := h1Inputs(t, snap).digest()
+			d := h1Digest(t, snap)
 			require.NotEqual(t, base.brInt, d.brInt)
 			require.NotEqual(t, base.all, d.all)
 		})
@@ -281,10 +288,10 @@ func TestPairsGetNoResponder(t *testing.T) {
 }
 
 func TestUnboundMarks(t *testing.T) {
-	in := h1Inputs(t, testSnapshot())
-	require.False(t, in.unboundMarks(nil))
-	require.False(t, in.unboundMarks([]ovsdb.MarkedInterface{{Interface: "tap-a1", Network: "blue"}}), "tap-a1 is bound")
-	require.True(t, in.unboundMarks([]ovsdb.MarkedInterface{
+	d := newDesiredState(testSnapshot(), topology.PerPeerTunnels)
+	require.False(t, d.unboundMarks("h1", nil))
+	require.False(t, d.unboundMarks("h1", []ovsdb.MarkedInterface{{Interface: "tap-a1", Network: "blue"}}), "tap-a1 is bound")
+	require.True(t, d.unboundMarks("h1", []ovsdb.MarkedInterface{
 		{Interface: "tap-a1", Network: "blue"},
 		{Interface: "tap-new", Network: "white"},
 	}), "tap-new waits for its network")
@@ -324,7 +331,7 @@ func TestPortCreateTouchesOnlyTheCarriers(t *testing.T) {
 	db, da := newDesiredState(before, topology.PerPeerTunnels), newDesiredState(after, topology.PerPeerTunnels)
 	var touched []string
 	for _, h := range after.Hosts {
-		if db.inputs(h).digest() != da.inputs(h).digest() {
+		if db.digest(h) != da.digest(h) {
 			touched = append(touched, h.Name)
 		}
 	}
@@ -355,12 +362,12 @@ func BenchmarkRevisionOnAHost(b *testing.B) {
 				in := d.inputs(h)
 				v := buildView(in, facts)
 				flows.Compile(v)
-				in.digest().bridge(BrTun, v)
+				d.digest(h).bridge(BrTun, v)
 			}
 		})
 		b.Run("digest/"+host, func(b *testing.B) {
 			for b.Loop() {
-				d.inputs(h).digest()
+				d.digest(h)
 			}
 		})
 	}
@@ -368,7 +375,7 @@ func BenchmarkRevisionOnAHost(b *testing.B) {
 
 // TestDigestKnowsEveryField fails when a type the digest sums gains or
 // loses a field: a field the digest does not sum would let a revision that
-// changes it be skipped. Add the field to hostInputs.digest (or to
+// changes it be skipped. Add the field to desiredState.digest (or networkSum for what the carriers of a network see) (or to
 // hostDigest.bridge for ofports), then here.
 func TestDigestKnowsEveryField(t *testing.T) {
 	summed := map[reflect.Type][]string{
@@ -390,7 +397,7 @@ func TestDigestKnowsEveryField(t *testing.T) {
 		for f := range typ.Fields() {
 			got = append(got, f.Name)
 		}
-		require.Equal(t, want, got, "%s changed: make hostInputs.digest sum its fields", typ)
+		require.Equal(t, want, got, "%s changed: make desiredState.digest sum its fields", typ)
 	}
 }
 
@@ -433,4 +440,145 @@ func TestHostSpecNamesEveryDeclaredTableAndBoundsLearning(t *testing.T) {
 		}
 	}
 	assert.Len(t, open.Tables[ovsdb.BridgeTun], 8)
+}
+
+// TestDigestMatchesTheInputs: for every host and each change, the digest
+// changes exactly when what the host's reconcile reads (its inputs, with
+// the tunnel mesh in place of the host list) changes. It checks the
+// per-network sums against the inputs they stand for, for hosts that
+// carry the changed network, share it, or do not carry it.
+func TestDigestMatchesTheInputs(t *testing.T) {
+	type read struct {
+		host     topology.Host
+		tunnels  ovsdb.TunnelSpec
+		bindings []ovsdb.Binding
+		view     flows.View
+	}
+	reads := func(d *desiredState, h topology.Host) read {
+		in := d.inputs(h)
+		return read{in.host, in.tunnels(), in.bindings, in.view}
+	}
+	changes := map[string]func(s *topology.Snapshot){
+		"remote port's MAC":       func(s *topology.Snapshot) { s.Ports[1].MAC = "02:00:00:00:01:22" },
+		"remote port's interface": func(s *topology.Snapshot) { s.Ports[1].Interface = "tap-x" },
+		"port down":               func(s *topology.Snapshot) { s.Ports[5].AdminStateUp = topology.Bool(false) },
+		"new port on red, h3": func(s *topology.Snapshot) {
+			s.Ports = append(s.Ports, topology.Port{Network: "red", Name: "r4", Host: "h3", Interface: "tap-r4", MAC: "02:00:00:00:03:04", LocalVLAN: 1})
+		},
+		"h1 joins red": func(s *topology.Snapshot) {
+			s.Ports = append(s.Ports, topology.Port{Network: "red", Name: "r1", Host: "h1", Interface: "tap-r1", MAC: "02:00:00:00:03:01", LocalVLAN: 3})
+		},
+		"red's last port on h2 deleted": func(s *topology.Snapshot) { s.Ports = slices.Delete(s.Ports, 5, 6) },
+		"a port without a MAC moves":    func(s *topology.Snapshot) { s.Ports[3].Host = "h3" },
+		"red's segment":                 func(s *topology.Snapshot) { s.Networks[2].SegmentID = 7003 },
+		"a DHCP subnet on blue": func(s *topology.Snapshot) {
+			s.Subnets = append(s.Subnets, topology.Subnet{Network: "blue", Name: "s", CIDR: "10.0.0.0/24", GatewayIP: "10.0.0.254", EnableDHCP: true})
+		},
+		"a remote VTEP on red": func(s *topology.Snapshot) {
+			s.RemoteVTEPs = append(s.RemoteVTEPs, topology.RemoteVTEP{Name: "v", TunnelIP: "198.51.100.77", Networks: []string{"red"},
+				MACs: []topology.RemoteMAC{{MAC: "02:00:00:00:77:01"}}})
+		},
+		"h2's OVSDB address": func(s *topology.Snapshot) { s.Hosts[1].OVSDB = "tcp:192.0.2.22:6640" },
+		"h3's tunnel IP":     func(s *topology.Snapshot) { s.Hosts[2].TunnelIP = "198.51.100.33" },
+	}
+	// wider: blue on four hosts, so its sums go through the chains.
+	wider := func() topology.Snapshot {
+		s := testSnapshot()
+		s.Hosts = append(s.Hosts, topology.Host{Name: "h4", OVSDB: "tcp:192.0.2.4:6640", TunnelIP: "198.51.100.4"})
+		s.Ports = slices.Insert(s.Ports, 4,
+			topology.Port{Network: "blue", Name: "a5", Host: "h3", Interface: "tap-a5", MAC: "02:00:00:00:01:05", LocalVLAN: 2},
+			topology.Port{Network: "blue", Name: "a6", Host: "h4", Interface: "tap-a6", MAC: "02:00:00:00:01:06", LocalVLAN: 1})
+		return s
+	}
+	for baseName, newBase := range map[string]func() topology.Snapshot{"three hosts": testSnapshot, "blue on four": wider} {
+		t.Run(baseName, func(t *testing.T) { digestMatchesTheInputs(t, newBase, changes, reads) })
+	}
+}
+
+func digestMatchesTheInputs[R any](t *testing.T, newBase func() topology.Snapshot, changes map[string]func(s *topology.Snapshot), reads func(*desiredState, topology.Host) R) {
+	base := newBase()
+	db := newDesiredState(base, topology.PerPeerTunnels)
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			snap := newBase()
+			change(&snap)
+			da := newDesiredState(snap, topology.PerPeerTunnels)
+			changedAny := false
+			for _, h := range snap.Hosts {
+				hb, ok := base.Host(h.Name)
+				require.True(t, ok)
+				same := reflect.DeepEqual(reads(db, hb), reads(da, h))
+				changedAny = changedAny || !same
+				assert.Equal(t, same, db.digest(hb) == da.digest(h), "host %s: inputs the same: %v", h.Name, same)
+			}
+			assert.True(t, changedAny, "control: the change reaches some host")
+		})
+	}
+}
+
+// wideSnapshot is the shape of the scale benchmark (bench/scale_test.go):
+// n hosts, the network "wide" with a port on every host and the network
+// "solo" with ports on h0001 only.
+func wideSnapshot(n, soloPorts int) topology.Snapshot {
+	var snap topology.Snapshot
+	snap.Networks = []topology.Network{
+		{Name: "solo", Type: topology.VXLAN, SegmentID: 2},
+		{Name: "wide", Type: topology.VXLAN, SegmentID: 1, MACLearning: true},
+	}
+	for i := 1; i <= soloPorts; i++ {
+		snap.Ports = append(snap.Ports, topology.Port{Network: "solo", Name: fmt.Sprintf("s%04d", i), Host: "h0001",
+			Interface: fmt.Sprintf("tap-s%d", i), MAC: mac(100000 + i), LocalVLAN: 2})
+	}
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("h%04d", i)
+		snap.Hosts = append(snap.Hosts, topology.Host{Name: name, TunnelIP: fmt.Sprintf("198.19.%d.%d", i/256, i%256)})
+		snap.Ports = append(snap.Ports, topology.Port{Network: "wide", Name: fmt.Sprintf("w%04d", i), Host: name,
+			Interface: "tap-w", MAC: mac(i), LocalVLAN: 1})
+	}
+	return snap
+}
+
+// BenchmarkRevisionAtScale is what one store revision costs the
+// controller before any host's I/O: the snapshot indexed once, and every
+// host's inputs summed to find the hosts the revision touched
+// (reconcileHost; takeIfClean takes the revision on the others).
+// hosts=N: a port added to a network only h0001 carries, on N hosts that
+// all carry one other network (bench/scale_test.go's shape); 4094nets: a
+// port added on 50 hosts with 4094 networks (TestPortCreateTouchesOnlyTheCarriers).
+func BenchmarkRevisionAtScale(b *testing.B) {
+	type shape struct {
+		name          string
+		before, after topology.Snapshot
+		touched       int
+	}
+	shapes := []shape{
+		{"hosts=200", wideSnapshot(200, 1), wideSnapshot(200, 2), 1},
+		{"hosts=1000", wideSnapshot(1000, 1), wideSnapshot(1000, 2), 1},
+	}
+	nets := shape{name: "4094nets", before: manyHosts(50, 4094), after: manyHosts(50, 4094), touched: 3}
+	nets.after.Ports = append(nets.after.Ports, topology.Port{Network: "n0100", Name: "zz", Host: "h30", Interface: "tap-zz", MAC: "02:00:00:00:ff:ff", LocalVLAN: 1})
+	slices.SortFunc(nets.after.Ports, func(a, b topology.Port) int {
+		return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Name, b.Name))
+	})
+	shapes = append(shapes, nets)
+	for _, sh := range shapes {
+		old := newDesiredState(sh.before, topology.PerPeerTunnels)
+		sums := map[string]hostDigest{}
+		for _, h := range sh.before.Hosts {
+			sums[h.Name] = old.digest(h)
+		}
+		b.Run(sh.name, func(b *testing.B) {
+			touched := 0
+			for b.Loop() {
+				d := newDesiredState(sh.after, topology.PerPeerTunnels)
+				touched = 0
+				for _, h := range sh.after.Hosts {
+					if d.digest(h) != sums[h.Name] {
+						touched++
+					}
+				}
+			}
+			require.Equal(b, sh.touched, touched, "only the carriers of the network that changed")
+		})
+	}
 }

@@ -22,7 +22,13 @@ type hostState struct {
 	ovsdb    *ovsdbSession
 	autobind *autobindLog
 
-	seenRev uint64 // the store revision the last reconcile computed
+	// seenRev is the store revision the last reconcile computed, or a
+	// later one that changed none of its inputs (setSnapshot).
+	seenRev uint64
+	// sum is the digest of the host's inputs at revision sumRev, the
+	// newest desired state (setSnapshot).
+	sum    hostDigest
+	sumRev uint64
 	// synced is what the last full reconcile was computed from when it
 	// succeeded (nil: it failed, or none ran yet); a revision that leaves
 	// it as it was needs nothing done on the host (see takeIfClean).
@@ -72,11 +78,16 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 		c.forgetHost(hs)
 		return nil
 	}
-	in := desired.inputs(host)
-	sum := in.digest()
-	if c.takeIfClean(hs, in, sum, desired.snap.Revision) {
+	c.mu.Lock()
+	sum, summed := hs.sum, hs.sumRev == desired.snap.Revision
+	c.mu.Unlock()
+	if !summed {
+		sum = desired.digest(host)
+	}
+	if c.takeIfClean(hs, desired, host, sum) {
 		return nil
 	}
+	in := desired.inputs(host)
 	err := c.reconcileFull(ctx, hs, in, sum, desired.snap)
 	c.metrics.reconciled(err, time.Since(start))
 	c.log.Debug("reconciled", zap.String("host", name), zap.Uint64("revision", desired.snap.Revision),

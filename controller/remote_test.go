@@ -116,11 +116,11 @@ func TestRemoteMACCookieDependsOnNetworkMACAndVTEPOnly(t *testing.T) {
 }
 
 func TestRemoteStateChangesTheDigest(t *testing.T) {
-	base := h1Inputs(t, testSnapshot()).digest()
-	with := h1Inputs(t, remoteSnapshot()).digest()
+	base := h1Digest(t, testSnapshot())
+	with := h1Digest(t, remoteSnapshot())
 	assert.NotEqual(t, base.brTun, with.brTun)
 	assert.Equal(t, base.brInt, with.brInt, "br-int does not depend on remote VTEPs")
-	again := h1Inputs(t, remoteSnapshot()).digest()
+	again := h1Digest(t, remoteSnapshot())
 	assert.Equal(t, with, again)
 }
 

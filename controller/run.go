@@ -63,9 +63,17 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
-// setSnapshot makes snap the desired state and enqueues every host.
+// setSnapshot makes snap the desired state and enqueues every host. A
+// host whose inputs the revision did not touch, and which has seen the
+// revision before it, has seen this one too: WaitApplied need not wait
+// for its reconcile, which only takes the revision (takeIfClean), or
+// repairs what the drift check or its OVSDB found, whatever the revision.
 func (c *Controller) setSnapshot(snap topology.Snapshot) {
 	desired := newDesiredState(snap, c.opts.TunnelPorts)
+	sums := make([]hostDigest, len(snap.Hosts))
+	for i, h := range snap.Hosts {
+		sums[i] = desired.digest(h)
+	}
 	c.mu.Lock()
 	if snap.Revision < c.desired.snap.Revision {
 		c.mu.Unlock()
@@ -74,12 +82,16 @@ func (c *Controller) setSnapshot(snap topology.Snapshot) {
 	c.desired = desired
 	c.owners = map[uint64]bridgeRef{}
 	keys := make([]string, 0, len(snap.Hosts)+len(c.hosts))
-	for _, h := range snap.Hosts {
+	for i, h := range snap.Hosts {
 		hs := c.hosts[h.Name]
 		if hs == nil {
 			hs = newHostState(h.Name)
 			c.hosts[h.Name] = hs
 		}
+		if hs.sumRev != 0 && hs.sum == sums[i] && hs.seenRev >= hs.sumRev {
+			hs.seenRev = max(hs.seenRev, snap.Revision)
+		}
+		hs.sum, hs.sumRev = sums[i], snap.Revision
 		for _, bs := range hs.bridges {
 			c.owners[bs.dpid] = bs.ref
 		}

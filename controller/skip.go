@@ -1,11 +1,10 @@
 package controller
 
 import (
-	"reflect"
-
 	"go.uber.org/zap"
 
 	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/topology"
 )
 
 // syncedState is what a successful full reconcile of a host was computed
@@ -24,17 +23,22 @@ type syncedState struct {
 // reconcile installed on the connection it has now. The full reconcile
 // would then send nothing and compile the same flows; only the revision
 // moves. It reports whether it took the revision.
-func (c *Controller) takeIfClean(hs *hostState, in hostInputs, sum hostDigest, rev uint64) bool {
-	cl := hs.ovsdb.clientFor(in.host.OVSDB)
+func (c *Controller) takeIfClean(hs *hostState, desired *desiredState, host topology.Host, sum hostDigest) bool {
+	rev := desired.snap.Revision
+	cl := hs.ovsdb.clientFor(host.OVSDB)
 	if cl == nil {
 		return false
 	}
-	facts := cl.Facts()
-	if in.unboundMarks(facts.Marked) {
+	c.mu.Lock()
+	synced := hs.synced
+	c.mu.Unlock()
+	// The facts are compared in place (a host's hold a tunnel port per
+	// peer in per-peer mode), outside mu like every OVSDB call.
+	if synced == nil || !cl.SameFacts(synced.facts) || desired.unboundMarks(host.Name, synced.facts.Marked) {
 		return false
 	}
 	c.mu.Lock()
-	if !c.cleanLocked(hs, sum, facts) {
+	if hs.synced != synced || !c.cleanLocked(hs, sum) {
 		c.mu.Unlock()
 		return false
 	}
@@ -60,10 +64,11 @@ func (c *Controller) takeIfClean(hs *hostState, in hostInputs, sum hostDigest, r
 }
 
 // cleanLocked reports whether a full reconcile of hs with inputs summed in
-// sum and the OVSDB facts facts would find nothing to do (see takeIfClean).
-func (c *Controller) cleanLocked(hs *hostState, sum hostDigest, facts ovsdb.Facts) bool {
+// sum would find nothing to do (see takeIfClean), given that the host's
+// OVSDB facts are still those hs.synced was computed with.
+func (c *Controller) cleanLocked(hs *hostState, sum hostDigest) bool {
 	s := hs.synced
-	if s == nil || hs.driftDue || s.digest != sum.all || s.ownsOVSDB != c.ownsOVSDB(hs.name) || !reflect.DeepEqual(s.facts, facts) {
+	if s == nil || hs.driftDue || s.digest != sum.all || s.ownsOVSDB != c.ownsOVSDB(hs.name) {
 		return false
 	}
 	for _, b := range bridgeNames {

@@ -93,32 +93,48 @@ func (c *Controller) PortError(host, iface string) string {
 func (c *Controller) WaitApplied(ctx context.Context, rev uint64) ([]string, error) {
 	for {
 		c.mu.Lock()
-		pending := c.notAppliedLocked(rev)
+		// Every host that takes a revision wakes the waiters: stopping at
+		// the first bridge not applied, with no list built, keeps a wait at
+		// N hosts from costing O(N²).
+		done := len(c.notAppliedLocked(rev, 1)) == 0
 		tick := c.tick
 		c.mu.Unlock()
-		if len(pending) == 0 {
+		if done {
 			return nil, nil
 		}
 		select {
 		case <-ctx.Done():
+			c.mu.Lock()
+			pending := c.notAppliedLocked(rev, -1)
+			c.mu.Unlock()
+			if len(pending) == 0 {
+				return nil, nil
+			}
 			return pending, ctx.Err()
 		case <-tick:
 		}
 	}
 }
 
-func (c *Controller) notAppliedLocked(rev uint64) []string {
+// notAppliedLocked returns the bridges that have not applied revision rev
+// (see WaitApplied), sorted, or the first limit of them found in no order
+// when limit is positive.
+func (c *Controller) notAppliedLocked(rev uint64, limit int) []string {
 	var pending []string
+	full := func() bool { return limit > 0 && len(pending) >= limit }
+	if c.desired.snap.Revision < rev && len(c.hosts) == 0 {
+		pending = append(pending, "controller") // has not seen the revision yet
+	}
 	for _, hs := range c.hosts {
 		for _, bs := range hs.bridges {
+			if full() {
+				return pending
+			}
 			unknown := c.desired.snap.Revision < rev || hs.seenRev < rev
 			if unknown || (bs.desiredRev >= rev && c.appliedRevLocked(bs) < bs.desiredRev) {
 				pending = append(pending, bs.ref.String())
 			}
 		}
-	}
-	if c.desired.snap.Revision < rev && len(c.hosts) == 0 {
-		pending = append(pending, "controller") // has not seen the revision yet
 	}
 	sort.Strings(pending)
 	return pending

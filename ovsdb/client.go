@@ -160,13 +160,28 @@ func (c *Client) Changes() <-chan struct{} {
 func (c *Client) Facts() Facts {
 	c.factsMu.Lock()
 	defer c.factsMu.Unlock()
+	return c.currentLocked().clone()
+}
+
+// SameFacts reports whether Facts would return facts equal to f (Facts.Equal)
+// without copying them: the controller asks it of every host on every store
+// revision, and a host's facts hold a tunnel port per peer.
+func (c *Client) SameFacts(f Facts) bool {
+	c.factsMu.Lock()
+	defer c.factsMu.Unlock()
+	return c.currentLocked().Equal(f)
+}
+
+// currentLocked returns the current facts, shared with the view or with
+// c.last: read them, do not modify them. It records them and signals a
+// change on Changes. c.factsMu is held.
+func (c *Client) currentLocked() Facts {
 	v := c.liveView()
 	if v == c.lastView {
 		// The facts of the same view, or still disconnected (lastView
 		// is nil only once last has Connected false).
-		return c.last.clone()
+		return c.last
 	}
-	// f is shared with the view or with c.last: read it, do not modify it.
 	var f Facts
 	if v != nil {
 		f = v.facts()
@@ -184,7 +199,7 @@ func (c *Client) Facts() Facts {
 		}
 	}
 	c.lastView = v
-	return f.clone()
+	return f
 }
 
 // liveView returns the current session's view of its cache, or nil.

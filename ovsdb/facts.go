@@ -1,6 +1,8 @@
 package ovsdb
 
 import (
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/brtun/brtun/ovsdb/vswitchd"
@@ -24,6 +26,15 @@ type Facts struct {
 	// Marked are the interfaces an operator marked with
 	// external_ids:brtun-network, sorted by name, bound or not.
 	Marked []MarkedInterface
+}
+
+// Equal reports whether f and o hold the same facts (a nil and an empty
+// list are the same). Unlike reflect.DeepEqual it compares the lists'
+// elements as values, which costs little even with thousands of tunnel
+// ports: the controller compares a host's facts on every store revision.
+func (f Facts) Equal(o Facts) bool {
+	return f.Connected == o.Connected && maps.Equal(f.Bridges, o.Bridges) && slices.Equal(f.Tunnels, o.Tunnels) &&
+		slices.Equal(f.Bindings, o.Bindings) && slices.Equal(f.Marked, o.Marked)
 }
 
 // BridgeFacts describes one of brtun's bridges.
