@@ -32,7 +32,7 @@ type fabric struct {
 var (
 	loopSpeaker = netip.MustParseAddr("127.0.0.1")
 	loopFabric  = netip.MustParseAddr("127.0.0.5")
-	leaf      = netip.MustParseAddr("192.0.2.20") // the fabric VTEP
+	leaf        = netip.MustParseAddr("192.0.2.20") // the fabric VTEP
 )
 
 // freePort returns a TCP port free on loopSpeaker.
