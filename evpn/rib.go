@@ -115,8 +115,9 @@ func (s *Speaker) queue(ups []ribUpdate, resync bool) {
 }
 
 // refresh brings s.rib up to date: a listing of the table first when a
-// resync is due, then every queued update in order. Called with recMu held.
-func (s *Speaker) refresh(ctx context.Context) error {
+// resync is due, then every queued update in order; changed tells whether
+// s.rib may have changed. Called with recMu held.
+func (s *Speaker) refresh(ctx context.Context) (changed bool, err error) {
 	s.evMu.Lock()
 	relist := s.resync
 	s.resync = false
@@ -127,7 +128,7 @@ func (s *Speaker) refresh(ctx context.Context) error {
 			s.evMu.Lock()
 			s.resync = true
 			s.evMu.Unlock()
-			return err
+			return false, err
 		}
 		s.rib = rib
 		s.relists.Add(1)
@@ -147,5 +148,5 @@ func (s *Speaker) refresh(ctx context.Context) error {
 		}
 	}
 	s.updates.Add(n)
-	return nil
+	return relist || n > 0, nil
 }

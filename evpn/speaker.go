@@ -64,7 +64,11 @@ type Speaker struct {
 	relists atomic.Uint64 // listings of the table (metrics)
 	updates atomic.Uint64 // destination updates applied from watch events (metrics)
 
-	mu         sync.Mutex // guards everything below
+	mu sync.Mutex // guards everything below
+	// dirty is set when something the import depends on changed besides
+	// the table (desired routes, held peers) or the last round failed: a
+	// round with neither that nor a table change does nothing.
+	dirty      bool
 	desired    Desired
 	advertised map[nlriKey]route
 	seqs       map[macKey]LocalSeq
@@ -106,6 +110,7 @@ func Start(ctx context.Context, o Options, initial Desired, peers []Peer) (*Spea
 		seqs:       map[macKey]LocalSeq{},
 		held:       map[netip.Addr]bool{},
 		peers:      map[netip.Addr]Peer{},
+		dirty:      true,
 		rib:        map[string]received{},
 		resync:     true,
 	}
@@ -240,9 +245,11 @@ func (s *Speaker) release(peer *netip.Addr) {
 			s.log.Info("restart time over: dropping restored routes of peers that did not send End-of-RIB", zap.Int("peers", len(s.held)))
 		}
 		clear(s.held)
+		s.dirty = true
 	} else if s.held[*peer] {
 		s.log.Info("End-of-RIB: restored routes of peer replaced by its live ones", zap.Stringer("peer", peer))
 		delete(s.held, *peer)
+		s.dirty = true
 	}
 	s.mu.Unlock()
 	s.poke()
@@ -274,7 +281,9 @@ func (s *Speaker) SetDesired(ctx context.Context, d Desired) error {
 		return fmt.Errorf("bgp: %w", err)
 	}
 	s.mu.Lock()
-	s.desired = n
+	if !reflect.DeepEqual(n, s.desired) {
+		s.desired, s.dirty = n, true
+	}
 	s.mu.Unlock()
 	return s.reconcile(ctx)
 }
@@ -288,15 +297,20 @@ func (s *Speaker) reconcile(ctx context.Context) error {
 	if s.isStopped() {
 		return errStopped
 	}
-	if err := s.refresh(ctx); err != nil {
+	changed, err := s.refresh(ctx)
+	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !changed && !s.dirty && s.reported {
+		return nil
+	}
+	s.dirty = false
 	rs := make([]received, 0, len(s.rib))
 	for _, r := range s.rib {
 		rs = append(rs, r)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	set := selectRemote(s.cfg.ASN, s.desired, rs)
 	set.addHeld(s.desired, s.restored, s.held)
 	seqs := resolveSeqs(s.desired, s.seqs, set.macs)
@@ -337,6 +351,7 @@ func (s *Speaker) reconcile(ctx context.Context) error {
 			s.onUpdate(st)
 		}
 	}
+	s.dirty = len(errs) > 0 // retried by the next round
 	return errors.Join(errs...)
 }
 
@@ -413,7 +428,10 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
 		}
 		s.mu.Lock()
 		delete(s.peers, a)
-		delete(s.held, a)
+		if s.held[a] {
+			delete(s.held, a)
+			s.dirty = true
+		}
 		s.mu.Unlock()
 		s.log.Info("peer removed", zap.Stringer("peer", a))
 	}
