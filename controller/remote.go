@@ -62,14 +62,17 @@ func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Por
 			rs.vteps[network] = append(rs.vteps[network], ip)
 		}
 	}
-	isPort := func(network, mac string) bool {
-		return slices.ContainsFunc(byNetwork[network], func(p *topology.Port) bool { return p.MAC == mac })
+	type netMAC struct{ network, mac string }
+	ports := map[netMAC]bool{} // registered ports' MACs
+	for network, list := range byNetwork {
+		for _, p := range list {
+			ports[netMAC{network, p.MAC}] = true
+		}
 	}
-	isRemote := func(network, mac string) bool {
-		return slices.ContainsFunc(rs.macs[network], func(m remoteMAC) bool { return m.port.MAC == mac })
-	}
+	isPort := func(network, mac string) bool { return ports[netMAC{network, mac}] }
+	remote := map[netMAC]bool{} // a set, not a scan: an import holds hundreds of MACs
 	addMAC := func(network, mac string, ips []string, vtep, owner string, overPorts bool) {
-		if hostIPs[vtep] || isRemote(network, mac) {
+		if hostIPs[vtep] || remote[netMAC{network, mac}] {
 			return
 		}
 		if isPort(network, mac) {
@@ -82,6 +85,7 @@ func newRemoteState(snap topology.Snapshot, byNetwork map[string][]*topology.Por
 			rs.superseded[network][mac] = true
 		}
 		p := flows.RemotePort{Network: network, Name: remotePortName(mac, vtep), Host: remotePeerName(vtep), MAC: mac, IPs: ips}
+		remote[netMAC{network, mac}] = true
 		rs.macs[network] = append(rs.macs[network], remoteMAC{port: p, owner: owner})
 		rs.owners[flows.PortID(network, p.Name)] = owner + ":" + mac + "@" + vtep
 	}

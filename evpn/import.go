@@ -42,8 +42,10 @@ func selectRemote(asn uint32, d Desired, rs []received) remoteSet {
 		macKey
 		vtep netip.Addr
 	}
-	set := remoteSet{vteps: map[vtepKey]RemoteVTEP{}, macs: map[macKey]RemoteMAC{}}
-	groups := map[macVTEP]RemoteMAC{}
+	// Sized up front: a round of a large import would spend most of its
+	// time growing these maps.
+	set := remoteSet{vteps: map[vtepKey]RemoteVTEP{}, macs: make(map[macKey]RemoteMAC, len(rs))}
+	groups := make(map[macVTEP]RemoteMAC, len(rs))
 	for _, r := range rs {
 		rt, ok := rts[r.vni]
 		if !ok || !r.vxlan || !r.vtep.IsValid() || own[r.vtep] || !slices.Contains(r.rts, rt) {

@@ -21,6 +21,10 @@ var (
 		"EVPN routes the speaker originates (type-2 and type-3).", nil, nil)
 	descImported = prometheus.NewDesc("brtun_bgp_routes_imported",
 		"Remote VTEPs and MACs imported into EVPN networks, by kind (vtep, mac).", []string{"kind"}, nil)
+	descRelists = prometheus.NewDesc("brtun_bgp_table_relists_total",
+		"Full listings of GoBGP's EVPN table (at start and at every End-of-RIB); between them the import follows best-path events.", nil, nil)
+	descUpdates = prometheus.NewDesc("brtun_bgp_table_updates_total",
+		"Remote routes of GoBGP's EVPN table added, changed or removed by best-path events.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -28,6 +32,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descRoutes
 	ch <- descExported
 	ch <- descImported
+	ch <- descRelists
+	ch <- descUpdates
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -58,4 +64,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descExported, prometheus.GaugeValue, float64(exported))
 	ch <- prometheus.MustNewConstMetric(descImported, prometheus.GaugeValue, float64(vteps), "vtep")
 	ch <- prometheus.MustNewConstMetric(descImported, prometheus.GaugeValue, float64(macs), "mac")
+	ch <- prometheus.MustNewConstMetric(descRelists, prometheus.CounterValue, float64(c.s.relists.Load()))
+	ch <- prometheus.MustNewConstMetric(descUpdates, prometheus.CounterValue, float64(c.s.updates.Load()))
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -52,8 +53,22 @@ type Speaker struct {
 	down       chan netip.Addr // peers whose session left Established
 
 	recMu sync.Mutex // serializes reconciles: RIB snapshot and apply in one step
+	// rib holds the remote best path of every destination of GoBGP's EVPN
+	// table, kept up to date from watch events (see rib.go). Guarded by recMu.
+	rib map[string]received
 
-	mu         sync.Mutex // guards everything below
+	evMu    sync.Mutex // guards pending and resync
+	pending []ribUpdate
+	resync  bool // the next round lists GoBGP's table first
+
+	relists atomic.Uint64 // listings of the table (metrics)
+	updates atomic.Uint64 // destination updates applied from watch events (metrics)
+
+	mu sync.Mutex // guards everything below
+	// dirty is set when something the import depends on changed besides
+	// the table (desired routes, held peers) or the last round failed: a
+	// round with neither that nor a table change does nothing.
+	dirty      bool
 	desired    Desired
 	advertised map[nlriKey]route
 	seqs       map[macKey]LocalSeq
@@ -95,6 +110,9 @@ func Start(ctx context.Context, o Options, initial Desired, peers []Peer) (*Spea
 		seqs:       map[macKey]LocalSeq{},
 		held:       map[netip.Addr]bool{},
 		peers:      map[netip.Addr]Peer{},
+		dirty:      true,
+		rib:        map[string]received{},
+		resync:     true,
 	}
 	if o.Restore != nil {
 		for _, l := range o.Restore.Seqs {
@@ -169,14 +187,15 @@ func (s *Speaker) startBGP(ctx context.Context) error {
 	return nil
 }
 
-// watch subscribes to route changes, End-of-RIB markers and peer state
-// changes; each one triggers a reconcile.
+// watch subscribes to best-path changes, End-of-RIB markers and peer state
+// changes: best paths update the speaker's copy of the table, an End-of-RIB
+// releases the peer's restored routes and has the table listed again; each
+// event triggers a reconcile, which applies everything queued at once.
 func (s *Speaker) watch(ctx context.Context) error {
 	req := &api.WatchEventRequest{
 		Peer: &api.WatchEventRequest_Peer{},
 		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
 			{Type: api.WatchEventRequest_Table_Filter_BEST},
-			{Type: api.WatchEventRequest_Table_Filter_ADJIN},
 			{Type: api.WatchEventRequest_Table_Filter_EOR},
 		}},
 	}
@@ -191,13 +210,17 @@ func (s *Speaker) watch(ctx context.Context) error {
 			}
 		}
 		if t := r.GetTable(); t != nil {
+			ups, resync := updatesOf(s.log, t.Paths)
 			for _, p := range t.Paths {
 				if p.Nlri == nil && p.Family.GetAfi() == evpnFamily.Afi && p.Family.GetSafi() == evpnFamily.Safi {
+					resync = true
 					if a, err := netip.ParseAddr(p.NeighborIp); err == nil {
 						s.release(&a) // End-of-RIB of EVPN from this peer
 					}
 				}
 			}
+			s.queue(ups, resync)
+			return
 		}
 		s.poke()
 	})
@@ -222,9 +245,11 @@ func (s *Speaker) release(peer *netip.Addr) {
 			s.log.Info("restart time over: dropping restored routes of peers that did not send End-of-RIB", zap.Int("peers", len(s.held)))
 		}
 		clear(s.held)
+		s.dirty = true
 	} else if s.held[*peer] {
 		s.log.Info("End-of-RIB: restored routes of peer replaced by its live ones", zap.Stringer("peer", peer))
 		delete(s.held, *peer)
+		s.dirty = true
 	}
 	s.mu.Unlock()
 	s.poke()
@@ -256,26 +281,36 @@ func (s *Speaker) SetDesired(ctx context.Context, d Desired) error {
 		return fmt.Errorf("bgp: %w", err)
 	}
 	s.mu.Lock()
-	s.desired = n
+	if !reflect.DeepEqual(n, s.desired) {
+		s.desired, s.dirty = n, true
+	}
 	s.mu.Unlock()
 	return s.reconcile(ctx)
 }
 
-// reconcile reads the RIB, recomputes imports and sequence numbers,
-// applies the difference of the advertised routes and reports a changed
-// State.
+// reconcile applies the queued table updates, recomputes imports and
+// sequence numbers, applies the difference of the advertised routes and
+// reports a changed State.
 func (s *Speaker) reconcile(ctx context.Context) error {
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
 	if s.isStopped() {
 		return errStopped
 	}
-	rs, err := s.received(ctx)
+	changed, err := s.refresh(ctx)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !changed && !s.dirty && s.reported {
+		return nil
+	}
+	s.dirty = false
+	rs := make([]received, 0, len(s.rib))
+	for _, r := range s.rib {
+		rs = append(rs, r)
+	}
 	set := selectRemote(s.cfg.ASN, s.desired, rs)
 	set.addHeld(s.desired, s.restored, s.held)
 	seqs := resolveSeqs(s.desired, s.seqs, set.macs)
@@ -316,10 +351,11 @@ func (s *Speaker) reconcile(ctx context.Context) error {
 			s.onUpdate(st)
 		}
 	}
+	s.dirty = len(errs) > 0 // retried by the next round
 	return errors.Join(errs...)
 }
 
-// received lists the EVPN routes learned from peers.
+// received lists every EVPN path learned from peers, best or not.
 func (s *Speaker) received(ctx context.Context) ([]received, error) {
 	var out []received
 	var errs []error
@@ -392,7 +428,10 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
 		}
 		s.mu.Lock()
 		delete(s.peers, a)
-		delete(s.held, a)
+		if s.held[a] {
+			delete(s.held, a)
+			s.dirty = true
+		}
 		s.mu.Unlock()
 		s.log.Info("peer removed", zap.Stringer("peer", a))
 	}

@@ -51,6 +51,12 @@ type bgpRunner struct {
 	// leads tells whether this replica stores the imported routes (nil:
 	// always, a single replica).
 	leads func() bool
+	// known is the newest store revision the speaker's routes and peers
+	// were read at, or a later one made by this runner's own EVPN write
+	// right after it: a watched revision up to known is skipped, so a
+	// burst of imports does not make the speaker reread the store after
+	// each of its own writes. Used by run's goroutine only.
+	known uint64
 }
 
 // leaderCheck is how often a replica checks whether it became the one
@@ -92,7 +98,7 @@ func startBGP(ctx context.Context, o bgpOptions, store topology.Store, leads fun
 		}
 	}
 	r := &bgpRunner{store: store, log: log.Named("bgp"), states: make(chan evpn.State, 1), leads: leads}
-	desired, peers, err := r.read(ctx)
+	desired, peers, _, err := r.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -142,16 +148,22 @@ func (r *bgpRunner) run(ctx context.Context) error {
 			if led = r.follow(ctx, led); led {
 				r.storeState(ctx, st)
 			}
-		case _, ok := <-revs:
+		case rev, ok := <-revs:
 			if !ok {
 				return nil
 			}
-			desired, peers, err := r.read(ctx)
+			if rev <= r.known {
+				continue // our own EVPN write: nothing the speaker reads changed
+			}
+			desired, peers, at, err := r.read(ctx)
 			if err == nil {
 				err = r.speaker.SetDesired(ctx, desired)
 			}
 			if err == nil {
 				err = r.speaker.SetPeers(ctx, peers)
+			}
+			if err == nil {
+				r.known = at
 			}
 			if err != nil && ctx.Err() == nil {
 				r.log.Error("update BGP speaker", zap.Error(err))
@@ -178,7 +190,11 @@ func (r *bgpRunner) follow(ctx context.Context, led bool) bool {
 func (r *bgpRunner) storeState(ctx context.Context, st evpn.State) {
 	routes, err := evpnRoutes(st)
 	for err == nil {
-		if _, err = r.store.PutEVPNRoutes(ctx, routes); err == nil || ctx.Err() != nil {
+		var rev uint64
+		if rev, err = r.store.PutEVPNRoutes(ctx, routes); err == nil || ctx.Err() != nil {
+			if err == nil && rev != 0 && rev == r.known+1 {
+				r.known = rev
+			}
 			return
 		}
 		r.log.Warn("store imported EVPN routes; retrying", zap.Error(err))
@@ -191,17 +207,18 @@ func (r *bgpRunner) storeState(ctx context.Context, st evpn.State) {
 	r.log.Error("encode EVPN state", zap.Error(err))
 }
 
-// read builds the speaker's routes and peers from the store.
-func (r *bgpRunner) read(ctx context.Context) (evpn.Desired, []evpn.Peer, error) {
+// read builds the speaker's routes and peers from the store; rev is the
+// revision of the snapshot they come from.
+func (r *bgpRunner) read(ctx context.Context) (d evpn.Desired, peers []evpn.Peer, rev uint64, err error) {
 	snap, err := r.store.Snapshot(ctx)
 	if err != nil {
-		return evpn.Desired{}, nil, err
+		return evpn.Desired{}, nil, 0, err
 	}
 	stored, err := r.store.ListBGPPeers(ctx)
 	if err != nil {
-		return evpn.Desired{}, nil, err
+		return evpn.Desired{}, nil, 0, err
 	}
-	peers := make([]evpn.Peer, 0, len(stored))
+	peers = make([]evpn.Peer, 0, len(stored))
 	for _, p := range stored {
 		addr, err := netip.ParseAddr(p.Address)
 		if err != nil {
@@ -209,7 +226,7 @@ func (r *bgpRunner) read(ctx context.Context) (evpn.Desired, []evpn.Peer, error)
 		}
 		peers = append(peers, evpn.Peer{Address: addr, ASN: p.ASN, Password: p.Password})
 	}
-	return desiredRoutes(snap, r.log), peers, nil
+	return desiredRoutes(snap, r.log), peers, snap.Revision, nil
 }
 
 // desiredRoutes is what brtun advertises: for each EVPN network, a type-3
