@@ -12,29 +12,8 @@ import (
 	"time"
 
 	"github.com/brtun/brtun/flows"
-	"github.com/brtun/brtun/topology"
+	"github.com/brtun/brtun/flows/flowtest"
 )
-
-// portSecurityView is one host with ports dual-stack ports (one IPv4 and
-// one IPv6 address each) over 10 VXLAN networks, port security on or off
-// (the view flows' BenchmarkCompilePortSecurity compiles).
-func portSecurityView(ports int, security bool) flows.View {
-	v := flows.View{Host: "h0", PatchIntOfport: 1, PatchTunOfport: 1}
-	for i := range 10 {
-		v.Networks = append(v.Networks, flows.NetworkView{
-			Name: fmt.Sprintf("net%02d", i), Type: topology.VXLAN, SegmentID: uint32(5000 + i), LocalVLAN: uint16(i + 1), MACLearning: true,
-		})
-	}
-	for i := range ports {
-		n := i % 10
-		v.LocalPorts = append(v.LocalPorts, flows.LocalPort{
-			Network: fmt.Sprintf("net%02d", n), Name: fmt.Sprintf("p%04d", i), Ofport: uint32(i + 2), LocalVLAN: uint16(n + 1),
-			MAC: fmt.Sprintf("02:00:00:00:%02x:%02x", i>>8, i&0xff),
-			IPs: []string{fmt.Sprintf("198.18.%d.%d", i/250, i%250+1), fmt.Sprintf("2001:db8::%x", i+1)}, PortSecurity: security,
-		})
-	}
-	return v
-}
 
 // TestPortSecurityCost times, on a private OVS (dummy datapath), what
 // installing br-int's flows costs with port security on and off, in the
@@ -66,7 +45,7 @@ func TestPortSecurityCost(t *testing.T) {
 	res := map[bool]*result{false: {}, true: {}}
 	for r := range reps {
 		for _, security := range []bool{r%2 == 1, r%2 == 0} { // alternate which goes first
-			set := flows.Compile(portSecurityView(ports, security))
+			set := flows.Compile(flowtest.PortSecurityView(ports, security))
 			must(t, flows.Validate(set))
 			res[security].flows = len(set.BrInt)
 			all := write(fmt.Sprintf("all-%t.flows", security), set.BrInt)
