@@ -16,6 +16,7 @@ import (
 	"github.com/brtun/brtun/ofswitch"
 	"github.com/brtun/brtun/ovsdb"
 	"github.com/brtun/brtun/ovsdb/vswitchd"
+	"github.com/brtun/brtun/testbed/dhcpclient"
 	"github.com/brtun/brtun/topology"
 )
 
@@ -90,19 +91,9 @@ func inPortOf(sw *pktSwitch, network, port string) uint32 {
 
 // discover is a DHCPDISCOVER from mac.
 func discover(t *testing.T, mac string) []byte {
-	hw, err := net.ParseMAC(mac)
+	frame, err := dhcpclient.DiscoverFrame(mac, 0x1234)
 	require.NoError(t, err)
-	eth := &layers.Ethernet{SrcMAC: hw, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeIPv4}
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4zero, DstIP: net.IPv4bcast}
-	udp := &layers.UDP{SrcPort: 68, DstPort: 67}
-	require.NoError(t, udp.SetNetworkLayerForChecksum(ip))
-	d := &layers.DHCPv4{Operation: layers.DHCPOpRequest, HardwareType: layers.LinkTypeEthernet, HardwareLen: 6,
-		Xid: 0x1234, ClientHWAddr: hw, Options: layers.DHCPOptions{
-			layers.NewDHCPOption(layers.DHCPOptMessageType, []byte{byte(layers.DHCPMsgTypeDiscover)}),
-		}}
-	buf := gopacket.NewSerializeBuffer()
-	require.NoError(t, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, d))
-	return buf.Bytes()
+	return frame
 }
 
 // packetInMsg is the PACKET_IN OVS sends for frame from in_port under cookie.

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -60,19 +58,9 @@ func (v *dhcpVM) udhcpcOnce(t *testing.T, name string, tries int) (time.Duration
 
 // discoverFrame is a DHCPDISCOVER from mac, as bytes.
 func discoverFrame(t *testing.T, mac string) []byte {
-	hw, err := net.ParseMAC(mac)
+	frame, err := dhcpclient.DiscoverFrame(mac, 0xf100d)
 	require.NoError(t, err)
-	eth := &layers.Ethernet{SrcMAC: hw, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeIPv4}
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4zero, DstIP: net.IPv4bcast}
-	udp := &layers.UDP{SrcPort: 68, DstPort: 67}
-	require.NoError(t, udp.SetNetworkLayerForChecksum(ip))
-	d := &layers.DHCPv4{Operation: layers.DHCPOpRequest, HardwareType: layers.LinkTypeEthernet, HardwareLen: 6,
-		Xid: 0xf100d, ClientHWAddr: hw, Options: layers.DHCPOptions{
-			layers.NewDHCPOption(layers.DHCPOptMessageType, []byte{byte(layers.DHCPMsgTypeDiscover)}),
-		}}
-	buf := gopacket.NewSerializeBuffer()
-	require.NoError(t, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, d))
-	return buf.Bytes()
+	return frame
 }
 
 // flooder sends frame (hex) on eth0 at rate per second for secs seconds,
