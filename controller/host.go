@@ -106,7 +106,7 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	c.startDumps(ctx, hs)
 
 	owns := c.ownsOVSDB(hs.name)
-	cl, ovsErr := c.syncOVSDB(ctx, hs, in, owns)
+	cl, swapWaits, ovsErr := c.syncOVSDB(ctx, hs, in, owns)
 	var facts ovsdb.Facts
 	if cl != nil {
 		facts = cl.Facts()
@@ -165,6 +165,14 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		if invalid != nil {
 			continue // what the switch holds stays, and so does its dump
 		}
+		if swapWaits && b == BrTun {
+			// br-tun's switch connected after the OVSDB transaction left
+			// the other mode's tunnel ports in place: the new mode's
+			// flows would send over ports that are not there. Its
+			// connection enqueued the host; that reconcile swaps the
+			// ports and sends these flows together.
+			continue
+		}
 		if master, err := c.holdRole(ctx, bs, conn); !master {
 			c.mu.Lock()
 			bs.dropDumpLocked()
@@ -197,7 +205,9 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	hs.seenRev = max(hs.seenRev, snap.Revision)
 	hs.lastErr = err
 	hs.synced = nil
-	if err == nil && cl != nil {
+	if err == nil && cl != nil && !swapWaits {
+		// A reconcile that left the tunnel swap for later is not a state
+		// to skip from: the next one must do the swap.
 		hs.synced = &syncedState{digest: sum.all, facts: facts, ownsOVSDB: owns}
 	}
 	c.changedLocked()

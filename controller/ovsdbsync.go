@@ -12,14 +12,17 @@ import (
 // syncOVSDB connects to the host's OVSDB when needed and, when this
 // replica owns the host's OVSDB work, applies bridges, the tunnel mesh and
 // port bindings in one transaction. It returns the host's client, nil
-// while it is not connected.
-func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs, owns bool) (*ovsdb.Client, error) {
-	cl, err := c.ovsdbClient(ctx, hs, in.host)
+// while it is not connected, and whether the tunnel ports were left in the
+// other tunnel-port mode for now (tunnelSwapWaits): br-tun's flows must
+// then stay as they are, since flows of the new mode over the old mode's
+// ports would carry nothing.
+func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs, owns bool) (cl *ovsdb.Client, swapWaits bool, err error) {
+	cl, err = c.ovsdbClient(ctx, hs, in.host)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !owns {
-		return cl, nil // the master of the host's br-tun writes its OVSDB
+		return cl, false, nil // the master of the host's br-tun writes its OVSDB
 	}
 	uctx, cancel := context.WithTimeout(ctx, c.opts.OVSDBTimeout)
 	defer cancel()
@@ -28,7 +31,8 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs
 		if err := t.EnsureHost(hostSpec(in.host, c.opts)); err != nil {
 			return err
 		}
-		if c.tunnelSwapWaits(hs, in, cl.Facts()) {
+		swapWaits = c.tunnelSwapWaits(hs, in, cl.Facts())
+		if swapWaits {
 			c.log.Info("tunnel ports of the other --tunnel-ports mode: swapping them once br-tun's switch is connected",
 				zap.String("host", in.host.Name))
 		} else if err := t.EnsureTunnels(in.tunnels()); err != nil {
@@ -46,9 +50,9 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs
 			zap.String("interface", iface), zap.String("reason", msg))
 	}
 	if err != nil {
-		return cl, fmt.Errorf("ovsdb: %w", err)
+		return cl, swapWaits, fmt.Errorf("ovsdb: %w", err)
 	}
-	return cl, nil
+	return cl, swapWaits, nil
 }
 
 // tunnelSwapWaits reports whether the host's br-tun holds tunnel ports of

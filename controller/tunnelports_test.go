@@ -1,14 +1,17 @@
 package controller
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ovsdb"
+	"github.com/brtun/brtun/ovsdb/vswitchd"
 	"github.com/brtun/brtun/topology"
 )
 
@@ -75,4 +78,67 @@ func TestTunnelSwapWaitsForTheSwitch(t *testing.T) {
 	c.switches[hs.bridges[BrTun].dpid] = struct{ Switch }{}
 	c.mu.Unlock()
 	assert.False(t, c.tunnelSwapWaits(hs, in, perPeer), "br-tun's switch connected: swap now")
+}
+
+// The race a CI run hit: brtun restarted with the other --tunnel-ports, the
+// host's reconcile leaves the tunnel swap for later (br-tun's switch not
+// connected yet), and br-tun's switch connects while that reconcile waits
+// for ovs-vswitchd. That reconcile must leave br-tun's flows alone, and the
+// next one must swap the ports and send the new mode's flows. (Before the
+// fix it sent flow-mode flows over the per-peer ports, so br-tun carried
+// nothing, and took the next reconcile as clean: the swap waited for the
+// drift check.)
+func TestTunnelSwapWhenBrTunConnectsMidReconcile(t *testing.T) {
+	l := newLab(t, "h1", "h2")
+	stop := l.start(Options{TunnelPorts: topology.PerPeerTunnels})
+	first := l.connectAll()
+	l.addPort("h1", "a1", "02:00:00:00:00:01")
+	l.waitApplied(l.addPort("h2", "b1", "02:00:00:00:00:02"))
+	tunnels := func() (perPeer, flow int) {
+		var ifaces []vswitchd.Interface
+		require.NoError(t, l.ovs["h1"].Raw().List(context.Background(), &ifaces))
+		for _, i := range ifaces {
+			switch {
+			case i.Type != "vxlan":
+			case i.Options["remote_ip"] == "flow":
+				flow++
+			default:
+				perPeer++
+			}
+		}
+		return perPeer, flow
+	}
+	perPeer, flow := tunnels()
+	require.Equal(t, [2]int{1, 0}, [2]int{perPeer, flow}, "per-peer mode: h1 has a port towards h2")
+	stop()
+
+	// brtun comes back in flow mode; h1's ovs-vswitchd is slow, its br-tun
+	// switch not connected yet.
+	ovs := l.ovs["h1"]
+	ovs.SetVswitchd(false)
+	l.start(Options{TunnelPorts: topology.FlowTunnels})
+	for _, ref := range []bridgeRef{{"h1", BrInt}, {"h2", BrInt}, {"h2", BrTun}} {
+		l.connect(ref.host, ref.bridge, first[ref].flows()...)
+	}
+	l.settle()
+	// A new port on h1 makes its reconcile commit a binding and wait for
+	// ovs-vswitchd to apply it ...
+	l.addPort("h1", "a2", "02:00:00:00:00:03")
+	require.Eventually(t, func() bool {
+		var roots []vswitchd.OpenvSwitch
+		require.NoError(t, ovs.Raw().List(context.Background(), &roots))
+		return len(roots) == 1 && roots[0].NextCfg > roots[0].CurCfg
+	}, 5*time.Second, 5*time.Millisecond, "h1's reconcile commits the binding")
+	// ... while br-tun's switch connects, holding the per-peer flows.
+	brTun := l.connect("h1", BrTun, first[bridgeRef{"h1", BrTun}].flows()...)
+	time.Sleep(50 * time.Millisecond)
+	ovs.SetVswitchd(true)
+
+	require.Eventually(t, func() bool {
+		perPeer, flow := tunnels()
+		return perPeer == 0 && flow == 1
+	}, 5*time.Second, 10*time.Millisecond, "h1's tunnel ports are swapped without waiting for a drift check")
+	require.Eventually(t, func() bool {
+		return strings.Contains(strings.Join(flows.Strings(brTun.flows()), "\n"), "tun_src=192.0.2.2,")
+	}, 5*time.Second, 10*time.Millisecond, "h1's br-tun takes h2's frames on the flow port")
 }

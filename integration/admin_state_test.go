@@ -48,6 +48,7 @@ func TestAdminStateDown(t *testing.T) {
 	assert.Equal(t, false, got["admin_state_up"])
 	assert.Equal(t, "bound", got["status"], "the port stays bound")
 
+	s.settleDatapaths()
 	ok, out := ping(a1)
 	require.False(t, ok, "a1 is down: it must not reach b1: %s", out)
 	ok, out = ping(a2)

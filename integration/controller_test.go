@@ -125,6 +125,29 @@ func (s *scenario) waitApplied(timeout time.Duration, hosts ...*lab.Host) {
 	require.True(s.t, ok, "bridges did not apply the desired state in %s; last: %s", timeout, last)
 }
 
+// settleDatapaths waits until every given host's (default: every host's)
+// ovs-vswitchd has revalidated its datapath flows. A bundle's commit reply
+// means the switch's OpenFlow tables hold the new flows; the datapath flow
+// cache catches up in its next revalidation round, a few milliseconds later
+// on a quiet machine, a few hundred on a loaded one. A packet sent in
+// between can still take a flow the change removed, so a check that traffic
+// stopped after a change settles the datapaths first.
+func (s *scenario) settleDatapaths(hosts ...*lab.Host) {
+	s.t.Helper()
+	if len(hosts) == 0 {
+		hosts = s.lab.Hosts
+	}
+	for _, h := range hosts {
+		// revalidator/wait returns when the round under way ends, and that
+		// round may have started before the change: the second wait
+		// covers a whole round begun after it.
+		for range 2 {
+			out, err := h.Appctl("revalidator/wait")
+			require.NoError(s.t, err, "%s: revalidator/wait: %s", h.Name, out)
+		}
+	}
+}
+
 // waitUntil checks cond every 100 ms until it holds or d has passed.
 func waitUntil(d time.Duration, cond func() bool) bool {
 	return testbed.Poll(d, 100*time.Millisecond, cond)

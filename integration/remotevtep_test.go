@@ -141,6 +141,7 @@ func TestStaticRemoteVTEP(t *testing.T) {
 		// Deleting the remote VTEP removes its tunnel, entries and flooding.
 		s.brtun.MustDo(http.StatusNoContent, "DELETE", "/v1/remote-vteps/k9", nil, nil)
 		s.waitApplied(30 * time.Second)
+		s.settleDatapaths()
 		for _, h := range []*lab.Host{h1, h2} {
 			require.Empty(t, unicastEntry(t, h, kv.MAC), "%s: the remote MAC's entry must be gone", h.Name)
 			require.False(t, hasTunnelFrom(t, h, mode, topology.VXLAN, k.TunnelIP), "%s: tunnel to the removed remote VTEP", h.Name)
