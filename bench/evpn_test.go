@@ -30,23 +30,6 @@ const (
 	evpnVNI = 5001
 )
 
-// evpnFRRConf is bgpd.conf of an FRR VTEP in the EVPN benchmark: iBGP with
-// brtun's speaker and with the other FRR (a full mesh, so each FRR learns
-// the other's MACs directly: the reference path).
-func evpnFRRConf(name, self string, peers ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "hostname %s\nrouter bgp %d\n bgp router-id %s\n no bgp default ipv4-unicast\n timers bgp 1 3\n", name, evpnASN, self)
-	for _, p := range peers {
-		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers connect 1\n", p, evpnASN, p)
-	}
-	b.WriteString(" address-family l2vpn evpn\n")
-	for _, p := range peers {
-		fmt.Fprintf(&b, "  neighbor %s activate\n", p)
-	}
-	b.WriteString("  advertise-all-vni\n exit-address-family\n")
-	return b.String()
-}
-
 // evpnLab is two OVS hosts managed by brtun and two FRR kernel VTEPs, all
 // in VNI 5001 (network blue with evpn).
 type evpnLab struct {
@@ -75,7 +58,9 @@ func startEVPNLab(t *testing.T) *evpnLab {
 		} else {
 			e.fv2 = vm.HostIface
 		}
-		k.StartFRR(t, evpnFRRConf(l.Prefix+k.Name, k.MgmtIP, lab.ControllerIP, other.MgmtIP))
+		// iBGP with brtun and with the other FRR (a full mesh, so each FRR
+		// learns the other's MACs directly: the reference path).
+		k.StartFRR(t, testbed.EVPNBGPD(l.Prefix+k.Name, k.MgmtIP, evpnASN, lab.ControllerIP, other.MgmtIP))
 	}
 	apiPort, ofPort := testbed.FreePort(t, "127.0.0.1"), testbed.FreePort(t, lab.ControllerIP)
 	of := fmt.Sprintf("tcp:%s:%d", lab.ControllerIP, ofPort)

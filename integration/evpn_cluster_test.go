@@ -23,21 +23,6 @@ import (
 // cluster test, next to lab.ControllerIP on the management LAN.
 const secondControllerIP = "198.51.100.253"
 
-// frrBGPDConfPeers is FRR's bgpd.conf with one iBGP neighbor per address.
-func frrBGPDConfPeers(name string, peers ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "hostname %s\nrouter bgp %d\n bgp router-id %s\n no bgp default ipv4-unicast\n timers bgp 1 3\n", name, bgpASN, frrMgmt)
-	for _, p := range peers {
-		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers connect 1\n", p, bgpASN, p)
-	}
-	b.WriteString(" address-family l2vpn evpn\n")
-	for _, p := range peers {
-		fmt.Fprintf(&b, "  neighbor %s activate\n", p)
-	}
-	b.WriteString("  advertise-all-vni\n exit-address-family\n")
-	return b.String()
-}
-
 // frrNeighbor is FRR's view of one neighbor: its session state and the
 // EVPN routes it accepted from it.
 func frrNeighbor(f *testbed.FRR, addr string) (state string, accepted int) {
@@ -94,7 +79,7 @@ func TestEVPNReplicaFailover(t *testing.T) {
 	k := l.AddKernelHost(t, "f9", frrIndex)
 	k.AddVNI(t, 5001)
 	fv := k.AddVM(t, 5001, lab.VMOptions{Name: "fv", MAC: "02:00:00:00:09:01", CIDR: "198.18.0.9/24", Quiet: true})
-	frr := k.StartFRR(t, frrBGPDConfPeers(l.Prefix+"b", lab.ControllerIP, secondControllerIP))
+	frr := k.StartFRR(t, testbed.EVPNBGPD(l.Prefix+"b", frrMgmt, bgpASN, lab.ControllerIP, secondControllerIP))
 
 	c := &cluster{t: t, lab: l, etcd: etcdtest.Start(t), names: []string{"r1", "r2"}, replicas: map[string]*daemon{}, live: []string{"r1", "r2"}}
 	bgpAddr := map[string]string{"r1": lab.ControllerIP, "r2": secondControllerIP}

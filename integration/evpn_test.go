@@ -26,21 +26,6 @@ const (
 	bgpASN   = 65000
 )
 
-func frrBGPDConf(name string) string {
-	return fmt.Sprintf(`hostname %[1]s
-router bgp %[2]d
- bgp router-id %[3]s
- no bgp default ipv4-unicast
- timers bgp 1 3
- neighbor %[4]s remote-as %[2]d
- neighbor %[4]s timers connect 1
- address-family l2vpn evpn
-  neighbor %[4]s activate
-  advertise-all-vni
- exit-address-family
-`, name, bgpASN, frrMgmt, lab.ControllerIP)
-}
-
 // bgpArgs are the serve flags of a speaker on the controller address.
 func bgpArgs() []string {
 	return []string{"--bgp-asn", fmt.Sprint(bgpASN), "--bgp-router-id", lab.ControllerIP,
@@ -107,7 +92,7 @@ func TestEVPNWithFRR(t *testing.T) {
 	k := l.AddKernelHost(t, "f9", frrIndex)
 	k.AddVNI(t, 5001)
 	fv := k.AddVM(t, 5001, lab.VMOptions{Name: "fv", MAC: "02:00:00:00:09:01", CIDR: "198.18.0.9/24", Quiet: true})
-	frr := k.StartFRR(t, frrBGPDConf(l.Prefix+"b"))
+	frr := k.StartFRR(t, testbed.EVPNBGPD(l.Prefix+"b", frrMgmt, bgpASN, lab.ControllerIP))
 
 	s := newScenarioOn(t, l, daemonOptions{Advertise: true, ExtraArgs: bgpArgs()})
 	for _, n := range []map[string]any{

@@ -29,6 +29,24 @@ type FRR struct {
 	Dir   string
 }
 
+// EVPNBGPD is the bgpd.conf of an FRR VTEP in the tests: iBGP in asn with
+// every peer, router-id routerID, the l2vpn evpn family only, every local
+// VNI advertised, and the short timers tests use (keepalive 1 s, hold 3 s,
+// connect retry 1 s).
+func EVPNBGPD(name, routerID string, asn int, peers ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "hostname %s\nrouter bgp %d\n bgp router-id %s\n no bgp default ipv4-unicast\n timers bgp 1 3\n", name, asn, routerID)
+	for _, p := range peers {
+		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers connect 1\n", p, asn, p)
+	}
+	b.WriteString(" address-family l2vpn evpn\n")
+	for _, p := range peers {
+		fmt.Fprintf(&b, "  neighbor %s activate\n", p)
+	}
+	b.WriteString("  advertise-all-vni\n exit-address-family\n")
+	return b.String()
+}
+
 // StartFRR writes the configuration and starts zebra, then bgpd.
 func StartFRR(t TB, o FRROptions) *FRR {
 	t.Helper()
