@@ -24,14 +24,15 @@ type Options struct {
 	// Logger receives the package's log lines; nil discards them.
 	Logger *zap.Logger
 	// EchoInterval: brtun sends an echo request when nothing arrived from
-	// the peer for this long (default 5s). OVS probes an idle controller
-	// connection itself (the Controller row's inactivity_probe), so on a
-	// live connection one echo exchange per interval keeps both sides
-	// quiet, whichever side starts it.
+	// the peer for this long (default DeadTimeout / 2, 7.5s). OVS probes an
+	// idle controller connection itself after 5s (the inactivity_probe
+	// brtun writes into the Controller rows), so on a live idle connection
+	// OVS sends the echoes and brtun only answers: one exchange per 5s,
+	// where two probing sides with equal intervals would often both send.
 	EchoInterval time.Duration
 	// DeadTimeout closes the connection when nothing at all arrived from the
-	// peer for this long (default 3 x EchoInterval): the bound on finding a
-	// silent peer. It must exceed EchoInterval.
+	// peer for this long (default 15s, or 3 x EchoInterval when only that is
+	// set): the bound on finding a silent peer. It must exceed EchoInterval.
 	DeadTimeout time.Duration
 	// HandshakeTimeout bounds HELLO plus FEATURES (default 10s).
 	HandshakeTimeout time.Duration
@@ -50,11 +51,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	if o.EchoInterval == 0 {
-		o.EchoInterval = 5 * time.Second
-	}
-	if o.DeadTimeout == 0 {
+	switch {
+	case o.DeadTimeout == 0 && o.EchoInterval == 0:
+		o.DeadTimeout = 15 * time.Second
+	case o.DeadTimeout == 0:
 		o.DeadTimeout = 3 * o.EchoInterval
+	}
+	if o.EchoInterval == 0 {
+		o.EchoInterval = o.DeadTimeout / 2
 	}
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = 10 * time.Second
@@ -503,12 +507,13 @@ func (c *Conn) housekeeping() {
 }
 
 // untilEcho returns how long until nothing will have arrived from the peer
-// for EchoInterval, 0 when that is now (or nearly: a wait shorter than an
-// eighth of the interval is not worth another wakeup).
+// for EchoInterval, 0 when that is now (or nearly: a wait shorter than a
+// sixteenth of the interval, such as the round trip of brtun's last echo,
+// is not worth another wakeup).
 func (c *Conn) untilEcho() time.Duration {
 	silent := time.Since(c.epoch) - time.Duration(c.received.Load())
 	wait := c.opts.EchoInterval - silent
-	if wait < c.opts.EchoInterval/8 {
+	if wait < c.opts.EchoInterval/16 {
 		return 0
 	}
 	return wait

@@ -128,6 +128,25 @@ func TestKeepaliveSendsEchoAndDetectsDeadPeer(t *testing.T) {
 	})
 }
 
+func TestOptionsDefaults(t *testing.T) {
+	o, err := Options{}.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, 15*time.Second, o.DeadTimeout, "the dead-peer bound")
+	assert.Equal(t, 7500*time.Millisecond, o.EchoInterval)
+	// Later than OVS's own probe of an idle controller connection (the
+	// inactivity_probe of 5000 ms brtun writes), so OVS sends the echoes.
+	assert.Greater(t, o.EchoInterval, 5*time.Second)
+
+	o, err = Options{EchoInterval: time.Second}.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, 3*time.Second, o.DeadTimeout)
+	o, err = Options{DeadTimeout: 4 * time.Second}.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Second, o.EchoInterval)
+	_, err = Options{EchoInterval: 2 * time.Second, DeadTimeout: 2 * time.Second}.withDefaults()
+	assert.ErrorContains(t, err, "must exceed echo interval")
+}
+
 // TestKeepaliveOnlyWhenThePeerIsSilent: while the switch keeps talking
 // (here its own echo requests, as OVS's inactivity probe sends them) brtun
 // only answers; once the switch stops, brtun sends an echo request after
@@ -156,7 +175,7 @@ func TestKeepaliveOnlyWhenThePeerIsSilent(t *testing.T) {
 	require.NoError(t, err, "no echo request after the switch fell silent")
 	probed := time.Since(last)
 	assert.Equal(t, typeEchoRequest, m.Type())
-	assert.GreaterOrEqual(t, probed, opts.EchoInterval*7/8, "brtun probed a switch that had just talked")
+	assert.GreaterOrEqual(t, probed, opts.EchoInterval*15/16, "brtun probed a switch that had just talked")
 
 	// No answer: closed as dead once nothing arrived for DeadTimeout.
 	err = waitClosed(t, c, 2*opts.DeadTimeout)

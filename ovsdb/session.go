@@ -212,10 +212,13 @@ func (c *Client) run(ctx context.Context) {
 // It wakes only for a reason: the disconnect notification, a request that
 // found the session gone, libovsdb dropping a change event, and the probe
 // timer. The probe sends an echo request only when nothing arrived from
-// ovsdb-server for ProbeInterval (ovsdb-server probes a tcp or ssl client
-// itself after 5 s of silence, and any message counts), and ends the
-// session when the answer takes longer than ProbeInterval: a server that
-// went silent is found within 2 x ProbeInterval of its last message.
+// ovsdb-server for probeAfter, and ends the session when the answer takes
+// longer than answerWithin: a server that went silent is found within
+// 2 x ProbeInterval of its last message. ovsdb-server probes tcp and ssl
+// clients itself after 5 s of silence, and any message counts, so with
+// brtun's probe a little later (5.5 s) the server sends the echoes there
+// and brtun only answers, where equal intervals would often have both
+// sides send one.
 func (c *Client) hold(ctx context.Context, s *session) error {
 	probe := time.NewTimer(c.untilProbe(s))
 	defer probe.Stop()
@@ -242,23 +245,30 @@ func (c *Client) hold(ctx context.Context, s *session) error {
 				probe.Reset(wait)
 				continue
 			}
-			pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeInterval)
+			pctx, cancel := context.WithTimeout(ctx, c.answerWithin())
 			err := s.ovs.Echo(pctx)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("echo: %w", err)
 			}
-			probe.Reset(c.opts.ProbeInterval)
+			probe.Reset(c.probeAfter())
 		}
 	}
 }
 
+// probeAfter is how long the session must be silent before hold sends an
+// echo request, and answerWithin how long the answer may take; together
+// they make ProbeInterval twice.
+func (c *Client) probeAfter() time.Duration   { return c.opts.ProbeInterval * 11 / 10 }
+func (c *Client) answerWithin() time.Duration { return c.opts.ProbeInterval * 9 / 10 }
+
 // untilProbe returns how long until the session has been silent for
-// ProbeInterval, 0 when it has (or nearly: a wait shorter than an eighth of
-// the interval is not worth another wakeup).
+// probeAfter, 0 when it has (or nearly: a wait shorter than a sixteenth of
+// it, such as the round trip of the last echo, is not worth another
+// wakeup).
 func (c *Client) untilProbe(s *session) time.Duration {
-	wait := c.opts.ProbeInterval - s.ovs.SinceReceived()
-	if wait < c.opts.ProbeInterval/8 {
+	wait := c.probeAfter() - s.ovs.SinceReceived()
+	if wait < c.probeAfter()/16 {
 		return 0
 	}
 	return wait
