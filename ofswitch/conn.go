@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,10 +23,16 @@ var ErrPeerDead = errors.New("openflow peer unresponsive")
 type Options struct {
 	// Logger receives the package's log lines; nil discards them.
 	Logger *zap.Logger
-	// EchoInterval is how often brtun sends an echo request (default 5s).
+	// EchoInterval: brtun sends an echo request when nothing arrived from
+	// the peer for this long (default DeadTimeout / 2, 7.5s). OVS probes an
+	// idle controller connection itself after 5s (the inactivity_probe
+	// brtun writes into the Controller rows), so on a live idle connection
+	// OVS sends the echoes and brtun only answers: one exchange per 5s,
+	// where two probing sides with equal intervals would often both send.
 	EchoInterval time.Duration
 	// DeadTimeout closes the connection when nothing at all arrived from the
-	// peer for this long (default 3 x EchoInterval). It must exceed EchoInterval.
+	// peer for this long (default 15s, or 3 x EchoInterval when only that is
+	// set): the bound on finding a silent peer. It must exceed EchoInterval.
 	DeadTimeout time.Duration
 	// HandshakeTimeout bounds HELLO plus FEATURES (default 10s).
 	HandshakeTimeout time.Duration
@@ -44,11 +51,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	if o.EchoInterval == 0 {
-		o.EchoInterval = 5 * time.Second
-	}
-	if o.DeadTimeout == 0 {
+	switch {
+	case o.DeadTimeout == 0 && o.EchoInterval == 0:
+		o.DeadTimeout = 15 * time.Second
+	case o.DeadTimeout == 0:
 		o.DeadTimeout = 3 * o.EchoInterval
+	}
+	if o.EchoInterval == 0 {
+		o.EchoInterval = o.DeadTimeout / 2
 	}
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = 10 * time.Second
@@ -92,6 +102,11 @@ type Conn struct {
 	closed    chan struct{}
 	err       error // why the connection closed; written once before closed is closed
 	wg        sync.WaitGroup
+
+	// epoch is when the connection was made; received is when the reader
+	// last took a message, as time since epoch (monotonic).
+	epoch    time.Time
+	received atomic.Int64
 }
 
 // call is one request waiting for its reply (or replies, for multipart).
@@ -132,6 +147,7 @@ func newConn(ctx context.Context, nc net.Conn, opts Options) (*Conn, error) {
 		calls:   make(map[uint32]*call),
 		batches: make(map[*batch]struct{}),
 		ctrl:    make(chan Message, 16),
+		epoch:   time.Now(),
 		closed:  make(chan struct{}),
 	}
 	if err := c.handshake(ctx); err != nil {
@@ -304,6 +320,7 @@ func (c *Conn) readLoop() {
 			c.shutdown(c.readError(err))
 			return
 		}
+		c.received.Store(int64(time.Since(c.epoch)))
 		if err := c.handle(m); err != nil {
 			c.shutdown(err)
 			return
@@ -457,12 +474,15 @@ func (c *Conn) deliverError(e *OFError) {
 	c.log.Warn("switch error for no pending request", zap.Error(e))
 }
 
-// housekeeping sends keepalive echo requests and the echo replies the reader
-// queued, so that the reader never blocks on a write.
+// housekeeping writes the echo replies the reader queued, so that the
+// reader never blocks on a write, and sends an echo request when nothing
+// arrived from the peer for EchoInterval. It has one timer, re-armed for
+// the moment the connection will have been silent that long, so an idle
+// connection whose peer probes it wakes it only for the replies.
 func (c *Conn) housekeeping() {
 	defer c.wg.Done()
-	tick := time.NewTicker(c.opts.EchoInterval)
-	defer tick.Stop()
+	timer := time.NewTimer(c.untilEcho())
+	defer timer.Stop()
 	for {
 		select {
 		case <-c.closed:
@@ -472,13 +492,31 @@ func (c *Conn) housekeeping() {
 				c.shutdown(err)
 				return
 			}
-		case <-tick.C:
-			if err := c.writeFrames(withXid(buildEchoRequest(), c.takeXidLocked())); err != nil {
-				c.shutdown(err)
-				return
+		case <-timer.C:
+			if c.untilEcho() == 0 {
+				if err := c.writeFrames(withXid(buildEchoRequest(), c.takeXidLocked())); err != nil {
+					c.shutdown(err)
+					return
+				}
+				timer.Reset(c.opts.EchoInterval)
+				continue
 			}
 		}
+		timer.Reset(c.untilEcho())
 	}
+}
+
+// untilEcho returns how long until nothing will have arrived from the peer
+// for EchoInterval, 0 when that is now (or nearly: a wait shorter than a
+// sixteenth of the interval, such as the round trip of brtun's last echo,
+// is not worth another wakeup).
+func (c *Conn) untilEcho() time.Duration {
+	silent := time.Since(c.epoch) - time.Duration(c.received.Load())
+	wait := c.opts.EchoInterval - silent
+	if wait < c.opts.EchoInterval/16 {
+		return 0
+	}
+	return wait
 }
 
 // takeXid returns the next xid. Callers that send hold writeMu (or run before

@@ -128,6 +128,64 @@ func TestKeepaliveSendsEchoAndDetectsDeadPeer(t *testing.T) {
 	})
 }
 
+func TestOptionsDefaults(t *testing.T) {
+	o, err := Options{}.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, 15*time.Second, o.DeadTimeout, "the dead-peer bound")
+	assert.Equal(t, 7500*time.Millisecond, o.EchoInterval)
+	// Later than OVS's own probe of an idle controller connection (the
+	// inactivity_probe of 5000 ms brtun writes), so OVS sends the echoes.
+	assert.Greater(t, o.EchoInterval, 5*time.Second)
+
+	o, err = Options{EchoInterval: time.Second}.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, 3*time.Second, o.DeadTimeout)
+	o, err = Options{DeadTimeout: 4 * time.Second}.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Second, o.EchoInterval)
+	_, err = Options{EchoInterval: 2 * time.Second, DeadTimeout: 2 * time.Second}.withDefaults()
+	assert.ErrorContains(t, err, "must exceed echo interval")
+}
+
+// TestKeepaliveOnlyWhenThePeerIsSilent: while the switch keeps talking
+// (here its own echo requests, as OVS's inactivity probe sends them) brtun
+// only answers; once the switch stops, brtun sends an echo request after
+// EchoInterval of silence, and a switch that then says nothing at all is
+// closed DeadTimeout after its last message: the dead-peer bound.
+func TestKeepaliveOnlyWhenThePeerIsSilent(t *testing.T) {
+	opts := testOptions(t)
+	opts.EchoInterval = time.Second
+	opts.DeadTimeout = 3 * time.Second
+	c, f := dialFake(t, 1, opts)
+
+	// The switch talks every 100 ms for 2.5 echo intervals.
+	var last time.Time
+	xid := uint32(1000)
+	for start := time.Now(); time.Since(start) < 5*opts.EchoInterval/2; xid++ {
+		last = time.Now()
+		require.NoError(t, f.write(withXid(newMessage(typeEchoRequest, nil), xid)))
+		m := f.read()
+		require.Equal(t, typeEchoReply, m.Type(), "brtun sent %s while the switch was talking", typeName(m.Type()))
+		require.Equal(t, xid, m.Xid())
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Silence: brtun probes once, after about EchoInterval.
+	m, err := f.tryRead(2 * opts.EchoInterval)
+	require.NoError(t, err, "no echo request after the switch fell silent")
+	probed := time.Since(last)
+	assert.Equal(t, typeEchoRequest, m.Type())
+	assert.GreaterOrEqual(t, probed, opts.EchoInterval*15/16, "brtun probed a switch that had just talked")
+
+	// No answer: closed as dead once nothing arrived for DeadTimeout.
+	err = waitClosed(t, c, 2*opts.DeadTimeout)
+	dead := time.Since(last)
+	assert.ErrorIs(t, err, ErrPeerDead)
+	assert.GreaterOrEqual(t, dead, opts.DeadTimeout)
+	assert.Less(t, dead, opts.DeadTimeout+time.Second, "the dead-peer bound")
+	t.Logf("switch silent since %s: echo request after %s, closed after %s", last.Format(time.StampMilli), probed, dead)
+}
+
 func TestBarrierEchoAndRoleRoundTrips(t *testing.T) {
 	c, f := dialFake(t, 1, testOptions(t))
 	f.serve(func(m Message) {

@@ -10,8 +10,10 @@
 // `ovs-vsctl set-controller br-tun tcp:IP:PORT`) or from Dial (brtun connects to
 // a bridge's passive endpoint such as unix:/var/run/openvswitch/br-tun.mgmt).
 // Either way the handshake (HELLO version negotiation to 1.3, FEATURES_REQUEST ->
-// datapath id) is done before the Conn is handed out, and echo keepalives run in
-// both directions with a dead-peer timeout.
+// datapath id) is done before the Conn is handed out. Echo keepalives run in
+// both directions, each side probing after a silence (brtun's EchoInterval
+// a little longer than OVS's inactivity probe, so that OVS's echoes keep an
+// idle connection alive), with a dead-peer timeout.
 //
 // A Conn is safe for concurrent use. Requests carry their own xids and replies,
 // including OFPT_ERROR messages, are attributed to the request that caused them.

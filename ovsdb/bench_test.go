@@ -45,9 +45,9 @@ func BenchmarkFacts(b *testing.B) {
 	}
 }
 
-// BenchmarkOutdated is the once-a-second check for changes whose events
-// libovsdb dropped, on the same host as BenchmarkFacts, when every event
-// reached the session (the usual case: the check then compares nothing).
+// BenchmarkOutdated is the check hold makes after libovsdb dropped change
+// events (a comparison of the view with the cache), on the same host as
+// BenchmarkFacts.
 func BenchmarkOutdated(b *testing.B) {
 	m := newMemOVS(b, memOptions{})
 	c, err := Dial(ctxT(b), Options{Address: m.addr, ProbeInterval: time.Hour})

@@ -35,8 +35,11 @@ type Options struct {
 	// ConnectTimeout bounds one connection attempt including the initial
 	// monitor; 0 means 10s.
 	ConnectTimeout time.Duration
-	// ProbeInterval is how often an idle session is checked with an echo
-	// request (and how long the answer may take); 0 means 5s.
+	// ProbeInterval: a server that went silent is found within twice this
+	// of its last message (0 means 5s: 10s). An echo request goes out after
+	// 1.1 x ProbeInterval without a message from the server (so that a
+	// server probing brtun itself every 5s gets none) and must be answered
+	// within 0.9 x ProbeInterval.
 	ProbeInterval time.Duration
 	// MaxBackoff caps the wait between reconnection attempts, which starts
 	// at 100ms and doubles; 0 means 5s.

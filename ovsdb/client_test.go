@@ -226,6 +226,31 @@ func TestProbeDetectsHungServer(t *testing.T) {
 	waitChange(t, c, func(f Facts) bool { return f.Connected })
 }
 
+// TestProbeOnlyWhenTheServerIsSilent: a server that probes its client
+// (ovsdb-server does on tcp and ssl connections) gets no echo request from
+// it; once the server falls silent the client probes it, and when the
+// server does not answer either the session ends within 2 x ProbeInterval
+// of the server's last message: the dead-peer bound.
+func TestProbeOnlyWhenTheServerIsSilent(t *testing.T) {
+	const probe = 400 * time.Millisecond
+	m := newMemOVS(t, memOptions{})
+	m.proxy.ProbeClients(probe / 2)
+	c := m.dialProbing(t, probe, time.Second)
+	time.Sleep(5 * probe)
+	assert.Zero(t, m.proxy.ClientEchoes(), "the client probed a server that was talking")
+
+	m.proxy.ProbeClients(0)
+	require.Eventually(t, func() bool { return m.proxy.ClientEchoes() > 0 }, 5*probe, 10*time.Millisecond,
+		"the client never probed the silent server")
+
+	m.proxy.Freeze(true)
+	last := time.Now() // the server's last message (the answer to the echo) came before
+	waitChange(t, c, func(f Facts) bool { return !f.Connected })
+	dead := time.Since(last)
+	assert.Less(t, dead, 2*probe+500*time.Millisecond, "the dead-peer bound")
+	t.Logf("session ended %s after the server's last message", dead)
+}
+
 // stableGoroutines returns the number of goroutines once it has not changed
 // for 100ms (goroutines the fixture started may still be starting).
 func stableGoroutines() int {

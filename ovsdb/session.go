@@ -32,9 +32,8 @@ import (
 // rootReached): views are built one at a time, each from the cache as it is
 // then, so every reader sees the same sequence of states, never one older
 // than a state another reader already saw. libovsdb drops events when its
-// queue is full, and a change whose event still waits in the queue is in the
-// cache already; hold compares the newest view with the cache once a second
-// while that can be the case (see outdated).
+// queue is full; hold compares the newest view with the cache after a drop
+// (see outdated).
 type session struct {
 	ovs  client.Client
 	disc chan struct{} // libovsdb's disconnect notification
@@ -42,12 +41,9 @@ type session struct {
 	dead     chan struct{} // closed by kill
 	killOnce sync.Once
 
-	gen atomic.Uint64 // cache change events seen
-	// dropped is the cache's count of dropped events when outdated last
-	// looked (hold's goroutine only).
-	dropped uint64
-	viewMu  sync.Mutex // held while building, so one view per generation
-	newest  *view      // nil until the first view
+	gen    atomic.Uint64 // cache change events seen
+	viewMu sync.Mutex    // held while building, so one view per generation
+	newest *view         // nil until the first view
 }
 
 // view is what a session's readers derive from its cache at one generation.
@@ -110,30 +106,22 @@ func (s *session) state() (*state, error) {
 	return v.st, nil
 }
 
-// outdated reports whether the cache changed without a change event
-// reaching the session (libovsdb drops events when its queue is full, and
-// an event waiting in the queue has not reached it yet), so the view of the
-// current generation is wrong. When no event waits and none was dropped
-// since the last call, every change has reached the session and the
-// comparison of the view with the cache, which copies every table's index
-// of rows, is skipped: idle sessions of a thousand hosts then cost nothing.
+// outdated reports whether the view of the current generation differs from
+// the cache. hold asks after libovsdb dropped a change event because its
+// queue was full: the change is in the cache, but the generation did not
+// move. (An event still waiting in the queue moves it when it arrives.)
 func (s *session) outdated() bool {
 	tc := s.ovs.Cache()
 	if tc == nil {
 		return false // disconnected: hold ends the session
 	}
-	queued, dropped := tc.QueuedEvents()
-	if queued == 0 && dropped == s.dropped {
-		return false
-	}
-	s.dropped = dropped
 	s.viewMu.Lock()
 	v := s.newest
 	s.viewMu.Unlock()
 	if v == nil || v.gen != s.gen.Load() {
 		return false // the next view is built from the cache anyway
 	}
-	same, err := v.st.inCache(s.ovs.Cache())
+	same, err := v.st.inCache(tc)
 	return err == nil && !same
 }
 
@@ -221,14 +209,23 @@ func (c *Client) run(ctx context.Context) {
 }
 
 // hold returns when the session is gone (or ctx ended), with the reason.
-// libovsdb announces a lost connection with a send that is dropped when
-// nobody is receiving at that instant, so a once-a-second check of the cache
-// (which libovsdb drops on disconnect) backs it up.
+// It wakes only for a reason: the disconnect notification, a request that
+// found the session gone, libovsdb dropping a change event, and the probe
+// timer. The probe sends an echo request only when nothing arrived from
+// ovsdb-server for probeAfter, and ends the session when the answer takes
+// longer than answerWithin: a server that went silent is found within
+// 2 x ProbeInterval of its last message. ovsdb-server probes tcp and ssl
+// clients itself after 5 s of silence, and any message counts, so with
+// brtun's probe a little later (5.5 s) the server sends the echoes there
+// and brtun only answers, where equal intervals would often have both
+// sides send one.
 func (c *Client) hold(ctx context.Context, s *session) error {
-	probe := time.NewTicker(c.opts.ProbeInterval)
+	probe := time.NewTimer(c.untilProbe(s))
 	defer probe.Stop()
-	alive := time.NewTicker(time.Second)
-	defer alive.Stop()
+	var dropped <-chan struct{}
+	if tc := s.ovs.Cache(); tc != nil {
+		dropped = tc.DropNotify()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -237,24 +234,44 @@ func (c *Client) hold(ctx context.Context, s *session) error {
 			return errors.New("disconnected by the server")
 		case <-s.dead:
 			return errors.New("connection found gone by a request")
-		case <-alive.C:
-			if s.ovs.Cache() == nil {
-				return errors.New("disconnected")
-			}
+		case <-dropped:
 			if s.outdated() {
 				c.log.Debug("the cache changed without a change event, refreshing")
 				s.cacheChanged()
 				c.changed()
 			}
 		case <-probe.C:
-			pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeInterval)
+			if wait := c.untilProbe(s); wait > 0 {
+				probe.Reset(wait)
+				continue
+			}
+			pctx, cancel := context.WithTimeout(ctx, c.answerWithin())
 			err := s.ovs.Echo(pctx)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("echo: %w", err)
 			}
+			probe.Reset(c.probeAfter())
 		}
 	}
+}
+
+// probeAfter is how long the session must be silent before hold sends an
+// echo request, and answerWithin how long the answer may take; together
+// they make ProbeInterval twice.
+func (c *Client) probeAfter() time.Duration   { return c.opts.ProbeInterval * 11 / 10 }
+func (c *Client) answerWithin() time.Duration { return c.opts.ProbeInterval * 9 / 10 }
+
+// untilProbe returns how long until the session has been silent for
+// probeAfter, 0 when it has (or nearly: a wait shorter than a sixteenth of
+// it, such as the round trip of the last echo, is not worth another
+// wakeup).
+func (c *Client) untilProbe(s *session) time.Duration {
+	wait := c.probeAfter() - s.ovs.SinceReceived()
+	if wait < c.probeAfter()/16 {
+		return 0
+	}
+	return wait
 }
 
 // clientModel is the part of the Open_vSwitch schema brtun uses.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ovn-kubernetes/libovsdb/cache"
 	"github.com/ovn-kubernetes/libovsdb/model"
+	libovsdb "github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -116,14 +117,16 @@ func TestViewsFollowTheCache(t *testing.T) {
 }
 
 // libovsdb delivers change events on its own goroutine, after the change is
-// in the cache, and drops them when its queue is full. Here the event
-// goroutine is held up, so changes reach the cache without events: the
-// session must still notice them and announce the new facts.
-func TestViewsRecoverFromMissingEvents(t *testing.T) {
+// in the cache, and drops them when its queue (1024 events, see
+// third_party/libovsdb/BRTUN.md) is full. Here the event goroutine is held
+// up and more changes than the queue holds reach the cache: the session must
+// still notice the ones whose events were dropped and announce the new facts.
+func TestViewsRecoverFromDroppedEvents(t *testing.T) {
+	const taps, rounds = 100, 11 // 11 x 98 row changes below overflow the queue
 	m := newMemOVS(t, memOptions{})
 	c := m.dial(t)
 	require.NoError(t, c.EnsureHost(ctxT(t), HostSpec{Name: "h1"}))
-	bindMany(t, c, 3)
+	bindMany(t, c, taps)
 	settle(t, c)
 
 	s := currentSession(t, c)
@@ -148,7 +151,22 @@ func TestViewsRecoverFromMissingEvents(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the event goroutine never reached the blocking handler")
 	}
-	// From here on no event reaches the session until unblock.
+	// From here on no event reaches the session until unblock: fill the
+	// queue (rounds of new ofports on every interface but tap1's and
+	// tap2's, one transaction each: the in-memory server is slow with big
+	// ones), then change tap2, whose event is dropped.
+	st := m.state(t)
+	for round := 1; round <= rounds; round++ {
+		var ops []libovsdb.Operation
+		for i := 3; i <= taps; i++ {
+			ofport := 1000*round + i
+			iface := &vswitchd.Interface{UUID: st.ifaceByName[fmt.Sprintf("tap%d", i)].UUID, Ofport: &ofport}
+			o, err := m.raw.Where(iface).Update(iface, &iface.Ofport)
+			require.NoError(t, err)
+			ops = append(ops, o...)
+		}
+		m.Transact(t, ops...)
+	}
 	m.setOFPort(t, "tap2", 3002)
 	f := waitChange(t, c, func(f Facts) bool {
 		b, ok := bindingOf(f, "tap2")
@@ -156,6 +174,8 @@ func TestViewsRecoverFromMissingEvents(t *testing.T) {
 	})
 	b, _ := bindingOf(f, "tap1")
 	assert.Equal(t, 3001, b.OFPort)
+	b, _ = bindingOf(f, fmt.Sprintf("tap%d", taps))
+	assert.Equal(t, 1000*rounds+taps, b.OFPort)
 	select {
 	case <-release:
 		t.Fatal("released too early")

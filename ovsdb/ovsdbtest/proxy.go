@@ -5,8 +5,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Proxy forwards a unix socket to another one and can cut every connection
@@ -15,14 +17,35 @@ type Proxy struct {
 	t           testing.TB
 	front, back string
 
-	mu       sync.Mutex
-	ln       net.Listener
-	conns    []net.Conn
-	wg       sync.WaitGroup
-	comments []string         // transaction comments seen
-	frozen   bool             // drop what clients send, like a hung server
-	removed  map[string][]int // request id -> indexes of removed comment operations
+	mu        sync.Mutex
+	ln        net.Listener
+	conns     []net.Conn
+	clients   []*clientConn // the client side of conns
+	wg        sync.WaitGroup
+	comments  []string         // transaction comments seen
+	frozen    bool             // drop what clients send, like a hung server
+	removed   map[string][]int // request id -> indexes of removed comment operations
+	echoes    int              // echo requests clients sent
+	stopProbe chan struct{}    // closed to stop ProbeClients; nil when off
 }
+
+// clientConn is a client's connection; writes to it come from the
+// connection's backward copy and from ProbeClients.
+type clientConn struct {
+	nc  net.Conn
+	wmu sync.Mutex
+}
+
+// Write writes one message (json.Encoder writes each in one call).
+func (c *clientConn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.nc.Write(b)
+}
+
+// proxyEchoID is the id of the echo requests ProbeClients sends, as
+// ovsdb-server's own: the clients' answers are not passed on.
+const proxyEchoID = `"echo"`
 
 // oneAtATime lets one request of a connection at a time reach the
 // server: the in-memory server handles each request on a goroutine of its
@@ -94,6 +117,14 @@ func (p *Proxy) forward(dst io.Writer, src io.Reader, turn *oneAtATime) {
 		}
 		var method string
 		_ = json.Unmarshal(msg["method"], &method)
+		if _, request := msg["method"]; !request && string(msg["id"]) == proxyEchoID {
+			continue // the answer to ProbeClients
+		}
+		if method == "echo" {
+			p.mu.Lock()
+			p.echoes++
+			p.mu.Unlock()
+		}
 		if method == "transact" {
 			var params []json.RawMessage
 			if err := json.Unmarshal(msg["params"], &params); err == nil {
@@ -173,6 +204,50 @@ func (p *Proxy) Freeze(on bool) {
 	p.mu.Unlock()
 }
 
+// ClientEchoes returns how many echo requests the clients sent so far.
+func (p *Proxy) ClientEchoes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.echoes
+}
+
+// ProbeClients sends every client an echo request every d, as
+// ovsdb-server's inactivity probe does on tcp and ssl connections, and
+// keeps the answers from the server; 0 stops.
+func (p *Proxy) ProbeClients(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopProbe != nil {
+		close(p.stopProbe)
+		p.stopProbe = nil
+	}
+	if d <= 0 {
+		return
+	}
+	stop := make(chan struct{})
+	p.stopProbe = stop
+	echo := []byte(`{"method":"echo","params":[],"id":` + proxyEchoID + "}\n")
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(d)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			p.mu.Lock()
+			clients := slices.Clone(p.clients)
+			p.mu.Unlock()
+			for _, c := range clients {
+				_, _ = c.Write(echo)
+			}
+		}
+	}()
+}
+
 // Comments returns the transaction comments the clients sent so far.
 func (p *Proxy) Comments() []string {
 	p.mu.Lock()
@@ -221,12 +296,14 @@ func (p *Proxy) Up() {
 				back.Close()
 				return
 			}
+			client := &clientConn{nc: conn}
 			p.conns = append(p.conns, conn, back)
+			p.clients = append(p.clients, client)
 			p.mu.Unlock()
 			turn := newOneAtATime()
 			p.wg.Add(2)
 			go func() { defer p.wg.Done(); p.forward(back, conn, turn); back.Close() }()
-			go func() { defer p.wg.Done(); p.backward(conn, back, turn); conn.Close(); close(turn.ended) }()
+			go func() { defer p.wg.Done(); p.backward(client, back, turn); conn.Close(); close(turn.ended) }()
 		}
 	}()
 }
@@ -242,7 +319,11 @@ func (p *Proxy) Down() {
 	for _, c := range p.conns {
 		c.Close()
 	}
-	p.conns = nil
+	p.conns, p.clients = nil, nil
+	if p.stopProbe != nil {
+		close(p.stopProbe)
+		p.stopProbe = nil
+	}
 	p.mu.Unlock()
 	p.wg.Wait()
 }

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/go-logr/logr"
 	"github.com/ovn-kubernetes/libovsdb/mapper"
@@ -1031,13 +1030,12 @@ func (t *TableCache) AddEventHandler(handler EventHandler) {
 	t.eventProcessor.AddEventHandler(handler)
 }
 
-// QueuedEvents returns how many events wait in the cache's event queue and
-// how many the cache dropped since it was made because the queue was full
-// (brtun's copy). While none waits and no more were dropped, every change
-// in the cache has been handed to the event handlers, or is being handed
-// to them.
-func (t *TableCache) QueuedEvents() (queued int, dropped uint64) {
-	return len(t.eventProcessor.events), t.eventProcessor.dropped.Load()
+// DropNotify receives a value after the cache dropped an event because the
+// queue was full (brtun's copy). Notifications are coalesced: at most one is
+// pending, and the change whose event was dropped is in the cache when it
+// is sent.
+func (t *TableCache) DropNotify() <-chan struct{} {
+	return t.eventProcessor.dropNotify
 }
 
 // Run starts the event processing and update processing loops.
@@ -1120,16 +1118,17 @@ type eventProcessor struct {
 	handlersMutex sync.Mutex
 	handlers      []EventHandler
 	logger        *logr.Logger
-	// dropped counts the events AddEvent dropped because events was full
-	// (brtun's copy).
-	dropped atomic.Uint64
+	// dropNotify (capacity 1) is signalled after each event AddEvent
+	// dropped because events was full (brtun's copy).
+	dropNotify chan struct{}
 }
 
 func newEventProcessor(capacity int, logger *logr.Logger) *eventProcessor {
 	return &eventProcessor{
-		events:   make(chan *event, capacity),
-		handlers: []EventHandler{},
-		logger:   logger,
+		events:     make(chan *event, capacity),
+		handlers:   []EventHandler{},
+		logger:     logger,
+		dropNotify: make(chan struct{}, 1),
 	}
 }
 
@@ -1158,7 +1157,10 @@ func (e *eventProcessor) AddEvent(eventType string, table string, old model.Mode
 		// noop
 		return
 	default:
-		e.dropped.Add(1)
+		select {
+		case e.dropNotify <- struct{}{}:
+		default:
+		}
 		e.logger.V(0).Info("dropping event because event buffer is full")
 	}
 }

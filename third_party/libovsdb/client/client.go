@@ -58,6 +58,9 @@ type Client interface {
 	Connected() bool
 	DisconnectNotify() chan struct{}
 	Echo(context.Context) error
+	// SinceReceived returns how long ago the connection last received data
+	// from the server (brtun's copy); 0 while disconnected.
+	SinceReceived() time.Duration
 	Transact(context.Context, ...ovsdb.Operation) ([]ovsdb.OperationResult, error)
 	Monitor(context.Context, *Monitor) (MonitorCookie, error)
 	MonitorAll(context.Context) (MonitorCookie, error)
@@ -84,6 +87,7 @@ type ovsdbClient struct {
 	metrics   metrics
 	connected bool
 	rpcClient *rpc2.Client
+	rpcConn   *activityConn // the connection under rpcClient (brtun's copy)
 	rpcMutex  sync.RWMutex
 	// endpoints contains all possible endpoints; the first element is
 	// the active endpoint if connected=true
@@ -152,7 +156,10 @@ func newOVSDBClient(clientDBModel model.ClientDBModel, opts ...Option) (*ovsdbCl
 		},
 		errorCh:         make(chan error),
 		handlerShutdown: &sync.WaitGroup{},
-		disconnect:      make(chan struct{}),
+		// brtun's copy: buffered, so that the notification sent once the
+		// connection is gone is not lost when the caller is not receiving
+		// at that instant.
+		disconnect: make(chan struct{}, 1),
 	}
 	var err error
 	ovs.options, err = newOptions(opts...)
@@ -422,7 +429,8 @@ func (o *ovsdbClient) createRPC2Client(conn net.Conn) {
 	if o.options.inactivityTimeout > 0 {
 		o.trafficSeen = make(chan struct{})
 	}
-	o.rpcClient = rpc2.NewClientWithCodec(jsonrpc.NewJSONCodec(conn))
+	o.rpcConn = newActivityConn(conn)
+	o.rpcClient = rpc2.NewClientWithCodec(jsonrpc.NewJSONCodec(o.rpcConn))
 	o.rpcClient.SetBlocking(true)
 	o.rpcClient.Handle("echo", func(_ *rpc2.Client, args []any, reply *[]any) error {
 		return o.echo(args, reply)
@@ -590,6 +598,17 @@ func (o *ovsdbClient) CurrentEndpoint() string {
 // server has disconnected
 func (o *ovsdbClient) DisconnectNotify() chan struct{} {
 	return o.disconnect
+}
+
+// SinceReceived returns how long ago the connection last received data
+// from the server (brtun's copy); 0 while disconnected.
+func (o *ovsdbClient) SinceReceived() time.Duration {
+	o.rpcMutex.RLock()
+	defer o.rpcMutex.RUnlock()
+	if o.rpcClient == nil || o.rpcConn == nil {
+		return 0
+	}
+	return o.rpcConn.sinceReceived()
 }
 
 // RFC 7047 : Section 4.1.6 : Echo
