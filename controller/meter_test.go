@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ofswitch"
 	"github.com/brtun/brtun/ovsdb"
 )
@@ -81,4 +83,59 @@ func TestDHCPMeterIsReconciledLikeFlows(t *testing.T) {
 	l.ctrl.AddSwitch(third)
 	require.Eventually(t, func() bool { return third.modCount() == 1 }, 10*time.Second, 20*time.Millisecond)
 	assert.Equal(t, want, third.meters[1])
+}
+
+// TestSourceMetersAreReconciledLikeFlows: with the source meter on, br-int
+// gets one meter per port without port security (the lab's ports have
+// none), named by that port's table-10 flow, besides the DHCP meter; a new
+// connection holding them all gets no meter_mod.
+func TestSourceMetersAreReconciledLikeFlows(t *testing.T) {
+	l, _ := dhcpLabWith(t, Options{SourceMeter: SourceMeterOptions{Rate: 300, Burst: 40}})
+	sw := &meterTestSwitch{pktSwitch: &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), nil), outs: make(chan packetOut, 10)},
+		meters: map[uint32]ofswitch.Meter{}}
+	l.ctrl.AddSwitch(sw)
+	ports := []struct{ network, name string }{{"blue", "vm1"}, {"blue", "vm2"}, {"red", "r1"}}
+	require.Eventually(t, func() bool { return sw.modCount() == 1+len(ports) }, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, l.ctrl.dhcpMeter(), sw.meters[flows.DHCPMeter])
+	for _, p := range ports {
+		ofport := inPortOf(sw.pktSwitch, p.network, p.name)
+		require.NotZero(t, ofport, p.name)
+		id := flows.SourceMeterID(ofport)
+		assert.Equal(t, ofswitch.Meter{ID: id, Flags: ofswitch.MeterFlagPktps | ofswitch.MeterFlagBurst, Rate: 300, Burst: 40}, sw.meters[id], p.name)
+		var metered int
+		for _, f := range sw.flows() {
+			if f.Table == flows.TableIntPortMAC && f.Cookie == flows.PortCookie(p.network, p.name) && len(f.Actions) > 0 && f.Actions[0] == (flows.Meter{ID: id}) {
+				metered++
+			}
+		}
+		assert.Equal(t, 1, metered, "%s: its foreign sources go through its meter", p.name)
+	}
+
+	again := &meterTestSwitch{pktSwitch: &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), sw.flows()), outs: make(chan packetOut, 10)},
+		meters: maps.Clone(sw.meters)}
+	l.ctrl.AddSwitch(again)
+	require.Eventually(t, func() bool { return again.count("dump") > 0 }, 10*time.Second, 20*time.Millisecond)
+	l.settle()
+	assert.Zero(t, again.modCount(), "a switch holding the right meters gets no meter_mod")
+}
+
+// TestSourceMeterOff: with the zero SourceMeterOptions (serve
+// --appliance-source-rate 0), br-int gets only the DHCP meter and no flow
+// names another.
+func TestSourceMeterOff(t *testing.T) {
+	l, _ := dhcpLab(t)
+	sw := &meterTestSwitch{pktSwitch: &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), nil), outs: make(chan packetOut, 10)},
+		meters: map[uint32]ofswitch.Meter{}}
+	l.ctrl.AddSwitch(sw)
+	require.Eventually(t, func() bool { return len(catchFlows(sw.pktSwitch, "blue", "vm1")) == 3 }, 10*time.Second, 20*time.Millisecond)
+	l.settle()
+	assert.Equal(t, 1, sw.modCount())
+	assert.Contains(t, sw.meters, flows.DHCPMeter)
+	for _, f := range sw.flows() {
+		if len(f.Actions) > 0 {
+			if m, ok := f.Actions[0].(flows.Meter); ok {
+				assert.Equal(t, flows.DHCPMeter, m.ID, "%s", f)
+			}
+		}
+	}
 }
