@@ -14,7 +14,7 @@ import (
 // Defaults of SourceMeterOptions (serve's --appliance-source-* flags).
 const (
 	DefaultSourceMeterRate  = 500
-	DefaultSourceMeterBurst = 500
+	DefaultSourceMeterBurst = 100
 )
 
 // SourceMeterOptions configure the storm control of ports without port
