@@ -90,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		meterMods: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "brtun", Subsystem: "openflow", Name: "meter_mods_total",
-			Help: "Meter modifications sent (br-int's DHCP meter, added or changed); a restart that finds it right sends none.",
+			Help: "Meter modifications sent (br-int's DHCP meter and appliance ports' source meters, added or changed); a restart that finds them right sends none.",
 		}),
 		state: newStateCollector(),
 	}
