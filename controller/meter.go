@@ -31,6 +31,35 @@ type SourceMeterOptions struct {
 	Burst int
 }
 
+// meterStatsSwitch is a switch that reports its meters' counters.
+type meterStatsSwitch interface {
+	DumpMeterStats(ctx context.Context) ([]ofswitch.MeterStats, error)
+}
+
+// readSourceDrops records, with br-int's dump, what each port's source
+// meter has dropped (brtun_appliance_source_dropped_packets_total). It
+// only feeds a metric: a failure is logged and the last figures stay.
+func (c *Controller) readSourceDrops(ctx context.Context, bs *bridgeState, conn Switch) {
+	ms, ok := conn.(meterStatsSwitch)
+	if !ok || c.opts.SourceMeter.Rate <= 0 {
+		return
+	}
+	stats, err := ms.DumpMeterStats(ctx)
+	if err != nil {
+		c.log.Warn("meter stats", zap.Stringer("bridge", bs.ref), zap.Error(err))
+		return
+	}
+	drops := map[uint32]uint64{}
+	for _, s := range stats {
+		if ofport, ok := flows.IsSourceMeter(s.ID); ok {
+			drops[ofport] = s.Dropped
+		}
+	}
+	c.mu.Lock()
+	bs.sourceDrops = drops
+	c.mu.Unlock()
+}
+
 // meterSwitch is a switch with OpenFlow meters (an OpenFlow connection).
 type meterSwitch interface {
 	DumpMeters(ctx context.Context) ([]ofswitch.Meter, error)

@@ -46,6 +46,18 @@ func (s *meterTestSwitch) SetMeter(_ context.Context, m ofswitch.Meter, add bool
 	return nil
 }
 
+// DumpMeterStats reports that every meter dropped 7 packets of 100 (the
+// DHCP meter too, which no port's metric may show).
+func (s *meterTestSwitch) DumpMeterStats(context.Context) ([]ofswitch.MeterStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ofswitch.MeterStats
+	for id := range s.meters {
+		out = append(out, ofswitch.MeterStats{ID: id, In: 100, Dropped: 7})
+	}
+	return out, nil
+}
+
 func (s *meterTestSwitch) modCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -97,6 +109,9 @@ func TestSourceMetersAreReconciledLikeFlows(t *testing.T) {
 	ports := []struct{ network, name string }{{"blue", "vm1"}, {"blue", "vm2"}, {"red", "r1"}}
 	require.Eventually(t, func() bool { return sw.modCount() == 1+len(ports) }, 10*time.Second, 20*time.Millisecond)
 	assert.Equal(t, l.ctrl.dhcpMeter(), sw.meters[flows.DHCPMeter])
+	require.Eventually(t, func() bool { // read with the dump that follows the meter_mods
+		return l.metric("brtun_appliance_source_dropped_packets_total", nil) > 0
+	}, 10*time.Second, 20*time.Millisecond)
 	for _, p := range ports {
 		ofport := inPortOf(sw.pktSwitch, p.network, p.name)
 		require.NotZero(t, ofport, p.name)
@@ -109,7 +124,10 @@ func TestSourceMetersAreReconciledLikeFlows(t *testing.T) {
 			}
 		}
 		assert.Equal(t, 1, metered, "%s: its foreign sources go through its meter", p.name)
+		assert.Equal(t, 7.0, l.metric("brtun_appliance_source_dropped_packets_total", map[string]string{"host": "h1", "network": p.network, "port": p.name}),
+			"%s: its meter's drops, from the dump", p.name)
 	}
+	assert.Equal(t, 7.0*float64(len(ports)), l.metric("brtun_appliance_source_dropped_packets_total", nil), "the DHCP meter's drops are no port's")
 
 	again := &meterTestSwitch{pktSwitch: &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), sw.flows()), outs: make(chan packetOut, 10)},
 		meters: maps.Clone(sw.meters)}
