@@ -323,7 +323,7 @@ func (c *Controller) metricState() []hostMetrics {
 		h := hostMetrics{name: name, learned: map[string]int{}, macTable: -1, portDrops: map[portName]uint64{}, sourceDrops: map[portName]uint64{}, refused: len(hs.refused)}
 		for ofport, n := range hs.bridges[BrInt].sourceDrops {
 			if p, ok := hs.ofports[ofport]; ok {
-				h.sourceDrops[portName{p.network, p.name}] = n
+				h.sourceDrops[portName(p)] = n
 			}
 		}
 		if drops := hs.bridges[BrInt].portDrops; len(drops) > 0 {

@@ -7,10 +7,12 @@ import (
 )
 
 // OpenFlow 1.3 meter statistics (OFPMP_METER).
+const multipartTypeMeterStats uint16 = 9
+
+// Sizes of an OFPMP_METER entry's fixed part and of one band's counters.
 const (
-	multipartTypeMeterStats uint16 = 9
-	meterStatsFixedLen             = 40
-	meterBandStatsLen              = 16
+	meterStatsFixedLen = 40
+	meterBandStatsLen  = 16
 )
 
 // MeterStats are one meter's counters: the packets that reached it and
