@@ -27,22 +27,23 @@ import (
 )
 
 type serveOptions struct {
-	apiListen               string
-	openflowListen          string
-	openflowAdvertise       string
-	dataDir                 string
-	underlayMTU             int
-	logLevel                string
-	driftInterval           time.Duration
-	macLearnLimit           int
-	sourceRate, sourceBurst int // --appliance-source-rate, --appliance-source-burst
-	dhcp                    dhcpOptions
-	security                securityOptions
-	store                   storeOptions
-	bgp                     bgpOptions
-	pprof                   bool
-	apiBodyTimeout          time.Duration
-	tunnelPorts             string
+	apiListen         string
+	openflowListen    string
+	openflowAdvertise string
+	dataDir           string
+	underlayMTU       int
+	logLevel          string
+	driftInterval     time.Duration
+	macLearnLimit     int
+	sourceRate        int // --appliance-source-rate
+	sourceBurst       int // --appliance-source-burst
+	dhcp              dhcpOptions
+	security          securityOptions
+	store             storeOptions
+	bgp               bgpOptions
+	pprof             bool
+	apiBodyTimeout    time.Duration
+	tunnelPorts       string
 }
 
 func newServeCommand() *cobra.Command {
