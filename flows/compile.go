@@ -83,10 +83,11 @@ type compiler struct {
 	ports     []remotePort // valid, by network then name
 	intPatch  uint32       // patch-tun on br-int; 0: unknown
 	local     []localPort  // valid, by network then name
+	downPorts []DownPort   // with a usable ofport, by ofport; checked before local
+	skipped   []string
+
 	// sourceMeter: View.SourceMeter.
 	sourceMeter bool
-	downPorts   []DownPort // with a usable ofport, by ofport; checked before local
-	skipped     []string
 }
 
 // typedSegment identifies a network on the wire.
@@ -116,13 +117,12 @@ type remotePort struct {
 
 func newCompiler(v View) *compiler {
 	c := &compiler{
-		host:        v.Host,
-		pipeline:    Declared(),
-		patch:       v.PatchIntOfport,
-		flowPorts:   v.TunnelPorts.Flow(),
-		sourceMeter: v.SourceMeter,
-		tunnelOf:    map[topology.NetworkType]map[string]tunnel{},
-		netByName:   map[string]int{},
+		host:      v.Host,
+		pipeline:  Declared(),
+		patch:     v.PatchIntOfport,
+		flowPorts: v.TunnelPorts.Flow(),
+		tunnelOf:  map[topology.NetworkType]map[string]tunnel{},
+		netByName: map[string]int{},
 	}
 	if c.patch == 0 || c.patch >= PortMax {
 		c.skip("patch-int has no usable ofport (%d): no traffic to or from br-int", c.patch)
@@ -137,6 +137,7 @@ func newCompiler(v View) *compiler {
 		c.intPatch = 0
 	}
 	c.indexDownPorts(v.DownPorts)
+	c.sourceMeter = v.SourceMeter // before indexLocalPorts, which reads it
 	c.indexLocalPorts(v.LocalPorts)
 	return c
 }
