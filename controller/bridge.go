@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ofswitch"
 )
 
 // bridgeRef names one bridge of one host.
@@ -33,7 +34,9 @@ type bridgeState struct {
 	learnedMACs map[uint64]int    // learned flows per learned cookie at the last dump (replaced, never mutated)
 	portDrops   map[uint64]uint64 // br-int: packets of each port's drop flows per port cookie at the last dump (replaced, never mutated)
 	role        roleState         // the controller role conn was given (several replicas only)
-	meterConn   Switch            // br-int: the connection whose DHCP meter is known right (meter.go)
+	meterConn   Switch            // br-int: the connection whose meters are known right (meter.go)
+	meters      []ofswitch.Meter  // br-int: the meters known right on meterConn, by id (replaced, never mutated)
+	sourceDrops map[uint32]uint64 // br-int: packets each port's source meter dropped, by ofport, at the last dump (replaced, never mutated)
 }
 
 // syncBridge makes one switch hold exactly the desired flows: it diffs
@@ -83,6 +86,9 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		bs.learnedMACs = learnedMACs
 		bs.portDrops = portDrops
 		c.mu.Unlock()
+		if b == flows.BrInt {
+			c.readSourceDrops(ctx, bs, conn)
+		}
 		currentKeys = keysOf(current)
 	} else {
 		current = make([]flows.Flow, 0, len(installed))

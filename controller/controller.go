@@ -60,6 +60,9 @@ type Options struct {
 	// DHCP configures the answers to VMs' DHCP, DHCPv6 and router
 	// solicitations (packetin.go).
 	DHCP DHCPOptions
+	// SourceMeter is the storm control of ports without port security
+	// (meter.go); the zero value turns it off.
+	SourceMeter SourceMeterOptions
 	// TunnelPorts is how br-tun's tunnel ports reach the other hosts
 	// (serve --tunnel-ports): per-peer (the zero value) or flow-based. It
 	// goes, as data, into every host's flows.View and ovsdb.TunnelSpec.

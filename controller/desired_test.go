@@ -378,13 +378,15 @@ func BenchmarkRevisionOnAHost(b *testing.B) {
 // changes it be skipped. Add the field to desiredState.digest (or networkSum for what the carriers of a network see) (or to
 // hostDigest.bridge for ofports), then here.
 func TestDigestKnowsEveryField(t *testing.T) {
+	// View.SourceMeter is serve's --appliance-source-rate, the same for
+	// every revision of a process (reconcileFull sets it): not summed.
 	summed := map[reflect.Type][]string{
 		// Meta (description, tags, revision_number) never reaches a switch.
 		reflect.TypeFor[topology.Host]():        {"Name", "OVSDB", "TunnelIP", "DatapathType", "Meta"},
 		reflect.TypeFor[ovsdb.TunnelSpec]():     {"Ports", "Types", "LocalIP", "UDPPorts", "Peers"},
 		reflect.TypeFor[ovsdb.Peer]():           {"Name", "IP", "Types"},
 		reflect.TypeFor[ovsdb.Binding]():        {"Interface", "Port", "Network", "VLAN"},
-		reflect.TypeFor[flows.View]():           {"Host", "TunnelPorts", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts", "PatchTunOfport", "LocalPorts", "DownPorts"},
+		reflect.TypeFor[flows.View]():           {"Host", "TunnelPorts", "PatchIntOfport", "Tunnels", "Networks", "RemotePorts", "PatchTunOfport", "LocalPorts", "DownPorts", "SourceMeter"},
 		reflect.TypeFor[flows.LocalPort]():      {"Network", "Name", "Ofport", "LocalVLAN", "MAC", "IPs", "PortSecurity", "AllowedAddressPairs", "DHCP"},
 		reflect.TypeFor[topology.AddressPair](): {"IPAddress", "MACAddress"},
 		reflect.TypeFor[flows.DownPort]():       {"Network", "Name", "Ofport"},

@@ -115,6 +115,7 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		c.autobind(ctx, hs, snap, in, facts.Marked)
 	}
 	view := buildView(in, facts)
+	view.SourceMeter = c.opts.SourceMeter.Rate > 0
 	if cl != nil {
 		ofports := make(map[uint32]portRef, len(view.LocalPorts))
 		for _, p := range view.LocalPorts {
@@ -182,8 +183,8 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 			}
 			continue // another replica programs this bridge
 		}
-		if b == BrInt && usesMeter(set.BrInt) {
-			if err := c.ensureMeter(ctx, bs, conn); err != nil {
+		if b == BrInt {
+			if err := c.ensureMeters(ctx, bs, conn, c.wantMeters(set.BrInt)); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
 				continue // flows naming a missing meter would be refused
 			}

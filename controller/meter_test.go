@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ofswitch"
 	"github.com/brtun/brtun/ovsdb"
 )
@@ -42,6 +44,18 @@ func (s *meterTestSwitch) SetMeter(_ context.Context, m ofswitch.Meter, add bool
 	s.meters[m.ID] = m
 	s.mods++
 	return nil
+}
+
+// DumpMeterStats reports that every meter dropped 7 packets of 100 (the
+// DHCP meter too, which no port's metric may show).
+func (s *meterTestSwitch) DumpMeterStats(context.Context) ([]ofswitch.MeterStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ofswitch.MeterStats
+	for id := range s.meters {
+		out = append(out, ofswitch.MeterStats{ID: id, In: 100, Dropped: 7})
+	}
+	return out, nil
 }
 
 func (s *meterTestSwitch) modCount() int {
@@ -81,4 +95,65 @@ func TestDHCPMeterIsReconciledLikeFlows(t *testing.T) {
 	l.ctrl.AddSwitch(third)
 	require.Eventually(t, func() bool { return third.modCount() == 1 }, 10*time.Second, 20*time.Millisecond)
 	assert.Equal(t, want, third.meters[1])
+}
+
+// TestSourceMetersAreReconciledLikeFlows: with the source meter on, br-int
+// gets one meter per port without port security (the lab's ports have
+// none), named by that port's table-10 flow, besides the DHCP meter; a new
+// connection holding them all gets no meter_mod.
+func TestSourceMetersAreReconciledLikeFlows(t *testing.T) {
+	l, _ := dhcpLabWith(t, Options{SourceMeter: SourceMeterOptions{Rate: 300, Burst: 40}})
+	sw := &meterTestSwitch{pktSwitch: &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), nil), outs: make(chan packetOut, 10)},
+		meters: map[uint32]ofswitch.Meter{}}
+	l.ctrl.AddSwitch(sw)
+	ports := []struct{ network, name string }{{"blue", "vm1"}, {"blue", "vm2"}, {"red", "r1"}}
+	require.Eventually(t, func() bool { return sw.modCount() == 1+len(ports) }, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, l.ctrl.dhcpMeter(), sw.meters[flows.DHCPMeter])
+	require.Eventually(t, func() bool { // read with the dump that follows the meter_mods
+		return l.metric("brtun_appliance_source_dropped_packets_total", nil) > 0
+	}, 10*time.Second, 20*time.Millisecond)
+	for _, p := range ports {
+		ofport := inPortOf(sw.pktSwitch, p.network, p.name)
+		require.NotZero(t, ofport, p.name)
+		id := flows.SourceMeterID(ofport)
+		assert.Equal(t, ofswitch.Meter{ID: id, Flags: ofswitch.MeterFlagPktps | ofswitch.MeterFlagBurst, Rate: 300, Burst: 40}, sw.meters[id], p.name)
+		var metered int
+		for _, f := range sw.flows() {
+			if f.Table == flows.TableIntPortMAC && f.Cookie == flows.PortCookie(p.network, p.name) && len(f.Actions) > 0 && f.Actions[0] == (flows.Meter{ID: id}) {
+				metered++
+			}
+		}
+		assert.Equal(t, 1, metered, "%s: its foreign sources go through its meter", p.name)
+		assert.Equal(t, 7.0, l.metric("brtun_appliance_source_dropped_packets_total", map[string]string{"host": "h1", "network": p.network, "port": p.name}),
+			"%s: its meter's drops, from the dump", p.name)
+	}
+	assert.Equal(t, 7.0*float64(len(ports)), l.metric("brtun_appliance_source_dropped_packets_total", nil), "the DHCP meter's drops are no port's")
+
+	again := &meterTestSwitch{pktSwitch: &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), sw.flows()), outs: make(chan packetOut, 10)},
+		meters: maps.Clone(sw.meters)}
+	l.ctrl.AddSwitch(again)
+	require.Eventually(t, func() bool { return again.count("dump") > 0 }, 10*time.Second, 20*time.Millisecond)
+	l.settle()
+	assert.Zero(t, again.modCount(), "a switch holding the right meters gets no meter_mod")
+}
+
+// TestSourceMeterOff: with the zero SourceMeterOptions (serve
+// --appliance-source-rate 0), br-int gets only the DHCP meter and no flow
+// names another.
+func TestSourceMeterOff(t *testing.T) {
+	l, _ := dhcpLab(t)
+	sw := &meterTestSwitch{pktSwitch: &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), nil), outs: make(chan packetOut, 10)},
+		meters: map[uint32]ofswitch.Meter{}}
+	l.ctrl.AddSwitch(sw)
+	require.Eventually(t, func() bool { return len(catchFlows(sw.pktSwitch, "blue", "vm1")) == 3 }, 10*time.Second, 20*time.Millisecond)
+	l.settle()
+	assert.Equal(t, 1, sw.modCount())
+	assert.Contains(t, sw.meters, flows.DHCPMeter)
+	for _, f := range sw.flows() {
+		if len(f.Actions) > 0 {
+			if m, ok := f.Actions[0].(flows.Meter); ok {
+				assert.Equal(t, flows.DHCPMeter, m.ID, "%s", f)
+			}
+		}
+	}
 }

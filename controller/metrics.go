@@ -90,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		meterMods: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "brtun", Subsystem: "openflow", Name: "meter_mods_total",
-			Help: "Meter modifications sent (br-int's DHCP meter, added or changed); a restart that finds it right sends none.",
+			Help: "Meter modifications sent (br-int's DHCP meter and appliance ports' source meters, added or changed); a restart that finds them right sends none.",
 		}),
 		state: newStateCollector(),
 	}
@@ -192,6 +192,7 @@ type stateCollector struct {
 	flowsDesc  *prometheus.Desc
 	learned    *prometheus.Desc
 	portDrops  *prometheus.Desc
+	srcDrops   *prometheus.Desc
 	macTable   *prometheus.Desc
 	refused    *prometheus.Desc
 	macLimit   *prometheus.Desc
@@ -214,6 +215,10 @@ func newStateCollector() *stateCollector {
 			"MACs learned in table 20 for a network on a host, as of the bridge's last dump.", []string{"host", "network"}, nil),
 		portDrops: prometheus.NewDesc("brtun_port_security_dropped_packets_total", dropsHelp,
 			[]string{"host", "network", "port"}, nil),
+		srcDrops: prometheus.NewDesc("brtun_appliance_source_dropped_packets_total",
+			"Packets a port without port security sent from other source MACs than its own and its pairs' that its source meter dropped "+
+				"(--appliance-source-rate), as of br-int's last dump (on connect and at each drift check); it restarts from 0 when the meter is re-added.",
+			[]string{"host", "network", "port"}, nil),
 		macTable: prometheus.NewDesc("brtun_mac_table_flows",
 			"Flows in br-tun table 20 of a host (registered remote ports, learned MACs, the miss flow), as of the bridge's last dump; OVS evicts learned MACs when it reaches brtun_mac_table_limit.", []string{"host"}, nil),
 		refused: prometheus.NewDesc("brtun_refused_bindings",
@@ -229,6 +234,7 @@ func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.flowsDesc
 	ch <- s.learned
 	ch <- s.portDrops
+	ch <- s.srcDrops
 	ch <- s.macTable
 	ch <- s.refused
 	ch <- s.macLimit
@@ -253,6 +259,9 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for port, n := range h.portDrops {
 			ch <- prometheus.MustNewConstMetric(s.portDrops, prometheus.CounterValue, float64(n), h.name, port.network, port.name)
+		}
+		for port, n := range h.sourceDrops {
+			ch <- prometheus.MustNewConstMetric(s.srcDrops, prometheus.CounterValue, float64(n), h.name, port.network, port.name)
 		}
 		if h.macTable >= 0 {
 			ch <- prometheus.MustNewConstMetric(s.macTable, prometheus.GaugeValue, float64(h.macTable), h.name)
@@ -284,6 +293,8 @@ type hostMetrics struct {
 	learned map[string]int // network -> learned MACs
 	// portDrops are the packets br-int dropped per local port.
 	portDrops map[portName]uint64
+	// sourceDrops are the packets each port's source meter dropped.
+	sourceDrops map[portName]uint64
 	// macTable is the flows of br-tun table 20: installed plus learned at
 	// the last dump (-1: br-tun holds nothing brtun knows of yet).
 	macTable int
@@ -309,7 +320,12 @@ func (c *Controller) metricState() []hostMetrics {
 	}
 	out := make([]hostMetrics, 0, len(c.hosts))
 	for name, hs := range c.hosts {
-		h := hostMetrics{name: name, learned: map[string]int{}, macTable: -1, portDrops: map[portName]uint64{}, refused: len(hs.refused)}
+		h := hostMetrics{name: name, learned: map[string]int{}, macTable: -1, portDrops: map[portName]uint64{}, sourceDrops: map[portName]uint64{}, refused: len(hs.refused)}
+		for ofport, n := range hs.bridges[BrInt].sourceDrops {
+			if p, ok := hs.ofports[ofport]; ok {
+				h.sourceDrops[portName(p)] = n
+			}
+		}
 		if drops := hs.bridges[BrInt].portDrops; len(drops) > 0 {
 			for _, p := range c.desired.byHost[name] {
 				if n, ok := drops[flows.PortCookie(p.Network, p.Name)]; ok {

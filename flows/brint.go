@@ -106,6 +106,9 @@ func (c *compiler) indexLocalPorts(in []LocalPort) {
 			lp.sources = c.portSources(p, lp.mac)
 			lp.macOnly = len(p.IPs) == 0 && len(p.AllowedAddressPairs) == 0
 		}
+		if !lp.secure && lp.hasMAC && c.sourceMeter {
+			lp.sources = c.portSources(p, lp.mac) // only their MACs are used
+		}
 		c.local = append(c.local, lp)
 	}
 }
@@ -246,7 +249,7 @@ func (c *compiler) intClassify() []Flow {
 	}
 	for _, p := range c.local {
 		next := TableIntDHCP
-		if p.secure {
+		if p.secure || c.sourceMeter {
 			next = TableIntPortMAC
 		}
 		out = append(out,
@@ -261,11 +264,18 @@ func (c *compiler) intClassify() []Flow {
 func untagged() *MaskedU16 { return &MaskedU16{Value: 0, Mask: 0x1fff} }
 
 // intPortMAC emits br-int table 10: a protected port may send from its MAC
-// and its allowed pairs' MACs only.
+// and its allowed pairs' MACs only. With the source meter on, a port
+// without port security (an appliance) sends from its MAC and its pairs'
+// MACs freely; from any other source MAC through its own meter (the
+// storm control of appliance ports, see SourceMeterID), in both cases on
+// to table 20.
 func (c *compiler) intPortMAC() []Flow {
 	var out []Flow
 	for _, p := range c.local {
 		if !p.secure {
+			if c.sourceMeter {
+				out = append(out, c.applianceMAC(p)...)
+			}
 			continue
 		}
 		if p.hasMAC {
@@ -277,6 +287,23 @@ func (c *compiler) intPortMAC() []Flow {
 		// (A port whose MAC did not parse has only this drop.)
 	}
 	return append(out, c.miss(BrInt, TableIntPortMAC)...)
+}
+
+// applianceMAC emits table 10's flows of a port without port security
+// when the source meter is on: its MACs -> 20 (priority 2); other sources
+// through the port's meter -> 20 (priority 1).
+func (c *compiler) applianceMAC(p localPort) []Flow {
+	var out []Flow
+	if p.hasMAC {
+		for _, m := range p.macs() {
+			out = append(out, p.flow(TableIntPortMAC, 2, Match{EthSrc: ExactMAC(m)}, GotoTable{Table: TableIntDHCP}))
+		}
+	}
+	if p.ofport >= sourceMeterPorts {
+		c.skip("local port %s/%s: ofport %d has no source meter: frames from other source MACs are dropped", p.network, p.name, p.ofport)
+		return append(out, p.flow(TableIntPortMAC, 1, Match{}))
+	}
+	return append(out, p.flow(TableIntPortMAC, 1, Match{}, Meter{ID: SourceMeterID(p.ofport)}, GotoTable{Table: TableIntDHCP}))
 }
 
 // intPortIP emits br-int table 11: what a protected port may send as ARP,

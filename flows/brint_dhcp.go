@@ -16,6 +16,29 @@ const (
 	MeterMax  uint32 = 0xffff0000
 )
 
+// sourceMeterBase is where the per-port source meters' ids start: port
+// ofport's is sourceMeterBase+ofport, above the DHCP meter.
+// sourceMeterPorts bounds the ofports that have one: OVS numbers its
+// ports below 0xff00 (its port numbers are 16 bits).
+const (
+	sourceMeterBase  uint32 = 0x10000
+	sourceMeterPorts uint32 = 0xff00
+)
+
+// SourceMeterID is the OpenFlow meter of br-int's port ofport that frames
+// the port sends from a source MAC not its own go through when it has no
+// port security (View.SourceMeter): one meter per port, so one appliance's
+// flood of new source MACs uses up its own budget, not another's.
+func SourceMeterID(ofport uint32) uint32 { return sourceMeterBase + ofport }
+
+// IsSourceMeter reports whether id is a source meter's, and whose ofport.
+func IsSourceMeter(id uint32) (uint32, bool) {
+	if id <= sourceMeterBase || id-sourceMeterBase >= sourceMeterPorts {
+		return 0, false
+	}
+	return id - sourceMeterBase, true
+}
+
 // Priorities of br-int table 20.
 const (
 	dhcpCatchPrio  uint16 = 2

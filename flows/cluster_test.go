@@ -46,6 +46,8 @@ type cluster struct {
 	// down ones.
 	locals map[string][]flows.LocalPort
 	downs  map[string][]flows.DownPort
+	// sourceMeter is View.SourceMeter.
+	sourceMeter bool
 }
 
 // tunnelTypes are the tunnel types of every host's ports.
@@ -123,7 +125,7 @@ func (c cluster) vlan(host, name string) uint16 {
 // view is host's View.
 func (c cluster) view(host string) flows.View {
 	v := flows.View{Host: host, TunnelPorts: c.mode, PatchIntOfport: patchInt, RemotePorts: c.ports, PatchTunOfport: patchTun,
-		LocalPorts: c.locals[host], DownPorts: c.downs[host]}
+		LocalPorts: c.locals[host], DownPorts: c.downs[host], SourceMeter: c.sourceMeter}
 	for _, p := range c.hosts {
 		if p == host {
 			continue

@@ -85,6 +85,9 @@ type compiler struct {
 	local     []localPort  // valid, by network then name
 	downPorts []DownPort   // with a usable ofport, by ofport; checked before local
 	skipped   []string
+
+	// sourceMeter: View.SourceMeter.
+	sourceMeter bool
 }
 
 // typedSegment identifies a network on the wire.
@@ -134,6 +137,7 @@ func newCompiler(v View) *compiler {
 		c.intPatch = 0
 	}
 	c.indexDownPorts(v.DownPorts)
+	c.sourceMeter = v.SourceMeter // before indexLocalPorts, which reads it
 	c.indexLocalPorts(v.LocalPorts)
 	return c
 }

@@ -257,7 +257,7 @@ func Declared() Pipeline {
 			{
 				Bridge: BrInt, ID: TableIntClassify, Name: "classify",
 				Doc: "from an administratively down port: drop (priority 3); " +
-					"untagged frames from a VM port: reg0=local VLAN -> 10 (port security) or 20 (security off) (2); " +
+					"untagged frames from a VM port: reg0=local VLAN -> 10 (port security, or the source meter on) or 20 (2); " +
 					"from patch-tun -> 30 (1); tagged frames from a VM port (1) and unknown ports: drop",
 				Matches:    []MatchField{MatchInPort, MatchVLAN},
 				Gotos:      []uint8{TableIntPortMAC, TableIntDHCP, TableIntForward},
@@ -266,9 +266,11 @@ func Declared() Pipeline {
 			},
 			{
 				Bridge: BrInt, ID: TableIntPortMAC, Name: "port-mac",
-				Doc:        "from a protected port: source MAC the port's or an allowed pair's -> 11 (priority 2); else drop (priority 1)",
+				Doc: "from a protected port: source MAC the port's or an allowed pair's -> 11 (priority 2); else drop (priority 1); " +
+					"with the source meter on, from a port without port security: source MAC the port's or a pair's -> 20 (2); " +
+					"else through the port's source meter -> 20 (1)",
 				Matches:    []MatchField{MatchInPort, MatchEthSrc},
-				Gotos:      []uint8{TableIntPortIP},
+				Gotos:      []uint8{TableIntPortIP, TableIntDHCP},
 				Priorities: []uint16{0, 1, 2},
 				Miss:       MissDrop,
 			},

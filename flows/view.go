@@ -26,6 +26,11 @@ type View struct {
 	// DownPorts are this host's ports that are administratively down:
 	// br-int drops every frame they send and delivers them nothing.
 	DownPorts []DownPort
+	// SourceMeter: frames that a port without port security (an
+	// appliance) sends from a source MAC other than its own or an allowed
+	// pair's go through the port's own OpenFlow meter, SourceMeterID
+	// (serve --appliance-source-rate; false when that is 0).
+	SourceMeter bool
 }
 
 // LocalPort is a port of this host, bound to an interface on br-int as a

@@ -192,7 +192,9 @@ func linkLocalOf(mac string) string {
 // host) sniffs: every control arrives, no spoof does, and vm1's drop counter
 // rises in /metrics while vm2's stays 0. appl (port_security_enabled=false)
 // sends from any address. A registered MAC is delivered by flow even after
-// appl made br-int's NORMAL learn it on appl's port.
+// appl made br-int's NORMAL learn it on appl's port. A flood from appl's
+// other source MACs overflows its source meter, whose drops /metrics
+// reports.
 func TestPortSecurity(t *testing.T) {
 	s := newScenario(t, 2, daemonOptions{Advertise: true, DriftInterval: time.Second})
 	h1 := s.lab.Hosts[0]
@@ -299,6 +301,23 @@ func TestPortSecurity(t *testing.T) {
 	require.Regexp(t, fmt.Sprintf(`(?m)^\s*%d\s+%d\s+%s`, apOfport, vm2.Port.LocalVLAN, psMAC2), fdb, "NORMAL learnt vm2's MAC on appl's port")
 	ok, out := vm1.Ping(vm2.IP, 3)
 	require.True(t, ok, "vm1 -> vm2 by flow despite the poisoned MAC table: %s", out)
+
+	// Storm control: what appl sent from other MACs above went through
+	// its source meter (default 500/s, burst 100); 3,000 such frames at
+	// 5,000/s overflow it, and /metrics reports appl's drops. vm1
+	// (protected: such frames are dropped before any meter) has none.
+	srcSeries := func(port string) string {
+		return fmt.Sprintf(`brtun_appliance_source_dropped_packets_total{host="h1",network="blue",port=%q}`, port)
+	}
+	srcBefore, _ := series(t, s.brtun, srcSeries("psap"))
+	_, received := flood(t, s.lab, h1, apVM, "02:ee", broadcast, 3000)
+	require.Greater(t, received, 1000, "the flood reached br-int")
+	require.Eventually(t, func() bool {
+		v, ok := series(t, s.brtun, srcSeries("psap"))
+		return ok && v-srcBefore >= 500
+	}, 15*time.Second, 250*time.Millisecond, "appl's source meter drops reach /metrics")
+	_, ok = series(t, s.brtun, srcSeries("ps1"))
+	assert.False(t, ok, "a protected port has no source meter")
 }
 
 // TestAllowedAddressPairMoves: a virtual IP in both vm1's and vm2's

@@ -35,6 +35,8 @@ type serveOptions struct {
 	logLevel          string
 	driftInterval     time.Duration
 	macLearnLimit     int
+	sourceRate        int // --appliance-source-rate
+	sourceBurst       int // --appliance-source-burst
 	dhcp              dhcpOptions
 	security          securityOptions
 	store             storeOptions
@@ -69,6 +71,8 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often each host gets its drift check: a full reconcile with a dump of its bridges' flows (the hosts' checks are spread over the interval)")
 	f.IntVar(&o.macLearnLimit, "mac-learn-limit", controller.DefaultMACLearnLimit, "flows br-tun table 20 (registered remote ports and learned MACs) may hold on each host; when full, OVS evicts learned MACs of the network holding the most; also br-int's MAC table size (0: unbounded)")
+	f.IntVar(&o.sourceRate, "appliance-source-rate", controller.DefaultSourceMeterRate, "packets per second a port without port security (an appliance) may send from source MACs other than its own and its allowed pairs' (each is a MAC every host of the network learns in OVS's slow path); one OpenFlow meter per port drops the excess (0: no meter)")
+	f.IntVar(&o.sourceBurst, "appliance-source-burst", controller.DefaultSourceMeterBurst, "burst size in packets of each appliance port's source meter")
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set, even with --api-read-open)")
 	f.StringVar(&o.tunnelPorts, "tunnel-ports", string(topology.PerPeerTunnels), "how br-tun reaches the other hosts: per-peer (a tunnel port per host and tunnel type) "+
 		"or flow (one port per tunnel type with remote_ip=flow: flows set tun_dst and check tun_src, and a host joining changes no other host's OVSDB; IPv4 tunnel IPs only)")
@@ -99,6 +103,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	if o.macLearnLimit < 0 {
 		return fmt.Errorf("--mac-learn-limit must be 0 (unbounded) or positive, got %d", o.macLearnLimit)
+	}
+	if o.sourceRate < 0 || o.sourceBurst < 1 {
+		return fmt.Errorf("--appliance-source-rate must be 0 (no meter) or positive and --appliance-source-burst positive, got %d and %d", o.sourceRate, o.sourceBurst)
 	}
 	tunnelPorts, err := topology.ParseTunnelPortMode(o.tunnelPorts)
 	if err != nil {
@@ -144,6 +151,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		Mastership:        store.mastership(),
 		DHCP:              dhcpOpts,
 		TunnelPorts:       tunnelPorts,
+		SourceMeter:       controller.SourceMeterOptions{Rate: o.sourceRate, Burst: o.sourceBurst},
 	})
 	if err != nil {
 		return err
