@@ -3,9 +3,14 @@
 package ofswitch
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -337,4 +342,174 @@ func TestOVSLargeBundleAndMultipartDump(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, sortedStrings(want), sortedStrings(got))
 	assert.Len(t, s.dumpLines(), len(want))
+}
+
+// rawOVS is a bare OpenFlow 1.3 session with a bridge's management socket,
+// without the Conn: what OVS answers arrives exactly as sent, including an
+// error in another OpenFlow version, which a Conn would close on.
+type rawOVS struct {
+	t  *testing.T
+	nc net.Conn
+	rd *bufio.Reader
+}
+
+func dialRaw(t *testing.T, s *ovsSwitch) *rawOVS {
+	t.Helper()
+	nc, err := net.Dial("unix", strings.TrimPrefix(s.BridgeTarget(s.bridge), "unix:"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nc.Close() })
+	r := &rawOVS{t: t, nc: nc, rd: bufio.NewReader(nc)}
+	hello, err := buildHello()
+	require.NoError(t, err)
+	r.send(hello, 1)
+	m := r.read()
+	require.Equal(t, typeHello, m.Type())
+	return r
+}
+
+func (r *rawOVS) send(m Message, xid uint32) {
+	r.t.Helper()
+	_, err := r.nc.Write(withXid(m, xid))
+	require.NoError(r.t, err)
+}
+
+// read returns the next message that is not an echo request (answered).
+func (r *rawOVS) read() Message {
+	r.t.Helper()
+	for {
+		require.NoError(r.t, r.nc.SetReadDeadline(time.Now().Add(5*time.Second)))
+		m, err := readMessage(r.rd, 0)
+		require.NoError(r.t, err)
+		if m.Type() != typeEchoRequest {
+			return m
+		}
+		r.send(buildEchoReply(m), m.Xid())
+	}
+}
+
+// TestOVSFlowMonitorWire sends brtun's flow monitor request to real OVS on
+// a bare session and checks, byte for byte where it matters, what OVS 3.1
+// answers: an empty ONF 1870 reply of the request's version and xid (not an
+// error in another version), then an unsolicited full update (xid 0) for a
+// flow added by ovs-ofctl. The messages become a seed of FuzzReader.
+func TestOVSFlowMonitorWire(t *testing.T) {
+	s := startOVS(t)
+	r := dialRaw(t, s)
+	req, err := EncodeFlowMonitorRequest(FlowMonitorRequest{ID: 7, Table: AllTables, Flags: MonitorAdd | MonitorDelete | MonitorModify})
+	require.NoError(t, err)
+	r.send(req, 42)
+	reply := r.read()
+	var seed []byte
+	seed = append(seed, reply...)
+	require.Equal(t, Version13, reply.Version(), "OVS answers in OpenFlow 1.3: %x", []byte(reply))
+	require.Equal(t, typeMultipartReply, reply.Type(), "not an error: %x", []byte(reply))
+	assert.Equal(t, uint32(42), reply.Xid())
+	require.NoError(t, checkInbound(reply))
+	mr, err := parseMultipartReply(reply)
+	require.NoError(t, err)
+	assert.False(t, mr.More)
+	body, ok := isFlowMonitorReply(mr)
+	require.True(t, ok, "an ONF 1870 reply: %x", []byte(reply))
+	assert.Empty(t, body, "no initial flows without MonitorInitial")
+
+	s.ofctl("add-flow", s.bridge, "table=3,priority=9,cookie=0x42,tun_id=0x1389,actions=drop")
+	update := r.read()
+	seed = append(seed, update...)
+	require.Equal(t, typeMultipartReply, update.Type(), "%x", []byte(update))
+	assert.Equal(t, uint32(0), update.Xid(), "updates are unsolicited")
+	require.NoError(t, checkInbound(update))
+	mr, err = parseMultipartReply(update)
+	require.NoError(t, err)
+	body, ok = isFlowMonitorReply(mr)
+	require.True(t, ok)
+	updates, err := parseFlowUpdates(body)
+	require.NoError(t, err)
+	require.Len(t, updates, 1)
+	assert.Equal(t, FlowAdded, updates[0].Event)
+	assert.Equal(t, "cookie=0x42, table=3, priority=9,tun_id=0x1389 actions=drop", updates[0].Flow.String())
+	assert.Equal(t, uint64(0x42), updates[0].Flow.Cookie)
+
+	r.send(EncodeFlowMonitorCancel(7), 43)
+	r.send(buildBarrierRequest(), 44)
+	m := r.read()
+	require.Equal(t, typeBarrierReply, m.Type(), "the cancel is accepted silently: %x", []byte(m))
+	r.send(EncodeFlowMonitorCancel(7), 45)
+	m = r.read()
+	seed = append(seed, m...)
+	require.Equal(t, typeError, m.Type(), "a second cancel names an unknown monitor")
+	require.Equal(t, Version13, m.Version())
+	e, err := parseError(m)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(45), e.Xid)
+	if *updateGolden {
+		path := filepath.Join("testdata", "fuzz", "FuzzReader", "ovs31-flow-monitor")
+		require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", seed)), 0o644))
+	}
+}
+
+// TestOVSFlowMonitor runs a monitor through the Conn against real OVS:
+// brtun's own bundle shows as one abbreviated update, changes by ovs-ofctl
+// (add, modify, delete) in full, with the deletion's reason; after the
+// cancel, a change is no longer reported while a second monitor still is.
+func TestOVSFlowMonitor(t *testing.T) {
+	s := startOVS(t)
+	c := s.dial()
+	ctx := context.Background()
+	got := make(chan FlowUpdate, 64)
+	onUpdate := func(us []FlowUpdate) {
+		for _, u := range us {
+			got <- u
+		}
+	}
+	next := func() FlowUpdate {
+		t.Helper()
+		select {
+		case u := <-got:
+			return u
+		case <-time.After(5 * time.Second):
+			t.Fatal("no flow update within 5s")
+			return FlowUpdate{}
+		}
+	}
+	flags := MonitorAdd | MonitorDelete | MonitorModify
+	require.NoError(t, c.MonitorFlows(ctx, onUpdate, FlowMonitorRequest{ID: 1, Table: AllTables, Flags: flags}))
+
+	own := allTestFlows(t)
+	require.NoError(t, c.ApplyBundle(ctx, encodeAll(t, own, Add)))
+	u := next()
+	assert.Equal(t, FlowAbbrev, u.Event, "brtun's own bundle of %d flows is one abbreviated update", len(own))
+	assert.NotZero(t, u.Xid)
+
+	s.ofctl("add-flow", s.bridge, "table=21,priority=3,cookie=0x99,dl_vlan=7,actions=drop")
+	u = next()
+	assert.Equal(t, FlowAdded, u.Event)
+	assert.Equal(t, uint64(0x99), u.Flow.Cookie)
+	assert.Equal(t, uint8(21), u.Flow.Table)
+	assert.Nil(t, u.Flow.Actions, "no actions without MonitorActions")
+
+	s.ofctl("mod-flows", s.bridge, "table=21,dl_vlan=7,actions=output:1")
+	u = next()
+	assert.Equal(t, FlowModified, u.Event)
+	assert.Equal(t, uint64(0x99), u.Flow.Cookie)
+
+	s.ofctl("del-flows", s.bridge, "table=21,dl_vlan=7")
+	u = next()
+	assert.Equal(t, FlowDeleted, u.Event)
+	assert.Equal(t, uint16(2), u.Reason, "OFPRR_DELETE")
+
+	// A second monitor on table 22 only; cancel the first.
+	require.NoError(t, c.MonitorFlows(ctx, onUpdate, FlowMonitorRequest{ID: 2, Table: 22, Flags: flags}))
+	require.NoError(t, c.CancelFlowMonitor(ctx, 1))
+	var oe *OFError
+	require.ErrorAs(t, c.CancelFlowMonitor(ctx, 1), &oe, "monitor 1 is gone")
+	s.ofctl("add-flow", s.bridge, "table=21,priority=3,cookie=0x98,dl_vlan=8,actions=drop") // no monitor
+	s.ofctl("add-flow", s.bridge, "table=22,priority=3,cookie=0x97,dl_vlan=8,actions=drop") // monitor 2
+	u = next()
+	assert.Equal(t, uint64(0x97), u.Flow.Cookie, "only table 22's change is reported")
+	select {
+	case u := <-got:
+		t.Fatalf("unexpected update %v %s", u.Event, u.Flow)
+	case <-time.After(200 * time.Millisecond):
+	}
+	require.NoError(t, c.Barrier(ctx), "the connection is fine")
 }
