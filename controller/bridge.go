@@ -34,6 +34,7 @@ type bridgeState struct {
 	portDrops   map[uint64]uint64 // br-int: packets of each port's drop flows per port cookie at the last dump (replaced, never mutated)
 	role        roleState         // the controller role conn was given (several replicas only)
 	meterConn   Switch            // br-int: the connection whose DHCP meter is known right (meter.go)
+	monitor     monitorState      // the flow monitor that reports others' changes (monitor.go)
 }
 
 // syncBridge makes one switch hold exactly the desired flows: it diffs

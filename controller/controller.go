@@ -94,6 +94,8 @@ type Controller struct {
 	tick     chan struct{}        // closed and replaced whenever status changes
 
 	pins *pinState // the packet-in path (packetin.go); its own lock
+
+	monitorRefused sync.Once // the first switch refusing a flow monitor is logged (monitor.go)
 }
 
 // New returns a controller; Run starts it.

@@ -165,12 +165,14 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		if invalid != nil {
 			continue // what the switch holds stays, and so does its dump
 		}
-		if master, err := c.holdRole(ctx, bs, conn); !master {
+		master, roleErr := c.holdRole(ctx, bs, conn)
+		c.watchFlows(ctx, bs, conn, master)
+		if !master {
 			c.mu.Lock()
 			bs.dropDumpLocked()
 			c.mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
+			if roleErr != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, roleErr))
 			}
 			continue // another replica programs this bridge
 		}
