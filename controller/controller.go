@@ -95,6 +95,7 @@ type Controller struct {
 
 	pins *pinState // the packet-in path (packetin.go); its own lock
 
+	monitorIDs     uint32    // the last flow monitor id handed out (monitor.go)
 	monitorRefused sync.Once // the first switch refusing a flow monitor is logged (monitor.go)
 }
 

@@ -27,36 +27,37 @@ import (
 // The periodic check stays as the safety net, and is all a switch that
 // refuses flow monitors gets.
 
-// flowMonitorID is the id of brtun's one monitor per connection.
-const flowMonitorID = 1
-
 // monitorSwitch is a switch that can report its flow changes (an OpenFlow
 // connection; test fakes may).
 type monitorSwitch interface {
-	// WatchFlows starts the monitor of every table; onUpdate receives its
+	// WatchFlows starts monitor id of every table; onUpdate receives its
 	// updates on the connection's reader goroutine.
-	WatchFlows(ctx context.Context, onUpdate func([]ofswitch.FlowUpdate)) error
-	// UnwatchFlows cancels it.
-	UnwatchFlows(ctx context.Context) error
+	WatchFlows(ctx context.Context, id uint32, onUpdate func([]ofswitch.FlowUpdate)) error
+	// UnwatchFlows cancels monitor id.
+	UnwatchFlows(ctx context.Context, id uint32) error
 }
 
-// WatchFlows starts brtun's flow monitor on the connection.
-func (s ofSwitch) WatchFlows(ctx context.Context, onUpdate func([]ofswitch.FlowUpdate)) error {
+// WatchFlows starts a flow monitor of every table on the connection.
+func (s ofSwitch) WatchFlows(ctx context.Context, id uint32, onUpdate func([]ofswitch.FlowUpdate)) error {
 	return s.MonitorFlows(ctx, onUpdate, ofswitch.FlowMonitorRequest{
-		ID: flowMonitorID, Table: ofswitch.AllTables,
+		ID: id, Table: ofswitch.AllTables,
 		Flags: ofswitch.MonitorAdd | ofswitch.MonitorDelete | ofswitch.MonitorModify,
 	})
 }
 
-// UnwatchFlows cancels brtun's flow monitor on the connection.
-func (s ofSwitch) UnwatchFlows(ctx context.Context) error {
-	return s.CancelFlowMonitor(ctx, flowMonitorID)
+// UnwatchFlows cancels a flow monitor on the connection.
+func (s ofSwitch) UnwatchFlows(ctx context.Context, id uint32) error {
+	return s.CancelFlowMonitor(ctx, id)
 }
 
-// monitorState is what a bridge's flow monitor is on conn.
+// monitorState is what a bridge's flow monitor is on conn. Every monitor
+// gets an id of its own (Controller.monitorIDs): OVS 3.1 answers a request
+// whose id is still in use on the connection (say, after a cancel that
+// failed) with a garbled error that closes the connection.
 type monitorState struct {
 	conn    Switch // the connection it was asked of; nil: none
-	running bool   // false: conn refused it (the periodic check only)
+	id      uint32
+	running bool // false: conn refused it (the periodic check only)
 }
 
 // watchFlows keeps the bridge's flow monitor as its role wants it: running
@@ -75,7 +76,7 @@ func (c *Controller) watchFlows(ctx context.Context, bs *bridgeState, conn Switc
 	defer cancel()
 	switch {
 	case !master && have.conn == conn && have.running:
-		if err := ms.UnwatchFlows(mctx); err != nil {
+		if err := ms.UnwatchFlows(mctx, have.id); err != nil {
 			c.log.Debug("cancelling the flow monitor", zap.Stringer("bridge", bs.ref), zap.Error(err))
 		}
 		c.mu.Lock()
@@ -83,9 +84,11 @@ func (c *Controller) watchFlows(ctx context.Context, bs *bridgeState, conn Switc
 		c.mu.Unlock()
 	case master && have.conn != conn:
 		c.mu.Lock()
-		bs.monitor = monitorState{conn: conn, running: true} // before the first update can arrive
+		c.monitorIDs++
+		id := c.monitorIDs
+		bs.monitor = monitorState{conn: conn, id: id, running: true} // before the first update can arrive
 		c.mu.Unlock()
-		err := ms.WatchFlows(mctx, c.flowUpdates(bs, conn))
+		err := ms.WatchFlows(mctx, id, c.flowUpdates(bs, conn))
 		if err != nil {
 			c.mu.Lock()
 			bs.monitor.running = false

@@ -25,14 +25,22 @@ type monitoredSwitch struct {
 
 	mu       sync.Mutex
 	onUpdate func([]ofswitch.FlowUpdate)
+	ids      map[uint32]bool // monitor ids asked for, never reused
 	watches  int
 	cancels  int
 }
 
-func (s *monitoredSwitch) WatchFlows(_ context.Context, onUpdate func([]ofswitch.FlowUpdate)) error {
+func (s *monitoredSwitch) WatchFlows(_ context.Context, id uint32, onUpdate func([]ofswitch.FlowUpdate)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.watches++
+	if s.ids[id] {
+		return errors.New("id in use")
+	}
+	if s.ids == nil {
+		s.ids = map[uint32]bool{}
+	}
+	s.ids[id] = true
 	if s.refuse != nil {
 		return s.refuse
 	}
@@ -40,10 +48,13 @@ func (s *monitoredSwitch) WatchFlows(_ context.Context, onUpdate func([]ofswitch
 	return nil
 }
 
-func (s *monitoredSwitch) UnwatchFlows(context.Context) error {
+func (s *monitoredSwitch) UnwatchFlows(_ context.Context, id uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cancels++
+	if !s.ids[id] {
+		return errors.New("unknown monitor")
+	}
 	s.onUpdate = nil
 	return nil
 }
@@ -205,4 +216,7 @@ func TestFlowMonitorFollowsTheMasterRole(t *testing.T) {
 	m.set(bridgeRef{"h1", BrInt}, true, 3)
 	require.Eventually(t, func() bool { w, _ := integ.counts(); return w == 2 }, 10*time.Second, 10*time.Millisecond,
 		"mastered again: monitored again")
+	l.settle()
+	assert.Zero(t, l.metric("brtun_openflow_flow_monitor_events_total", map[string]string{"event": "refused"}),
+		"with a new id: OVS would garble its answer to an id still in use")
 }

@@ -33,10 +33,16 @@ import (
 //     sends what changed meanwhile and an ONF 1872 (resumed);
 //   - a monitor is cancelled by an OFPT_EXPERIMENTER ONF 1870 carrying its id.
 //
-// A request OVS cannot parse is answered with an error of another OpenFlow
-// version, which the reader takes for a malformed message and closes the
-// connection on: the request is pinned by testdata/monitor.golden and
-// checked against real OVS in ovs_integration_test.go.
+// A request OVS refuses once it has read past the header (an id still in
+// use on the connection, bad flags, a bad table) is answered with a garbled
+// error: OVS 3.1's handle_flow_monitor_request hands the request's body,
+// not its header, to the error encoder, so the reply carries a version and
+// length read from the body (seen: version 1, length 27375), which the
+// reader takes for a malformed message and closes the connection on. So a
+// caller must send only requests OVS accepts: EncodeFlowMonitorRequest
+// refuses bad flags, and ids must not be reused on a connection. The
+// request is pinned by testdata/monitor.golden and checked against real
+// OVS in ovs_integration_test.go.
 
 // ONF extension 1870 identifiers.
 const (
