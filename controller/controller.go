@@ -44,6 +44,9 @@ type Options struct {
 	// reconcile with a fresh dump of every connected bridge (default 60s).
 	// The hosts' checks are spread over the interval (drift.go).
 	DriftInterval time.Duration
+	// NoFlowMonitor leaves drift to the periodic check: no bridge is asked
+	// for a flow monitor (monitor.go; serve --flow-monitor=false).
+	NoFlowMonitor bool
 	// Workers is how many hosts are reconciled at once (default 8).
 	Workers int
 	// OVSDBTLS is the client configuration for ssl: OVSDB addresses.

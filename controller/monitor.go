@@ -66,7 +66,7 @@ type monitorState struct {
 // and that connection gets the periodic drift check only.
 func (c *Controller) watchFlows(ctx context.Context, bs *bridgeState, conn Switch, master bool) {
 	ms, ok := conn.(monitorSwitch)
-	if !ok {
+	if !ok || c.opts.NoFlowMonitor {
 		return
 	}
 	c.mu.Lock()

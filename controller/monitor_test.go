@@ -220,3 +220,18 @@ func TestFlowMonitorFollowsTheMasterRole(t *testing.T) {
 	assert.Zero(t, l.metric("brtun_openflow_flow_monitor_events_total", map[string]string{"event": "refused"}),
 		"with a new id: OVS would garble its answer to an id still in use")
 }
+
+// NoFlowMonitor (serve --flow-monitor=false) asks no switch for a monitor;
+// the same switch is asked with it on (the tests above).
+func TestNoFlowMonitorAsksNone(t *testing.T) {
+	l := newLab(t, "h1")
+	l.start(Options{NoFlowMonitor: true})
+	sw := l.connectMonitored("h1", nil)
+	rev := l.addPort("h1", "a1", "02:00:00:00:01:01")
+	l.waitApplied(rev)
+	require.NotEmpty(t, sw[BrTun].flows(), "control: the bridge is programmed")
+	for _, b := range bridgeNames {
+		watches, _ := sw[b].counts()
+		assert.Zero(t, watches, b)
+	}
+}

@@ -34,6 +34,7 @@ type serveOptions struct {
 	underlayMTU       int
 	logLevel          string
 	driftInterval     time.Duration
+	flowMonitor       bool
 	macLearnLimit     int
 	dhcp              dhcpOptions
 	security          securityOptions
@@ -68,6 +69,7 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.IntVar(&o.underlayMTU, "underlay-mtu", northbound.DefaultUnderlayMTU, "MTU of the underlay network (networks report the VM MTU that fits)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often each host gets its drift check: a full reconcile with a dump of its bridges' flows (the hosts' checks are spread over the interval)")
+	f.BoolVar(&o.flowMonitor, "flow-monitor", true, "ask every bridge brtun masters to report flow changes (OpenFlow flow monitor): a change by anyone else runs the host's drift check at once; false leaves drift to the periodic check")
 	f.IntVar(&o.macLearnLimit, "mac-learn-limit", controller.DefaultMACLearnLimit, "flows br-tun table 20 (registered remote ports and learned MACs) may hold on each host; when full, OVS evicts learned MACs of the network holding the most; also br-int's MAC table size (0: unbounded)")
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set, even with --api-read-open)")
 	f.StringVar(&o.tunnelPorts, "tunnel-ports", string(topology.PerPeerTunnels), "how br-tun reaches the other hosts: per-peer (a tunnel port per host and tunnel type) "+
@@ -139,6 +141,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		Metrics:           controller.NewMetrics(reg),
 		ControllerTargets: splitList(o.openflowAdvertise),
 		DriftInterval:     o.driftInterval,
+		NoFlowMonitor:     !o.flowMonitor,
 		MACLearnLimit:     o.macLearnLimit,
 		OVSDBTLS:          sec.ovsdbTLS,
 		Mastership:        store.mastership(),
