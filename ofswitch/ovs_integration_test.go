@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -512,4 +514,72 @@ func TestOVSFlowMonitor(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	require.NoError(t, c.Barrier(ctx), "the connection is fine")
+}
+
+// TestOVSFlowMonitorUnderChurn measures what MAC-learning churn costs with
+// a monitor of every table: another connection adds n flows of a learned
+// cookie to table 20 in one bundle and deletes them by cookie (learn()
+// adds and expires flows one at a time; this is the burst form), with and
+// without the monitor. Every add and delete must be reported, or OVS must
+// have paused the monitor and resumed it (what brtun answers with a drift
+// check). ovs-vswitchd's CPU for the churn is logged for both.
+func TestOVSFlowMonitorUnderChurn(t *testing.T) {
+	s := startOVS(t)
+	const cookie = 0xb751001000001389 // a learned cookie (flows.LearnedCookie)
+	churn := func(n int) time.Duration {
+		lines := make([]string, n)
+		for i := range lines {
+			lines[i] = fmt.Sprintf("table=20,priority=1,cookie=%#x,hard_timeout=300,dl_vlan=1,dl_dst=02:00:%02x:%02x:%02x:%02x,actions=output:1",
+				uint64(cookie), byte(i>>24), byte(i>>16), byte(i>>8), byte(i))
+		}
+		cpu0 := procCPU(t, s.VswitchdPID())
+		s.LoadFlows(t, "add-flows", s.bridge, lines)
+		s.ofctl("del-flows", s.bridge, fmt.Sprintf("cookie=%#x/-1", uint64(cookie)))
+		return procCPU(t, s.VswitchdPID()) - cpu0
+	}
+	const n = 5000
+	without := churn(n)
+
+	c := s.dial()
+	var mu sync.Mutex
+	counts := map[FlowEvent]int{}
+	require.NoError(t, c.MonitorFlows(context.Background(), func(us []FlowUpdate) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, u := range us {
+			counts[u.Event]++
+		}
+	}, FlowMonitorRequest{ID: 1, Table: AllTables, Flags: MonitorAdd | MonitorDelete | MonitorModify}))
+	with := churn(n)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return counts[FlowDeleted] == n || counts[MonitorResumed] > 0
+	}, 20*time.Second, 10*time.Millisecond, "every change reported, or a pause and a resume")
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, c.Barrier(context.Background()), "the connection survives the burst")
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d learned-cookie flows added in one bundle and deleted by cookie by another connection: ovs-vswitchd CPU %s without a monitor, %s with; updates %v",
+		n, without, with, counts)
+	if counts[MonitorPaused] == 0 {
+		assert.Equal(t, n, counts[FlowAdded])
+		assert.Equal(t, n, counts[FlowDeleted])
+	} else {
+		assert.Equal(t, counts[MonitorPaused], counts[MonitorResumed], "every pause is resumed")
+	}
+}
+
+// procCPU is a process's user+system CPU time.
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, err := strconv.Atoi(fields[11])
+	require.NoError(t, err)
+	st, err := strconv.Atoi(fields[12])
+	require.NoError(t, err)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
 }
