@@ -63,9 +63,9 @@ type monitorState struct {
 // watchFlows keeps the bridge's flow monitor as its role wants it: running
 // on conn while this replica masters the bridge, cancelled when it does
 // not. It is asked once per connection, and not waited for: on a busy
-// switch the round trip would hold up the reconcile (after a restart, 500
-// bridges' requests in a row added 4.5 s until every bridge applied at 250
-// hollow hosts). Whether the switch sees the request before or after this
+// switch the round trip would hold up the reconcile, one per bridge after a
+// restart (docs/benchmarks.md, issue 23 item 4). Whether the switch sees
+// the request before or after this
 // reconcile's bundle does not matter: its own changes are no drift either
 // way. A refusal is logged once and counted; that connection gets the
 // periodic drift check only.
