@@ -165,17 +165,17 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		if invalid != nil {
 			continue // what the switch holds stays, and so does its dump
 		}
-		master, roleErr := c.holdRole(ctx, bs, conn)
-		c.watchFlows(ctx, bs, conn, master)
-		if !master {
+		if master, err := c.holdRole(ctx, bs, conn); !master {
+			c.watchFlows(ctx, bs, conn, false)
 			c.mu.Lock()
 			bs.dropDumpLocked()
 			c.mu.Unlock()
-			if roleErr != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, roleErr))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
 			}
 			continue // another replica programs this bridge
 		}
+		c.watchFlows(ctx, bs, conn, true)
 		if b == BrInt && usesMeter(set.BrInt) {
 			if err := c.ensureMeter(ctx, bs, conn); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
