@@ -28,7 +28,7 @@ var (
 	flagScaleHosts    = flag.Int("scale-hosts", envInt("BENCH_SCALE_HOSTS", 1000), "TestBenchScale: hollow hosts (env BENCH_SCALE_HOSTS)")
 	flagScaleMode     = flag.String("scale-mode", envString("BENCH_SCALE_MODE", "flow"), "tunnel port mode: per-peer, or a mode given to brtun as --tunnel-ports MODE (env BENCH_SCALE_MODE)")
 	flagScaleOps      = flag.Int("scale-ops", envInt("BENCH_SCALE_OPS", 100), "single-port ?wait operations at 1 host and at N hosts (env BENCH_SCALE_OPS)")
-	flagScaleIdle     = flag.Duration("scale-idle", 60*time.Second, "window of the idle CPU figure (brtun's default drift interval is 60s)")
+	flagScaleIdle     = flag.Duration("scale-idle", 60*time.Second, "window of the idle CPU figure (brtun's default drift interval is 5 min: a 60 s window holds a fifth of a round of drift checks)")
 	flagScaleBudget   = flag.Duration("scale-per-peer-budget", 5*time.Minute, "per-peer series at growing host counts after the main run (0: none)")
 	flagScaleSeries   = flag.String("scale-per-peer-counts", "250,500,1000,2000,4000", "host counts of the per-peer series, tried in order until one does not fit")
 	flagScaleReal     = flag.Int("scale-real", envInt("BENCH_SCALE_REAL_HOSTS", 100), "TestBenchScaleReal: real lab hosts, and as many hollow hosts beside them (env BENCH_SCALE_REAL_HOSTS)")

@@ -37,6 +37,7 @@ type bridgeState struct {
 	meterConn   Switch            // br-int: the connection whose meters are known right (meter.go)
 	meters      []ofswitch.Meter  // br-int: the meters known right on meterConn, by id (replaced, never mutated)
 	sourceDrops map[uint32]uint64 // br-int: packets each port's source meter dropped, by ofport, at the last dump (replaced, never mutated)
+	monitor     monitorState      // the flow monitor that reports others' changes (monitor.go)
 }
 
 // syncBridge makes one switch hold exactly the desired flows: it diffs

@@ -28,6 +28,13 @@ const (
 
 var bridgeNames = []string{BrInt, BrTun}
 
+// DefaultDriftInterval is the default of Options.DriftInterval (serve
+// --drift-interval). It was 60 s before the flow monitors: they report
+// others' changes at once, so the periodic check is a safety net, and at 60 s
+// it was most of brtun's idle CPU (250 hollow hosts in flow mode: 5.7 % of a
+// core at 60 s, 2.5 % at 10 min; docs/benchmarks.md, issue 23 item 4).
+const DefaultDriftInterval = 5 * time.Minute
+
 // Options configure a Controller.
 type Options struct {
 	// Store holds the desired state (required).
@@ -40,10 +47,15 @@ type Options struct {
 	// bridge (--openflow-advertise). Empty: the operator points the bridges
 	// at brtun with ovs-vsctl set-controller.
 	ControllerTargets []string
-	// DriftInterval is how often each host gets its drift check: a full
-	// reconcile with a fresh dump of every connected bridge (default 60s).
-	// The hosts' checks are spread over the interval (drift.go).
+	// DriftInterval is how often each host gets its periodic drift check:
+	// a full reconcile with a fresh dump of every connected bridge
+	// (DefaultDriftInterval). The hosts' checks are spread over the
+	// interval (drift.go); a flow monitor's report runs a host's check at
+	// once (monitor.go).
 	DriftInterval time.Duration
+	// NoFlowMonitor leaves drift to the periodic check: no bridge is asked
+	// for a flow monitor (monitor.go; serve --flow-monitor=false).
+	NoFlowMonitor bool
 	// Workers is how many hosts are reconciled at once (default 8).
 	Workers int
 	// OVSDBTLS is the client configuration for ssl: OVSDB addresses.
@@ -97,6 +109,9 @@ type Controller struct {
 	tick     chan struct{}        // closed and replaced whenever status changes
 
 	pins *pinState // the packet-in path (packetin.go); its own lock
+
+	monitorIDs     uint32    // the last flow monitor id handed out (monitor.go)
+	monitorRefused sync.Once // the first switch refusing a flow monitor is logged (monitor.go)
 }
 
 // New returns a controller; Run starts it.
@@ -108,7 +123,7 @@ func New(opts Options) (*Controller, error) {
 		opts.Logger = zap.NewNop()
 	}
 	if opts.DriftInterval <= 0 {
-		opts.DriftInterval = 60 * time.Second
+		opts.DriftInterval = DefaultDriftInterval
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 8

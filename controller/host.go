@@ -175,6 +175,7 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 			continue
 		}
 		if master, err := c.holdRole(ctx, bs, conn); !master {
+			c.watchFlows(ctx, bs, conn, false)
 			c.mu.Lock()
 			bs.dropDumpLocked()
 			c.mu.Unlock()
@@ -183,6 +184,7 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 			}
 			continue // another replica programs this bridge
 		}
+		c.watchFlows(ctx, bs, conn, true)
 		if b == BrInt {
 			if err := c.ensureMeters(ctx, bs, conn, c.wantMeters(set.BrInt)); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))

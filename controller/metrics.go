@@ -27,6 +27,7 @@ type Metrics struct {
 	answers     *prometheus.CounterVec
 	pinDrops    *prometheus.CounterVec
 	meterMods   prometheus.Counter
+	monitors    *prometheus.CounterVec
 	state       *stateCollector
 }
 
@@ -65,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "brtun", Subsystem: "controller", Name: "drift_repaired_flows_total",
-			Help: "Flows the periodic drift check found wrong on a switch and repaired, by host and bridge.",
+			Help: "Flows the drift check (periodic, or at once on a flow monitor's report) found wrong on a switch and repaired, by host and bridge.",
 		}, []string{"host", "bridge"}),
 		switchesNow: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "brtun", Subsystem: "openflow", Name: "switches_connected",
@@ -92,16 +93,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "brtun", Subsystem: "openflow", Name: "meter_mods_total",
 			Help: "Meter modifications sent (br-int's DHCP meter and appliance ports' source meters, added or changed); a restart that finds them right sends none.",
 		}),
+		monitors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "openflow", Name: "flow_monitor_events_total",
+			Help: "Flow monitor events, by event: changed (a flow changed by someone else: the host's drift check runs at once), " +
+				"paused and resumed (the switch paused the monitor; the resume runs the drift check), refused (a switch connection " +
+				"refused the monitor and gets the periodic drift check only).",
+		}, []string{"event"}),
 		state: newStateCollector(),
 	}
 	reg.MustRegister(m.reconciles, m.skips, m.invalid, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects,
-		m.packetIns, m.answers, m.pinDrops, m.meterMods, m.state)
+		m.packetIns, m.answers, m.pinDrops, m.meterMods, m.monitors, m.state)
 	return m
 }
 
 func (m *Metrics) meterMod() {
 	if m != nil {
 		m.meterMods.Inc()
+	}
+}
+
+func (m *Metrics) flowMonitor(event string) {
+	if m != nil {
+		m.monitors.WithLabelValues(event).Inc()
 	}
 }
 

@@ -330,6 +330,7 @@ type ctrlConn struct {
 	connected bool
 	role      ofswitch.Role
 	bundles   map[uint32]*bundle
+	monitors  map[uint32]bool // flow monitor ids (monitor.go); like bundles, under b.mu
 }
 
 func newCtrlConn(b *Bridge, target string) *ctrlConn {

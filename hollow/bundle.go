@@ -13,17 +13,22 @@ type bundle struct {
 	ops    []flowOp
 }
 
-// handleExperimenter handles ONF bundle messages; other experimenter
-// messages are refused.
+// handleExperimenter handles ONF bundle messages and the cancel of a flow
+// monitor (monitor.go); other experimenter messages are refused.
 func (c *ctrlConn) handleExperimenter(m ofswitch.Message) ofswitch.Message {
 	switch {
 	case ofswitch.IsBundleControl(m):
 		return c.handleBundleControl(m)
 	case ofswitch.IsBundleAdd(m):
 		return c.handleBundleAdd(m)
-	default:
-		return ofswitch.ErrorReply(m, errBadRequest, codeBadExperimenter)
 	}
+	if id, ok, err := ofswitch.ParseFlowMonitorCancel(m); ok {
+		if err != nil {
+			return ofswitch.ErrorReply(m, errBadRequest, codeBadLen)
+		}
+		return c.handleFlowMonitorCancel(m, id)
+	}
+	return ofswitch.ErrorReply(m, errBadRequest, codeBadExperimenter)
 }
 
 // handleBundleControl implements open, close, commit and discard with

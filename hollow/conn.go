@@ -28,11 +28,12 @@ const (
 	errRoleFailed     uint16 = 11
 	errMeterModFailed uint16 = 12
 
-	codeBadType         uint16 = 1
-	codeBadMultipart    uint16 = 2
-	codeBadExperimenter uint16 = 3
-	codeBadLen          uint16 = 6
-	codeIsSlave         uint16 = 10
+	codeBadType           uint16 = 1
+	codeBadMultipart      uint16 = 2
+	codeBadExperimenter   uint16 = 3
+	codeBadLen            uint16 = 6
+	codeBadTableIDRequest uint16 = 9 // BAD_REQUEST/BAD_TABLE_ID
+	codeIsSlave           uint16 = 10
 
 	codeBadTableID   uint16 = 2 // BAD_INSTRUCTION and FLOW_MOD_FAILED alike
 	codeBadCommand   uint16 = 6 // FLOW_MOD_FAILED
@@ -84,7 +85,7 @@ func (c *ctrlConn) session() error {
 	defer func() {
 		c.b.mu.Lock()
 		c.mu.Lock()
-		c.nc, c.connected, c.bundles = nil, false, nil
+		c.nc, c.connected, c.bundles, c.monitors = nil, false, nil, nil
 		c.mu.Unlock()
 		c.b.mu.Unlock()
 	}()

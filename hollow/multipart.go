@@ -70,11 +70,22 @@ func (c *ctrlConn) handleMeterMod(m ofswitch.Message) ofswitch.Message {
 }
 
 // handleMultipart answers the multipart requests a controller of OVS uses:
-// desc, flow stats, port desc, meter stats, meter config, meter features.
+// desc, flow stats, port desc, meter stats, meter config, meter features,
+// and ONF's flow monitor (monitor.go).
 func (c *ctrlConn) handleMultipart(m ofswitch.Message) []ofswitch.Message {
 	req, err := ofswitch.ParseMultipartRequest(m)
 	if err != nil {
 		return []ofswitch.Message{ofswitch.ErrorReply(m, errBadRequest, codeBadLen)}
+	}
+	if req.Type == ofswitch.MultipartExperimenter {
+		specs, ok, err := ofswitch.ParseFlowMonitorRequest(req.Body)
+		switch {
+		case !ok:
+			return []ofswitch.Message{ofswitch.ErrorReply(m, errBadRequest, codeBadExperimenter)}
+		case err != nil:
+			return []ofswitch.Message{ofswitch.ErrorReply(m, errBadRequest, codeBadLen)}
+		}
+		return []ofswitch.Message{c.handleFlowMonitor(m, specs)}
 	}
 	b := c.b
 	b.mu.Lock()

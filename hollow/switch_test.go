@@ -448,3 +448,45 @@ func TestReconnectsAfterTheControllerGoesAway(t *testing.T) {
 	assert.False(t, errors.Is(c2.Err(), ofswitch.ErrClosed))
 	assert.Equal(t, fmt.Sprint(uint64(5)), fmt.Sprint(c2.DatapathID()))
 }
+
+// A flow monitor is accepted as OVS does (an empty reply without
+// MonitorInitial; the installed flows with it), then reports nothing: the
+// hollow bridge has no other writer. Errors as OVS's: an id in use, bad
+// flags, an unknown id to cancel.
+func TestFlowMonitorAsOVS(t *testing.T) {
+	_, c := tunBridge(t)
+	ctx := context.Background()
+	var got []ofswitch.FlowUpdate
+	onUpdate := func(us []ofswitch.FlowUpdate) { got = append(got, us...) }
+	watch := ofswitch.MonitorAdd | ofswitch.MonitorDelete | ofswitch.MonitorModify
+	require.NoError(t, c.MonitorFlows(ctx, onUpdate, ofswitch.FlowMonitorRequest{ID: 1, Table: ofswitch.AllTables, Flags: watch}))
+	want := compiled(t)
+	require.NoError(t, c.ApplyBundle(ctx, encodeAll(t, want, ofswitch.Add)))
+	require.NoError(t, c.Barrier(ctx))
+	assert.Empty(t, got, "no update: brtun is the only writer")
+
+	var oe *ofswitch.OFError
+	err := c.MonitorFlows(ctx, onUpdate, ofswitch.FlowMonitorRequest{ID: 1, Table: 20, Flags: watch})
+	require.ErrorAs(t, err, &oe, "id 1 is in use")
+	assert.Equal(t, [2]uint16{0xffff, ofswitch.MonitorErrExists}, [2]uint16{oe.Type, oe.Code})
+
+	require.NoError(t, c.MonitorFlows(ctx, onUpdate, ofswitch.FlowMonitorRequest{ID: 2, Table: flows.TableFlood, Flags: watch | ofswitch.MonitorInitial | ofswitch.MonitorActions}))
+	var flood []string
+	for _, f := range want {
+		if f.Table == flows.TableFlood {
+			flood = append(flood, f.String())
+		}
+	}
+	require.NotEmpty(t, flood)
+	var initial []string
+	for _, u := range got {
+		assert.Equal(t, ofswitch.FlowAdded, u.Event)
+		initial = append(initial, u.Flow.String())
+	}
+	assert.ElementsMatch(t, flood, initial, "the initial flows of table 21, with their actions")
+
+	require.NoError(t, c.CancelFlowMonitor(ctx, 1))
+	require.ErrorAs(t, c.CancelFlowMonitor(ctx, 1), &oe, "cancelled already")
+	assert.Equal(t, [2]uint16{0xffff, ofswitch.MonitorErrUnknown}, [2]uint16{oe.Type, oe.Code})
+	require.NoError(t, c.Barrier(ctx), "the connection stays up")
+}

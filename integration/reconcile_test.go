@@ -143,11 +143,13 @@ func TestRestartWithOVSDBDownTouchesNoFlow(t *testing.T) {
 }
 
 // TestDriftIsRepaired: a brtun flow deleted by hand, one modified by hand
-// and a stray flow are repaired within one drift period, and counted.
+// and a stray flow are repaired within one drift period, and counted. The
+// flow monitor is off: this is the periodic check, the safety net
+// (TestFlowMonitorRepairsAtOnce has the monitor).
 func TestDriftIsRepaired(t *testing.T) {
 	forEachTunnelMode(t, func(t *testing.T, mode topology.TunnelPortMode) {
 		const period = 2 * time.Second
-		s, _, _ := blueScenario(t, daemonOptions{Advertise: true, DriftInterval: period, TunnelPorts: mode})
+		s, _, _ := blueScenario(t, daemonOptions{Advertise: true, DriftInterval: period, TunnelPorts: mode, ExtraArgs: []string{"--flow-monitor=false"}})
 		h1 := s.lab.Hosts[0]
 		want := dumpFlows(t, h1, "br-tun")
 

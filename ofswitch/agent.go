@@ -407,3 +407,110 @@ func FeaturesReply(xid uint32, f Features) Message {
 
 // ParseFlowStatsBody walks the entries of a flow-stats reply body.
 func ParseFlowStatsBody(b []byte) ([]FlowStats, error) { return parseFlowStats(b) }
+
+// MultipartExperimenter is OFPMP_EXPERIMENTER, the multipart type of ONF's
+// flow monitor (monitor.go).
+const MultipartExperimenter = multipartTypeExperimenter
+
+// Nicira experimenter error codes OVS sends for flow monitors on OpenFlow
+// 1.3 (OFPET_EXPERIMENTER with the Nicira id, NX1.2-1.3 in OVS's
+// ofp-errors.h).
+const (
+	MonitorErrExists  uint16 = 6 // OFPMOFC_MONITOR_EXISTS
+	MonitorErrBadFlag uint16 = 7 // OFPMOFC_BAD_FLAGS
+	MonitorErrUnknown uint16 = 8 // OFPMOFC_UNKNOWN_MONITOR
+)
+
+// MonitorErrorReply builds the experimenter error OVS sends for a flow
+// monitor failure (one of the MonitorErr* codes) answering req.
+func MonitorErrorReply(req Message, expCode uint16) Message {
+	e := BundleErrorReply(req, expCode)
+	binary.BigEndian.PutUint32(e[headerLen+4:headerLen+8], nxVendor)
+	return e
+}
+
+// FlowMonitorSpec is one monitor of a flow monitor request as a switch
+// reads it; Match holds the OXM entries (none: every flow).
+type FlowMonitorSpec struct {
+	FlowMonitorRequest
+	Match []byte
+}
+
+// ParseFlowMonitorRequest decodes the monitors of an ONF 1870 flow monitor
+// request from the body of an OFPMP_EXPERIMENTER multipart request. ok is
+// false for another experimenter's multipart request.
+func ParseFlowMonitorRequest(body []byte) (specs []FlowMonitorSpec, ok bool, err error) {
+	if len(body) < 8 || binary.BigEndian.Uint32(body[0:4]) != onfExperimenterID || binary.BigEndian.Uint32(body[4:8]) != onfFlowMonitor {
+		return nil, false, nil
+	}
+	b := body[8:]
+	for off := 0; off < len(b); {
+		e := b[off:]
+		if len(e) < flowMonitorRequestLen+matchHeaderLen {
+			return nil, true, fmt.Errorf("%w: flow monitor at offset %d: %d bytes left", ErrMalformed, off, len(e))
+		}
+		matchType := binary.BigEndian.Uint16(e[16:18])
+		matchLen := int(binary.BigEndian.Uint16(e[18:20]))
+		padded := (matchLen + 7) / 8 * 8
+		if matchType != matchTypeOXM || matchLen < matchHeaderLen || flowMonitorRequestLen+padded > len(e) {
+			return nil, true, fmt.Errorf("%w: flow monitor at offset %d: match type %d length %d", ErrMalformed, off, matchType, matchLen)
+		}
+		specs = append(specs, FlowMonitorSpec{
+			FlowMonitorRequest: FlowMonitorRequest{
+				ID:    binary.BigEndian.Uint32(e[0:4]),
+				Flags: MonitorFlags(binary.BigEndian.Uint16(e[4:6])),
+				Table: e[12],
+			},
+			Match: append([]byte(nil), e[flowMonitorRequestLen+matchHeaderLen:flowMonitorRequestLen+matchLen]...),
+		})
+		off += flowMonitorRequestLen + padded
+	}
+	return specs, true, nil
+}
+
+// ValidMonitorFlags reports whether OVS accepts flags in a monitor: at
+// least one of add, delete and modify, and no unknown bit.
+func ValidMonitorFlags(f MonitorFlags) bool {
+	return f&(MonitorAdd|MonitorDelete|MonitorModify) != 0 && f&^monitorAllFlags == 0
+}
+
+// FlowMonitorReply builds an ONF 1870 multipart reply carrying updates
+// (FlowUpdateAdded entries; none for the empty reply to a request without
+// MonitorInitial).
+func FlowMonitorReply(xid uint32, updates []byte) Message {
+	body := make([]byte, 8, 8+len(updates))
+	binary.BigEndian.PutUint32(body[0:4], onfExperimenterID)
+	binary.BigEndian.PutUint32(body[4:8], onfFlowMonitor)
+	return MultipartReply(xid, multipartTypeExperimenter, false, append(body, updates...))
+}
+
+// FlowUpdateAdded builds the nx_flow_update_full OVS sends for a flow that
+// is there (the initial flows of a monitor): match holds the OXM entries,
+// instructions are included when the monitor asked for actions.
+func FlowUpdateAdded(table uint8, priority, idle, hard uint16, cookie uint64, match, instructions []byte) []byte {
+	m := MatchBytes(match)
+	u := make([]byte, flowUpdateFullLen, flowUpdateFullLen+len(m)+len(instructions))
+	binary.BigEndian.PutUint16(u[0:2], uint16(cap(u)))
+	binary.BigEndian.PutUint16(u[2:4], nxfmeAdded)
+	binary.BigEndian.PutUint16(u[6:8], priority)
+	binary.BigEndian.PutUint16(u[8:10], idle)
+	binary.BigEndian.PutUint16(u[10:12], hard)
+	binary.BigEndian.PutUint16(u[12:14], uint16(matchHeaderLen+len(match)))
+	u[14] = table
+	binary.BigEndian.PutUint64(u[16:24], cookie)
+	return append(append(u, m...), instructions...)
+}
+
+// ParseFlowMonitorCancel returns the monitor id of an ONF 1870 cancel; ok
+// is false for another experimenter message.
+func ParseFlowMonitorCancel(m Message) (id uint32, ok bool, err error) {
+	eid, typ, err := parseExperimenter(m)
+	if err != nil || eid != onfExperimenterID || typ != onfFlowMonitor {
+		return 0, false, nil
+	}
+	body := m.Body()
+	if len(body) < 12 {
+		return 0, true, fmt.Errorf("%w: flow monitor cancel of %d bytes", ErrMalformed, len(m))
+	}
+	return binary.BigEndian.Uint32(body[8:12]), true, nil
+}

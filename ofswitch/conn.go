@@ -95,7 +95,8 @@ type Conn struct {
 	calls   map[uint32]*call
 	batches map[*batch]struct{}
 
-	nextBundle uint32 // guarded by mu
+	nextBundle   uint32             // guarded by mu
+	onFlowUpdate func([]FlowUpdate) // guarded by mu; set by MonitorFlows (monitor.go)
 
 	ctrl      chan Message // echo replies for the housekeeping goroutine
 	closeOnce sync.Once
@@ -376,6 +377,10 @@ func (c *Conn) dispatch(m Message) error {
 		if err != nil {
 			return err
 		}
+		if c.flowUpdates(r) { // to the flow monitor, in order (monitor.go)
+			c.deliver(m, r.More) // the reply to MonitorFlows' request, if it is
+			return nil
+		}
 		if !c.deliver(m, r.More) {
 			c.unsolicited(m)
 		}
@@ -417,6 +422,9 @@ func checkInbound(m Message) error {
 
 // unsolicited handles a message that answers no pending request.
 func (c *Conn) unsolicited(m Message) {
+	if c.monitorPaused(m) {
+		return
+	}
 	switch m.Type() {
 	case typeEchoReply, typeBarrierReply, typeFeaturesReply, typeRoleReply, typeMultipartReply:
 		// A reply whose caller gave up (or a keepalive echo reply).

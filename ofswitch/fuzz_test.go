@@ -40,7 +40,19 @@ func inspectInbound(m Message) {
 	switch m.Type() {
 	case typeMultipartReply:
 		r, err := parseMultipartReply(m)
-		if err != nil || r.Type != multipartTypeFlow {
+		if err != nil {
+			return
+		}
+		if body, ok := isFlowMonitorReply(r); ok {
+			updates, err := parseFlowUpdates(body)
+			if err == nil {
+				for _, u := range updates {
+					_ = u.Event.String() + u.Flow.String()
+				}
+			}
+			return
+		}
+		if r.Type != multipartTypeFlow {
 			return
 		}
 		entries, err := parseFlowStats(r.Body)
@@ -56,6 +68,7 @@ func inspectInbound(m Message) {
 		if isBundleControl(m) {
 			_, _ = parseBundleReply(m)
 		}
+		_, _ = monitorPauseEvent(m)
 	case typeRoleReply:
 		_, _, _ = parseRoleReply(m)
 	case typeFeaturesReply:

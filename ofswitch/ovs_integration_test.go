@@ -3,9 +3,16 @@
 package ofswitch
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,4 +344,242 @@ func TestOVSLargeBundleAndMultipartDump(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, sortedStrings(want), sortedStrings(got))
 	assert.Len(t, s.dumpLines(), len(want))
+}
+
+// rawOVS is a bare OpenFlow 1.3 session with a bridge's management socket,
+// without the Conn: what OVS answers arrives exactly as sent, including an
+// error in another OpenFlow version, which a Conn would close on.
+type rawOVS struct {
+	t  *testing.T
+	nc net.Conn
+	rd *bufio.Reader
+}
+
+func dialRaw(t *testing.T, s *ovsSwitch) *rawOVS {
+	t.Helper()
+	nc, err := net.Dial("unix", strings.TrimPrefix(s.BridgeTarget(s.bridge), "unix:"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nc.Close() })
+	r := &rawOVS{t: t, nc: nc, rd: bufio.NewReader(nc)}
+	hello, err := buildHello()
+	require.NoError(t, err)
+	r.send(hello, 1)
+	m := r.read()
+	require.Equal(t, typeHello, m.Type())
+	return r
+}
+
+func (r *rawOVS) send(m Message, xid uint32) {
+	r.t.Helper()
+	_, err := r.nc.Write(withXid(m, xid))
+	require.NoError(r.t, err)
+}
+
+// read returns the next message that is not an echo request (answered).
+func (r *rawOVS) read() Message {
+	r.t.Helper()
+	for {
+		require.NoError(r.t, r.nc.SetReadDeadline(time.Now().Add(5*time.Second)))
+		m, err := readMessage(r.rd, 0)
+		require.NoError(r.t, err)
+		if m.Type() != typeEchoRequest {
+			return m
+		}
+		r.send(buildEchoReply(m), m.Xid())
+	}
+}
+
+// TestOVSFlowMonitorWire sends brtun's flow monitor request to real OVS on
+// a bare session and checks, byte for byte where it matters, what OVS 3.1
+// answers: an empty ONF 1870 reply of the request's version and xid (not an
+// error in another version), then an unsolicited full update (xid 0) for a
+// flow added by ovs-ofctl. The messages become a seed of FuzzReader.
+func TestOVSFlowMonitorWire(t *testing.T) {
+	s := startOVS(t)
+	r := dialRaw(t, s)
+	req, err := EncodeFlowMonitorRequest(FlowMonitorRequest{ID: 7, Table: AllTables, Flags: MonitorAdd | MonitorDelete | MonitorModify})
+	require.NoError(t, err)
+	r.send(req, 42)
+	reply := r.read()
+	var seed []byte
+	seed = append(seed, reply...)
+	require.Equal(t, Version13, reply.Version(), "OVS answers in OpenFlow 1.3: %x", []byte(reply))
+	require.Equal(t, typeMultipartReply, reply.Type(), "not an error: %x", []byte(reply))
+	assert.Equal(t, uint32(42), reply.Xid())
+	require.NoError(t, checkInbound(reply))
+	mr, err := parseMultipartReply(reply)
+	require.NoError(t, err)
+	assert.False(t, mr.More)
+	body, ok := isFlowMonitorReply(mr)
+	require.True(t, ok, "an ONF 1870 reply: %x", []byte(reply))
+	assert.Empty(t, body, "no initial flows without MonitorInitial")
+
+	s.ofctl("add-flow", s.bridge, "table=3,priority=9,cookie=0x42,tun_id=0x1389,actions=drop")
+	update := r.read()
+	seed = append(seed, update...)
+	require.Equal(t, typeMultipartReply, update.Type(), "%x", []byte(update))
+	assert.Equal(t, uint32(0), update.Xid(), "updates are unsolicited")
+	require.NoError(t, checkInbound(update))
+	mr, err = parseMultipartReply(update)
+	require.NoError(t, err)
+	body, ok = isFlowMonitorReply(mr)
+	require.True(t, ok)
+	updates, err := parseFlowUpdates(body)
+	require.NoError(t, err)
+	require.Len(t, updates, 1)
+	assert.Equal(t, FlowAdded, updates[0].Event)
+	assert.Equal(t, "cookie=0x42, table=3, priority=9,tun_id=0x1389 actions=drop", updates[0].Flow.String())
+	assert.Equal(t, uint64(0x42), updates[0].Flow.Cookie)
+
+	r.send(EncodeFlowMonitorCancel(7), 43)
+	r.send(buildBarrierRequest(), 44)
+	m := r.read()
+	require.Equal(t, typeBarrierReply, m.Type(), "the cancel is accepted silently: %x", []byte(m))
+	r.send(EncodeFlowMonitorCancel(7), 45)
+	m = r.read()
+	seed = append(seed, m...)
+	require.Equal(t, typeError, m.Type(), "a second cancel names an unknown monitor")
+	require.Equal(t, Version13, m.Version())
+	e, err := parseError(m)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(45), e.Xid)
+	if *updateGolden {
+		path := filepath.Join("testdata", "fuzz", "FuzzReader", "ovs31-flow-monitor")
+		require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", seed)), 0o644))
+	}
+}
+
+// TestOVSFlowMonitor runs a monitor through the Conn against real OVS:
+// brtun's own bundle shows as one abbreviated update, changes by ovs-ofctl
+// (add, modify, delete) in full, with the deletion's reason; after the
+// cancel, a change is no longer reported while a second monitor still is.
+func TestOVSFlowMonitor(t *testing.T) {
+	s := startOVS(t)
+	c := s.dial()
+	ctx := context.Background()
+	got := make(chan FlowUpdate, 64)
+	onUpdate := func(us []FlowUpdate) {
+		for _, u := range us {
+			got <- u
+		}
+	}
+	next := func() FlowUpdate {
+		t.Helper()
+		select {
+		case u := <-got:
+			return u
+		case <-time.After(5 * time.Second):
+			t.Fatal("no flow update within 5s")
+			return FlowUpdate{}
+		}
+	}
+	flags := MonitorAdd | MonitorDelete | MonitorModify
+	require.NoError(t, c.MonitorFlows(ctx, onUpdate, FlowMonitorRequest{ID: 1, Table: AllTables, Flags: flags}))
+
+	own := allTestFlows(t)
+	require.NoError(t, c.ApplyBundle(ctx, encodeAll(t, own, Add)))
+	u := next()
+	assert.Equal(t, FlowAbbrev, u.Event, "brtun's own bundle of %d flows is one abbreviated update", len(own))
+	assert.NotZero(t, u.Xid)
+
+	s.ofctl("add-flow", s.bridge, "table=21,priority=3,cookie=0x99,dl_vlan=7,actions=drop")
+	u = next()
+	assert.Equal(t, FlowAdded, u.Event)
+	assert.Equal(t, uint64(0x99), u.Flow.Cookie)
+	assert.Equal(t, uint8(21), u.Flow.Table)
+	assert.Nil(t, u.Flow.Actions, "no actions without MonitorActions")
+
+	s.ofctl("mod-flows", s.bridge, "table=21,dl_vlan=7,actions=output:1")
+	u = next()
+	assert.Equal(t, FlowModified, u.Event)
+	assert.Equal(t, uint64(0x99), u.Flow.Cookie)
+
+	s.ofctl("del-flows", s.bridge, "table=21,dl_vlan=7")
+	u = next()
+	assert.Equal(t, FlowDeleted, u.Event)
+	assert.Equal(t, uint16(2), u.Reason, "OFPRR_DELETE")
+
+	// A second monitor on table 22 only; cancel the first.
+	require.NoError(t, c.MonitorFlows(ctx, onUpdate, FlowMonitorRequest{ID: 2, Table: 22, Flags: flags}))
+	require.NoError(t, c.CancelFlowMonitor(ctx, 1))
+	var oe *OFError
+	require.ErrorAs(t, c.CancelFlowMonitor(ctx, 1), &oe, "monitor 1 is gone")
+	s.ofctl("add-flow", s.bridge, "table=21,priority=3,cookie=0x98,dl_vlan=8,actions=drop") // no monitor
+	s.ofctl("add-flow", s.bridge, "table=22,priority=3,cookie=0x97,dl_vlan=8,actions=drop") // monitor 2
+	u = next()
+	assert.Equal(t, uint64(0x97), u.Flow.Cookie, "only table 22's change is reported")
+	select {
+	case u := <-got:
+		t.Fatalf("unexpected update %v %s", u.Event, u.Flow)
+	case <-time.After(200 * time.Millisecond):
+	}
+	require.NoError(t, c.Barrier(ctx), "the connection is fine")
+}
+
+// TestOVSFlowMonitorUnderChurn measures what MAC-learning churn costs with
+// a monitor of every table: another connection adds n flows of a learned
+// cookie to table 20 in one bundle and deletes them by cookie (learn()
+// adds and expires flows one at a time; this is the burst form), with and
+// without the monitor. Every add and delete must be reported, or OVS must
+// have paused the monitor and resumed it (what brtun answers with a drift
+// check). ovs-vswitchd's CPU for the churn is logged for both.
+func TestOVSFlowMonitorUnderChurn(t *testing.T) {
+	s := startOVS(t)
+	const cookie = 0xb751001000001389 // a learned cookie (flows.LearnedCookie)
+	churn := func(n int) time.Duration {
+		lines := make([]string, n)
+		for i := range lines {
+			lines[i] = fmt.Sprintf("table=20,priority=1,cookie=%#x,hard_timeout=300,dl_vlan=1,dl_dst=02:00:%02x:%02x:%02x:%02x,actions=output:1",
+				uint64(cookie), byte(i>>24), byte(i>>16), byte(i>>8), byte(i))
+		}
+		cpu0 := procCPU(t, s.VswitchdPID())
+		s.LoadFlows(t, "add-flows", s.bridge, lines)
+		s.ofctl("del-flows", s.bridge, fmt.Sprintf("cookie=%#x/-1", uint64(cookie)))
+		return procCPU(t, s.VswitchdPID()) - cpu0
+	}
+	const n = 5000
+	without := churn(n)
+
+	c := s.dial()
+	var mu sync.Mutex
+	counts := map[FlowEvent]int{}
+	require.NoError(t, c.MonitorFlows(context.Background(), func(us []FlowUpdate) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, u := range us {
+			counts[u.Event]++
+		}
+	}, FlowMonitorRequest{ID: 1, Table: AllTables, Flags: MonitorAdd | MonitorDelete | MonitorModify}))
+	with := churn(n)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return counts[FlowDeleted] == n || counts[MonitorResumed] > 0
+	}, 20*time.Second, 10*time.Millisecond, "every change reported, or a pause and a resume")
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, c.Barrier(context.Background()), "the connection survives the burst")
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d learned-cookie flows added in one bundle and deleted by cookie by another connection: ovs-vswitchd CPU %s without a monitor, %s with; updates %v",
+		n, without, with, counts)
+	if counts[MonitorPaused] == 0 {
+		assert.Equal(t, n, counts[FlowAdded])
+		assert.Equal(t, n, counts[FlowDeleted])
+	} else {
+		assert.Equal(t, counts[MonitorPaused], counts[MonitorResumed], "every pause is resumed")
+	}
+}
+
+// procCPU is a process's user+system CPU time.
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, err := strconv.Atoi(fields[11])
+	require.NoError(t, err)
+	st, err := strconv.Atoi(fields[12])
+	require.NoError(t, err)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
 }

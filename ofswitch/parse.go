@@ -113,8 +113,8 @@ type multipartReply struct {
 const multipartTypeFlow uint16 = 1
 
 // parseMultipartReply splits a multipart reply into type, MORE flag and body.
-// Flow-stats bodies are checked entry by entry here, so a broken one is caught
-// by the reader and not by whoever asked for the dump.
+// Flow-stats and flow-monitor bodies are checked entry by entry here, so a
+// broken one is caught by the reader and not by whoever asked for it.
 func parseMultipartReply(m Message) (multipartReply, error) {
 	body := m.Body()
 	if len(body) < 8 {
@@ -127,6 +127,11 @@ func parseMultipartReply(m Message) (multipartReply, error) {
 	}
 	if r.Type == multipartTypeFlow {
 		if _, err := parseFlowStats(r.Body); err != nil {
+			return multipartReply{}, err
+		}
+	}
+	if updates, ok := isFlowMonitorReply(r); ok {
+		if _, err := parseFlowUpdates(updates); err != nil {
 			return multipartReply{}, err
 		}
 	}

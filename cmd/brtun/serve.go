@@ -34,6 +34,7 @@ type serveOptions struct {
 	underlayMTU       int
 	logLevel          string
 	driftInterval     time.Duration
+	flowMonitor       bool
 	macLearnLimit     int
 	sourceRate        int // --appliance-source-rate
 	sourceBurst       int // --appliance-source-burst
@@ -69,7 +70,9 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.StringVar(&o.dataDir, "data-dir", "/var/lib/brtun", "directory of the state file")
 	f.IntVar(&o.underlayMTU, "underlay-mtu", northbound.DefaultUnderlayMTU, "MTU of the underlay network (networks report the VM MTU that fits)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.DurationVar(&o.driftInterval, "drift-interval", 60*time.Second, "how often each host gets its drift check: a full reconcile with a dump of its bridges' flows (the hosts' checks are spread over the interval)")
+	f.DurationVar(&o.driftInterval, "drift-interval", controller.DefaultDriftInterval, "how often each host gets its periodic drift check: a full reconcile with a dump of its bridges' flows (the hosts' checks are spread over the interval); "+
+		"flows changed by others are repaired at once when --flow-monitor is on, so this is the safety net (switches without flow monitors, OVSDB columns brtun does not watch) and how fresh the learned-MAC and port-security drop metrics are")
+	f.BoolVar(&o.flowMonitor, "flow-monitor", true, "ask every bridge brtun masters to report flow changes (OpenFlow flow monitor): a change by anyone else runs the host's drift check at once; false leaves drift to the periodic check")
 	f.IntVar(&o.macLearnLimit, "mac-learn-limit", controller.DefaultMACLearnLimit, "flows br-tun table 20 (registered remote ports and learned MACs) may hold on each host; when full, OVS evicts learned MACs of the network holding the most; also br-int's MAC table size (0: unbounded)")
 	f.IntVar(&o.sourceRate, "appliance-source-rate", controller.DefaultSourceMeterRate, "packets per second a port without port security (an appliance) may send from source MACs other than its own and its allowed pairs' (each is a MAC every host of the network learns in OVS's slow path); one OpenFlow meter per port drops the excess (0: no meter)")
 	f.IntVar(&o.sourceBurst, "appliance-source-burst", controller.DefaultSourceMeterBurst, "burst size in packets of each appliance port's source meter")
@@ -146,6 +149,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		Metrics:           controller.NewMetrics(reg),
 		ControllerTargets: splitList(o.openflowAdvertise),
 		DriftInterval:     o.driftInterval,
+		NoFlowMonitor:     !o.flowMonitor,
 		MACLearnLimit:     o.macLearnLimit,
 		OVSDBTLS:          sec.ovsdbTLS,
 		Mastership:        store.mastership(),
