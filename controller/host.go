@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ovsdb"
 	"github.com/brtun/brtun/topology"
 )
@@ -33,6 +32,9 @@ type hostState struct {
 	// succeeded (nil: it failed, or none ran yet); a revision that leaves
 	// it as it was needs nothing done on the host (see takeIfClean).
 	synced *syncedState
+	// compiled is the host's last compiled flows (compileFor). Like
+	// ovsdb and autobind, it belongs to the host's reconcile.
+	compiled *compiledSet
 	// driftDue is set by the drift check: the next reconcile takes the
 	// full path, OVSDB transaction included.
 	driftDue bool
@@ -126,11 +128,19 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		hs.ofports = ofports
 		c.mu.Unlock()
 	}
-	set := c.opts.compile(view)
-	for _, s := range set.Skipped {
-		log.Debug("left out of the pipeline", zap.String("reason", s))
+	fp := map[string][32]byte{}
+	for _, b := range bridgeNames {
+		fp[b] = sum.bridge(b, view)
 	}
-	invalid := flows.Validate(set)
+	cs, compiled := c.compileFor(hs.compiled, view, fp)
+	hs.compiled = cs
+	set := cs.set
+	if compiled {
+		for _, s := range set.Skipped {
+			log.Debug("left out of the pipeline", zap.String("reason", s))
+		}
+	}
+	invalid := cs.err()
 	if invalid != nil {
 		// A compiler bug: sending the set could break forwarding on the
 		// host, so neither bridge gets any of it. The error names every
@@ -144,8 +154,8 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	for _, b := range bridgeNames {
 		c.mu.Lock()
 		bs := hs.bridges[b]
-		if fp := sum.bridge(b, view); fp != bs.fingerprint {
-			bs.fingerprint, bs.desiredRev = fp, snap.Revision
+		if fp[b] != bs.fingerprint {
+			bs.fingerprint, bs.desiredRev = fp[b], snap.Revision
 		}
 		conn := c.switches[bs.dpid]
 		if conn == nil {
@@ -180,7 +190,7 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 				continue // flows naming a missing meter would be refused
 			}
 		}
-		err := c.syncBridge(ctx, bs, conn, set, flowsBridge(b))
+		err := c.syncBridge(ctx, bs, conn, cs, b)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
 			continue

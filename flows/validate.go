@@ -18,15 +18,28 @@ func Validate(s FlowSet) error {
 	var errs []error
 	errs = append(errs, validateBridge(p, BrTun, s.BrTun)...)
 	errs = append(errs, validateBridge(p, BrInt, s.BrInt)...)
-	if !slices.IsSorted(s.LearnedCookies) {
+	errs = append(errs, validateLearnedCookies(s.LearnedCookies)...)
+	return errors.Join(errs...)
+}
+
+// ValidateLearnedCookies checks a FlowSet's LearnedCookies: sorted, and
+// each a learned cookie. With ValidateFlows of both bridges it makes
+// Validate, for a caller that checks the parts of a set separately.
+func ValidateLearnedCookies(cookies []uint64) error {
+	return errors.Join(validateLearnedCookies(cookies)...)
+}
+
+func validateLearnedCookies(cookies []uint64) []error {
+	var errs []error
+	if !slices.IsSorted(cookies) {
 		errs = append(errs, errors.New("learned cookies are not sorted"))
 	}
-	for _, c := range s.LearnedCookies {
+	for _, c := range cookies {
 		if !IsLearned(c) {
 			errs = append(errs, fmt.Errorf("learned cookie %#x is not a learned cookie", c))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // ValidateFlows checks one bridge's flows against the declared pipeline.
