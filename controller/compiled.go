@@ -57,8 +57,9 @@ func (c *Controller) compileFor(prev *compiledSet, view flows.View, fp map[strin
 			cs.bridges[b], cs.invalid[b] = prev.bridges[b], prev.invalid[b]
 		} else {
 			fs := cs.set.Flows(fb)
-			cs.bridges[b] = &bridgeFlows{flows: fs, keys: keysOf(fs), fp: fp[b]}
-			cs.invalid[b] = flows.ValidateFlows(fb, fs)
+			keys := keysOf(fs)
+			cs.bridges[b] = &bridgeFlows{flows: fs, keys: keys, fp: fp[b]}
+			cs.invalid[b] = flows.ValidateKeyedFlows(fb, fs, keys)
 			if b == BrTun {
 				cs.invalid[b] = errors.Join(cs.invalid[b], flows.ValidateLearnedCookies(cs.set.LearnedCookies))
 			}

@@ -16,8 +16,8 @@ import (
 func Validate(s FlowSet) error {
 	p := Declared()
 	var errs []error
-	errs = append(errs, validateBridge(p, BrTun, s.BrTun)...)
-	errs = append(errs, validateBridge(p, BrInt, s.BrInt)...)
+	errs = append(errs, validateBridge(p, BrTun, s.BrTun, nil)...)
+	errs = append(errs, validateBridge(p, BrInt, s.BrInt, nil)...)
 	errs = append(errs, validateLearnedCookies(s.LearnedCookies)...)
 	return errors.Join(errs...)
 }
@@ -44,14 +44,25 @@ func validateLearnedCookies(cookies []uint64) []error {
 
 // ValidateFlows checks one bridge's flows against the declared pipeline.
 func ValidateFlows(b Bridge, flows []Flow) error {
-	return errors.Join(validateBridge(Declared(), b, flows)...)
+	return errors.Join(validateBridge(Declared(), b, flows, nil)...)
 }
 
-func validateBridge(p Pipeline, b Bridge, flows []Flow) []error {
+// ValidateKeyedFlows is ValidateFlows given the flows' keys (keys[i] is
+// flows[i].Key()), for a caller that holds them already: a key prints the
+// whole match.
+func ValidateKeyedFlows(b Bridge, flows []Flow, keys []Key) error {
+	if len(keys) != len(flows) {
+		return fmt.Errorf("%s: %d keys for %d flows", b, len(keys), len(flows))
+	}
+	return errors.Join(validateBridge(Declared(), b, flows, keys)...)
+}
+
+// validateBridge checks one bridge's flows; keys are their keys, or nil.
+func validateBridge(p Pipeline, b Bridge, flows []Flow, keys []Key) []error {
 	var errs []error
 	seen := make(map[Key]bool, len(flows))
 	misses := map[uint8]int{}
-	for _, f := range flows {
+	for i, f := range flows {
 		t, ok := p.Lookup(b, f.Table)
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: %s: table %d is not declared", b, f, f.Table))
@@ -60,7 +71,12 @@ func validateBridge(p Pipeline, b Bridge, flows []Flow) []error {
 		for _, err := range validateFlow(t, f) {
 			errs = append(errs, fmt.Errorf("%s table %d (%s): %s: %w", b, t.ID, t.Name, f, err))
 		}
-		k := f.Key()
+		var k Key
+		if keys != nil {
+			k = keys[i]
+		} else {
+			k = f.Key()
+		}
 		if seen[k] {
 			errs = append(errs, fmt.Errorf("%s: %s: another flow has the same table, priority and match", b, f))
 		}
