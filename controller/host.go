@@ -103,12 +103,14 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostInputs, sum hostDigest, snap topology.Snapshot) error {
 	log := c.log.With(zap.String("host", hs.name), zap.Uint64("revision", snap.Revision))
 	c.mu.Lock()
+	drift := hs.driftDue
 	hs.driftDue = false // this reconcile does what the drift check asked for
 	c.mu.Unlock()
 	c.startDumps(ctx, hs)
 
 	owns := c.ownsOVSDB(hs.name)
-	cl, ovsErr := c.syncOVSDB(ctx, hs, in, owns)
+	osum := in.ovsdbSum()
+	cl, ovsErr := c.syncOVSDB(ctx, hs, in, osum, owns, drift)
 	var facts ovsdb.Facts
 	if cl != nil {
 		facts = cl.Facts()
@@ -208,7 +210,7 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	hs.lastErr = err
 	hs.synced = nil
 	if err == nil && cl != nil {
-		hs.synced = &syncedState{digest: sum.all, facts: facts, ownsOVSDB: owns}
+		hs.synced = &syncedState{digest: sum.all, facts: facts, ownsOVSDB: owns, ovsdb: osum}
 	}
 	c.changedLocked()
 	c.mu.Unlock()
