@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -82,28 +83,40 @@ func (th *touchedHost) driftDue() {
 // touches, at N hosts that all carry one network ("wide") which the host
 // carries too (bench/scale_test.go's shape): port, a port added to or
 // removed from a network only h0001 carries (the `?wait` of a port at N
-// hosts); drift, the drift check's full reconcile of an unchanged host,
-// with a dump of both bridges.
+// hosts: h0001's bindings and br-int change); remote, a port added to or
+// removed from wide on h0002 (h0001's flows change, its OVSDB does not:
+// what each host does for a port in the network on every host); drift,
+// the drift check's full reconcile of an unchanged host, with a dump of
+// both bridges.
 func BenchmarkTouchedHostReconcile(b *testing.B) {
+	withRemote := func(snap topology.Snapshot) topology.Snapshot {
+		snap.Ports = append(slices.Clone(snap.Ports), topology.Port{Network: "wide", Name: "wx", Host: "h0002",
+			Interface: "tap-wx", MAC: mac(99999), LocalVLAN: 1}) // after every w%04d
+		return snap
+	}
 	for _, mode := range []topology.TunnelPortMode{topology.FlowTunnels} {
-		for _, n := range []int{1, 1000} {
-			small, big := wideSnapshot(n, 1), wideSnapshot(n, 2)
-			b.Run(fmt.Sprintf("%s/hosts=%d/port", mode, n), func(b *testing.B) {
-				th := newTouchedHost(b, mode, small)
-				i := 0
-				for b.Loop() {
-					b.StopTimer()
-					if i%2 == 0 {
-						th.set(big)
-					} else {
-						th.set(small)
+		for _, n := range []int{2, 1000} {
+			small := wideSnapshot(n, 1)
+			alternate := map[string]topology.Snapshot{"port": wideSnapshot(n, 2), "remote": withRemote(small)}
+			for _, op := range []string{"port", "remote"} {
+				b.Run(fmt.Sprintf("%s/hosts=%d/%s", mode, n, op), func(b *testing.B) {
+					th := newTouchedHost(b, mode, small)
+					applies := th.sw[BrInt].count("apply")
+					i := 0
+					for b.Loop() {
+						b.StopTimer()
+						if i%2 == 0 {
+							th.set(alternate[op])
+						} else {
+							th.set(small)
+						}
+						i++
+						b.StartTimer()
+						th.reconcile(b)
 					}
-					i++
-					b.StartTimer()
-					th.reconcile(b)
-				}
-				require.Greater(b, th.sw[BrInt].count("apply"), 1, "control: the port's flows were sent")
-			})
+					require.Greater(b, th.sw[BrInt].count("apply"), applies, "control: the port's flows were sent")
+				})
+			}
 			b.Run(fmt.Sprintf("%s/hosts=%d/drift", mode, n), func(b *testing.B) {
 				th := newTouchedHost(b, mode, small)
 				dumps := th.sw[BrTun].count("dump")
