@@ -209,7 +209,11 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	hs.seenRev = max(hs.seenRev, snap.Revision)
 	hs.lastErr = err
 	hs.synced = nil
-	if err == nil && cl != nil {
+	// A reconcile whose OVSDB transaction left the tunnel ports of the
+	// other mode in place (their swap waits for br-tun's switch) is not
+	// one the next may skip, even when br-tun's switch connected during it
+	// and was programmed without them.
+	if err == nil && cl != nil && !swapPending(facts, in.view.TunnelPorts.Flow()) {
 		hs.synced = &syncedState{digest: sum.all, facts: facts, ownsOVSDB: owns, ovsdb: osum}
 	}
 	c.changedLocked()

@@ -27,15 +27,19 @@ func (c *Controller) ovsdbClean(hs *hostState, cl *ovsdb.Client, sum [32]byte, o
 	c.mu.Lock()
 	s := hs.synced
 	c.mu.Unlock()
-	if drift || s == nil || s.ovsdb != sum || s.ownsOVSDB != owns || !cl.SameFacts(s.facts) {
-		return false
-	}
-	for _, t := range s.facts.Tunnels {
+	return !drift && s != nil && s.ovsdb == sum && s.ownsOVSDB == owns && cl.SameFacts(s.facts) && !swapPending(s.facts, flowPorts)
+}
+
+// swapPending reports whether facts show tunnel ports of the other
+// --tunnel-ports mode than flowPorts says (tunnelSwapWaits): the host is
+// not in its desired state until they are swapped.
+func swapPending(facts ovsdb.Facts, flowPorts bool) bool {
+	for _, t := range facts.Tunnels {
 		if t.Flow != flowPorts {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // takeIfClean takes revision rev on hs without a reconcile when nothing
