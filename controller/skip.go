@@ -23,7 +23,7 @@ type syncedState struct {
 // other --tunnel-ports mode wait for their swap, and the drift check
 // (drift) does not ask for the transaction, which also puts back what the
 // facts do not show (a bridge's fail_mode, its controllers, ...).
-func (c *Controller) ovsdbClean(hs *hostState, cl *ovsdb.Client, sum [32]byte, owns, drift bool, flowPorts bool) bool {
+func (c *Controller) ovsdbClean(hs *hostState, cl *ovsdb.Client, sum [32]byte, owns, drift, flowPorts bool) bool {
 	c.mu.Lock()
 	s := hs.synced
 	c.mu.Unlock()
