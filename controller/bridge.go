@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,11 +23,11 @@ func (r bridgeRef) String() string { return r.host + "/" + r.bridge }
 type bridgeState struct {
 	ref         bridgeRef
 	dpid        uint64
-	fingerprint [32]byte // of what the desired flows and OVSDB configuration are made of
-	desiredRev  uint64   // revision at which the fingerprint last changed
-	appliedRev  uint64   // revision whose desired state is fully installed
-	conn        Switch   // the connection installed refers to
-	installed   map[flows.Key]flows.Flow
+	fingerprint [32]byte          // of what the desired flows and OVSDB configuration are made of
+	desiredRev  uint64            // revision at which the fingerprint last changed
+	appliedRev  uint64            // revision whose desired state is fully installed
+	conn        Switch            // the connection installed refers to
+	installed   *bridgeFlows      // what the last apply left the switch holding, on conn; nil: unknown
 	needDump    bool              // the drift check wants a fresh dump
 	dump        *flowDump         // a dump of the switch under way for the next sync (dump.go)
 	learned     []uint64          // learned cookies valid at the last apply
@@ -40,12 +41,15 @@ type bridgeState struct {
 	monitor     monitorState      // the flow monitor that reports others' changes (monitor.go)
 }
 
-// syncBridge makes one switch hold exactly the desired flows: it diffs
-// them against a dump of the switch when what it holds is unknown (a new
-// connection) or the drift check asks for it, and otherwise against what
-// the last apply installed. The dump is the one startDumps began for conn
-// in the role it holds now when there is one, else it is read now.
-func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switch, set flows.FlowSet, b flows.Bridge) error {
+// syncBridge makes one switch hold exactly the desired flows of bridge
+// name in cs: it diffs them against a dump of the switch when what it
+// holds is unknown (a new connection) or the drift check asks for it, and
+// otherwise against what the last apply installed, unless those were
+// compiled with the same fingerprint: then there is nothing to send. The
+// dump is the one startDumps began for conn in the role it holds now when
+// there is one, else it is read now.
+func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switch, cs *compiledSet, name string) error {
+	set, b, want := cs.set, flowsBridge(name), cs.bridges[name]
 	c.mu.Lock()
 	dump := bs.dump
 	bs.dump = nil
@@ -62,7 +66,14 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	// Known content on the same connection is dumped for the drift check only.
 	drift := dump != nil && bs.installed != nil && bs.conn == conn
 	installed := bs.installed
+	// Not dumped, the switch holds what the last apply installed: when that
+	// was compiled from the same inputs, with the same learned cookies,
+	// the diff would be empty and nothing would be purged.
+	same := dump == nil && installed.fp == want.fp && slices.Equal(bs.learned, set.LearnedCookies)
 	c.mu.Unlock()
+	if same {
+		return nil
+	}
 
 	var current []flows.Flow
 	var currentKeys []flows.Key
@@ -92,15 +103,9 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		}
 		currentKeys = keysOf(current)
 	} else {
-		current = make([]flows.Flow, 0, len(installed))
-		currentKeys = make([]flows.Key, 0, len(installed))
-		for k, f := range installed {
-			current = append(current, f)
-			currentKeys = append(currentKeys, k)
-		}
+		current, currentKeys = installed.flows, installed.keys
 	}
-	desired := set.Flows(b)
-	desiredKeys := keysOf(desired)
+	desired, desiredKeys := want.flows, want.keys
 	changes := diffKeyed(desired, desiredKeys, current, currentKeys, func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) })
 	changes = append(changes, staleLearned(changes)...)
 	var purge []uint64
@@ -129,14 +134,12 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 			log.Info("flows applied")
 		}
 	}
-	now := make(map[flows.Key]flows.Flow, len(desired))
 	tables := map[uint8]int{}
-	for i, f := range desired {
-		now[desiredKeys[i]] = f
+	for _, f := range desired {
 		tables[f.Table]++
 	}
 	c.mu.Lock()
-	bs.installed, bs.conn, bs.learned, bs.tableFlows = now, conn, set.LearnedCookies, tables
+	bs.installed, bs.conn, bs.learned, bs.tableFlows = want, conn, set.LearnedCookies, tables
 	c.mu.Unlock()
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -340,6 +341,37 @@ func (in hostInputs) tunnels() ovsdb.TunnelSpec {
 	}
 	spec.Peers = append(spec.Peers, in.remotes...)
 	return spec
+}
+
+// ovsdbSum sums what the host's OVSDB transaction (syncOVSDB) writes,
+// besides the controller's options: the host (its bridges' setup), the
+// tunnel mesh and the bindings. With the same sum and the same OVSDB
+// facts as after the last successful transaction, the next one would find
+// nothing to write that the facts show.
+func (in hostInputs) ovsdbSum() [32]byte {
+	s := newSummer()
+	s.str(in.host.Name).str(in.host.OVSDB).str(in.host.DatapathType)
+	spec := in.tunnels()
+	s.str(spec.Ports.String()).str(spec.LocalIP).num(uint64(len(spec.UDPPorts)))
+	for _, t := range slices.Sorted(maps.Keys(spec.UDPPorts)) {
+		s.str(string(t)).num(uint64(spec.UDPPorts[t]))
+	}
+	s.num(uint64(len(spec.Types)))
+	for _, t := range spec.Types {
+		s.str(string(t))
+	}
+	s.num(uint64(len(spec.Peers)))
+	for _, p := range spec.Peers {
+		s.str(p.Name).str(p.IP).num(uint64(len(p.Types)))
+		for _, t := range p.Types {
+			s.str(string(t))
+		}
+	}
+	s.num(uint64(len(in.bindings)))
+	for _, b := range in.bindings {
+		s.str(b.Interface).str(b.Port).str(b.Network).num(uint64(b.VLAN))
+	}
+	return s.sum()
 }
 
 // boundInterfaces is the set of the host's interfaces the desired state

@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ovsdb"
 	"github.com/brtun/brtun/topology"
 )
@@ -33,6 +32,9 @@ type hostState struct {
 	// succeeded (nil: it failed, or none ran yet); a revision that leaves
 	// it as it was needs nothing done on the host (see takeIfClean).
 	synced *syncedState
+	// compiled is the host's last compiled flows (compileFor). Like
+	// ovsdb and autobind, it belongs to the host's reconcile.
+	compiled *compiledSet
 	// driftDue is set by the drift check: the next reconcile takes the
 	// full path, OVSDB transaction included.
 	driftDue bool
@@ -101,12 +103,14 @@ func (c *Controller) reconcileHost(ctx context.Context, name string) error {
 func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostInputs, sum hostDigest, snap topology.Snapshot) error {
 	log := c.log.With(zap.String("host", hs.name), zap.Uint64("revision", snap.Revision))
 	c.mu.Lock()
+	drift := hs.driftDue
 	hs.driftDue = false // this reconcile does what the drift check asked for
 	c.mu.Unlock()
 	c.startDumps(ctx, hs)
 
 	owns := c.ownsOVSDB(hs.name)
-	cl, swapWaits, ovsErr := c.syncOVSDB(ctx, hs, in, owns)
+	osum := in.ovsdbSum()
+	cl, swapWaits, ovsErr := c.syncOVSDB(ctx, hs, in, osum, owns, drift)
 	var facts ovsdb.Facts
 	if cl != nil {
 		facts = cl.Facts()
@@ -127,11 +131,19 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		hs.ofports = ofports
 		c.mu.Unlock()
 	}
-	set := c.opts.compile(view)
-	for _, s := range set.Skipped {
-		log.Debug("left out of the pipeline", zap.String("reason", s))
+	fp := map[string][32]byte{}
+	for _, b := range bridgeNames {
+		fp[b] = sum.bridge(b, view)
 	}
-	invalid := flows.Validate(set)
+	cs, compiled := c.compileFor(hs.compiled, view, fp)
+	hs.compiled = cs
+	set := cs.set
+	if compiled {
+		for _, s := range set.Skipped {
+			log.Debug("left out of the pipeline", zap.String("reason", s))
+		}
+	}
+	invalid := cs.err()
 	if invalid != nil {
 		// A compiler bug: sending the set could break forwarding on the
 		// host, so neither bridge gets any of it. The error names every
@@ -145,8 +157,8 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	for _, b := range bridgeNames {
 		c.mu.Lock()
 		bs := hs.bridges[b]
-		if fp := sum.bridge(b, view); fp != bs.fingerprint {
-			bs.fingerprint, bs.desiredRev = fp, snap.Revision
+		if fp[b] != bs.fingerprint {
+			bs.fingerprint, bs.desiredRev = fp[b], snap.Revision
 		}
 		conn := c.switches[bs.dpid]
 		if conn == nil {
@@ -191,7 +203,7 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 				continue // flows naming a missing meter would be refused
 			}
 		}
-		err := c.syncBridge(ctx, bs, conn, set, flowsBridge(b))
+		err := c.syncBridge(ctx, bs, conn, cs, b)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
 			continue
@@ -208,10 +220,11 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	hs.seenRev = max(hs.seenRev, snap.Revision)
 	hs.lastErr = err
 	hs.synced = nil
-	if err == nil && cl != nil && !swapWaits {
-		// A reconcile that left the tunnel swap for later is not a state
-		// to skip from: the next one must do the swap.
-		hs.synced = &syncedState{digest: sum.all, facts: facts, ownsOVSDB: owns}
+	// A reconcile whose OVSDB transaction left the tunnel ports of the
+	// other mode in place (their swap waits for br-tun's switch) is not
+	// one the next may skip, even when br-tun's switch connected during it.
+	if err == nil && cl != nil && !swapPending(facts, in.view.TunnelPorts.Flow()) {
+		hs.synced = &syncedState{digest: sum.all, facts: facts, ownsOVSDB: owns, ovsdb: osum}
 	}
 	c.changedLocked()
 	c.mu.Unlock()

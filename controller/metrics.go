@@ -15,6 +15,7 @@ import (
 type Metrics struct {
 	reconciles  *prometheus.CounterVec
 	skips       prometheus.Counter
+	ovsdbSkips  prometheus.Counter
 	invalid     *prometheus.CounterVec
 	reconcileS  prometheus.Histogram
 	flowMods    *prometheus.CounterVec
@@ -41,6 +42,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		skips: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "brtun", Subsystem: "controller", Name: "reconciles_skipped_total",
 			Help: "Host reconciles that found nothing the host depends on changed since its last successful one and only recorded the new revision.",
+		}),
+		ovsdbSkips: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "controller", Name: "ovsdb_transactions_skipped_total",
+			Help: "Full host reconciles that left out the OVSDB transaction: its inputs and the host's OVSDB facts were those of the last successful one, and no drift check asked for it.",
 		}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "brtun", Subsystem: "controller", Name: "invalid_flowsets_total",
@@ -101,7 +106,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"event"}),
 		state: newStateCollector(),
 	}
-	reg.MustRegister(m.reconciles, m.skips, m.invalid, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects,
+	reg.MustRegister(m.reconciles, m.skips, m.ovsdbSkips, m.invalid, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects,
 		m.packetIns, m.answers, m.pinDrops, m.meterMods, m.monitors, m.state)
 	return m
 }
@@ -153,6 +158,13 @@ func (m *Metrics) skipped() {
 		return
 	}
 	m.skips.Inc()
+}
+
+func (m *Metrics) ovsdbSkipped() {
+	if m == nil {
+		return
+	}
+	m.ovsdbSkips.Inc()
 }
 
 func (m *Metrics) invalidFlowSet(host string) {

@@ -11,18 +11,24 @@ import (
 
 // syncOVSDB connects to the host's OVSDB when needed and, when this
 // replica owns the host's OVSDB work, applies bridges, the tunnel mesh and
-// port bindings in one transaction. It returns the host's client, nil
-// while it is not connected, and whether the tunnel ports were left in the
-// other tunnel-port mode for now (tunnelSwapWaits): br-tun's flows must
-// then stay as they are, since flows of the new mode over the old mode's
-// ports would carry nothing.
-func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs, owns bool) (cl *ovsdb.Client, swapWaits bool, err error) {
+// port bindings in one transaction, unless that would write nothing
+// (ovsdbClean, given osum = in.ovsdbSum(); drift: the drift check asks
+// for the transaction). It returns the host's client, nil while it is not
+// connected, and whether the tunnel ports were left in the other
+// tunnel-port mode for now (tunnelSwapWaits): br-tun's flows must then
+// stay as they are, since flows of the new mode over the old mode's ports
+// would carry nothing.
+func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs, osum [32]byte, owns, drift bool) (cl *ovsdb.Client, swapWaits bool, err error) {
 	cl, err = c.ovsdbClient(ctx, hs, in.host)
 	if err != nil {
 		return nil, false, err
 	}
 	if !owns {
 		return cl, false, nil // the master of the host's br-tun writes its OVSDB
+	}
+	if c.ovsdbClean(hs, cl, osum, owns, drift, in.view.TunnelPorts.Flow()) {
+		c.metrics.ovsdbSkipped()
+		return cl, false, nil
 	}
 	uctx, cancel := context.WithTimeout(ctx, c.opts.OVSDBTimeout)
 	defer cancel()

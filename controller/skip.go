@@ -13,6 +13,33 @@ type syncedState struct {
 	digest    [32]byte    // hostDigest.all of the host's inputs
 	facts     ovsdb.Facts // the host's OVSDB facts it compiled with
 	ownsOVSDB bool        // whether this replica did the host's OVSDB work
+	ovsdb     [32]byte    // hostInputs.ovsdbSum of the host's inputs
+}
+
+// ovsdbClean reports whether the host's OVSDB transaction, with inputs
+// summed in sum, would find nothing to write: the last full reconcile
+// succeeded with the same OVSDB inputs and OVSDB role, the client's facts
+// are still those it saw after its transaction, no tunnel ports of the
+// other --tunnel-ports mode wait for their swap, and the drift check
+// (drift) does not ask for the transaction, which also puts back what the
+// facts do not show (a bridge's fail_mode, its controllers, ...).
+func (c *Controller) ovsdbClean(hs *hostState, cl *ovsdb.Client, sum [32]byte, owns, drift, flowPorts bool) bool {
+	c.mu.Lock()
+	s := hs.synced
+	c.mu.Unlock()
+	return !drift && s != nil && s.ovsdb == sum && s.ownsOVSDB == owns && cl.SameFacts(s.facts) && !swapPending(s.facts, flowPorts)
+}
+
+// swapPending reports whether facts show tunnel ports of the other
+// --tunnel-ports mode than flowPorts says (tunnelSwapWaits): the host is
+// not in its desired state until they are swapped.
+func swapPending(facts ovsdb.Facts, flowPorts bool) bool {
+	for _, t := range facts.Tunnels {
+		if t.Flow != flowPorts {
+			return true
+		}
+	}
+	return false
 }
 
 // takeIfClean takes revision rev on hs without a reconcile when nothing

@@ -225,3 +225,50 @@ func TestRolesAndSkipping(t *testing.T) {
 	m.set(bridgeRef{"h1", BrTun}, false, 4)
 	require.Eventually(t, func() bool { return l.fullReconciles("h1") > full }, 10*time.Second, 10*time.Millisecond)
 }
+
+// TestOVSDBTransactionLeftOutWhenItsInputsStay: a revision that gives h1
+// new flows (a remote port) but changes nothing h1's OVSDB transaction
+// writes reconciles h1 without the transaction: h1's flows follow, and a
+// fail_mode changed by hand (no OVSDB fact) stays as it is. The drift
+// check runs the transaction, which puts fail_mode back, and so does a
+// revision that binds a port on h1.
+func TestOVSDBTransactionLeftOutWhenItsInputsStay(t *testing.T) {
+	l, sw := syncedLab(t, Options{})
+	s := l.ovs["h1"]
+	failMode := func() string {
+		br := s.Bridge(t, BrTun)
+		if br == nil || br.FailMode == nil {
+			return ""
+		}
+		return string(*br.FailMode)
+	}
+	breakFailMode := func() {
+		standalone := vswitchd.BridgeFailModeStandalone
+		br := &vswitchd.Bridge{UUID: s.Bridge(t, BrTun).UUID, FailMode: &standalone}
+		ops, err := s.Raw().Where(br).Update(br, &br.FailMode)
+		require.NoError(t, err)
+		s.Transact(t, ops...)
+		require.Eventually(t, func() bool { return failMode() == vswitchd.BridgeFailModeStandalone }, 10*time.Second, time.Millisecond)
+	}
+	require.Equal(t, vswitchd.BridgeFailModeSecure, failMode(), "control: brtun makes br-tun fail_mode=secure")
+	breakFailMode()
+
+	skips := l.metric("brtun_controller_ovsdb_transactions_skipped_total", nil)
+	full, applies := l.fullReconciles("h1"), sw[bridgeRef{"h1", BrTun}].count("apply")
+	l.waitApplied(l.addPort("h2", "a3", "02:00:00:00:01:03"))
+	l.settle()
+	assert.Greater(t, l.fullReconciles("h1"), full, "the revision touches h1")
+	assert.Equal(t, applies+1, sw[bridgeRef{"h1", BrTun}].count("apply"), "h1's br-tun gets the flows of a3")
+	assert.Greater(t, l.metric("brtun_controller_ovsdb_transactions_skipped_total", nil), skips, "h1's OVSDB transaction is left out")
+	assert.Equal(t, vswitchd.BridgeFailModeStandalone, failMode(), "so nothing puts fail_mode back outside the drift check")
+
+	l.ctrl.checkDrift(newDriftSchedule(time.Nanosecond), time.Now())
+	require.Eventually(t, func() bool { return failMode() == vswitchd.BridgeFailModeSecure }, 10*time.Second, 10*time.Millisecond,
+		"the drift check runs the transaction, which puts fail_mode back")
+	l.settle()
+
+	breakFailMode()
+	l.waitApplied(l.addPort("h1", "a4", "02:00:00:00:01:04"))
+	assert.True(t, l.ctrl.PortBound("h1", "tap-a4"), "a binding on h1 runs the transaction")
+	assert.Equal(t, vswitchd.BridgeFailModeSecure, failMode(), "which puts fail_mode back too")
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ovsdb"
@@ -141,4 +142,52 @@ func TestTunnelSwapWhenBrTunConnectsMidReconcile(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(strings.Join(flows.Strings(brTun.flows()), "\n"), "tun_src=192.0.2.2,")
 	}, 5*time.Second, 10*time.Millisecond, "h1's br-tun takes h2's frames on the flow port")
+}
+
+// A reconcile whose tunnel swap waited leaves no synced state, even when
+// it programmed the bridges: br-tun's switch may have connected during it,
+// and the reconcile its connection asks for must swap the ports rather
+// than find the host clean (takeIfClean, ovsdbClean). A restarted brtun
+// with the other --tunnel-ports and only br-int connected shows it; once
+// br-tun connects the ports are swapped.
+func TestWaitedTunnelSwapIsNotSynced(t *testing.T) {
+	l := newLab(t, "h1", "h2")
+	stop := l.start(Options{TunnelPorts: topology.FlowTunnels})
+	l.connectAll()
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	l.waitApplied(l.addPort("h2", "a2", "02:00:00:00:01:02"))
+	stop()
+	tunnels := func() []ovsdb.TunnelPort {
+		l.ctrl.mu.Lock()
+		hs := l.ctrl.hosts["h1"]
+		l.ctrl.mu.Unlock()
+		if hs == nil {
+			return nil
+		}
+		cl := hs.ovsdb.client()
+		if cl == nil {
+			return nil
+		}
+		return cl.Facts().Tunnels
+	}
+
+	l.start(Options{})
+	integ := l.connect("h1", BrInt)
+	require.Eventually(t, func() bool {
+		return l.logs.FilterMessageSnippet("swapping them once br-tun's switch is connected").FilterField(zap.String("host", "h1")).Len() > 0 &&
+			integ.count("apply") > 0
+	}, 10*time.Second, 10*time.Millisecond, "h1's swap waits; br-int is programmed meanwhile")
+	l.settle()
+	l.ctrl.mu.Lock()
+	synced := l.ctrl.hosts["h1"].synced
+	l.ctrl.mu.Unlock()
+	assert.Nil(t, synced, "a reconcile whose swap waited is not synced")
+	require.NotEmpty(t, tunnels())
+	assert.True(t, tunnels()[0].Flow, "control: h1 still has the flow-based port")
+
+	l.connect("h1", BrTun)
+	require.Eventually(t, func() bool {
+		ts := tunnels()
+		return len(ts) == 1 && !ts[0].Flow && ts[0].PeerName == "h2"
+	}, 10*time.Second, 10*time.Millisecond, "br-tun connected: h1's ports are swapped")
 }

@@ -340,13 +340,22 @@ func (c *compiler) indexPorts(in []RemotePort) {
 	}
 	macs := map[netMAC]string{}
 	ips := map[netIP]string{}
+	// The peers of each network as a set, made when its first port is
+	// checked: a network on every host has as many ports as peers.
+	peers := map[string]map[string]bool{}
 	for _, p := range ps {
 		i, ok := c.netByName[p.Network]
 		if !ok || p.Host == c.host {
 			continue
 		}
 		n := c.networks[i]
-		if !slices.Contains(n.Peers, p.Host) {
+		if peers[n.Name] == nil {
+			peers[n.Name] = make(map[string]bool, len(n.Peers))
+			for _, h := range n.Peers {
+				peers[n.Name][h] = true
+			}
+		}
+		if !peers[n.Name][p.Host] {
 			c.skip("port %s/%s: host %s is not a peer of the network here", p.Network, p.Name, p.Host)
 			continue
 		}

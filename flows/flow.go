@@ -8,7 +8,9 @@
 package flows
 
 import (
+	"bytes"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,7 +118,42 @@ func (f Flow) Equal(g Flow) bool { return f.String() == g.String() }
 func (f Flow) SameContent(g Flow) bool {
 	return f.Cookie == g.Cookie && f.IdleTimeout == g.IdleTimeout &&
 		f.HardTimeout == g.HardTimeout &&
-		(reflect.DeepEqual(f.Actions, g.Actions) || f.ActionsString() == g.ActionsString())
+		(sameActions(f.Actions, g.Actions) || f.ActionsString() == g.ActionsString())
+}
+
+// sameActions reports whether two action lists hold the same values, as
+// reflect.DeepEqual would (nil and empty byte strings aside, which render
+// alike), without reflection for brtun's own action types: a reconcile
+// compares every flow of a bridge whose flows changed.
+func sameActions(a, b []Action) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !sameAction(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameAction(a, b Action) bool {
+	switch x := a.(type) {
+	case SetField:
+		y, ok := b.(SetField)
+		return ok && x.Field == y.Field && bytes.Equal(x.Value, y.Value)
+	case Learn:
+		y, ok := b.(Learn)
+		return ok && x.Table == y.Table && x.IdleTimeout == y.IdleTimeout && x.HardTimeout == y.HardTimeout &&
+			x.Priority == y.Priority && x.Cookie == y.Cookie && slices.Equal(x.Specs, y.Specs)
+	case Raw:
+		y, ok := b.(Raw)
+		return ok && bytes.Equal(x.Bytes, y.Bytes)
+	}
+	if t := reflect.TypeOf(a); t == nil || !t.Comparable() {
+		return reflect.DeepEqual(a, b)
+	}
+	return a == b
 }
 
 // SortFlows orders flows by table, then priority (highest first), then

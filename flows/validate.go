@@ -16,29 +16,53 @@ import (
 func Validate(s FlowSet) error {
 	p := Declared()
 	var errs []error
-	errs = append(errs, validateBridge(p, BrTun, s.BrTun)...)
-	errs = append(errs, validateBridge(p, BrInt, s.BrInt)...)
-	if !slices.IsSorted(s.LearnedCookies) {
+	errs = append(errs, validateBridge(p, BrTun, s.BrTun, nil)...)
+	errs = append(errs, validateBridge(p, BrInt, s.BrInt, nil)...)
+	errs = append(errs, validateLearnedCookies(s.LearnedCookies)...)
+	return errors.Join(errs...)
+}
+
+// ValidateLearnedCookies checks a FlowSet's LearnedCookies: sorted, and
+// each a learned cookie. With ValidateFlows of both bridges it makes
+// Validate, for a caller that checks the parts of a set separately.
+func ValidateLearnedCookies(cookies []uint64) error {
+	return errors.Join(validateLearnedCookies(cookies)...)
+}
+
+func validateLearnedCookies(cookies []uint64) []error {
+	var errs []error
+	if !slices.IsSorted(cookies) {
 		errs = append(errs, errors.New("learned cookies are not sorted"))
 	}
-	for _, c := range s.LearnedCookies {
+	for _, c := range cookies {
 		if !IsLearned(c) {
 			errs = append(errs, fmt.Errorf("learned cookie %#x is not a learned cookie", c))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // ValidateFlows checks one bridge's flows against the declared pipeline.
 func ValidateFlows(b Bridge, flows []Flow) error {
-	return errors.Join(validateBridge(Declared(), b, flows)...)
+	return errors.Join(validateBridge(Declared(), b, flows, nil)...)
 }
 
-func validateBridge(p Pipeline, b Bridge, flows []Flow) []error {
+// ValidateKeyedFlows is ValidateFlows given the flows' keys (keys[i] is
+// flows[i].Key()), for a caller that holds them already: a key prints the
+// whole match.
+func ValidateKeyedFlows(b Bridge, flows []Flow, keys []Key) error {
+	if len(keys) != len(flows) {
+		return fmt.Errorf("%s: %d keys for %d flows", b, len(keys), len(flows))
+	}
+	return errors.Join(validateBridge(Declared(), b, flows, keys)...)
+}
+
+// validateBridge checks one bridge's flows; keys are their keys, or nil.
+func validateBridge(p Pipeline, b Bridge, flows []Flow, keys []Key) []error {
 	var errs []error
 	seen := make(map[Key]bool, len(flows))
 	misses := map[uint8]int{}
-	for _, f := range flows {
+	for i, f := range flows {
 		t, ok := p.Lookup(b, f.Table)
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: %s: table %d is not declared", b, f, f.Table))
@@ -47,7 +71,12 @@ func validateBridge(p Pipeline, b Bridge, flows []Flow) []error {
 		for _, err := range validateFlow(t, f) {
 			errs = append(errs, fmt.Errorf("%s table %d (%s): %s: %w", b, t.ID, t.Name, f, err))
 		}
-		k := f.Key()
+		var k Key
+		if keys != nil {
+			k = keys[i]
+		} else {
+			k = f.Key()
+		}
 		if seen[k] {
 			errs = append(errs, fmt.Errorf("%s: %s: another flow has the same table, priority and match", b, f))
 		}

@@ -207,3 +207,26 @@ func TestValidateRejectsSetProblems(t *testing.T) {
 	badCookies.LearnedCookies = []uint64{flows.PipelineCookie()}
 	assert.ErrorContains(t, flows.Validate(badCookies), "is not a learned cookie")
 }
+
+// TestValidateKeyedFlowsIsValidateFlows: given the flows' keys,
+// ValidateKeyedFlows finds what ValidateFlows finds, a duplicate included,
+// and ValidateLearnedCookies what Validate finds in the learned cookies.
+func TestValidateKeyedFlowsIsValidateFlows(t *testing.T) {
+	keysOf := func(fs []flows.Flow) []flows.Key {
+		keys := make([]flows.Key, len(fs))
+		for i, f := range fs {
+			keys[i] = f.Key()
+		}
+		return keys
+	}
+	set := flows.Compile(oneNetwork().view("h1"))
+	require.NoError(t, flows.ValidateKeyedFlows(flows.BrTun, set.BrTun, keysOf(set.BrTun)), "control: a compiled set is valid")
+	dup := append(set.BrTun[:len(set.BrTun):len(set.BrTun)], set.BrTun[0])
+	want := flows.ValidateFlows(flows.BrTun, dup)
+	require.ErrorContains(t, want, "another flow has the same table, priority and match")
+	assert.Equal(t, want.Error(), flows.ValidateKeyedFlows(flows.BrTun, dup, keysOf(dup)).Error())
+	assert.ErrorContains(t, flows.ValidateKeyedFlows(flows.BrTun, dup, keysOf(set.BrTun)), "keys for")
+
+	require.NoError(t, flows.ValidateLearnedCookies(set.LearnedCookies), "control: compiled cookies are valid")
+	assert.ErrorContains(t, flows.ValidateLearnedCookies([]uint64{flows.PipelineCookie()}), "is not a learned cookie")
+}
