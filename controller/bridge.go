@@ -37,6 +37,7 @@ type bridgeState struct {
 	role        roleState         // the controller role conn was given (several replicas only)
 	meterConn   Switch            // br-int: the connection whose meters are known right (meter.go)
 	meters      []ofswitch.Meter  // br-int: the meters known right on meterConn, by id (replaced, never mutated)
+	staleMeters []uint32          // br-int: brtun's meters on meterConn that no flow names, deleted once the flows are synced
 	sourceDrops map[uint32]uint64 // br-int: packets each port's source meter dropped, by ofport, at the last dump (replaced, never mutated)
 	monitor     monitorState      // the flow monitor that reports others' changes (monitor.go)
 }

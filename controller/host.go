@@ -208,6 +208,9 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 			errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
 			continue
 		}
+		if b == BrInt {
+			c.dropStaleMeters(ctx, bs, conn)
+		}
 		if ovsErr == nil {
 			c.mu.Lock()
 			bs.appliedRev = snap.Revision

@@ -64,6 +64,13 @@ func (c *Controller) readSourceDrops(ctx context.Context, bs *bridgeState, conn 
 type meterSwitch interface {
 	DumpMeters(ctx context.Context) ([]ofswitch.Meter, error)
 	SetMeter(ctx context.Context, m ofswitch.Meter, add bool) error
+	DeleteMeter(ctx context.Context, id uint32) error
+}
+
+// brtunMeter reports whether id is one of the meters brtun sets on br-int.
+func brtunMeter(id uint32) bool {
+	_, source := flows.IsSourceMeter(id)
+	return source || id == flows.DHCPMeter
 }
 
 // wantMeters returns the meters a flow set names, by id: the DHCP meter
@@ -105,12 +112,13 @@ func (c *Controller) sourceMeter(id uint32) ofswitch.Meter {
 // ensureMeters makes the switch hold the meters want as configured, like
 // flows: when a connection or the wanted set is new it reads the switch's
 // meters and sends a meter_mod only for a meter missing or different, so a
-// restarted brtun that finds them right sends none. Meters no flow names
-// any more (of a port gone) stay, unused, until a port with that ofport
-// names them again.
+// restarted brtun that finds them right sends none. brtun's meters that no
+// flow of want names any more (of a port gone) are noted for
+// dropStaleMeters, which deletes them once the bridge's flows no longer
+// name them: OVS deletes a meter's flows with it.
 func (c *Controller) ensureMeters(ctx context.Context, bs *bridgeState, conn Switch, want []ofswitch.Meter) error {
 	ms, ok := conn.(meterSwitch)
-	if !ok || len(want) == 0 {
+	if !ok {
 		return nil
 	}
 	c.mu.Lock()
@@ -127,6 +135,12 @@ func (c *Controller) ensureMeters(ctx context.Context, bs *bridgeState, conn Swi
 	for _, m := range have {
 		held[m.ID] = m
 	}
+	var stale []uint32
+	for _, m := range have {
+		if brtunMeter(m.ID) && !slices.ContainsFunc(want, func(w ofswitch.Meter) bool { return w.ID == m.ID }) {
+			stale = append(stale, m.ID)
+		}
+	}
 	for _, w := range want {
 		m, found := held[w.ID]
 		m.Flags &= w.Flags // OVS adds the stats flag
@@ -141,7 +155,33 @@ func (c *Controller) ensureMeters(ctx context.Context, bs *bridgeState, conn Swi
 			zap.Uint32("rate_pps", w.Rate), zap.Uint32("burst", w.Burst), zap.Bool("added", !found))
 	}
 	c.mu.Lock()
-	bs.meterConn, bs.meters = conn, want
+	bs.meterConn, bs.meters, bs.staleMeters = conn, want, stale
 	c.mu.Unlock()
 	return nil
+}
+
+// dropStaleMeters deletes the meters ensureMeters found that no flow names
+// any more; it runs once the bridge's flows are synced. A failure is
+// logged and the meters are tried again with the next change of the
+// wanted set or connection.
+func (c *Controller) dropStaleMeters(ctx context.Context, bs *bridgeState, conn Switch) {
+	c.mu.Lock()
+	stale := bs.staleMeters
+	bs.staleMeters = nil
+	c.mu.Unlock()
+	ms, ok := conn.(meterSwitch)
+	if !ok {
+		return
+	}
+	for _, id := range stale {
+		if err := ms.DeleteMeter(ctx, id); err != nil {
+			c.log.Warn("stale meter not deleted", zap.Stringer("bridge", bs.ref), zap.Uint32("meter", id), zap.Error(err))
+			c.mu.Lock()
+			bs.meters = nil // read the switch's meters again next time
+			c.mu.Unlock()
+			return
+		}
+		c.metrics.meterMod()
+		c.log.Info("meter deleted: no flow names it", zap.Stringer("bridge", bs.ref), zap.Uint32("meter", id))
+	}
 }

@@ -21,6 +21,9 @@ type meterTestSwitch struct {
 	mu     sync.Mutex
 	meters map[uint32]ofswitch.Meter
 	mods   int
+	// deletedNamed counts flows that still named a meter when it was
+	// deleted (OVS would have deleted them with it).
+	deletedNamed int
 }
 
 func (s *meterTestSwitch) DumpMeters(context.Context) ([]ofswitch.Meter, error) {
@@ -56,6 +59,26 @@ func (s *meterTestSwitch) DumpMeterStats(context.Context) ([]ofswitch.MeterStats
 		out = append(out, ofswitch.MeterStats{ID: id, In: 100, Dropped: 7})
 	}
 	return out, nil
+}
+
+// DeleteMeter deletes the meter; like OVS it would delete the flows that
+// name it, so it counts those as a violation instead.
+func (s *meterTestSwitch) DeleteMeter(_ context.Context, id uint32) error {
+	named := 0
+	for _, f := range s.flows() {
+		if len(f.Actions) > 0 && f.Actions[0] == (flows.Meter{ID: id}) {
+			named++
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.meters[id]; !ok {
+		return assert.AnError
+	}
+	delete(s.meters, id)
+	s.mods++
+	s.deletedNamed += named
+	return nil
 }
 
 func (s *meterTestSwitch) modCount() int {
@@ -156,4 +179,34 @@ func TestSourceMeterOff(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestStaleSourceMeterIsDeletedAfterItsFlows: a port without port security
+// deleted from the store takes its source meter with it, once br-int's
+// flows no longer name it; the other ports' meters and the DHCP meter stay.
+func TestStaleSourceMeterIsDeletedAfterItsFlows(t *testing.T) {
+	l, _ := dhcpLabWith(t, Options{SourceMeter: SourceMeterOptions{Rate: 300, Burst: 40}})
+	sw := &meterTestSwitch{pktSwitch: &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), nil), outs: make(chan packetOut, 10)},
+		meters: map[uint32]ofswitch.Meter{}}
+	l.ctrl.AddSwitch(sw)
+	require.Eventually(t, func() bool {
+		return sw.modCount() == 4 && inPortOf(sw.pktSwitch, "blue", "vm2") != 0 && inPortOf(sw.pktSwitch, "blue", "vm1") != 0
+	}, 10*time.Second, 20*time.Millisecond, "the DHCP meter, three source meters and the ports' flows")
+	gone, kept := flows.SourceMeterID(inPortOf(sw.pktSwitch, "blue", "vm2")), flows.SourceMeterID(inPortOf(sw.pktSwitch, "blue", "vm1"))
+	require.Contains(t, sw.meters, gone)
+
+	_, err := l.store.DeletePort(context.Background(), "blue", "vm2", nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		sw.mu.Lock()
+		defer sw.mu.Unlock()
+		_, ok := sw.meters[gone]
+		return !ok
+	}, 10*time.Second, 20*time.Millisecond, "vm2's source meter is deleted")
+	l.settle()
+	assert.Zero(t, sw.deletedNamed, "no flow named the meter when it was deleted")
+	assert.Zero(t, inPortOf(sw.pktSwitch, "blue", "vm2"), "vm2's flows are gone")
+	assert.Contains(t, sw.meters, kept, "control: vm1 keeps its meter")
+	assert.Contains(t, sw.meters, flows.DHCPMeter, "control: the DHCP meter stays")
+	assert.Equal(t, 5, sw.modCount(), "one meter_mod deleted it")
 }

@@ -12,6 +12,7 @@ const (
 	multipartTypeMeterConf  uint16 = 10
 	meterCommandAdd         uint16 = 0
 	meterCommandModify      uint16 = 1
+	meterCommandDelete      uint16 = 2
 	meterBandDrop           uint16 = 1
 	MeterFlagPktps          uint16 = 1 << 1 // rates in packets per second
 	MeterFlagBurst          uint16 = 1 << 2 // the band's burst size applies
@@ -121,6 +122,15 @@ func (c *Conn) SetMeter(ctx context.Context, m Meter, add bool) error {
 	}
 	if err := c.SendBatch(ctx, []Message{buildMeterMod(cmd, m)}); err != nil {
 		return fmt.Errorf("meter %d: %w", m.ID, err)
+	}
+	return nil
+}
+
+// DeleteMeter deletes meter id and waits for the switch to accept it (a
+// barrier). The switch also deletes every flow that still names it.
+func (c *Conn) DeleteMeter(ctx context.Context, id uint32) error {
+	if err := c.SendBatch(ctx, []Message{buildMeterMod(meterCommandDelete, Meter{ID: id})}); err != nil {
+		return fmt.Errorf("delete meter %d: %w", id, err)
 	}
 	return nil
 }

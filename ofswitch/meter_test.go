@@ -76,4 +76,8 @@ func TestDumpAndSetMetersOverAConn(t *testing.T) {
 	require.NoError(t, c.SetMeter(ctx, want, false))
 	require.Len(t, mods, 1)
 	assert.Equal(t, meterCommandModify, binary.BigEndian.Uint16(mods[0].Body()[0:2]))
+	require.NoError(t, c.DeleteMeter(ctx, 0x10005))
+	require.Len(t, mods, 2)
+	assert.Equal(t, meterCommandDelete, binary.BigEndian.Uint16(mods[1].Body()[0:2]))
+	assert.Equal(t, uint32(0x10005), binary.BigEndian.Uint32(mods[1].Body()[4:8]))
 }
