@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -140,59 +141,24 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		invalid = fmt.Errorf("flows: %w", invalid)
 	}
 
-	errs := []error{ovsErr, invalid}
-	for _, b := range bridgeNames {
+	// The bridges are two switches: their syncs run side by side, so
+	// ovs-vswitchd takes both bundles in the same main-loop passes (it reads
+	// at most 50 messages a connection a pass, and a pass over thousands of
+	// ports costs more than the messages it reads).
+	bridgeErrs := make([]error, len(bridgeNames))
+	var wg sync.WaitGroup
+	for i, b := range bridgeNames {
 		c.mu.Lock()
 		bs := hs.bridges[b]
-		if fp := sum.bridge(b, view); fp != bs.fingerprint {
-			bs.fingerprint, bs.desiredRev = fp, snap.Revision
-		}
-		conn := c.switches[bs.dpid]
-		if conn == nil {
-			bs.dropDumpLocked() // of a connection that has gone
-			c.mu.Unlock()
-			continue // reconciled again when the switch connects
-		}
 		c.mu.Unlock()
-		if cl == nil {
-			// Nothing is known yet of the host's ports and their ofports,
-			// so flows compiled now would delete the pipeline the switch
-			// holds and forwards on. They wait for the OVSDB connection,
-			// whose dial enqueues the host when it is done; the dump
-			// started for the bridge waits with them.
-			continue
-		}
-		if invalid != nil {
-			continue // what the switch holds stays, and so does its dump
-		}
-		if master, err := c.holdRole(ctx, bs, conn); !master {
-			c.mu.Lock()
-			bs.dropDumpLocked()
-			c.mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
-			}
-			continue // another replica programs this bridge
-		}
-		if b == BrInt && usesMeter(set.BrInt) {
-			if err := c.ensureMeter(ctx, bs, conn); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
-				continue // flows naming a missing meter would be refused
-			}
-		}
-		err := c.syncBridge(ctx, bs, conn, set, flowsBridge(b))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
-			continue
-		}
-		if ovsErr == nil {
-			c.mu.Lock()
-			bs.appliedRev = snap.Revision
-			c.mu.Unlock()
-			c.reportApplied(bs.ref, snap.Revision)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bridgeErrs[i] = c.reconcileBridge(ctx, bs, view, set, sum, snap.Revision, cl != nil, invalid == nil, ovsErr == nil)
+		}()
 	}
-	err := errors.Join(errs...)
+	wg.Wait()
+	err := errors.Join(append([]error{ovsErr, invalid}, bridgeErrs...)...)
 	c.mu.Lock()
 	hs.seenRev = max(hs.seenRev, snap.Revision)
 	hs.lastErr = err
@@ -203,6 +169,61 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	c.changedLocked()
 	c.mu.Unlock()
 	return err
+}
+
+// reconcileBridge is step 3 of reconcileFull for one bridge: it syncs
+// the bridge's switch, when it is connected and this replica masters it,
+// to the compiled set and records the revision as applied when the host's
+// OVSDB is too (applied). known says the OVSDB facts the set was compiled
+// from are known, valid that the set passed validation.
+func (c *Controller) reconcileBridge(ctx context.Context, bs *bridgeState, view flows.View, set flows.FlowSet, sum hostDigest, rev uint64, known, valid, applied bool) error {
+	b := bs.ref.bridge
+	c.mu.Lock()
+	if fp := sum.bridge(b, view); fp != bs.fingerprint {
+		bs.fingerprint, bs.desiredRev = fp, rev
+	}
+	conn := c.switches[bs.dpid]
+	if conn == nil {
+		bs.dropDumpLocked() // of a connection that has gone
+		c.mu.Unlock()
+		return nil // reconciled again when the switch connects
+	}
+	c.mu.Unlock()
+	if !known {
+		// Nothing is known yet of the host's ports and their ofports,
+		// so flows compiled now would delete the pipeline the switch
+		// holds and forwards on. They wait for the OVSDB connection,
+		// whose dial enqueues the host when it is done; the dump
+		// started for the bridge waits with them.
+		return nil
+	}
+	if !valid {
+		return nil // what the switch holds stays, and so does its dump
+	}
+	if master, err := c.holdRole(ctx, bs, conn); !master {
+		c.mu.Lock()
+		bs.dropDumpLocked()
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("%s: %w", bs.ref, err)
+		}
+		return nil // another replica programs this bridge
+	}
+	if b == BrInt && usesMeter(set.BrInt) {
+		if err := c.ensureMeter(ctx, bs, conn); err != nil {
+			return fmt.Errorf("%s: %w", bs.ref, err) // flows naming a missing meter would be refused
+		}
+	}
+	if err := c.syncBridge(ctx, bs, conn, set, flowsBridge(b)); err != nil {
+		return fmt.Errorf("%s: %w", bs.ref, err)
+	}
+	if applied {
+		c.mu.Lock()
+		bs.appliedRev = rev
+		c.mu.Unlock()
+		c.reportApplied(bs.ref, rev)
+	}
+	return nil
 }
 
 // forgetHost drops a host that left the store: its OVSDB session closes,
