@@ -230,6 +230,7 @@ func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
 	want := map[string]int{"br-int": h.FlowCount("br-int"), "br-tun": h.FlowCount("br-tun")}
 	before := b.metrics("brtun_openflow_bundle_duration_seconds")
 	var runs, refs, oldRefs []time.Duration
+	h.waitIdle(t, 3*time.Minute)
 	for r := 0; r < *flagReps; r++ {
 		for _, br := range []string{"br-tun", "br-int"} {
 			_, err := h.Ofctl("del-flows", br)

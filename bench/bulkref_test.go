@@ -41,6 +41,7 @@ func TestBulkReferences(t *testing.T) {
 	rev := preload(t, filepath.Join(root, "b", "data"), hosts, 1, *flagNetworks)
 	b := startBrtunOn(t, testbed.BrtunBinary(t), filepath.Join(root, "b"), "127.0.0.1", "--log-level", "info")
 	b.waitApplied(10*time.Minute, rev, "h1", "h2")
+	h1.waitIdle(t, 3*time.Minute)
 
 	bridges := []string{"br-tun", "br-int"}
 	want := map[string]int{}
