@@ -301,12 +301,13 @@ func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
 		}
 	}
 	// The reference before: a fresh bridge without ports per bridge, one
-	// after the other.
+	// after the other. (Adding a bridge to an ovs-vswitchd of 4094 ports
+	// can take longer than Vsctl's 20 s on a busy machine.)
 	for r := 0; r < *flagReps; r++ {
 		var total time.Duration
 		for _, br := range bridges {
 			ref := fmt.Sprintf("ref%d", r)
-			_, err := h.Vsctl("add-br", ref, "--", "set", "bridge", ref, "datapath_type=system")
+			_, err := h.Vsctl("--timeout=300", "add-br", ref, "--", "set", "bridge", ref, "datapath_type=system")
 			must(t, err)
 			start := time.Now()
 			err = addFlows(ref, br)
@@ -315,7 +316,7 @@ func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
 			if got := h.FlowCount(ref); got != want[br] {
 				t.Fatalf("reference %s holds %d flows, want %d", br, got, want[br])
 			}
-			_, err = h.Vsctl("del-br", ref)
+			_, err = h.Vsctl("--timeout=300", "del-br", ref)
 			must(t, err)
 		}
 		oldRefs = append(oldRefs, total)

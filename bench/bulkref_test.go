@@ -141,14 +141,14 @@ func TestBulkReferences(t *testing.T) {
 	}
 	fresh := func(sw *ovs, name, dpType string, atOnce bool) {
 		for _, br := range bridges {
-			_, err := sw.Vsctl("add-br", "ref-"+br, "--", "set", "bridge", "ref-"+br, "datapath_type="+dpType)
+			_, err := sw.Vsctl("--timeout=300", "add-br", "ref-"+br, "--", "set", "bridge", "ref-"+br, "datapath_type="+dpType)
 			must(t, err)
 		}
 		time.Sleep(time.Second) // the new bridges' reconfiguration is not timed
 		wall, cpu := load(sw, atOnce, func(br string) (string, error) { return addFlows(sw, "ref-"+br, br) })
 		checkCounts(sw, "ref-")
 		for _, br := range bridges {
-			_, err := sw.Vsctl("del-br", "ref-"+br)
+			_, err := sw.Vsctl("--timeout=300", "del-br", "ref-"+br)
 			must(t, err)
 		}
 		record(name, wall, cpu)
