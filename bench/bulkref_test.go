@@ -77,7 +77,7 @@ func TestBulkReferences(t *testing.T) {
 	}
 	listen := func() {
 		for _, br := range bridges {
-			out, err := h1.Vsctl("get-controller", br)
+			out, err := h1.Vsctl("--timeout=300", "get-controller", br)
 			must(t, err)
 			var targets []string
 			for _, f := range strings.Fields(out) {
@@ -86,7 +86,7 @@ func TestBulkReferences(t *testing.T) {
 				}
 			}
 			port := tcp[br][strings.LastIndexByte(tcp[br], ':')+1:]
-			_, err = h1.Vsctl(append([]string{"set-controller", br}, append(targets, "ptcp:"+port+":127.0.0.1")...)...)
+			_, err = h1.Vsctl(append([]string{"--timeout=300", "set-controller", br}, append(targets, "ptcp:"+port+":127.0.0.1")...)...)
 			must(t, err)
 		}
 	}
