@@ -323,6 +323,8 @@ func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
 			must(t, err)
 		}
 		oldRefs = append(oldRefs, total)
+		fmt.Printf("BENCH   bulk repetition %d: brtun %.2f s (%s), reference %.2f s, old reference %.2f s\n",
+			r+1, secs(d), installTimeline(b.logSince(off), h.name), secs(refs[r]), secs(total))
 		b.Start()
 		b.waitApplied(5*time.Minute, 1, h.name) // a new process starts at applied revision 0
 	}
@@ -331,6 +333,31 @@ func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
 	rep.row("bulk", fmt.Sprintf("%.2f s (%d flows)", secs(med), want["br-tun"]+want["br-int"]), fmt.Sprintf("%.2f s ovs-ofctl --bundle", secs(ref)), secs(med)/secs(ref), "<= 1.0x")
 	rep.note("bulk: brtun's clock runs from the first bridge connecting until both bridges' bundles are acknowledged (brtun's log); its two bundles (open, %d flow_mods, commit acknowledged) run side by side and took %.2f s together per install (mean); the rest is reconnection, dump, OVSDB no-op, compile and diff. The reference is `ovs-ofctl --bundle add-flows` of the same flows into the same bridges, emptied, with brtun stopped, both bridges at once, in turns with brtun's installs; the reference used until 2026-12-05, fresh bridges without ports one after the other, took %.2f s (brtun %.2fx of that).",
 		want["br-tun"]+want["br-int"], bundleS/float64(*flagReps), secs(oldRef), secs(med)/secs(oldRef))
+}
+
+// installTimeline is when each of host's bridges connected and logged its
+// flows applied, in seconds from the first line of log.
+func installTimeline(log, host string) string {
+	var t0 float64
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		var e struct {
+			TS     float64 `json:"ts"`
+			Msg    string  `json:"msg"`
+			Bridge string  `json:"bridge"`
+		}
+		if json.Unmarshal([]byte(line), &e) != nil || !strings.HasPrefix(e.Bridge, host+"/") {
+			continue
+		}
+		if e.Msg != "switch connected" && e.Msg != "flows applied" {
+			continue
+		}
+		if t0 == 0 {
+			t0 = e.TS
+		}
+		out = append(out, fmt.Sprintf("%s %s +%.2f", strings.TrimPrefix(e.Bridge, host+"/"), e.Msg, e.TS-t0))
+	}
+	return strings.Join(out, ", ")
 }
 
 // installTime reads brtun's log of a bulk install on host: the time from
