@@ -25,8 +25,9 @@ import (
 // written into every bridge it manages.
 type brtun struct {
 	*testbed.Brtun
-	t      testing.TB
-	client *http.Client
+	t       testing.TB
+	client  *http.Client
+	logPath string
 }
 
 func startBrtun(t testing.TB, bin, dir string) *brtun {
@@ -41,7 +42,7 @@ func startBrtunOn(t testing.TB, bin, dir, ip string, extra ...string) *brtun {
 	t.Helper()
 	apiPort, ofPort := testbed.FreePort(t, ip), testbed.FreePort(t, ip)
 	must(t, os.MkdirAll(dir, 0o755))
-	b := &brtun{t: t, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}}
+	b := &brtun{t: t, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}, logPath: filepath.Join(dir, "brtun.log")}
 	b.Brtun = testbed.StartBrtun(t, testbed.BrtunOptions{
 		Binary: bin,
 		Args: append([]string{
@@ -51,7 +52,7 @@ func startBrtunOn(t testing.TB, bin, dir, ip string, extra ...string) *brtun {
 			"--data-dir", filepath.Join(dir, "data"), "--drift-interval", "1h", "--log-level", "warn", "--pprof"}, extra...),
 		API:     fmt.Sprintf("http://%s:%d", ip, apiPort),
 		Client:  b.client,
-		LogPath: filepath.Join(dir, "brtun.log"),
+		LogPath: b.logPath,
 	})
 	return b
 }
@@ -160,6 +161,30 @@ func (b *brtun) waitApplied(d time.Duration, rev uint64, hosts ...string) {
 	for _, h := range hosts {
 		waitTrue(b.t, d, func() bool { return b.applied(h, rev) }, fmt.Sprintf("%s to apply revision %d", h, rev))
 	}
+}
+
+// logSize is the size of brtun's log now: where logSince reads from.
+func (b *brtun) logSize() int64 {
+	fi, err := os.Stat(b.logPath)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logSince is what brtun logged from offset off on, without reading what
+// came before.
+func (b *brtun) logSince(off int64) string {
+	f, err := os.Open(b.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return ""
+	}
+	data, _ := io.ReadAll(f)
+	return string(data)
 }
 
 // metrics reads every sample of /metrics whose name starts with prefix.

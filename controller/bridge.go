@@ -108,7 +108,12 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	}
 	desired, desiredKeys := want.flows, want.keys
 	changes := diffKeyed(desired, desiredKeys, current, currentKeys, func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) })
-	changes = append(changes, staleLearned(changes)...)
+	if dump == nil || len(current) > 0 {
+		// A switch whose dump found it empty had no pipeline that could
+		// learn a MAC before this bundle commits: it holds no learned
+		// entry to delete (a restarted ovs-vswitchd, a new host).
+		changes = append(changes, staleLearned(changes)...)
+	}
 	var purge []uint64
 	for _, ck := range bs.learned {
 		if !set.ValidLearned(ck) {

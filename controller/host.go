@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -153,72 +154,25 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 		invalid = fmt.Errorf("flows: %w", invalid)
 	}
 
-	errs := []error{ovsErr, invalid}
-	for _, b := range bridgeNames {
+	// The bridges are two switches: their syncs run side by side, so
+	// ovs-vswitchd takes both bundles in the same main-loop passes (it reads
+	// at most 50 messages a connection a pass, and a pass over thousands of
+	// ports costs more than the messages it reads).
+	round := bridgeRound{cs: cs, rev: snap.Revision, known: cl != nil, valid: invalid == nil, swapWaits: swapWaits, applied: ovsErr == nil}
+	bridgeErrs := make([]error, len(bridgeNames))
+	var wg sync.WaitGroup
+	for i, b := range bridgeNames {
 		c.mu.Lock()
 		bs := hs.bridges[b]
-		if fp[b] != bs.fingerprint {
-			bs.fingerprint, bs.desiredRev = fp[b], snap.Revision
-		}
-		conn := c.switches[bs.dpid]
-		if conn == nil {
-			bs.dropDumpLocked() // of a connection that has gone
-			c.mu.Unlock()
-			continue // reconciled again when the switch connects
-		}
 		c.mu.Unlock()
-		if cl == nil {
-			// Nothing is known yet of the host's ports and their ofports,
-			// so flows compiled now would delete the pipeline the switch
-			// holds and forwards on. They wait for the OVSDB connection,
-			// whose dial enqueues the host when it is done; the dump
-			// started for the bridge waits with them.
-			continue
-		}
-		if invalid != nil {
-			continue // what the switch holds stays, and so does its dump
-		}
-		if swapWaits && b == BrTun {
-			// br-tun's switch connected after the OVSDB transaction left
-			// the other mode's tunnel ports in place: the new mode's
-			// flows would send over ports that are not there. Its
-			// connection enqueued the host; that reconcile swaps the
-			// ports and sends these flows together.
-			continue
-		}
-		if master, err := c.holdRole(ctx, bs, conn); !master {
-			c.watchFlows(ctx, bs, conn, false)
-			c.mu.Lock()
-			bs.dropDumpLocked()
-			c.mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
-			}
-			continue // another replica programs this bridge
-		}
-		c.watchFlows(ctx, bs, conn, true)
-		if b == BrInt {
-			if err := c.ensureMeters(ctx, bs, conn, c.wantMeters(set.BrInt)); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
-				continue // flows naming a missing meter would be refused
-			}
-		}
-		err := c.syncBridge(ctx, bs, conn, cs, b)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", bs.ref, err))
-			continue
-		}
-		if b == BrInt {
-			c.dropStaleMeters(ctx, bs, conn)
-		}
-		if ovsErr == nil {
-			c.mu.Lock()
-			bs.appliedRev = snap.Revision
-			c.mu.Unlock()
-			c.reportApplied(bs.ref, snap.Revision)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bridgeErrs[i] = c.reconcileBridge(ctx, bs, fp[b], round)
+		}()
 	}
-	err := errors.Join(errs...)
+	wg.Wait()
+	err := errors.Join(append([]error{ovsErr, invalid}, bridgeErrs...)...)
 	c.mu.Lock()
 	hs.seenRev = max(hs.seenRev, snap.Revision)
 	hs.lastErr = err
@@ -232,6 +186,84 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 	c.changedLocked()
 	c.mu.Unlock()
 	return err
+}
+
+// bridgeRound is what the syncs of a host's two bridges in one reconcile
+// share.
+type bridgeRound struct {
+	cs        *compiledSet
+	rev       uint64
+	known     bool // the OVSDB facts the set was compiled from are known
+	valid     bool // the set passed validation
+	swapWaits bool // the tunnel swap waits for br-tun's switch (syncOVSDB)
+	applied   bool // the host's OVSDB is applied: a synced bridge applied rev
+}
+
+// reconcileBridge is step 3 of reconcileFull for one bridge, whose
+// fingerprint is fp: it syncs the bridge's switch, when it is connected
+// and this replica masters it, to the compiled set, and records the
+// revision as applied when the host's OVSDB is too.
+func (c *Controller) reconcileBridge(ctx context.Context, bs *bridgeState, fp [32]byte, r bridgeRound) error {
+	b := bs.ref.bridge
+	c.mu.Lock()
+	if fp != bs.fingerprint {
+		bs.fingerprint, bs.desiredRev = fp, r.rev
+	}
+	conn := c.switches[bs.dpid]
+	if conn == nil {
+		bs.dropDumpLocked() // of a connection that has gone
+		c.mu.Unlock()
+		return nil // reconciled again when the switch connects
+	}
+	c.mu.Unlock()
+	if !r.known {
+		// Nothing is known yet of the host's ports and their ofports,
+		// so flows compiled now would delete the pipeline the switch
+		// holds and forwards on. They wait for the OVSDB connection,
+		// whose dial enqueues the host when it is done; the dump
+		// started for the bridge waits with them.
+		return nil
+	}
+	if !r.valid {
+		return nil // what the switch holds stays, and so does its dump
+	}
+	if r.swapWaits && b == BrTun {
+		// br-tun's switch connected after the OVSDB transaction left the
+		// other mode's tunnel ports in place: the new mode's flows would
+		// send over ports that are not there. Its connection enqueued the
+		// host; that reconcile swaps the ports and sends these flows
+		// together.
+		return nil
+	}
+	if master, err := c.holdRole(ctx, bs, conn); !master {
+		c.watchFlows(ctx, bs, conn, false)
+		c.mu.Lock()
+		bs.dropDumpLocked()
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("%s: %w", bs.ref, err)
+		}
+		return nil // another replica programs this bridge
+	}
+	c.watchFlows(ctx, bs, conn, true)
+	if b == BrInt {
+		if err := c.ensureMeters(ctx, bs, conn, c.wantMeters(r.cs.set.BrInt)); err != nil {
+			return fmt.Errorf("%s: %w", bs.ref, err) // flows naming a missing meter would be refused
+		}
+	}
+	if err := c.syncBridge(ctx, bs, conn, r.cs, b); err != nil {
+		return fmt.Errorf("%s: %w", bs.ref, err)
+	}
+	if b == BrInt {
+		c.dropStaleMeters(ctx, bs, conn)
+	}
+	if r.applied {
+		c.mu.Lock()
+		bs.appliedRev = r.rev
+		c.mu.Unlock()
+		c.reportApplied(bs.ref, r.rev)
+	}
+	return nil
 }
 
 // forgetHost drops a host that left the store: its OVSDB session closes,
