@@ -81,7 +81,12 @@ func TestBench(t *testing.T) {
 	dataDir := filepath.Join(root, "b", "data")
 	rev := preload(t, dataDir, hosts, 1, small-ops)
 	// Info: the bulk benchmark reads its clock from brtun's log.
-	b := startBrtunOn(t, bin, filepath.Join(root, "b"), "127.0.0.1", "--log-level", "info")
+	// bulk empties the bridges with del-flows while brtun runs: a flow
+	// monitor would repair that at once, before the timed reconnect. So
+	// this brtun runs without, as its --drift-interval 1h keeps drift
+	// checks out of the clocks (what monitors cost: docs/benchmarks.md,
+	// issue 23 item 4).
+	b := startBrtunOn(t, bin, filepath.Join(root, "b"), "127.0.0.1", "--log-level", "info", "--flow-monitor=false")
 	b.waitApplied(5*time.Minute, rev, "h1", "h2")
 
 	one := benchLatency(t, b, "one", ops, []string{"h1", "h2"})
