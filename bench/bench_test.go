@@ -340,11 +340,17 @@ func benchBulk(t *testing.T, b *brtun, h *ovs, rep *report, root string) {
 		want["br-tun"]+want["br-int"], bundleS/float64(*flagReps), secs(oldRef), secs(med)/secs(oldRef))
 }
 
-// installTimeline is when each of host's bridges connected and logged its
-// flows applied, in seconds from the first line of log.
-func installTimeline(log, host string) string {
-	var t0 float64
-	var out []string
+// bridgeEvent is one "switch connected" or "flows applied" line of
+// brtun's log about a bridge.
+type bridgeEvent struct {
+	ts          float64
+	msg, bridge string
+}
+
+// bridgeEvents are the connections and applies of host's bridges in
+// brtun's log, in order.
+func bridgeEvents(log, host string) []bridgeEvent {
+	var out []bridgeEvent
 	for _, line := range strings.Split(log, "\n") {
 		var e struct {
 			TS     float64 `json:"ts"`
@@ -354,13 +360,20 @@ func installTimeline(log, host string) string {
 		if json.Unmarshal([]byte(line), &e) != nil || !strings.HasPrefix(e.Bridge, host+"/") {
 			continue
 		}
-		if e.Msg != "switch connected" && e.Msg != "flows applied" {
-			continue
+		if e.Msg == "switch connected" || e.Msg == "flows applied" {
+			out = append(out, bridgeEvent{e.TS, e.Msg, e.Bridge})
 		}
-		if t0 == 0 {
-			t0 = e.TS
-		}
-		out = append(out, fmt.Sprintf("%s %s +%.2f", strings.TrimPrefix(e.Bridge, host+"/"), e.Msg, e.TS-t0))
+	}
+	return out
+}
+
+// installTimeline is when each of host's bridges connected and logged its
+// flows applied, in seconds from the first of those lines.
+func installTimeline(log, host string) string {
+	var out []string
+	events := bridgeEvents(log, host)
+	for _, e := range events {
+		out = append(out, fmt.Sprintf("%s %s +%.2f", strings.TrimPrefix(e.bridge, host+"/"), e.msg, e.ts-events[0].ts))
 	}
 	return strings.Join(out, ", ")
 }
@@ -371,20 +384,12 @@ func installTimeline(log, host string) string {
 func installTime(log, host string) (time.Duration, bool) {
 	var first float64
 	applied := map[string]float64{}
-	for _, line := range strings.Split(log, "\n") {
-		var e struct {
-			TS     float64 `json:"ts"`
-			Msg    string  `json:"msg"`
-			Bridge string  `json:"bridge"`
-		}
-		if json.Unmarshal([]byte(line), &e) != nil || !strings.HasPrefix(e.Bridge, host+"/") {
-			continue
-		}
+	for _, e := range bridgeEvents(log, host) {
 		switch {
-		case e.Msg == "switch connected" && first == 0:
-			first = e.TS
-		case e.Msg == "flows applied" && first != 0:
-			applied[e.Bridge] = e.TS
+		case e.msg == "switch connected" && first == 0:
+			first = e.ts
+		case e.msg == "flows applied" && first != 0:
+			applied[e.bridge] = e.ts
 		}
 	}
 	if len(applied) < 2 {

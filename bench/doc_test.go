@@ -44,3 +44,26 @@ func TestABBA(t *testing.T) {
 	}
 	assert.Equal(t, map[dhcpServer][]int{b: {0, 1, 2, 3}, d: {0, 1, 2, 3}}, blocks)
 }
+
+// installTime reads a bulk install's clock from brtun's log: from the
+// first of the host's bridges connecting to the later of the two applies;
+// another host's lines and other messages do not count.
+func TestInstallTime(t *testing.T) {
+	log := strings.Join([]string{
+		`{"ts":10.0,"msg":"switch connected","bridge":"h2/br-tun"}`,
+		`{"ts":10.5,"msg":"switch connected","bridge":"h1/br-int"}`,
+		`not json`,
+		`{"ts":10.6,"msg":"switch connected","bridge":"h1/br-tun"}`,
+		`{"ts":11.0,"msg":"repaired flow drift","bridge":"h1/br-tun"}`,
+		`{"ts":12.0,"msg":"flows applied","bridge":"h1/br-tun"}`,
+		`{"ts":12.5,"msg":"flows applied","bridge":"h2/br-int"}`,
+	}, "\n")
+	_, done := installTime(log, "h1")
+	assert.False(t, done, "br-int has not applied yet")
+	log += "\n" + `{"ts":13.0,"msg":"flows applied","bridge":"h1/br-int"}`
+	d, done := installTime(log, "h1")
+	require.True(t, done)
+	assert.InDelta(t, 2.5, d.Seconds(), 1e-9)
+	assert.Equal(t, "br-int switch connected +0.00, br-tun switch connected +0.10, br-tun flows applied +1.50, br-int flows applied +2.50",
+		installTimeline(log, "h1"))
+}
