@@ -129,6 +129,7 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		if err != nil {
 			c.mu.Lock()
 			bs.installed = nil // unknown now: dump again next time
+			bs.meters = nil    // a flow naming a meter someone deleted is refused: read them again
 			c.mu.Unlock()
 			return fmt.Errorf("apply %d flow changes: %w", len(changes), err)
 		}

@@ -271,19 +271,25 @@ func (c *Controller) reconcileBridge(ctx context.Context, bs *bridgeState, fp [3
 func (c *Controller) forgetHost(hs *hostState) {
 	hs.ovsdb.close()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.hosts[hs.name] == hs {
 		delete(c.hosts, hs.name)
 	}
 	hs.ovsdb.dropDialed() // a dial finishing from now on sees the host gone
+	var gone []Switch
 	for _, bs := range hs.bridges {
 		bs.dropDumpLocked()
 		if sw := c.switches[bs.dpid]; sw != nil {
 			delete(c.switches, bs.dpid)
-			_ = sw.Close()
+			gone = append(gone, sw)
 		}
 	}
 	c.changedLocked()
+	c.mu.Unlock()
+	// Closed outside mu: a connection's Close waits for its reader, which
+	// may be waiting for mu itself (a packet-in, a flow monitor update).
+	for _, sw := range gone {
+		_ = sw.Close()
+	}
 	c.log.Info("host removed", zap.String("host", hs.name))
 }
 

@@ -162,8 +162,8 @@ func (c *Controller) ensureMeters(ctx context.Context, bs *bridgeState, conn Swi
 
 // dropStaleMeters deletes the meters ensureMeters found that no flow names
 // any more; it runs once the bridge's flows are synced. A failure is
-// logged and the meters are tried again with the next change of the
-// wanted set or connection.
+// logged, and the switch's meters are read again (and the stale ones
+// found again) by the next full reconcile of the host.
 func (c *Controller) dropStaleMeters(ctx context.Context, bs *bridgeState, conn Switch) {
 	c.mu.Lock()
 	stale := bs.staleMeters

@@ -210,3 +210,67 @@ func TestStaleSourceMeterIsDeletedAfterItsFlows(t *testing.T) {
 	assert.Contains(t, sw.meters, flows.DHCPMeter, "control: the DHCP meter stays")
 	assert.Equal(t, 5, sw.modCount(), "one meter_mod deleted it")
 }
+
+// strictMeterSwitch refuses, as OVS does, a bundle that adds a flow naming
+// a meter it does not hold.
+type strictMeterSwitch struct{ *meterTestSwitch }
+
+func (s strictMeterSwitch) Apply(ctx context.Context, changes []Change, purge []uint64) error {
+	s.mu.Lock()
+	for _, ch := range changes {
+		if ch.Op == OpDeleteStrict || len(ch.Flow.Actions) == 0 {
+			continue
+		}
+		if m, ok := ch.Flow.Actions[0].(flows.Meter); ok {
+			if _, held := s.meters[m.ID]; !held {
+				s.mu.Unlock()
+				return assert.AnError
+			}
+		}
+	}
+	s.mu.Unlock()
+	return s.meterTestSwitch.Apply(ctx, changes, purge)
+}
+
+// TestMeterDeletedBySomeoneElseIsPutBack: an operator deletes a port's
+// source meter (OVS deletes the flows naming it with it). The drift check
+// puts the flows back, which the switch refuses while the meter is
+// missing: brtun reads the meters again and puts the meter back first.
+func TestMeterDeletedBySomeoneElseIsPutBack(t *testing.T) {
+	l, _ := dhcpLabWith(t, Options{SourceMeter: SourceMeterOptions{Rate: 300, Burst: 40}, DriftInterval: 300 * time.Millisecond})
+	sw := strictMeterSwitch{&meterTestSwitch{pktSwitch: &pktSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), nil), outs: make(chan packetOut, 10)},
+		meters: map[uint32]ofswitch.Meter{}}}
+	l.ctrl.AddSwitch(sw)
+	metered := func(id uint32) int {
+		n := 0
+		for _, f := range sw.flows() {
+			if len(f.Actions) > 0 && f.Actions[0] == (flows.Meter{ID: id}) {
+				n++
+			}
+		}
+		return n
+	}
+	var id uint32
+	require.Eventually(t, func() bool {
+		id = flows.SourceMeterID(inPortOf(sw.pktSwitch, "blue", "vm1"))
+		return sw.modCount() == 4 && metered(id) == 1
+	}, 10*time.Second, 20*time.Millisecond, "vm1's source meter and its flow")
+
+	sw.mu.Lock()
+	delete(sw.meters, id)
+	sw.mu.Unlock()
+	sw.edit(func(held map[flows.Key]flows.Flow) {
+		for k, f := range held {
+			if len(f.Actions) > 0 && f.Actions[0] == (flows.Meter{ID: id}) {
+				delete(held, k)
+			}
+		}
+	})
+	require.Zero(t, metered(id))
+	require.Eventually(t, func() bool {
+		sw.mu.Lock()
+		_, back := sw.meters[id]
+		sw.mu.Unlock()
+		return back && metered(id) == 1
+	}, 10*time.Second, 20*time.Millisecond, "the meter, then its flow, are put back")
+}

@@ -157,6 +157,7 @@ func (c *Controller) flowUpdates(bs *bridgeState, conn Switch) func([]ofswitch.F
 		if current {
 			hs.driftDue = true
 			bs.needDump = true
+			bs.meters = nil // a deleted meter takes its flows with it: read the meters again too
 		}
 		c.mu.Unlock()
 		if !current {

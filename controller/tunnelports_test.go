@@ -131,8 +131,7 @@ func TestTunnelSwapWhenBrTunConnectsMidReconcile(t *testing.T) {
 		return len(roots) == 1 && roots[0].NextCfg > roots[0].CurCfg
 	}, 5*time.Second, 5*time.Millisecond, "h1's reconcile commits the binding")
 	// ... while br-tun's switch connects, holding the per-peer flows.
-	brTun := l.connect("h1", BrTun, first[bridgeRef{"h1", BrTun}].flows()...)
-	time.Sleep(50 * time.Millisecond)
+	brTun := l.connect("h1", BrTun, first[bridgeRef{"h1", BrTun}].flows()...) // registered when connect returns
 	ovs.SetVswitchd(true)
 
 	require.Eventually(t, func() bool {

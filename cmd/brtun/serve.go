@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -75,7 +76,7 @@ BRTUN_X_Y; a flag on the command line wins.`,
 	f.BoolVar(&o.flowMonitor, "flow-monitor", true, "ask every bridge brtun masters to report flow changes (OpenFlow flow monitor): a change by anyone else runs the host's drift check at once; false leaves drift to the periodic check")
 	f.IntVar(&o.macLearnLimit, "mac-learn-limit", controller.DefaultMACLearnLimit, "flows br-tun table 20 (registered remote ports and learned MACs) may hold on each host; when full, OVS evicts learned MACs of the network holding the most; also br-int's MAC table size (0: unbounded)")
 	f.IntVar(&o.sourceRate, "appliance-source-rate", controller.DefaultSourceMeterRate, "packets per second a port without port security (an appliance) may send from source MACs other than its own and its allowed pairs' (each is a MAC every host of the network learns in OVS's slow path); one OpenFlow meter per port drops the excess (0: no meter)")
-	f.IntVar(&o.sourceBurst, "appliance-source-burst", controller.DefaultSourceMeterBurst, "burst size in packets of each appliance port's source meter")
+	f.IntVar(&o.sourceBurst, "appliance-source-burst", controller.DefaultSourceMeterBurst, "burst size in packets of each appliance port's source meter (1..4294967295)")
 	f.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (behind the API token when one is set, even with --api-read-open)")
 	f.StringVar(&o.tunnelPorts, "tunnel-ports", string(topology.PerPeerTunnels), "how br-tun reaches the other hosts: per-peer (a tunnel port per host and tunnel type) "+
 		"or flow (one port per tunnel type with remote_ip=flow: flows set tun_dst and check tun_src, and a host joining changes no other host's OVSDB; IPv4 tunnel IPs only)")
@@ -107,8 +108,8 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if o.macLearnLimit < 0 {
 		return fmt.Errorf("--mac-learn-limit must be 0 (unbounded) or positive, got %d", o.macLearnLimit)
 	}
-	if o.sourceRate < 0 || o.sourceBurst < 1 {
-		return fmt.Errorf("--appliance-source-rate must be 0 (no meter) or positive and --appliance-source-burst positive, got %d and %d", o.sourceRate, o.sourceBurst)
+	if o.sourceRate < 0 || o.sourceRate > math.MaxUint32 || o.sourceBurst < 1 || o.sourceBurst > math.MaxUint32 {
+		return fmt.Errorf("--appliance-source-rate must be 0 (no meter) or 1..4294967295 and --appliance-source-burst 1..4294967295, got %d and %d", o.sourceRate, o.sourceBurst)
 	}
 	tunnelPorts, err := topology.ParseTunnelPortMode(o.tunnelPorts)
 	if err != nil {
