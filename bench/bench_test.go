@@ -157,7 +157,9 @@ func preload(t *testing.T, dataDir string, hosts []topology.Host, from, to int) 
 		must(t, err)
 		for j, h := range []string{"h1", "h2"} {
 			name := fmt.Sprintf("%c%04d", 'a'+j, i)
-			_, _, err = store.CreatePort(ctx, topology.Port{Network: netName(i), Name: name, Host: h, Interface: name, MAC: mac(i, j+1), IPs: []string{fmt.Sprintf("198.18.0.%d", j+1)}})
+			// Port security on, the API's default for a port with a MAC.
+			_, _, err = store.CreatePort(ctx, topology.Port{Network: netName(i), Name: name, Host: h, Interface: name, MAC: mac(i, j+1), IPs: []string{fmt.Sprintf("198.18.0.%d", j+1)},
+				PortSecurityEnabled: true})
 			must(t, err)
 		}
 	}
