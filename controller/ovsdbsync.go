@@ -69,14 +69,7 @@ func (c *Controller) syncOVSDB(ctx context.Context, hs *hostState, in hostInputs
 // the new flows to one reconcile (the switch's connection enqueues the
 // host).
 func (c *Controller) tunnelSwapWaits(hs *hostState, in hostInputs, facts ovsdb.Facts) bool {
-	swap := false
-	for _, t := range facts.Tunnels {
-		if t.Flow != in.view.TunnelPorts.Flow() {
-			swap = true
-			break
-		}
-	}
-	if !swap {
+	if !swapPending(facts, in.view.TunnelPorts.Flow()) {
 		return false
 	}
 	c.mu.Lock()
