@@ -130,13 +130,7 @@ func TestDriftCheckRepairsOVSDBWithoutAnySwitch(t *testing.T) {
 	l.start(Options{DriftInterval: 300 * time.Millisecond})
 	l.addPort("h1", "a1", "02:00:00:00:01:01")
 	s := l.ovs["h1"]
-	failMode := func() string {
-		br := s.Bridge(t, BrTun)
-		if br == nil || br.FailMode == nil {
-			return ""
-		}
-		return string(*br.FailMode)
-	}
+	failMode := func() string { return brTunFailMode(t, s) }
 	require.Eventually(t, func() bool { return failMode() == vswitchd.BridgeFailModeSecure }, 10*time.Second, 10*time.Millisecond,
 		"control: brtun makes br-tun fail_mode=secure")
 	// Let the reconciles that OVSDB changes asked for pass: a1 bound, then

@@ -322,3 +322,13 @@ func (l *lab) metric(name string, labels map[string]string) float64 {
 	}
 	return sum
 }
+
+// brTunFailMode is br-tun's fail_mode in s ("" while br-tun or its
+// fail_mode is missing).
+func brTunFailMode(t *testing.T, s *ovsdbtest.Server) string {
+	br := s.Bridge(t, BrTun)
+	if br == nil || br.FailMode == nil {
+		return ""
+	}
+	return string(*br.FailMode)
+}

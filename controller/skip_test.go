@@ -235,13 +235,7 @@ func TestRolesAndSkipping(t *testing.T) {
 func TestOVSDBTransactionLeftOutWhenItsInputsStay(t *testing.T) {
 	l, sw := syncedLab(t, Options{})
 	s := l.ovs["h1"]
-	failMode := func() string {
-		br := s.Bridge(t, BrTun)
-		if br == nil || br.FailMode == nil {
-			return ""
-		}
-		return string(*br.FailMode)
-	}
+	failMode := func() string { return brTunFailMode(t, s) }
 	breakFailMode := func() {
 		standalone := vswitchd.BridgeFailModeStandalone
 		br := &vswitchd.Bridge{UUID: s.Bridge(t, BrTun).UUID, FailMode: &standalone}
