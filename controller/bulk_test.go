@@ -104,3 +104,33 @@ func TestEmptySwitchGetsNoLearnedShadowDeletes(t *testing.T) {
 	assert.Equal(t, want, empty.flows())
 	assert.Equal(t, want, held.flows())
 }
+
+// Both switches of a host come back together (a restart of brtun or
+// ovs-vswitchd), one a moment after the other. The second joins the
+// reconcile the first began: its bundle is sent while the first's is not
+// acknowledged yet, not by the next reconcile after it, and only once.
+func TestLateSwitchJoinsTheReconcileUnderWay(t *testing.T) {
+	l := newLab(t, "h1")
+	l.start(Options{})
+	rev := l.addPort("h1", "a1", "02:00:00:00:01:01")
+	l.settle() // the host's OVSDB is known; no switch is connected
+	brInt := &gatedSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", BrInt), nil), gate: make(chan struct{}), applying: make(chan struct{})}
+	l.ctrl.AddSwitch(brInt)
+	select {
+	case <-brInt.applying:
+	case <-time.After(10 * time.Second):
+		t.Fatal("br-int's apply did not start")
+	}
+	l.settle() // the reconcile waits for br-int's bundle
+
+	brTun := l.connect("h1", BrTun)
+	require.Eventually(t, func() bool { return brTun.count("apply") == 1 }, 10*time.Second, 10*time.Millisecond,
+		"br-tun's bundle is sent while br-int's waits")
+	assert.Zero(t, brInt.count("apply"), "br-int's bundle is still waiting")
+	close(brInt.gate)
+	l.waitApplied(rev)
+	l.settle()
+	assert.Equal(t, 1, brTun.count("apply"), "br-tun got its flows once")
+	assert.NotEmpty(t, brTun.flows())
+	assert.NotEmpty(t, brInt.flows())
+}
