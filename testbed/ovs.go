@@ -218,17 +218,27 @@ func (s *Switch) AddDummyPorts(t TB, bridge string, ofports ...uint32) {
 }
 
 // DumpFlows is a bridge's canonical dump (--no-stats --no-names): one flow
-// a line, trimmed, sorted, without the reply header.
+// a line, trimmed, sorted (flowLines).
 func (s *Switch) DumpFlows(t TB, bridge string, args ...string) []string {
 	t.Helper()
 	out, err := s.Ofctl(append([]string{"dump-flows", bridge, "--no-stats", "--no-names"}, args...)...)
 	if err != nil {
 		t.Fatalf("testbed: %v", err)
 	}
+	return flowLines(out)
+}
+
+// flowLines are the flows of a dump's output, trimmed and sorted: without
+// the reply header, and without the tool's log lines ("2026-12-05T05:44:
+// 38Z|00001|timeval|WARN|Unreasonably long 1723ms poll interval ..."),
+// which ovs-ofctl writes to stderr, which Run returns with the output,
+// when a dump of a large bridge keeps it busy.
+func flowLines(out string) []string {
+	vlogLine := regexp.MustCompile(`^\d{4}-\d\d-\d\dT[^|]*\|\d+\|`)
 	var lines []string
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(l)
-		if l != "" && !strings.HasPrefix(l, "OFPST_FLOW") && !strings.HasPrefix(l, "NXST_FLOW") {
+		if l != "" && !strings.HasPrefix(l, "OFPST_FLOW") && !strings.HasPrefix(l, "NXST_FLOW") && !vlogLine.MatchString(l) {
 			lines = append(lines, l)
 		}
 	}

@@ -103,3 +103,14 @@ func TestBrtunBuiltOnceStartedKilledRestarted(t *testing.T) {
 	assert.Equal(t, 0, b.Stop(t, 10*time.Second), "SIGTERM is a clean exit; output:\n%s", b.Log())
 	assert.NotEmpty(t, b.Log(), "its output is kept")
 }
+
+// A dump's output as Run returns it, with ovs-ofctl's stderr log lines
+// mixed in (it logs a long poll interval when a large dump keeps it busy):
+// only the flows remain.
+func TestFlowLinesLeaveOutTheToolsLog(t *testing.T) {
+	out := " cookie=0x2, table=0, priority=1 actions=drop\n" +
+		"2026-12-05T05:44:38Z|00001|timeval|WARN|Unreasonably long 1723ms poll interval (57ms user, 1607ms system)\n" +
+		"2026-12-05T05:44:38Z|00015|coverage|INFO|100 events never hit\n" +
+		" table=1, priority=0 actions=resubmit(,2)\n"
+	assert.Equal(t, []string{"cookie=0x2, table=0, priority=1 actions=drop", "table=1, priority=0 actions=resubmit(,2)"}, flowLines(out))
+}
