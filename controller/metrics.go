@@ -102,7 +102,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "brtun", Subsystem: "openflow", Name: "flow_monitor_events_total",
 			Help: "Flow monitor events, by event: changed (a flow changed by someone else: the host's drift check runs at once), " +
 				"paused and resumed (the switch paused the monitor; the resume runs the drift check), refused (a switch connection " +
-				"refused the monitor and gets the periodic drift check only).",
+				"refused the monitor and gets the periodic drift check only), unanswered (a busy switch did not answer the " +
+				"request within 10 s; the monitor counts as running).",
 		}, []string{"event"}),
 		state: newStateCollector(),
 	}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -95,7 +96,12 @@ func (c *Controller) watchFlows(ctx context.Context, bs *bridgeState, conn Switc
 	}
 }
 
-// startMonitor asks conn for monitor id of bs and records a refusal.
+// startMonitor asks conn for monitor id of bs and records a refusal. A
+// switch that has not answered within 10 s has not refused: it answers in
+// the order it reads, and one busy with a large bundle or a pass over
+// thousands of ports may take longer. The monitor then counts as running
+// (its updates reach the callback whenever the switch starts it); a switch
+// that is gone is found by the keepalive.
 func (c *Controller) startMonitor(ctx context.Context, ms monitorSwitch, bs *bridgeState, conn Switch, id uint32) {
 	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -107,6 +113,12 @@ func (c *Controller) startMonitor(ctx context.Context, ms monitorSwitch, bs *bri
 	case <-conn.Done():
 		return // the connection went: no refusal
 	default:
+	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		c.metrics.flowMonitor("unanswered")
+		c.log.Info("the switch has not answered the flow monitor request yet; it counts as running",
+			zap.Stringer("bridge", bs.ref), zap.Error(err))
+		return
 	}
 	c.mu.Lock()
 	current := bs.monitor.id == id

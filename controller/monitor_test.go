@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -21,7 +22,8 @@ import (
 // updates through it as the switch's reader would.
 type monitoredSwitch struct {
 	*testSwitch
-	refuse error
+	refuse     error
+	unanswered bool // the request times out, and the switch starts the monitor later
 
 	mu       sync.Mutex
 	onUpdate func([]ofswitch.FlowUpdate)
@@ -45,6 +47,9 @@ func (s *monitoredSwitch) WatchFlows(_ context.Context, id uint32, onUpdate func
 		return s.refuse
 	}
 	s.onUpdate = onUpdate
+	if s.unanswered {
+		return fmt.Errorf("flow monitor: %w", context.DeadlineExceeded)
+	}
 	return nil
 }
 
@@ -236,4 +241,38 @@ func TestNoFlowMonitorAsksNone(t *testing.T) {
 		watches, _ := sw[b].counts()
 		assert.Zero(t, watches, b)
 	}
+}
+
+// A switch too busy to answer the monitor request in time has not refused
+// it: no refusal is counted or logged, and the monitor, started by the
+// switch later, repairs a foreign change at once (the periodic check is an
+// hour away). A refusing switch beside it is counted (positive control).
+func TestFlowMonitorUnansweredIsNoRefusal(t *testing.T) {
+	l := newLab(t, "h1", "h2")
+	l.start(Options{})
+	sw := map[string]*monitoredSwitch{}
+	for _, b := range bridgeNames {
+		sw[b] = &monitoredSwitch{testSwitch: newTestSwitch(ovsdb.DatapathID("h1", b), nil), unanswered: true}
+		l.ctrl.AddSwitch(sw[b])
+	}
+	l.connectMonitored("h2", errors.New("OFPET_BAD_REQUEST"))
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	l.waitApplied(l.addPort("h2", "a2", "02:00:00:00:01:02"))
+	require.Eventually(t, func() bool {
+		return l.metric("brtun_openflow_flow_monitor_events_total", map[string]string{"event": "unanswered"}) == 2
+	}, 5*time.Second, 5*time.Millisecond, "one per bridge of h1")
+	require.Eventually(t, func() bool {
+		return l.metric("brtun_openflow_flow_monitor_events_total", map[string]string{"event": "refused"}) == 2
+	}, 5*time.Second, 5*time.Millisecond, "h2's two bridges refused")
+	l.settle()
+	assert.Equal(t, 2.0, l.metric("brtun_openflow_flow_monitor_events_total", map[string]string{"event": "refused"}), "h1's are not refusals")
+
+	tun := sw[BrTun]
+	held := tun.flows()
+	require.NotEmpty(t, held)
+	removed := held[len(held)/2]
+	tun.edit(func(h map[flows.Key]flows.Flow) { delete(h, removed.Key()) })
+	tun.report(t, ofswitch.FlowUpdate{Event: ofswitch.FlowDeleted, Reason: 2, Flow: removed})
+	require.Eventually(t, func() bool { return slices.ContainsFunc(tun.flows(), removed.Equal) }, 5*time.Second, 5*time.Millisecond,
+		"the monitor the switch started late repairs %s", removed)
 }
