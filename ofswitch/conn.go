@@ -530,9 +530,21 @@ func (c *Conn) untilEcho() time.Duration {
 // takeXid returns the next xid. Callers that send hold writeMu (or run before
 // the goroutines start, as the handshake does).
 func (c *Conn) takeXid() uint32 {
-	x := c.nextXid
-	c.nextXid++
-	return x
+	return c.reserveXids(1)
+}
+
+// reserveXids takes n consecutive xids and returns the first; callers hold
+// writeMu. None is 0, where the counter wraps: xid 0 is what the switch's
+// unsolicited flow monitor updates and brtun's own keepalive echoes carry,
+// and a request waiting on it would take them for its reply. A run that
+// would wrap starts again at 1, so a batch's xids stay consecutive.
+func (c *Conn) reserveXids(n uint32) uint32 {
+	if c.nextXid == 0 || uint64(c.nextXid)+uint64(n) > 1<<32 {
+		c.nextXid = 1
+	}
+	first := c.nextXid
+	c.nextXid += n
+	return first
 }
 
 // takeXidLocked takes an xid under writeMu for a message sent separately.
@@ -694,13 +706,15 @@ func (c *Conn) sendWithBarrier(ctx context.Context, msgs []Message, base int) ([
 func (c *Conn) sendBatch(msgs []Message, base int) (*batch, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	b := &batch{first: c.nextXid, n: uint32(len(msgs)), base: base}
 	out := make([]Message, len(msgs))
 	for i, m := range msgs {
 		if len(m) < headerLen {
 			return nil, fmt.Errorf("message #%d: %d bytes is not an openflow message", base+i, len(m))
 		}
-		out[i] = withXid(m, c.takeXid())
+	}
+	b := &batch{first: c.reserveXids(uint32(len(msgs))), n: uint32(len(msgs)), base: base}
+	for i, m := range msgs {
+		out[i] = withXid(m, b.first+uint32(i))
 	}
 	c.mu.Lock()
 	c.batches[b] = struct{}{}
@@ -737,7 +751,7 @@ func (c *Conn) sendBundleAdds(id uint32, msgs []Message, base int) (*batch, erro
 	if err := c.checkOpen(); err != nil {
 		return nil, err
 	}
-	b := &batch{first: c.nextXid, n: uint32(len(msgs)), base: base}
+	b := &batch{first: c.reserveXids(uint32(len(msgs))), n: uint32(len(msgs)), base: base}
 	c.mu.Lock()
 	c.batches[b] = struct{}{}
 	c.mu.Unlock()
@@ -755,7 +769,7 @@ func (c *Conn) sendBundleAdds(id uint32, msgs []Message, base int) (*batch, erro
 				return nil, c.writeFailed(fmt.Errorf("write echo request: %w", err))
 			}
 		}
-		xid := c.takeXid()
+		xid := b.first + uint32(i)
 		putBundleAddHeader(hdr[:], id, len(m))
 		binary.BigEndian.PutUint32(hdr[4:8], xid)
 		copy(hdr[bundleAddInnerOffset:], m[:headerLen])

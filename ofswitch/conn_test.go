@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"math"
 	"math/big"
 	"net"
 	"os"
@@ -797,4 +798,20 @@ func TestParseTarget(t *testing.T) {
 		_, err := parseTarget(in)
 		assert.Error(t, err, in)
 	}
+}
+
+// Where the xid counter wraps, no request or batch gets xid 0 (the xid of
+// the switch's unsolicited flow monitor updates and of brtun's keepalive
+// echoes), and a batch's xids stay consecutive.
+func TestXidsSkipZeroWhereTheCounterWraps(t *testing.T) {
+	c := &Conn{nextXid: math.MaxUint32 - 1}
+	assert.Equal(t, []uint32{math.MaxUint32 - 1, math.MaxUint32, 1, 2}, []uint32{c.takeXid(), c.takeXid(), c.takeXid(), c.takeXid()})
+
+	c.nextXid = math.MaxUint32 - 2
+	assert.Equal(t, uint32(math.MaxUint32-2), c.reserveXids(3), "a run that ends on the last xid fits")
+	assert.Equal(t, uint32(1), c.takeXid(), "and the next one skips 0")
+
+	c.nextXid = math.MaxUint32 - 2
+	assert.Equal(t, uint32(1), c.reserveXids(4), "a run that would wrap starts again at 1")
+	assert.Equal(t, uint32(5), c.takeXid())
 }
