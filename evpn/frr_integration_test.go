@@ -121,6 +121,11 @@ func newFRRLab(t *testing.T, bgpExtra ...string) *frrLab {
 	f.must("ip", "-n", f.vmNS, "link", "set", "eth0", "address", vmMAC)
 	f.must("ip", "-n", f.vmNS, "addr", "add", "198.18.0.9/24", "dev", "eth0")
 	f.must("ip", "-n", f.vmNS, "link", "set", "eth0", "up")
+	// The VM pings a neighbour it knows: each ping is one frame. Without it
+	// the kernel's ARP retries went on for seconds after a ping and kept
+	// the MAC local at FRR while TestFRRMACMobility moved it away (FRR
+	// then outbid the move).
+	f.must("ip", "-n", f.vmNS, "neigh", "replace", "198.18.0.99", "lladdr", "02:00:00:00:09:99", "dev", "eth0", "nud", "permanent")
 
 	require.NoError(t, os.MkdirAll(f.dir, 0o755))
 	bgpd := fmt.Sprintf(`hostname %[1]sb
