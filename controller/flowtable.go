@@ -42,7 +42,7 @@ func plainFlows(kfs []*keyedFlow) []flows.Flow {
 // responders, the tun_src dispatch of every peer, and br-int's forwarding
 // entries to the remote ports are one value on all the hosts carrying it
 // (1000 hosts with a port each in one network: four million flows, of
-// which about five thousand differ). A host's compiled bridge holds
+// which a few thousand are distinct). A host's compiled bridge holds
 // pointers into the table, 8 bytes a flow, instead of its own flow,
 // match, actions and key, several hundred bytes.
 //
