@@ -76,23 +76,22 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		return nil
 	}
 
-	var current []flows.Flow
-	var currentKeys []flows.Key
+	var current []*keyedFlow
 	if dump != nil {
 		stats, err := dump.result()
 		if err != nil {
 			return fmt.Errorf("dump flows: %w", err)
 		}
-		current = make([]flows.Flow, len(stats))
+		dumped := make([]flows.Flow, len(stats))
 		learnedMACs := map[uint64]int{}
 		portDrops := map[uint64]uint64{}
 		for i := range stats {
-			current[i] = stats[i].Flow
-			if flows.IsLearned(current[i].Cookie) {
-				learnedMACs[current[i].Cookie]++
+			dumped[i] = stats[i].Flow
+			if flows.IsLearned(dumped[i].Cookie) {
+				learnedMACs[dumped[i].Cookie]++
 			}
-			if b == flows.BrInt && flows.IsPortSecurityDrop(current[i]) {
-				portDrops[current[i].Cookie] += stats[i].Packets
+			if b == flows.BrInt && flows.IsPortSecurityDrop(dumped[i]) {
+				portDrops[dumped[i].Cookie] += stats[i].Packets
 			}
 		}
 		c.mu.Lock()
@@ -102,12 +101,11 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		if b == flows.BrInt {
 			c.readSourceDrops(ctx, bs, conn)
 		}
-		currentKeys = keysOf(current)
+		current = keyed(dumped)
 	} else {
-		current, currentKeys = installed.flows, installed.keys
+		current = installed.flows
 	}
-	desired, desiredKeys := want.flows, want.keys
-	changes := diffKeyed(desired, desiredKeys, current, currentKeys, func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) })
+	changes := diffKeyed(want.flows, current, func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) })
 	if dump == nil || len(current) > 0 {
 		// A switch whose dump found it empty had no pipeline that could
 		// learn a MAC before this bundle commits: it holds no learned
@@ -142,8 +140,8 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		}
 	}
 	tables := map[uint8]int{}
-	for _, f := range desired {
-		tables[f.Table]++
+	for _, f := range want.flows {
+		tables[f.flow.Table]++
 	}
 	c.mu.Lock()
 	bs.installed, bs.conn, bs.learned, bs.tableFlows = want, conn, set.LearnedCookies, tables

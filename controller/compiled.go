@@ -17,6 +17,8 @@ import (
 // they are reused with their validation and keys, the rest is compiled
 // anew.
 type compiledSet struct {
+	// set is the compile's result without its flows (set.BrTun and
+	// set.BrInt are nil): bridges holds them, shared with other hosts.
 	set flows.FlowSet
 	// bridges are set's flows of each bridge, by name, with their keys
 	// and fingerprint. A bridge's sync keeps them as what it installed.
@@ -27,13 +29,13 @@ type compiledSet struct {
 	invalid map[string]error
 }
 
-// bridgeFlows are one bridge's compiled flows, with keys[i] =
-// flows[i].Key() and the fingerprint of the inputs they were compiled
+// bridgeFlows are one bridge's compiled flows with their keys, in the
+// compiler's order, and the fingerprint of the inputs they were compiled
 // from. They are never modified: a compiled set and the bridges that
-// installed it share them.
+// installed it share them, and the flows themselves come from the
+// controller's flowTable, shared with the other hosts that have them.
 type bridgeFlows struct {
-	flows []flows.Flow
-	keys  []flows.Key
+	flows []*keyedFlow
 	fp    [32]byte
 }
 
@@ -58,13 +60,13 @@ func (c *Controller) compileFor(prev *compiledSet, view flows.View, fp map[strin
 		} else {
 			fs := cs.set.Flows(fb)
 			keys := keysOf(fs)
-			cs.bridges[b] = &bridgeFlows{flows: fs, keys: keys, fp: fp[b]}
+			cs.bridges[b] = &bridgeFlows{flows: c.flowTable.share(fs, keys), fp: fp[b]}
 			cs.invalid[b] = flows.ValidateKeyedFlows(fb, fs, keys)
 			if b == BrTun {
 				cs.invalid[b] = errors.Join(cs.invalid[b], flows.ValidateLearnedCookies(cs.set.LearnedCookies))
 			}
 		}
 	}
-	cs.set.BrTun, cs.set.BrInt = cs.bridges[BrTun].flows, cs.bridges[BrInt].flows
+	cs.set.BrTun, cs.set.BrInt = nil, nil
 	return cs, true
 }

@@ -109,6 +109,9 @@ type Controller struct {
 	tick     chan struct{}        // closed and replaced whenever status changes
 
 	pins *pinState // the packet-in path (packetin.go); its own lock
+	// flowTable holds the compiled flows the hosts share (flowtable.go);
+	// its own lock.
+	flowTable *flowTable
 
 	monitorIDs     uint32    // the last flow monitor id handed out (monitor.go)
 	monitorRefused sync.Once // the first switch refusing a flow monitor is logged (monitor.go)
@@ -136,16 +139,17 @@ func New(opts Options) (*Controller, error) {
 		opts.compile = flows.Compile
 	}
 	c := &Controller{
-		opts:     opts,
-		log:      opts.Logger.Named("controller"),
-		metrics:  opts.Metrics,
-		q:        newQueue(200*time.Millisecond, 10*time.Second),
-		desired:  newDesiredState(topology.Snapshot{}, opts.TunnelPorts),
-		hosts:    map[string]*hostState{},
-		owners:   map[uint64]bridgeRef{},
-		switches: map[uint64]Switch{},
-		tick:     make(chan struct{}),
-		pins:     newPinState(),
+		opts:      opts,
+		log:       opts.Logger.Named("controller"),
+		metrics:   opts.Metrics,
+		q:         newQueue(200*time.Millisecond, 10*time.Second),
+		desired:   newDesiredState(topology.Snapshot{}, opts.TunnelPorts),
+		hosts:     map[string]*hostState{},
+		owners:    map[uint64]bridgeRef{},
+		switches:  map[uint64]Switch{},
+		tick:      make(chan struct{}),
+		pins:      newPinState(),
+		flowTable: newFlowTable(),
 	}
 	opts.Metrics.observe(c)
 	return c, nil

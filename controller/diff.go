@@ -42,7 +42,7 @@ type Change struct {
 // flow whose cookie or timeouts differ is replaced with an add (which resets
 // its counters); only a change of actions is a strict modify.
 func Diff(desired, installed []flows.Flow, keep func(flows.Flow) bool) []Change {
-	return diffKeyed(desired, keysOf(desired), installed, keysOf(installed), keep)
+	return diffKeyed(keyed(desired), keyed(installed), keep)
 }
 
 // keysOf renders the key of every flow once.
@@ -54,37 +54,37 @@ func keysOf(fs []flows.Flow) []flows.Key {
 	return keys
 }
 
-// diffKeyed is Diff with the flows' keys given (keys[i] is fs[i].Key()):
-// rendering a key prints the whole match, and a reconcile that diffs against
-// what it installed last already holds those keys.
-func diffKeyed(desired []flows.Flow, desiredKeys []flows.Key, installed []flows.Flow, installedKeys []flows.Key, keep func(flows.Flow) bool) []Change {
+// diffKeyed is Diff of flows with their keys: rendering a key prints the
+// whole match, and a reconcile that diffs against what it installed last
+// already holds those keys.
+func diffKeyed(desired, installed []*keyedFlow, keep func(flows.Flow) bool) []Change {
 	want := make(map[flows.Key]int, len(desired))
-	for i := range desired {
-		want[desiredKeys[i]] = i
+	for i, d := range desired {
+		want[d.key] = i
 	}
 	installedAs := make([]bool, len(desired)) // by want's index of a key
 	var dels, mods, adds []Change
-	for i := range installed {
-		f := installed[i]
-		j, ok := want[installedKeys[i]]
+	for _, in := range installed {
+		f := in.flow
+		j, ok := want[in.key]
 		if ok {
 			installedAs[j] = true
 		}
 		switch {
 		case !ok && (keep == nil || !keep(f)):
 			dels = append(dels, Change{Op: OpDeleteStrict, Flow: f})
-		case ok && !desired[j].SameContent(f):
+		case ok && !desired[j].flow.SameContent(f):
 			op := OpModifyStrict
-			d := desired[j]
+			d := desired[j].flow
 			if d.Cookie != f.Cookie || d.IdleTimeout != f.IdleTimeout || d.HardTimeout != f.HardTimeout {
 				op = OpAdd
 			}
 			mods = append(mods, Change{Op: op, Flow: d})
 		}
 	}
-	for i := range desired {
-		if !installedAs[want[desiredKeys[i]]] {
-			adds = append(adds, Change{Op: OpAdd, Flow: desired[i]})
+	for _, d := range desired {
+		if !installedAs[want[d.key]] {
+			adds = append(adds, Change{Op: OpAdd, Flow: d.flow})
 		}
 	}
 	return append(append(dels, mods...), adds...)

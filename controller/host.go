@@ -289,7 +289,7 @@ func (c *Controller) syncConnected(ctx context.Context, bs *bridgeState, conn Sw
 	}
 	c.watchFlows(ctx, bs, conn, true)
 	if b == BrInt {
-		if err := c.ensureMeters(ctx, bs, conn, c.wantMeters(r.cs.set.BrInt)); err != nil {
+		if err := c.ensureMeters(ctx, bs, conn, c.wantMeters(r.cs.bridges[BrInt].flows)); err != nil {
 			return fmt.Errorf("%s: %w", bs.ref, err) // flows naming a missing meter would be refused
 		}
 	}

@@ -75,9 +75,10 @@ func brtunMeter(id uint32) bool {
 
 // wantMeters returns the meters a flow set names, by id: the DHCP meter
 // and the source meters of ports without port security.
-func (c *Controller) wantMeters(set []flows.Flow) []ofswitch.Meter {
+func (c *Controller) wantMeters(set []*keyedFlow) []ofswitch.Meter {
 	var out []ofswitch.Meter
-	for _, f := range set {
+	for _, kf := range set {
+		f := &kf.flow
 		if len(f.Actions) == 0 {
 			continue
 		}

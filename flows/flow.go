@@ -116,9 +116,19 @@ func (f Flow) Equal(g Flow) bool { return f.String() == g.String() }
 // hold another value for the same action) are compared as text: a resync
 // compares every flow of a switch.
 func (f Flow) SameContent(g Flow) bool {
-	return f.Cookie == g.Cookie && f.IdleTimeout == g.IdleTimeout &&
-		f.HardTimeout == g.HardTimeout &&
-		(sameActions(f.Actions, g.Actions) || f.ActionsString() == g.ActionsString())
+	return f.sameHeader(g) && (sameActions(f.Actions, g.Actions) || f.ActionsString() == g.ActionsString())
+}
+
+// SameValues reports whether g's cookie, timeouts and actions are the same
+// values as f's: SameContent without the comparison as text, which costs
+// the rendering of both action lists when they differ as values. A flow
+// compiled twice from the same inputs has the same values.
+func (f Flow) SameValues(g Flow) bool {
+	return f.sameHeader(g) && sameActions(f.Actions, g.Actions)
+}
+
+func (f Flow) sameHeader(g Flow) bool {
+	return f.Cookie == g.Cookie && f.IdleTimeout == g.IdleTimeout && f.HardTimeout == g.HardTimeout
 }
 
 // sameActions reports whether two action lists hold the same values, as
@@ -149,6 +159,8 @@ func sameAction(a, b Action) bool {
 	case Raw:
 		y, ok := b.(Raw)
 		return ok && bytes.Equal(x.Bytes, y.Bytes)
+	case Output, InPort, Normal, ToController, Meter, GotoTable, Resubmit, PushVLAN, PopVLAN, Load, Move:
+		return a == b // comparable values
 	}
 	if t := reflect.TypeOf(a); t == nil || !t.Comparable() {
 		return reflect.DeepEqual(a, b)

@@ -15,7 +15,8 @@ import (
 // actions without reflection, agrees with a comparison by reflect.DeepEqual
 // (then by text) for every pair of flows of compiled sets in both
 // tunnel-port modes, and for pairs that differ only inside an action's
-// byte string or learn specs.
+// byte string or learn specs; SameValues agrees with reflect.DeepEqual of
+// the actions for the same pairs.
 func TestSameContentComparesActionsAsValues(t *testing.T) {
 	byReflection := func(f, g flows.Flow) bool {
 		return f.Cookie == g.Cookie && f.IdleTimeout == g.IdleTimeout && f.HardTimeout == g.HardTimeout &&
@@ -34,6 +35,7 @@ func TestSameContentComparesActionsAsValues(t *testing.T) {
 			g.Cookie, g.IdleTimeout, g.HardTimeout = f.Cookie, f.IdleTimeout, f.HardTimeout
 			want := byReflection(f, g)
 			require.Equal(t, want, f.SameContent(g), "%s\n%s", f, g)
+			require.Equal(t, reflect.DeepEqual(f.Actions, g.Actions), f.SameValues(g), "%s\n%s", f, g)
 			if want {
 				same++
 			}
@@ -64,5 +66,17 @@ func TestSameContentComparesActionsAsValues(t *testing.T) {
 		g := flows.Flow{Table: 1, Priority: 1, Actions: []flows.Action{flows.PopVLAN{}, p.b}}
 		assert.Equal(t, p.same, f.SameContent(g), "%s / %s", f.ActionsString(), g.ActionsString())
 		assert.Equal(t, byReflection(f, g), f.SameContent(g), "%s / %s", f.ActionsString(), g.ActionsString())
+		assert.Equal(t, p.same, f.SameValues(g), "%s / %s", f.ActionsString(), g.ActionsString())
 	}
+
+	// Actions that render alike as other values: the same content, not
+	// the same values.
+	f := flows.Flow{Table: 1, Priority: 1, Actions: []flows.Action{flows.InPort{}}}
+	g := flows.Flow{Table: 1, Priority: 1, Actions: []flows.Action{flows.Output{Port: flows.PortInPort}}}
+	require.Equal(t, f.ActionsString(), g.ActionsString())
+	assert.True(t, f.SameContent(g), "the same content")
+	assert.False(t, f.SameValues(g), "other values")
+	g.Cookie = 1
+	assert.False(t, f.SameContent(g), "control: another cookie is other content")
+	assert.False(t, flows.Flow{Actions: f.Actions}.SameValues(flows.Flow{Cookie: 1, Actions: f.Actions}), "and other values")
 }

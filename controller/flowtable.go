@@ -1,0 +1,110 @@
+package controller
+
+import (
+	"runtime"
+	"sync"
+	"weak"
+
+	"github.com/brtun/brtun/flows"
+)
+
+// keyedFlow is a flow with its key (flow.Key()), rendered once. The
+// compiled ones come from a flowTable, shared by every host that has the
+// same flow: they are never modified.
+type keyedFlow struct {
+	flow flows.Flow
+	key  flows.Key
+}
+
+// keyed returns fs with their keys, in order.
+func keyed(fs []flows.Flow) []*keyedFlow {
+	kfs := make([]keyedFlow, len(fs))
+	out := make([]*keyedFlow, len(fs))
+	for i := range fs {
+		kfs[i] = keyedFlow{flow: fs[i], key: fs[i].Key()}
+		out[i] = &kfs[i]
+	}
+	return out
+}
+
+// plainFlows returns the flows of kfs, in order.
+func plainFlows(kfs []*keyedFlow) []flows.Flow {
+	out := make([]flows.Flow, len(kfs))
+	for i, kf := range kfs {
+		out[i] = kf.flow
+	}
+	return out
+}
+
+// flowTable lets hosts that compile the same flow share one copy of it.
+// Most of a host's flows are the same on every host of a network: in flow
+// tunnel mode its remote ports' registered entries and ARP and ND
+// responders, the tun_src dispatch of every peer, and br-int's forwarding
+// entries to the remote ports are one value on all the hosts carrying it
+// (1000 hosts with a port each in one network: four million flows, of
+// which a few thousand are distinct). A host's compiled bridge holds
+// pointers into the table, 8 bytes a flow, instead of its own flow,
+// match, actions and key, several hundred bytes.
+//
+// The table points at its flows weakly: a flow no host holds any more is
+// collected, and a cleanup removes its entry. It has its own lock, as the
+// queue's workers compile side by side.
+type flowTable struct {
+	mu    sync.Mutex
+	flows map[flows.Key]weak.Pointer[keyedFlow]
+}
+
+// tableEntry names an entry of a flowTable, for its cleanup.
+type tableEntry struct {
+	key flows.Key
+	ptr weak.Pointer[keyedFlow]
+}
+
+func newFlowTable() *flowTable {
+	return &flowTable{flows: map[flows.Key]weak.Pointer[keyedFlow]{}}
+}
+
+// share returns fs, whose keys are keys, as shared flows: for each, the
+// table's flow with the same key and the same values (flows.Flow.SameValues:
+// what the same inputs compile to), or else a new one, which the table
+// keeps for the next host when it has no live flow of that key (a flow
+// that differs between hosts under the same key, such as a network's flood
+// list, stays the first host's).
+func (t *flowTable) share(fs []flows.Flow, keys []flows.Key) []*keyedFlow {
+	out := make([]*keyedFlow, len(fs))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range fs {
+		known := t.flows[keys[i]].Value()
+		if known != nil && known.flow.SameValues(fs[i]) {
+			out[i] = known
+			continue
+		}
+		kf := &keyedFlow{flow: fs[i], key: keys[i]}
+		out[i] = kf
+		if known == nil {
+			ptr := weak.Make(kf)
+			t.flows[keys[i]] = ptr
+			runtime.AddCleanup(kf, t.forget, tableEntry{key: keys[i], ptr: ptr})
+		}
+	}
+	return out
+}
+
+// forget removes the entry of a collected flow, unless a newer flow of
+// the same key took its place.
+func (t *flowTable) forget(e tableEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.flows[e.key] == e.ptr {
+		delete(t.flows, e.key)
+	}
+}
+
+// size is the number of entries, collected flows whose cleanup has not run
+// yet included.
+func (t *flowTable) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.flows)
+}
