@@ -27,15 +27,6 @@ func keyed(fs []flows.Flow) []*keyedFlow {
 	return out
 }
 
-// plainFlows returns the flows of kfs, in order.
-func plainFlows(kfs []*keyedFlow) []flows.Flow {
-	out := make([]flows.Flow, len(kfs))
-	for i, kf := range kfs {
-		out[i] = kf.flow
-	}
-	return out
-}
-
 // flowTable lets hosts that compile the same flow share one copy of it.
 // Most of a host's flows are the same on every host of a network: in flow
 // tunnel mode its remote ports' registered entries and ARP and ND
@@ -99,12 +90,4 @@ func (t *flowTable) forget(e tableEntry) {
 	if t.flows[e.key] == e.ptr {
 		delete(t.flows, e.key)
 	}
-}
-
-// size is the number of entries, collected flows whose cleanup has not run
-// yet included.
-func (t *flowTable) size() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.flows)
 }

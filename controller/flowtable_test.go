@@ -100,3 +100,20 @@ func TestCompiledFlowsAreSharedBetweenHosts(t *testing.T) {
 	assert.Greater(t, shared, 20, "the remote ports' flows are shared")
 	assert.GreaterOrEqual(t, apart, 3, "each host's flood list is its own: the other three differ from h1's")
 }
+
+// plainFlows returns the flows of kfs, in order.
+func plainFlows(kfs []*keyedFlow) []flows.Flow {
+	out := make([]flows.Flow, len(kfs))
+	for i, kf := range kfs {
+		out[i] = kf.flow
+	}
+	return out
+}
+
+// size is the number of entries, collected flows whose cleanup has not run
+// yet included.
+func (t *flowTable) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.flows)
+}

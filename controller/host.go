@@ -173,7 +173,7 @@ func (c *Controller) reconcileFull(ctx context.Context, hs *hostState, in hostIn
 			var absent bool
 			absent, bridgeErrs[i] = c.reconcileBridge(ctx, bs, fp[b], round)
 			syncing.Done()
-			if absent && round.known && round.valid && c.joinWhenConnected(ctx, bs, syncsDone) {
+			if absent && round.known && round.valid && !(round.swapWaits && b == BrTun) && c.joinWhenConnected(ctx, bs, syncsDone) {
 				_, bridgeErrs[i] = c.reconcileBridge(ctx, bs, fp[b], round)
 			}
 		}()

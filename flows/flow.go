@@ -24,8 +24,8 @@ const DefaultPriority uint16 = 0x8000
 // priority, match); cookie, timeouts and actions are its content. Empty
 // Actions (nil or zero length) means drop. Timeouts are zero for every flow
 // brtun installs; they are there so flows created by learn() decode
-// faithfully. Compare flows with Equal, Key and SameContent, which agree
-// with how OVS prints them.
+// faithfully. Compare flows with Equal, Key, SameContent and SameValues,
+// which agree with how OVS prints them.
 type Flow struct {
 	Table       uint8
 	Priority    uint16

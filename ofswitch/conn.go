@@ -534,9 +534,10 @@ func (c *Conn) takeXid() uint32 {
 }
 
 // reserveXids takes n consecutive xids and returns the first; callers hold
-// writeMu. None is 0, where the counter wraps: xid 0 is what the switch's
-// unsolicited flow monitor updates and brtun's own keepalive echoes carry,
-// and a request waiting on it would take them for its reply. A run that
+// writeMu (or run before the goroutines start, as the handshake does). None
+// is 0, where the counter wraps: xid 0 is what the switch's unsolicited flow
+// monitor updates and the echoes between bundle adds carry, and a request
+// waiting on it would take them for its reply. A run that
 // would wrap starts again at 1, so a batch's xids stay consecutive.
 func (c *Conn) reserveXids(n uint32) uint32 {
 	if c.nextXid == 0 || uint64(c.nextXid)+uint64(n) > 1<<32 {

@@ -801,8 +801,8 @@ func TestParseTarget(t *testing.T) {
 }
 
 // Where the xid counter wraps, no request or batch gets xid 0 (the xid of
-// the switch's unsolicited flow monitor updates and of brtun's keepalive
-// echoes), and a batch's xids stay consecutive.
+// the switch's unsolicited flow monitor updates and of the echoes between
+// bundle adds), and a batch's xids stay consecutive.
 func TestXidsSkipZeroWhereTheCounterWraps(t *testing.T) {
 	c := &Conn{nextXid: math.MaxUint32 - 1}
 	assert.Equal(t, []uint32{math.MaxUint32 - 1, math.MaxUint32, 1, 2}, []uint32{c.takeXid(), c.takeXid(), c.takeXid(), c.takeXid()})

@@ -221,7 +221,7 @@ func (s *Switch) AddDummyPorts(t TB, bridge string, ofports ...uint32) {
 // a line, trimmed, sorted (flowLines).
 func (s *Switch) DumpFlows(t TB, bridge string, args ...string) []string {
 	t.Helper()
-	out, err := s.Ofctl(append([]string{"dump-flows", bridge, "--no-stats", "--no-names"}, args...)...)
+	out, err := s.Ofctl(append([]string{"dump-flows", bridge, "--no-stats", "--no-names", "-vconsole:off"}, args...)...)
 	if err != nil {
 		t.Fatalf("testbed: %v", err)
 	}
