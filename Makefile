@@ -93,7 +93,7 @@ bench-cni: deps
 	  grep --line-buffered -E '^(BENCH|--- |FAIL|ok|PASS)|Error|_test.go'
 
 ## bench-scale: brtun against BENCH_SCALE_HOSTS (1000) hollow hosts in BENCH_SCALE_MODE (flow, or per-peer),
-## then per-peer tunnel ports at growing host counts (bench/scale.sh, root; 18 min in the last run, the goal is 15); figures go to docs/benchmarks.md.
+## then per-peer tunnel ports at growing host counts (bench/scale.sh, root; about 10 min, the goal is 15, docs/benchmarks.md issue 21 item 4); figures go to docs/benchmarks.md.
 bench-scale:
 	bench/scale.sh
 

@@ -593,7 +593,10 @@ func benchEfficiency(t *testing.T, b *brtun, h *ovs, rep *report, n int, rssFull
 		done.Load(), el.Seconds(), float64(done.Load())/el.Seconds(), n, cpu/el.Seconds())
 }
 
-type latency struct{ p50, p99, max time.Duration }
+type latency struct {
+	p50, p99, max time.Duration
+	n             int // operations
+}
 
 func fmtLat(l latency) string {
 	return fmt.Sprintf("p50 %.0f ms, p99 %.0f ms", secs(l.p50)*1e3, secs(l.p99)*1e3)
@@ -791,7 +794,7 @@ func brtunTransactions(t *testing.T, o *ovs) int {
 func percentiles(ds []time.Duration) latency {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	at := func(q float64) time.Duration { return ds[min(len(ds)-1, int(q*float64(len(ds))))] }
-	return latency{p50: at(0.50), p99: at(0.99), max: ds[len(ds)-1]}
+	return latency{p50: at(0.50), p99: at(0.99), max: ds[len(ds)-1], n: len(ds)}
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -37,6 +37,7 @@ var (
 	flagScaleRepl     = flag.Bool("scale-replicas", true, "also run the three-replica part (etcd)")
 	flagScaleBin      = flag.String("scale-brtun", "", "brtun binary to run (default: built from this tree), e.g. an older build for a before/after figure")
 	flagScaleWideOps  = flag.Int("scale-wide-ops", 20, "at most this many of the ?wait operations in the network on every host (each makes every host reconcile)")
+	flagScaleWideTime = flag.Duration("scale-wide-budget", 2*time.Minute, "at N hosts the ?wait operations in the network on every host stop after this long, at least 3 done (each, and the removal after it, makes every host reconcile: about 13 s each at 1000 hosts; 0: no limit)")
 	flagScaleNoNet    = flag.Bool("scale-no-network", false, "register the hosts and measure memory and idle CPU with no network (so no tunnel port): the fixed cost per host, where per-peer ports do not fit")
 	flagScaleReplWait = flag.Duration("scale-replica-wait", 3*time.Minute, "longest wait for the replicas to apply the state, and after the kill")
 )
@@ -262,7 +263,7 @@ func runScale(t *testing.T, bin, dir string, f *fleet, mode string, ops int, idl
 	n := len(f.hosts)
 	r := &scaleResult{kind: f.kind, mode: mode, hosts: n}
 	logf := func(format string, args ...any) {
-		fmt.Printf("BENCH scale %s %d %s: %s\n", f.kind, n, mode, fmt.Sprintf(format, args...))
+		fmt.Printf("BENCH scale %s %d %s: [%.0f s] %s\n", f.kind, n, mode, time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 	}
 	if *flagProfiles != "" {
 		must(t, os.MkdirAll(*flagProfiles, 0o755))
@@ -276,8 +277,8 @@ func runScale(t *testing.T, bin, dir string, f *fleet, mode string, ops int, idl
 	rev := b.mustDo("POST", "/v1/networks/wide/ports?wait=60s", widePort(t, h1, 1))
 	b.waitApplied(2*time.Minute, rev, h1.name)
 	b.mustDo("POST", "/v1/networks", map[string]any{"name": "solo", "type": "vxlan", "segment_id": 5002})
-	r.lat1, _ = portLatency(t, b, h1, "solo", ops)
-	r.wide1, _ = portLatency(t, b, h1, "wide", min(ops, *flagScaleWideOps))
+	r.lat1, _ = portLatency(t, b, h1, "solo", ops, 0)
+	r.wide1, _ = portLatency(t, b, h1, "wide", min(ops, *flagScaleWideOps), 0)
 	logf("latency at 1 host: %s; in the network on every host %s", fmtLat(r.lat1), fmtLat(r.wide1))
 
 	// 2. Registration.
@@ -317,15 +318,24 @@ func runScale(t *testing.T, bin, dir string, f *fleet, mode string, ops int, idl
 	if *flagProfiles != "" {
 		profiled = b.profile(10*time.Second, filepath.Join(*flagProfiles, fmt.Sprintf("scale-%s-%s-%d-latency-cpu.pprof", f.kind, mode, n)))
 	}
-	r.wideN, _ = portLatency(t, b, h1, "wide", min(ops, *flagScaleWideOps))
+	r.wideN, _ = portLatency(t, b, h1, "wide", min(ops, *flagScaleWideOps), *flagScaleWideTime)
 	if profiled != nil {
 		profiled()
 	}
-	r.latN, rev = portLatency(t, b, h1, "solo", ops)
+	logf("latency at %d hosts in the network on every host: %s", n, fmtLat(r.wideN))
+	if *flagProfiles != "" {
+		// The whole series, to see what a slow operation meets.
+		profiled = b.profile(time.Duration(ops)*80*time.Millisecond+5*time.Second, filepath.Join(*flagProfiles, fmt.Sprintf("scale-%s-%s-%d-solo-cpu.pprof", f.kind, mode, n)))
+	}
+	r.latN, rev = portLatency(t, b, h1, "solo", ops, 0)
+	if profiled != nil {
+		profiled()
+	}
 	logf("latency at %d hosts: %s; in the network on every host %s", n, fmtLat(r.latN), fmtLat(r.wideN))
 
 	// 5. Idle.
 	measureIdle(t, b, f, mode, idle, r)
+	logf("idle measured")
 
 	// 6. SIGKILL and restart.
 	stop := f.watch(t)
@@ -384,12 +394,15 @@ func measureIdle(t *testing.T, b *brtun, f *fleet, mode string, idle time.Durati
 	n := len(f.hosts)
 	time.Sleep(5 * time.Second)
 	cpu0, t0 := cpuSeconds(b.pid()), time.Now()
+	reads0, writes0 := syscalls(b.pid())
 	if *flagProfiles != "" {
 		b.profile(idle, filepath.Join(*flagProfiles, fmt.Sprintf("scale-%s-%s-%d-idle-cpu.pprof", f.kind, mode, n)))()
 	} else {
 		time.Sleep(idle)
 	}
 	r.idleCPU, r.idle = (cpuSeconds(b.pid())-cpu0)/time.Since(t0).Seconds(), idle
+	reads, writes := syscalls(b.pid())
+	window := time.Since(t0).Seconds()
 	r.rss = rssBytes(b.pid())
 	m := b.metrics("go_")
 	r.heap, r.goroutines = m["go_memstats_heap_inuse_bytes"], m["go_goroutines"]
@@ -397,8 +410,27 @@ func measureIdle(t *testing.T, b *brtun, f *fleet, mode string, idle time.Durati
 	if *flagProfiles != "" {
 		b.save(t, "/debug/pprof/heap", filepath.Join(*flagProfiles, fmt.Sprintf("scale-%s-%s-%d-heap.pprof", f.kind, mode, n)))
 	}
-	fmt.Printf("BENCH scale %s %d %s: idle: %.3f cores, RSS %.0f MB (%.2f MB/host), heap %.0f MB, %.0f goroutines (%.1f/host)\n",
-		f.kind, n, mode, r.idleCPU, r.rss/1e6, r.rss/1e6/float64(n), r.heap/1e6, r.goroutines, r.goroutines/float64(n))
+	fmt.Printf("BENCH scale %s %d %s: idle: %.3f cores, %.0f read and %.0f write syscalls a second, RSS %.0f MB (%.2f MB/host), heap %.0f MB, %.0f goroutines (%.1f/host)\n",
+		f.kind, n, mode, r.idleCPU, float64(reads-reads0)/window, float64(writes-writes0)/window, r.rss/1e6, r.rss/1e6/float64(n), r.heap/1e6, r.goroutines, r.goroutines/float64(n))
+}
+
+// syscalls returns the read and write system calls the process made so
+// far (/proc/PID/io syscr, syscw): a measure of keepalive traffic that,
+// unlike CPU time, does not depend on how busy the machine is.
+func syscalls(pid int) (reads, writes int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			reads, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			writes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return reads, writes
 }
 
 // runReplicas migrates the state into etcd and runs three replicas: the
@@ -510,16 +542,20 @@ func runReplicas(t *testing.T, bin, dir string, f *fleet, mode string, r *scaleR
 	stopAll()
 }
 
-// controlChange binds one more port on h and returns the flow changes that
-// caused (the positive control of a "0 flow changes" figure), then removes it.
+// controlChange binds one more port on h in network "solo", which only h
+// carries, and returns the flow changes that caused over the whole fleet
+// (the positive control of a "0 flow changes" figure: the same watch
+// counts them), then removes it. (A port in the network on every host
+// made every host reconcile, twice about 15 s at 1000 hosts, for the same
+// proof.)
 func controlChange(t *testing.T, b *brtun, f *fleet, h *fleetHost) int {
 	stop := f.watch(t)
 	body := widePort(t, h, 2)
 	body["name"] = "control"
-	b.mustDo("POST", "/v1/networks/wide/ports?wait=60s", body)
+	b.mustDo("POST", "/v1/networks/solo/ports?wait=60s", body)
 	time.Sleep(time.Second) // real hosts: the monitors print asynchronously
 	changes := stop()
-	b.mustDo("DELETE", "/v1/networks/wide/ports/control?wait=60s", nil)
+	b.mustDo("DELETE", "/v1/networks/solo/ports/control?wait=60s", nil)
 	return changes
 }
 
@@ -576,19 +612,37 @@ func widePort(t testing.TB, h *fleetHost, index int) map[string]any {
 	}
 }
 
-// portLatency binds a port on h in network with ?wait, ops times,
-// removing it (with ?wait, not timed) after each. It also returns the
-// revision of the last removal.
-func portLatency(t testing.TB, b *brtun, h *fleetHost, network string, ops int) (latency, uint64) {
+// portLatency binds a port on h in network with ?wait, ops times, or
+// fewer when budget (if positive) runs out with at least 3 done, removing
+// it (with ?wait, not timed) after each. It also returns the revision of
+// the last removal. It prints the operations that took more than five
+// times the median, with their wall-clock time (to find what they met in
+// brtun's log).
+func portLatency(t testing.TB, b *brtun, h *fleetHost, network string, ops int, budget time.Duration) (latency, uint64) {
 	var ds []time.Duration
+	var starts []time.Time
 	var rev uint64
 	body := widePort(t, h, 3)
 	body["name"] = "lat"
-	for range ops {
+	began := time.Now()
+	for i := range ops {
+		if budget > 0 && i >= 3 && time.Since(began) > budget {
+			break
+		}
 		start := time.Now()
 		b.mustDo("POST", "/v1/networks/"+network+"/ports?wait=60s", body)
 		ds = append(ds, time.Since(start))
+		starts = append(starts, start)
 		rev = b.mustDo("DELETE", "/v1/networks/"+network+"/ports/lat?wait=60s", nil)
+	}
+	if len(ds) == 0 {
+		return latency{}, rev
+	}
+	med := median(ds)
+	for i, d := range ds {
+		if d > 5*med && d > 50*time.Millisecond {
+			fmt.Printf("BENCH scale: slow ?wait in %s: %d ms (median %d ms) at %s\n", network, d.Milliseconds(), med.Milliseconds(), starts[i].UTC().Format("15:04:05.000"))
+		}
 	}
 	return percentiles(ds), rev
 }
@@ -784,6 +838,9 @@ func (b *brtun) save(t testing.TB, path, file string) {
 	must(t, os.WriteFile(file, data, 0o644))
 }
 
+// fmtOps is fmtLat with the number of operations.
+func fmtOps(l latency) string { return fmt.Sprintf("%s (%d ops)", fmtLat(l), l.n) }
+
 // scaleSection renders the results as the generated section's body.
 func scaleSection(target, command string, rs []*scaleResult) string {
 	var s strings.Builder
@@ -810,14 +867,14 @@ func scaleSection(target, command string, rs []*scaleResult) string {
 		}
 		fmt.Fprintf(&s, "| %d %s | %s | %.1f s = %.0f hosts/s; %.1f s | %.2f s | %s | %s | **%.2fx** | %s; %s | %.2f s, %d | **%.2f MB** (%.0f MB) | %.1f | **%.1f%%** | %s | %s |\n",
 			r.hosts, r.kind, r.mode, r.register.Seconds(), float64(r.hosts-1)/r.register.Seconds(), r.registerAll.Seconds(),
-			r.flood.Seconds(), fmtLat(r.lat1), fmtLat(r.latN), secs(r.latN.p99)/secs(r.lat1.p99), fmtLat(r.wide1), fmtLat(r.wideN),
+			r.flood.Seconds(), fmtLat(r.lat1), fmtLat(r.latN), secs(r.latN.p99)/secs(r.lat1.p99), fmtLat(r.wide1), fmtOps(r.wideN),
 			r.restart.Seconds(), r.restartMods, r.rss/1e6/float64(r.hosts), r.rss/1e6, r.goroutines/float64(r.hosts),
 			100*r.idleCPU, split, fail)
 	}
 	s.WriteString("\n")
 	s.WriteString("- `?wait` latency: POST of one port on h1 with `?wait=60s` (a DELETE with `?wait` after each, not timed), " +
 		"in a network only h1 carries (the ratio: every other host only takes the revision) and in the network that has a port on every host " +
-		"(every host gains a flow for the new port, so all N reconcile). Restart: SIGKILL, then from the new process's start until every bridge applied; " +
+		"(every host gains a flow for the new port, so all N reconcile; at N hosts that series stops after -scale-wide-budget, " + flagScaleWideTime.String() + ", with at least 3 done: each operation and the removal after it take about 13 s at 1000 hosts). Restart: SIGKILL, then from the new process's start until every bridge applied; " +
 		"flow changes counted on the switches (hollow: flow_mods applied; real: `ovs-ofctl monitor`).\n")
 	for _, r := range rs {
 		if r.noNetwork {
@@ -829,7 +886,7 @@ func scaleSection(target, command string, rs []*scaleResult) string {
 		if r.kind == "hollow" {
 			fmt.Fprintf(&s, "hollow side per host: %.2f MB of the harness process's RSS, ovsdb-server PSS %.2f MB; ", r.hollowMem/1e6, r.ovsdbPSS/1e6)
 		}
-		fmt.Fprintf(&s, "positive controls (one port bound afterwards): %d flow changes after the restart", r.restartCtl)
+		fmt.Fprintf(&s, "positive controls (one port bound afterwards on h1, in a network only h1 carries): %d flow changes after the restart", r.restartCtl)
 		if len(r.split) > 0 {
 			fmt.Fprintf(&s, ", %d after the failover; the three replicas' RSS together %.0f MB", r.failoverCtl, r.replicaRSS/1e6)
 		}

@@ -50,6 +50,46 @@ func (q *queue) Add(key string) {
 	q.addLocked(key)
 }
 
+// AddFirst makes keys ready now ahead of every other waiting key, in the
+// order given (a key waiting already moves to the front): the hosts a
+// revision changed go before those that only take it, and before drift
+// checks.
+func (q *queue) AddFirst(keys ...string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	first := make([]string, 0, len(keys))
+	moved := map[string]bool{}
+	for _, key := range keys {
+		if t := q.timers[key]; t != nil {
+			t.Stop()
+			delete(q.timers, key)
+		}
+		switch {
+		case q.closed || moved[key]:
+		case q.active[key]:
+			q.dirty[key] = true
+		default:
+			moved[key] = true
+			first = append(first, key)
+		}
+	}
+	if len(first) == 0 {
+		return
+	}
+	rest := make([]string, 0, len(q.order)+len(first))
+	rest = append(rest, first...)
+	for _, key := range q.order {
+		if !moved[key] {
+			rest = append(rest, key)
+		}
+	}
+	for _, key := range first {
+		q.queued[key] = true
+	}
+	q.order = rest
+	q.cond.Broadcast()
+}
+
 func (q *queue) addLocked(key string) {
 	switch {
 	case q.closed:

@@ -73,3 +73,25 @@ func TestQueueRetriesFailuresWithGrowingBackoff(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestQueueAddFirstGoesAheadOfWaitingKeys(t *testing.T) {
+	q := newQueue(time.Millisecond, time.Millisecond)
+	q.Add("a")
+	q.Add("b")
+	q.Add("c")
+	q.AddFirst("c", "d", "c")
+	k, _ := q.get()
+	assert.Equal(t, "c", k)
+	q.AddFirst("c") // active: processed once more afterwards, not twice at once
+	var got []string
+	for len(q.order) > 0 {
+		k, _ := q.get()
+		got = append(got, k)
+	}
+	assert.Equal(t, []string{"d", "a", "b"}, got, "a waiting key moved to the front, a new one inserted there, the rest in order")
+	q.done("c", nil)
+	k, ok := q.get()
+	require.True(t, ok)
+	assert.Equal(t, "c", k, "the key added while active comes back")
+	assert.Empty(t, q.order)
+}

@@ -81,6 +81,11 @@ func (c *Controller) setSnapshot(snap topology.Snapshot) {
 	}
 	c.desired = desired
 	c.owners = map[uint64]bridgeRef{}
+	// The hosts WaitApplied waits for (changed ones) go ahead of those that
+	// only take the revision, and of drift checks: at 1000 hosts a bound
+	// port's host would otherwise wait behind up to 999 others still
+	// queued from the previous revision.
+	var changed []string
 	keys := make([]string, 0, len(snap.Hosts)+len(c.hosts))
 	for i, h := range snap.Hosts {
 		hs := c.hosts[h.Name]
@@ -90,12 +95,14 @@ func (c *Controller) setSnapshot(snap topology.Snapshot) {
 		}
 		if hs.sumRev != 0 && hs.sum == sums[i] && hs.seenRev >= hs.sumRev {
 			hs.seenRev = max(hs.seenRev, snap.Revision)
+			keys = append(keys, h.Name)
+		} else {
+			changed = append(changed, h.Name)
 		}
 		hs.sum, hs.sumRev = sums[i], snap.Revision
 		for _, bs := range hs.bridges {
 			c.owners[bs.dpid] = bs.ref
 		}
-		keys = append(keys, h.Name)
 	}
 	for name := range c.hosts {
 		if _, ok := snap.Host(name); !ok {
@@ -105,6 +112,7 @@ func (c *Controller) setSnapshot(snap topology.Snapshot) {
 	c.changedLocked()
 	c.mu.Unlock()
 	c.placeBridges(snap)
+	c.q.AddFirst(changed...)
 	for _, k := range keys {
 		c.q.Add(k)
 	}

@@ -70,17 +70,28 @@ func (c *Controller) takeIfClean(hs *hostState, desired *desiredState, host topo
 		return false
 	}
 	var applied []bridgeRef
+	// WaitApplied is woken only when this changes what it reads: a host
+	// that setSnapshot found untouched has seen rev already, and its
+	// bridges' desired state is older than rev. (At 1000 hosts every
+	// revision is taken this way by 999 of them: 999 wakeups, each walking
+	// the hosts until a bridge not applied, cost more than the change.)
+	wake := hs.seenRev < rev || hs.lastErr != nil
 	for _, b := range bridgeNames {
 		bs := hs.bridges[b]
 		if c.switches[bs.dpid] == nil || (c.opts.Mastership != nil && !bs.role.master) {
 			continue // the full reconcile would not apply it either
+		}
+		if bs.appliedRev < bs.desiredRev {
+			wake = true
 		}
 		bs.appliedRev = max(bs.appliedRev, rev)
 		applied = append(applied, bs.ref)
 	}
 	hs.seenRev = max(hs.seenRev, rev)
 	hs.lastErr = nil
-	c.changedLocked()
+	if wake {
+		c.changedLocked()
+	}
 	c.mu.Unlock()
 	for _, ref := range applied {
 		c.reportApplied(ref, rev)

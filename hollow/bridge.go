@@ -165,7 +165,7 @@ func (b *Bridge) PacketOuts() []PacketOut {
 
 // configure applies the database's view of the bridge: datapath id,
 // controller targets, interfaces. It returns the ports by interface name.
-func (b *Bridge) configure(dpid uint64, targets []string, ifaces []ifaceConfig) map[string]*port {
+func (b *Bridge) configure(dpid uint64, targets []controllerConfig, ifaces []ifaceConfig) map[string]*port {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.dpid = dpid
@@ -230,17 +230,30 @@ func (b *Bridge) allocOfport(used map[int]bool) int {
 	return -1 // every number in use: ovs-vswitchd reports the same
 }
 
-// setTargetsLocked starts connections to new controller targets and stops
-// those no longer configured.
-func (b *Bridge) setTargetsLocked(targets []string) {
+// controllerConfig is one controller of a bridge: its target and how the
+// switch keeps the connection (the Controller row's inactivity_probe and
+// max_backoff as ovs-vswitchd reads them, Options.controllerConfig).
+type controllerConfig struct {
+	target     string
+	probe      time.Duration // 0: no inactivity probe
+	maxBackoff time.Duration
+}
+
+// setTargetsLocked starts connections to new controller targets, stops
+// those no longer configured, and gives each its probe and backoff (a
+// change applies to the connection in place, as in OVS).
+func (b *Bridge) setTargetsLocked(targets []controllerConfig) {
 	want := map[string]bool{}
-	for _, t := range targets {
+	for _, cc := range targets {
+		t := cc.target
 		want[t] = true
 		if b.conns[t] == nil {
-			c := newCtrlConn(b, t)
+			c := newCtrlConn(b, cc)
 			b.conns[t] = c
 			go c.run()
+			continue
 		}
+		b.conns[t].setConfig(cc)
 	}
 	for t, c := range b.conns {
 		if !want[t] {
@@ -326,6 +339,7 @@ type ctrlConn struct {
 	done   chan struct{}
 
 	mu        sync.Mutex // guards everything below and serialises writes
+	cfg       controllerConfig
 	nc        net.Conn
 	connected bool
 	role      ofswitch.Role
@@ -333,12 +347,26 @@ type ctrlConn struct {
 	monitors  map[uint32]bool // flow monitor ids (monitor.go); like bundles, under b.mu
 }
 
-func newCtrlConn(b *Bridge, target string) *ctrlConn {
+func newCtrlConn(b *Bridge, cc controllerConfig) *ctrlConn {
 	ctx, cancel := context.WithCancel(b.host.ctx)
 	return &ctrlConn{
-		b: b, target: target, log: b.log.With(zap.String("target", target)),
+		b: b, target: cc.target, cfg: cc, log: b.log.With(zap.String("target", cc.target)),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
+}
+
+// config returns the connection's probe and backoff settings.
+func (c *ctrlConn) config() controllerConfig {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg
+}
+
+// setConfig changes them; the session reads them at its next wait.
+func (c *ctrlConn) setConfig(cc controllerConfig) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cfg = cc
 }
 
 func (c *ctrlConn) stop() { c.cancel() }
@@ -366,16 +394,18 @@ func (c *ctrlConn) run() {
 		if c.ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) > opts.MaxBackoff {
+		maxBackoff := c.config().maxBackoff
+		if time.Since(start) > maxBackoff {
 			backoff = opts.MinBackoff
 		}
+		backoff = min(backoff, maxBackoff)
 		c.log.Debug("controller connection ended", zap.Error(err), zap.Duration("retry_in", backoff))
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, opts.MaxBackoff)
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 

@@ -48,6 +48,10 @@ const (
 // writeTimeout drops a controller that does not read what the switch sends.
 const writeTimeout = 30 * time.Second
 
+// helloTimeout drops a controller that sends no HELLO when the inactivity
+// probe is off (with a probe: after twice its interval).
+const helloTimeout = 10 * time.Second
+
 // session runs one connection: dial, hello, then requests until it fails.
 func (c *ctrlConn) session() error {
 	dctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
@@ -69,8 +73,11 @@ func (c *ctrlConn) session() error {
 		return err
 	}
 	rd := bufio.NewReaderSize(nc, 4<<10)
-	probe := c.b.host.opts.ProbeInterval
-	_ = nc.SetReadDeadline(time.Now().Add(2 * probe))
+	helloWait := 2 * c.config().probe
+	if helloWait == 0 {
+		helloWait = helloTimeout
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(helloWait))
 	first, err := ofswitch.ReadFrame(rd, 0)
 	if err != nil {
 		return fmt.Errorf("read hello: %w", err)
@@ -92,7 +99,13 @@ func (c *ctrlConn) session() error {
 
 	probing := false
 	for {
-		_ = nc.SetReadDeadline(time.Now().Add(probe))
+		// The Controller row's inactivity_probe, read at every wait: OVS
+		// applies a change to an open connection.
+		deadline := time.Time{} // no probe
+		if probe := c.config().probe; probe > 0 {
+			deadline = time.Now().Add(probe)
+		}
+		_ = nc.SetReadDeadline(deadline)
 		m, err := ofswitch.ReadFrame(rd, ofswitch.Version13)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {

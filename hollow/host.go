@@ -21,12 +21,14 @@ type Options struct {
 	OVSDB string
 	// Logger receives the package's log lines; nil discards them.
 	Logger *zap.Logger
-	// ProbeInterval is the OpenFlow inactivity probe: after this long
-	// without a message from a controller the switch sends an echo request,
-	// and after twice this long it drops the connection (OVS: 5 s).
+	// ProbeInterval is the OpenFlow inactivity probe of a controller whose
+	// Controller row leaves inactivity_probe unset: after this long without
+	// a message from the controller the switch sends an echo request, and
+	// after twice this long it drops the connection (OVS: 5 s).
 	ProbeInterval time.Duration
 	// MinBackoff and MaxBackoff bound the wait between connection attempts
-	// to a controller or to ovsdb-server (OVS: 1 s and 8 s).
+	// to ovsdb-server, and to a controller whose row leaves max_backoff
+	// unset (OVS: 1 s and 8 s).
 	MinBackoff, MaxBackoff time.Duration
 }
 
@@ -44,6 +46,25 @@ func (o Options) withDefaults() Options {
 		o.MaxBackoff = 8 * time.Second
 	}
 	return o
+}
+
+// controllerConfig is how the switch connects to the controller of row c,
+// as ovs-vswitchd (2.16 and later) reads the row (bridge.c, connmgr.c,
+// rconn.c): inactivity_probe and max_backoff count in whole seconds; an
+// inactivity_probe of 0 turns the probe off, any other is at least 5 s;
+// max_backoff is at least 1 s; unset, they are the host's defaults.
+func (o Options) controllerConfig(c *row) controllerConfig {
+	cc := controllerConfig{target: c.target, probe: o.ProbeInterval, maxBackoff: o.MaxBackoff}
+	if c.inactivityProbe >= 0 {
+		cc.probe = time.Duration(c.inactivityProbe/1000) * time.Second
+		if c.inactivityProbe > 0 {
+			cc.probe = max(cc.probe, 5*time.Second)
+		}
+	}
+	if c.maxBackoff >= 0 {
+		cc.maxBackoff = max(time.Duration(c.maxBackoff/1000)*time.Second, time.Second)
+	}
+	return cc
 }
 
 // announcedTypes are the datapath and interface types a hollow vswitchd
@@ -227,10 +248,10 @@ func (h *Host) reconcile(db *dbClient) error {
 		}
 		want[br.name] = true
 		dpid := datapathID(h.opts.Name, br.name, br.datapathIDConfig)
-		var targets []string
+		var targets []controllerConfig
 		for _, cu := range br.controllers {
 			if c := snap["Controller"][cu]; c != nil {
-				targets = append(targets, c.target)
+				targets = append(targets, h.opts.controllerConfig(c))
 			}
 		}
 		var ifaces []ifaceConfig

@@ -34,6 +34,8 @@ type row struct {
 	datapathID        string // Bridge.datapath_id
 	datapathIDConfig  string // Bridge.other_config:datapath-id
 	hasDatapathTypes  bool
+	inactivityProbe   int // Controller.inactivity_probe in ms, -1 when unset
+	maxBackoff        int // Controller.max_backoff in ms, -1 when unset
 }
 
 // parseRow keeps what the hollow vswitchd uses of a row of table.
@@ -52,6 +54,14 @@ func parseRow(table string, r jsonRow) *row {
 		out.datapathIDConfig = r.strMap("other_config")["datapath-id"]
 	case "Port":
 		out.refs = r.uuids("interfaces")
+	case "Controller":
+		out.inactivityProbe, out.maxBackoff = -1, -1
+		if v, ok := r.integer("inactivity_probe"); ok {
+			out.inactivityProbe = v
+		}
+		if v, ok := r.integer("max_backoff"); ok {
+			out.maxBackoff = v
+		}
 	case "Interface":
 		out.ofport, _ = r.integer("ofport")
 		out.ofportRequest, _ = r.integer("ofport_request")
@@ -77,7 +87,7 @@ func monitorRequests() map[string]any {
 		"Bridge":       {"name", "ports", "controller", "other_config", "datapath_id"},
 		"Port":         {"name", "interfaces"},
 		"Interface":    {"name", "type", "ofport", "ofport_request", "mac_in_use", "admin_state", "link_state"},
-		"Controller":   {"target"},
+		"Controller":   {"target", "inactivity_probe", "max_backoff"},
 	}
 	out := map[string]any{}
 	for table, cols := range columns {

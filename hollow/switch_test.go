@@ -1,10 +1,13 @@
 package hollow
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -60,7 +63,7 @@ func tunBridge(t *testing.T) (*Bridge, *ofswitch.Conn) {
 	target, conns := listen(t, ofswitch.Options{})
 	h := testHost(t)
 	b := h.bridgeFor("br-tun")
-	ports := b.configure(0x1234, []string{target}, []ifaceConfig{
+	ports := b.configure(0x1234, targets(b, target), []ifaceConfig{
 		{name: "br-tun", typ: "internal"}, {name: "patch-int", typ: "patch"},
 		{name: "vxlan-c0000202", typ: "vxlan"}, {name: "vxlan-c0000203", typ: "vxlan"},
 	})
@@ -225,7 +228,7 @@ func newRawConn(t *testing.T) (*Bridge, *rawConn) {
 	h := testHost(t)
 	b := h.bridgeFor("br-int")
 	b.configure(7, nil, []ifaceConfig{{name: "br-int", typ: "internal"}, {name: "tap1"}})
-	cc := newCtrlConn(b, "test")
+	cc := newCtrlConn(b, targets(b, "test")[0])
 	cc.connected, cc.role = true, ofswitch.RoleEqual
 	close(cc.done) // no session goroutine: the test calls handle itself
 	b.mu.Lock()
@@ -310,7 +313,7 @@ func TestRolesAsOVS(t *testing.T) {
 	target2, conns2 := listen(t, ofswitch.Options{})
 	h := testHost(t)
 	b := h.bridgeFor("br-tun")
-	b.configure(5, []string{target, target2}, []ifaceConfig{{name: "br-tun", typ: "internal"}})
+	b.configure(5, targets(b, target, target2), []ifaceConfig{{name: "br-tun", typ: "internal"}})
 	c1, c2 := nextConn(t, conns), nextConn(t, conns2)
 	ctx := context.Background()
 
@@ -418,12 +421,12 @@ func TestPacketInAndPortStatusReachTheController(t *testing.T) {
 	target, conns := listen(t, ofswitch.Options{OnMessage: func(_ *ofswitch.Conn, m ofswitch.Message) { got <- m }})
 	h := testHost(t)
 	b := h.bridgeFor("br-int")
-	b.configure(9, []string{target}, []ifaceConfig{{name: "br-int", typ: "internal"}})
+	b.configure(9, targets(b, target), []ifaceConfig{{name: "br-int", typ: "internal"}})
 	nextConn(t, conns)
 	require.Eventually(t, func() bool { return b.Connected() == 1 }, 5*time.Second, 10*time.Millisecond)
 
 	assert.Equal(t, 1, b.PacketIn(1, 3, 0xabc, 5, []byte("frame")))
-	b.configure(9, []string{target}, []ifaceConfig{{name: "br-int", typ: "internal"}, {name: "tap9"}})
+	b.configure(9, targets(b, target), []ifaceConfig{{name: "br-int", typ: "internal"}, {name: "tap9"}})
 	want := []uint8{ofswitch.TypePacketIn, ofswitch.TypePortStatus}
 	for _, typ := range want {
 		select {
@@ -439,7 +442,7 @@ func TestReconnectsAfterTheControllerGoesAway(t *testing.T) {
 	target, conns := listen(t, ofswitch.Options{})
 	h := testHost(t)
 	b := h.bridgeFor("br-tun")
-	b.configure(5, []string{target}, []ifaceConfig{{name: "br-tun", typ: "internal"}})
+	b.configure(5, targets(b, target), []ifaceConfig{{name: "br-tun", typ: "internal"}})
 	c := nextConn(t, conns)
 	require.NoError(t, c.Close())
 	c2 := nextConn(t, conns)
@@ -489,4 +492,89 @@ func TestFlowMonitorAsOVS(t *testing.T) {
 	require.ErrorAs(t, c.CancelFlowMonitor(ctx, 1), &oe, "cancelled already")
 	assert.Equal(t, [2]uint16{0xffff, ofswitch.MonitorErrUnknown}, [2]uint16{oe.Type, oe.Code})
 	require.NoError(t, c.Barrier(ctx), "the connection stays up")
+}
+
+// targets are controllers whose rows leave inactivity_probe and
+// max_backoff unset: the host's defaults.
+func targets(b *Bridge, ts ...string) []controllerConfig {
+	var out []controllerConfig
+	for _, t := range ts {
+		out = append(out, b.host.opts.controllerConfig(&row{target: t, inactivityProbe: -1, maxBackoff: -1}))
+	}
+	return out
+}
+
+// The Controller row's inactivity_probe and max_backoff as ovs-vswitchd
+// reads them: whole seconds, a probe of at least 5 s or off at 0, a
+// backoff of at least 1 s, the defaults when unset.
+func TestControllerRowSettingsAsOVS(t *testing.T) {
+	opts := Options{}.withDefaults()
+	for _, tc := range []struct {
+		probeMs, backoffMs int
+		probe, backoff     time.Duration
+	}{
+		{-1, -1, 5 * time.Second, 8 * time.Second},
+		{5000, 1000, 5 * time.Second, time.Second},
+		{10000, 1000, 10 * time.Second, time.Second},
+		{10500, 2500, 10 * time.Second, 2 * time.Second},
+		{2000, 500, 5 * time.Second, time.Second},
+		{999, 8000, 5 * time.Second, 8 * time.Second},
+		{0, -1, 0, 8 * time.Second},
+	} {
+		cc := opts.controllerConfig(&row{target: "tcp:198.51.100.1:6653", inactivityProbe: tc.probeMs, maxBackoff: tc.backoffMs})
+		assert.Equal(t, controllerConfig{target: "tcp:198.51.100.1:6653", probe: tc.probe, maxBackoff: tc.backoff}, cc, "inactivity_probe %d, max_backoff %d", tc.probeMs, tc.backoffMs)
+	}
+	r := parseRow("Controller", jsonRow{"target": "tcp:198.51.100.1:6653", "inactivity_probe": float64(10000), "max_backoff": []any{"set", []any{}}})
+	assert.Equal(t, 10000, r.inactivityProbe)
+	assert.Equal(t, -1, r.maxBackoff, "an empty set is unset")
+}
+
+// A switch probes a controller that sends nothing after its probe interval
+// and drops it after twice that; with the probe off it keeps waiting.
+func TestInactivityProbeOfTheControllerRow(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		probe time.Duration
+	}{{"probe 1s", time.Second}, {"probe off", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = l.Close() })
+			b := testHost(t).bridgeFor("br-int")
+			b.configure(3, []controllerConfig{{target: "tcp:" + l.Addr().String(), probe: tc.probe, maxBackoff: time.Second}},
+				[]ifaceConfig{{name: "br-int", typ: "internal"}})
+			nc, err := l.Accept()
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = nc.Close() })
+			rd := bufio.NewReader(nc)
+			_, err = ofswitch.ReadFrame(rd, 0)
+			require.NoError(t, err, "the switch's hello")
+			hello, err := ofswitch.SwitchHello()
+			require.NoError(t, err)
+			_, err = nc.Write(hello)
+			require.NoError(t, err)
+			start := time.Now()
+			require.NoError(t, nc.SetReadDeadline(start.Add(3500*time.Millisecond)))
+			var echoes []time.Duration
+			for {
+				m, err := ofswitch.ReadFrame(rd, ofswitch.Version13)
+				if err != nil {
+					var ne net.Error
+					if tc.probe == 0 {
+						require.True(t, errors.As(err, &ne) && ne.Timeout(), "the connection stays: %v", err)
+						assert.Empty(t, echoes, "no probe")
+						return
+					}
+					require.ErrorIs(t, err, io.EOF, "the switch drops the silent controller")
+					require.Len(t, echoes, 1)
+					assert.InDelta(t, tc.probe.Seconds(), echoes[0].Seconds(), 0.4, "echo after the probe interval")
+					assert.InDelta(t, 2*tc.probe.Seconds(), time.Since(start).Seconds(), 0.5, "dropped after twice the interval")
+					return
+				}
+				if m.Type() == ofswitch.TypeEchoRequest {
+					echoes = append(echoes, time.Since(start))
+				}
+			}
+		})
+	}
 }

@@ -631,8 +631,17 @@ func (m *Etcd) leaderEvent(ev *clientv3.Event) {
 	signal(m.changes)
 }
 
+// maxTxnOps is the most operations writeReports puts in one transaction:
+// etcd refuses more than its --max-txn-ops, 128 unless raised ("too many
+// operations in txn request").
+const maxTxnOps = 128
+
 // writeReports writes the applied revisions this replica reported, all
-// pending ones in one transaction, until ctx ends.
+// pending ones in transactions of at most maxTxnOps, until ctx ends. (In
+// one transaction, a revision that hundreds of bridges take at once, as
+// one touching a single host does at 1000 hosts, was refused every time
+// and retried for good: the other replicas never saw these bridges apply
+// anything again.)
 func (m *Etcd) writeReports(ctx context.Context) {
 	for {
 		select {
@@ -647,18 +656,26 @@ func (m *Etcd) writeReports(ctx context.Context) {
 		if len(batch) == 0 {
 			continue
 		}
-		ops := make([]clientv3.Op, 0, len(batch))
-		for _, ref := range slices.Sorted(maps.Keys(batch)) {
-			ops = append(ops, clientv3.OpPut(m.appliedPrefix()+ref, strconv.FormatUint(batch[ref], 10)))
+		refs := slices.Sorted(maps.Keys(batch))
+		var err error
+		for len(refs) > 0 && err == nil {
+			chunk := refs[:min(len(refs), maxTxnOps)]
+			ops := make([]clientv3.Op, 0, len(chunk))
+			for _, ref := range chunk {
+				ops = append(ops, clientv3.OpPut(m.appliedPrefix()+ref, strconv.FormatUint(batch[ref], 10)))
+			}
+			wctx, cancel := context.WithTimeout(ctx, m.opts.LeaseTTL)
+			_, err = m.opts.Client.Txn(wctx).Then(ops...).Commit()
+			cancel()
+			if err == nil {
+				refs = refs[len(chunk):]
+			}
 		}
-		wctx, cancel := context.WithTimeout(ctx, m.opts.LeaseTTL)
-		_, err := m.opts.Client.Txn(wctx).Then(ops...).Commit()
-		cancel()
 		if err != nil {
 			m.log.Debug("publish applied revisions; retrying", zap.Error(err))
 			m.mu.Lock()
-			for ref, rev := range batch {
-				if rev > m.reports[ref] {
+			for _, ref := range refs { // the chunk that failed and those after it
+				if rev := batch[ref]; rev > m.reports[ref] {
 					m.reports[ref] = rev
 				}
 			}

@@ -402,3 +402,34 @@ func TestEtcdFirstReplicaHandsOver(t *testing.T) {
 	t.Logf("bridges per replica: %v", per)
 	assert.Len(t, per, 3)
 }
+
+// Hundreds of bridges reported applied at once (a revision that changes a
+// single host: every other bridge takes it at the same moment) reach the
+// other replicas, although etcd takes at most 128 operations in a
+// transaction; so do later reports.
+func TestEtcdReportsManyAppliedAtOnce(t *testing.T) {
+	srv := etcdtest.Start(t)
+	var bridges []string
+	for i := range 200 {
+		bridges = append(bridges, fmt.Sprintf("h%d/br-int", i), fmt.Sprintf("h%d/br-tun", i))
+	}
+	a := startReplica(t, srv, "a", bridges)
+	b := startReplica(t, srv, "b", bridges)
+	for _, rev := range []uint64{7, 8} {
+		for _, ref := range bridges {
+			a.m.ReportApplied(ref, rev)
+		}
+		var behind string
+		if !assert.Eventually(t, func() bool {
+			for _, ref := range bridges {
+				if got := b.m.Applied(ref); got != rev {
+					behind = fmt.Sprintf("%s at %d", ref, got)
+					return false
+				}
+			}
+			return true
+		}, 15*time.Second, 20*time.Millisecond) {
+			t.Fatalf("b does not see all %d bridges a reported at revision %d: %s", len(bridges), rev, behind)
+		}
+	}
+}

@@ -24,14 +24,16 @@ type Options struct {
 	// Logger receives the package's log lines; nil discards them.
 	Logger *zap.Logger
 	// EchoInterval: brtun sends an echo request when nothing arrived from
-	// the peer for this long (default DeadTimeout / 2, 7.5s). OVS probes an
-	// idle controller connection itself after 5s (the inactivity_probe
-	// brtun writes into the Controller rows), so on a live idle connection
-	// OVS sends the echoes and brtun only answers: one exchange per 5s,
-	// where two probing sides with equal intervals would often both send.
+	// the peer for this long (default 12s with the default DeadTimeout,
+	// else DeadTimeout / 2). OVS probes an idle controller connection
+	// itself after 10s (the inactivity_probe brtun writes into the
+	// Controller rows, ovsdb.ControllerInactivityProbeMs; OVS counts whole
+	// seconds), so on a live idle connection OVS sends the echoes and brtun
+	// only answers: one exchange per 10s, where two probing sides with
+	// equal intervals would often both send.
 	EchoInterval time.Duration
 	// DeadTimeout closes the connection when nothing at all arrived from the
-	// peer for this long (default 15s, or 3 x EchoInterval when only that is
+	// peer for this long (default 20s, or 3 x EchoInterval when only that is
 	// set): the bound on finding a silent peer. It must exceed EchoInterval.
 	DeadTimeout time.Duration
 	// HandshakeTimeout bounds HELLO plus FEATURES (default 10s).
@@ -53,7 +55,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	switch {
 	case o.DeadTimeout == 0 && o.EchoInterval == 0:
-		o.DeadTimeout = 15 * time.Second
+		o.DeadTimeout, o.EchoInterval = 20*time.Second, 12*time.Second
 	case o.DeadTimeout == 0:
 		o.DeadTimeout = 3 * o.EchoInterval
 	}

@@ -25,6 +25,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/brtun/brtun/ovsdb"
 )
 
 func TestDialHandshakeReportsDatapathID(t *testing.T) {
@@ -132,11 +134,13 @@ func TestKeepaliveSendsEchoAndDetectsDeadPeer(t *testing.T) {
 func TestOptionsDefaults(t *testing.T) {
 	o, err := Options{}.withDefaults()
 	require.NoError(t, err)
-	assert.Equal(t, 15*time.Second, o.DeadTimeout, "the dead-peer bound")
-	assert.Equal(t, 7500*time.Millisecond, o.EchoInterval)
+	assert.Equal(t, 20*time.Second, o.DeadTimeout, "the dead-peer bound")
+	assert.Equal(t, 12*time.Second, o.EchoInterval)
 	// Later than OVS's own probe of an idle controller connection (the
-	// inactivity_probe of 5000 ms brtun writes), so OVS sends the echoes.
-	assert.Greater(t, o.EchoInterval, 5*time.Second)
+	// inactivity_probe brtun writes; OVS counts whole seconds and may be a
+	// second late), so OVS sends the echoes.
+	probe := time.Duration(ovsdb.ControllerInactivityProbeMs/1000) * time.Second
+	assert.Greater(t, o.EchoInterval, probe+time.Second)
 
 	o, err = Options{EchoInterval: time.Second}.withDefaults()
 	require.NoError(t, err)

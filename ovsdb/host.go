@@ -281,14 +281,16 @@ func (t *Txn) addToRoot(bridgeRef string) {
 // tries once a second while brtun is down and is back within about a second
 // of brtun's return; the cost is one refused TCP connection per bridge and
 // second while brtun is down (see docs/operations.md). inactivity_probe is
-// OVS's own default, written so that it is brtun's choice: OVS probes a
-// controller it heard nothing from for 5 s and drops it after another 5 s,
-// which only matters when brtun vanishes without closing its sockets (a
-// crashed or partitioned machine); brtun's own echo every 5 s keeps an idle
-// connection alive.
+// 10 s, twice OVS's default (Neutron's OVS agent sets the same,
+// of_inactivity_probe): OVS probes a controller it heard nothing from for
+// 10 s and drops it after another 10 s, which only matters when brtun
+// vanishes without closing its sockets (a crashed or partitioned machine).
+// On an idle connection these probes are the only keepalive traffic
+// (brtun's own echo comes later, ofswitch.Options.EchoInterval), so the
+// interval sets the idle cost: 2 echoes per host every 10 s instead of 5.
 const (
 	ControllerMaxBackoffMs      = 1000
-	ControllerInactivityProbeMs = 5000
+	ControllerInactivityProbeMs = 10000
 )
 
 // ensureControllers returns the Controller references a bridge should hold
