@@ -105,7 +105,8 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	} else {
 		current = installed.flows
 	}
-	changes := diffKeyed(want.flows, current, func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) })
+	keep := func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) }
+	changes := diffKeyed(want.flows, current, keep)
 	if dump == nil || len(current) > 0 {
 		// A switch whose dump found it empty had no pipeline that could
 		// learn a MAC before this bundle commits: it holds no learned
@@ -132,9 +133,16 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 			return fmt.Errorf("apply %d flow changes: %w", len(changes), err)
 		}
 		log := c.log.With(zap.Stringer("bridge", bs.ref), zap.Int("changes", len(changes)), zap.Int("purged_cookies", len(purge)))
+		// Drift is what the switch holds beyond what the last apply left
+		// it: a drift check that runs for a revision that changed the
+		// bridge's flows applies the revision's own changes too.
+		drifted := 0
 		if drift {
-			c.metrics.driftRepaired(bs.ref, len(changes))
-			log.Warn("repaired flow drift")
+			drifted = len(diffKeyed(installed.flows, current, keep))
+		}
+		if drifted > 0 {
+			c.metrics.driftRepaired(bs.ref, drifted)
+			log.Warn("repaired flow drift", zap.Int("drifted", drifted))
 		} else {
 			log.Info("flows applied")
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/ofswitch"
@@ -275,4 +276,47 @@ func TestFlowMonitorUnansweredIsNoRefusal(t *testing.T) {
 	tun.report(t, ofswitch.FlowUpdate{Event: ofswitch.FlowDeleted, Reason: 2, Flow: removed})
 	require.Eventually(t, func() bool { return slices.ContainsFunc(tun.flows(), removed.Equal) }, 5*time.Second, 5*time.Millisecond,
 		"the monitor the switch started late repairs %s", removed)
+}
+
+// A drift check that runs for a revision that changed the bridge's flows
+// counts as drift only what someone else changed (one deleted flow); the
+// revision's own flows (a port on h2: entries on h1's br-tun) are applied,
+// not repaired.
+func TestDriftCountsOnlyOthersChanges(t *testing.T) {
+	l := newLab(t, "h1", "h2")
+	l.start(Options{})
+	sw := l.connectMonitored("h1", nil)
+	l.connect("h2", BrInt)
+	l.connect("h2", BrTun)
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	l.waitApplied(l.addPort("h2", "a2", "02:00:00:00:01:02"))
+	l.settle()
+	tun := sw[BrTun]
+	held := tun.flows()
+	require.NotEmpty(t, held)
+
+	// A first check dumps the switch and waits for the gate ...
+	gate := make(chan struct{})
+	tun.mu.Lock()
+	tun.gate = gate
+	tun.mu.Unlock()
+	dumps := tun.count("dump")
+	tun.report(t, ofswitch.FlowUpdate{Event: ofswitch.FlowModified, Flow: held[0]})
+	require.Eventually(t, func() bool { return tun.count("dump") > dumps }, 5*time.Second, 5*time.Millisecond)
+	// ... while a revision changes h1's br-tun and someone deletes a flow:
+	// the next check comes with the revision.
+	rev := l.addPort("h2", "a3", "02:00:00:00:01:03")
+	require.Eventually(t, func() bool {
+		return l.logs.FilterMessage("reconciled").FilterField(zap.String("host", "h2")).FilterField(zap.Uint64("revision", rev)).Len() > 0
+	}, 5*time.Second, 5*time.Millisecond, "the controller has the revision (h2 took it)")
+	removed := held[len(held)/2]
+	tun.edit(func(h map[flows.Key]flows.Flow) { delete(h, removed.Key()) })
+	tun.report(t, ofswitch.FlowUpdate{Event: ofswitch.FlowDeleted, Reason: 2, Flow: removed})
+	close(gate)
+	l.waitApplied(rev)
+	require.Eventually(t, func() bool { return slices.ContainsFunc(tun.flows(), removed.Equal) }, 5*time.Second, 5*time.Millisecond)
+	l.settle()
+	assert.Greater(t, len(tun.flows()), len(held), "the revision added flows (positive control)")
+	assert.Equal(t, 1.0, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}),
+		"one flow drifted")
 }
