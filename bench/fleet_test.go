@@ -164,7 +164,7 @@ func floodOutputs(fs []flows.Flow) int {
 func startRealFleet(t testing.TB, n int) *fleet {
 	t.Helper()
 	l := lab.New(t, lab.Options{Hosts: n})
-	f := &fleet{kind: "real", controllerIP: l.ControllerIP, close: func() {}}
+	f := &fleet{kind: "real", controllerIP: l.ControllerIP, close: l.Close}
 	vms := map[string]string{}
 	var mu sync.Mutex
 	for _, h := range l.Hosts {

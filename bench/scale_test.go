@@ -145,6 +145,7 @@ func TestBenchScaleReal(t *testing.T) {
 		hf.close()
 		rf := startRealFleet(t, n)
 		results = append(results, runScale(t, bin, filepath.Join(root, "real-b-"+mode), rf, mode, *flagScaleOps, *flagScaleIdle, true))
+		rf.close() // the next mode's lab waits for the lab lock
 	}
 	sec := scaleSection("make bench-scale-real", fmt.Sprintf("`make bench-scale-real` (= `bench/scale.sh real`: `go test -tags bench -run '^TestBenchScaleReal$' ./bench/`, BENCH_SCALE_REAL_HOSTS=%d)", n), results)
 	sec += fmt.Sprintf("- whole run: %.0f s on %s.\n", time.Since(began).Seconds(), machine())

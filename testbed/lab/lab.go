@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/brtun/brtun/testbed"
@@ -63,6 +64,7 @@ type Lab struct {
 	// kernelHosts are hosts without OVS (kernel.go).
 	kernelHosts []*KernelHost
 	lock        *os.File
+	closed      sync.Once
 }
 
 // New builds a lab with opts.Hosts hosts and registers its teardown with
@@ -86,7 +88,7 @@ func New(t TB, opts Options) *Lab {
 
 	l := &Lab{t: t, ControllerIP: ControllerIP}
 	l.takeLock()
-	t.Cleanup(l.teardown)
+	t.Cleanup(l.Close)
 	removeLeftovers(t)
 
 	// A failed lab of this process keeps its run directory (and so its
@@ -275,8 +277,14 @@ func (l *Lab) mustRun(name string, args ...string) {
 	}
 }
 
+// Close tears the lab down now, releasing the lab lock, so that a test can
+// build another lab after it (the lock is per open file: a second New in
+// the same process waits for the first lab's Close). New registers it with
+// t.Cleanup; it runs once.
+func (l *Lab) Close() { l.closed.Do(l.teardown) }
+
 // teardown stops every daemon and removes every namespace, link and
-// directory of this lab. It runs from t.Cleanup, also after a failure.
+// directory of this lab, also after a failure.
 func (l *Lab) teardown() {
 	for _, h := range l.Hosts {
 		h.Stop(l.t)
