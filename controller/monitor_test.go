@@ -92,12 +92,12 @@ func (l *lab) connectMonitored(host string, refuse error) map[string]*monitoredS
 	return out
 }
 
-// With the periodic check an hour away, a flow someone else deletes is
-// back as soon as the monitor reports it, through the drift check's full
-// reconcile and fresh dump; brtun's own changes (abbreviated), learn()'s
-// entries and anything reported while the monitor is paused do not dump
-// the switch, and the resume after a pause does.
-func TestFlowMonitorRepairsOthersChangesAtOnce(t *testing.T) {
+// monitoredPair runs a controller over h1, whose switches have flow
+// monitors, and h2, with a port of blue on each, applied and settled. It
+// returns h1's switches (its br-tun holds flows) and the revision of the
+// last port.
+func monitoredPair(t *testing.T) (*lab, map[string]*monitoredSwitch, uint64) {
+	t.Helper()
 	l := newLab(t, "h1", "h2")
 	l.start(Options{})
 	sw := l.connectMonitored("h1", nil)
@@ -107,9 +107,19 @@ func TestFlowMonitorRepairsOthersChangesAtOnce(t *testing.T) {
 	rev := l.addPort("h2", "a2", "02:00:00:00:01:02")
 	l.waitApplied(rev)
 	l.settle()
+	require.NotEmpty(t, sw[BrTun].flows())
+	return l, sw, rev
+}
+
+// With the periodic check an hour away, a flow someone else deletes is
+// back as soon as the monitor reports it, through the drift check's full
+// reconcile and fresh dump; brtun's own changes (abbreviated), learn()'s
+// entries and anything reported while the monitor is paused do not dump
+// the switch, and the resume after a pause does.
+func TestFlowMonitorRepairsOthersChangesAtOnce(t *testing.T) {
+	l, sw, rev := monitoredPair(t)
 	tun := sw[BrTun]
 	held := tun.flows()
-	require.NotEmpty(t, held)
 	dumps := tun.count("dump")
 
 	// Not drift: brtun's own bundle, learn()'s entries coming and going.
@@ -283,17 +293,9 @@ func TestFlowMonitorUnansweredIsNoRefusal(t *testing.T) {
 // revision's own flows (a port on h2: entries on h1's br-tun) are applied,
 // not repaired.
 func TestDriftCountsOnlyOthersChanges(t *testing.T) {
-	l := newLab(t, "h1", "h2")
-	l.start(Options{})
-	sw := l.connectMonitored("h1", nil)
-	l.connect("h2", BrInt)
-	l.connect("h2", BrTun)
-	l.addPort("h1", "a1", "02:00:00:00:01:01")
-	l.waitApplied(l.addPort("h2", "a2", "02:00:00:00:01:02"))
-	l.settle()
+	l, sw, _ := monitoredPair(t)
 	tun := sw[BrTun]
 	held := tun.flows()
-	require.NotEmpty(t, held)
 
 	// A first check dumps the switch and waits for the gate ...
 	gate := make(chan struct{})
