@@ -40,6 +40,7 @@ type bridgeState struct {
 	staleMeters []uint32          // br-int: brtun's meters on meterConn that no flow names, deleted once the flows are synced
 	sourceDrops map[uint32]uint64 // br-int: packets each port's source meter dropped, by ofport, at the last dump (replaced, never mutated)
 	monitor     monitorState      // the flow monitor that reports others' changes (monitor.go)
+	clean       *cleanDump        // the last dump that held what was installed (dump.go)
 }
 
 // syncBridge makes one switch hold exactly the desired flows of bridge
@@ -61,7 +62,7 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		dump = nil
 	}
 	if dump == nil && bs.dumpDueLocked(conn) {
-		dump = startDump(ctx, conn, bs.role) // not started ahead
+		dump = startDump(ctx, conn, bs.role, bs.cleanLocked(conn)) // not started ahead
 		bs.needDump = false
 	}
 	// Known content on the same connection is dumped for the drift check only.
@@ -77,31 +78,19 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	}
 
 	var current []*keyedFlow
+	var read Dump
+	var drops map[uint64]uint64 // br-int's port-security drop flows in the dump, by Key, to their cookie
 	if dump != nil {
-		stats, err := dump.result()
+		var err error
+		read, err = dump.result()
 		if err != nil {
 			return fmt.Errorf("dump flows: %w", err)
 		}
-		dumped := make([]flows.Flow, len(stats))
-		learnedMACs := map[uint64]int{}
-		portDrops := map[uint64]uint64{}
-		for i := range stats {
-			dumped[i] = stats[i].Flow
-			if flows.IsLearned(dumped[i].Cookie) {
-				learnedMACs[dumped[i].Cookie]++
-			}
-			if b == flows.BrInt && flows.IsPortSecurityDrop(dumped[i]) {
-				portDrops[dumped[i].Cookie] += stats[i].Packets
-			}
-		}
-		c.mu.Lock()
-		bs.learnedMACs = learnedMACs
-		bs.portDrops = portDrops
-		c.mu.Unlock()
+		c.metrics.dumpRead(read.Decoded)
+		current, drops = c.readDump(bs, b, read, dump.clean)
 		if b == flows.BrInt {
 			c.readSourceDrops(ctx, bs, conn)
 		}
-		current = keyed(dumped)
 	} else {
 		current = installed.flows
 	}
@@ -153,8 +142,48 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	}
 	c.mu.Lock()
 	bs.installed, bs.conn, bs.learned, bs.tableFlows = want, conn, set.LearnedCookies, tables
+	if dump != nil && len(changes) == 0 && len(purge) == 0 {
+		// The switch held exactly what is now installed.
+		bs.clean = &cleanDump{conn: conn, digest: read.Digest, installed: want, drops: drops}
+	}
 	c.mu.Unlock()
 	return nil
+}
+
+// readDump returns the flows a dump of bs's switch holds, keyed, and its
+// port-security drop flows by Key, and keeps the counters the metrics
+// read. A dump that was not decoded holds what clean says.
+func (c *Controller) readDump(bs *bridgeState, b flows.Bridge, read Dump, clean *cleanDump) ([]*keyedFlow, map[uint64]uint64) {
+	portDrops := map[uint64]uint64{}
+	if !read.Decoded {
+		for _, st := range read.Counters {
+			if cookie, ok := clean.drops[st.Key]; ok {
+				portDrops[cookie] += st.Packets
+			}
+		}
+		c.mu.Lock()
+		bs.portDrops = portDrops // the learned flows are those of the clean dump: learnedMACs holds
+		c.mu.Unlock()
+		return clean.installed.flows, clean.drops
+	}
+	dumped := make([]flows.Flow, len(read.Flows))
+	learnedMACs := map[uint64]int{}
+	drops := map[uint64]uint64{}
+	for i, st := range read.Flows {
+		dumped[i] = st.Flow
+		if flows.IsLearned(st.Flow.Cookie) {
+			learnedMACs[st.Flow.Cookie]++
+		}
+		if b == flows.BrInt && flows.IsPortSecurityDrop(st.Flow) {
+			portDrops[st.Flow.Cookie] += st.Packets
+			drops[st.Key] = st.Flow.Cookie
+		}
+	}
+	c.mu.Lock()
+	bs.learnedMACs = learnedMACs
+	bs.portDrops = portDrops
+	c.mu.Unlock()
+	return keyed(dumped), drops
 }
 
 // staleLearned are the strict deletes of the learned entries that changes

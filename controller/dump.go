@@ -14,30 +14,60 @@ const dumpTimeout = 30 * time.Second
 // (bridgeState.dump) until the bridge's sync takes it.
 type flowDump struct {
 	conn   Switch
-	role   roleState // the role conn held for this replica when the dump started
+	role   roleState  // the role conn held for this replica when the dump started
+	clean  *cleanDump // what conn was known to hold when the dump started; nil: nothing
 	cancel context.CancelFunc
-	done   chan struct{} // closed once stats and err are set
-	stats  []FlowStats
+	done   chan struct{} // closed once read and err are set
+	read   Dump
 	err    error
 }
 
+// cleanDump is a dump of conn that held exactly the installed flows (and
+// learned ones the pipeline keeps): a later dump of conn with the same
+// digest holds the same flows, so it needs neither a decode nor a diff.
+// The drift check of a bridge nobody changed, most of brtun's idle CPU at
+// 1000 hosts before, is then a dump and a hash of each flow.
+type cleanDump struct {
+	conn      Switch
+	digest    uint64
+	installed *bridgeFlows
+	// drops are br-int's port-security drop flows, by Key, with their
+	// cookie: an undecoded dump still counts their packets.
+	drops map[uint64]uint64
+}
+
 // startDump reads every flow of conn, which holds role, in the
-// background, for at most dumpTimeout and no longer than ctx lasts.
-func startDump(ctx context.Context, conn Switch, role roleState) *flowDump {
+// background, for at most dumpTimeout and no longer than ctx lasts. When
+// clean is not nil, a dump that holds what it did is not decoded.
+func startDump(ctx context.Context, conn Switch, role roleState, clean *cleanDump) *flowDump {
 	dctx, cancel := context.WithTimeout(ctx, dumpTimeout)
-	d := &flowDump{conn: conn, role: role, cancel: cancel, done: make(chan struct{})}
+	d := &flowDump{conn: conn, role: role, clean: clean, cancel: cancel, done: make(chan struct{})}
+	var known *uint64
+	if clean != nil {
+		known = &clean.digest
+	}
 	go func() {
 		defer close(d.done)
 		defer cancel()
-		d.stats, d.err = conn.DumpFlows(dctx)
+		d.read, d.err = conn.DumpFlows(dctx, known)
 	}()
 	return d
 }
 
 // result waits for the dump to end and returns what it read.
-func (d *flowDump) result() ([]FlowStats, error) {
+func (d *flowDump) result() (Dump, error) {
 	<-d.done
-	return d.stats, d.err
+	return d.read, d.err
+}
+
+// cleanLocked is what bs's switch is known to hold on conn, if anything:
+// the last clean dump, while the flows it was diffed against are still the
+// ones installed.
+func (bs *bridgeState) cleanLocked(conn Switch) *cleanDump {
+	if bs.clean == nil || bs.clean.conn != conn || bs.clean.installed != bs.installed {
+		return nil
+	}
+	return bs.clean
 }
 
 // dumpDueLocked reports whether what conn holds must be read before bs can
@@ -82,7 +112,7 @@ func (c *Controller) startDumps(ctx context.Context, hs *hostState) {
 				continue
 			}
 		}
-		bs.dump = startDump(ctx, conn, bs.role)
+		bs.dump = startDump(ctx, conn, bs.role, bs.cleanLocked(conn))
 		bs.needDump = false // this is the fresh dump the drift check asked for
 	}
 }

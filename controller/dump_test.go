@@ -122,6 +122,55 @@ func TestDriftCheckDumpsAfreshAndRepairs(t *testing.T) {
 		"each drift check dumps again, even with nothing to repair")
 }
 
+// A drift check whose dump holds what the last clean dump held (the same
+// digest) neither decodes nor diffs it, and still counts the port-security
+// drops from its counters; a flow removed behind brtun's back changes the
+// digest, and the check that follows decodes and repairs it.
+func TestDriftCheckOfAnUnchangedSwitchIsNotDecoded(t *testing.T) {
+	ctx := context.Background()
+	l := newLab(t, "h1", "h2")
+	l.start(Options{DriftInterval: 300 * time.Millisecond})
+	sw := l.connectAll()
+	require.Eventually(t, func() bool { return l.ovs["h1"].Bridge(t, BrInt) != nil }, 10*time.Second, 10*time.Millisecond)
+	iface := "tap-a1"
+	l.ovs["h1"].AddPort(t, BrInt, &vswitchd.Port{Name: iface}, &vswitchd.Interface{Name: iface})
+	_, rev, err := l.store.CreatePort(ctx, topology.Port{Network: "blue", Name: "a1", Host: "h1", Interface: iface,
+		MAC: "02:00:00:00:01:01", IPs: []string{"198.18.0.1"}, PortSecurityEnabled: true})
+	require.NoError(t, err)
+	l.waitApplied(rev)
+	rev = l.addPort("h2", "a2", "02:00:00:00:01:02")
+	l.waitApplied(rev)
+	tun, integ := sw[bridgeRef{"h1", BrTun}], sw[bridgeRef{"h1", BrInt}]
+
+	// Unchanged: the checks go on, undecoded, and repair nothing.
+	skipped := tun.undecodedDumps()
+	require.Eventually(t, func() bool { return tun.undecodedDumps() >= skipped+2 }, 10*time.Second, 10*time.Millisecond,
+		"drift checks of an unchanged br-tun are not decoded")
+	held := tun.flows()
+	assert.Zero(t, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}))
+
+	// Counters are not part of the digest: the drops come from them.
+	const drops = "brtun_port_security_dropped_packets_total"
+	labels := map[string]string{"host": "h1", "network": "blue", "port": "a1"}
+	skipped = integ.undecodedDumps()
+	integ.setPackets(5)
+	require.Eventually(t, func() bool { return l.metric(drops, labels) == 5*9 }, 10*time.Second, 10*time.Millisecond,
+		"a1's nine drop flows report 5 packets each")
+	assert.Greater(t, integ.undecodedDumps(), skipped, "read from undecoded dumps")
+
+	// A change by someone else: decoded, repaired, then undecoded again.
+	removed := held[len(held)/2]
+	tun.edit(func(held map[flows.Key]flows.Flow) { delete(held, removed.Key()) })
+	require.Eventually(t, func() bool { return slices.ContainsFunc(tun.flows(), removed.Equal) }, 10*time.Second, 10*time.Millisecond,
+		"the drift check repairs %s", removed)
+	assert.Equal(t, held, tun.flows())
+	assert.Equal(t, 1.0, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}))
+	skipped = tun.undecodedDumps()
+	require.Eventually(t, func() bool { return tun.undecodedDumps() >= skipped+2 }, 10*time.Second, 10*time.Millisecond,
+		"once repaired, the checks are undecoded again")
+	assert.Equal(t, 1.0, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}))
+}
+
 // The drift check takes the full path even for a host without a connected
 // switch, so an OVSDB change that no fact reports (and so enqueues
 // nothing) is repaired within one drift interval.

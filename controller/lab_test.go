@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"slices"
 	"strings"
@@ -181,10 +182,12 @@ type testSwitch struct {
 	applyErr error
 	dumping  chan struct{} // closed when the first dump started
 	packets  uint64        // the packet count a dump reports for every flow
+	seed      maphash.Seed // of the flows' Keys
+	undecoded int          // dumps left undecoded: their digest was known
 }
 
 func newTestSwitch(dpid uint64, held []flows.Flow) *testSwitch {
-	s := &testSwitch{dpid: dpid, done: make(chan struct{}), held: map[flows.Key]flows.Flow{}, dumping: make(chan struct{})}
+	s := &testSwitch{dpid: dpid, done: make(chan struct{}), held: map[flows.Key]flows.Flow{}, dumping: make(chan struct{}), seed: maphash.MakeSeed()}
 	for _, f := range held {
 		s.held[f.Key()] = f
 	}
@@ -200,15 +203,20 @@ func (s *testSwitch) Close() error {
 	return nil
 }
 
-func (s *testSwitch) DumpFlows(ctx context.Context) ([]FlowStats, error) {
+// DumpFlows keys each flow by its ovs-ofctl form (which holds its cookie
+// and timeouts) and, like a real switch, leaves a dump whose digest is
+// known undecoded.
+func (s *testSwitch) DumpFlows(ctx context.Context, known *uint64) (Dump, error) {
 	s.mu.Lock()
 	if s.countLocked("dump") == 0 {
 		close(s.dumping)
 	}
 	s.events = append(s.events, "dump")
-	stats := make([]FlowStats, 0, len(s.held))
+	d := Dump{Flows: make([]FlowStats, 0, len(s.held)), Decoded: true}
 	for _, f := range s.held {
-		stats = append(stats, FlowStats{Flow: f, Packets: s.packets})
+		st := FlowStats{Flow: f, FlowCounters: FlowCounters{Key: maphash.String(s.seed, f.String()), Packets: s.packets}}
+		d.Flows = append(d.Flows, st)
+		d.Digest += st.Key
 	}
 	gate := s.gate
 	s.mu.Unlock()
@@ -216,10 +224,33 @@ func (s *testSwitch) DumpFlows(ctx context.Context) ([]FlowStats, error) {
 		select {
 		case <-gate:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return Dump{}, ctx.Err()
 		}
 	}
-	return stats, nil
+	if known != nil && *known == d.Digest {
+		for _, st := range d.Flows {
+			d.Counters = append(d.Counters, st.FlowCounters)
+		}
+		d.Flows, d.Decoded = nil, false
+		s.mu.Lock()
+		s.undecoded++
+		s.mu.Unlock()
+	}
+	return d, nil
+}
+
+// undecodedDumps counts the dumps whose digest the caller knew.
+func (s *testSwitch) undecodedDumps() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.undecoded
+}
+
+// setPackets sets the packet count the next dumps report for every flow.
+func (s *testSwitch) setPackets(n uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.packets = n
 }
 
 func (s *testSwitch) Apply(_ context.Context, changes []Change, purge []uint64) error {

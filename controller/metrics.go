@@ -22,6 +22,7 @@ type Metrics struct {
 	bundles     *prometheus.CounterVec
 	bundleS     prometheus.Histogram
 	drift       *prometheus.CounterVec
+	dumps       *prometheus.CounterVec
 	switchesNow prometheus.Gauge
 	connects    prometheus.Counter
 	packetIns   prometheus.Counter
@@ -73,6 +74,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "brtun", Subsystem: "controller", Name: "drift_repaired_flows_total",
 			Help: "Flows the drift check (periodic, or at once on a flow monitor's report) found wrong on a switch and repaired, by host and bridge.",
 		}, []string{"host", "bridge"}),
+		dumps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "brtun", Subsystem: "controller", Name: "flow_dumps_total",
+			Help: "Dumps of a switch's flows read for a reconcile (a new connection, a drift check), by how they were read: decoded " +
+				"(and diffed against the desired flows), or unchanged (the same flows as the last dump that held what was installed: " +
+				"neither decoded nor diffed).",
+		}, []string{"read"}),
 		switchesNow: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "brtun", Subsystem: "openflow", Name: "switches_connected",
 			Help: "OpenFlow connections to switches currently open.",
@@ -107,7 +114,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"event"}),
 		state: newStateCollector(),
 	}
-	reg.MustRegister(m.reconciles, m.skips, m.ovsdbSkips, m.invalid, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.switchesNow, m.connects,
+	reg.MustRegister(m.reconciles, m.skips, m.ovsdbSkips, m.invalid, m.reconcileS, m.flowMods, m.bundles, m.bundleS, m.drift, m.dumps, m.switchesNow, m.connects,
 		m.packetIns, m.answers, m.pinDrops, m.meterMods, m.monitors, m.state)
 	return m
 }
@@ -195,6 +202,17 @@ func (m *Metrics) driftRepaired(ref bridgeRef, n int) {
 		return
 	}
 	m.drift.WithLabelValues(ref.host, ref.bridge).Add(float64(n))
+}
+
+func (m *Metrics) dumpRead(decoded bool) {
+	if m == nil {
+		return
+	}
+	if decoded {
+		m.dumps.WithLabelValues("decoded").Inc()
+	} else {
+		m.dumps.WithLabelValues("unchanged").Inc()
+	}
 }
 
 func (m *Metrics) switchConnected(delta float64) {

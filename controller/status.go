@@ -159,12 +159,12 @@ func (c *Controller) DumpFlows(ctx context.Context, host, bridge string, table i
 	if sw == nil {
 		return nil, fmt.Errorf("%s/%s: %w", host, bridge, ErrNotConnected)
 	}
-	all, err := sw.DumpFlows(ctx)
+	d, err := sw.DumpFlows(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dump %s/%s: %w", host, bridge, err)
 	}
-	out := all[:0]
-	for _, f := range all {
+	out := d.Flows[:0]
+	for _, f := range d.Flows {
 		if table < 0 || int(f.Flow.Table) == table {
 			out = append(out, f)
 		}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,45 +19,87 @@ type Switch interface {
 	// Done is closed when the connection has ended.
 	Done() <-chan struct{}
 	Close() error
-	// DumpFlows reads every flow of every table, with statistics.
-	DumpFlows(ctx context.Context) ([]FlowStats, error)
+	// DumpFlows reads every flow of every table, with statistics. When
+	// known is not nil and the dump's Digest equals *known, the flows are
+	// not decoded (Dump.Decoded is false): the caller knows them already.
+	DumpFlows(ctx context.Context, known *uint64) (Dump, error)
 	// Apply sends changes, plus a delete of the learned flows of each cookie
 	// in purge, as one atomic bundle, and returns once the switch committed
 	// it (or rejected it whole).
 	Apply(ctx context.Context, changes []Change, purge []uint64) error
 }
 
+// Dump is what a switch held when DumpFlows read it.
+type Dump struct {
+	// Flows are the flows with their counters, when Decoded.
+	Flows []FlowStats
+	// Counters are, when not Decoded, each flow's Key and counters.
+	Counters []FlowCounters
+	// Digest sums the flows' Keys: two dumps of one connection that hold
+	// the same flows, in any order, have the same digest, whatever their
+	// counters.
+	Digest uint64
+	// Decoded is false when Digest was the one DumpFlows was told it
+	// knows: the caller knows the flows already. A drift check of a bridge
+	// nobody changed is thus a dump and a hash of each flow, not a decode
+	// and a diff of every flow (docs/benchmarks.md, issue 21).
+	Decoded bool
+}
+
 // FlowStats is one flow as a switch reports it.
 type FlowStats struct {
-	Flow     flows.Flow
+	Flow flows.Flow
+	FlowCounters
+}
+
+// FlowCounters are what a dump says of a flow besides the flow itself.
+type FlowCounters struct {
+	// Key identifies the flow, without its counters, among the dumps of
+	// one connection (ofswitch.FlowStats.Key).
+	Key      uint64
 	Packets  uint64
 	Bytes    uint64
 	Duration time.Duration
 }
 
 // ofSwitch adapts an OpenFlow connection to what the controller needs.
-type ofSwitch struct{ *ofswitch.Conn }
+type ofSwitch struct {
+	*ofswitch.Conn
+	seed maphash.Seed // of the flows' Keys
+}
 
 // NewSwitch wraps an OpenFlow connection for AddSwitch.
-func NewSwitch(c *ofswitch.Conn) Switch { return ofSwitch{c} }
+func NewSwitch(c *ofswitch.Conn) Switch { return ofSwitch{Conn: c, seed: maphash.MakeSeed()} }
 
-// DumpFlows reads and decodes every flow with its counters. A reply brtun
-// cannot decode closes the connection: the switch is not to be trusted.
-func (s ofSwitch) DumpFlows(ctx context.Context) ([]FlowStats, error) {
+// DumpFlows reads every flow with its counters, and decodes them unless
+// the dump's digest is known. A reply brtun cannot decode closes the
+// connection: the switch is not to be trusted.
+func (s ofSwitch) DumpFlows(ctx context.Context, known *uint64) (Dump, error) {
 	stats, err := s.DumpFlowStats(ctx, ofswitch.FlowFilter{Table: ofswitch.AllTables})
 	if err != nil {
-		return nil, err
+		return Dump{}, err
 	}
-	out := make([]FlowStats, len(stats))
+	counters := make([]FlowCounters, len(stats))
+	var d Dump
+	for i, st := range stats {
+		counters[i] = FlowCounters{Key: st.Key(s.seed), Packets: st.Packets, Bytes: st.Bytes, Duration: st.Duration}
+		d.Digest += counters[i].Key
+	}
+	if known != nil && *known == d.Digest {
+		d.Counters = counters
+		return d, nil
+	}
+	d.Flows = make([]FlowStats, len(stats))
 	for i, st := range stats {
 		f, err := ofswitch.DecodeFlow(st)
 		if err != nil {
 			_ = s.Close()
-			return nil, fmt.Errorf("flow #%d of the dump: %w", i, err)
+			return Dump{}, fmt.Errorf("flow #%d of the dump: %w", i, err)
 		}
-		out[i] = FlowStats{Flow: f, Packets: st.Packets, Bytes: st.Bytes, Duration: st.Duration}
+		d.Flows[i] = FlowStats{Flow: f, FlowCounters: counters[i]}
 	}
-	return out, nil
+	d.Decoded = true
+	return d, nil
 }
 
 // Apply encodes the changes and the learned-flow purges and sends them as

@@ -153,6 +153,15 @@ func TestDriftIsRepaired(t *testing.T) {
 		h1 := s.lab.Hosts[0]
 		want := dumpFlows(t, h1, "br-tun")
 
+		// Bridges nobody changed: their dumps hold the flows of the last
+		// clean one (ovs-vswitchd reports a flow the same way each time),
+		// so the checks neither decode nor diff them.
+		const unchanged = `brtun_controller_flow_dumps_total{read="unchanged"}`
+		before := metric(t, s.brtun, unchanged)
+		require.Eventually(t, func() bool { return metric(t, s.brtun, unchanged) >= before+2 }, 2*period+5*time.Second, 100*time.Millisecond,
+			"drift checks of unchanged bridges must find their last clean dump's flows")
+		decoded := metric(t, s.brtun, `brtun_controller_flow_dumps_total{read="decoded"}`)
+
 		for _, args := range [][]string{
 			{"del-flows", "br-tun", "--strict", "table=3,priority=0"},
 			{"mod-flows", "br-tun", "--strict", "table=20,priority=0,actions=drop"},
@@ -171,6 +180,8 @@ func TestDriftIsRepaired(t *testing.T) {
 		require.Eventually(t, func() bool {
 			return metric(t, s.brtun, `brtun_controller_drift_repaired_flows_total{bridge="br-tun",host="h1"}`) >= 3
 		}, 5*time.Second, 100*time.Millisecond, "the three repairs must be counted")
+		assert.Greater(t, metric(t, s.brtun, `brtun_controller_flow_dumps_total{read="decoded"}`), decoded,
+			"the edited bridge's dump was decoded")
 	})
 }
 

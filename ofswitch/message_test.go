@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"hash/maphash"
 	"io"
 	"testing"
+	"time"
 
 	of13 "github.com/contiv/libOpenflow/openflow13"
 	"github.com/stretchr/testify/assert"
@@ -100,6 +102,40 @@ func TestBuildHelloAnnouncesOnly13(t *testing.T) {
 	v, err := negotiateVersion(h)
 	require.NoError(t, err)
 	assert.Equal(t, Version13, v)
+}
+
+// A flow's Key is what the flow is: its counters and age leave it alone,
+// every other field changes it, and so does a byte moved from the match to
+// the instructions.
+func TestFlowStatsKeyIgnoresOnlyCountersAndAge(t *testing.T) {
+	seed := maphash.MakeSeed()
+	base := FlowStats{Table: 20, Priority: 5, Cookie: 0xc1, IdleTimeout: 300, HardTimeout: 0, Flags: 1,
+		Match: []byte{0x80, 0, 0x06, 6, 2, 0, 0, 0, 1, 1}, Instructions: []byte{0, 1, 0, 8, 21, 0, 0, 0},
+		Duration: time.Second, Packets: 3, Bytes: 180}
+	key := base.Key(seed)
+
+	same := base
+	same.Duration, same.Packets, same.Bytes = time.Hour, 99, 9999
+	same.Match = append([]byte{}, base.Match...) // other memory, same bytes
+	assert.Equal(t, key, same.Key(seed), "counters and age")
+
+	for name, change := range map[string]func(*FlowStats){
+		"table":        func(s *FlowStats) { s.Table++ },
+		"priority":     func(s *FlowStats) { s.Priority++ },
+		"cookie":       func(s *FlowStats) { s.Cookie++ },
+		"idle timeout": func(s *FlowStats) { s.IdleTimeout++ },
+		"hard timeout": func(s *FlowStats) { s.HardTimeout++ },
+		"flags":        func(s *FlowStats) { s.Flags++ },
+		"match":        func(s *FlowStats) { s.Match = append(append([]byte{}, s.Match[:9]...), 2) },
+		"instructions": func(s *FlowStats) { s.Instructions = append(append([]byte{}, s.Instructions[:4]...), 3, 0, 0, 0) },
+		"boundary": func(s *FlowStats) {
+			s.Match, s.Instructions = s.Match[:9], append([]byte{s.Match[9]}, s.Instructions...)
+		},
+	} {
+		changed := base
+		change(&changed)
+		assert.NotEqual(t, key, changed.Key(seed), name)
+	}
 }
 
 func TestParseFlowStatsWalksEntries(t *testing.T) {

@@ -3,6 +3,7 @@ package ofswitch
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"time"
 )
 
@@ -192,6 +193,28 @@ type FlowStats struct {
 	Bytes        uint64
 	Match        []byte
 	Instructions []byte
+}
+
+// Key hashes, with seed, what the flow is: its table, priority, cookie,
+// timeouts, flags, match and instructions, but not its counters or age. Two
+// reports of the same flow have the same key; two different flows have the
+// same key with odds of 2^-64 (the seed is the caller's and unknown to the
+// switch).
+func (s FlowStats) Key(seed maphash.Seed) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	var fixed [19]byte
+	fixed[0] = s.Table
+	binary.BigEndian.PutUint16(fixed[1:], s.Priority)
+	binary.BigEndian.PutUint64(fixed[3:], s.Cookie)
+	binary.BigEndian.PutUint16(fixed[11:], s.IdleTimeout)
+	binary.BigEndian.PutUint16(fixed[13:], s.HardTimeout)
+	binary.BigEndian.PutUint16(fixed[15:], s.Flags)
+	binary.BigEndian.PutUint16(fixed[17:], uint16(len(s.Match))) // where the match ends and the instructions begin
+	_, _ = h.Write(fixed[:])
+	_, _ = h.Write(s.Match)
+	_, _ = h.Write(s.Instructions)
+	return h.Sum64()
 }
 
 // Fixed sizes of ofp_flow_stats and ofp_match.
