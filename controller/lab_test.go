@@ -174,16 +174,16 @@ type testSwitch struct {
 	done chan struct{}
 	once sync.Once
 
-	mu       sync.Mutex
-	gate     chan struct{}
-	held     map[flows.Key]flows.Flow
-	events   []string
-	applied  [][]Change
-	applyErr error
-	dumping  chan struct{} // closed when the first dump started
-	packets  uint64        // the packet count a dump reports for every flow
-	seed      maphash.Seed // of the flows' Keys
-	undecoded int          // dumps left undecoded: their digest was known
+	mu        sync.Mutex
+	gate      chan struct{}
+	held      map[flows.Key]flows.Flow
+	events    []string
+	applied   [][]Change
+	applyErr  error
+	dumping   chan struct{} // closed when the first dump started
+	packets   uint64        // the packet count a dump reports for every flow
+	seed      maphash.Seed  // of the flows' Keys
+	undecoded int           // dumps left undecoded: their digest was known
 }
 
 func newTestSwitch(dpid uint64, held []flows.Flow) *testSwitch {
