@@ -111,6 +111,8 @@ type store struct {
 	macPrefix     MACPrefix // of generated MACs
 	macLearnLimit int       // br-tun table 20 flow limit, see WithMACLearnLimit
 
+	snaps snapshotCache // what Snapshot decoded last
+
 	mu       sync.Mutex // guards watchers, last, closed
 	watchers map[chan uint64]struct{}
 	last     uint64
@@ -278,7 +280,7 @@ func (s *store) Snapshot(ctx context.Context) (Snapshot, error) {
 	var snap Snapshot
 	err := s.read(ctx, func(t txn) error {
 		var err error
-		snap, err = readSnapshot(t)
+		snap, err = s.snaps.read(t)
 		return err
 	})
 	if err != nil {
@@ -287,35 +289,9 @@ func (s *store) Snapshot(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
-// readSnapshot reads the whole state in t.
+// readSnapshot reads the whole state in t, decoding all of it.
 func readSnapshot(t txn) (Snapshot, error) {
-	var snap Snapshot
-	var err error
-	if snap.Revision, err = readRevision(t); err != nil {
-		return snap, err
-	}
-	if snap.Hosts, err = scanJSON[Host](t, bucketHosts, ""); err != nil {
-		return snap, err
-	}
-	if snap.Networks, err = scanJSON[Network](t, bucketNetworks, ""); err != nil {
-		return snap, err
-	}
-	if snap.Ports, err = scanJSON[Port](t, bucketPorts, ""); err != nil {
-		return snap, err
-	}
-	sortPorts(snap.Ports)
-	if snap.Subnets, err = scanJSON[Subnet](t, bucketSubnets, ""); err != nil {
-		return snap, err
-	}
-	sortSubnets(snap.Subnets)
-	if snap.RemoteVTEPs, err = scanJSON[RemoteVTEP](t, bucketRemoteVTEPs, ""); err != nil {
-		return snap, err
-	}
-	if _, err = getJSON(t, bucketEVPN, evpnKey, &snap.EVPN); err != nil {
-		return snap, err
-	}
-	snap.EVPN.State = nil // the speaker's own, not desired state
-	return snap, nil
+	return new(snapshotCache).read(t)
 }
 
 // sortPorts sorts ports by network, then name. Keys are "network/port" and

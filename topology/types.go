@@ -103,7 +103,9 @@ type AddressPair struct {
 }
 
 // Snapshot is the whole desired state at one revision. Slices are sorted by
-// name (ports by network, then name).
+// name (ports by network, then name). Store.Snapshot shares an object that
+// did not change between the snapshots that hold it, its slices included:
+// read a snapshot's objects, copy before changing one.
 type Snapshot struct {
 	Revision uint64    `json:"revision"`
 	Hosts    []Host    `json:"hosts"`
