@@ -62,12 +62,12 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		dump = nil
 	}
 	if dump == nil && bs.dumpDueLocked(conn) {
-		dump = startDump(ctx, conn, bs.role, bs.cleanLocked(conn)) // not started ahead
+		dump = c.startDump(ctx, conn, bs.role, bs.cleanLocked(conn)) // not started ahead
 		bs.needDump = false
 	}
 	// Known content on the same connection is dumped for the drift check only.
 	drift := dump != nil && bs.installed != nil && bs.conn == conn
-	installed := bs.installed
+	installed, known := bs.installed, bs.cleanLocked(conn)
 	// Not dumped, the switch holds what the last apply installed: when that
 	// was compiled from the same inputs, with the same learned cookies,
 	// the diff would be empty and nothing would be purged.
@@ -77,24 +77,27 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		return nil
 	}
 
+	keep := func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) }
 	var current []*keyedFlow
-	var read Dump
-	var drops map[uint64]uint64 // br-int's port-security drop flows in the dump, by Key, to their cookie
+	var learned *uint64 // the keys of the learned flows the switch holds, summed; nil: not known
+	if known != nil {
+		learned = &known.learned
+	}
 	if dump != nil {
-		var err error
-		read, err = dump.result()
+		read, err := dump.result()
 		if err != nil {
 			return fmt.Errorf("dump flows: %w", err)
 		}
 		c.metrics.dumpRead(read.Decoded)
-		current, drops = c.readDump(bs, b, read, dump.clean)
+		var sum uint64
+		current, sum = c.readDump(bs, b, read, dump.clean, keep)
+		learned = &sum
 		if b == flows.BrInt {
 			c.readSourceDrops(ctx, bs, conn)
 		}
 	} else {
 		current = installed.flows
 	}
-	keep := func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) }
 	changes := diffKeyed(want.flows, current, keep)
 	if dump == nil || len(current) > 0 {
 		// A switch whose dump found it empty had no pipeline that could
@@ -140,20 +143,23 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	for _, f := range want.flows {
 		tables[f.flow.Table]++
 	}
-	c.mu.Lock()
-	bs.installed, bs.conn, bs.learned, bs.tableFlows = want, conn, set.LearnedCookies, tables
-	if dump != nil && len(changes) == 0 && len(purge) == 0 {
-		// The switch held exactly what is now installed.
-		bs.clean = &cleanDump{conn: conn, digest: read.Digest, installed: want, drops: drops}
+	// What the switch holds now, for the next drift check: want, and the
+	// learned flows of the last dump unless this sync deleted some.
+	var clean *cleanDump
+	if learned != nil && !deletesLearned(changes, purge) {
+		clean = c.expectClean(conn, want, *learned)
 	}
+	c.mu.Lock()
+	bs.installed, bs.conn, bs.learned, bs.tableFlows, bs.clean = want, conn, set.LearnedCookies, tables, clean
 	c.mu.Unlock()
 	return nil
 }
 
-// readDump returns the flows a dump of bs's switch holds, keyed, and its
-// port-security drop flows by Key, and keeps the counters the metrics
-// read. A dump that was not decoded holds what clean says.
-func (c *Controller) readDump(bs *bridgeState, b flows.Bridge, read Dump, clean *cleanDump) ([]*keyedFlow, map[uint64]uint64) {
+// readDump returns the flows a dump of bs's switch holds, keyed, and the
+// keys of its learned flows that keep keeps, summed, and keeps the
+// counters the metrics read. A dump that was not decoded holds what clean
+// says.
+func (c *Controller) readDump(bs *bridgeState, b flows.Bridge, read Dump, clean *cleanDump, keep func(flows.Flow) bool) ([]*keyedFlow, uint64) {
 	portDrops := map[uint64]uint64{}
 	if !read.Decoded {
 		for _, st := range read.Counters {
@@ -164,26 +170,26 @@ func (c *Controller) readDump(bs *bridgeState, b flows.Bridge, read Dump, clean 
 		c.mu.Lock()
 		bs.portDrops = portDrops // the learned flows are those of the clean dump: learnedMACs holds
 		c.mu.Unlock()
-		return clean.installed.flows, clean.drops
+		return clean.installed.flows, clean.learned
 	}
-	dumped := make([]flows.Flow, len(read.Flows))
 	learnedMACs := map[uint64]int{}
-	drops := map[uint64]uint64{}
-	for i, st := range read.Flows {
-		dumped[i] = st.Flow
+	var learned uint64
+	for _, st := range read.Flows {
 		if flows.IsLearned(st.Flow.Cookie) {
 			learnedMACs[st.Flow.Cookie]++
+			if keep(st.Flow) {
+				learned += st.Key
+			}
 		}
 		if b == flows.BrInt && flows.IsPortSecurityDrop(st.Flow) {
 			portDrops[st.Flow.Cookie] += st.Packets
-			drops[st.Key] = st.Flow.Cookie
 		}
 	}
 	c.mu.Lock()
 	bs.learnedMACs = learnedMACs
 	bs.portDrops = portDrops
 	c.mu.Unlock()
-	return keyed(dumped), drops
+	return keyedDump(read), learned
 }
 
 // staleLearned are the strict deletes of the learned entries that changes

@@ -10,6 +10,7 @@ package controller
 import (
 	"crypto/tls"
 	"errors"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -113,6 +114,10 @@ type Controller struct {
 	// its own lock.
 	flowTable *flowTable
 
+	// seed keys the flows of every dump (Switch.DumpFlows), so that the
+	// hosts sharing a flow share the key switches report it by too.
+	seed maphash.Seed
+
 	monitorIDs     uint32    // the last flow monitor id handed out (monitor.go)
 	monitorRefused sync.Once // the first switch refusing a flow monitor is logged (monitor.go)
 }
@@ -150,6 +155,7 @@ func New(opts Options) (*Controller, error) {
 		tick:      make(chan struct{}),
 		pins:      newPinState(),
 		flowTable: newFlowTable(),
+		seed:      maphash.MakeSeed(),
 	}
 	opts.Metrics.observe(c)
 	return c, nil

@@ -73,7 +73,13 @@ func diffKeyed(desired, installed []*keyedFlow, keep func(flows.Flow) bool) []Ch
 		switch {
 		case !ok && (keep == nil || !keep(f)):
 			dels = append(dels, Change{Op: OpDeleteStrict, Flow: f})
-		case ok && !desired[j].flow.SameContent(f):
+		case ok && desired[j].flow.SameContent(f):
+			// The switch holds the desired flow: it reports it by
+			// in's wire key, when in comes from a dump.
+			if w := in.wire.Load(); w != 0 && desired[j] != in {
+				desired[j].wire.Store(w)
+			}
+		case ok:
 			op := OpModifyStrict
 			d := desired[j].flow
 			if d.Cookie != f.Cookie || d.IdleTimeout != f.IdleTimeout || d.HardTimeout != f.HardTimeout {

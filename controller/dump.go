@@ -2,7 +2,10 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"time"
+
+	"github.com/brtun/brtun/flows"
 )
 
 // dumpTimeout bounds reading every flow of one switch.
@@ -22,24 +25,57 @@ type flowDump struct {
 	err    error
 }
 
-// cleanDump is a dump of conn that held exactly the installed flows (and
-// learned ones the pipeline keeps): a later dump of conn with the same
-// digest holds the same flows, so it needs neither a decode nor a diff.
-// The drift check of a bridge nobody changed, most of brtun's idle CPU at
-// 1000 hosts before, is then a dump and a hash of each flow.
+// cleanDump is what bs's switch is known to hold on conn: exactly the
+// installed flows, which its sync diffed against a dump or sent itself, and
+// the learned flows its last dump held. A dump of conn whose digest is the
+// one expected holds the same flows, so it needs neither a decode nor a
+// diff: the drift check of a bridge nobody changed, most of brtun's idle
+// CPU at 1000 hosts before, is then a dump and a hash of each flow, also
+// right after brtun changed the bridge itself (docs/benchmarks.md, issue
+// 21 item 11).
 type cleanDump struct {
 	conn      Switch
-	digest    uint64
+	digest    uint64 // the dump's digest expected: installed's keys and learned, summed
 	installed *bridgeFlows
-	// drops are br-int's port-security drop flows, by Key, with their
+	learned   uint64 // the keys of the learned flows the switch holds, summed
+	// drops are br-int's port-security drop flows, by key, with their
 	// cookie: an undecoded dump still counts their packets.
 	drops map[uint64]uint64
 }
 
+// expectClean is what conn holds after a sync that left it want and the
+// learned flows whose keys sum to learned; nil when a flow's key cannot be
+// told (a flow brtun cannot encode: it would not have been installed).
+func (c *Controller) expectClean(conn Switch, want *bridgeFlows, learned uint64) *cleanDump {
+	clean := &cleanDump{conn: conn, digest: learned, installed: want, learned: learned, drops: map[uint64]uint64{}}
+	for _, kf := range want.flows {
+		key := kf.wireKey(c.seed)
+		if key == 0 {
+			return nil
+		}
+		clean.digest += key
+		if flows.IsPortSecurityDrop(kf.flow) {
+			clean.drops[key] = kf.flow.Cookie
+		}
+	}
+	return clean
+}
+
+// deletesLearned reports whether a sync's changes and purges remove
+// learned flows, which leaves what the switch holds of them unknown.
+func deletesLearned(changes []Change, purge []uint64) bool {
+	if len(purge) > 0 {
+		return true
+	}
+	return slices.ContainsFunc(changes, func(ch Change) bool {
+		return ch.Op == OpDeleteStrict && flows.IsLearned(ch.Flow.Cookie)
+	})
+}
+
 // startDump reads every flow of conn, which holds role, in the
 // background, for at most dumpTimeout and no longer than ctx lasts. When
-// clean is not nil, a dump that holds what it did is not decoded.
-func startDump(ctx context.Context, conn Switch, role roleState, clean *cleanDump) *flowDump {
+// clean is not nil, a dump that holds what it says is not decoded.
+func (c *Controller) startDump(ctx context.Context, conn Switch, role roleState, clean *cleanDump) *flowDump {
 	dctx, cancel := context.WithTimeout(ctx, dumpTimeout)
 	d := &flowDump{conn: conn, role: role, clean: clean, cancel: cancel, done: make(chan struct{})}
 	var known *uint64
@@ -49,7 +85,7 @@ func startDump(ctx context.Context, conn Switch, role roleState, clean *cleanDum
 	go func() {
 		defer close(d.done)
 		defer cancel()
-		d.read, d.err = conn.DumpFlows(dctx, known)
+		d.read, d.err = conn.DumpFlows(dctx, c.seed, known)
 	}()
 	return d
 }
@@ -60,9 +96,8 @@ func (d *flowDump) result() (Dump, error) {
 	return d.read, d.err
 }
 
-// cleanLocked is what bs's switch is known to hold on conn, if anything:
-// the last clean dump, while the flows it was diffed against are still the
-// ones installed.
+// cleanLocked is what bs's switch is known to hold on conn, if anything,
+// while the flows it says were installed still are.
 func (bs *bridgeState) cleanLocked(conn Switch) *cleanDump {
 	if bs.clean == nil || bs.clean.conn != conn || bs.clean.installed != bs.installed {
 		return nil
@@ -112,7 +147,7 @@ func (c *Controller) startDumps(ctx context.Context, hs *hostState) {
 				continue
 			}
 		}
-		bs.dump = startDump(ctx, conn, bs.role, bs.cleanLocked(conn))
+		bs.dump = c.startDump(ctx, conn, bs.role, bs.cleanLocked(conn))
 		bs.needDump = false // this is the fresh dump the drift check asked for
 	}
 }

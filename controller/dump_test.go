@@ -169,6 +169,17 @@ func TestDriftCheckOfAnUnchangedSwitchIsNotDecoded(t *testing.T) {
 	require.Eventually(t, func() bool { return tun.undecodedDumps() >= skipped+2 }, 10*time.Second, 10*time.Millisecond,
 		"once repaired, the checks are undecoded again")
 	assert.Equal(t, 1.0, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}))
+
+	// brtun's own change: the checks after it find the digest its apply
+	// left, without a decode.
+	decoded := tun.decodedDumps()
+	rev = l.addPort("h2", "a3", "02:00:00:00:01:03")
+	l.waitApplied(rev)
+	require.NotEqual(t, held, tun.flows(), "a3 changed h1's br-tun")
+	skipped = tun.undecodedDumps()
+	require.Eventually(t, func() bool { return tun.undecodedDumps() >= skipped+2 }, 10*time.Second, 10*time.Millisecond,
+		"the checks after brtun's own change are undecoded")
+	assert.Equal(t, decoded, tun.decodedDumps(), "no dump of h1's br-tun decoded since the change")
 }
 
 // The drift check takes the full path even for a host without a connected

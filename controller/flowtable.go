@@ -1,19 +1,26 @@
 package controller
 
 import (
+	"hash/maphash"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"weak"
 
 	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ofswitch"
 )
 
 // keyedFlow is a flow with its key (flow.Key()), rendered once. The
 // compiled ones come from a flowTable, shared by every host that has the
-// same flow: they are never modified.
+// same flow: flow and key are never modified.
 type keyedFlow struct {
 	flow flows.Flow
 	key  flows.Key
+	// wire is the key switches report the flow by in a dump keyed with
+	// the controller's seed (FlowCounters.Key); 0: not known yet. It is
+	// what a dump said, or else what ofswitch.FlowKey predicts.
+	wire atomic.Uint64
 }
 
 // keyed returns fs with their keys, in order.
@@ -21,10 +28,37 @@ func keyed(fs []flows.Flow) []*keyedFlow {
 	kfs := make([]keyedFlow, len(fs))
 	out := make([]*keyedFlow, len(fs))
 	for i := range fs {
-		kfs[i] = keyedFlow{flow: fs[i], key: fs[i].Key()}
+		kfs[i].flow, kfs[i].key = fs[i], fs[i].Key()
 		out[i] = &kfs[i]
 	}
 	return out
+}
+
+// keyedDump returns a decoded dump's flows with their keys and the keys
+// the switch reported them by.
+func keyedDump(read Dump) []*keyedFlow {
+	kfs := make([]keyedFlow, len(read.Flows))
+	out := make([]*keyedFlow, len(read.Flows))
+	for i, st := range read.Flows {
+		kfs[i].flow, kfs[i].key = st.Flow, st.Flow.Key()
+		kfs[i].wire.Store(st.Key)
+		out[i] = &kfs[i]
+	}
+	return out
+}
+
+// wireKey is the key switches report kf by, with seed (the controller's,
+// the one its dumps are keyed with); 0 when kf cannot be encoded.
+func (kf *keyedFlow) wireKey(seed maphash.Seed) uint64 {
+	if k := kf.wire.Load(); k != 0 {
+		return k
+	}
+	k, err := ofswitch.FlowKey(seed, kf.flow)
+	if err != nil {
+		return 0
+	}
+	kf.wire.Store(k)
+	return k
 }
 
 // flowTable lets hosts that compile the same flow share one copy of it.

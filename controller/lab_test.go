@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/brtun/brtun/flows"
+	"github.com/brtun/brtun/ofswitch"
 	"github.com/brtun/brtun/ovsdb"
 	"github.com/brtun/brtun/ovsdb/ovsdbtest"
 	"github.com/brtun/brtun/ovsdb/vswitchd"
@@ -182,12 +183,12 @@ type testSwitch struct {
 	applyErr  error
 	dumping   chan struct{} // closed when the first dump started
 	packets   uint64        // the packet count a dump reports for every flow
-	seed      maphash.Seed  // of the flows' Keys
 	undecoded int           // dumps left undecoded: their digest was known
+	decoded   int           // dumps decoded
 }
 
 func newTestSwitch(dpid uint64, held []flows.Flow) *testSwitch {
-	s := &testSwitch{dpid: dpid, done: make(chan struct{}), held: map[flows.Key]flows.Flow{}, dumping: make(chan struct{}), seed: maphash.MakeSeed()}
+	s := &testSwitch{dpid: dpid, done: make(chan struct{}), held: map[flows.Key]flows.Flow{}, dumping: make(chan struct{})}
 	for _, f := range held {
 		s.held[f.Key()] = f
 	}
@@ -203,10 +204,9 @@ func (s *testSwitch) Close() error {
 	return nil
 }
 
-// DumpFlows keys each flow by its ovs-ofctl form (which holds its cookie
-// and timeouts) and, like a real switch, leaves a dump whose digest is
-// known undecoded.
-func (s *testSwitch) DumpFlows(ctx context.Context, known *uint64) (Dump, error) {
+// DumpFlows keys each flow as OVS reports it (ofswitch.FlowKey) and, like
+// a real switch, leaves a dump whose digest is known undecoded.
+func (s *testSwitch) DumpFlows(ctx context.Context, seed maphash.Seed, known *uint64) (Dump, error) {
 	s.mu.Lock()
 	if s.countLocked("dump") == 0 {
 		close(s.dumping)
@@ -214,7 +214,12 @@ func (s *testSwitch) DumpFlows(ctx context.Context, known *uint64) (Dump, error)
 	s.events = append(s.events, "dump")
 	d := Dump{Flows: make([]FlowStats, 0, len(s.held)), Decoded: true}
 	for _, f := range s.held {
-		st := FlowStats{Flow: f, FlowCounters: FlowCounters{Key: maphash.String(s.seed, f.String()), Packets: s.packets}}
+		key, err := ofswitch.FlowKey(seed, f)
+		if err != nil {
+			s.mu.Unlock()
+			return Dump{}, err
+		}
+		st := FlowStats{Flow: f, FlowCounters: FlowCounters{Key: key, Packets: s.packets}}
 		d.Flows = append(d.Flows, st)
 		d.Digest += st.Key
 	}
@@ -232,10 +237,14 @@ func (s *testSwitch) DumpFlows(ctx context.Context, known *uint64) (Dump, error)
 			d.Counters = append(d.Counters, st.FlowCounters)
 		}
 		d.Flows, d.Decoded = nil, false
-		s.mu.Lock()
-		s.undecoded++
-		s.mu.Unlock()
 	}
+	s.mu.Lock()
+	if d.Decoded {
+		s.decoded++
+	} else {
+		s.undecoded++
+	}
+	s.mu.Unlock()
 	return d, nil
 }
 
@@ -244,6 +253,13 @@ func (s *testSwitch) undecodedDumps() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.undecoded
+}
+
+// decodedDumps counts the other dumps.
+func (s *testSwitch) decodedDumps() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.decoded
 }
 
 // setPackets sets the packet count the next dumps report for every flow.

@@ -159,7 +159,7 @@ func (c *Controller) DumpFlows(ctx context.Context, host, bridge string, table i
 	if sw == nil {
 		return nil, fmt.Errorf("%s/%s: %w", host, bridge, ErrNotConnected)
 	}
-	d, err := sw.DumpFlows(ctx, nil)
+	d, err := sw.DumpFlows(ctx, c.seed, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dump %s/%s: %w", host, bridge, err)
 	}

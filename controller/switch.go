@@ -19,10 +19,11 @@ type Switch interface {
 	// Done is closed when the connection has ended.
 	Done() <-chan struct{}
 	Close() error
-	// DumpFlows reads every flow of every table, with statistics. When
-	// known is not nil and the dump's Digest equals *known, the flows are
-	// not decoded (Dump.Decoded is false): the caller knows them already.
-	DumpFlows(ctx context.Context, known *uint64) (Dump, error)
+	// DumpFlows reads every flow of every table, with statistics, each
+	// keyed with seed (FlowCounters.Key). When known is not nil and the
+	// dump's Digest equals *known, the flows are not decoded
+	// (Dump.Decoded is false): the caller knows them already.
+	DumpFlows(ctx context.Context, seed maphash.Seed, known *uint64) (Dump, error)
 	// Apply sends changes, plus a delete of the learned flows of each cookie
 	// in purge, as one atomic bundle, and returns once the switch committed
 	// it (or rejected it whole).
@@ -54,8 +55,8 @@ type FlowStats struct {
 
 // FlowCounters are what a dump says of a flow besides the flow itself.
 type FlowCounters struct {
-	// Key identifies the flow, without its counters, among the dumps of
-	// one connection (ofswitch.FlowStats.Key).
+	// Key identifies the flow, without its counters, among dumps keyed
+	// with the same seed (ofswitch.FlowStats.Key).
 	Key      uint64
 	Packets  uint64
 	Bytes    uint64
@@ -63,18 +64,15 @@ type FlowCounters struct {
 }
 
 // ofSwitch adapts an OpenFlow connection to what the controller needs.
-type ofSwitch struct {
-	*ofswitch.Conn
-	seed maphash.Seed // of the flows' Keys
-}
+type ofSwitch struct{ *ofswitch.Conn }
 
 // NewSwitch wraps an OpenFlow connection for AddSwitch.
-func NewSwitch(c *ofswitch.Conn) Switch { return ofSwitch{Conn: c, seed: maphash.MakeSeed()} }
+func NewSwitch(c *ofswitch.Conn) Switch { return ofSwitch{c} }
 
 // DumpFlows reads every flow with its counters, and decodes them unless
 // the dump's digest is known. A reply brtun cannot decode closes the
 // connection: the switch is not to be trusted.
-func (s ofSwitch) DumpFlows(ctx context.Context, known *uint64) (Dump, error) {
+func (s ofSwitch) DumpFlows(ctx context.Context, seed maphash.Seed, known *uint64) (Dump, error) {
 	stats, err := s.DumpFlowStats(ctx, ofswitch.FlowFilter{Table: ofswitch.AllTables})
 	if err != nil {
 		return Dump{}, err
@@ -82,7 +80,7 @@ func (s ofSwitch) DumpFlows(ctx context.Context, known *uint64) (Dump, error) {
 	counters := make([]FlowCounters, len(stats))
 	var d Dump
 	for i, st := range stats {
-		counters[i] = FlowCounters{Key: st.Key(s.seed), Packets: st.Packets, Bytes: st.Bytes, Duration: st.Duration}
+		counters[i] = FlowCounters{Key: st.Key(seed), Packets: st.Packets, Bytes: st.Bytes, Duration: st.Duration}
 		d.Digest += counters[i].Key
 	}
 	if known != nil && *known == d.Digest {

@@ -159,14 +159,11 @@ func appendMatch(b []byte, m flows.Match) ([]byte, error) {
 	start := len(b)
 	b = append(b, 0, of13.MatchType_OXM, 0, 0) // type, length (below)
 	exact := ^uint64(0)
+	// The fields go in the order OVS reports them (nx_put_raw), so that a
+	// dump holds each flow as it was encoded (FlowKey) and ovs-ofctl would
+	// send the same bytes.
 	if m.InPort != nil {
 		b = appendUintEntry(b, oxmInPort, uint64(*m.InPort), exact)
-	}
-	if m.EthType != nil {
-		b = appendUintEntry(b, oxmEthType, uint64(*m.EthType), exact)
-	}
-	if m.VLANTCI != nil {
-		b = appendVLAN(b, *m.VLANTCI)
 	}
 	if m.EthSrc != nil {
 		b = appendEntry(b, oxmEthSrc, m.EthSrc.Value[:], m.EthSrc.Mask != exactMAC, m.EthSrc.Mask[:])
@@ -174,8 +171,11 @@ func appendMatch(b []byte, m flows.Match) ([]byte, error) {
 	if m.EthDst != nil {
 		b = appendEntry(b, oxmEthDst, m.EthDst.Value[:], m.EthDst.Mask != exactMAC, m.EthDst.Mask[:])
 	}
-	if m.IPProto != nil {
-		b = appendUintEntry(b, oxmIPProto, uint64(*m.IPProto), exact)
+	if m.EthType != nil {
+		b = appendUintEntry(b, oxmEthType, uint64(*m.EthType), exact)
+	}
+	if m.VLANTCI != nil {
+		b = appendVLAN(b, *m.VLANTCI)
 	}
 	if m.IPv4Src != nil {
 		b = appendEntry(b, oxmIPv4Src, m.IPv4Src.Value[:], m.IPv4Src.Mask != exactIPv4, m.IPv4Src.Mask[:])
@@ -183,17 +183,8 @@ func appendMatch(b []byte, m flows.Match) ([]byte, error) {
 	if m.IPv6Src != nil {
 		b = appendEntry(b, oxmIPv6Src, m.IPv6Src[:], false, nil)
 	}
-	if m.ARPOp != nil {
-		b = appendUintEntry(b, oxmARPOp, uint64(*m.ARPOp), exact)
-	}
-	if m.ARPSPA != nil {
-		b = appendEntry(b, oxmARPSPA, m.ARPSPA.Value[:], m.ARPSPA.Mask != exactIPv4, m.ARPSPA.Mask[:])
-	}
-	if m.ARPTPA != nil {
-		b = appendEntry(b, oxmARPTPA, m.ARPTPA.Value[:], m.ARPTPA.Mask != exactIPv4, m.ARPTPA.Mask[:])
-	}
-	if m.ARPSHA != nil {
-		b = appendEntry(b, oxmARPSHA, m.ARPSHA[:], false, nil)
+	if m.IPProto != nil {
+		b = appendUintEntry(b, oxmIPProto, uint64(*m.IPProto), exact)
 	}
 	if m.UDPSrc != nil {
 		b = appendUintEntry(b, oxmUDPSrc, uint64(*m.UDPSrc), exact)
@@ -206,6 +197,18 @@ func appendMatch(b []byte, m flows.Match) ([]byte, error) {
 	}
 	if m.NDTarget != nil {
 		b = appendEntry(b, oxmNDTarget, m.NDTarget[:], false, nil)
+	}
+	if m.ARPOp != nil {
+		b = appendUintEntry(b, oxmARPOp, uint64(*m.ARPOp), exact)
+	}
+	if m.ARPSPA != nil {
+		b = appendEntry(b, oxmARPSPA, m.ARPSPA.Value[:], m.ARPSPA.Mask != exactIPv4, m.ARPSPA.Mask[:])
+	}
+	if m.ARPTPA != nil {
+		b = appendEntry(b, oxmARPTPA, m.ARPTPA.Value[:], m.ARPTPA.Mask != exactIPv4, m.ARPTPA.Mask[:])
+	}
+	if m.ARPSHA != nil {
+		b = appendEntry(b, oxmARPSHA, m.ARPSHA[:], false, nil)
 	}
 	if m.TunID != nil {
 		b = appendUintEntry(b, oxmTunID, m.TunID.Value, m.TunID.Mask)

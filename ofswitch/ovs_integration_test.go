@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/brtun/brtun/flows"
 	"github.com/brtun/brtun/testbed"
+	"github.com/brtun/brtun/topology"
 )
 
 // ovsSwitch is a private Open vSwitch (dummy datapath, testbed.StartOVS)
@@ -180,6 +182,55 @@ func TestOVSBundleInstallsCompiledPipeline(t *testing.T) {
 		w, ok := wantBy[g.String()]
 		if assert.True(t, ok, "unexpected flow %s", g) {
 			assert.Equal(t, w, g, "decoded value equals the compiled one")
+		}
+	}
+}
+
+// TestOVSReportsFlowsAsEncoded: OVS reports every kind of flow brtun
+// makes (both bridges' pipelines) with the bytes brtun encoded, so
+// FlowKey predicts the key of each flow in a dump, and a drift check after
+// brtun's own changes finds the digest it expects without decoding.
+func TestOVSReportsFlowsAsEncoded(t *testing.T) {
+	flowMode := testView() // one tunnel port per type: tun_src matches, tun_dst loads
+	flowMode.TunnelPorts = topology.FlowTunnels
+	flowMode.Tunnels = []flows.TunnelPort{
+		{Ofport: 2, PeerHost: "h2", RemoteIP: "192.0.2.2", Type: topology.VXLAN},
+		{Ofport: 2, PeerHost: "h3", RemoteIP: "192.0.2.3", Type: topology.VXLAN},
+		{Ofport: 4, PeerHost: "h2", RemoteIP: "192.0.2.2", Type: topology.GRE},
+	}
+	flowSet := flows.Compile(flowMode)
+	require.Empty(t, flowSet.Skipped)
+	for name, want := range map[string][]flows.Flow{
+		"br-tun":      allTestFlows(t),
+		"br-tun flow": flowSet.BrTun,
+		"br-int":      flows.Compile(testView()).BrInt, // port security: every match field
+	} {
+		t.Run(name, func(t *testing.T) { checkReportedAsEncoded(t, want) })
+	}
+}
+
+func checkReportedAsEncoded(t *testing.T, want []flows.Flow) {
+	s := startOVS(t)
+	c := s.dial()
+	ctx := context.Background()
+	require.NoError(t, c.ApplyBundle(ctx, encodeAll(t, want, Add)))
+
+	seed := maphash.MakeSeed()
+	stats, err := c.DumpFlowStats(ctx, FlowFilter{Table: AllTables})
+	require.NoError(t, err)
+	require.Len(t, stats, len(want))
+	wantBy := byString(want)
+	for _, st := range stats {
+		f, err := DecodeFlow(st)
+		require.NoError(t, err)
+		w, ok := wantBy[f.String()]
+		require.True(t, ok, "unexpected flow %s", f)
+		key, err := FlowKey(seed, w)
+		require.NoError(t, err)
+		if !assert.Equal(t, st.Key(seed), key, "OVS reports %s as brtun encoded it", w) {
+			m, _ := Encode(w, Add)
+			fm, _ := ParseFlowMod(m)
+			t.Logf("ovs: flags %d match %x instr %x\nours: flags %d match %x instr %x", st.Flags, st.Match, st.Instructions, fm.Flags, fm.Match, fm.Instructions)
 		}
 	}
 }

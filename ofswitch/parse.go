@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/maphash"
 	"time"
+
+	"github.com/brtun/brtun/flows"
 )
 
 // This file parses what a switch sends. Every function checks lengths before
@@ -215,6 +217,23 @@ func (s FlowStats) Key(seed maphash.Seed) uint64 {
 	_, _ = h.Write(s.Match)
 	_, _ = h.Write(s.Instructions)
 	return h.Sum64()
+}
+
+// FlowKey is the Key of f as a switch that reports flows the way OVS does
+// gives it: a flow-stats entry holding Encode's match and instructions
+// (appendMatch uses the headers OVS reports). A switch that reports f
+// otherwise gives it another key; the caller learns that one from a dump.
+func FlowKey(seed maphash.Seed, f flows.Flow) (uint64, error) {
+	m, err := Encode(f, Add)
+	if err != nil {
+		return 0, err
+	}
+	fm, err := ParseFlowMod(m)
+	if err != nil {
+		return 0, err
+	}
+	return FlowStats{Table: fm.Table, Priority: fm.Priority, Cookie: fm.Cookie, IdleTimeout: fm.IdleTimeout,
+		HardTimeout: fm.HardTimeout, Flags: fm.Flags, Match: fm.Match, Instructions: fm.Instructions}.Key(seed), nil
 }
 
 // Fixed sizes of ofp_flow_stats and ofp_match.
