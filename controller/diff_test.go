@@ -20,6 +20,18 @@ func TestDiffSendsNothingForFlowsThatAreRight(t *testing.T) {
 	assert.Empty(t, Diff(set, set, nil))
 }
 
+// The same keyed flows (a drift check whose dump held what was installed)
+// diff to nothing at once; another list of them that differs in one flow
+// still diffs to that flow.
+func TestDiffKeyedOfTheSameFlows(t *testing.T) {
+	set := keyed([]flows.Flow{flow(0, 0, 1), flow(21, 0, 1), flow(22, 0, 1)})
+	assert.Empty(t, diffKeyed(set, set, nil))
+	assert.Empty(t, diffKeyed(set, slices.Clone(set), nil), "the same flows in other memory")
+	other := slices.Clone(set)
+	other[1] = keyed([]flows.Flow{flow(21, 0, 1, flows.Output{Port: 3})})[0]
+	assert.Equal(t, []Change{{Op: OpModifyStrict, Flow: set[1].flow}}, diffKeyed(set, other, nil))
+}
+
 func TestDiffAddsModifiesAndDeletes(t *testing.T) {
 	desired := []flows.Flow{flow(0, 0, 1), flow(2, 0, 1), flow(3, 0, 1)}
 	installed := []flows.Flow{
