@@ -40,7 +40,7 @@ type bridgeState struct {
 	staleMeters []uint32          // br-int: brtun's meters on meterConn that no flow names, deleted once the flows are synced
 	sourceDrops map[uint32]uint64 // br-int: packets each port's source meter dropped, by ofport, at the last dump (replaced, never mutated)
 	monitor     monitorState      // the flow monitor that reports others' changes (monitor.go)
-	clean       *cleanDump        // the last dump that held what was installed (dump.go)
+	held        *heldFlows        // what the switch holds, as far as brtun knows (dump.go)
 }
 
 // syncBridge makes one switch hold exactly the desired flows of bridge
@@ -62,12 +62,12 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		dump = nil
 	}
 	if dump == nil && bs.dumpDueLocked(conn) {
-		dump = c.startDump(ctx, conn, bs.role, bs.cleanLocked(conn)) // not started ahead
+		dump = c.startDump(ctx, conn, bs.role, bs.heldLocked(conn)) // not started ahead
 		bs.needDump = false
 	}
 	// Known content on the same connection is dumped for the drift check only.
 	drift := dump != nil && bs.installed != nil && bs.conn == conn
-	installed, known := bs.installed, bs.cleanLocked(conn)
+	installed, known := bs.installed, bs.heldLocked(conn)
 	// Not dumped, the switch holds what the last apply installed: when that
 	// was compiled from the same inputs, with the same learned cookies,
 	// the diff would be empty and nothing would be purged.
@@ -90,7 +90,7 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		}
 		c.metrics.dumpRead(read.Decoded)
 		var sum uint64
-		current, sum = c.readDump(bs, b, read, dump.clean, keep)
+		current, sum = c.readDump(bs, b, read, dump.held, keep)
 		learned = &sum
 		if b == flows.BrInt {
 			c.readSourceDrops(ctx, bs, conn)
@@ -145,32 +145,32 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	}
 	// What the switch holds now, for the next drift check: want, and the
 	// learned flows of the last dump unless this sync deleted some.
-	var clean *cleanDump
+	var held *heldFlows
 	if learned != nil && !deletesLearned(changes, purge) {
-		clean = c.expectClean(conn, want, *learned)
+		held = c.expectHeld(conn, want, *learned)
 	}
 	c.mu.Lock()
-	bs.installed, bs.conn, bs.learned, bs.tableFlows, bs.clean = want, conn, set.LearnedCookies, tables, clean
+	bs.installed, bs.conn, bs.learned, bs.tableFlows, bs.held = want, conn, set.LearnedCookies, tables, held
 	c.mu.Unlock()
 	return nil
 }
 
 // readDump returns the flows a dump of bs's switch holds, keyed, and the
 // keys of its learned flows that keep keeps, summed, and keeps the
-// counters the metrics read. A dump that was not decoded holds what clean
+// counters the metrics read. A dump that was not decoded holds what held
 // says.
-func (c *Controller) readDump(bs *bridgeState, b flows.Bridge, read Dump, clean *cleanDump, keep func(flows.Flow) bool) ([]*keyedFlow, uint64) {
+func (c *Controller) readDump(bs *bridgeState, b flows.Bridge, read Dump, held *heldFlows, keep func(flows.Flow) bool) ([]*keyedFlow, uint64) {
 	portDrops := map[uint64]uint64{}
 	if !read.Decoded {
 		for _, st := range read.Counters {
-			if cookie, ok := clean.drops[st.Key]; ok {
+			if cookie, ok := held.drops[st.Key]; ok {
 				portDrops[cookie] += st.Packets
 			}
 		}
 		c.mu.Lock()
-		bs.portDrops = portDrops // the learned flows are those of the clean dump: learnedMACs holds
+		bs.portDrops = portDrops // the learned flows are those of the last decoded dump: learnedMACs holds
 		c.mu.Unlock()
-		return clean.installed.flows, clean.learned
+		return held.installed.flows, held.learned
 	}
 	learnedMACs := map[uint64]int{}
 	var learned uint64

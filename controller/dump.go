@@ -18,14 +18,14 @@ const dumpTimeout = 30 * time.Second
 type flowDump struct {
 	conn   Switch
 	role   roleState  // the role conn held for this replica when the dump started
-	clean  *cleanDump // what conn was known to hold when the dump started; nil: nothing
+	held   *heldFlows // what conn was known to hold when the dump started; nil: nothing
 	cancel context.CancelFunc
 	done   chan struct{} // closed once read and err are set
 	read   Dump
 	err    error
 }
 
-// cleanDump is what bs's switch is known to hold on conn: exactly the
+// heldFlows is what a bridge's switch is known to hold on conn: exactly the
 // installed flows, which its sync diffed against a dump or sent itself, and
 // the learned flows its last dump held. A dump of conn whose digest is the
 // one expected holds the same flows, so it needs neither a decode nor a
@@ -33,7 +33,7 @@ type flowDump struct {
 // CPU at 1000 hosts before, is then a dump and a hash of each flow, also
 // right after brtun changed the bridge itself (docs/benchmarks.md, issue
 // 21 item 11).
-type cleanDump struct {
+type heldFlows struct {
 	conn      Switch
 	digest    uint64 // the dump's digest expected: installed's keys and learned, summed
 	installed *bridgeFlows
@@ -43,22 +43,22 @@ type cleanDump struct {
 	drops map[uint64]uint64
 }
 
-// expectClean is what conn holds after a sync that left it want and the
+// expectHeld is what conn holds after a sync that left it want and the
 // learned flows whose keys sum to learned; nil when a flow's key cannot be
 // told (a flow brtun cannot encode: it would not have been installed).
-func (c *Controller) expectClean(conn Switch, want *bridgeFlows, learned uint64) *cleanDump {
-	clean := &cleanDump{conn: conn, digest: learned, installed: want, learned: learned, drops: map[uint64]uint64{}}
+func (c *Controller) expectHeld(conn Switch, want *bridgeFlows, learned uint64) *heldFlows {
+	held := &heldFlows{conn: conn, digest: learned, installed: want, learned: learned, drops: map[uint64]uint64{}}
 	for _, kf := range want.flows {
 		key := kf.wireKey(c.seed)
 		if key == 0 {
 			return nil
 		}
-		clean.digest += key
+		held.digest += key
 		if flows.IsPortSecurityDrop(kf.flow) {
-			clean.drops[key] = kf.flow.Cookie
+			held.drops[key] = kf.flow.Cookie
 		}
 	}
-	return clean
+	return held
 }
 
 // deletesLearned reports whether a sync's changes and purges remove
@@ -74,13 +74,13 @@ func deletesLearned(changes []Change, purge []uint64) bool {
 
 // startDump reads every flow of conn, which holds role, in the
 // background, for at most dumpTimeout and no longer than ctx lasts. When
-// clean is not nil, a dump that holds what it says is not decoded.
-func (c *Controller) startDump(ctx context.Context, conn Switch, role roleState, clean *cleanDump) *flowDump {
+// held is not nil, a dump that holds what it says is not decoded.
+func (c *Controller) startDump(ctx context.Context, conn Switch, role roleState, held *heldFlows) *flowDump {
 	dctx, cancel := context.WithTimeout(ctx, dumpTimeout)
-	d := &flowDump{conn: conn, role: role, clean: clean, cancel: cancel, done: make(chan struct{})}
+	d := &flowDump{conn: conn, role: role, held: held, cancel: cancel, done: make(chan struct{})}
 	var known *uint64
-	if clean != nil {
-		known = &clean.digest
+	if held != nil {
+		known = &held.digest
 	}
 	go func() {
 		defer close(d.done)
@@ -96,13 +96,13 @@ func (d *flowDump) result() (Dump, error) {
 	return d.read, d.err
 }
 
-// cleanLocked is what bs's switch is known to hold on conn, if anything,
+// heldLocked is what bs's switch is known to hold on conn, if anything,
 // while the flows it says were installed still are.
-func (bs *bridgeState) cleanLocked(conn Switch) *cleanDump {
-	if bs.clean == nil || bs.clean.conn != conn || bs.clean.installed != bs.installed {
+func (bs *bridgeState) heldLocked(conn Switch) *heldFlows {
+	if bs.held == nil || bs.held.conn != conn || bs.held.installed != bs.installed {
 		return nil
 	}
-	return bs.clean
+	return bs.held
 }
 
 // dumpDueLocked reports whether what conn holds must be read before bs can
@@ -147,7 +147,7 @@ func (c *Controller) startDumps(ctx context.Context, hs *hostState) {
 				continue
 			}
 		}
-		bs.dump = c.startDump(ctx, conn, bs.role, bs.cleanLocked(conn))
+		bs.dump = c.startDump(ctx, conn, bs.role, bs.heldLocked(conn))
 		bs.needDump = false // this is the fresh dump the drift check asked for
 	}
 }

@@ -122,10 +122,12 @@ func TestDriftCheckDumpsAfreshAndRepairs(t *testing.T) {
 		"each drift check dumps again, even with nothing to repair")
 }
 
-// A drift check whose dump holds what the last clean dump held (the same
-// digest) neither decodes nor diffs it, and still counts the port-security
-// drops from its counters; a flow removed behind brtun's back changes the
-// digest, and the check that follows decodes and repairs it.
+// A drift check whose dump holds what brtun knows the switch holds (the
+// digest of the installed flows and the learned ones) neither decodes nor
+// diffs it, and still counts the port-security drops from its counters; a
+// flow removed behind brtun's back changes the digest, and the check that
+// follows decodes and repairs it; after brtun's own change the checks find
+// the digest its bundle left.
 func TestDriftCheckOfAnUnchangedSwitchIsNotDecoded(t *testing.T) {
 	ctx := context.Background()
 	l := newLab(t, "h1", "h2")
