@@ -88,9 +88,12 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		if err != nil {
 			return fmt.Errorf("dump flows: %w", err)
 		}
-		c.metrics.dumpRead(read.Decoded)
+		c.metrics.dumpRead(read.Unchanged)
 		var sum uint64
-		current, sum = c.readDump(bs, b, read, dump.held, keep)
+		current, sum, err = c.readDump(bs, b, read, dump.held, keep)
+		if err != nil {
+			return err
+		}
 		learned = &sum
 		if b == flows.BrInt {
 			c.readSourceDrops(ctx, bs, conn)
@@ -144,9 +147,11 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		tables[f.flow.Table]++
 	}
 	// What the switch holds now, for the next drift check: want, and the
-	// learned flows of the last dump unless this sync deleted some.
+	// learned flows of the last dump. Learned flows the bundle deleted
+	// (purges, shadows) or that came and went since make the next dump's
+	// digest another: that check decodes.
 	var held *heldFlows
-	if learned != nil && !deletesLearned(changes, purge) {
+	if learned != nil {
 		held = c.expectHeld(conn, want, *learned)
 	}
 	c.mu.Lock()
@@ -157,20 +162,24 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 
 // readDump returns the flows a dump of bs's switch holds, keyed, and the
 // keys of its learned flows that keep keeps, summed, and keeps the
-// counters the metrics read. A dump that was not decoded holds what held
-// says.
-func (c *Controller) readDump(bs *bridgeState, b flows.Bridge, read Dump, held *heldFlows, keep func(flows.Flow) bool) ([]*keyedFlow, uint64) {
+// counters the metrics read. A dump left undecoded holds what held says.
+func (c *Controller) readDump(bs *bridgeState, b flows.Bridge, read Dump, held *heldFlows, keep func(flows.Flow) bool) ([]*keyedFlow, uint64, error) {
 	portDrops := map[uint64]uint64{}
-	if !read.Decoded {
-		for _, st := range read.Counters {
-			if cookie, ok := held.drops[st.Key]; ok {
-				portDrops[cookie] += st.Packets
+	if read.Unchanged {
+		if held == nil || read.Digest != held.digest {
+			return nil, 0, fmt.Errorf("the switch left a dump undecoded that brtun does not know (digest %#x)", read.Digest)
+		}
+		if b == flows.BrInt {
+			for _, st := range read.Counters {
+				if cookie, ok := held.drops[st.Key]; ok {
+					portDrops[cookie] += st.Packets
+				}
 			}
 		}
 		c.mu.Lock()
 		bs.portDrops = portDrops // the learned flows are those of the last decoded dump: learnedMACs holds
 		c.mu.Unlock()
-		return held.installed.flows, held.learned
+		return held.installed.flows, held.learned, nil
 	}
 	learnedMACs := map[uint64]int{}
 	var learned uint64
@@ -189,7 +198,7 @@ func (c *Controller) readDump(bs *bridgeState, b flows.Bridge, read Dump, held *
 	bs.learnedMACs = learnedMACs
 	bs.portDrops = portDrops
 	c.mu.Unlock()
-	return keyedDump(read), learned
+	return keyedDump(read), learned, nil
 }
 
 // staleLearned are the strict deletes of the learned entries that changes

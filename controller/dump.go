@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/brtun/brtun/flows"
@@ -26,13 +25,17 @@ type flowDump struct {
 }
 
 // heldFlows is what a bridge's switch is known to hold on conn: exactly the
-// installed flows, which its sync diffed against a dump or sent itself, and
-// the learned flows its last dump held. A dump of conn whose digest is the
-// one expected holds the same flows, so it needs neither a decode nor a
-// diff: the drift check of a bridge nobody changed, most of brtun's idle
-// CPU at 1000 hosts before, is then a dump and a hash of each flow, also
-// right after brtun changed the bridge itself (docs/benchmarks.md, issue
-// 21 item 11).
+// installed flows, which its last sync diffed against a dump or sent
+// itself, and the learned flows its last dump held. A dump of conn whose
+// digest is the one expected holds the same flows (the odds of another set
+// of flows with the same sum of 64-bit keys are 2^-64), so it needs
+// neither a decode nor a diff: the drift check of a bridge nobody changed,
+// most of brtun's idle CPU at 1000 hosts before, is then a dump and a hash
+// of each flow, also right after brtun changed the bridge itself
+// (docs/benchmarks.md, issue 21 item 11). Any expectation that is wrong (a
+// learned flow that came or went, a flow a switch reports otherwise, a
+// change by someone else) only makes the digests differ: that check
+// decodes and diffs.
 type heldFlows struct {
 	conn      Switch
 	digest    uint64 // the dump's digest expected: installed's keys and learned, summed
@@ -59,17 +62,6 @@ func (c *Controller) expectHeld(conn Switch, want *bridgeFlows, learned uint64) 
 		}
 	}
 	return held
-}
-
-// deletesLearned reports whether a sync's changes and purges remove
-// learned flows, which leaves what the switch holds of them unknown.
-func deletesLearned(changes []Change, purge []uint64) bool {
-	if len(purge) > 0 {
-		return true
-	}
-	return slices.ContainsFunc(changes, func(ch Change) bool {
-		return ch.Op == OpDeleteStrict && flows.IsLearned(ch.Flow.Cookie)
-	})
 }
 
 // startDump reads every flow of conn, which holds role, in the

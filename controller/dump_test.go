@@ -154,11 +154,12 @@ func TestDriftCheckOfAnUnchangedSwitchIsNotDecoded(t *testing.T) {
 	// Counters are not part of the digest: the drops come from them.
 	const drops = "brtun_port_security_dropped_packets_total"
 	labels := map[string]string{"host": "h1", "network": "blue", "port": "a1"}
-	skipped = integ.undecodedDumps()
+	skipped, decodedInt := integ.undecodedDumps(), integ.decodedDumps()
 	integ.setPackets(5)
 	require.Eventually(t, func() bool { return l.metric(drops, labels) == 5*9 }, 10*time.Second, 10*time.Millisecond,
 		"a1's nine drop flows report 5 packets each")
 	assert.Greater(t, integ.undecodedDumps(), skipped, "read from undecoded dumps")
+	assert.Equal(t, decodedInt, integ.decodedDumps(), "and from no decoded one")
 
 	// A change by someone else: decoded, repaired, then undecoded again.
 	removed := held[len(held)/2]
@@ -182,6 +183,36 @@ func TestDriftCheckOfAnUnchangedSwitchIsNotDecoded(t *testing.T) {
 	require.Eventually(t, func() bool { return tun.undecodedDumps() >= skipped+2 }, 10*time.Second, 10*time.Millisecond,
 		"the checks after brtun's own change are undecoded")
 	assert.Equal(t, decoded, tun.decodedDumps(), "no dump of h1's br-tun decoded since the change")
+}
+
+// A switch that reports a flow with other bytes than brtun's encoding (a
+// key FlowKey did not predict) costs one decoded check, which repairs
+// nothing and learns the key; the checks after it are undecoded again.
+func TestDriftCheckLearnsTheKeyASwitchReportsAFlowBy(t *testing.T) {
+	l := newLab(t, "h1", "h2")
+	l.start(Options{DriftInterval: 300 * time.Millisecond})
+	sw := l.connectAll()
+	l.addPort("h1", "a1", "02:00:00:00:01:01")
+	rev := l.addPort("h2", "a2", "02:00:00:00:01:02")
+	l.waitApplied(rev)
+	tun := sw[bridgeRef{"h1", BrTun}]
+	skipped := tun.undecodedDumps()
+	require.Eventually(t, func() bool { return tun.undecodedDumps() >= skipped+1 }, 10*time.Second, 10*time.Millisecond)
+
+	held := tun.flows()
+	other := held[len(held)/2]
+	applies := tun.count("apply")
+	decoded := tun.decodedDumps()
+	tun.reportKey(other.Key(), 0x5eed)
+	require.Eventually(t, func() bool { return tun.decodedDumps() > decoded }, 10*time.Second, 10*time.Millisecond,
+		"the first check after the switch reports %s otherwise decodes", other)
+	skipped, decoded = tun.undecodedDumps(), tun.decodedDumps()
+	require.Eventually(t, func() bool { return tun.undecodedDumps() >= skipped+2 }, 10*time.Second, 10*time.Millisecond,
+		"the checks after it know the key")
+	assert.Equal(t, decoded, tun.decodedDumps(), "no more decoded checks")
+	assert.Equal(t, applies, tun.count("apply"), "nothing was sent")
+	assert.Equal(t, held, tun.flows())
+	assert.Zero(t, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}))
 }
 
 // The drift check takes the full path even for a host without a connected

@@ -19,7 +19,11 @@ type keyedFlow struct {
 	key  flows.Key
 	// wire is the key switches report the flow by in a dump keyed with
 	// the controller's seed (FlowCounters.Key); 0: not known yet. It is
-	// what a dump said, or else what ofswitch.FlowKey predicts.
+	// what ofswitch.FlowKey predicts from brtun's own encoding (OVS 3.1
+	// reports every flow brtun makes so), or what a dump said since: hosts
+	// share the flow, so switches that report it differently (another
+	// OVS) overwrite each other's key, and their drift checks decode more
+	// often, never wrongly (heldFlows).
 	wire atomic.Uint64
 }
 

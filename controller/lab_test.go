@@ -181,10 +181,11 @@ type testSwitch struct {
 	events    []string
 	applied   [][]Change
 	applyErr  error
-	dumping   chan struct{} // closed when the first dump started
-	packets   uint64        // the packet count a dump reports for every flow
-	undecoded int           // dumps left undecoded: their digest was known
-	decoded   int           // dumps decoded
+	dumping   chan struct{}        // closed when the first dump started
+	packets   uint64               // the packet count a dump reports for every flow
+	reportAs  map[flows.Key]uint64 // keys a dump reports instead of FlowKey's, as another OVS might encode a flow
+	undecoded int                  // dumps left undecoded: their digest was known
+	decoded   int                  // dumps decoded
 }
 
 func newTestSwitch(dpid uint64, held []flows.Flow) *testSwitch {
@@ -212,12 +213,15 @@ func (s *testSwitch) DumpFlows(ctx context.Context, seed maphash.Seed, known *ui
 		close(s.dumping)
 	}
 	s.events = append(s.events, "dump")
-	d := Dump{Flows: make([]FlowStats, 0, len(s.held)), Decoded: true}
+	d := Dump{Flows: make([]FlowStats, 0, len(s.held))}
 	for _, f := range s.held {
 		key, err := ofswitch.FlowKey(seed, f)
 		if err != nil {
 			s.mu.Unlock()
 			return Dump{}, err
+		}
+		if k, ok := s.reportAs[f.Key()]; ok {
+			key = k
 		}
 		st := FlowStats{Flow: f, FlowCounters: FlowCounters{Key: key, Packets: s.packets}}
 		d.Flows = append(d.Flows, st)
@@ -236,13 +240,13 @@ func (s *testSwitch) DumpFlows(ctx context.Context, seed maphash.Seed, known *ui
 		for _, st := range d.Flows {
 			d.Counters = append(d.Counters, st.FlowCounters)
 		}
-		d.Flows, d.Decoded = nil, false
+		d.Flows, d.Unchanged = nil, true
 	}
 	s.mu.Lock()
-	if d.Decoded {
-		s.decoded++
-	} else {
+	if d.Unchanged {
 		s.undecoded++
+	} else {
+		s.decoded++
 	}
 	s.mu.Unlock()
 	return d, nil
@@ -340,6 +344,13 @@ func (s *testSwitch) setApplyErr(err error) {
 }
 
 // edit changes what the switch holds behind the controller's back.
+// reportKey makes the dumps report flows of key k with key instead.
+func (s *testSwitch) reportKey(k flows.Key, key uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reportAs = map[flows.Key]uint64{k: key}
+}
+
 func (s *testSwitch) edit(fn func(held map[flows.Key]flows.Flow)) {
 	s.mu.Lock()
 	fn(s.held)

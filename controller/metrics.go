@@ -77,8 +77,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		dumps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "brtun", Subsystem: "controller", Name: "flow_dumps_total",
 			Help: "Dumps of a switch's flows read for a reconcile (a new connection, a drift check), by how they were read: decoded " +
-				"(and diffed against the desired flows), or unchanged (the same flows as the last dump that held what was installed: " +
-				"neither decoded nor diffed).",
+				"(and diffed against the desired flows), or unchanged (the flows brtun knew the switch to hold, from its last dump and " +
+				"its own bundles since: neither decoded nor diffed).",
 		}, []string{"read"}),
 		switchesNow: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "brtun", Subsystem: "openflow", Name: "switches_connected",
@@ -204,14 +204,14 @@ func (m *Metrics) driftRepaired(ref bridgeRef, n int) {
 	m.drift.WithLabelValues(ref.host, ref.bridge).Add(float64(n))
 }
 
-func (m *Metrics) dumpRead(decoded bool) {
+func (m *Metrics) dumpRead(unchanged bool) {
 	if m == nil {
 		return
 	}
-	if decoded {
-		m.dumps.WithLabelValues("decoded").Inc()
-	} else {
+	if unchanged {
 		m.dumps.WithLabelValues("unchanged").Inc()
+	} else {
+		m.dumps.WithLabelValues("decoded").Inc()
 	}
 }
 

@@ -65,7 +65,7 @@ func (c *Controller) takeIfClean(hs *hostState, desired *desiredState, host topo
 		return false
 	}
 	c.mu.Lock()
-	if hs.synced != synced || !c.heldLocked(hs, sum) {
+	if hs.synced != synced || !c.cleanLocked(hs, sum) {
 		c.mu.Unlock()
 		return false
 	}
@@ -101,10 +101,10 @@ func (c *Controller) takeIfClean(hs *hostState, desired *desiredState, host topo
 	return true
 }
 
-// heldLocked reports whether a full reconcile of hs with inputs summed in
+// cleanLocked reports whether a full reconcile of hs with inputs summed in
 // sum would find nothing to do (see takeIfClean), given that the host's
 // OVSDB facts are still those hs.synced was computed with.
-func (c *Controller) heldLocked(hs *hostState, sum hostDigest) bool {
+func (c *Controller) cleanLocked(hs *hostState, sum hostDigest) bool {
 	s := hs.synced
 	if s == nil || hs.driftDue || s.digest != sum.all || s.ownsOVSDB != c.ownsOVSDB(hs.name) {
 		return false

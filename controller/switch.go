@@ -22,7 +22,7 @@ type Switch interface {
 	// DumpFlows reads every flow of every table, with statistics, each
 	// keyed with seed (FlowCounters.Key). When known is not nil and the
 	// dump's Digest equals *known, the flows are not decoded
-	// (Dump.Decoded is false): the caller knows them already.
+	// (Dump.Unchanged): the caller knows them already.
 	DumpFlows(ctx context.Context, seed maphash.Seed, known *uint64) (Dump, error)
 	// Apply sends changes, plus a delete of the learned flows of each cookie
 	// in purge, as one atomic bundle, and returns once the switch committed
@@ -32,19 +32,20 @@ type Switch interface {
 
 // Dump is what a switch held when DumpFlows read it.
 type Dump struct {
-	// Flows are the flows with their counters, when Decoded.
+	// Flows are the flows with their counters, unless Unchanged.
 	Flows []FlowStats
-	// Counters are, when not Decoded, each flow's Key and counters.
+	// Counters are, when Unchanged, each flow's Key and counters.
 	Counters []FlowCounters
-	// Digest sums the flows' Keys: two dumps of one connection that hold
-	// the same flows, in any order, have the same digest, whatever their
-	// counters.
+	// Digest sums the flows' Keys: two dumps keyed with the same seed that
+	// hold the same flows, in any order, have the same digest, whatever
+	// their counters.
 	Digest uint64
-	// Decoded is false when Digest was the one DumpFlows was told it
-	// knows: the caller knows the flows already. A drift check of a bridge
-	// nobody changed is thus a dump and a hash of each flow, not a decode
-	// and a diff of every flow (docs/benchmarks.md, issue 21).
-	Decoded bool
+	// Unchanged says that Digest was the one DumpFlows was told it knows,
+	// so the flows were not decoded: the caller knows them already. A
+	// drift check of a bridge nobody changed is thus a dump and a hash of
+	// each flow, not a decode and a diff of every flow
+	// (docs/benchmarks.md, issue 21 item 11).
+	Unchanged bool
 }
 
 // FlowStats is one flow as a switch reports it.
@@ -84,7 +85,7 @@ func (s ofSwitch) DumpFlows(ctx context.Context, seed maphash.Seed, known *uint6
 		d.Digest += counters[i].Key
 	}
 	if known != nil && *known == d.Digest {
-		d.Counters = counters
+		d.Counters, d.Unchanged = counters, true
 		return d, nil
 	}
 	d.Flows = make([]FlowStats, len(stats))
@@ -96,7 +97,6 @@ func (s ofSwitch) DumpFlows(ctx context.Context, seed maphash.Seed, known *uint6
 		}
 		d.Flows[i] = FlowStats{Flow: f, FlowCounters: counters[i]}
 	}
-	d.Decoded = true
 	return d, nil
 }
 

@@ -153,13 +153,15 @@ func TestDriftIsRepaired(t *testing.T) {
 		h1 := s.lab.Hosts[0]
 		want := dumpFlows(t, h1, "br-tun")
 
-		// Bridges nobody changed: their dumps hold the flows of the last
-		// clean one (ovs-vswitchd reports a flow the same way each time),
-		// so the checks neither decode nor diff them.
+		// Bridges nobody changed: their dumps hold the flows brtun knows
+		// they hold (ovs-vswitchd reports each flow as brtun encoded it),
+		// so the checks neither decode nor diff them. The counters are
+		// the whole daemon's: the positive control is the decoded dump
+		// after the hand edits, below.
 		const unchanged = `brtun_controller_flow_dumps_total{read="unchanged"}`
 		before := metric(t, s.brtun, unchanged)
 		require.Eventually(t, func() bool { return metric(t, s.brtun, unchanged) >= before+2 }, 2*period+5*time.Second, 100*time.Millisecond,
-			"drift checks of unchanged bridges must find their last clean dump's flows")
+			"drift checks of unchanged bridges must find the flows brtun knows them to hold")
 		decoded := metric(t, s.brtun, `brtun_controller_flow_dumps_total{read="decoded"}`)
 
 		for _, args := range [][]string{

@@ -88,7 +88,8 @@ type Store interface {
 	// releases the host's local VLAN for that network.
 	DeletePort(ctx context.Context, network, name string, ifMatch IfMatch) (uint64, error)
 
-	// Snapshot returns all hosts, networks and ports at one revision.
+	// Snapshot returns all hosts, networks and ports at one revision. Its
+	// objects are shared with other snapshots (Snapshot's doc): read them.
 	Snapshot(ctx context.Context) (Snapshot, error)
 	// Revision is the revision of the last committed write (0 when empty).
 	Revision(ctx context.Context) (uint64, error)

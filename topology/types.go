@@ -104,8 +104,11 @@ type AddressPair struct {
 
 // Snapshot is the whole desired state at one revision. Slices are sorted by
 // name (ports by network, then name). Store.Snapshot shares an object that
-// did not change between the snapshots that hold it, its slices included:
-// read a snapshot's objects, copy before changing one.
+// did not change between the snapshots that hold it, with its slices (IPs,
+// Tags, allowed address pairs, a remote VTEP's networks and MACs, a
+// subnet's lists) and pointers: read a snapshot's objects; a struct copy
+// may change its own fields, but whatever it points into must be cloned
+// before it is changed.
 type Snapshot struct {
 	Revision uint64    `json:"revision"`
 	Hosts    []Host    `json:"hosts"`
