@@ -93,16 +93,23 @@ func TestRestartDiffsAgainstTheDumpStartedAhead(t *testing.T) {
 		"learned flows are counted from the dump")
 }
 
-// The drift check reconciles a host in full with a fresh dump of each
-// bridge although nothing changed, and puts back a flow removed behind
-// brtun's back.
-func TestDriftCheckDumpsAfreshAndRepairs(t *testing.T) {
+// driftPair is h1 and h2 with a port each in blue and a drift check every
+// 300 ms, once the revision it returns is applied.
+func driftPair(t *testing.T) (*lab, map[bridgeRef]*testSwitch, uint64) {
 	l := newLab(t, "h1", "h2")
 	l.start(Options{DriftInterval: 300 * time.Millisecond})
 	sw := l.connectAll()
 	l.addPort("h1", "a1", "02:00:00:00:01:01")
 	rev := l.addPort("h2", "a2", "02:00:00:00:01:02")
 	l.waitApplied(rev)
+	return l, sw, rev
+}
+
+// The drift check reconciles a host in full with a fresh dump of each
+// bridge although nothing changed, and puts back a flow removed behind
+// brtun's back.
+func TestDriftCheckDumpsAfreshAndRepairs(t *testing.T) {
+	l, sw, rev := driftPair(t)
 	tun := sw[bridgeRef{"h1", BrTun}]
 	held := tun.flows()
 	removed := held[len(held)/2]
@@ -189,12 +196,7 @@ func TestDriftCheckOfAnUnchangedSwitchIsNotDecoded(t *testing.T) {
 // key FlowKey did not predict) costs one decoded check, which repairs
 // nothing and learns the key; the checks after it are undecoded again.
 func TestDriftCheckLearnsTheKeyASwitchReportsAFlowBy(t *testing.T) {
-	l := newLab(t, "h1", "h2")
-	l.start(Options{DriftInterval: 300 * time.Millisecond})
-	sw := l.connectAll()
-	l.addPort("h1", "a1", "02:00:00:00:01:01")
-	rev := l.addPort("h2", "a2", "02:00:00:00:01:02")
-	l.waitApplied(rev)
+	l, sw, _ := driftPair(t)
 	tun := sw[bridgeRef{"h1", BrTun}]
 	skipped := tun.undecodedDumps()
 	require.Eventually(t, func() bool { return tun.undecodedDumps() >= skipped+1 }, 10*time.Second, 10*time.Millisecond)
