@@ -41,12 +41,13 @@ func keyed(fs []flows.Flow) []*keyedFlow {
 // keyedDump returns a decoded dump's flows with their keys and the keys
 // the switch reported them by.
 func keyedDump(read Dump) []*keyedFlow {
-	kfs := make([]keyedFlow, len(read.Flows))
-	out := make([]*keyedFlow, len(read.Flows))
+	fs := make([]flows.Flow, len(read.Flows))
 	for i, st := range read.Flows {
-		kfs[i].flow, kfs[i].key = st.Flow, st.Flow.Key()
-		kfs[i].wire.Store(st.Key)
-		out[i] = &kfs[i]
+		fs[i] = st.Flow
+	}
+	out := keyed(fs)
+	for i, kf := range out {
+		kf.wire.Store(read.Flows[i].Key)
 	}
 	return out
 }
