@@ -21,6 +21,7 @@ type Host struct {
 	DatapathType string // datapath type to give br-int and br-tun ("netdev")
 
 	t        TB
+	lab      *Lab
 	mgmtLink string // root-namespace end of the management veth (<prefix>mN)
 	phyUp    bool   // br-phy holds the tunnel IP (restored after restarts)
 }
@@ -72,6 +73,7 @@ func (h *Host) StartVswitchd(t TB) {
 	h.Switch.StartVswitchd(t)
 	if h.phyUp {
 		h.upPhy(t)
+		h.lab.learnUnderlay(t, h)
 	}
 }
 

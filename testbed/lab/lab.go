@@ -122,7 +122,79 @@ func New(t TB, opts Options) *Lab {
 	for i := 1; i <= opts.Hosts; i++ {
 		l.Hosts = append(l.Hosts, l.addHost(i, opts.DatapathType))
 	}
+	l.learnUnderlay(t, nil)
 	return l
+}
+
+// learnUnderlay writes the underlay MAC address of every other host (OVS
+// hosts and kernel VTEPs) into each OVS host's tunnel neighbour cache, as
+// a host whose NIC has been talking would hold it; with only set, just the
+// entries to and from that host (its ovs-vswitchd restarted). OVS's
+// userspace tunnels drop a packet towards a remote missing from that cache
+// (they send an ARP request instead) and learn only from replies to their
+// own requests, only once a tunnel port exists: without this the first
+// packet in each direction between two hosts is lost, and a test's first
+// ping depends on its VM's ARP retry a second later (that failed a CI run).
+// Hosts whose ovs-vswitchd is stopped are left out: their restart runs this
+// for them.
+func (l *Lab) learnUnderlay(t TB, only *Host) {
+	t.Helper()
+	type peer struct{ name, ip, mac string }
+	var peers []peer
+	macOf := func(name, dev string, exec func(...string) (string, error)) string {
+		out, err := exec("cat", "/sys/class/net/"+dev+"/address")
+		if err != nil {
+			t.Fatalf("lab: underlay MAC of %s: %v", name, err)
+		}
+		return strings.TrimSpace(out)
+	}
+	// The kernel datapath resolves neighbours itself.
+	userspace := func(h *Host) bool { return h.DatapathType == "netdev" && h.VswitchdPID() != 0 }
+	for _, h := range l.Hosts {
+		if userspace(h) {
+			peers = append(peers, peer{h.Name, h.TunnelIP, macOf(h.Name, "br-phy", h.Exec)})
+		}
+	}
+	for _, k := range l.kernelHosts {
+		peers = append(peers, peer{k.Name, k.TunnelIP, macOf(k.Name, "eth1", k.Exec)})
+	}
+	// One shell per host, a few at a time: a 100-host lab sets 9,900
+	// entries.
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fails []string
+		slots = make(chan struct{}, 4)
+	)
+	for _, h := range l.Hosts {
+		if !userspace(h) {
+			continue
+		}
+		var cmds []string
+		for _, p := range peers {
+			if p.name == h.Name || (only != nil && h != only && p.name != only.Name) {
+				continue
+			}
+			cmds = append(cmds, fmt.Sprintf("ovs-appctl -t %s/ovs-vswitchd.ctl tnl/neigh/set br-phy %s %s", h.Dir, p.ip, p.mac))
+		}
+		if len(cmds) == 0 {
+			continue
+		}
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if out, err := testbed.Run(h.Env(), "sh", "-ec", strings.Join(cmds, "\n")); err != nil {
+				mu.Lock()
+				fails = append(fails, fmt.Sprintf("%s: %v: %s", h.Name, err, out))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(fails) > 0 {
+		t.Fatalf("lab: tunnel neighbours: %s", strings.Join(fails, "; "))
+	}
 }
 
 // Host returns the host with the given name (h1, h2, ...).
@@ -146,6 +218,7 @@ func (l *Lab) addHost(i int, dpType string) *Host {
 		TunnelIP:     fmt.Sprintf("%s%d", underlayNet, i),
 		DatapathType: dpType,
 		t:            t,
+		lab:          l,
 	}
 	h.OVSDB = fmt.Sprintf("tcp:%s:%d", h.MgmtIP, ovsdbPort)
 
