@@ -120,11 +120,16 @@ func newFRRLab(t *testing.T, bgpExtra ...string) *frrLab {
 	f.must("ip", "-n", f.ns, "link", "set", "vm1", "up")
 	f.must("ip", "-n", f.vmNS, "link", "set", "eth0", "address", vmMAC)
 	f.must("ip", "-n", f.vmNS, "addr", "add", "198.18.0.9/24", "dev", "eth0")
+	// The VM sends only what a test makes it send. With IPv6 its link-up
+	// sent DAD, router solicitations and MLD reports for about ten seconds;
+	// one of them is the likely reason FRR's bridge learnt the MAC as local
+	// again just after TestFRRMACMobility moved it away, once (FRR then
+	// outbid the move).
+	f.must("ip", "netns", "exec", f.vmNS, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=1")
 	f.must("ip", "-n", f.vmNS, "link", "set", "eth0", "up")
 	// The VM pings a neighbour it knows: each ping is one frame. Without it
-	// the kernel's ARP retries went on for seconds after a ping and kept
-	// the MAC local at FRR while TestFRRMACMobility moved it away (FRR
-	// then outbid the move).
+	// the kernel's ARP retries went on for seconds after a ping, with the
+	// same effect.
 	f.must("ip", "-n", f.vmNS, "neigh", "replace", "198.18.0.99", "lladdr", "02:00:00:00:09:99", "dev", "eth0", "nud", "permanent")
 
 	require.NoError(t, os.MkdirAll(f.dir, 0o755))
