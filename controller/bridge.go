@@ -80,8 +80,12 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	keep := func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) }
 	var current []*keyedFlow
 	var learned *uint64 // the keys of the learned flows the switch holds, summed; nil: not known
+	// reported are the flows this switch reports by other keys than
+	// brtun's encoding predicts; a decoded dump tells them anew.
+	var reported map[*keyedFlow]uint64
+	var heldRight func(desired, installed *keyedFlow)
 	if known != nil {
-		learned = &known.learned
+		learned, reported = &known.learned, known.reported
 	}
 	if dump != nil {
 		read, err := dump.result()
@@ -95,13 +99,24 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 			return err
 		}
 		learned = &sum
+		if !read.Unchanged {
+			reported = nil
+			heldRight = func(d, in *keyedFlow) {
+				if w := in.wire.Load(); w != 0 && w != d.wireKey(c.seed) {
+					if reported == nil {
+						reported = map[*keyedFlow]uint64{}
+					}
+					reported[d] = w
+				}
+			}
+		}
 		if b == flows.BrInt {
 			c.readSourceDrops(ctx, bs, conn)
 		}
 	} else {
 		current = installed.flows
 	}
-	changes := diffKeyed(want.flows, current, keep)
+	changes := diffKeyed(want.flows, current, keep, heldRight)
 	if dump == nil || len(current) > 0 {
 		// A switch whose dump found it empty had no pipeline that could
 		// learn a MAC before this bundle commits: it holds no learned
@@ -133,7 +148,7 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		// bridge's flows applies the revision's own changes too.
 		drifted := 0
 		if drift {
-			drifted = len(diffKeyed(installed.flows, current, keep))
+			drifted = len(diffKeyed(installed.flows, current, keep, nil))
 		}
 		if drifted > 0 {
 			c.metrics.driftRepaired(bs.ref, drifted)
@@ -152,7 +167,7 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	// digest another: that check decodes.
 	var held *heldFlows
 	if learned != nil {
-		held = c.expectHeld(conn, want, *learned)
+		held = c.expectHeld(conn, want, *learned, reported)
 	}
 	c.mu.Lock()
 	bs.installed, bs.conn, bs.learned, bs.tableFlows, bs.held = want, conn, set.LearnedCookies, tables, held

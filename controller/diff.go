@@ -42,7 +42,7 @@ type Change struct {
 // flow whose cookie or timeouts differ is replaced with an add (which resets
 // its counters); only a change of actions is a strict modify.
 func Diff(desired, installed []flows.Flow, keep func(flows.Flow) bool) []Change {
-	return diffKeyed(keyed(desired), keyed(installed), keep)
+	return diffKeyed(keyed(desired), keyed(installed), keep, nil)
 }
 
 // keysOf renders the key of every flow once.
@@ -56,8 +56,9 @@ func keysOf(fs []flows.Flow) []flows.Key {
 
 // diffKeyed is Diff of flows with their keys: rendering a key prints the
 // whole match, and a reconcile that diffs against what it installed last
-// already holds those keys.
-func diffKeyed(desired, installed []*keyedFlow, keep func(flows.Flow) bool) []Change {
+// already holds those keys. held, when not nil, is called with each desired
+// flow the switch holds right and the installed flow that is it.
+func diffKeyed(desired, installed []*keyedFlow, keep func(flows.Flow) bool, held func(desired, installed *keyedFlow)) []Change {
 	if len(desired) == len(installed) && (len(desired) == 0 || &desired[0] == &installed[0]) {
 		return nil // the same flows (a drift check whose dump held what was installed)
 	}
@@ -77,10 +78,8 @@ func diffKeyed(desired, installed []*keyedFlow, keep func(flows.Flow) bool) []Ch
 		case !ok && (keep == nil || !keep(f)):
 			dels = append(dels, Change{Op: OpDeleteStrict, Flow: f})
 		case ok && (desired[j] == in || desired[j].flow.SameContent(f)):
-			// The switch holds the desired flow: it reports it by
-			// in's wire key, when in comes from a dump.
-			if w := in.wire.Load(); w != 0 && desired[j] != in {
-				desired[j].wire.Store(w)
+			if held != nil {
+				held(desired[j], in)
 			}
 		case ok:
 			op := OpModifyStrict

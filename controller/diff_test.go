@@ -25,11 +25,11 @@ func TestDiffSendsNothingForFlowsThatAreRight(t *testing.T) {
 // still diffs to that flow.
 func TestDiffKeyedOfTheSameFlows(t *testing.T) {
 	set := keyed([]flows.Flow{flow(0, 0, 1), flow(21, 0, 1), flow(22, 0, 1)})
-	assert.Empty(t, diffKeyed(set, set, nil))
-	assert.Empty(t, diffKeyed(set, slices.Clone(set), nil), "the same flows in other memory")
+	assert.Empty(t, diffKeyed(set, set, nil, nil))
+	assert.Empty(t, diffKeyed(set, slices.Clone(set), nil, nil), "the same flows in other memory")
 	other := slices.Clone(set)
 	other[1] = keyed([]flows.Flow{flow(21, 0, 1, flows.Output{Port: 3})})[0]
-	assert.Equal(t, []Change{{Op: OpModifyStrict, Flow: set[1].flow}}, diffKeyed(set, other, nil))
+	assert.Equal(t, []Change{{Op: OpModifyStrict, Flow: set[1].flow}}, diffKeyed(set, other, nil, nil))
 }
 
 func TestDiffAddsModifiesAndDeletes(t *testing.T) {

@@ -44,16 +44,26 @@ type heldFlows struct {
 	// drops are br-int's port-security drop flows, by key, with their
 	// cookie: an undecoded dump still counts their packets.
 	drops map[uint64]uint64
+	// reported are the installed flows this switch reports by another key
+	// than brtun's encoding predicts (keyedFlow.wire), as its last decoded
+	// dump did; usually none.
+	reported map[*keyedFlow]uint64
 }
 
 // expectHeld is what conn holds after a sync that left it want and the
-// learned flows whose keys sum to learned; nil when a flow's key cannot be
-// told (a flow brtun cannot encode: it would not have been installed).
-func (c *Controller) expectHeld(conn Switch, want *bridgeFlows, learned uint64) *heldFlows {
+// learned flows whose keys sum to learned, reporting the flows in reported
+// by those keys; nil when a flow's key cannot be told (a flow brtun cannot
+// encode: it would not have been installed).
+func (c *Controller) expectHeld(conn Switch, want *bridgeFlows, learned uint64, reported map[*keyedFlow]uint64) *heldFlows {
 	held := &heldFlows{conn: conn, digest: learned, installed: want, learned: learned, drops: map[uint64]uint64{}}
 	for _, kf := range want.flows {
-		key := kf.wireKey(c.seed)
-		if key == 0 {
+		key, ok := reported[kf]
+		if ok {
+			if held.reported == nil {
+				held.reported = map[*keyedFlow]uint64{}
+			}
+			held.reported[kf] = key // only those still installed
+		} else if key = kf.wireKey(c.seed); key == 0 {
 			return nil
 		}
 		held.digest += key

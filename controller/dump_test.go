@@ -217,6 +217,41 @@ func TestDriftCheckLearnsTheKeyASwitchReportsAFlowBy(t *testing.T) {
 	assert.Zero(t, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}))
 }
 
+// Hosts share a compiled flow (flowTable), but each switch has its own key
+// for it: a switch that reports a flow otherwise than brtun's encoding
+// (another OVS version) costs its own bridge one decoded check, after
+// which neither its checks nor those of another host holding the same flow
+// decode. (With the reported key kept on the shared flow, the two hosts'
+// checks decoded in turn for ever.)
+func TestDriftCheckKeepsEachSwitchsKey(t *testing.T) {
+	l, sw, _ := driftPair(t)
+	tun1, tun2 := sw[bridgeRef{"h1", BrTun}], sw[bridgeRef{"h2", BrTun}]
+	settled := func(tuns ...*testSwitch) {
+		t.Helper()
+		for _, tun := range tuns {
+			skipped := tun.undecodedDumps()
+			require.Eventually(t, func() bool { return tun.undecodedDumps() >= skipped+2 }, 10*time.Second, 10*time.Millisecond)
+		}
+	}
+	settled(tun1, tun2)
+	i := slices.IndexFunc(tun1.flows(), func(f flows.Flow) bool { return slices.ContainsFunc(tun2.flows(), f.Equal) })
+	require.GreaterOrEqual(t, i, 0, "h1's and h2's br-tun have flows in common")
+	shared := tun1.flows()[i]
+	applies1, applies2 := tun1.count("apply"), tun2.count("apply")
+
+	decoded1, decoded2 := tun1.decodedDumps(), tun2.decodedDumps()
+	tun1.reportKey(shared.Key(), 0x5eed)
+	require.Eventually(t, func() bool { return tun1.decodedDumps() > decoded1 }, 10*time.Second, 10*time.Millisecond,
+		"control: h1's first check after its switch reports %s otherwise decodes", shared)
+	decoded1 = tun1.decodedDumps()
+	settled(tun1, tun2, tun1, tun2)
+	assert.Equal(t, decoded1, tun1.decodedDumps(), "h1's checks know its key")
+	assert.Equal(t, decoded2, tun2.decodedDumps(), "h2's checks keep their own key")
+	assert.Equal(t, applies1, tun1.count("apply"), "nothing was sent to h1")
+	assert.Equal(t, applies2, tun2.count("apply"), "nothing was sent to h2")
+	assert.Zero(t, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}))
+}
+
 // The drift check takes the full path even for a host without a connected
 // switch, so an OVSDB change that no fact reports (and so enqueues
 // nothing) is repaired within one drift interval.

@@ -17,13 +17,13 @@ import (
 type keyedFlow struct {
 	flow flows.Flow
 	key  flows.Key
-	// wire is the key switches report the flow by in a dump keyed with
-	// the controller's seed (FlowCounters.Key); 0: not known yet. It is
-	// what ofswitch.FlowKey predicts from brtun's own encoding (OVS 3.1
-	// reports every flow brtun makes so), or what a dump said since: hosts
-	// share the flow, so switches that report it differently (another
-	// OVS) overwrite each other's key, and their drift checks decode more
-	// often, never wrongly (heldFlows).
+	// wire is the key a switch reports the flow by in a dump keyed with
+	// the controller's seed (FlowCounters.Key); 0: not known yet. For a
+	// compiled flow it is what ofswitch.FlowKey predicts from brtun's own
+	// encoding (OVS 3.1 reports every flow brtun makes so), worked out
+	// once; for a dump's flow, what its switch reported. A switch that
+	// reports a compiled flow otherwise (another OVS version) has that key
+	// kept for its bridge alone (heldFlows.reported): hosts share the flow.
 	wire atomic.Uint64
 }
 

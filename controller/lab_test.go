@@ -343,7 +343,6 @@ func (s *testSwitch) setApplyErr(err error) {
 	s.mu.Unlock()
 }
 
-// edit changes what the switch holds behind the controller's back.
 // reportKey makes the dumps report flows of key k with key instead.
 func (s *testSwitch) reportKey(k flows.Key, key uint64) {
 	s.mu.Lock()
@@ -351,6 +350,7 @@ func (s *testSwitch) reportKey(k flows.Key, key uint64) {
 	s.reportAs = map[flows.Key]uint64{k: key}
 }
 
+// edit changes what the switch holds behind the controller's back.
 func (s *testSwitch) edit(fn func(held map[flows.Key]flows.Flow)) {
 	s.mu.Lock()
 	fn(s.held)
