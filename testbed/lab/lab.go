@@ -48,6 +48,10 @@ type TB = testbed.TB
 type Options struct {
 	Hosts        int    // number of hosts, h1..hN (1..200)
 	DatapathType string // OVS datapath type of br-phy; "netdev" (default)
+	// ColdUnderlay leaves the hosts' tunnel neighbour caches as a fresh
+	// ovs-vswitchd has them, empty (see learnUnderlay): only for a test of
+	// what that costs.
+	ColdUnderlay bool
 }
 
 // Lab is a set of simulated hosts on a management LAN and an underlay LAN.
@@ -57,10 +61,11 @@ type Lab struct {
 	ControllerIP string
 	Hosts        []*Host
 
-	t       TB
-	mgmtBr  string
-	underBr string
-	vms     []*VM
+	t            TB
+	coldUnderlay bool
+	mgmtBr       string
+	underBr      string
+	vms          []*VM
 	// kernelHosts are hosts without OVS (kernel.go).
 	kernelHosts []*KernelHost
 	lock        *os.File
@@ -86,7 +91,7 @@ func New(t TB, opts Options) *Lab {
 	}
 	testbed.NeedOVS(t)
 
-	l := &Lab{t: t, ControllerIP: ControllerIP}
+	l := &Lab{t: t, ControllerIP: ControllerIP, coldUnderlay: opts.ColdUnderlay}
 	l.takeLock()
 	t.Cleanup(l.Close)
 	removeLeftovers(t)
@@ -135,10 +140,13 @@ func New(t TB, opts Options) *Lab {
 // own requests, only once a tunnel port exists: without this the first
 // packet in each direction between two hosts is lost, and a test's first
 // ping depends on its VM's ARP retry a second later (that failed a CI run).
-// Hosts whose ovs-vswitchd is stopped are left out: their restart runs this
-// for them.
+// OVS 3.1 keeps such entries through tnl/neigh/flush. Hosts whose ovs-vswitchd is stopped are
+// left out: their restart runs this for them.
 func (l *Lab) learnUnderlay(t TB, only *Host) {
 	t.Helper()
+	if l.coldUnderlay {
+		return
+	}
 	type peer struct{ name, ip, mac string }
 	var peers []peer
 	macOf := func(name, dev string, exec func(...string) (string, error)) string {
