@@ -140,8 +140,8 @@ func New(t TB, opts Options) *Lab {
 // own requests, only once a tunnel port exists: without this the first
 // packet in each direction between two hosts is lost, and a test's first
 // ping depends on its VM's ARP retry a second later (that failed a CI run).
-// OVS 3.1 keeps such entries through tnl/neigh/flush. Hosts whose ovs-vswitchd is stopped are
-// left out: their restart runs this for them.
+// OVS 3.1 keeps such entries through tnl/neigh/flush. Hosts whose
+// ovs-vswitchd is stopped are left out: their restart runs this for them.
 func (l *Lab) learnUnderlay(t TB, only *Host) {
 	t.Helper()
 	if l.coldUnderlay {
