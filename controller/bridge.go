@@ -80,13 +80,13 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	keep := func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) }
 	var current []*keyedFlow
 	var learned *uint64 // the keys of the learned flows the switch holds, summed; nil: not known
-	// reported are the flows this switch reports by other keys than
-	// brtun's encoding predicts; a decoded dump tells them anew.
-	var reported map[*keyedFlow]uint64
-	var heldRight func(desired, installed *keyedFlow)
+	// was are the flows the switch was known to report by other keys than
+	// brtun's encoding predicts (heldFlows.reported).
+	var was map[*keyedFlow]uint64
 	if known != nil {
-		learned, reported = &known.learned, known.reported
+		learned, was = &known.learned, known.reported
 	}
+	decoded := false
 	if dump != nil {
 		read, err := dump.result()
 		if err != nil {
@@ -99,22 +99,42 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 			return err
 		}
 		learned = &sum
-		if !read.Unchanged {
-			reported = nil
-			heldRight = func(d, in *keyedFlow) {
-				if w := in.wire.Load(); w != 0 && w != d.wireKey(c.seed) {
-					if reported == nil {
-						reported = map[*keyedFlow]uint64{}
-					}
-					reported[d] = w
-				}
-			}
+		if read.Unchanged {
+			was = dump.held.reported // what the undecoded dump stands for
+		} else {
+			decoded, was = true, nil
 		}
 		if b == flows.BrInt {
 			c.readSourceDrops(ctx, bs, conn)
 		}
 	} else {
 		current = installed.flows
+	}
+	// reported are those keys for the desired flows: a decoded dump tells
+	// them anew; otherwise they carry over to the desired flow the switch
+	// holds (a recompile may have made it another object of the same
+	// values).
+	var reported map[*keyedFlow]uint64
+	note := func(d *keyedFlow, key uint64) {
+		if reported == nil {
+			reported = map[*keyedFlow]uint64{}
+		}
+		reported[d] = key
+	}
+	var heldRight func(desired, installed *keyedFlow)
+	switch {
+	case decoded:
+		heldRight = func(d, in *keyedFlow) {
+			if w := in.wire.Load(); w != 0 && w != d.wireKey(c.seed) {
+				note(d, w)
+			}
+		}
+	case len(was) > 0:
+		heldRight = func(d, in *keyedFlow) {
+			if w, ok := was[in]; ok {
+				note(d, w)
+			}
+		}
 	}
 	changes := diffKeyed(want.flows, current, keep, heldRight)
 	if dump == nil || len(current) > 0 {

@@ -60,7 +60,13 @@ func keysOf(fs []flows.Flow) []flows.Key {
 // flow the switch holds right and the installed flow that is it.
 func diffKeyed(desired, installed []*keyedFlow, keep func(flows.Flow) bool, held func(desired, installed *keyedFlow)) []Change {
 	if len(desired) == len(installed) && (len(desired) == 0 || &desired[0] == &installed[0]) {
-		return nil // the same flows (a drift check whose dump held what was installed)
+		// The same flows (a drift check whose dump held what was installed).
+		if held != nil {
+			for i := range desired {
+				held(desired[i], installed[i])
+			}
+		}
+		return nil
 	}
 	want := make(map[flows.Key]int, len(desired))
 	for i, d := range desired {

@@ -252,6 +252,48 @@ func TestDriftCheckKeepsEachSwitchsKey(t *testing.T) {
 	assert.Zero(t, l.metric("brtun_controller_drift_repaired_flows_total", map[string]string{"host": "h1", "bridge": BrTun}))
 }
 
+// A key a switch reports a flow by survives recompiles that leave the flow
+// as it is. A flow whose key another host holds with other values (each
+// host's flood flow: the same match, other tunnels) is a new object in
+// every compile of the host whose flow the flow table does not keep; both
+// switches report theirs by another key, then a port on each host makes
+// both br-tuns recompile: after the bundles no check of either decodes.
+func TestDriftCheckKeepsAReportedKeyAcrossRecompiles(t *testing.T) {
+	l, sw, _ := driftPair(t)
+	tuns := []*testSwitch{sw[bridgeRef{"h1", BrTun}], sw[bridgeRef{"h2", BrTun}]}
+	settled := func() {
+		t.Helper()
+		for _, tun := range tuns {
+			skipped := tun.undecodedDumps()
+			require.Eventually(t, func() bool { return tun.undecodedDumps() >= skipped+2 }, 10*time.Second, 10*time.Millisecond)
+		}
+	}
+	settled()
+	for i, tun := range tuns {
+		other := tuns[1-i].flows()
+		j := slices.IndexFunc(tun.flows(), func(f flows.Flow) bool {
+			return slices.ContainsFunc(other, func(o flows.Flow) bool { return o.Key() == f.Key() && !o.Equal(f) })
+		})
+		require.GreaterOrEqual(t, j, 0, "the br-tuns have a flow of the same key and other values")
+		decoded := tun.decodedDumps()
+		tun.reportKey(tun.flows()[j].Key(), 0x5eed+uint64(i))
+		require.Eventually(t, func() bool { return tun.decodedDumps() > decoded }, 10*time.Second, 10*time.Millisecond,
+			"control: the first check after the switch reports the flow otherwise decodes")
+	}
+	settled()
+	applies := []int{tuns[0].count("apply"), tuns[1].count("apply")}
+	l.addPort("h2", "a3", "02:00:00:00:01:03")
+	rev := l.addPort("h1", "a4", "02:00:00:00:01:04")
+	l.waitApplied(rev)
+	decoded := []int{tuns[0].decodedDumps(), tuns[1].decodedDumps()}
+	settled()
+	settled()
+	for i, tun := range tuns {
+		assert.Greater(t, tun.count("apply"), applies[i], "control: h%d's br-tun was recompiled and sent its change", i+1)
+		assert.Equal(t, decoded[i], tun.decodedDumps(), "h%d's checks after the change keep the reported key", i+1)
+	}
+}
+
 // The drift check takes the full path even for a host without a connected
 // switch, so an OVSDB change that no fact reports (and so enqueues
 // nothing) is repaired within one drift interval.
