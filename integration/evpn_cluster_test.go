@@ -114,6 +114,14 @@ func TestEVPNReplicaFailover(t *testing.T) {
 		fmt.Sprint(frrNeighbor(frr, lab.ControllerIP)), fmt.Sprint(frrNeighbor(frr, secondControllerIP)))
 	require.True(t, waitUntil(15*time.Second, func() bool { return frrHasRemote(frr, 5001, a1.MAC, h1.TunnelIP) }),
 		"FRR's EVPN MACs: %v", frrMACs(frr, 5001))
+	// Both ways ready before the first ping: h1 applied the import of FRR's
+	// VTEP (its flood list), and zebra put a1's MAC and h1's flood entry
+	// into the kernel's FDB.
+	c.waitApplied(30 * time.Second)
+	require.True(t, waitUntil(15*time.Second, func() bool {
+		fdb := k.FDB(5001)
+		return strings.Contains(fdb, a1.MAC+" dst "+h1.TunnelIP) && strings.Contains(fdb, "00:00:00:00:00:00 dst "+h1.TunnelIP)
+	}), "FRR's kernel FDB: %s", k.FDB(5001))
 	// FRR learns its quiet VM's MAC from the VM's answer to a1.
 	ok, out := a1.Ping(fv.IP, 3)
 	require.True(t, ok, "a1 -> fv before the failover: %s", out)

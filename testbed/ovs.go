@@ -143,6 +143,12 @@ func (s *Switch) Stop(t TB) {
 	s.vswitch, s.ovsdb = nil, nil
 }
 
+// VswitchdRunning reports whether ovs-vswitchd was started and has not
+// exited since.
+func (s *Switch) VswitchdRunning() bool {
+	return s.vswitch != nil && !s.vswitch.Exited()
+}
+
 // VswitchdPID is the PID of the running ovs-vswitchd (0 when stopped).
 func (s *Switch) VswitchdPID() int {
 	if s.vswitch == nil {

@@ -68,12 +68,15 @@ func (h *Host) StartOVSDB(t TB) {
 }
 
 // StartVswitchd starts this host's ovs-vswitchd and waits until it answers.
+// After a restart it gives br-phy the tunnel IP again and writes the
+// tunnel neighbour entries between this host and the others
+// (Lab.learnUnderlay).
 func (h *Host) StartVswitchd(t TB) {
 	t.Helper()
 	h.Switch.StartVswitchd(t)
 	if h.phyUp {
 		h.upPhy(t)
-		h.lab.learnUnderlay(t, h)
+		h.lab.learnUnderlay(t, h.TunnelIP)
 	}
 }
 

@@ -47,7 +47,7 @@ func (l *Lab) AddKernelHost(t TB, name string, index int) *KernelHost {
 		k.Must(t, "ip", "link", "set", dev, "up")
 		k.Must(t, "ethtool", "-K", dev, "tx", "off")
 	}
-	l.learnUnderlay(t, nil)
+	l.learnUnderlay(t, k.TunnelIP)
 	return k
 }
 

@@ -127,27 +127,29 @@ func New(t TB, opts Options) *Lab {
 	for i := 1; i <= opts.Hosts; i++ {
 		l.Hosts = append(l.Hosts, l.addHost(i, opts.DatapathType))
 	}
-	l.learnUnderlay(t, nil)
+	l.learnUnderlay(t, "")
 	return l
 }
 
 // learnUnderlay writes the underlay MAC address of every other host (OVS
 // hosts and kernel VTEPs) into each OVS host's tunnel neighbour cache, as
-// a host whose NIC has been talking would hold it; with only set, just the
-// entries to and from that host (its ovs-vswitchd restarted). OVS's
-// userspace tunnels drop a packet towards a remote missing from that cache
-// (they send an ARP request instead) and learn only from replies to their
-// own requests, only once a tunnel port exists: without this the first
-// packet in each direction between two hosts is lost, and a test's first
-// ping depends on its VM's ARP retry a second later (that failed a CI run).
-// OVS 3.1 keeps such entries through tnl/neigh/flush. Hosts whose
-// ovs-vswitchd is stopped are left out: their restart runs this for them.
-func (l *Lab) learnUnderlay(t TB, only *Host) {
+// a host whose NIC has been talking would hold it; with only set (a tunnel
+// IP), just the entries to and from that host (a kernel VTEP added, an
+// ovs-vswitchd restarted). OVS's userspace tunnels drop a packet towards a
+// remote missing from that cache (they send an ARP request instead), and
+// they learn entries only from ARP replies addressed to the bridge, and
+// only once the switch has a tunnel port: without this the first packet in
+// each direction between two hosts is lost, and a test's first ping
+// depends on its VM's ARP retry a second later (that failed a CI run). OVS
+// 3.1 keeps such entries through tnl/neigh/flush. OVS hosts whose
+// ovs-vswitchd is not running are left out: their restart runs this for
+// them.
+func (l *Lab) learnUnderlay(t TB, only string) {
 	t.Helper()
 	if l.coldUnderlay {
 		return
 	}
-	type peer struct{ name, ip, mac string }
+	type peer struct{ ip, mac string }
 	var peers []peer
 	macOf := func(name, dev string, exec func(...string) (string, error)) string {
 		out, err := exec("cat", "/sys/class/net/"+dev+"/address")
@@ -156,18 +158,19 @@ func (l *Lab) learnUnderlay(t TB, only *Host) {
 		}
 		return strings.TrimSpace(out)
 	}
-	// The kernel datapath resolves neighbours itself.
-	userspace := func(h *Host) bool { return h.DatapathType == "netdev" && h.VswitchdPID() != 0 }
+	// Only the userspace datapath needs the entries, and every lab host
+	// has the same datapath type.
+	userspace := func(h *Host) bool { return h.DatapathType == "netdev" && h.VswitchdRunning() }
 	for _, h := range l.Hosts {
 		if userspace(h) {
-			peers = append(peers, peer{h.Name, h.TunnelIP, macOf(h.Name, "br-phy", h.Exec)})
+			peers = append(peers, peer{h.TunnelIP, macOf(h.Name, "br-phy", h.Exec)})
 		}
 	}
 	for _, k := range l.kernelHosts {
-		peers = append(peers, peer{k.Name, k.TunnelIP, macOf(k.Name, "eth1", k.Exec)})
+		peers = append(peers, peer{k.TunnelIP, macOf(k.Name, "eth1", k.Exec)})
 	}
 	// One shell per host, a few at a time: a 100-host lab sets 9,900
-	// entries.
+	// entries (18 s).
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -180,7 +183,7 @@ func (l *Lab) learnUnderlay(t TB, only *Host) {
 		}
 		var cmds []string
 		for _, p := range peers {
-			if p.name == h.Name || (only != nil && h != only && p.name != only.Name) {
+			if p.ip == h.TunnelIP || (only != "" && h.TunnelIP != only && p.ip != only) {
 				continue
 			}
 			cmds = append(cmds, fmt.Sprintf("ovs-appctl -t %s/ovs-vswitchd.ctl tnl/neigh/set br-phy %s %s", h.Dir, p.ip, p.mac))
@@ -192,9 +195,9 @@ func (l *Lab) learnUnderlay(t TB, only *Host) {
 		slots <- struct{}{}
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			if out, err := testbed.Run(h.Env(), "sh", "-ec", strings.Join(cmds, "\n")); err != nil {
+			if _, err := testbed.Run(h.Env(), "sh", "-ec", strings.Join(cmds, "\n")); err != nil {
 				mu.Lock()
-				fails = append(fails, fmt.Sprintf("%s: %v: %s", h.Name, err, out))
+				fails = append(fails, fmt.Sprintf("%s: %v", h.Name, err)) // err holds the output
 				mu.Unlock()
 			}
 		}()
@@ -244,6 +247,12 @@ func (l *Lab) addHost(i int, dpType string) *Host {
 	under := fmt.Sprintf("%su%d", l.Prefix, i)
 	l.mustRun("ip", "link", "add", under, "type", "veth", "peer", "name", "eth1", "netns", h.Netns)
 	l.mustRun("ip", "link", "set", under, "master", l.underBr, "up")
+	// eth1 is br-phy's port: the host's kernel must not answer ARP for the
+	// tunnel IP there with eth1's own MAC, as it would (the NIC's frames
+	// reach it beside ovs-vswitchd's packet socket; a DPDK NIC's would
+	// not). A kernel VTEP that took that answer sent its VXLAN packets to
+	// eth1's MAC, which br-phy does not terminate.
+	h.mustExec("sysctl", "-q", "-w", "net.ipv4.conf.eth1.arp_ignore=1")
 	h.mustExec("ip", "link", "set", "eth1", "up")
 
 	h.StartOVSDB(t)
