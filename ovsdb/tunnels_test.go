@@ -157,6 +157,13 @@ func TestEnsureTunnelsConflict(t *testing.T) {
 	// Someone made a port with the name brtun wants for h2.
 	m.AddPort(t, BridgeTun, &vswitchd.Port{Name: "vxlan-c0000202"},
 		&vswitchd.Interface{Name: "vxlan-c0000202", Type: "vxlan", Options: map[string]string{"remote_ip": "192.0.2.200"}})
+	// brtun's cache has seen it: the monitor update comes on its own time,
+	// and a transaction made before it meets the server's unique index on
+	// the name instead (a failed reconcile, retried; seen once in CI).
+	require.Eventually(t, func() bool {
+		st, err := snapshot(currentSession(t, c).ovs.Cache())
+		return err == nil && st.portByName["vxlan-c0000202"] != nil
+	}, 5*time.Second, 5*time.Millisecond, "the client's cache shows the foreign port")
 
 	spec := TunnelSpec{LocalIP: "192.0.2.1", Peers: []Peer{
 		{Name: "h2", IP: "192.0.2.2", Types: []topology.NetworkType{topology.VXLAN}},
