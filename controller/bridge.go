@@ -80,13 +80,10 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	keep := func(f flows.Flow) bool { return set.ValidLearned(f.Cookie) }
 	var current []*keyedFlow
 	var learned *uint64 // the keys of the learned flows the switch holds, summed; nil: not known
-	// was are the flows the switch was known to report by other keys than
-	// brtun's encoding predicts (heldFlows.reported).
-	var was map[*keyedFlow]uint64
+	rk := &reportedKeys{seed: c.seed}
 	if known != nil {
-		learned, was = &known.learned, known.reported
+		learned, rk.was = &known.learned, known.reported
 	}
-	decoded := false
 	if dump != nil {
 		read, err := dump.result()
 		if err != nil {
@@ -100,9 +97,9 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 		}
 		learned = &sum
 		if read.Unchanged {
-			was = dump.held.reported // what the undecoded dump stands for
+			rk.was = dump.held.reported // what the undecoded dump stands for
 		} else {
-			decoded, was = true, nil
+			rk.decoded, rk.was = true, nil
 		}
 		if b == flows.BrInt {
 			c.readSourceDrops(ctx, bs, conn)
@@ -110,33 +107,7 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	} else {
 		current = installed.flows
 	}
-	// reported are those keys for the desired flows: a decoded dump tells
-	// them anew; otherwise they carry over to the desired flow the switch
-	// holds (a recompile may have made it another object of the same
-	// values).
-	var reported map[*keyedFlow]uint64
-	note := func(d *keyedFlow, key uint64) {
-		if reported == nil {
-			reported = map[*keyedFlow]uint64{}
-		}
-		reported[d] = key
-	}
-	var heldRight func(desired, installed *keyedFlow)
-	switch {
-	case decoded:
-		heldRight = func(d, in *keyedFlow) {
-			if w := in.wire.Load(); w != 0 && w != d.wireKey(c.seed) {
-				note(d, w)
-			}
-		}
-	case len(was) > 0:
-		heldRight = func(d, in *keyedFlow) {
-			if w, ok := was[in]; ok {
-				note(d, w)
-			}
-		}
-	}
-	changes := diffKeyed(want.flows, current, keep, heldRight)
+	changes := diffKeyed(want.flows, current, keep, rk.follow())
 	if dump == nil || len(current) > 0 {
 		// A switch whose dump found it empty had no pipeline that could
 		// learn a MAC before this bundle commits: it holds no learned
@@ -187,7 +158,7 @@ func (c *Controller) syncBridge(ctx context.Context, bs *bridgeState, conn Switc
 	// digest another: that check decodes.
 	var held *heldFlows
 	if learned != nil {
-		held = c.expectHeld(conn, want, *learned, reported)
+		held = c.expectHeld(conn, want, *learned, rk.keys)
 	}
 	c.mu.Lock()
 	bs.installed, bs.conn, bs.learned, bs.tableFlows, bs.held = want, conn, set.LearnedCookies, tables, held

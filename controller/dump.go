@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"hash/maphash"
 	"time"
 
 	"github.com/brtun/brtun/flows"
@@ -50,21 +51,52 @@ type heldFlows struct {
 	reported map[*keyedFlow]uint64
 }
 
+// reportedKeys follows a sync's diff (diffKeyed's held callback) and
+// keeps, for each desired flow the switch holds right, the key the switch
+// reports it by where brtun's encoding does not predict it (heldFlows.
+// reported): from the dump when one was decoded, else carried over from
+// was, keyed by the flows the switch was known to hold (a recompile may
+// have made a held flow another object of the same values).
+type reportedKeys struct {
+	seed    maphash.Seed
+	decoded bool
+	was     map[*keyedFlow]uint64
+	keys    map[*keyedFlow]uint64 // the result, by desired flow; usually nil
+}
+
+// follow is the callback for diffKeyed, nil when there is nothing to keep.
+func (r *reportedKeys) follow() func(desired, installed *keyedFlow) {
+	if !r.decoded && len(r.was) == 0 {
+		return nil
+	}
+	return func(d, in *keyedFlow) {
+		var key uint64
+		if r.decoded {
+			if key = in.wire.Load(); key == 0 || key == d.wireKey(r.seed) {
+				return
+			}
+		} else if key = r.was[in]; key == 0 {
+			return
+		}
+		if r.keys == nil {
+			r.keys = map[*keyedFlow]uint64{}
+		}
+		r.keys[d] = key
+	}
+}
+
 // expectHeld is what conn holds after a sync that left it want and the
 // learned flows whose keys sum to learned, reporting the flows in reported
-// by those keys; nil when a flow's key cannot be told (a flow brtun cannot
-// encode: it would not have been installed).
+// (flows of want) by those keys; nil when a flow's key cannot be told (a
+// flow brtun cannot encode: it would not have been installed).
 func (c *Controller) expectHeld(conn Switch, want *bridgeFlows, learned uint64, reported map[*keyedFlow]uint64) *heldFlows {
-	held := &heldFlows{conn: conn, digest: learned, installed: want, learned: learned, drops: map[uint64]uint64{}}
+	held := &heldFlows{conn: conn, digest: learned, installed: want, learned: learned, drops: map[uint64]uint64{}, reported: reported}
 	for _, kf := range want.flows {
 		key, ok := reported[kf]
-		if ok {
-			if held.reported == nil {
-				held.reported = map[*keyedFlow]uint64{}
+		if !ok {
+			if key = kf.wireKey(c.seed); key == 0 {
+				return nil
 			}
-			held.reported[kf] = key // only those still installed
-		} else if key = kf.wireKey(c.seed); key == 0 {
-			return nil
 		}
 		held.digest += key
 		if flows.IsPortSecurityDrop(kf.flow) {
