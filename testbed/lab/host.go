@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/brtun/brtun/testbed"
@@ -24,6 +25,7 @@ type Host struct {
 	lab      *Lab
 	mgmtLink string // root-namespace end of the management veth (<prefix>mN)
 	phyUp    bool   // br-phy holds the tunnel IP (restored after restarts)
+	phyMAC   string // br-phy's MAC, read when it got the tunnel IP
 }
 
 // CloseOVSDBRemote stops ovsdb-server listening on the management network
@@ -91,6 +93,18 @@ func (h *Host) upPhy(t TB) {
 	h.mustExec("ip", "addr", "replace", h.TunnelIP+"/24", "dev", "br-phy")
 	h.mustExec("ip", "link", "set", "br-phy", "up")
 	h.phyUp = true
+	h.phyMAC = linkMAC(t, h.Name, "br-phy", h.Exec)
+}
+
+// linkMAC is the MAC address of device dev in a namespace that exec runs
+// commands in.
+func linkMAC(t TB, host, dev string, exec func(...string) (string, error)) string {
+	t.Helper()
+	out, err := exec("cat", "/sys/class/net/"+dev+"/address")
+	if err != nil {
+		t.Fatalf("lab: MAC of %s on %s: %v", dev, host, err)
+	}
+	return strings.TrimSpace(out)
 }
 
 func (h *Host) mustExec(args ...string) {

@@ -21,8 +21,9 @@ type KernelHost struct {
 	MgmtIP   string
 	TunnelIP string
 
-	lab *Lab
-	frr *testbed.FRR // nil until StartFRR
+	lab     *Lab
+	eth1MAC string       // the underlay device's MAC
+	frr     *testbed.FRR // nil until StartFRR
 }
 
 // AddKernelHost adds a kernel VTEP host with address-plan index index
@@ -47,6 +48,7 @@ func (l *Lab) AddKernelHost(t TB, name string, index int) *KernelHost {
 		k.Must(t, "ip", "link", "set", dev, "up")
 		k.Must(t, "ethtool", "-K", dev, "tx", "off")
 	}
+	k.eth1MAC = linkMAC(t, name, "eth1", k.Exec)
 	l.learnUnderlay(t, k.TunnelIP)
 	return k
 }

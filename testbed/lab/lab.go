@@ -151,23 +151,16 @@ func (l *Lab) learnUnderlay(t TB, only string) {
 	}
 	type peer struct{ ip, mac string }
 	var peers []peer
-	macOf := func(name, dev string, exec func(...string) (string, error)) string {
-		out, err := exec("cat", "/sys/class/net/"+dev+"/address")
-		if err != nil {
-			t.Fatalf("lab: underlay MAC of %s: %v", name, err)
-		}
-		return strings.TrimSpace(out)
-	}
 	// Only the userspace datapath needs the entries, and every lab host
 	// has the same datapath type.
 	userspace := func(h *Host) bool { return h.DatapathType == "netdev" && h.VswitchdRunning() }
 	for _, h := range l.Hosts {
 		if userspace(h) {
-			peers = append(peers, peer{h.TunnelIP, macOf(h.Name, "br-phy", h.Exec)})
+			peers = append(peers, peer{h.TunnelIP, h.phyMAC})
 		}
 	}
 	for _, k := range l.kernelHosts {
-		peers = append(peers, peer{k.TunnelIP, macOf(k.Name, "eth1", k.Exec)})
+		peers = append(peers, peer{k.TunnelIP, k.eth1MAC})
 	}
 	// One shell per host, a few at a time: a 100-host lab sets 9,900
 	// entries (18 s).
